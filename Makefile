@@ -1,0 +1,36 @@
+# Lineside — two commands: `make demo` and `make test`. Both build their own virtualenv.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: venv test lint bench demo soak clean check-mosquitto
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+venv: $(STAMP)
+
+check-mosquitto:
+	@command -v mosquitto >/dev/null 2>&1 || command -v /usr/sbin/mosquitto >/dev/null 2>&1 || { \
+	  echo "mosquitto is not installed; the uplink tests need a real broker."; \
+	  echo "Install it with:  sudo apt-get install -y mosquitto   (Debian/Raspberry Pi OS)"; exit 1; }
+
+test: venv
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check edge sync tests bench
+	$(VENV)/bin/ruff format --check edge sync tests bench
+
+bench: venv
+	$(PY) bench/run.py
+
+demo: venv
+	$(VENV)/bin/lineside demo $(DEMO_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
