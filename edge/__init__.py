@@ -1,0 +1,1 @@
+"""Lineside edge agent: drivers, store, line logic and the `lineside` CLI."""

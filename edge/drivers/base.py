@@ -1,0 +1,68 @@
+"""The Driver protocol every PLC driver implements, its reading type, and the registry."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from edge.config import Tag
+from edge.store.db import Quality
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One value from a device. ``ts`` is the device's timestamp when it sends one."""
+
+    tag: str
+    value: Any
+    quality: Quality = Quality.GOOD
+    ts: float | None = None
+    error: str | None = None
+
+
+OnUpdate = Callable[[Reading], None]
+
+
+class Driver(Protocol):
+    """What the agent needs from a protocol driver.
+
+    Every failure to talk to the device is raised as ``edge.errors.DriverError``; a tag
+    the device answers for with an error comes back as a ``Reading`` with quality BAD.
+    """
+
+    name: str
+
+    async def connect(self) -> None:
+        """Open the connection; raise DriverError if the device cannot be reached."""
+
+    async def close(self) -> None:
+        """Close quietly (never raises)."""
+
+    async def read(self, tags: Sequence[Tag]) -> list[Reading]:
+        """Read a poll group; one Reading per tag, in order."""
+
+    async def write(self, tag: Tag, value: Any) -> None:
+        """Write one value (the agent has already checked the allow-list)."""
+
+    async def subscribe(self, tags: Sequence[Tag], on_update: OnUpdate) -> list[Tag]:
+        """Subscribe to changes where the protocol can; return the tags that must be polled."""
+
+    async def check(self) -> None:
+        """Cheap liveness probe used while a device only has subscriptions."""
+
+
+_REGISTRY: dict[str, str] = {
+    "opcua": "edge.drivers.opcua:OpcUaDriver",
+    "modbus_tcp": "edge.drivers.modbus:ModbusDriver",
+    "modbus_rtu": "edge.drivers.modbus:ModbusDriver",
+    "ethernetip": "edge.drivers.ethernetip:EthernetIpDriver",
+}
+
+
+def create_driver(device: Any, tags: Sequence[Tag]) -> Driver:
+    """Instantiate the driver for ``device.protocol``, importing its module only now."""
+    module_name, cls_name = _REGISTRY[device.protocol].split(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    return cls(device, list(tags))  # type: ignore[no-any-return]

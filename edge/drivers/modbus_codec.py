@@ -1,0 +1,126 @@
+"""Pure Modbus value codec: registers ⇄ typed values, with word and byte order and scaling.
+
+No sockets here, so every combination is unit-testable; the driver and the simulator
+both use it, which keeps encode and decode in one place.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+
+from edge.config import MODBUS_ADDR_RE, MODBUS_WORDS, Tag
+
+_FMT = {
+    "int16": "h",
+    "uint16": "H",
+    "int32": "i",
+    "uint32": "I",
+    "int64": "q",
+    "uint64": "Q",
+    "float32": "f",
+    "float64": "d",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusAddress:
+    table: str  # hr | ir | co | di
+    address: int
+    bit: int | None
+    words: int  # registers occupied (0 for coils/discrete inputs)
+
+    @property
+    def is_bits(self) -> bool:
+        return self.table in ("co", "di")
+
+
+def parse_address(tag: Tag) -> ModbusAddress:
+    m = MODBUS_ADDR_RE.match(tag.address)
+    if not m:  # config validation already rejects this
+        raise ValueError(f"bad Modbus address {tag.address!r}")
+    table, addr, bit = m.group(1), int(m.group(2)), m.group(3)
+    if table in ("co", "di"):
+        words = 0
+    elif bit is not None or tag.type == "bool":
+        words = 1
+    elif tag.type == "string":
+        words = ((tag.length or 2) + 1) // 2
+    else:
+        words = MODBUS_WORDS[tag.type]
+    return ModbusAddress(table, addr, int(bit) if bit is not None else None, words)
+
+
+def _to_bytes(regs: list[int], word_order: str, byte_order: str) -> bytes:
+    words = regs if word_order == "big" else list(reversed(regs))
+    b = b"".join(w.to_bytes(2, "big") for w in words)
+    if byte_order == "little":
+        b = b"".join(b[i + 1 : i + 2] + b[i : i + 1] for i in range(0, len(b), 2))
+    return b
+
+
+def _from_bytes(b: bytes, word_order: str, byte_order: str) -> list[int]:
+    if byte_order == "little":
+        b = b"".join(b[i + 1 : i + 2] + b[i : i + 1] for i in range(0, len(b), 2))
+    words = [int.from_bytes(b[i : i + 2], "big") for i in range(0, len(b), 2)]
+    return words if word_order == "big" else list(reversed(words))
+
+
+def decode_registers(tag: Tag, addr: ModbusAddress, regs: list[int]) -> bool | int | float | str:
+    """Raw registers of one tag → engineering value (scale and offset applied)."""
+    if addr.bit is not None:
+        return bool((regs[0] >> addr.bit) & 1)
+    if tag.type == "string":
+        # Strings are byte streams: word order does not apply, byte order may.
+        raw = _to_bytes(regs, "big", tag.byte_order)[: tag.length]
+        return raw.split(b"\x00", 1)[0].decode("latin-1").rstrip()
+    raw_value = struct.unpack(">" + _FMT[tag.type], _to_bytes(regs, tag.word_order, tag.byte_order))[0]
+    return scale(tag, raw_value)
+
+
+def scale(tag: Tag, raw: int | float) -> int | float:
+    if tag.scale == 1.0 and tag.offset == 0.0:
+        return raw
+    return raw * tag.scale + tag.offset
+
+
+def unscale(tag: Tag, value: float) -> int | float:
+    raw = (value - tag.offset) / tag.scale if (tag.scale != 1.0 or tag.offset != 0.0) else value
+    if tag.type.startswith(("int", "uint")):
+        if isinstance(raw, float):
+            if not math.isfinite(raw):
+                raise ValueError(f"{value!r} cannot be written to an integer tag")
+            raw = round(raw)
+        return int(raw)
+    return float(raw)
+
+
+_RANGES = {
+    "int16": (-(2**15), 2**15 - 1),
+    "uint16": (0, 2**16 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "uint32": (0, 2**32 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+    "uint64": (0, 2**64 - 1),
+}
+
+
+def encode_value(tag: Tag, value: bool | int | float | str) -> list[int]:
+    """Engineering value → registers for a write (inverse of ``decode_registers``)."""
+    if tag.type == "string":
+        data = str(value).encode("latin-1")[: tag.length or 0]
+        n = ((tag.length or 2) + 1) // 2
+        data = data.ljust(2 * n, b"\x00")
+        return _from_bytes(data, "big", tag.byte_order)
+    if isinstance(value, bool):
+        raw: int | float = int(value)
+    elif isinstance(value, int) and tag.scale == 1.0 and tag.offset == 0.0:
+        raw = value if tag.type.startswith(("int", "uint")) else float(value)  # exact for 64-bit
+    else:
+        raw = unscale(tag, float(value))
+    if tag.type in _RANGES:
+        lo, hi = _RANGES[tag.type]
+        if not lo <= int(raw) <= hi:
+            raise ValueError(f"{value!r} is out of range for {tag.type} ({lo}..{hi} raw)")
+    return _from_bytes(struct.pack(">" + _FMT[tag.type], raw), tag.word_order, tag.byte_order)

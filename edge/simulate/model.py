@@ -1,0 +1,167 @@
+"""Model of a bottle-filling line: states with random faults and micro-stops, counters,
+a fill weight that drifts slowly, temperatures and a fault code.
+
+Pure and deterministic for a given seed: ``step(now)`` takes the time as an argument.
+The servers publish ``signals()`` at the addresses the config's tags name with ``sim:``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+# Machine state codes as the PLC exposes them.
+STOPPED, RUNNING, FAULTED, STARVED, BLOCKED = 0, 1, 2, 3, 4
+FAULT_CODES = (101, 102, 205, 317, 412)  # jam, low air, capper torque, label web break, door open
+
+SIGNALS = (
+    "state",
+    "running",
+    "faulted",
+    "fault_code",
+    "cycle_count",
+    "cycle_count16",
+    "good_count",
+    "scrap_count",
+    "fill_weight",
+    "temperature",
+    "pressure",
+    "speed",
+    "speed_setpoint",
+    "andon",
+    "stop_line",
+    "recipe",
+    "zone_temps",
+    "heartbeat",
+)
+
+
+@dataclass
+class LineModel:
+    seed: int = 1
+    ideal_rate_per_min: float = 120.0
+    mtbf_s: float = 900.0  # mean time between faults while running
+    mttr_s: float = 120.0
+    micro_stop_every_s: float = 240.0
+    scrap_rate: float = 0.02
+    drift_per_hour: float = 1.5  # grams of fill-weight drift per hour
+    t0: float = 0.0
+    rng: random.Random = field(init=False)
+    state: int = RUNNING
+    fault_code: int = 0
+    cycle_count: int = 0
+    good_count: int = 0
+    scrap_count: int = 0
+    fill_weight: float = 500.0
+    temperature: float = 62.0
+    pressure: float = 4.1
+    speed_setpoint: float = 100.0
+    andon: bool = False
+    stop_line: bool = False
+    recipe: str = "COLA-500"
+    heartbeat: int = 0
+    _until: float = 0.0
+    _last: float | None = None
+    _frac: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def _exp(self, mean: float) -> float:
+        return self.rng.expovariate(1.0 / mean)
+
+    def step(self, now: float) -> None:
+        if self._last is None:
+            self._last = now
+            self.t0 = now
+            return
+        dt = max(0.0, now - self._last)
+        self._last = now
+        self.heartbeat = (self.heartbeat + 1) & 0x7FFF
+        if self.stop_line and self.state == RUNNING:
+            self.state, self._until = STOPPED, math.inf
+        elif not self.stop_line and self.state == STOPPED and self._until == math.inf:
+            self.state, self._until = RUNNING, 0.0
+        if self.state in (FAULTED, STARVED, BLOCKED) and now >= self._until:
+            self.state, self.fault_code = RUNNING, 0
+        elif self.state == RUNNING and dt > 0:
+            if self.rng.random() < dt / self.mtbf_s:
+                self.state, self.fault_code = FAULTED, self.rng.choice(FAULT_CODES)
+                self._until = now + max(5.0, self._exp(self.mttr_s))
+            elif self.rng.random() < dt / self.micro_stop_every_s:
+                self.state = self.rng.choice((STARVED, BLOCKED))
+                self._until = now + self.rng.uniform(3.0, 25.0)
+        if self.state == RUNNING:
+            self._frac += dt * self.ideal_rate_per_min / 60.0 * self.speed_setpoint / 100.0 * self.rng.uniform(0.9, 1.0)
+            n, self._frac = int(self._frac), self._frac - int(self._frac)
+            for _ in range(n):
+                self.cycle_count = (self.cycle_count + 1) & 0xFFFFFFFF
+                if self.rng.random() < self.scrap_rate:
+                    self.scrap_count += 1
+                else:
+                    self.good_count += 1
+        hours = (now - self.t0) / 3600.0
+        self.fill_weight = 500.0 + self.drift_per_hour * hours + self.rng.gauss(0.0, 0.8)
+        target_temp = 62.0 if self.state == RUNNING else 55.0
+        self.temperature += (target_temp - self.temperature) * min(1.0, dt / 60.0) + self.rng.gauss(0, 0.05)
+        self.pressure = 4.1 + 0.05 * math.sin(now / 30.0) + self.rng.gauss(0, 0.01)
+
+    def signals(self) -> dict[str, Any]:
+        running = self.state == RUNNING
+        return {
+            "state": self.state,
+            "running": running,
+            "faulted": self.state == FAULTED,
+            "fault_code": self.fault_code,
+            "cycle_count": self.cycle_count,
+            "cycle_count16": self.cycle_count & 0xFFFF,
+            "good_count": self.good_count,
+            "scrap_count": self.scrap_count,
+            "fill_weight": round(self.fill_weight, 3),
+            "temperature": round(self.temperature, 2),
+            "pressure": round(self.pressure, 3),
+            "speed": round(self.ideal_rate_per_min * self.speed_setpoint / 100.0, 1) if running else 0.0,
+            "speed_setpoint": self.speed_setpoint,
+            "andon": self.andon,
+            "stop_line": self.stop_line,
+            "recipe": self.recipe,
+            "zone_temps": [round(self.temperature + d, 2) for d in (-2.0, 0.0, 1.5, 3.0)],
+            "heartbeat": self.heartbeat,
+        }
+
+    def apply_write(self, signal: str, value: Any) -> None:
+        """A client wrote to a writable tag bound to ``signal``."""
+        if signal == "speed_setpoint":
+            self.speed_setpoint = float(value)
+        elif signal == "andon":
+            self.andon = bool(value)
+        elif signal == "stop_line":
+            self.stop_line = bool(value)
+        elif signal == "recipe":
+            self.recipe = str(value)
+
+
+def parse_sim(spec: str | None, type_: str) -> tuple[str | None, Any]:
+    """``sim:`` of a tag → (signal name, None) or (None, constant value)."""
+    if spec is None:
+        return None, default_value(type_)
+    if spec.startswith("="):
+        raw = spec[1:]
+        if type_ == "string":
+            return None, raw
+        if type_ == "bool":
+            return None, raw.strip().lower() in ("1", "true", "yes", "on")
+        if raw.strip().startswith("["):
+            import json
+
+            return None, json.loads(raw)
+        return None, (float(raw) if type_.startswith("float") else int(raw))
+    if spec not in SIGNALS:
+        raise ValueError(f"unknown simulator signal {spec!r} (known: {', '.join(SIGNALS)})")
+    return spec, None
+
+
+def default_value(type_: str) -> Any:
+    return "" if type_ == "string" else (False if type_ == "bool" else 0)

@@ -1,0 +1,397 @@
+"""The Store: one SQLite file per line, WAL mode, append-only streams plus current state.
+
+Every fact the agent learns is an append-only row with a per-stream integer sequence
+(``seq``, AUTOINCREMENT so a sequence is never reused, even after retention empties a
+table). The uplink reads streams from a durable cursor; retention removes only rows
+at or below the acknowledged sequence.
+
+One ``Store`` object owns one connection and serialises access with a lock; the agent
+uses a single writer (see ``edge.store.writer``). Readers (CLI, operator UI) open their
+own ``Store`` in read-only mode.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from edge.errors import StoreError
+from edge.store import migrations
+
+#: Streams the uplink ships; each is a table with an AUTOINCREMENT ``seq``.
+STREAMS: tuple[str, ...] = ("samples", "events", "writes")
+#: Streams that retention may prune once acknowledged (never audit-like records).
+PRUNABLE: dict[str, str] = {"samples": "ts_recv", "events": "ts"}
+
+
+class Quality(IntEnum):
+    GOOD = 0
+    BAD = 1
+    STALE = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One recorded tag value. ``ts`` is the source (PLC/server) time, ``ts_recv`` ours."""
+
+    tag: str
+    value: Any
+    quality: Quality
+    ts: float
+    ts_recv: float
+
+
+def encode_value(v: Any) -> Any:
+    """Values go into an untyped column: numbers and text as themselves, arrays as JSON."""
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, (list, tuple)):
+        return json.dumps(list(v))
+    if isinstance(v, float) and not math.isfinite(v):
+        return repr(v)  # 'nan', 'inf': SQLite turns NaN into NULL otherwise
+    return v
+
+
+class Store:
+    """A line's SQLite store."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False, timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        try:
+            if readonly:
+                if not self.path.exists():
+                    raise StoreError(f"{self.path}: no store here yet (has the agent run?)")
+                uri = f"file:{self.path}?mode=ro"
+                self.db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                migrations.apply(self.db)
+            self.db.execute("PRAGMA busy_timeout=10000")
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot open store: {e}") from None
+        self._tag_ids: dict[str, int] = {}
+        self._tag_names: dict[int, str] = {}
+        self._load_tag_ids()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _load_tag_ids(self) -> None:
+        try:
+            rows = self.db.execute("SELECT id, name FROM tags").fetchall()
+        except sqlite3.OperationalError:
+            rows = []
+        self._tag_ids = {n: i for i, n in rows}
+        self._tag_names = {i: n for i, n in rows}
+
+    def _tx(self, sync_full: bool = False) -> _Tx:
+        return _Tx(self, sync_full)
+
+    # ------------------------------------------------------------------ tags
+
+    def register_tags(self, tags: Iterable[tuple[str, str, str, str]]) -> None:
+        """Upsert (name, device, type, eng_unit); ids are stable across restarts."""
+        with self._tx():
+            for name, device, type_, unit in tags:
+                self.db.execute(
+                    "INSERT INTO tags (name, device, type, eng_unit) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET device=excluded.device, type=excluded.type, eng_unit=excluded.eng_unit",
+                    (name, device, type_, unit),
+                )
+        self._load_tag_ids()
+
+    def tag_id(self, name: str) -> int:
+        try:
+            return self._tag_ids[name]
+        except KeyError:
+            self._load_tag_ids()
+            if name not in self._tag_ids:
+                raise StoreError(f"unknown tag {name!r} (not in this store)") from None
+            return self._tag_ids[name]
+
+    # ------------------------------------------------------------------ samples
+
+    def append_samples(self, samples: Sequence[Sample]) -> int:
+        """Commit a batch of samples in one transaction and update current values.
+
+        Returns the last sequence written. Either the whole batch is committed or none.
+        """
+        if not samples:
+            return 0
+        ids = self._tag_ids
+        rows = [(ids[s.tag], s.ts, s.ts_recv, encode_value(s.value), int(s.quality)) for s in samples]
+        with self._tx():
+            cur = self.db.executemany(
+                "INSERT INTO samples (tag_id, ts, ts_recv, value, quality) VALUES (?, ?, ?, ?, ?)", rows
+            )
+            del cur
+            last = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name='samples'").fetchone()[0]
+            first = last - len(rows) + 1
+            # Latest row per tag in this batch wins (later rows overwrite earlier ones).
+            latest: dict[int, tuple[Any, ...]] = {}
+            for i, r in enumerate(rows):
+                latest[r[0]] = (r[0], r[3], r[4], r[1], r[2], first + i)
+            self.db.executemany(
+                "INSERT INTO current_values (tag_id, value, quality, ts, ts_recv, seq) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(tag_id) DO UPDATE SET value=excluded.value, quality=excluded.quality, "
+                "ts=excluded.ts, ts_recv=excluded.ts_recv, seq=excluded.seq",
+                latest.values(),
+            )
+        return int(last)
+
+    def current_values(self) -> list[dict[str, Any]]:
+        q = (
+            "SELECT t.name, t.device, t.type, t.eng_unit, c.value, c.quality, c.ts, c.ts_recv, c.seq "
+            "FROM tags t LEFT JOIN current_values c ON c.tag_id = t.id ORDER BY t.name"
+        )
+        out = []
+        for name, device, type_, unit, value, quality, ts, ts_recv, seq in self.db.execute(q):
+            out.append(
+                {
+                    "tag": name,
+                    "device": device,
+                    "type": type_,
+                    "eng_unit": unit,
+                    "value": decode_value(value, type_),
+                    "quality": Quality(quality).label if quality is not None else "none",
+                    "ts": ts,
+                    "ts_recv": ts_recv,
+                    "seq": seq,
+                }
+            )
+        return out
+
+    def history(
+        self, tag: str, since: float | None = None, until: float | None = None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        tid = self.tag_id(tag)
+        type_ = self.db.execute("SELECT type FROM tags WHERE id=?", (tid,)).fetchone()[0]
+        q = "SELECT seq, ts, ts_recv, value, quality FROM samples WHERE ts >= ? AND ts < ? AND tag_id = ? ORDER BY ts, seq"
+        args: list[Any] = [since if since is not None else -math.inf, until if until is not None else math.inf, tid]
+        if limit:
+            q += " LIMIT ?"
+            args.append(limit)
+        for seq, ts, ts_recv, value, quality in self.db.execute(q, args):
+            yield {
+                "seq": seq,
+                "ts": ts,
+                "ts_recv": ts_recv,
+                "value": decode_value(value, type_),
+                "quality": Quality(quality).label,
+            }
+
+    def count(self, stream: str) -> int:
+        return int(self.db.execute(f"SELECT count(*) FROM {_stream(stream)}").fetchone()[0])
+
+    def last_seq(self, stream: str) -> int:
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (_stream(stream),)).fetchone()
+        return int(row[0]) if row else 0
+
+    # ------------------------------------------------------------------ events and writes
+
+    def append_event(self, kind: str, source: str, message: str, data: dict[str, Any] | None = None, ts: float | None = None) -> int:
+        with self._tx(sync_full=True):
+            cur = self.db.execute(
+                "INSERT INTO events (ts, kind, source, message, data) VALUES (?, ?, ?, ?, ?)",
+                (ts if ts is not None else time.time(), kind, source, message, json.dumps(data) if data else None),
+            )
+        return int(cur.lastrowid or 0)
+
+    def events(self, since_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT seq, ts, kind, source, message, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (since_seq, limit)
+        ).fetchall()
+        return [
+            {"seq": s, "ts": t, "kind": k, "source": src, "message": m, "data": json.loads(d) if d else None}
+            for s, t, k, src, m, d in rows
+        ]
+
+    def record_write(
+        self,
+        tag: str,
+        value: Any,
+        requested_by: str,
+        outcome: str,
+        *,
+        reason: str = "",
+        ref_seq: int | None = None,
+        error: str | None = None,
+        ts: float | None = None,
+    ) -> int:
+        """Durably record a write request or its outcome (``synchronous=FULL``)."""
+        with self._tx(sync_full=True):
+            cur = self.db.execute(
+                "INSERT INTO writes (ts, tag, value, requested_by, reason, outcome, ref_seq, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (ts if ts is not None else time.time(), tag, json.dumps(value), requested_by, reason, outcome, ref_seq, error),
+            )
+        return int(cur.lastrowid or 0)
+
+    def writes(self) -> list[dict[str, Any]]:
+        cols = ("seq", "ts", "tag", "value", "requested_by", "reason", "outcome", "ref_seq", "error")
+        rows = self.db.execute(f"SELECT {', '.join(cols)} FROM writes ORDER BY seq").fetchall()
+        return [dict(zip(cols, r, strict=True)) | {"value": json.loads(r[3])} for r in rows]
+
+    # ------------------------------------------------------------------ device and agent status
+
+    def set_device_status(self, device: str, state: str, error: str | None, ts: float) -> None:
+        with self._tx():
+            self.db.execute(
+                "INSERT INTO device_status (device, state, since, last_error, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(device) DO UPDATE SET since=CASE WHEN state=excluded.state THEN since ELSE excluded.since END, "
+                "state=excluded.state, last_error=excluded.last_error, updated_at=excluded.updated_at",
+                (device, state, ts, error, ts),
+            )
+
+    def device_status(self) -> dict[str, dict[str, Any]]:
+        rows = self.db.execute("SELECT device, state, since, last_error, updated_at FROM device_status").fetchall()
+        return {d: {"state": s, "since": since, "last_error": e, "updated_at": u} for d, s, since, e, u in rows}
+
+    def set_agent_status(self, values: dict[str, Any], ts: float | None = None) -> None:
+        now = ts if ts is not None else time.time()
+        with self._tx():
+            self.db.executemany(
+                "INSERT INTO agent_status (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+                [(k, json.dumps(v), now) for k, v in values.items()],
+            )
+
+    def agent_status(self) -> dict[str, Any]:
+        rows = self.db.execute("SELECT key, value, updated_at FROM agent_status").fetchall()
+        return {k: {"value": json.loads(v), "updated_at": u} for k, v, u in rows}
+
+    # ------------------------------------------------------------------ cursors and retention
+
+    def cursor(self, stream: str) -> dict[str, int]:
+        _stream(stream)
+        row = self.db.execute("SELECT sent_seq, acked_seq FROM stream_cursors WHERE stream=?", (stream,)).fetchone()
+        return {"sent_seq": row[0], "acked_seq": row[1]} if row else {"sent_seq": 0, "acked_seq": 0}
+
+    def advance_cursor(self, stream: str, *, sent_seq: int | None = None, acked_seq: int | None = None) -> None:
+        """Move a stream's cursor forward (never backward)."""
+        _stream(stream)
+        now = time.time()
+        with self._tx(sync_full=True):
+            self.db.execute("INSERT OR IGNORE INTO stream_cursors (stream, updated_at) VALUES (?, ?)", (stream, now))
+            if sent_seq is not None:
+                self.db.execute(
+                    "UPDATE stream_cursors SET sent_seq=max(sent_seq, ?), updated_at=? WHERE stream=?", (sent_seq, now, stream)
+                )
+            if acked_seq is not None:
+                self.db.execute(
+                    "UPDATE stream_cursors SET acked_seq=max(acked_seq, ?), updated_at=? WHERE stream=?", (acked_seq, now, stream)
+                )
+
+    def backlog(self) -> dict[str, int]:
+        return {s: max(0, self.last_seq(s) - self.cursor(s)["acked_seq"]) for s in STREAMS}
+
+    def apply_retention(self, *, max_age_s: float, max_bytes: int, now: float | None = None, chunk: int = 20_000) -> dict[str, int]:
+        """Delete acknowledged rows that are too old, then the oldest acknowledged samples
+        while the file is larger than ``max_bytes``. Unacknowledged rows are never touched."""
+        now = now if now is not None else time.time()
+        removed: dict[str, int] = {}
+        for stream, ts_col in PRUNABLE.items():
+            acked = self.cursor(stream)["acked_seq"]
+            if acked <= 0:
+                continue
+            with self._tx():
+                cur = self.db.execute(f"DELETE FROM {stream} WHERE seq <= ? AND {ts_col} < ?", (acked, now - max_age_s))
+            removed[stream] = cur.rowcount
+        acked = self.cursor("samples")["acked_seq"]
+        while acked > 0 and self.used_bytes() > max_bytes:
+            with self._tx():
+                cur = self.db.execute(
+                    "DELETE FROM samples WHERE seq IN (SELECT seq FROM samples WHERE seq <= ? ORDER BY seq LIMIT ?)",
+                    (acked, chunk),
+                )
+            if cur.rowcount == 0:
+                break
+            removed["samples"] = removed.get("samples", 0) + cur.rowcount
+        return removed
+
+    def used_bytes(self) -> int:
+        """Bytes in use (pages not on the free list), the figure retention compares."""
+        page_size = self.db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self.db.execute("PRAGMA page_count").fetchone()[0]
+        free = self.db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page_size)
+
+    def file_bytes(self) -> dict[str, int]:
+        out = {}
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(str(self.path) + suffix)
+            out["db" + suffix.replace("-", "_")] = p.stat().st_size if p.exists() else 0
+        return out
+
+    def integrity_check(self) -> str:
+        return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+class _Tx:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` under the store lock, optionally with synchronous=FULL."""
+
+    def __init__(self, store: Store, sync_full: bool) -> None:
+        self.store = store
+        self.sync_full = sync_full
+
+    def __enter__(self) -> None:
+        self.store._lock.acquire()
+        try:
+            if self.sync_full:
+                self.store.db.execute("PRAGMA synchronous=FULL")
+            self.store.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.store._lock.release()
+            raise
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            if self.sync_full:
+                self.store.db.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            self.store._lock.release()
+
+
+def _stream(name: str) -> str:
+    if name not in STREAMS:
+        raise StoreError(f"unknown stream {name!r} (known: {', '.join(STREAMS)})")
+    return name
+
+
+def decode_value(v: Any, type_: str) -> Any:
+    if v is None:
+        return None
+    if type_ == "bool" and isinstance(v, int):
+        return bool(v)
+    if isinstance(v, str) and type_ != "string":
+        if v.startswith("["):
+            return json.loads(v)
+        if v in ("nan", "inf", "-inf"):
+            return float(v)
+    return v

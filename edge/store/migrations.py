@@ -1,0 +1,153 @@
+"""Schema migrations: an ordered list of functions, each applied in its own transaction.
+
+A migration is never edited once released; add a new one instead. ``_migrations``
+records what has been applied, so opening an old store upgrades it in place.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_foundation(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE tags (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            device TEXT NOT NULL,
+            type TEXT NOT NULL,
+            eng_unit TEXT NOT NULL DEFAULT ''
+        );
+        -- Hot append-only stream. No per-tag composite index here: it makes inserts
+        -- many times slower. `ts` grows almost monotonically, so its index only appends.
+        -- `value` has no declared type so integers stay exact and strings stay strings.
+        CREATE TABLE samples (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            tag_id INTEGER NOT NULL,
+            ts REAL NOT NULL,
+            ts_recv REAL NOT NULL,
+            value,
+            quality INTEGER NOT NULL
+        );
+        CREATE INDEX samples_ts ON samples (ts);
+        CREATE TABLE current_values (
+            tag_id INTEGER PRIMARY KEY,
+            value,
+            quality INTEGER NOT NULL,
+            ts REAL NOT NULL,
+            ts_recv REAL NOT NULL,
+            seq INTEGER
+        );
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            message TEXT NOT NULL,
+            data TEXT
+        );
+        CREATE TABLE writes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            tag TEXT NOT NULL,
+            value TEXT,
+            requested_by TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            outcome TEXT NOT NULL CHECK (outcome IN ('requested', 'ok', 'failed', 'refused')),
+            ref_seq INTEGER,
+            error TEXT
+        );
+        CREATE TABLE stream_cursors (
+            stream TEXT PRIMARY KEY,
+            sent_seq INTEGER NOT NULL DEFAULT 0,
+            acked_seq INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL
+        );
+        CREATE TABLE device_status (
+            device TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            since REAL NOT NULL,
+            last_error TEXT,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE agent_status (
+            key TEXT PRIMARY KEY,
+            value TEXT,
+            updated_at REAL NOT NULL
+        );
+        """
+    )
+
+
+def apply(db: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations; returns the names applied."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied_at REAL NOT NULL)"
+    )
+    done = {r[0] for r in db.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, fn in MIGRATIONS:
+        if name in done:
+            continue
+        # executescript commits implicitly, so run the migration's DDL inside an explicit
+        # transaction by hand.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _statements(fn):
+                db.execute(stmt)
+            db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+class _Recorder:
+    """Captures the SQL a migration would run so it can be replayed in one transaction."""
+
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+
+    def executescript(self, script: str) -> None:
+        for stmt in _split(script):
+            self.sql.append(stmt)
+
+    def execute(self, stmt: str, *args: object) -> None:
+        if args:
+            raise ValueError("migrations run parameterless SQL")
+        self.sql.append(stmt)
+
+
+def _split(script: str) -> list[str]:
+    out, buf = [], []
+    for line in script.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--"):
+            continue
+        buf.append(line)
+        if stripped.endswith(";") and sqlite3.complete_statement("\n".join(buf)):
+            out.append("\n".join(buf).strip())
+            buf = []
+    if "".join(buf).strip():
+        out.append("\n".join(buf).strip())
+    return out
+
+
+def _statements(fn: Migration) -> list[str]:
+    rec = _Recorder()
+    fn(rec)  # type: ignore[arg-type]
+    return rec.sql

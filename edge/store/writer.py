@@ -1,0 +1,84 @@
+"""The single sample writer: collects samples from the event loop, commits them in batches.
+
+Batches close at ``max_rows`` or after ``max_latency`` seconds, whichever comes first,
+and are committed in a worker thread so the event loop never waits on the disk. A
+batch is one transaction: after a crash it is either fully present or absent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from edge.store.db import Sample, Store
+
+log = logging.getLogger("lineside.store")
+
+
+class SampleWriter:
+    def __init__(self, store: Store, *, max_rows: int = 5000, max_latency: float = 0.2) -> None:
+        self.store = store
+        self.max_rows = max_rows
+        self.max_latency = max_latency
+        self._buf: list[Sample] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self.committed = 0
+        self.batches = 0
+        self.last_seq = 0
+        self._failing = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sample-writer")
+
+    def put(self, sample: Sample) -> None:
+        self._buf.append(sample)
+        if len(self._buf) >= self.max_rows:
+            self._wake.set()
+
+    def put_many(self, samples: list[Sample]) -> None:
+        self._buf.extend(samples)
+        if len(self._buf) >= self.max_rows:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.max_latency)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+            if self._closing:
+                return
+
+    async def flush(self) -> None:
+        while self._buf:
+            batch, self._buf = self._buf[: self.max_rows], self._buf[self.max_rows :]
+            try:
+                self.last_seq = await asyncio.to_thread(self.store.append_samples, batch)
+            except Exception as e:  # disk full, locked too long: keep the data, retry later
+                self._buf[:0] = batch
+                if not self._failing:
+                    log.error("store write failed, keeping %d samples in memory: %s", len(self._buf), e)
+                    self._failing = True
+                await asyncio.sleep(1.0)
+                return
+            if self._failing:
+                log.warning("store write recovered at %s", time.strftime("%H:%M:%S"))
+                self._failing = False
+            self.committed += len(batch)
+            self.batches += 1
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task:
+            await self._task
+        await self.flush()
