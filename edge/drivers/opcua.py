@@ -1,0 +1,271 @@
+"""OPC UA client driver (asyncua): subscriptions with polling fallback, secure channels.
+
+Node ids come as strings (``ns=2;s=Filler.Speed``) or browse paths
+(``/Objects/2:Filler/2:Speed``). With a security policy the server certificate is
+pinned: a server presenting any other certificate is refused. The client watchdog runs
+every few seconds (asyncua's 1 s default drops sessions on busy servers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from asyncua import Client, Node, ua
+from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+
+from edge.certs import certificate_uri
+from edge.config import OpcUaDevice, Tag
+from edge.drivers.base import OnUpdate, Reading
+from edge.errors import DriverError
+from edge.store.db import Quality
+
+log = logging.getLogger("lineside.drivers.opcua")
+for _noisy in ("asyncua", "asyncua.client.ua_client", "asyncua.client.client", "asyncua.common.subscription"):
+    logging.getLogger(_noisy).setLevel(logging.CRITICAL)
+
+VARIANT = {
+    "bool": ua.VariantType.Boolean,
+    "int8": ua.VariantType.SByte,
+    "uint8": ua.VariantType.Byte,
+    "int16": ua.VariantType.Int16,
+    "uint16": ua.VariantType.UInt16,
+    "int32": ua.VariantType.Int32,
+    "uint32": ua.VariantType.UInt32,
+    "int64": ua.VariantType.Int64,
+    "uint64": ua.VariantType.UInt64,
+    "float32": ua.VariantType.Float,
+    "float64": ua.VariantType.Double,
+    "string": ua.VariantType.String,
+}
+
+
+def convert(tag: Tag, value: Any) -> Any:
+    """OPC UA value → Lineside value (scaling applied to numbers)."""
+    if isinstance(value, list):
+        return [convert(tag, v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if tag.scale == 1.0 and tag.offset == 0.0:
+        return value
+    return value * tag.scale + tag.offset
+
+
+def _ts(dv: ua.DataValue) -> float | None:
+    t = dv.SourceTimestamp or dv.ServerTimestamp
+    return t.timestamp() if t else None
+
+
+def to_reading(tag: Tag, dv: ua.DataValue) -> Reading:
+    status = dv.StatusCode_ if hasattr(dv, "StatusCode_") else dv.StatusCode
+    if status is not None and not status.is_good():
+        return Reading(tag.name, None, Quality.BAD, _ts(dv), error=f"server status {status.name}")
+    return Reading(tag.name, convert(tag, dv.Value.Value if dv.Value else None), Quality.GOOD, _ts(dv))
+
+
+class _Handler:
+    def __init__(self, tags_by_node: dict[str, Tag], on_update: OnUpdate) -> None:
+        self.tags_by_node = tags_by_node
+        self.on_update = on_update
+
+    def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
+        tag = self.tags_by_node.get(node.nodeid.to_string())
+        if tag is not None:
+            self.on_update(to_reading(tag, data.monitored_item.Value))
+
+    def status_change_notification(self, status: Any) -> None:
+        pass
+
+
+class OpcUaDriver:
+    def __init__(self, device: OpcUaDevice, tags: list[Tag]) -> None:
+        self.device = device
+        self.name = device.name
+        self.client: Client | None = None
+        self.nodes: dict[str, Node] = {}
+        self._subs: list[Any] = []
+
+    async def connect(self) -> None:
+        await self.close()
+        d = self.device
+        c = Client(d.endpoint, timeout=d.timeout_s, watchdog_intervall=d.watchdog_interval_s)
+        c.session_timeout = int(d.session_timeout_s * 1000)
+        c.name = c.description = "Lineside edge agent"
+        if d.username:
+            c.set_user(d.username)
+            pw = d.password()
+            if pw is not None:
+                c.set_password(pw)
+        sec = d.security
+        try:
+            if sec.policy != "None":
+                assert sec.certificate and sec.private_key and sec.server_certificate
+                uri = certificate_uri(sec.certificate)
+                if uri:
+                    c.application_uri = uri
+                mode = ua.MessageSecurityMode.SignAndEncrypt if sec.mode == "SignAndEncrypt" else ua.MessageSecurityMode.Sign
+                await c.set_security(
+                    SecurityPolicyBasic256Sha256,
+                    certificate=str(sec.certificate),
+                    private_key=str(sec.private_key),
+                    server_certificate=str(sec.server_certificate),
+                    mode=mode,
+                )
+        except (OSError, ValueError) as e:
+            raise DriverError(self.name, f"security set-up failed: {e}", retryable=False) from None
+        try:
+            await asyncio.wait_for(c.connect(), d.timeout_s * 3)
+        except ua.UaError as e:
+            await self._disconnect(c)
+            msg = str(e)
+            fatal = "certificate" in msg.lower() or "BadUserAccessDenied" in msg or "BadIdentityToken" in msg
+            raise DriverError(self.name, f"session refused: {msg}", retryable=not fatal) from None
+        except (TimeoutError, OSError, ConnectionError, asyncio.CancelledError) as e:
+            await self._disconnect(c)
+            if isinstance(e, asyncio.CancelledError) and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                raise
+            raise DriverError(self.name, f"cannot connect to {d.endpoint}: {e or type(e).__name__}") from None
+        except Exception as e:  # asyncua raises assorted errors on handshake failures
+            await self._disconnect(c)
+            raise DriverError(self.name, f"cannot connect to {d.endpoint}: {type(e).__name__}: {e}") from None
+        self.client = c
+        self.nodes = {}
+
+    @staticmethod
+    async def _disconnect(c: Client) -> None:
+        try:
+            await asyncio.wait_for(c.disconnect(), 2)
+        except Exception:
+            try:
+                c.disconnect_socket()
+            except Exception:
+                pass
+
+    async def close(self) -> None:
+        c, self.client = self.client, None
+        self._subs = []
+        if c is not None:
+            await self._disconnect(c)
+
+    async def _node(self, tag: Tag) -> Node:
+        node = self.nodes.get(tag.name)
+        if node is not None:
+            return node
+        assert self.client is not None
+        if tag.address.startswith("/"):
+            parts = [p for p in tag.address.split("/") if p]
+            path = [p if ":" in p else f"0:{p}" for p in parts]
+            try:
+                node = await self.client.nodes.root.get_child(path)
+            except ua.UaError as e:
+                raise _TagError(f"browse path {tag.address} not found: {e}") from None
+        else:
+            node = self.client.get_node(tag.address)
+        self.nodes[tag.name] = node
+        return node
+
+    async def read(self, tags: Sequence[Tag]) -> list[Reading]:
+        if self.client is None:
+            raise DriverError(self.name, "not connected")
+        out: list[Reading | None] = [None] * len(tags)
+        nodes: list[Node] = []
+        idx: list[int] = []
+        for i, t in enumerate(tags):
+            try:
+                nodes.append(await self._node(t))
+                idx.append(i)
+            except _TagError as e:
+                out[i] = Reading(t.name, None, Quality.BAD, error=str(e))
+            except (TimeoutError, OSError, ConnectionError) as e:
+                raise DriverError(self.name, f"browse failed: {e or type(e).__name__}") from None
+        if nodes:
+            try:
+                dvs = await self.client.read_attributes(nodes, ua.AttributeIds.Value)
+            except (TimeoutError, OSError, ConnectionError, ua.UaError) as e:
+                raise DriverError(self.name, f"read failed: {e or type(e).__name__}") from None
+            except Exception as e:
+                raise DriverError(self.name, f"read failed: {type(e).__name__}: {e}") from None
+            for i, dv in zip(idx, dvs, strict=True):
+                out[i] = to_reading(tags[i], dv)
+        return [r for r in out if r is not None]
+
+    async def subscribe(self, tags: Sequence[Tag], on_update: OnUpdate) -> list[Tag]:
+        """Monitored items per sampling interval; tags the server refuses are polled."""
+        if self.client is None:
+            raise DriverError(self.name, "not connected")
+        fallback: list[Tag] = []
+        by_interval: dict[int, list[Tag]] = {}
+        for t in tags:
+            by_interval.setdefault(t.poll_ms, []).append(t)
+        for interval, group in by_interval.items():
+            nodes, mapping = [], {}
+            for t in group:
+                try:
+                    n = await self._node(t)
+                except _TagError:
+                    fallback.append(t)
+                    continue
+                nodes.append(n)
+                mapping[n.nodeid.to_string()] = t
+            if not nodes:
+                continue
+            try:
+                sub = await self.client.create_subscription(
+                    ua.CreateSubscriptionParameters(
+                        RequestedPublishingInterval=min(self.device.publishing_interval_ms, interval),
+                        RequestedLifetimeCount=10000,
+                        RequestedMaxKeepAliveCount=3000,
+                        MaxNotificationsPerPublish=0,
+                        Priority=0,
+                    ),
+                    _Handler(mapping, on_update),
+                )
+                results = await sub.subscribe_data_change(nodes, sampling_interval=interval, queuesize=10)
+                self._subs.append(sub)
+            except Exception as e:
+                log.warning("%s: subscription refused (%s); polling %d tags instead", self.name, e, len(nodes))
+                fallback.extend(mapping.values())
+                continue
+            for n, r in zip(nodes, results if isinstance(results, list) else [results], strict=True):
+                if isinstance(r, ua.StatusCode) and not r.is_good():
+                    fallback.append(mapping[n.nodeid.to_string()])
+        return fallback
+
+    async def check(self) -> None:
+        if self.client is None:
+            raise DriverError(self.name, "not connected")
+        try:
+            await self.client.get_node(ua.ObjectIds.Server_ServerStatus_State).read_value()
+        except Exception as e:
+            raise DriverError(self.name, f"server not answering: {e or type(e).__name__}") from None
+
+    async def write(self, tag: Tag, value: Any) -> None:
+        if self.client is None:
+            raise DriverError(self.name, "not connected")
+        node = await self._node(tag)
+        raw = value
+        if tag.numeric and (tag.scale != 1.0 or tag.offset != 0.0):
+            raw = (float(value) - tag.offset) / tag.scale
+        if tag.type.startswith(("int", "uint")) and not isinstance(raw, bool):
+            raw = int(round(float(raw)))
+        elif tag.type.startswith("float"):
+            raw = float(raw)
+        elif tag.type == "bool":
+            raw = bool(raw)
+        try:
+            await node.write_value(ua.DataValue(ua.Variant(raw, VARIANT[tag.type])))
+        except ua.UaStatusCodeError as e:
+            raise DriverError(self.name, f"server refused the write to {tag.address}: {e}", retryable=False) from None
+        except Exception as e:
+            raise DriverError(self.name, f"write failed: {type(e).__name__}: {e}") from None
+
+
+class _TagError(Exception):
+    pass
