@@ -1,0 +1,192 @@
+"""EtherNet/IP driver for Logix controllers (pycomm3 LogixDriver, blocking, in one worker thread).
+
+Tag definitions come from the config by default: many controllers and simulators do
+not answer the tag-list upload. pycomm3's single-tag write builds its message twice
+and so sends the payload twice; ``_Logix`` corrects that (see the method's comment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pycomm3 import LogixDriver
+from pycomm3.cip import DataTypes
+from pycomm3.cip.data_types import Array
+from pycomm3.exceptions import PycommError
+from pycomm3.packets import WriteTagFragmentedRequestPacket, WriteTagRequestPacket
+
+from edge.config import EthernetIpDevice, Tag
+from edge.drivers.base import OnUpdate, Reading
+from edge.errors import DriverError
+from edge.simulate.enip_server import LOGIX_TYPE
+from edge.store.db import Quality
+
+for _noisy in ("pycomm3",):
+    logging.getLogger(_noisy).setLevel(logging.CRITICAL)
+
+
+class _Logix(LogixDriver):
+    def _write_build_single_request(self, parsed_tag: dict[str, Any]) -> Any:
+        # pycomm3 1.2.x calls build_message() and then resets ``_msg_setup``; sending
+        # calls build_message() again, which appends the sequence and tag payload a
+        # second time. Mark the already-built message as set up so it is sent once.
+        request = super()._write_build_single_request(parsed_tag)
+        if isinstance(request, WriteTagRequestPacket) and not isinstance(request, WriteTagFragmentedRequestPacket):
+            request._msg_setup = True
+        return request
+
+
+def base_name(address: str) -> str:
+    """``Program:Main.Temps[3]`` -> ``Program:Main.Temps`` (the key pycomm3 looks up)."""
+    base, *attrs = address.split(".")
+    if base.startswith("Program:") and attrs:
+        base = f"{base}.{attrs.pop(0)}"
+    return base.split("[", 1)[0]
+
+
+def tag_definition(tag: Tag, instance_id: int) -> dict[str, Any]:
+    """A pycomm3 tag definition built from config instead of the controller's tag list."""
+    logix = LOGIX_TYPE[tag.type]
+    type_class = DataTypes.get(logix)
+    return {
+        "tag_name": base_name(tag.address),
+        "dim": 1 if tag.elements > 1 else 0,
+        "dimensions": [tag.elements if tag.elements > 1 else 0, 0, 0],
+        "alias": False,
+        "instance_id": instance_id,
+        "symbol_address": 0,
+        "symbol_object_address": 0,
+        "software_control": 0,
+        "external_access": "Read/Write",
+        "data_type": logix,
+        "data_type_name": logix,
+        "tag_type": "atomic",
+        "type_class": Array(length_=tag.elements, element_type_=type_class) if tag.elements > 1 else type_class,
+    }
+
+
+class EthernetIpDriver:
+    def __init__(self, device: EthernetIpDevice, tags: list[Tag]) -> None:
+        self.device = device
+        self.name = device.name
+        self.tags = tags
+        self.plc: _Logix | None = None
+        # pycomm3 is blocking and not thread-safe: one dedicated thread per device.
+        self._exec = ThreadPoolExecutor(1, thread_name_prefix=f"enip-{device.name}")
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._exec, fn, *args)
+
+    def _open(self) -> _Logix:
+        d = self.device
+        plc = _Logix(f"{d.host}:{d.port}/{d.slot}", init_tags=d.tag_list == "upload", init_program_tags=False)
+        plc.socket_timeout = d.timeout_s
+        try:
+            if not plc.open():
+                raise DriverError(self.name, "session refused by the controller")
+        except PycommError as e:
+            try:
+                plc.close()
+            except Exception:
+                pass
+            raise DriverError(self.name, f"cannot connect to {d.host}:{d.port}: {_cause(e)}") from None
+        if d.tag_list == "config":
+            for i, t in enumerate(self.tags, start=1):
+                plc._tags.setdefault(base_name(t.address), tag_definition(t, i))
+        return plc
+
+    async def connect(self) -> None:
+        await self.close()
+        self.plc = await self._call(self._open)
+
+    async def close(self) -> None:
+        plc, self.plc = self.plc, None
+        if plc is not None:
+            try:
+                await asyncio.wait_for(self._call(plc.close), self.device.timeout_s + 1)
+            except Exception:
+                pass
+
+    def _read(self, requests: list[str]) -> list[Any]:
+        assert self.plc is not None
+        try:
+            res = self.plc.read(*requests)
+        except PycommError as e:
+            raise DriverError(self.name, f"read failed: {_cause(e)}") from None
+        return res if isinstance(res, list) else [res]
+
+    async def read(self, tags: Sequence[Tag]) -> list[Reading]:
+        if self.plc is None:
+            raise DriverError(self.name, "not connected")
+        reqs = [t.address + (f"{{{t.elements}}}" if t.elements > 1 else "") for t in tags]
+        results = await self._call(self._read, reqs)
+        out = []
+        comm_errors = 0
+        for t, r in zip(tags, results, strict=True):
+            if r.error:
+                comm_errors += "failed to send" in r.error.lower() or "connection" in r.error.lower()
+                out.append(Reading(t.name, None, Quality.BAD, error=r.error))
+            else:
+                out.append(Reading(t.name, _scale(t, r.value)))
+        if tags and comm_errors == len(tags):
+            raise DriverError(self.name, f"controller not answering: {results[0].error}")
+        return out
+
+    def _write(self, pairs: list[tuple[str, Any]]) -> list[Any]:
+        assert self.plc is not None
+        try:
+            res = self.plc.write(*pairs)
+        except PycommError as e:
+            raise DriverError(self.name, f"write failed: {_cause(e)}") from None
+        return res if isinstance(res, list) else [res]
+
+    async def write_many(self, items: Sequence[tuple[Tag, Any]]) -> None:
+        """Write several tags in one Multiple Service Packet."""
+        if self.plc is None:
+            raise DriverError(self.name, "not connected")
+        pairs = [(t.address + (f"{{{t.elements}}}" if t.elements > 1 else ""), _unscale(t, v)) for t, v in items]
+        results = await self._call(self._write, pairs)
+        errors = [f"{p[0]}: {r.error}" for p, r in zip(pairs, results, strict=True) if r.error]
+        if errors:
+            raise DriverError(self.name, "controller refused the write: " + "; ".join(errors), retryable=False)
+
+    async def write(self, tag: Tag, value: Any) -> None:
+        await self.write_many([(tag, value)])
+
+    async def subscribe(self, tags: Sequence[Tag], on_update: OnUpdate) -> list[Tag]:
+        return list(tags)
+
+    async def check(self) -> None:
+        if self.plc is None or not self.plc.connected:
+            raise DriverError(self.name, "not connected")
+
+
+def _scale(tag: Tag, value: Any) -> Any:
+    if isinstance(value, list):
+        return [_scale(tag, v) for v in value]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (tag.scale == 1.0 and tag.offset == 0.0):
+        return value
+    return value * tag.scale + tag.offset
+
+
+def _unscale(tag: Tag, value: Any) -> Any:
+    if isinstance(value, list):
+        return [_unscale(tag, v) for v in value]
+    if tag.type == "bool":
+        return bool(value)
+    raw = value if (tag.scale == 1.0 and tag.offset == 0.0) else (float(value) - tag.offset) / tag.scale
+    return int(round(raw)) if tag.type.startswith("int") else float(raw)
+
+
+def _cause(e: BaseException) -> str:
+    parts = []
+    cur: BaseException | None = e
+    while cur is not None:
+        parts.append(str(cur) or type(cur).__name__)
+        cur = cur.__cause__
+    return " / ".join(parts)
