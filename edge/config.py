@@ -462,8 +462,12 @@ def _check_address(t: Tag, dev: Any) -> list[tuple[str, str]]:
     elif proto == "ethernetip":
         if not LOGIX_TAG_RE.match(t.address):
             out.append(("address", f"{t.address!r} is not a Logix tag name"))
-        if t.type in ("uint16", "uint32", "uint64") :
+        if t.type in ("uint16", "uint32", "uint64"):
             out.append(("type", f"Logix has no {t.type}; use the signed type"))
+        elif t.type == "string":
+            out.append(("type", "Logix STRING is a structure; string tags are not supported on EtherNet/IP yet"))
+        elif t.type == "bool" and t.elements > 1:
+            out.append(("elements", "Logix BOOL arrays are packed in DINTs; read them as int32 elements"))
         if t.mode == "subscribe":
             out.append(("mode", "EtherNet/IP tags are polled; subscribe is for OPC UA"))
     return out

@@ -8,6 +8,7 @@ codec. Transport faults raise DriverError (device fault); a Modbus exception res
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ from edge.drivers.modbus_codec import decode_registers, encode_value, parse_addr
 from edge.drivers.modbus_plan import ReadBlock, plan_reads
 from edge.errors import DriverError
 from edge.store.db import Quality
+
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # we log faults once ourselves
 
 
 class ModbusDriver:

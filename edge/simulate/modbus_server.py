@@ -21,6 +21,7 @@ from edge.drivers.modbus_codec import ModbusAddress, encode_value, parse_address
 from edge.simulate.model import parse_sim
 
 log = logging.getLogger("lineside.simulate.modbus")
+logging.getLogger("pymodbus").setLevel(logging.WARNING)
 _FC_WRITE = {"co": 5, "di": 2, "hr": 16, "ir": 4}
 _FC_READ = {"co": 1, "di": 2, "hr": 3, "ir": 4}
 
@@ -67,8 +68,8 @@ class ModbusSimServer:
             )
         self._written: dict[str, Any] = {}
 
-    async def start(self) -> None:
-        await self.update({}, first=True)
+    async def start(self, signals: dict[str, Any] | None = None) -> None:
+        await self.update(signals or {}, first=True)
         await self.server.serve_forever(background=True)
 
     async def stop(self) -> None:
@@ -89,7 +90,7 @@ class ModbusSimServer:
         for t, a, unit, signal, const in self.points:
             if t.writable and not first:
                 continue  # owned by clients after start; read back in ``read_writes``
-            if signal is None:
+            if signal is None or (first and signal not in signals):
                 if first:
                     await self._set(unit, a, t, const)
             elif signal in signals:

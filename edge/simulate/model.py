@@ -144,7 +144,7 @@ class LineModel:
 
 
 def parse_sim(spec: str | None, type_: str) -> tuple[str | None, Any]:
-    """``sim:`` of a tag → (signal name, None) or (None, constant value)."""
+    """``sim:`` of a tag → (signal name or None, initial/constant value)."""
     if spec is None:
         return None, default_value(type_)
     if spec.startswith("="):
@@ -160,7 +160,7 @@ def parse_sim(spec: str | None, type_: str) -> tuple[str | None, Any]:
         return None, (float(raw) if type_.startswith("float") else int(raw))
     if spec not in SIGNALS:
         raise ValueError(f"unknown simulator signal {spec!r} (known: {', '.join(SIGNALS)})")
-    return spec, None
+    return spec, default_value(type_)
 
 
 def default_value(type_: str) -> Any:

@@ -58,7 +58,8 @@ class OpcUaSimServer:
         self.server = Server(user_manager=_Users(self.users) if self.users else None)
         self.points: list[tuple[Tag, Node, str | None, Any]] = []
 
-    async def start(self) -> None:
+    async def start(self, signals: dict[str, Any] | None = None) -> None:
+        signals = signals or {}
         s = self.server
         await s.init()
         s.set_endpoint(self.device.endpoint)
@@ -81,7 +82,11 @@ class OpcUaSimServer:
         folders: dict[str, Node] = {}
         for t in self.tags:
             signal, const = parse_sim(t.sim, t.type)
-            initial = const
+            initial = signals.get(signal, const) if signal else const
+            if isinstance(initial, list) and t.elements == 1:
+                initial = initial[0]
+            if t.type.startswith(("int", "uint")):
+                initial = [int(v) for v in initial] if isinstance(initial, list) else int(initial)
             if t.elements > 1 and not isinstance(initial, list):
                 initial = [initial] * t.elements
             variant = ua.Variant(initial, VARIANT[t.type])

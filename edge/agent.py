@@ -1,0 +1,224 @@
+"""The line agent: wires drivers → change filter → single store writer, plus status,
+retention and the write allow-list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any
+
+from edge.acquire import ChangeFilter
+from edge.config import LineConfig, Tag
+from edge.device_runner import DeviceRunner
+from edge.drivers import Reading, create_driver
+from edge.errors import DriverError, WriteRefused
+from edge.store import Quality, Sample, Store
+from edge.store.writer import SampleWriter
+
+log = logging.getLogger("lineside.agent")
+
+
+class Agent:
+    def __init__(self, cfg: LineConfig, store: Store | None = None) -> None:
+        self.cfg = cfg
+        self.store = store or Store(cfg.store.path)
+        self.store.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
+        self.filter = ChangeFilter(cfg.tags)
+        self.tags: dict[str, Tag] = {t.name: t for t in cfg.tags}
+        self.writer = SampleWriter(self.store, max_rows=cfg.store.batch_max_rows, max_latency=cfg.store.batch_max_latency_ms / 1000)
+        self.runners: dict[str, DeviceRunner] = {}
+        self.readings = 0
+        self.started = time.time()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopping = asyncio.Event()
+
+    # ------------------------------------------------------------------ data path
+
+    def on_readings(self, readings: list[Reading], now: float) -> None:
+        self.readings += len(readings)
+        accept = self.filter.accept
+        out = []
+        for r in readings:
+            if accept(r.tag, r.value, r.quality, now):
+                out.append(Sample(r.tag, r.value, r.quality, r.ts if r.ts is not None else now, now))
+        if out:
+            self.writer.put_many(out)
+
+    def on_device_state(self, device: str, state: str, error: str | None) -> None:
+        now = time.time()
+        if state == "fault":
+            bad = [
+                Sample(t.name, None, Quality.BAD, now, now)
+                for t in self.cfg.tags_of(device)
+                if self.filter.accept(t.name, None, Quality.BAD, now)
+            ]
+            self.writer.put_many(bad)
+        self._background(self._record_state(device, state, error, now))
+
+    async def _record_state(self, device: str, state: str, error: str | None, now: float) -> None:
+        await asyncio.to_thread(self.store.set_device_status, device, state, error, now)
+        kind = "device_fault" if state == "fault" else "device_connected"
+        msg = f"{device}: {error}" if error else f"{device}: connected"
+        await asyncio.to_thread(self.store.append_event, kind, device, msg, {"error": error} if error else None, now)
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+    # ------------------------------------------------------------------ writes
+
+    async def write(self, tag_name: str, value: Any, *, requested_by: str, reason: str = "") -> None:
+        """Write one value to a PLC tag, only if the tag is writable in config.
+
+        Every request is recorded durably before it is sent, and its outcome after.
+        """
+        tag = self.tags.get(tag_name)
+        refusal = None
+        if tag is None:
+            refusal = f"unknown tag {tag_name!r}"
+        elif not tag.writable:
+            refusal = f"tag {tag_name!r} is not writable (set writable: true in the config to allow it)"
+        else:
+            try:
+                value = coerce(tag, value)
+            except ValueError as e:
+                refusal = f"tag {tag_name!r}: {e}"
+        if refusal is not None:
+            await asyncio.to_thread(self.store.record_write, tag_name, _jsonable(value), requested_by, "refused", reason=reason, error=refusal)
+            log.warning("write refused: %s (requested by %s)", refusal, requested_by)
+            raise WriteRefused(refusal)
+        assert tag is not None
+        seq = await asyncio.to_thread(self.store.record_write, tag_name, value, requested_by, "requested", reason=reason)
+        runner = self.runners.get(tag.device)
+        try:
+            if runner is None or runner.state != "connected":
+                raise DriverError(tag.device, "device not connected")
+            await asyncio.wait_for(runner.driver.write(tag, value), runner.device.timeout_s + 1)
+        except (DriverError, TimeoutError) as e:
+            msg = e.message if isinstance(e, DriverError) else "no answer"
+            await asyncio.to_thread(self.store.record_write, tag_name, value, requested_by, "failed", reason=reason, ref_seq=seq, error=msg)
+            log.error("write to %s failed: %s", tag_name, msg)
+            raise DriverError(tag.device, f"write to {tag_name} failed: {msg}") from None
+        await asyncio.to_thread(self.store.record_write, tag_name, value, requested_by, "ok", reason=reason, ref_seq=seq)
+        log.info("wrote %s = %r (requested by %s)", tag_name, value, requested_by)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self.writer.start()
+        for dev in self.cfg.devices:
+            tags = self.cfg.tags_of(dev.name)
+            if not dev.enabled or not tags:
+                continue
+            runner = DeviceRunner(dev, tags, create_driver(dev, tags), self.on_readings, self.on_device_state)
+            self.runners[dev.name] = runner
+            self._tasks.append(asyncio.create_task(runner.run(), name=f"device-{dev.name}"))
+        self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+        self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
+        await asyncio.to_thread(self.store.append_event, "agent_started", "agent", f"agent started (pid {os.getpid()})")
+        log.info("agent started: line %s, %d devices, %d tags", self.cfg.line.line, len(self.runners), len(self.cfg.tags))
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for r in self.runners.values():
+            r.stop()
+        for t in list(self._tasks):
+            if t.get_name().startswith(("heartbeat", "retention")):
+                t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.writer.close()
+        await asyncio.to_thread(self._write_status)
+        await asyncio.to_thread(self.store.append_event, "agent_stopped", "agent", "agent stopped")
+        log.info("agent stopped: %d samples committed", self.writer.committed)
+
+    async def run(self, duration: float | None = None) -> None:
+        await self.start()
+        try:
+            if duration is None:
+                await self._stopping.wait()
+            else:
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), duration)
+                except TimeoutError:
+                    pass
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    def _write_status(self) -> None:
+        self.store.set_agent_status(
+            {
+                "pid": os.getpid(),
+                "started": self.started,
+                "heartbeat": time.time(),
+                "running": not self._stopping.is_set(),
+                "readings": self.readings,
+                "committed": self.writer.committed,
+                "pending": self.writer.pending,
+                "devices": {n: {"state": r.state, "error": r.last_error, "reads": r.reads} for n, r in self.runners.items()},
+            }
+        )
+
+    async def _heartbeat(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self._write_status)
+            except Exception as e:
+                log.error("cannot record agent status: %s", e)
+            await asyncio.sleep(self.cfg.agent.heartbeat_s)
+
+    async def _retention(self) -> None:
+        r = self.cfg.store.retention
+        while True:
+            await asyncio.sleep(r.interval_s)
+            try:
+                removed = await asyncio.to_thread(
+                    self.store.apply_retention, max_age_s=r.max_age_days * 86400, max_bytes=int(r.max_size_mb * 1e6)
+                )
+                if any(removed.values()):
+                    log.info("retention removed %s", removed)
+            except Exception as e:
+                log.error("retention failed: %s", e)
+
+
+def coerce(tag: Tag, value: Any) -> Any:
+    """Check and convert a value for a write to ``tag``; ValueError names the problem."""
+    if tag.elements > 1:
+        if not isinstance(value, list) or len(value) != tag.elements:
+            raise ValueError(f"expected a list of {tag.elements} values")
+        single = tag.model_copy(update={"elements": 1})
+        return [coerce(single, v) for v in value]
+    if tag.type == "bool":
+        if isinstance(value, str):
+            v = value.strip().lower()
+            if v in ("1", "true", "on", "yes"):
+                return True
+            if v in ("0", "false", "off", "no"):
+                return False
+            raise ValueError(f"{value!r} is not a boolean (true/false, 1/0, on/off)")
+        if isinstance(value, (bool, int)) and value in (0, 1):
+            return bool(value)
+        raise ValueError(f"{value!r} is not a boolean")
+    if tag.type == "string":
+        return str(value)
+    try:
+        num = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number") from None
+    if num != num or num in (float("inf"), float("-inf")):
+        raise ValueError(f"{value!r} is not a finite number")
+    if tag.type.startswith(("int", "uint")) and tag.scale == 1.0 and tag.offset == 0.0:
+        if num != int(num):
+            raise ValueError(f"{value!r} is not an integer ({tag.type})")
+        return int(num)
+    return num
+
+
+def _jsonable(v: Any) -> Any:
+    return v if isinstance(v, (str, int, float, bool, list, type(None))) else repr(v)
