@@ -50,3 +50,17 @@ def certificate_uri(cert_path: Path) -> str | None:
         return None
     uris = san.get_values_for_type(x509.UniformResourceIdentifier)
     return uris[0] if uris else None
+
+
+def load_der(path: Path) -> bytes:
+    """A certificate file (DER or PEM) as DER bytes."""
+    data = path.read_bytes()
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+    return data
+
+
+def thumbprint(der: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha1(der).hexdigest()  # noqa: S324 - OPC UA thumbprints are SHA-1 by definition

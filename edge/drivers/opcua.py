@@ -17,7 +17,7 @@ from typing import Any
 from asyncua import Client, Node, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
-from edge.certs import certificate_uri
+from edge.certs import certificate_uri, load_der, thumbprint
 from edge.config import OpcUaDevice, Tag
 from edge.drivers.base import OnUpdate, Reading
 from edge.errors import DriverError
@@ -104,6 +104,8 @@ class OpcUaDriver:
             if pw is not None:
                 c.set_password(pw)
         sec = d.security
+        if sec.policy != "None":
+            await self._check_server_certificate()
         try:
             if sec.policy != "None":
                 assert sec.certificate and sec.private_key and sec.server_certificate
@@ -137,6 +139,30 @@ class OpcUaDriver:
             raise DriverError(self.name, f"cannot connect to {d.endpoint}: {type(e).__name__}: {e}") from None
         self.client = c
         self.nodes = {}
+
+    async def _check_server_certificate(self) -> None:
+        """Compare the certificate the server advertises with the pinned one, so a
+        mismatch is reported as such instead of as a failed handshake."""
+        sec = self.device.security
+        assert sec.server_certificate is not None
+        try:
+            trusted = load_der(sec.server_certificate)
+        except (OSError, ValueError) as e:
+            raise DriverError(self.name, f"cannot read server_certificate {sec.server_certificate}: {e}", retryable=False) from None
+        probe = Client(self.device.endpoint, timeout=self.device.timeout_s)
+        try:
+            endpoints = await asyncio.wait_for(probe.connect_and_get_server_endpoints(), self.device.timeout_s * 2)
+        except Exception as e:
+            raise DriverError(self.name, f"cannot connect to {self.device.endpoint}: {e or type(e).__name__}") from None
+        offered = {bytes(ep.ServerCertificate) for ep in endpoints if ep.ServerCertificate}
+        if offered and not any(o.startswith(trusted) for o in offered):
+            got = ", ".join(sorted(thumbprint(o) for o in offered))
+            raise DriverError(
+                self.name,
+                f"untrusted server certificate: server presents thumbprint {got}, "
+                f"trusted is {thumbprint(trusted)} ({sec.server_certificate})",
+                retryable=False,
+            )
 
     @staticmethod
     async def _disconnect(c: Client) -> None:

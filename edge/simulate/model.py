@@ -157,7 +157,12 @@ def parse_sim(spec: str | None, type_: str) -> tuple[str | None, Any]:
             import json
 
             return None, json.loads(raw)
-        return None, (float(raw) if type_.startswith("float") else int(raw))
+        if type_.startswith("float"):
+            return None, float(raw)
+        try:
+            return None, int(raw)
+        except ValueError:  # an engineering value of a scaled integer tag
+            return None, float(raw)
     if spec not in SIGNALS:
         raise ValueError(f"unknown simulator signal {spec!r} (known: {', '.join(SIGNALS)})")
     return spec, default_value(type_)

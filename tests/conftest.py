@@ -1,0 +1,47 @@
+"""Shared test helpers: free loopback ports and small line configs built in code."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.config import LineConfig, parse_config
+
+REPO = Path(__file__).resolve().parent.parent
+LINE = {"enterprise": "acme", "site": "test", "area": "a1", "line": "l1", "timezone": "Europe/Berlin"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_config(devices: list[dict[str, Any]], tags: list[dict[str, Any]], tmp_path: Path, **extra: Any) -> LineConfig:
+    data = {"line": LINE, "devices": devices, "tags": tags, "store": {"path": str(tmp_path / "line.db"), "batch_max_latency_ms": 50}}
+    data.update(extra)
+    return parse_config(data)
+
+
+async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> None:
+    """Poll ``predicate`` (sync or async) until it is truthy; fail the test on timeout."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        res = predicate()
+        if asyncio.iscoroutine(res):
+            res = await res
+        if res:
+            return
+        if loop.time() > end:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()

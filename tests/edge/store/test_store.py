@@ -1,0 +1,173 @@
+"""The SQLite store: migrations, append-only samples, current values, cursors, retention,
+and crash safety under SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.errors import StoreError
+from edge.store import Quality, Sample, Store
+from edge.store.migrations import MIGRATIONS
+
+
+def make(tmp_path: Path) -> Store:
+    st = Store(tmp_path / "s.db")
+    st.register_tags([("a", "d", "float32", "g"), ("b", "d", "string", ""), ("c", "d", "int64", "")])
+    return st
+
+
+def test_wal_mode_and_migrations_recorded_once(tmp_path: Path) -> None:
+    st = make(tmp_path)
+    assert st.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    st.close()
+    st = Store(tmp_path / "s.db")  # reopening applies nothing new
+    names = [r[0] for r in st.db.execute("SELECT name FROM _migrations")]
+    assert names == [n for n, _ in MIGRATIONS]
+
+
+def test_no_per_tag_composite_index_on_samples(tmp_path: Path) -> None:
+    """The hot table only has indexes that append (a per-tag index slows inserts many times)."""
+    st = make(tmp_path)
+    cols = [
+        [r[2] for r in st.db.execute(f"PRAGMA index_info({name!r})")]
+        for (name,) in st.db.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='samples'")
+    ]
+    assert all("tag_id" not in c for c in cols)
+
+
+def test_append_keeps_types_and_updates_current_values(tmp_path: Path) -> None:
+    st = make(tmp_path)
+    big = 2**62 + 1  # not representable as a double
+    last = st.append_samples(
+        [
+            Sample("a", 1.5, Quality.GOOD, 10.0, 10.1),
+            Sample("a", 2.5, Quality.GOOD, 11.0, 11.1),
+            Sample("b", "COLA", Quality.GOOD, 10.0, 10.1),
+            Sample("c", big, Quality.GOOD, 10.0, 10.1),
+        ]
+    )
+    assert last == 4
+    cur = {v["tag"]: v for v in st.current_values()}
+    assert cur["a"]["value"] == 2.5 and cur["a"]["seq"] == 2 and cur["a"]["quality"] == "good"
+    assert cur["b"]["value"] == "COLA"
+    assert cur["c"]["value"] == big
+    hist = list(st.history("a", since=10.5))
+    assert [h["value"] for h in hist] == [2.5]
+
+
+def test_bad_quality_and_arrays_round_trip(tmp_path: Path) -> None:
+    st = make(tmp_path)
+    st.register_tags([("arr", "d", "float32", "")])
+    st.append_samples([Sample("arr", [1.0, 2.5], Quality.GOOD, 1, 1), Sample("a", None, Quality.BAD, 2, 2)])
+    cur = {v["tag"]: v for v in st.current_values()}
+    assert cur["arr"]["value"] == [1.0, 2.5]
+    assert cur["a"]["value"] is None and cur["a"]["quality"] == "bad"
+
+
+def test_sequences_never_reused_after_retention_empties_table(tmp_path: Path) -> None:
+    st = make(tmp_path)
+    st.append_samples([Sample("a", i, Quality.GOOD, 1.0, 1.0) for i in range(10)])
+    st.advance_cursor("samples", sent_seq=10, acked_seq=10)
+    st.apply_retention(max_age_s=0, max_bytes=10**12, now=100.0)
+    assert st.count("samples") == 0
+    assert st.append_samples([Sample("a", 1, Quality.GOOD, 2.0, 2.0)]) == 11
+
+
+def test_retention_removes_only_acknowledged_rows(tmp_path: Path) -> None:
+    st = make(tmp_path)
+    st.append_samples([Sample("a", i, Quality.GOOD, float(i), float(i)) for i in range(100)])
+    # Nothing acknowledged: nothing removed, however old and however large.
+    assert st.apply_retention(max_age_s=0, max_bytes=0, now=1e9) == {}
+    assert st.count("samples") == 100
+    st.advance_cursor("samples", sent_seq=60, acked_seq=40)
+    st.apply_retention(max_age_s=0, max_bytes=0, now=1e9)
+    remaining = [r[0] for r in st.db.execute("SELECT seq FROM samples ORDER BY seq")]
+    assert remaining == list(range(41, 101))
+
+
+def test_retention_by_age_keeps_recent_acknowledged_rows(tmp_path: Path) -> None:
+    st = make(tmp_path)
+    st.append_samples([Sample("a", i, Quality.GOOD, float(i), float(i)) for i in range(100)])
+    st.advance_cursor("samples", acked_seq=100)
+    st.apply_retention(max_age_s=30, max_bytes=10**12, now=100.0)
+    assert [r[0] for r in st.db.execute("SELECT min(seq), max(seq) FROM samples")][0] == 71
+
+
+def test_cursor_never_moves_backwards(tmp_path: Path) -> None:
+    st = make(tmp_path)
+    st.advance_cursor("samples", sent_seq=10, acked_seq=5)
+    st.advance_cursor("samples", sent_seq=3, acked_seq=2)
+    assert st.cursor("samples") == {"sent_seq": 10, "acked_seq": 5}
+    with pytest.raises(StoreError, match="unknown stream"):
+        st.cursor("nope")
+
+
+def test_writes_are_recorded_durably(tmp_path: Path) -> None:
+    st = make(tmp_path)
+    seq = st.record_write("a", 3.0, "op:17", "requested", reason="andon")
+    st.record_write("a", 3.0, "op:17", "ok", ref_seq=seq)
+    assert [w["outcome"] for w in st.writes()] == ["requested", "ok"]
+    assert st.writes()[1]["ref_seq"] == seq
+
+
+def test_readonly_store_refuses_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no store here yet"):
+        Store(tmp_path / "missing.db", readonly=True)
+
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from edge.store import Store, Sample, Quality
+    from edge.store.writer import SampleWriter
+
+    async def main(path, batch):
+        st = Store(path)
+        st.register_tags([("t%d" % i, "d", "int32", "") for i in range(50)])
+        start = st.db.execute("SELECT coalesce(max(CAST(value AS INTEGER)), -1) FROM samples").fetchone()[0] + 1
+        w = SampleWriter(st, max_rows=batch, max_latency=10)
+        w.start()
+        n = start
+        print("ready", flush=True)
+        while True:
+            # one batch = `batch` rows whose value is the batch number
+            w.put_many([Sample("t%d" % (i % 50), n, Quality.GOOD, time.time(), time.time()) for i in range(batch)])
+            await w.flush()
+            n += 1
+
+    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    """
+)
+
+
+def test_sigkill_mid_batch_leaves_whole_batches_and_intact_db(tmp_path: Path) -> None:
+    """Kill a writing process at arbitrary moments: integrity_check is ok and every batch
+    in the file is complete (a batch is one transaction)."""
+    db = tmp_path / "crash.db"
+    batch = 3000
+    kills = 0
+    for delay in (0.35, 0.6, 0.9, 0.45):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(batch)], stdout=subprocess.PIPE, cwd=Path(__file__).parents[3])
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kills += 1
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    counts = con.execute("SELECT value, count(*) FROM samples GROUP BY value").fetchall()
+    assert counts, "the writer committed some batches before being killed"
+    assert all(c == batch for _v, c in counts), [c for c in counts if c[1] != batch][:5]
+    # Sequences are dense: no hole left by a half-written batch.
+    lo, hi, n = con.execute("SELECT min(seq), max(seq), count(*) FROM samples").fetchone()
+    assert hi - lo + 1 == n
+    assert kills == 4
