@@ -28,7 +28,9 @@ class Agent:
         self.store.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
         self.filter = ChangeFilter(cfg.tags)
         self.tags: dict[str, Tag] = {t.name: t for t in cfg.tags}
-        self.writer = SampleWriter(self.store, max_rows=cfg.store.batch_max_rows, max_latency=cfg.store.batch_max_latency_ms / 1000)
+        self.writer = SampleWriter(
+            self.store, max_rows=cfg.store.batch_max_rows, max_latency=cfg.store.batch_max_latency_ms / 1000
+        )
         self.runners: dict[str, DeviceRunner] = {}
         self.readings = 0
         self.started = time.time()
@@ -62,7 +64,9 @@ class Agent:
         await asyncio.to_thread(self.store.set_device_status, device, state, error, now)
         kind = "device_fault" if state == "fault" else "device_connected"
         msg = f"{device}: {error}" if error else f"{device}: connected"
-        await asyncio.to_thread(self.store.append_event, kind, device, msg, {"error": error} if error else None, now)
+        await asyncio.to_thread(
+            self.store.append_event, kind, device, msg, {"error": error} if error else None, now
+        )
 
     def _background(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -88,11 +92,21 @@ class Agent:
             except ValueError as e:
                 refusal = f"tag {tag_name!r}: {e}"
         if refusal is not None:
-            await asyncio.to_thread(self.store.record_write, tag_name, _jsonable(value), requested_by, "refused", reason=reason, error=refusal)
+            await asyncio.to_thread(
+                self.store.record_write,
+                tag_name,
+                _jsonable(value),
+                requested_by,
+                "refused",
+                reason=reason,
+                error=refusal,
+            )
             log.warning("write refused: %s (requested by %s)", refusal, requested_by)
             raise WriteRefused(refusal)
         assert tag is not None
-        seq = await asyncio.to_thread(self.store.record_write, tag_name, value, requested_by, "requested", reason=reason)
+        seq = await asyncio.to_thread(
+            self.store.record_write, tag_name, value, requested_by, "requested", reason=reason
+        )
         runner = self.runners.get(tag.device)
         try:
             if runner is None or runner.state != "connected":
@@ -100,10 +114,21 @@ class Agent:
             await asyncio.wait_for(runner.driver.write(tag, value), runner.device.timeout_s + 1)
         except (DriverError, TimeoutError) as e:
             msg = e.message if isinstance(e, DriverError) else "no answer"
-            await asyncio.to_thread(self.store.record_write, tag_name, value, requested_by, "failed", reason=reason, ref_seq=seq, error=msg)
+            await asyncio.to_thread(
+                self.store.record_write,
+                tag_name,
+                value,
+                requested_by,
+                "failed",
+                reason=reason,
+                ref_seq=seq,
+                error=msg,
+            )
             log.error("write to %s failed: %s", tag_name, msg)
             raise DriverError(tag.device, f"write to {tag_name} failed: {msg}") from None
-        await asyncio.to_thread(self.store.record_write, tag_name, value, requested_by, "ok", reason=reason, ref_seq=seq)
+        await asyncio.to_thread(
+            self.store.record_write, tag_name, value, requested_by, "ok", reason=reason, ref_seq=seq
+        )
         log.info("wrote %s = %r (requested by %s)", tag_name, value, requested_by)
 
     # ------------------------------------------------------------------ lifecycle
@@ -119,8 +144,15 @@ class Agent:
             self._tasks.append(asyncio.create_task(runner.run(), name=f"device-{dev.name}"))
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
         self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
-        await asyncio.to_thread(self.store.append_event, "agent_started", "agent", f"agent started (pid {os.getpid()})")
-        log.info("agent started: line %s, %d devices, %d tags", self.cfg.line.line, len(self.runners), len(self.cfg.tags))
+        await asyncio.to_thread(
+            self.store.append_event, "agent_started", "agent", f"agent started (pid {os.getpid()})"
+        )
+        log.info(
+            "agent started: line %s, %d devices, %d tags",
+            self.cfg.line.line,
+            len(self.runners),
+            len(self.cfg.tags),
+        )
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -161,7 +193,10 @@ class Agent:
                 "readings": self.readings,
                 "committed": self.writer.committed,
                 "pending": self.writer.pending,
-                "devices": {n: {"state": r.state, "error": r.last_error, "reads": r.reads} for n, r in self.runners.items()},
+                "devices": {
+                    n: {"state": r.state, "error": r.last_error, "reads": r.reads}
+                    for n, r in self.runners.items()
+                },
             }
         )
 
@@ -179,7 +214,9 @@ class Agent:
             await asyncio.sleep(r.interval_s)
             try:
                 removed = await asyncio.to_thread(
-                    self.store.apply_retention, max_age_s=r.max_age_days * 86400, max_bytes=int(r.max_size_mb * 1e6)
+                    self.store.apply_retention,
+                    max_age_s=r.max_age_days * 86400,
+                    max_bytes=int(r.max_size_mb * 1e6),
                 )
                 if any(removed.values()):
                     log.info("retention removed %s", removed)

@@ -10,14 +10,24 @@ import ipaddress
 import socket
 from pathlib import Path
 
-from asyncua.crypto.cert_gen import dump_private_key_as_pem, generate_private_key, generate_self_signed_app_certificate
+from asyncua.crypto.cert_gen import (
+    dump_private_key_as_pem,
+    generate_private_key,
+    generate_self_signed_app_certificate,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 
 def create_app_certificate(
-    out_dir: Path, name: str, uri: str, *, server: bool = False, days: int = 3650, hosts: list[str] | None = None
+    out_dir: Path,
+    name: str,
+    uri: str,
+    *,
+    server: bool = False,
+    days: int = 3650,
+    hosts: list[str] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``NAME.der`` and ``NAME-key.pem`` into ``out_dir``; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -43,7 +53,11 @@ def create_app_certificate(
 def certificate_uri(cert_path: Path) -> str | None:
     """The application URI in a certificate's subjectAltName (OPC UA requires it to match)."""
     data = cert_path.read_bytes()
-    cert = x509.load_der_x509_certificate(data) if cert_path.suffix == ".der" else x509.load_pem_x509_certificate(data)
+    cert = (
+        x509.load_der_x509_certificate(data)
+        if cert_path.suffix == ".der"
+        else x509.load_pem_x509_certificate(data)
+    )
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -63,4 +77,4 @@ def load_der(path: Path) -> bytes:
 def thumbprint(der: bytes) -> str:
     import hashlib
 
-    return hashlib.sha1(der).hexdigest()  # noqa: S324 - OPC UA thumbprints are SHA-1 by definition
+    return hashlib.sha1(der).hexdigest()

@@ -18,7 +18,7 @@ import re
 import signal
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,13 +34,17 @@ Typical use:
   lineside simulate -c line.yaml        serve a simulated line for that config
   lineside run -c line.yaml             run the agent
   lineside status -c line.yaml          latest value/quality of every tag, device states
-  lineside history -c line.yaml --tag filler.speed --since -1h
+  lineside history -c line.yaml --tag filler.speed --since=-1h
 """
 
 
 def _setup_logging(level: str) -> None:
     # journald adds its own timestamps; a terminal gets them from us.
-    fmt = "%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    fmt = (
+        "%(levelname)s %(name)s: %(message)s"
+        if os.environ.get("JOURNAL_STREAM")
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.basicConfig(level=getattr(logging, level.upper()), format=fmt, stream=sys.stderr)
 
 
@@ -157,7 +161,9 @@ def gather_status(cfg: Any, now: float | None = None) -> dict[str, Any]:
             limit = max(3 * t.poll_ms / 1000, 1.5 * hb_s if hb_s else 0)
             if not alive or (hb_s and v["ts_recv"] and now - v["ts_recv"] > limit):
                 quality = "stale"
-        out_tags.append(v | {"quality": quality, "age_s": None if v["ts_recv"] is None else round(now - v["ts_recv"], 3)})
+        out_tags.append(
+            v | {"quality": quality, "age_s": None if v["ts_recv"] is None else round(now - v["ts_recv"], 3)}
+        )
     dev_out = {}
     for d in cfg.devices:
         s = devices.get(d.name)
@@ -186,11 +192,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(st, indent=2, default=str))
         return 0
     a = st["agent"]
-    print(f"line {cfg.line.enterprise}/{cfg.line.site}/{cfg.line.area}/{cfg.line.line}   agent: "
-          + (f"running (pid {a['pid']}, heartbeat {_age(a['heartbeat'], now)} ago)" if a["alive"] else "NOT RUNNING"))
+    print(
+        f"line {cfg.line.enterprise}/{cfg.line.site}/{cfg.line.area}/{cfg.line.line}   agent: "
+        + (
+            f"running (pid {a['pid']}, heartbeat {_age(a['heartbeat'], now)} ago)"
+            if a["alive"]
+            else "NOT RUNNING"
+        )
+    )
     print("\nDEVICE               PROTOCOL     STATE                          SINCE     LAST ERROR")
     for name, d in st["devices"].items():
-        print(f"{name:<20} {d['protocol']:<12} {d['state']:<30} {_age(d['since'], now):<9} {d['last_error'] or ''}")
+        print(
+            f"{name:<20} {d['protocol']:<12} {d['state']:<30} {_age(d['since'], now):<9} {d['last_error'] or ''}"
+        )
     print("\nTAG                            VALUE                QUALITY  AGE")
     for t in st["tags"]:
         val = "-" if t["value"] is None else _fmt(t["value"])
@@ -198,7 +212,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             val = val[:17] + "..."
         unit = f" {t['eng_unit']}" if t["eng_unit"] and t["value"] is not None else ""
         print(f"{t['tag']:<30} {val + unit:<20} {t['quality']:<8} {_age(t['ts_recv'], now)}")
-    print(f"\nbacklog (not yet acknowledged upstream): {st['backlog']}   store: {st['store']['db'] / 1e6:.1f} MB (+wal {st['store']['db_wal'] / 1e6:.1f} MB)")
+    print(
+        f"\nbacklog (not yet acknowledged upstream): {st['backlog']}   store: {st['store']['db'] / 1e6:.1f} MB (+wal {st['store']['db_wal'] / 1e6:.1f} MB)"
+    )
     return 0
 
 
@@ -226,7 +242,9 @@ def parse_time(text: str, tz: str) -> float:
     try:
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise LinesideError(f"cannot read time {text!r}: use ISO 8601 (2026-11-21T08:00), epoch seconds or -15m/-2h/-1d") from None
+        raise LinesideError(
+            f"cannot read time {text!r}: use ISO 8601 (2026-11-21T08:00), epoch seconds or -15m/-2h/-1d"
+        ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=ZoneInfo(tz))
     return dt.timestamp()
@@ -253,14 +271,24 @@ def cmd_history(args: argparse.Namespace) -> int:
             w.writerow(["time", "ts", "value", "quality", "seq"])
             for r in rows:
                 v = json.dumps(r["value"]) if isinstance(r["value"], list) else r["value"]
-                w.writerow([datetime.fromtimestamp(r["ts"], tz).isoformat(timespec="milliseconds"), f"{r['ts']:.3f}", v, r["quality"], r["seq"]])
+                w.writerow(
+                    [
+                        datetime.fromtimestamp(r["ts"], tz).isoformat(timespec="milliseconds"),
+                        f"{r['ts']:.3f}",
+                        v,
+                        r["quality"],
+                        r["seq"],
+                    ]
+                )
     return 0
 
 
 def cmd_certs_create(args: argparse.Namespace) -> int:
     from edge.certs import create_app_certificate
 
-    cert, key = create_app_certificate(Path(args.out), args.name, args.uri, server=args.server, hosts=args.host or None)
+    cert, key = create_app_certificate(
+        Path(args.out), args.name, args.uri, server=args.server, hosts=args.host or None
+    )
     print(f"certificate: {cert}\nprivate key: {key} (mode 600)")
     return 0
 
@@ -269,14 +297,23 @@ def cmd_certs_create(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lineside", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--log-level", default=os.environ.get("LINESIDE_LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"], help="log verbosity on stderr (default: info)")
+    p = argparse.ArgumentParser(
+        prog="lineside", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--log-level",
+        default=os.environ.get("LINESIDE_LOG_LEVEL", "info"),
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity on stderr (default: info)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser("config", help="validate a line config or print its JSON schema")
     csub = c.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
-    ck = csub.add_parser("check", help="validate config files; prints FILE: path.to.field: problem, exit 2 on errors")
+    ck = csub.add_parser(
+        "check", help="validate config files; prints FILE: path.to.field: problem, exit 2 on errors"
+    )
     ck.add_argument("files", nargs="+", metavar="FILE")
     ck.add_argument("-q", "--quiet", action="store_true", help="print nothing for valid files")
     ck.set_defaults(func=cmd_config_check)
@@ -296,14 +333,19 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("history", help="recorded samples of one tag as CSV or JSON")
     h.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     h.add_argument("--tag", required=True, help="tag name as in the config")
-    h.add_argument("--since", help="start: ISO 8601 (plant local time if no offset), epoch seconds, or -15m/-2h/-1d")
+    h.add_argument(
+        "--since",
+        help="start: ISO 8601 (plant local time if no offset), epoch seconds, or relative as --since=-15m / -2h / -1d",
+    )
     h.add_argument("--until", help="end (exclusive), same forms as --since")
     h.add_argument("--limit", type=int, help="at most N samples")
     h.add_argument("--format", choices=["csv", "json"], default="csv", help="output format (default: csv)")
     h.set_defaults(func=cmd_history)
 
     sm = sub.add_parser("simulate", help="serve a simulated filling line on the config's devices (test rigs)")
-    sm.add_argument("-c", "--config", required=True, help="line config file (YAML); tags' sim: fields bind model signals")
+    sm.add_argument(
+        "-c", "--config", required=True, help="line config file (YAML); tags' sim: fields bind model signals"
+    )
     sm.add_argument("--duration", type=float, help="stop after S seconds")
     sm.add_argument("--seed", type=int, default=1, help="random seed of the line model (default 1)")
     sm.set_defaults(func=cmd_simulate)
@@ -343,7 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if args.debug:
             raise
-        print(f"lineside: unexpected error: {type(e).__name__}: {e} (run with --debug for details)", file=sys.stderr)
+        print(
+            f"lineside: unexpected error: {type(e).__name__}: {e} (run with --debug for details)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -134,9 +134,7 @@ class OpcUaSecurity(Model):
             raise ValueError("policy and mode must both be 'None' or both be set")
         if self.policy != "None":
             missing = [
-                f
-                for f in ("certificate", "private_key", "server_certificate")
-                if getattr(self, f) is None
+                f for f in ("certificate", "private_key", "server_certificate") if getattr(self, f) is None
             ]
             if missing:
                 raise ValueError(f"a secure channel needs {', '.join(missing)}")
@@ -385,7 +383,9 @@ class LineConfig(Model):
             dev = devices.get(t.device)
             if dev is None:
                 known = ", ".join(sorted(devices)) or "none defined"
-                errors.append(f"{where}.device: tag {t.name!r} names unknown device {t.device!r} (known: {known})")
+                errors.append(
+                    f"{where}.device: tag {t.name!r} names unknown device {t.device!r} (known: {known})"
+                )
                 continue
             for field, msg in _check_address(t, dev):
                 errors.append(f"{where}.{field}: tag {t.name!r}: {msg}")
@@ -458,14 +458,18 @@ def _check_address(t: Tag, dev: Any) -> list[tuple[str, str]]:
             out.append(("mode", "Modbus tags are polled; subscribe is for OPC UA"))
     elif proto == "opcua":
         if not (OPCUA_NODE_RE.match(t.address) or t.address.startswith("/")):
-            out.append(("address", f"{t.address!r} is not a node id (ns=2;s=Name) or browse path (/Objects/2:Name)"))
+            out.append(
+                ("address", f"{t.address!r} is not a node id (ns=2;s=Name) or browse path (/Objects/2:Name)")
+            )
     elif proto == "ethernetip":
         if not LOGIX_TAG_RE.match(t.address):
             out.append(("address", f"{t.address!r} is not a Logix tag name"))
         if t.type in ("uint16", "uint32", "uint64"):
             out.append(("type", f"Logix has no {t.type}; use the signed type"))
         elif t.type == "string":
-            out.append(("type", "Logix STRING is a structure; string tags are not supported on EtherNet/IP yet"))
+            out.append(
+                ("type", "Logix STRING is a structure; string tags are not supported on EtherNet/IP yet")
+            )
         elif t.type == "bool" and t.elements > 1:
             out.append(("elements", "Logix BOOL arrays are packed in DINTs; read them as int32 elements"))
         if t.mode == "subscribe":
@@ -516,8 +520,10 @@ def format_validation_error(path: str, err: ValidationError, data: Any) -> list[
             msg = "required field is missing"
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
-        if e["type"] not in ("missing", "extra_forbidden") and "input" in e and not isinstance(
-            e["input"], dict | list
+        if (
+            e["type"] not in ("missing", "extra_forbidden")
+            and "input" in e
+            and not isinstance(e["input"], dict | list)
         ):
             msg += f" (got {e['input']!r})"
         msgs.append(f"{path}: {_loc(e['loc'])}: {msg}{_named(data, e['loc'])}")

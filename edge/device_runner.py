@@ -25,7 +25,9 @@ OnState = Callable[[str, str, str | None], None]  # device, state, error
 
 
 class DeviceRunner:
-    def __init__(self, device: Any, tags: list[Tag], driver: Driver, on_readings: OnReadings, on_state: OnState) -> None:
+    def __init__(
+        self, device: Any, tags: list[Tag], driver: Driver, on_readings: OnReadings, on_state: OnState
+    ) -> None:
         self.device = device
         self.name = device.name
         self.tags = tags
@@ -75,7 +77,10 @@ class DeviceRunner:
         groups: dict[int, list[Tag]] = {}
         for t in polled:
             groups.setdefault(t.poll_ms, []).append(t)
-        tasks = [asyncio.create_task(self._poll(ms / 1000.0, g), name=f"poll-{self.name}-{ms}") for ms, g in groups.items()]
+        tasks = [
+            asyncio.create_task(self._poll(ms / 1000.0, g), name=f"poll-{self.name}-{ms}")
+            for ms, g in groups.items()
+        ]
         live_subs = [t for t in subs if t not in polled]
         if live_subs:
             period = max(1.0, min(t.poll_ms for t in live_subs) / 1000.0)

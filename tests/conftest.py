@@ -21,8 +21,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def make_config(devices: list[dict[str, Any]], tags: list[dict[str, Any]], tmp_path: Path, **extra: Any) -> LineConfig:
-    data = {"line": LINE, "devices": devices, "tags": tags, "store": {"path": str(tmp_path / "line.db"), "batch_max_latency_ms": 50}}
+def make_config(
+    devices: list[dict[str, Any]], tags: list[dict[str, Any]], tmp_path: Path, **extra: Any
+) -> LineConfig:
+    data = {
+        "line": LINE,
+        "devices": devices,
+        "tags": tags,
+        "store": {"path": str(tmp_path / "line.db"), "batch_max_latency_ms": 50},
+    }
     data.update(extra)
     return parse_config(data)
 

@@ -35,7 +35,9 @@ class _Logix(LogixDriver):
         # calls build_message() again, which appends the sequence and tag payload a
         # second time. Mark the already-built message as set up so it is sent once.
         request = super()._write_build_single_request(parsed_tag)
-        if isinstance(request, WriteTagRequestPacket) and not isinstance(request, WriteTagFragmentedRequestPacket):
+        if isinstance(request, WriteTagRequestPacket) and not isinstance(
+            request, WriteTagFragmentedRequestPacket
+        ):
             request._msg_setup = True
         return request
 
@@ -65,7 +67,9 @@ def tag_definition(tag: Tag, instance_id: int) -> dict[str, Any]:
         "data_type": logix,
         "data_type_name": logix,
         "tag_type": "atomic",
-        "type_class": Array(length_=tag.elements, element_type_=type_class) if tag.elements > 1 else type_class,
+        "type_class": Array(length_=tag.elements, element_type_=type_class)
+        if tag.elements > 1
+        else type_class,
     }
 
 
@@ -149,11 +153,15 @@ class EthernetIpDriver:
         """Write several tags in one Multiple Service Packet."""
         if self.plc is None:
             raise DriverError(self.name, "not connected")
-        pairs = [(t.address + (f"{{{t.elements}}}" if t.elements > 1 else ""), _unscale(t, v)) for t, v in items]
+        pairs = [
+            (t.address + (f"{{{t.elements}}}" if t.elements > 1 else ""), _unscale(t, v)) for t, v in items
+        ]
         results = await self._call(self._write, pairs)
         errors = [f"{p[0]}: {r.error}" for p, r in zip(pairs, results, strict=True) if r.error]
         if errors:
-            raise DriverError(self.name, "controller refused the write: " + "; ".join(errors), retryable=False)
+            raise DriverError(
+                self.name, "controller refused the write: " + "; ".join(errors), retryable=False
+            )
 
     async def write(self, tag: Tag, value: Any) -> None:
         await self.write_many([(tag, value)])
@@ -169,7 +177,11 @@ class EthernetIpDriver:
 def _scale(tag: Tag, value: Any) -> Any:
     if isinstance(value, list):
         return [_scale(tag, v) for v in value]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (tag.scale == 1.0 and tag.offset == 0.0):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (tag.scale == 1.0 and tag.offset == 0.0)
+    ):
         return value
     return value * tag.scale + tag.offset
 
@@ -180,7 +192,7 @@ def _unscale(tag: Tag, value: Any) -> Any:
     if tag.type == "bool":
         return bool(value)
     raw = value if (tag.scale == 1.0 and tag.offset == 0.0) else (float(value) - tag.offset) / tag.scale
-    return int(round(raw)) if tag.type.startswith("int") else float(raw)
+    return round(raw) if tag.type.startswith("int") else float(raw)
 
 
 def _cause(e: BaseException) -> str:

@@ -38,7 +38,9 @@ class ModbusDriver:
         d = self.device
         # reconnect_delay=0: the agent owns reconnects (capped backoff with jitter).
         if isinstance(d, ModbusTcpDevice):
-            return AsyncModbusTcpClient(d.host, port=d.port, timeout=d.timeout_s, retries=0, reconnect_delay=0)
+            return AsyncModbusTcpClient(
+                d.host, port=d.port, timeout=d.timeout_s, retries=0, reconnect_delay=0
+            )
         return AsyncModbusSerialClient(
             d.serial_port,
             framer=FramerType.RTU,
@@ -145,7 +147,9 @@ class ModbusDriver:
                 regs = encode_value(tag, value)
                 rsp = await c.write_registers(a.address, regs, device_id=unit)
             else:
-                raise DriverError(self.name, f"{tag.address}: {a.table} is read-only in Modbus", retryable=False)
+                raise DriverError(
+                    self.name, f"{tag.address}: {a.table} is read-only in Modbus", retryable=False
+                )
         except ModbusException as e:
             raise DriverError(self.name, f"write failed: {e}") from None
         if rsp.isError():

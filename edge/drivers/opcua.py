@@ -112,7 +112,11 @@ class OpcUaDriver:
                 uri = certificate_uri(sec.certificate)
                 if uri:
                     c.application_uri = uri
-                mode = ua.MessageSecurityMode.SignAndEncrypt if sec.mode == "SignAndEncrypt" else ua.MessageSecurityMode.Sign
+                mode = (
+                    ua.MessageSecurityMode.SignAndEncrypt
+                    if sec.mode == "SignAndEncrypt"
+                    else ua.MessageSecurityMode.Sign
+                )
                 await c.set_security(
                     SecurityPolicyBasic256Sha256,
                     certificate=str(sec.certificate),
@@ -148,12 +152,18 @@ class OpcUaDriver:
         try:
             trusted = load_der(sec.server_certificate)
         except (OSError, ValueError) as e:
-            raise DriverError(self.name, f"cannot read server_certificate {sec.server_certificate}: {e}", retryable=False) from None
+            raise DriverError(
+                self.name, f"cannot read server_certificate {sec.server_certificate}: {e}", retryable=False
+            ) from None
         probe = Client(self.device.endpoint, timeout=self.device.timeout_s)
         try:
-            endpoints = await asyncio.wait_for(probe.connect_and_get_server_endpoints(), self.device.timeout_s * 2)
+            endpoints = await asyncio.wait_for(
+                probe.connect_and_get_server_endpoints(), self.device.timeout_s * 2
+            )
         except Exception as e:
-            raise DriverError(self.name, f"cannot connect to {self.device.endpoint}: {e or type(e).__name__}") from None
+            raise DriverError(
+                self.name, f"cannot connect to {self.device.endpoint}: {e or type(e).__name__}"
+            ) from None
         offered = {bytes(ep.ServerCertificate) for ep in endpoints if ep.ServerCertificate}
         if offered and not any(o.startswith(trusted) for o in offered):
             got = ", ".join(sorted(thumbprint(o) for o in offered))
@@ -256,7 +266,9 @@ class OpcUaDriver:
                 results = await sub.subscribe_data_change(nodes, sampling_interval=interval, queuesize=10)
                 self._subs.append(sub)
             except Exception as e:
-                log.warning("%s: subscription refused (%s); polling %d tags instead", self.name, e, len(nodes))
+                log.warning(
+                    "%s: subscription refused (%s); polling %d tags instead", self.name, e, len(nodes)
+                )
                 fallback.extend(mapping.values())
                 continue
             for n, r in zip(nodes, results if isinstance(results, list) else [results], strict=True):
@@ -280,7 +292,7 @@ class OpcUaDriver:
         if tag.numeric and (tag.scale != 1.0 or tag.offset != 0.0):
             raw = (float(value) - tag.offset) / tag.scale
         if tag.type.startswith(("int", "uint")) and not isinstance(raw, bool):
-            raw = int(round(float(raw)))
+            raw = round(float(raw))
         elif tag.type.startswith("float"):
             raw = float(raw)
         elif tag.type == "bool":
@@ -288,7 +300,9 @@ class OpcUaDriver:
         try:
             await node.write_value(ua.DataValue(ua.Variant(raw, VARIANT[tag.type])))
         except ua.UaStatusCodeError as e:
-            raise DriverError(self.name, f"server refused the write to {tag.address}: {e}", retryable=False) from None
+            raise DriverError(
+                self.name, f"server refused the write to {tag.address}: {e}", retryable=False
+            ) from None
         except Exception as e:
             raise DriverError(self.name, f"write failed: {type(e).__name__}: {e}") from None
 

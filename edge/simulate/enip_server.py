@@ -88,7 +88,9 @@ class _Conn:
 
 
 class EnipSimServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 44818, *, product_name: str = "1756-L83E/B Lineside Sim") -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 44818, *, product_name: str = "1756-L83E/B Lineside Sim"
+    ) -> None:
         self.host = host
         self.port = port
         self.product_name = product_name
@@ -150,7 +152,10 @@ class EnipSimServer:
                         break
                     continue
                 status, payload, session_out = reply
-                writer.write(struct.pack("<HHII8sI", command, len(payload), session_out, status, context, options) + payload)
+                writer.write(
+                    struct.pack("<HHII8sI", command, len(payload), session_out, status, context, options)
+                    + payload
+                )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -234,7 +239,7 @@ class EnipSimServer:
         return bytes([service | 0x80, 0, status, 0]) + data
 
     def _unconnected(self, conn: _Conn, req: bytes) -> bytes:
-        service, path, data = self._split(req)
+        service, _path, data = self._split(req)
         if service == 0x52:  # Unconnected Send: unwrap the embedded request
             (size,) = struct.unpack_from("<H", data, 2)
             return self._service(conn, data[4 : 4 + size])
@@ -245,7 +250,9 @@ class EnipSimServer:
             serial_vendor_orig = data[10:18]
             rpi = data[22:26]
             return self._reply(
-                service, SUCCESS, struct.pack("<I", conn.o_t_cid) + t_o_cid + serial_vendor_orig + rpi + rpi + b"\x00\x00"
+                service,
+                SUCCESS,
+                struct.pack("<I", conn.o_t_cid) + t_o_cid + serial_vendor_orig + rpi + rpi + b"\x00\x00",
             )
         if service == 0x4E:  # Forward Close
             conn.o_t_cid = 0
@@ -271,7 +278,11 @@ class EnipSimServer:
         cls = _logical(path, 0x20)
         if cls == 0x01:  # Identity
             name = self.product_name.encode()
-            return self._reply(0x01, SUCCESS, struct.pack("<HHHBBHI", 1, 0x0E, 166, 20, 11, 0x3060, 0x00C0FFEE) + bytes([len(name)]) + name)
+            return self._reply(
+                0x01,
+                SUCCESS,
+                struct.pack("<HHHBBHI", 1, 0x0E, 166, 20, 11, 0x3060, 0x00C0FFEE) + bytes([len(name)]) + name,
+            )
         if cls == 0x64:  # controller program name
             name = b"LinesideSim"
             return self._reply(0x01, SUCCESS, struct.pack("<H", len(name)) + name)
@@ -279,7 +290,7 @@ class EnipSimServer:
 
     def _multi(self, conn: _Conn, data: bytes) -> bytes:
         (n,) = struct.unpack_from("<H", data, 0)
-        offsets = list(struct.unpack_from(f"<{n}H", data, 2)) + [len(data)]
+        offsets = [*struct.unpack_from(f"<{n}H", data, 2), len(data)]
         replies = [self._service(conn, data[offsets[i] : offsets[i + 1]]) for i in range(n)]
         out_offsets, pos = [], 2 + 2 * n
         for r in replies:

@@ -8,7 +8,6 @@ step and handed to the model.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -27,7 +26,9 @@ _FC_READ = {"co": 1, "di": 2, "hr": 3, "ir": 4}
 
 
 class ModbusSimServer:
-    def __init__(self, device: ModbusTcpDevice | ModbusRtuDevice, tags: list[Tag], *, serial_port: str | None = None) -> None:
+    def __init__(
+        self, device: ModbusTcpDevice | ModbusRtuDevice, tags: list[Tag], *, serial_port: str | None = None
+    ) -> None:
         self.device = device
         self.points: list[tuple[Tag, ModbusAddress, int, str | None, Any]] = []
         sizes: dict[int, dict[str, int]] = {}
@@ -110,5 +111,3 @@ class ModbusSimServer:
             data = await self.server.async_getValues(unit, _FC_READ[a.table], a.address, max(a.words, 1))
             out[signal] = bool(data[0]) if a.is_bits else decode_registers(t, a, list(data))
         return out
-
-

@@ -94,7 +94,9 @@ class LineModel:
                 self.state = self.rng.choice((STARVED, BLOCKED))
                 self._until = now + self.rng.uniform(3.0, 25.0)
         if self.state == RUNNING:
-            self._frac += dt * self.ideal_rate_per_min / 60.0 * self.speed_setpoint / 100.0 * self.rng.uniform(0.9, 1.0)
+            self._frac += (
+                dt * self.ideal_rate_per_min / 60.0 * self.speed_setpoint / 100.0 * self.rng.uniform(0.9, 1.0)
+            )
             n, self._frac = int(self._frac), self._frac - int(self._frac)
             for _ in range(n):
                 self.cycle_count = (self.cycle_count + 1) & 0xFFFFFFFF

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from asyncua import Node, Server, ua
-from asyncua.server.user_managers import UserManager
 from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.user_managers import UserManager
 
 from edge.config import OpcUaDevice, Tag
 from edge.drivers.opcua import VARIANT
@@ -30,7 +30,9 @@ class _Users(UserManager):
     def __init__(self, users: dict[str, str]) -> None:
         self.users = users
 
-    def get_user(self, iserver: Any, username: str | None = None, password: str | None = None, certificate: Any = None) -> User | None:
+    def get_user(
+        self, iserver: Any, username: str | None = None, password: str | None = None, certificate: Any = None
+    ) -> User | None:
         if username is None:
             return User(role=UserRole.User) if not self.users else None
         if self.users.get(username) == password:
@@ -99,14 +101,20 @@ class OpcUaSimServer:
                     key = "/".join(parts[: depth + 1])
                     if key not in folders:
                         ns, name = p.split(":", 1) if ":" in p else (str(idx), p)
-                        folders[key] = await parent.add_folder(ua.NodeId(key, int(ns)), ua.QualifiedName(name, int(ns)))
+                        folders[key] = await parent.add_folder(
+                            ua.NodeId(key, int(ns)), ua.QualifiedName(name, int(ns))
+                        )
                     parent = folders[key]
                 ns, name = parts[-1].split(":", 1) if ":" in parts[-1] else (str(idx), parts[-1])
-                node = await parent.add_variable(ua.NodeId("/".join(parts), int(ns)), ua.QualifiedName(name, int(ns)), variant)
+                node = await parent.add_variable(
+                    ua.NodeId("/".join(parts), int(ns)), ua.QualifiedName(name, int(ns)), variant
+                )
             else:
                 nodeid = ua.NodeId.from_string(t.address)
                 name = t.address.split("=", 2)[-1]
-                node = await objects.add_variable(nodeid, ua.QualifiedName(name, nodeid.NamespaceIndex), variant)
+                node = await objects.add_variable(
+                    nodeid, ua.QualifiedName(name, nodeid.NamespaceIndex), variant
+                )
             if t.writable:
                 await node.set_writable()
             self.points.append((t, node, signal, const))

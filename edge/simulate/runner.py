@@ -18,7 +18,14 @@ log = logging.getLogger("lineside.simulate")
 
 
 class Simulator:
-    def __init__(self, cfg: LineConfig, *, seed: int = 1, period: float = 0.1, opcua_security: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: LineConfig,
+        *,
+        seed: int = 1,
+        period: float = 0.1,
+        opcua_security: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.cfg = cfg
         self.model = LineModel(seed=seed)
         self.period = period
@@ -53,7 +60,9 @@ class Simulator:
                     self._links.append(link)
                     log.info("%s: Modbus RTU on %s (agent side %s)", dev.name, bridge.port_a, link)
                 else:
-                    log.warning("%s: %s is a real device; serving RTU on %s instead", dev.name, link, bridge.port_a)
+                    log.warning(
+                        "%s: %s is a real device; serving RTU on %s instead", dev.name, link, bridge.port_a
+                    )
                 srv = ModbusSimServer(dev, tags, serial_port=bridge.port_a)
             elif isinstance(dev, EthernetIpDevice):
                 srv = EnipSimServer(dev.host, dev.port)
@@ -101,7 +110,9 @@ class Simulator:
                     v = sig[signal]
                     if t.elements == 1 and isinstance(v, list):
                         v = v[0]
-                    srv.set(name, int(v) if LOGIX_TYPE[t.type] in ("SINT", "INT", "DINT", "LINT", "USINT") else v)
+                    srv.set(
+                        name, int(v) if LOGIX_TYPE[t.type] in ("SINT", "INT", "DINT", "LINT", "USINT") else v
+                    )
 
     async def run(self, duration: float | None = None) -> None:
         await self.start()

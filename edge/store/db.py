@@ -76,10 +76,14 @@ class Store:
                 if not self.path.exists():
                     raise StoreError(f"{self.path}: no store here yet (has the agent run?)")
                 uri = f"file:{self.path}?mode=ro"
-                self.db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+                self.db = sqlite3.connect(
+                    uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+                )
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+                self.db = sqlite3.connect(
+                    self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+                )
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 migrations.apply(self.db)
@@ -193,7 +197,11 @@ class Store:
         tid = self.tag_id(tag)
         type_ = self.db.execute("SELECT type FROM tags WHERE id=?", (tid,)).fetchone()[0]
         q = "SELECT seq, ts, ts_recv, value, quality FROM samples WHERE ts >= ? AND ts < ? AND tag_id = ? ORDER BY ts, seq"
-        args: list[Any] = [since if since is not None else -math.inf, until if until is not None else math.inf, tid]
+        args: list[Any] = [
+            since if since is not None else -math.inf,
+            until if until is not None else math.inf,
+            tid,
+        ]
         if limit:
             q += " LIMIT ?"
             args.append(limit)
@@ -215,17 +223,31 @@ class Store:
 
     # ------------------------------------------------------------------ events and writes
 
-    def append_event(self, kind: str, source: str, message: str, data: dict[str, Any] | None = None, ts: float | None = None) -> int:
+    def append_event(
+        self,
+        kind: str,
+        source: str,
+        message: str,
+        data: dict[str, Any] | None = None,
+        ts: float | None = None,
+    ) -> int:
         with self._tx(sync_full=True):
             cur = self.db.execute(
                 "INSERT INTO events (ts, kind, source, message, data) VALUES (?, ?, ?, ?, ?)",
-                (ts if ts is not None else time.time(), kind, source, message, json.dumps(data) if data else None),
+                (
+                    ts if ts is not None else time.time(),
+                    kind,
+                    source,
+                    message,
+                    json.dumps(data) if data else None,
+                ),
             )
         return int(cur.lastrowid or 0)
 
     def events(self, since_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            "SELECT seq, ts, kind, source, message, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (since_seq, limit)
+            "SELECT seq, ts, kind, source, message, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (since_seq, limit),
         ).fetchall()
         return [
             {"seq": s, "ts": t, "kind": k, "source": src, "message": m, "data": json.loads(d) if d else None}
@@ -248,7 +270,16 @@ class Store:
         with self._tx(sync_full=True):
             cur = self.db.execute(
                 "INSERT INTO writes (ts, tag, value, requested_by, reason, outcome, ref_seq, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (ts if ts is not None else time.time(), tag, json.dumps(value), requested_by, reason, outcome, ref_seq, error),
+                (
+                    ts if ts is not None else time.time(),
+                    tag,
+                    json.dumps(value),
+                    requested_by,
+                    reason,
+                    outcome,
+                    ref_seq,
+                    error,
+                ),
             )
         return int(cur.lastrowid or 0)
 
@@ -269,8 +300,12 @@ class Store:
             )
 
     def device_status(self) -> dict[str, dict[str, Any]]:
-        rows = self.db.execute("SELECT device, state, since, last_error, updated_at FROM device_status").fetchall()
-        return {d: {"state": s, "since": since, "last_error": e, "updated_at": u} for d, s, since, e, u in rows}
+        rows = self.db.execute(
+            "SELECT device, state, since, last_error, updated_at FROM device_status"
+        ).fetchall()
+        return {
+            d: {"state": s, "since": since, "last_error": e, "updated_at": u} for d, s, since, e, u in rows
+        }
 
     def set_agent_status(self, values: dict[str, Any], ts: float | None = None) -> None:
         now = ts if ts is not None else time.time()
@@ -289,28 +324,38 @@ class Store:
 
     def cursor(self, stream: str) -> dict[str, int]:
         _stream(stream)
-        row = self.db.execute("SELECT sent_seq, acked_seq FROM stream_cursors WHERE stream=?", (stream,)).fetchone()
+        row = self.db.execute(
+            "SELECT sent_seq, acked_seq FROM stream_cursors WHERE stream=?", (stream,)
+        ).fetchone()
         return {"sent_seq": row[0], "acked_seq": row[1]} if row else {"sent_seq": 0, "acked_seq": 0}
 
-    def advance_cursor(self, stream: str, *, sent_seq: int | None = None, acked_seq: int | None = None) -> None:
+    def advance_cursor(
+        self, stream: str, *, sent_seq: int | None = None, acked_seq: int | None = None
+    ) -> None:
         """Move a stream's cursor forward (never backward)."""
         _stream(stream)
         now = time.time()
         with self._tx(sync_full=True):
-            self.db.execute("INSERT OR IGNORE INTO stream_cursors (stream, updated_at) VALUES (?, ?)", (stream, now))
+            self.db.execute(
+                "INSERT OR IGNORE INTO stream_cursors (stream, updated_at) VALUES (?, ?)", (stream, now)
+            )
             if sent_seq is not None:
                 self.db.execute(
-                    "UPDATE stream_cursors SET sent_seq=max(sent_seq, ?), updated_at=? WHERE stream=?", (sent_seq, now, stream)
+                    "UPDATE stream_cursors SET sent_seq=max(sent_seq, ?), updated_at=? WHERE stream=?",
+                    (sent_seq, now, stream),
                 )
             if acked_seq is not None:
                 self.db.execute(
-                    "UPDATE stream_cursors SET acked_seq=max(acked_seq, ?), updated_at=? WHERE stream=?", (acked_seq, now, stream)
+                    "UPDATE stream_cursors SET acked_seq=max(acked_seq, ?), updated_at=? WHERE stream=?",
+                    (acked_seq, now, stream),
                 )
 
     def backlog(self) -> dict[str, int]:
         return {s: max(0, self.last_seq(s) - self.cursor(s)["acked_seq"]) for s in STREAMS}
 
-    def apply_retention(self, *, max_age_s: float, max_bytes: int, now: float | None = None, chunk: int = 20_000) -> dict[str, int]:
+    def apply_retention(
+        self, *, max_age_s: float, max_bytes: int, now: float | None = None, chunk: int = 20_000
+    ) -> dict[str, int]:
         """Delete acknowledged rows that are too old, then the oldest acknowledged samples
         while the file is larger than ``max_bytes``. Unacknowledged rows are never touched."""
         now = now if now is not None else time.time()
@@ -320,7 +365,9 @@ class Store:
             if acked <= 0:
                 continue
             with self._tx():
-                cur = self.db.execute(f"DELETE FROM {stream} WHERE seq <= ? AND {ts_col} < ?", (acked, now - max_age_s))
+                cur = self.db.execute(
+                    f"DELETE FROM {stream} WHERE seq <= ? AND {ts_col} < ?", (acked, now - max_age_s)
+                )
             removed[stream] = cur.rowcount
         acked = self.cursor("samples")["acked_seq"]
         while acked > 0 and self.used_bytes() > max_bytes:

@@ -62,21 +62,57 @@ def _mutate(fn):  # type: ignore[no-untyped-def]
 
 CASES = [
     ("unknown key", lambda d: d["tags"][0].update(scael=2), "tags[0].scael: unknown key"),
-    ("wrong type", lambda d: d["devices"][0].update(port="five"), "devices[0].port: Input should be a valid integer"),
-    ("duplicate tag", lambda d: d["tags"].append(dict(d["tags"][0])), "tags[2].name: duplicate tag name 'speed'"),
-    ("unknown device", lambda d: d["tags"][0].update(device="nope"), "tags[0].device: tag 'speed' names unknown device 'nope'"),
-    ("address out of range", lambda d: d["tags"][0].update(address="hr:65535"), "tags[0].address: tag 'speed': address 65535 (+2 registers) is out of range"),
-    ("bad modbus address", lambda d: d["tags"][0].update(address="40001"), "tags[0].address: tag 'speed': '40001' is not a Modbus address"),
-    ("unknown protocol", lambda d: d["devices"][0].update(protocol="profinet"), "devices[0]: Input tag 'profinet' found using 'protocol' does not match"),
+    (
+        "wrong type",
+        lambda d: d["devices"][0].update(port="five"),
+        "devices[0].port: Input should be a valid integer",
+    ),
+    (
+        "duplicate tag",
+        lambda d: d["tags"].append(dict(d["tags"][0])),
+        "tags[2].name: duplicate tag name 'speed'",
+    ),
+    (
+        "unknown device",
+        lambda d: d["tags"][0].update(device="nope"),
+        "tags[0].device: tag 'speed' names unknown device 'nope'",
+    ),
+    (
+        "address out of range",
+        lambda d: d["tags"][0].update(address="hr:65535"),
+        "tags[0].address: tag 'speed': address 65535 (+2 registers) is out of range",
+    ),
+    (
+        "bad modbus address",
+        lambda d: d["tags"][0].update(address="40001"),
+        "tags[0].address: tag 'speed': '40001' is not a Modbus address",
+    ),
+    (
+        "unknown protocol",
+        lambda d: d["devices"][0].update(protocol="profinet"),
+        "devices[0]: Input tag 'profinet' found using 'protocol' does not match",
+    ),
     ("missing field", lambda d: d["devices"][0].pop("host"), "devices[0].host: required field is missing"),
-    ("bit on coil", lambda d: d["tags"][0].update(address="co:1.2", type="bool"), "tags[0].address: tag 'speed': a bit index applies to registers only"),
-    ("bad timezone", lambda d: d["line"].update(timezone="Mars/Base"), "line.timezone: unknown IANA time zone 'Mars/Base'"),
+    (
+        "bit on coil",
+        lambda d: d["tags"][0].update(address="co:1.2", type="bool"),
+        "tags[0].address: tag 'speed': a bit index applies to registers only",
+    ),
+    (
+        "bad timezone",
+        lambda d: d["line"].update(timezone="Mars/Base"),
+        "line.timezone: unknown IANA time zone 'Mars/Base'",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "mutate", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_bad_config_gives_field_path_error_and_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, mutate, expected: str  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    mutate,
+    expected: str,  # type: ignore[no-untyped-def]
 ) -> None:
     p = write(tmp_path, _mutate(mutate))
     assert main(["config", "check", str(p)]) == 2
@@ -110,7 +146,9 @@ def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_cli_process_exit_code_and_no_traceback(tmp_path: Path) -> None:
     """The installed console entry point behaves the same in a real process."""
     p = write(tmp_path, _mutate(lambda d: d["tags"][0].update(device="nope")))
-    r = subprocess.run([sys.executable, "-m", "edge.cli", "config", "check", str(p)], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "config", "check", str(p)], capture_output=True, text=True
+    )
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "unknown device 'nope'" in r.stderr
     assert "Traceback" not in r.stderr

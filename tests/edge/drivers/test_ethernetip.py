@@ -91,12 +91,22 @@ async def test_multi_write_lands_exactly_once_each(tmp_path: Path, port: int) ->
     drv = create_driver(cfg.devices[0], cfg.tags)
     try:
         await drv.connect()
-        await drv.write_many([(cfg.tag("i32"), 1), (cfg.tag("f32"), 22.25), (cfg.tag("b"), False), (cfg.tag("arr"), [1.0, 2.0, 3.0, 4.0])])  # type: ignore[attr-defined]
+        await drv.write_many(
+            [
+                (cfg.tag("i32"), 1),
+                (cfg.tag("f32"), 22.25),
+                (cfg.tag("b"), False),
+                (cfg.tag("arr"), [1.0, 2.0, 3.0, 4.0]),
+            ]
+        )  # type: ignore[attr-defined]
         assert sorted((w.tag, tuple(w.values)) for w in srv.writes) == sorted(
             [("Counter", (1,)), ("Temp", (22.25,)), ("Flag", (False,)), ("Zones", (1.0, 2.0, 3.0, 4.0))]
         )
         assert srv.refused == []
-        assert {r.tag: r.value for r in await drv.read([cfg.tag("arr"), cfg.tag("b")])} == {"arr": [1.0, 2.0, 3.0, 4.0], "b": False}
+        assert {r.tag: r.value for r in await drv.read([cfg.tag("arr"), cfg.tag("b")])} == {
+            "arr": [1.0, 2.0, 3.0, 4.0],
+            "b": False,
+        }
     finally:
         await drv.close()
         await srv.stop()
@@ -124,7 +134,14 @@ async def test_stock_pycomm3_single_write_sends_payload_twice(tmp_path: Path, po
 async def test_unknown_tag_is_bad_and_dead_controller_raises(tmp_path: Path, port: int) -> None:
     srv = await server(port)
     dev = {"name": "plc", "protocol": "ethernetip", "host": "127.0.0.1", "port": port, "timeout_s": 1}
-    cfg = make_config([dev], [{"name": "x", "device": "plc", "address": "NotThere", "type": "int32"}, {"name": "c", "device": "plc", "address": "Counter", "type": "int32"}], tmp_path)
+    cfg = make_config(
+        [dev],
+        [
+            {"name": "x", "device": "plc", "address": "NotThere", "type": "int32"},
+            {"name": "c", "device": "plc", "address": "Counter", "type": "int32"},
+        ],
+        tmp_path,
+    )
     drv = create_driver(cfg.devices[0], cfg.tags)
     try:
         await drv.connect()

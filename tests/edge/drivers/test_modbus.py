@@ -23,7 +23,14 @@ ALL_TYPES = [
     {"name": "f32", "address": "hr:14", "type": "float32", "sim": "=3.5"},
     {"name": "f64", "address": "hr:16", "type": "float64", "sim": "=-2.718281828459045"},
     {"name": "f32le", "address": "hr:20", "type": "float32", "word_order": "little", "sim": "=1234.5"},
-    {"name": "u32bs", "address": "hr:22", "type": "uint32", "byte_order": "little", "word_order": "little", "sim": "=305419896"},
+    {
+        "name": "u32bs",
+        "address": "hr:22",
+        "type": "uint32",
+        "byte_order": "little",
+        "word_order": "little",
+        "sim": "=305419896",
+    },
     {"name": "scaled", "address": "hr:24", "type": "int16", "scale": 0.1, "offset": -40, "sim": "=25.5"},
     {"name": "bit", "address": "hr:25.7", "type": "bool", "sim": "=1"},
     {"name": "str", "address": "hr:30", "type": "string", "length": 9, "sim": "=LOT-4711A"},
@@ -79,7 +86,14 @@ async def test_exception_response_marks_only_that_block_bad(tmp_path: Path, port
     cfg = tcp_config(tmp_path, port, [{"name": "ok", "address": "hr:0", "type": "int16", "sim": "=5"}])
     srv = ModbusSimServer(cfg.devices[0], cfg.tags)
     await srv.start()
-    bad_cfg = tcp_config(tmp_path, port, [{"name": "ok", "address": "hr:0", "type": "int16"}, {"name": "missing", "address": "hr:5000", "type": "int16"}])
+    bad_cfg = tcp_config(
+        tmp_path,
+        port,
+        [
+            {"name": "ok", "address": "hr:0", "type": "int16"},
+            {"name": "missing", "address": "hr:5000", "type": "int16"},
+        ],
+    )
     drv = create_driver(bad_cfg.devices[0], bad_cfg.tags)
     try:
         await drv.connect()
@@ -125,9 +139,21 @@ async def test_rtu_over_pty_pair(tmp_path: Path) -> None:
     """Modbus RTU framing over real serial device files (two ptys bridged like a cable)."""
     bridge = PtyBridge().start()
     try:
-        dev = {"name": "rtu", "protocol": "modbus_rtu", "serial_port": bridge.port_b, "baudrate": 19200, "parity": "N", "unit": 7, "timeout_s": 1}
-        tags = [t | {"device": "rtu"} for t in ALL_TYPES if t["name"] in ("i32", "f32le", "str", "coil", "ir")]
-        tags.append({"name": "u3", "device": "rtu", "address": "hr:0", "unit": 3, "type": "int16", "sim": "=-3"})
+        dev = {
+            "name": "rtu",
+            "protocol": "modbus_rtu",
+            "serial_port": bridge.port_b,
+            "baudrate": 19200,
+            "parity": "N",
+            "unit": 7,
+            "timeout_s": 1,
+        }
+        tags = [
+            t | {"device": "rtu"} for t in ALL_TYPES if t["name"] in ("i32", "f32le", "str", "coil", "ir")
+        ]
+        tags.append(
+            {"name": "u3", "device": "rtu", "address": "hr:0", "unit": 3, "type": "int16", "sim": "=-3"}
+        )
         cfg = make_config([dev], tags, tmp_path)
         srv = ModbusSimServer(cfg.devices[0], cfg.tags, serial_port=bridge.port_a)
         await srv.start()

@@ -51,7 +51,12 @@ def test_known_word_orders() -> None:
     assert encode_value(tag(type="uint32", byte_order="little"), 0x12345678) == [0x3412, 0x7856]
     # 1.0f = 0x3F800000
     assert encode_value(tag(type="float32"), 1.0) == [0x3F80, 0x0000]
-    assert decode_registers(tag(type="float64"), parse_address(tag(type="float64")), [0x4009, 0x21FB, 0x5444, 0x2D18]) == math.pi
+    assert (
+        decode_registers(
+            tag(type="float64"), parse_address(tag(type="float64")), [0x4009, 0x21FB, 0x5444, 0x2D18]
+        )
+        == math.pi
+    )
 
 
 def test_scale_offset_and_bits_and_strings() -> None:

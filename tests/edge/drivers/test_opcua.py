@@ -32,7 +32,12 @@ TYPES = [
 
 
 def ua_config(tmp_path: Path, port: int, tags: list[dict], **dev: object):  # type: ignore[no-untyped-def]
-    device = {"name": "ua", "protocol": "opcua", "endpoint": f"opc.tcp://127.0.0.1:{port}/sim", "timeout_s": 2} | dev
+    device = {
+        "name": "ua",
+        "protocol": "opcua",
+        "endpoint": f"opc.tcp://127.0.0.1:{port}/sim",
+        "timeout_s": 2,
+    } | dev
     return make_config([device], [t | {"device": "ua"} for t in tags], tmp_path)
 
 
@@ -42,7 +47,13 @@ async def test_every_type_node_ids_browse_paths_and_scaling(tmp_path: Path, port
         {"name": "numeric_id", "address": "ns=2;i=5001", "type": "int32", "sim": "=42"},
         {"name": "browsed", "address": "/Objects/2:Filler/2:Weight", "type": "float64", "sim": "=500.25"},
         {"name": "scaled", "address": "ns=2;s=Scaled", "type": "int16", "scale": 0.1, "sim": "=250"},
-        {"name": "array", "address": "ns=2;s=Arr", "type": "float32", "elements": 3, "sim": "=[1.5, 2.5, 3.5]"},
+        {
+            "name": "array",
+            "address": "ns=2;s=Arr",
+            "type": "float32",
+            "elements": 3,
+            "sim": "=[1.5, 2.5, 3.5]",
+        },
     ]
     cfg = ua_config(tmp_path, port, tags)
     srv = OpcUaSimServer(cfg.devices[0], cfg.tags)
@@ -65,7 +76,14 @@ async def test_unknown_node_is_bad_but_others_good(tmp_path: Path, port: int) ->
     cfg = ua_config(tmp_path, port, [{"name": "a", "address": "ns=2;s=A", "type": "int32", "sim": "=1"}])
     srv = OpcUaSimServer(cfg.devices[0], cfg.tags)
     await srv.start()
-    cfg2 = ua_config(tmp_path, port, [{"name": "a", "address": "ns=2;s=A", "type": "int32"}, {"name": "gone", "address": "ns=2;s=Nope", "type": "int32"}])
+    cfg2 = ua_config(
+        tmp_path,
+        port,
+        [
+            {"name": "a", "address": "ns=2;s=A", "type": "int32"},
+            {"name": "gone", "address": "ns=2;s=Nope", "type": "int32"},
+        ],
+    )
     drv = create_driver(cfg2.devices[0], cfg2.tags)
     try:
         await drv.connect()
@@ -78,7 +96,16 @@ async def test_unknown_node_is_bad_but_others_good(tmp_path: Path, port: int) ->
 
 
 async def test_subscription_updates_arrive_with_source_timestamps(tmp_path: Path, port: int) -> None:
-    tags = [{"name": "count", "address": "ns=2;s=Count", "type": "uint32", "mode": "subscribe", "poll_ms": 50, "sim": "cycle_count"}]
+    tags = [
+        {
+            "name": "count",
+            "address": "ns=2;s=Count",
+            "type": "uint32",
+            "mode": "subscribe",
+            "poll_ms": 50,
+            "sim": "cycle_count",
+        }
+    ]
     cfg = ua_config(tmp_path, port, tags)
     srv = OpcUaSimServer(cfg.devices[0], cfg.tags)
     await srv.start()
@@ -104,7 +131,14 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     scert, skey = create_app_certificate(d, "server", "urn:lineside:simulator", server=True)
     other, other_key = create_app_certificate(d, "impostor", "urn:lineside:simulator", server=True)
     ccert, ckey = create_app_certificate(d, "client", "urn:lineside:edge:test")
-    return {"scert": scert, "skey": skey, "other": other, "other_key": other_key, "ccert": ccert, "ckey": ckey}
+    return {
+        "scert": scert,
+        "skey": skey,
+        "other": other,
+        "other_key": other_key,
+        "ccert": ccert,
+        "ckey": ckey,
+    }
 
 
 def secure(pki: dict[str, Path], mode: str = "SignAndEncrypt") -> dict[str, object]:
@@ -118,11 +152,20 @@ def secure(pki: dict[str, Path], mode: str = "SignAndEncrypt") -> dict[str, obje
 
 
 @pytest.mark.parametrize("mode", ["Sign", "SignAndEncrypt"])
-async def test_secure_channel_with_username(tmp_path: Path, port: int, pki: dict[str, Path], mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_secure_channel_with_username(
+    tmp_path: Path, port: int, pki: dict[str, Path], mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("UA_PW", "s3cret")
     tags = [{"name": "a", "address": "ns=2;s=A", "type": "float64", "sim": "=1.25"}]
     cfg = ua_config(tmp_path, port, tags, security=secure(pki, mode), username="edge", password_env="UA_PW")
-    srv = OpcUaSimServer(cfg.devices[0], cfg.tags, certificate=pki["scert"], private_key=pki["skey"], users={"edge": "s3cret"}, allow_insecure=False)
+    srv = OpcUaSimServer(
+        cfg.devices[0],
+        cfg.tags,
+        certificate=pki["scert"],
+        private_key=pki["skey"],
+        users={"edge": "s3cret"},
+        allow_insecure=False,
+    )
     await srv.start()
     drv = create_driver(cfg.devices[0], cfg.tags)
     try:
@@ -135,11 +178,15 @@ async def test_secure_channel_with_username(tmp_path: Path, port: int, pki: dict
         await srv.stop()
 
 
-async def test_untrusted_server_certificate_is_refused(tmp_path: Path, port: int, pki: dict[str, Path]) -> None:
+async def test_untrusted_server_certificate_is_refused(
+    tmp_path: Path, port: int, pki: dict[str, Path]
+) -> None:
     """The client pins the server certificate; a server presenting another one is refused."""
     tags = [{"name": "a", "address": "ns=2;s=A", "type": "float64", "sim": "=1.25"}]
     cfg = ua_config(tmp_path, port, tags, security=secure(pki))
-    srv = OpcUaSimServer(cfg.devices[0], cfg.tags, certificate=pki["other"], private_key=pki["other_key"], allow_insecure=False)
+    srv = OpcUaSimServer(
+        cfg.devices[0], cfg.tags, certificate=pki["other"], private_key=pki["other_key"], allow_insecure=False
+    )
     await srv.start()
     drv = create_driver(cfg.devices[0], cfg.tags)
     try:
@@ -152,11 +199,20 @@ async def test_untrusted_server_certificate_is_refused(tmp_path: Path, port: int
         await srv.stop()
 
 
-async def test_wrong_password_is_refused(tmp_path: Path, port: int, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_wrong_password_is_refused(
+    tmp_path: Path, port: int, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("UA_PW", "wrong")
     tags = [{"name": "a", "address": "ns=2;s=A", "type": "float64", "sim": "=1.25"}]
     cfg = ua_config(tmp_path, port, tags, security=secure(pki), username="edge", password_env="UA_PW")
-    srv = OpcUaSimServer(cfg.devices[0], cfg.tags, certificate=pki["scert"], private_key=pki["skey"], users={"edge": "s3cret"}, allow_insecure=False)
+    srv = OpcUaSimServer(
+        cfg.devices[0],
+        cfg.tags,
+        certificate=pki["scert"],
+        private_key=pki["skey"],
+        users={"edge": "s3cret"},
+        allow_insecure=False,
+    )
     await srv.start()
     drv = create_driver(cfg.devices[0], cfg.tags)
     try:
