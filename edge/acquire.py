@@ -27,6 +27,21 @@ class ChangeFilter:
     def __init__(self, tags: list[Tag]) -> None:
         self.tags = {t.name: t for t in tags}
         self.last: dict[str, _Last] = {}
+        #: Tags without a deadband: an unchanged value with unchanged quality is dropped
+        #: without further checks (the hot path of polling).
+        self.plain = frozenset(t.name for t in tags if t.deadband is None)
+
+    def accept_many(self, readings: list[Any], now: float) -> list[Any]:
+        """The readings worth a row, in order (``accept`` applied to each)."""
+        last, plain, accept = self.last, self.plain, self.accept
+        out = []
+        for r in readings:
+            prev = last.get(r.tag)
+            if prev is not None and r.tag in plain and prev.quality == r.quality and prev.value == r.value:
+                continue
+            if accept(r.tag, r.value, r.quality, now):
+                out.append(r)
+        return out
 
     def accept(self, tag: str, value: Any, quality: Quality, now: float) -> bool:
         t = self.tags[tag]

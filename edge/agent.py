@@ -41,13 +41,11 @@ class Agent:
 
     def on_readings(self, readings: list[Reading], now: float) -> None:
         self.readings += len(readings)
-        accept = self.filter.accept
-        out = []
-        for r in readings:
-            if accept(r.tag, r.value, r.quality, now):
-                out.append(Sample(r.tag, r.value, r.quality, r.ts if r.ts is not None else now, now))
-        if out:
-            self.writer.put_many(out)
+        kept = self.filter.accept_many(readings, now)
+        if kept:
+            self.writer.put_many(
+                [Sample(r.tag, r.value, r.quality, r.ts if r.ts is not None else now, now) for r in kept]
+            )
 
     def on_device_state(self, device: str, state: str, error: str | None) -> None:
         now = time.time()

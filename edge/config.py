@@ -290,7 +290,7 @@ class Tag(Model):
     mode: Literal["poll", "subscribe"] = "poll"
     """``subscribe`` uses OPC UA monitored items (falls back to polling when the server
     refuses); other protocols always poll."""
-    poll_ms: Annotated[int, Field(ge=10, le=3_600_000)] = 1000
+    poll_ms: Annotated[int, Field(ge=1, le=3_600_000)] = 1000
     """Poll period (also the sampling interval of an OPC UA subscription); tags with the
     same period on one device form one poll group, read together."""
     deadband: Deadband | None = None

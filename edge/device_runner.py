@@ -113,8 +113,10 @@ class DeviceRunner:
             self.on_readings(readings, time.time())
             next_at += period
             now = loop.time()
-            if next_at < now:  # fell behind: skip missed cycles instead of bursting
-                next_at = now + period - ((now - next_at) % period)
+            if next_at < now:
+                # The poll overran its period: start the next one now and restart the
+                # schedule from here (no burst of make-up polls, no idle wait either).
+                next_at = now
             await asyncio.sleep(next_at - now)
 
     async def _watch(self, period: float) -> None:

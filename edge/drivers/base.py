@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from edge.config import Tag
 from edge.store.db import Quality
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One value from a device. ``ts`` is the device's timestamp when it sends one."""
+class Reading(NamedTuple):
+    """One value from a device. ``ts`` is the device's timestamp when it sends one.
+
+    A NamedTuple because the hot path creates one per tag per poll."""
 
     tag: str
     value: Any
@@ -41,7 +41,7 @@ class Driver(Protocol):
         """Close quietly (never raises)."""
 
     async def read(self, tags: Sequence[Tag]) -> list[Reading]:
-        """Read a poll group; one Reading per tag, in order."""
+        """Read a poll group; one Reading per tag (in any order)."""
 
     async def write(self, tag: Tag, value: Any) -> None:
         """Write one value (the agent has already checked the allow-list)."""

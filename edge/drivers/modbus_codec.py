@@ -124,3 +124,46 @@ def encode_value(tag: Tag, value: bool | int | float | str) -> list[int]:
         if not lo <= int(raw) <= hi:
             raise ValueError(f"{value!r} is out of range for {tag.type} ({lo}..{hi} raw)")
     return _from_bytes(struct.pack(">" + _FMT[tag.type], raw), tag.word_order, tag.byte_order)
+
+
+class BlockDecoder:
+    """Decodes every tag of one read block in a single ``struct`` call where it can.
+
+    Tags in big word and byte order that do not overlap are unpacked together with one
+    precompiled format (gaps become pad bytes); the rest (little-endian orders, bits
+    inside registers, strings, overlapping tags) go through ``decode_registers``.
+    """
+
+    def __init__(self, start: int, members: list[tuple[Tag, ModbusAddress]]) -> None:
+        self.start = start
+        fast: list[tuple[Tag, ModbusAddress]] = []
+        self.slow: list[tuple[Tag, ModbusAddress]] = []
+        pos = start
+        fmt = ">"
+        for t, a in sorted(members, key=lambda m: m[1].address):
+            simple = t.type in _FMT and a.bit is None and t.word_order == "big" and t.byte_order == "big"
+            if simple and a.address >= pos:
+                if a.address > pos:
+                    fmt += f"{2 * (a.address - pos)}x"
+                fmt += _FMT[t.type]
+                pos = a.address + a.words
+                fast.append((t, a))
+            else:
+                self.slow.append((t, a))
+        self.words = pos - start
+        self.struct = struct.Struct(fmt) if fast else None
+        self.fast_names = [t.name for t, _ in fast]
+        self.scaled = {i: t for i, (t, _) in enumerate(fast) if t.scale != 1.0 or t.offset != 0.0}
+
+    def decode(self, regs: list[int]) -> list[tuple[str, bool | int | float | str]]:
+        out: list[tuple[str, bool | int | float | str]] = []
+        if self.struct is not None:
+            raw = struct.pack(f">{self.words}H", *regs[: self.words])
+            values = list(self.struct.unpack(raw))
+            for i, t in self.scaled.items():
+                values[i] = values[i] * t.scale + t.offset
+            out.extend(zip(self.fast_names, values, strict=True))
+        for t, a in self.slow:
+            off = a.address - self.start
+            out.append((t.name, decode_registers(t, a, regs[off : off + max(a.words, 1)])))
+        return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edge.config import Tag
-from edge.drivers.modbus_codec import ModbusAddress, parse_address
+from edge.drivers.modbus_codec import BlockDecoder, ModbusAddress, parse_address
 
 
 @dataclass
@@ -21,6 +21,7 @@ class ReadBlock:
     start: int
     count: int
     members: list[tuple[Tag, ModbusAddress]] = field(default_factory=list)
+    decoder: BlockDecoder | None = None
 
     @property
     def end(self) -> int:
@@ -51,4 +52,7 @@ def plan_reads(
                     continue
             cur = ReadBlock(unit, table, a.address, size, [(t, a)])
             blocks.append(cur)
+    for b in blocks:
+        if b.table in ("hr", "ir"):
+            b.decoder = BlockDecoder(b.start, b.members)
     return blocks

@@ -97,7 +97,8 @@ async def test_exception_response_marks_only_that_block_bad(tmp_path: Path, port
     drv = create_driver(bad_cfg.devices[0], bad_cfg.tags)
     try:
         await drv.connect()
-        ok, missing = await drv.read(bad_cfg.tags)
+        got = {r.tag: r for r in await drv.read(bad_cfg.tags)}
+        ok, missing = got["ok"], got["missing"]
         assert ok.value == 5 and ok.quality == Quality.GOOD
         assert missing.quality == Quality.BAD and "refused" in (missing.error or "")
     finally:
@@ -120,7 +121,8 @@ async def test_write_registers_and_coils_land(tmp_path: Path, port: int) -> None
         await drv.connect()
         for t, v in zip(cfg.tags, (87.5, True, True, 21.0), strict=True):
             await drv.write(t, v)
-        assert [r.value for r in await drv.read(cfg.tags)] == [87.5, True, True, 21.0]
+        got = {r.tag: r.value for r in await drv.read(cfg.tags)}
+        assert got == {"sp": 87.5, "lamp": True, "flag": True, "scaled": 21.0}
         assert (await srv.server.async_getValues(1, 3, 6, 1))[0] == 42  # raw = 21 / 0.5
         assert (await srv.server.async_getValues(1, 3, 4, 1))[0] == 0b1000
     finally:

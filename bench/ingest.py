@@ -1,0 +1,306 @@
+"""Ingest benchmark: tag updates per second through driver → change filter → SQLite store.
+
+* OPC UA: a server process changes 1,000 Double variables every 100 ms (10,000 updates/s);
+  the agent process subscribes to all of them and commits every update. Reported: the
+  rate the agent committed, the rate the server produced (the ceiling), the agent's CPU
+  in % of one core, and its peak RSS.
+* Modbus TCP: a server process holds 1,000 holding registers that change every 100 ms.
+  The raw pymodbus client reads them back to back in 125-register requests on one
+  connection (the ceiling); the agent polls 500 float32 tags over the same 1,000
+  registers on one connection as fast as it can. Reported: registers/s of each and the
+  ratio, agent CPU and peak RSS.
+
+Each side runs in its own process; figures are measured in one run so machine noise
+affects ceiling and result alike. Prints a table and, with --json, a JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+N_UA = 1000
+UA_PERIOD = 0.1
+N_REGS = 1000
+
+
+# ------------------------------------------------------------------------------ servers
+
+
+def ua_server(port: int, ready: Any, stop: Any, stats: Any) -> None:
+    import logging
+
+    from asyncua import Server, ua
+
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+
+    async def main() -> None:
+        s = Server()
+        await s.init()
+        s.set_endpoint(f"opc.tcp://127.0.0.1:{port}/bench")
+        s.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        idx = await s.register_namespace("urn:bench")
+        nodes = [
+            await s.nodes.objects.add_variable(ua.NodeId(f"T{i:04d}", idx), f"T{i:04d}", 0.0)
+            for i in range(N_UA)
+        ]
+        ids = [n.nodeid for n in nodes]
+        await s.start()
+        ready.set()
+        k, writes, t0 = 0, 0, time.monotonic()
+        next_at = time.monotonic()
+        while not stop.is_set():
+            k += 1
+            for i, nid in enumerate(ids):
+                await s.write_attribute_value(
+                    nid, ua.DataValue(ua.Variant(float(k * 1000 + i), ua.VariantType.Double))
+                )
+            writes += len(ids)
+            next_at += UA_PERIOD
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        stats["server_updates_per_s"] = writes / (time.monotonic() - t0)
+        await s.stop()
+
+    asyncio.run(main())
+
+
+def modbus_server(port: int, ready: Any, stop: Any) -> None:
+    import logging
+
+    from pymodbus.server import ModbusTcpServer
+    from pymodbus.simulator import DataType, SimData, SimDevice
+
+    logging.getLogger("pymodbus").setLevel(logging.ERROR)
+
+    async def main() -> None:
+        dev = SimDevice(
+            1,
+            simdata=(
+                [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+                [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+                [SimData(0, count=N_REGS + 16, values=0, datatype=DataType.REGISTERS)],
+                [SimData(0, count=16, values=0, datatype=DataType.REGISTERS)],
+            ),
+        )
+        srv = ModbusTcpServer([dev], address=("127.0.0.1", port))
+        await srv.serve_forever(background=True)
+        ready.set()
+        k = 0
+        while not stop.is_set():
+            k += 1
+            await srv.async_setValues(1, 16, 0, [(k + i) & 0xFFFF for i in range(N_REGS)])
+            await asyncio.sleep(0.1)
+        await srv.shutdown()
+
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------------------ clients
+
+
+def raw_modbus(port: int, seconds: float, out: Any) -> None:
+    import logging
+
+    from pymodbus.client import AsyncModbusTcpClient
+
+    logging.getLogger("pymodbus").setLevel(logging.ERROR)
+
+    async def main() -> None:
+        c = AsyncModbusTcpClient("127.0.0.1", port=port, retries=0, reconnect_delay=0)
+        await c.connect()
+        regs = 0
+        t0 = time.monotonic()
+        cpu0 = time.process_time()
+        while time.monotonic() - t0 < seconds:
+            for start in range(0, N_REGS, 125):
+                rr = await c.read_holding_registers(start, count=min(125, N_REGS - start), device_id=1)
+                regs += len(rr.registers)
+        dt = time.monotonic() - t0
+        out["raw_registers_per_s"] = regs / dt
+        out["raw_cpu_pct"] = 100 * (time.process_time() - cpu0) / dt
+        c.close()
+
+    asyncio.run(main())
+
+
+def agent_proc(cfg_data: dict[str, Any], warmup: float, seconds: float, out: Any, regs_per_poll: int) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    from edge.agent import Agent
+    from edge.config import parse_config
+
+    cfg = parse_config(cfg_data)
+
+    async def main() -> None:
+        agent = Agent(cfg)
+        await agent.start()
+        await asyncio.sleep(warmup)
+        r0, c0 = agent.readings, agent.writer.committed
+        reads0 = sum(r.reads for r in agent.runners.values())
+        cpu0, t0 = time.process_time(), time.monotonic()
+        await asyncio.sleep(seconds)
+        dt = time.monotonic() - t0
+        out["cpu_pct"] = 100 * (time.process_time() - cpu0) / dt
+        out["readings_per_s"] = (agent.readings - r0) / dt
+        out["committed_per_s"] = (agent.writer.committed - c0) / dt
+        out["registers_per_s"] = (sum(r.reads for r in agent.runners.values()) - reads0) * regs_per_poll / dt
+        await agent.stop()
+        out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out["rows"] = agent.store.count("samples")
+
+    asyncio.run(main())
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+LINE = {"enterprise": "bench", "site": "s", "area": "a", "line": "l"}
+
+
+def bench_opcua(tmp: Path, seconds: float) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    mgr = ctx.Manager()
+    stats, out = mgr.dict(), mgr.dict()
+    ready, stop = ctx.Event(), ctx.Event()
+    port = free_port()
+    srv = ctx.Process(target=ua_server, args=(port, ready, stop, stats))
+    srv.start()
+    ready.wait(60)
+    cfg = {
+        "line": LINE,
+        "devices": [
+            {
+                "name": "ua",
+                "protocol": "opcua",
+                "endpoint": f"opc.tcp://127.0.0.1:{port}/bench",
+                "publishing_interval_ms": 100,
+            }
+        ],
+        "tags": [
+            {
+                "name": f"t{i:04d}",
+                "device": "ua",
+                "address": f"ns=2;s=T{i:04d}",
+                "type": "float64",
+                "mode": "subscribe",
+                "poll_ms": 100,
+            }
+            for i in range(N_UA)
+        ],
+        "store": {"path": str(tmp / "ua.db")},
+    }
+    ag = ctx.Process(target=agent_proc, args=(cfg, 4.0, seconds, out, 0))
+    ag.start()
+    ag.join(seconds + 60)
+    stop.set()
+    srv.join(30)
+    return {**dict(out), **dict(stats)}
+
+
+def bench_modbus(tmp: Path, seconds: float) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    mgr = ctx.Manager()
+    out, raw = mgr.dict(), mgr.dict()
+    ready, stop = ctx.Event(), ctx.Event()
+    port = free_port()
+    srv = ctx.Process(target=modbus_server, args=(port, ready, stop))
+    srv.start()
+    ready.wait(60)
+    rp = ctx.Process(target=raw_modbus, args=(port, seconds, raw))
+    rp.start()
+    rp.join(seconds + 30)
+    cfg = {
+        "line": LINE,
+        "devices": [
+            {"name": "mb", "protocol": "modbus_tcp", "host": "127.0.0.1", "port": port, "max_gap": 0}
+        ],
+        "tags": [
+            {"name": f"r{i:04d}", "device": "mb", "address": f"hr:{2 * i}", "type": "float32", "poll_ms": 1}
+            for i in range(N_REGS // 2)
+        ],
+        "store": {"path": str(tmp / "mb.db")},
+    }
+    ag = ctx.Process(target=agent_proc, args=(cfg, 2.0, seconds, out, N_REGS))
+    ag.start()
+    ag.join(seconds + 60)
+    stop.set()
+    srv.join(30)
+    return {**dict(out), **dict(raw)}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=10.0, help="measurement window per case (default 10)")
+    p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as d:
+        ua_res = bench_opcua(Path(d), args.seconds)
+        mb_res = bench_modbus(Path(d), args.seconds)
+    rows = [
+        (
+            "opcua updates/s received",
+            ua_res.get("readings_per_s", 0),
+            ">= 10000",
+            ua_res.get("server_updates_per_s", 0),
+            "server produced",
+        ),
+        (
+            "opcua updates/s committed",
+            ua_res.get("committed_per_s", 0),
+            ">= 10000",
+            ua_res.get("server_updates_per_s", 0),
+            "server produced",
+        ),
+        ("opcua agent CPU % of 1 core", ua_res.get("cpu_pct", 0), "< 40", None, ""),
+        ("opcua agent peak RSS MB", ua_res.get("rss_mb", 0), "< 100", None, ""),
+        (
+            "modbus registers/s (agent)",
+            mb_res.get("registers_per_s", 0),
+            ">= 0.7 x raw",
+            mb_res.get("raw_registers_per_s", 0),
+            "raw pymodbus client",
+        ),
+        (
+            "modbus agent CPU % of 1 core",
+            mb_res.get("cpu_pct", 0),
+            "",
+            mb_res.get("raw_cpu_pct", 0),
+            "raw client CPU %",
+        ),
+        ("modbus samples committed/s", mb_res.get("committed_per_s", 0), "", None, ""),
+        ("modbus agent peak RSS MB", mb_res.get("rss_mb", 0), "< 100", None, ""),
+    ]
+    print(
+        f"\nbench/ingest.py  ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, {args.seconds:g} s per case)"
+    )
+    print(f"{'figure':<32} {'measured':>12} {'target':>14} {'ceiling':>12} {'ratio':>7}  ceiling is")
+    for name, val, target, ceil, what in rows:
+        ratio = f"{val / ceil:.2f}" if ceil else ""
+        print(
+            f"{name:<32} {val:>12,.1f} {target:>14} {'' if ceil is None else f'{ceil:,.1f}':>12} {ratio:>7}  {what}"
+        )
+    result = {"opcua": ua_res, "modbus": mb_res}
+    if args.json:
+        print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
