@@ -29,8 +29,18 @@ lint: venv
 bench: venv
 	$(PY) bench/run.py
 
+DEMO_SECONDS ?= 20
 demo: venv
-	$(VENV)/bin/lineside demo $(DEMO_ARGS)
+	@echo "== Lineside demo: simulated filling line (OPC UA, Modbus TCP/RTU, EtherNet/IP) -> edge agent -> SQLite"
+	@set -e; $(VENV)/bin/lineside simulate -c config/line1.yaml & sim=$$!; \
+	  trap 'kill $$agent $$sim 2>/dev/null; wait $$agent $$sim 2>/dev/null || true' EXIT INT TERM; \
+	  sleep 3; \
+	  $(VENV)/bin/lineside run -c config/line1.yaml & agent=$$!; \
+	  sleep $(DEMO_SECONDS); \
+	  $(VENV)/bin/lineside status -c config/line1.yaml; \
+	  echo; echo "Recorded fill weights (last 5):"; \
+	  $(VENV)/bin/lineside history -c config/line1.yaml --tag filler.fill_weight --since=-1m | tail -5; \
+	  kill -TERM $$agent; wait $$agent
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
