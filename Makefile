@@ -25,6 +25,7 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check edge sync tests bench
 	$(VENV)/bin/ruff format --check edge sync tests bench
+	$(VENV)/bin/mypy
 
 bench: venv
 	$(PY) bench/run.py

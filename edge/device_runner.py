@@ -77,7 +77,7 @@ class DeviceRunner:
         groups: dict[int, list[Tag]] = {}
         for t in polled:
             groups.setdefault(t.poll_ms, []).append(t)
-        tasks = [
+        tasks: list[asyncio.Task[Any]] = [
             asyncio.create_task(self._poll(ms / 1000.0, g), name=f"poll-{self.name}-{ms}")
             for ms, g in groups.items()
         ]
@@ -88,12 +88,13 @@ class DeviceRunner:
         tasks.append(asyncio.create_task(self._stop.wait(), name=f"stop-{self.name}"))
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                if not t.cancelled() and t.exception() is not None:
-                    raise t.exception()  # type: ignore[misc]
+            for task in done:
+                err = None if task.cancelled() else task.exception()
+                if err is not None:
+                    raise err
         finally:
-            for t in tasks:
-                t.cancel()
+            for task in tasks:
+                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def _deadline(self, period: float) -> float:

@@ -263,7 +263,9 @@ class OpcUaDriver:
                     ),
                     _Handler(mapping, on_update),
                 )
-                results = await sub.subscribe_data_change(nodes, sampling_interval=interval, queuesize=10)
+                results = await sub.subscribe_data_change(  # type: ignore[call-overload]  # Double is a NewType
+                    nodes, sampling_interval=float(interval), queuesize=10
+                )
                 self._subs.append(sub)
             except Exception as e:
                 log.warning(

@@ -102,12 +102,15 @@ class OpcUaSimServer:
                     if key not in folders:
                         ns, name = p.split(":", 1) if ":" in p else (str(idx), p)
                         folders[key] = await parent.add_folder(
-                            ua.NodeId(key, int(ns)), ua.QualifiedName(name, int(ns))
+                            ua.NodeId(key, int(ns)),  # type: ignore[arg-type]  # asyncua's NewType aliases
+                            ua.QualifiedName(name, int(ns)),
                         )
                     parent = folders[key]
                 ns, name = parts[-1].split(":", 1) if ":" in parts[-1] else (str(idx), parts[-1])
                 node = await parent.add_variable(
-                    ua.NodeId("/".join(parts), int(ns)), ua.QualifiedName(name, int(ns)), variant
+                    ua.NodeId("/".join(parts), int(ns)),  # type: ignore[arg-type]  # asyncua's NewType aliases
+                    ua.QualifiedName(name, int(ns)),
+                    variant,
                 )
             else:
                 nodeid = ua.NodeId.from_string(t.address)

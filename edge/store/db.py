@@ -417,10 +417,19 @@ class _Tx:
             raise
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        db = self.store.db
         try:
-            self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
-            if self.sync_full:
-                self.store.db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                db.execute("ROLLBACK" if exc_type else "COMMIT")
+            except sqlite3.Error:
+                # A failed COMMIT (disk full, I/O error) leaves the transaction open;
+                # roll it back so the next transaction can start.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            finally:
+                if self.sync_full:
+                    db.execute("PRAGMA synchronous=NORMAL")
         finally:
             self.store._lock.release()
 

@@ -17,8 +17,14 @@ log = logging.getLogger("lineside.store")
 
 
 class SampleWriter:
-    def __init__(self, store: Store, *, max_rows: int = 5000, max_latency: float = 0.2) -> None:
+    def __init__(
+        self, store: Store, *, max_rows: int = 5000, max_latency: float = 0.2, max_pending: int = 2_000_000
+    ) -> None:
         self.store = store
+        #: While the disk refuses writes samples wait in memory up to this many; beyond
+        #: it the oldest are dropped (and counted) rather than exhausting memory.
+        self.max_pending = max_pending
+        self.dropped = 0
         self.max_rows = max_rows
         self.max_latency = max_latency
         self._buf: list[Sample] = []
@@ -65,6 +71,15 @@ class SampleWriter:
                 self.last_seq = await asyncio.to_thread(self.store.append_samples, batch)
             except Exception as e:  # disk full, locked too long: keep the data, retry later
                 self._buf[:0] = batch
+                excess = len(self._buf) - self.max_pending
+                if excess > 0:
+                    del self._buf[:excess]
+                    self.dropped += excess
+                    log.error(
+                        "store still failing: dropped the %d oldest unsaved samples (%d in all)",
+                        excess,
+                        self.dropped,
+                    )
                 if not self._failing:
                     log.error("store write failed, keeping %d samples in memory: %s", len(self._buf), e)
                     self._failing = True

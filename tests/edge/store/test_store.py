@@ -177,3 +177,36 @@ def test_sigkill_mid_batch_leaves_whole_batches_and_intact_db(tmp_path: Path) ->
     lo, hi, n = con.execute("SELECT min(seq), max(seq), count(*) FROM samples").fetchone()
     assert hi - lo + 1 == n
     assert kills == 4
+
+
+async def test_writer_keeps_samples_while_the_disk_refuses_and_recovers(tmp_path: Path) -> None:
+    """A failing commit keeps the batch in memory (bounded) and the next flush stores it."""
+    from edge.store.writer import SampleWriter
+
+    st = make(tmp_path)
+    w = SampleWriter(st, max_rows=10, max_latency=0.01, max_pending=25)
+    real = st.append_samples
+    calls = {"n": 0}
+
+    def failing(batch):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        raise sqlite3.OperationalError("database or disk is full")
+
+    st.append_samples = failing  # type: ignore[method-assign]
+    w.put_many([Sample("a", i, Quality.GOOD, float(i), float(i)) for i in range(30)])
+    await w.flush()
+    assert calls["n"] == 1 and w.pending == 25 and w.dropped == 5
+    st.append_samples = real  # type: ignore[method-assign]
+    await w.flush()
+    assert w.pending == 0 and st.count("samples") == 25
+    assert [h["value"] for h in st.history("a")] == list(range(5, 30))
+
+
+def test_failed_commit_does_not_leave_a_transaction_open(tmp_path: Path) -> None:
+    st = make(tmp_path)
+    st.db.execute("CREATE TRIGGER boom BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(sqlite3.IntegrityError):
+        st.append_event("x", "y", "z")
+    assert not st.db.in_transaction
+    st.db.execute("DROP TRIGGER boom")
+    assert st.append_event("x", "y", "z") > 0
