@@ -37,7 +37,11 @@ class ChangeFilter:
         out = []
         for r in readings:
             prev = last.get(r.tag)
-            if prev is not None and r.tag in plain and prev.quality == r.quality and prev.value == r.value:
+            if (
+                prev is not None
+                and prev.quality == r.quality
+                and (r.quality == Quality.BAD or (r.tag in plain and prev.value == r.value))
+            ):
                 continue
             if accept(r.tag, r.value, r.quality, now):
                 out.append(r)
@@ -46,9 +50,20 @@ class ChangeFilter:
     def accept(self, tag: str, value: Any, quality: Quality, now: float) -> bool:
         t = self.tags[tag]
         prev = self.last.get(tag)
-        keep = prev is None or prev.quality != quality or self._moved(t, prev.value, value)
+        # While a tag stays BAD its value means nothing: only the quality change is a fact.
+        keep = (
+            prev is None
+            or prev.quality != quality
+            or (quality != Quality.BAD and self._moved(t, prev.value, value))
+        )
         db = t.deadband
-        if not keep and db is not None and db.max_interval_s is not None and prev is not None:
+        if (
+            not keep
+            and quality != Quality.BAD
+            and db is not None
+            and db.max_interval_s is not None
+            and prev is not None
+        ):
             keep = now - prev.at >= db.max_interval_s
         if keep:
             self.last[tag] = _Last(value, quality, now)

@@ -223,3 +223,41 @@ async def test_opcua_subscription_survives_server_restart(tmp_path: Path, port: 
     finally:
         await agent.stop()
         await srv.stop()
+
+
+async def test_ethernetip_outage_turns_tags_bad_then_good(tmp_path: Path, port: int) -> None:
+    from edge.simulate.enip_server import EnipSimServer
+
+    dev = {
+        "name": "plc",
+        "protocol": "ethernetip",
+        "host": "127.0.0.1",
+        "port": port,
+        "timeout_s": 1,
+        "reconnect": {"initial_s": 0.2, "max_s": 1},
+    }
+    cfg = make_config(
+        [dev],
+        [{"name": "count", "device": "plc", "address": "Count", "type": "int32", "poll_ms": 200}],
+        tmp_path,
+    )
+
+    async def serve(value: int) -> EnipSimServer:
+        srv = EnipSimServer("127.0.0.1", port)
+        srv.add_tag("Count", "DINT", value)
+        await srv.start()
+        return srv
+
+    srv = await serve(1)
+    agent = Agent(cfg)
+    await agent.start()
+    try:
+        await wait_for(lambda: current(agent.store)["count"]["value"] == 1)
+        await srv.stop()
+        await wait_for(lambda: current(agent.store)["count"]["quality"] == "bad", timeout=5)
+        srv = await serve(2)
+        await wait_for(lambda: current(agent.store)["count"]["value"] == 2, timeout=10)
+        assert current(agent.store)["count"]["quality"] == "good"
+    finally:
+        await agent.stop()
+        await srv.stop()

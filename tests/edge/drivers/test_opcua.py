@@ -222,3 +222,22 @@ async def test_wrong_password_is_refused(
     finally:
         await drv.close()
         await srv.stop()
+
+
+async def test_refused_monitored_item_falls_back_to_polling(tmp_path: Path, port: int) -> None:
+    cfg = ua_config(tmp_path, port, [{"name": "a", "address": "ns=2;s=A", "type": "int32", "sim": "=1"}])
+    srv = OpcUaSimServer(cfg.devices[0], cfg.tags)
+    await srv.start()
+    tags = [
+        {"name": "a", "address": "ns=2;s=A", "type": "int32", "mode": "subscribe"},
+        {"name": "gone", "address": "ns=2;s=Missing", "type": "int32", "mode": "subscribe"},
+    ]
+    cfg2 = ua_config(tmp_path, port, tags)
+    drv = create_driver(cfg2.devices[0], cfg2.tags)
+    try:
+        await drv.connect()
+        fallback = await drv.subscribe(cfg2.tags, lambda r: None)
+        assert [t.name for t in fallback] == ["gone"]
+    finally:
+        await drv.close()
+        await srv.stop()
