@@ -1,0 +1,167 @@
+"""Machine state from tag values (pure): a state-code map, ordered rules, or a counter
+that must advance; ``no_data`` when the signals it depends on are bad.
+
+Time comes in with each update. Transitions that happen because time passed (the
+cycle counter stopped advancing) are stamped at the moment they became true
+(last advance + window), not when somebody noticed, so durations add up exactly.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class State(StrEnum):
+    RUNNING = "running"
+    IDLE = "idle"
+    STARVED = "starved"
+    BLOCKED = "blocked"
+    DOWN = "down"
+    PLANNED_STOP = "planned_stop"
+    NO_DATA = "no_data"
+
+
+#: States in which the machine is stopped though production was planned.
+UNPLANNED_STOPS = frozenset({State.IDLE, State.STARVED, State.BLOCKED, State.DOWN})
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "le": operator.le,
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``state`` applies while ``tag <op> value``; rules are tried in order."""
+
+    state: State
+    tag: str
+    op: str = "eq"
+    value: Any = True
+
+    def matches(self, v: Any) -> bool:
+        if v is None:
+            return False
+        try:
+            return bool(_OPS[self.op](v, self.value))
+        except TypeError:
+            return False
+
+
+@dataclass(frozen=True)
+class StateModel:
+    machine: str
+    code_tag: str | None = None
+    codes: dict[int, State] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
+    counter_tag: str | None = None
+    running_window_s: float = 10.0
+    default: State = State.IDLE
+
+    @property
+    def tags(self) -> set[str]:
+        out = {r.tag for r in self.rules}
+        if self.code_tag:
+            out.add(self.code_tag)
+        if self.counter_tag:
+            out.add(self.counter_tag)
+        return out
+
+
+@dataclass(frozen=True)
+class StateChange:
+    ts: float
+    machine: str
+    old: State | None
+    new: State
+    cause: str = ""
+
+
+class StateTracker:
+    def __init__(self, model: StateModel) -> None:
+        self.model = model
+        self.values: dict[str, Any] = {}
+        self.good: dict[str, bool] = {}
+        self.state: State | None = None
+        self.since: float | None = None
+        self.last_advance: float | None = None
+        self._last_count: Any = None
+        self.planned: str | None = None  # reason of an operator/order planned stop
+
+    def _evaluate(self, now: float) -> tuple[State, str]:
+        m = self.model
+        needed = m.tags
+        if any(not self.good.get(t, False) for t in needed):
+            bad = sorted(t for t in needed if not self.good.get(t, False))
+            return State.NO_DATA, f"no good value for {', '.join(bad)}"
+        if self.planned is not None:
+            return State.PLANNED_STOP, self.planned
+        for r in m.rules:
+            if r.matches(self.values.get(r.tag)):
+                return r.state, f"{r.tag} {r.op} {r.value!r}"
+        if m.code_tag is not None:
+            code = self.values.get(m.code_tag)
+            try:
+                st = m.codes.get(int(code))
+            except (TypeError, ValueError):
+                st = None
+            if st is not None:
+                return st, f"{m.code_tag} = {code}"
+        if m.counter_tag is not None:
+            if self.last_advance is not None and now - self.last_advance < m.running_window_s:
+                return State.RUNNING, f"{m.counter_tag} advancing"
+            return m.default, f"{m.counter_tag} not advancing for {m.running_window_s:g} s"
+        return m.default, "no rule matched"
+
+    def _transition(self, ts: float, cause_state: tuple[State, str]) -> StateChange | None:
+        new, cause = cause_state
+        if new == self.state:
+            return None
+        change = StateChange(ts, self.model.machine, self.state, new, cause)
+        self.state, self.since = new, ts
+        return change
+
+    def tick(self, now: float) -> list[StateChange]:
+        """Let time pass: a counter that stopped advancing turns the state at the exact
+        moment the window ran out."""
+        out: list[StateChange] = []
+        m = self.model
+        if m.counter_tag is not None and self.last_advance is not None and self.state == State.RUNNING:
+            expiry = self.last_advance + m.running_window_s
+            if expiry <= now:
+                ch = self._transition(expiry, self._evaluate(expiry))
+                if ch:
+                    out.append(ch)
+        return out
+
+    def update(self, ts: float, tag: str, value: Any, good: bool) -> list[StateChange]:
+        if tag not in self.model.tags:
+            return []
+        out = self.tick(ts)
+        self.values[tag] = value if good else None
+        self.good[tag] = good
+        if tag == self.model.counter_tag and good:
+            if self._last_count is not None and value != self._last_count:
+                self.last_advance = ts
+            self._last_count = value
+        ch = self._transition(ts, self._evaluate(ts))
+        if ch:
+            out.append(ch)
+        return out
+
+    def set_planned(self, ts: float, reason: str | None) -> list[StateChange]:
+        """Operator or order logic starts (reason) or ends (None) a planned stop."""
+        out = self.tick(ts)
+        self.planned = reason
+        ch = self._transition(ts, self._evaluate(ts))
+        if ch:
+            out.append(ch)
+        return out
