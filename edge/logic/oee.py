@@ -18,6 +18,7 @@ each second of calendar time is classified exactly once.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -177,7 +178,7 @@ def compute(
         for ev in ev_by_start:
             cuts.update(x for x in (ev.start, ev.end) if x is not None and s < x < e)
         pts = sorted(cuts)
-        for p0, p1 in zip(pts, pts[1:], strict=False):
+        for p0, p1 in itertools.pairwise(pts):
             d = p1 - p0
             k.state_s[iv.state.value] = k.state_s.get(iv.state.value, 0.0) + d
             mid = (p0 + p1) / 2

@@ -8,6 +8,7 @@ change is an hour shorter or longer, as it is on the shop floor.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -110,6 +111,6 @@ def split_at(start: float, end: float, boundaries: list[float]) -> list[tuple[fl
     """Cut [start, end) at every boundary inside it; the pieces add up to the whole."""
     cuts = sorted(b for b in set(boundaries) if start < b < end)
     points = [start, *cuts, end]
-    return [(a, b) for a, b in zip(points, points[1:], strict=False) if b > a] or (
+    return [(a, b) for a, b in itertools.pairwise(points) if b > a] or (
         [(start, end)] if end == start else []
     )

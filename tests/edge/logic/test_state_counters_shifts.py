@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, time
 
 import pytest
@@ -139,5 +140,5 @@ def test_shift_instances_are_dst_correct() -> None:
 def test_split_at_loses_no_time(s: float, d: float, cuts: list[float]) -> None:
     parts = split_at(s, s + d, cuts)
     assert parts[0][0] == s and parts[-1][1] == s + d
-    assert all(a[1] == b[0] for a, b in zip(parts, parts[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
     assert sum(b - a for a, b in parts) == pytest.approx(d)
