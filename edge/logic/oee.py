@@ -190,8 +190,10 @@ def compute(
                 k.run_s += d
                 continue
             # A stop: classify by the downtime event covering it.
-            ev = next((x for x in ev_by_start if x.start <= mid and (x.end is None or mid < x.end)), None)
-            loss = loss_of(ev, tree) if ev is not None else Loss.AVAILABILITY
+            covering = next(
+                (x for x in ev_by_start if x.start <= mid and (x.end is None or mid < x.end)), None
+            )
+            loss = loss_of(covering, tree) if covering is not None else Loss.AVAILABILITY
             if iv.state == State.NO_DATA:
                 k.no_data_s += d
             if loss == Loss.PLANNED:
@@ -201,7 +203,7 @@ def compute(
                 k.micro_stop_s += d
             else:
                 k.downtime_s += d
-                reason = tree.reasons.get(ev.effective_reason or "") if ev is not None else None
+                reason = tree.reasons.get(covering.effective_reason or "") if covering is not None else None
                 if reason is not None and reason.category in setup_categories:
                     k.setup_s += d
                 else:

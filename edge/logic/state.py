@@ -110,7 +110,7 @@ class StateTracker:
         if m.code_tag is not None:
             code = self.values.get(m.code_tag)
             try:
-                st = m.codes.get(int(code))
+                st = m.codes.get(int(code)) if code is not None else None
             except (TypeError, ValueError):
                 st = None
             if st is not None:
