@@ -283,6 +283,70 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pct(v: Any) -> str:
+    return "   -  " if v is None else f"{100 * v:5.1f}%"
+
+
+def _dur(s: float | None) -> str:
+    if s is None:
+        return "-"
+    s = float(s)
+    return f"{s:.0f}s" if s < 120 else (f"{s / 60:.1f}m" if s < 7200 else f"{s / 3600:.1f}h")
+
+
+def print_report(rep: dict[str, Any], tz: str) -> None:
+    zone = ZoneInfo(tz)
+
+    def when(ts: float) -> str:
+        return datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    print(f"line machine: {rep['line_machine']}   {when(rep['start'])} .. {when(rep['end'])} ({tz})")
+    head = f"{'':<26} {'A':>6} {'P':>6} {'Q':>6} {'OEE':>6} {'good':>8} {'scrap':>6} {'run':>7} {'down':>7}"
+
+    def row(label: str, k: dict[str, Any]) -> str:
+        return (
+            f"{label:<26} {_pct(k['availability'])} {_pct(k['performance'])} {_pct(k['quality'])} {_pct(k['oee'])} "
+            f"{k['good']:>8} {k['scrap']:>6} {_dur(k['run_s']):>7} {_dur(k['downtime_s']):>7}"
+        )
+
+    print("\n" + head)
+    print(row("whole period", rep["total"]))
+    for s in rep["shifts"]:
+        print(row(f"shift {s['shift']}" + (" *" if s["partial"] else ""), s))
+    for o in rep["orders"]:
+        print(row(f"order {o['order']} ({o['product']})", o))
+    for d in rep["days"]:
+        print(row(f"day {d['day']}", d))
+    losses = rep["total"]["six_big_losses_s"]
+    print("\nsix big losses: " + ", ".join(f"{k.replace('_', ' ')} {_dur(v)}" for k, v in losses.items()))
+    print("\nMACHINE              OEE    failures   MTBF     MTTR")
+    for m, k in rep["machines"].items():
+        print(
+            f"{m:<20} {_pct(k['oee'])} {k['failures']:>8}   {_dur(k['mtbf_s']):>6}   {_dur(k['mttr_s']):>6}"
+        )
+    evs = [e for e in rep["downtime"] if not e["micro"]]
+    micro = len(rep["downtime"]) - len(evs)
+    print(f"\nDOWNTIME ({len(evs)} stops, {micro} micro-stops not listed)")
+    print(f"{'start':<20} {'machine':<12} {'state':<10} {'duration':>8}  {'loss':<13} reason")
+    for e in evs:
+        reason = e["reason"] or "UNEXPLAINED"
+        print(
+            f"{when(e['start']):<20} {e['machine']:<12} {e['state']:<10} {_dur(e['duration_s']):>8}  {e['loss']:<13} {reason}"
+        )
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from edge.replay import replay
+
+    cfg = _load(args.config)
+    rep = replay(cfg, Path(args.samples))
+    if args.json:
+        print(json.dumps(rep, indent=1, default=str))
+    else:
+        print_report(rep, cfg.line.timezone)
+    return 0
+
+
 def cmd_certs_create(args: argparse.Namespace) -> int:
     from edge.certs import create_app_certificate
 
@@ -350,6 +414,22 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--seed", type=int, default=1, help="random seed of the line model (default 1)")
     sm.set_defaults(func=cmd_simulate)
 
+    rp = sub.add_parser(
+        "replay",
+        help="run recorded samples (CSV ts,tag,value) through the line logic; print KPIs per shift and order",
+    )
+    rp.add_argument(
+        "-c",
+        "--config",
+        required=True,
+        help="line config file (YAML) with machines, reasons, shifts, products",
+    )
+    rp.add_argument(
+        "samples", metavar="SAMPLES.csv", help="CSV with columns ts,tag,value (ts: ISO 8601 or epoch seconds)"
+    )
+    rp.add_argument("--json", action="store_true", help="machine-readable output")
+    rp.set_defaults(func=cmd_replay)
+
     ce = sub.add_parser("certs", help="OPC UA application certificates")
     cesub = ce.add_subparsers(dest="certs_command", metavar="SUBCOMMAND")
     cc = cesub.add_parser("create", help="create a self-signed application certificate and key")
@@ -376,6 +456,10 @@ def main(argv: list[str] | None = None) -> int:
             print(m, file=sys.stderr)
         return e.exit_code
     except LinesideError as e:
+        if hasattr(e, "messages"):
+            for m in e.messages:
+                print(m, file=sys.stderr)
+            return e.exit_code
         print(f"lineside: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:

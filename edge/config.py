@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edge.config_line import CalendarCfg, MachineCfg, OrderCfg, ProductCfg, ReasonCfg, check_line_sections
 from edge.errors import ConfigError
 
 NAME_RE = r"^[A-Za-z][A-Za-z0-9_.\-]*$"
@@ -362,6 +363,24 @@ class LineConfig(Model):
     """Local SQLite store."""
     agent: AgentConfig = AgentConfig()
     """Agent runtime settings."""
+    machines: list[MachineCfg] = []
+    """Machines of the line: how their state and counts are derived from tags."""
+    line_machine: str | None = None
+    """Machine whose state and counts stand for the line's OEE (usually the bottleneck);
+    defaults to the first machine."""
+    reasons: list[ReasonCfg] = []
+    """Hierarchical downtime reason tree (category → reason → finer reason)."""
+    fault_codes: dict[int, str] = {}
+    """PLC fault code → reason code (automatic reason of a stop). Codes -1 and -2 stand
+    for starved and blocked."""
+    shifts: CalendarCfg = CalendarCfg()
+    """Shift calendar in the line's time zone."""
+    products: list[ProductCfg] = []
+    """Products with ideal cycle times."""
+    default_product: str | None = None
+    """Product assumed when no work order is running (for performance)."""
+    orders: list[OrderCfg] = []
+    """Work orders known in advance (replay and tests)."""
 
     # Set by the loader, not part of the file.
     source: Annotated[Path | None, Field(exclude=True)] = None
@@ -389,6 +408,7 @@ class LineConfig(Model):
                 continue
             for field, msg in _check_address(t, dev):
                 errors.append(f"{where}.{field}: tag {t.name!r}: {msg}")
+        errors += check_line_sections(self)
         if errors:
             raise CrossCheckError(errors)
         return self

@@ -90,11 +90,21 @@ class DowntimeTracker:
         self.fault_code: int | None = None
         self.open: DowntimeEvent | None = None
 
-    def set_fault_code(self, code: object) -> None:
+    def set_fault_code(self, code: object) -> DowntimeEvent | None:
+        """Record the PLC fault code. A stop that opened without a reason takes the first
+        mapped code that arrives while it is open (PLCs often latch the first-out fault
+        just after stopping); returns the updated open event then."""
         try:
             self.fault_code = int(code) if code is not None else None  # type: ignore[call-overload]
         except (TypeError, ValueError):
             self.fault_code = None
+        ev = self.open
+        if ev is not None and ev.auto_reason is None and ev.state == State.DOWN and self.fault_code:
+            reason = self.fault_reasons.get(self.fault_code)
+            if reason is not None:
+                self.open = replace(ev, auto_reason=reason)
+                return self.open
+        return None
 
     def on_state(self, ch: StateChange) -> list[DowntimeEvent]:
         """Returns events that opened or closed with this change (closed ones have end)."""
