@@ -8,10 +8,12 @@ import asyncio
 import logging
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from edge.acquire import ChangeFilter
 from edge.config import LineConfig, Tag
+from edge.config_line import build_line_logic
 from edge.device_runner import DeviceRunner
 from edge.drivers import Reading, create_driver
 from edge.errors import DriverError, WriteRefused
@@ -32,6 +34,8 @@ class Agent:
             self.store, max_rows=cfg.store.batch_max_rows, max_latency=cfg.store.batch_max_latency_ms / 1000
         )
         self.runners: dict[str, DeviceRunner] = {}
+        self.logic = build_line_logic(cfg) if cfg.machines else None
+        self._logic_tags = set(self.logic.by_tag) if self.logic else set()
         self.readings = 0
         self.started = time.time()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -43,9 +47,23 @@ class Agent:
         self.readings += len(readings)
         kept = self.filter.accept_many(readings, now)
         if kept:
-            self.writer.put_many(
-                [Sample(r.tag, r.value, r.quality, r.ts if r.ts is not None else now, now) for r in kept]
-            )
+            samples = [
+                Sample(r.tag, r.value, r.quality, r.ts if r.ts is not None else now, now) for r in kept
+            ]
+            self._feed_logic(samples)
+            self.writer.put_many(samples)
+
+    def _feed_logic(self, samples: list[Sample]) -> None:
+        """Line logic sees exactly the samples that are stored, so replaying the store
+        reproduces the live facts."""
+        if self.logic is None:
+            return
+        facts = []
+        for s in samples:
+            if s.tag in self._logic_tags:
+                facts.extend(self.logic.on_sample(s.ts, s.tag, s.value, s.quality == Quality.GOOD))
+        if facts:
+            self.writer.put_facts(facts)
 
     def on_device_state(self, device: str, state: str, error: str | None) -> None:
         now = time.time()
@@ -55,6 +73,7 @@ class Agent:
                 for t in self.cfg.tags_of(device)
                 if self.filter.accept(t.name, None, Quality.BAD, now)
             ]
+            self._feed_logic(bad)
             self.writer.put_many(bad)
         self._background(self._record_state(device, state, error, now))
 
@@ -141,6 +160,9 @@ class Agent:
             self.runners[dev.name] = runner
             self._tasks.append(asyncio.create_task(runner.run(), name=f"device-{dev.name}"))
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+        if self.logic is not None:
+            await asyncio.to_thread(self._resume_logic)
+            self._tasks.append(asyncio.create_task(self._tick(), name="logic-tick"))
         self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
         await asyncio.to_thread(
             self.store.append_event, "agent_started", "agent", f"agent started (pid {os.getpid()})"
@@ -157,7 +179,7 @@ class Agent:
         for r in self.runners.values():
             r.stop()
         for t in list(self._tasks):
-            if t.get_name().startswith(("heartbeat", "retention")):
+            if t.get_name().startswith(("heartbeat", "retention", "logic-tick")):
                 t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.writer.close()
@@ -205,6 +227,75 @@ class Agent:
             except Exception as e:
                 log.error("cannot record agent status: %s", e)
             await asyncio.sleep(self.cfg.agent.heartbeat_s)
+
+    def _resume_logic(self) -> None:
+        """Continue after a restart: close what the last run left open at its last
+        heartbeat (state unknown since: no data) and seed counters with their last values,
+        so parts made while the agent was down are counted once, if plausible."""
+        assert self.logic is not None
+        from edge.logic.state import State, StateChange
+        from edge.store.facts import load_downtime
+
+        db = self.store.db
+        last = self.store.agent_status().get("heartbeat", {}).get("value")
+        facts: list[Any] = []
+        if last is not None:
+            for evs in load_downtime(db).values():
+                facts += [replace(e, end=max(last, e.start)) for e in evs if e.end is None]
+            for m in self.logic.machines:
+                row = db.execute(
+                    "SELECT new FROM state_changes WHERE machine = ? ORDER BY seq DESC LIMIT 1", (m,)
+                ).fetchone()
+                if row and row[0] != State.NO_DATA.value:
+                    facts.append(StateChange(last, m, State(row[0]), State.NO_DATA, "agent not running"))
+        current = {v["tag"]: v for v in self.store.current_values()}
+        for ml in self.logic.machines.values():
+            for tag, kind in ml.counter_kind.items():
+                v = current.get(tag)
+                if v and v["quality"] == "good" and v["value"] is not None:
+                    ml.counters[kind].last = int(v["value"])
+        if facts:
+            self.store.append_samples([], facts)
+
+    async def _tick(self) -> None:
+        assert self.logic is not None
+        while True:
+            await asyncio.sleep(1.0)
+            facts = self.logic.tick(time.time())
+            try:
+                facts += await self._apply_order_commands()
+            except Exception as e:  # a bad command must not stop the line logic
+                log.error("cannot apply order commands: %s", e)
+            if facts:
+                self.writer.put_facts(facts)
+
+    async def _apply_order_commands(self) -> list[Any]:
+        """Work-order commands queued by operators (or from above) → line logic."""
+        assert self.logic is not None
+        rows = await asyncio.to_thread(
+            lambda: self.store.db.execute(
+                "SELECT seq, ts, order_id, product, action, by FROM orders WHERE applied = 0 ORDER BY seq"
+            ).fetchall()
+        )
+        facts: list[Any] = []
+        for seq, _ts, order, product, action, by in rows:
+            now = time.time()
+            try:
+                if action in ("changeover_start", "changeover_end"):
+                    facts += self.logic.changeover(now, action == "changeover_start")
+                else:
+                    facts += self.logic.order_action(now, action, order or None, product)
+                status, msg = 1, f"order {order or self.logic.order}: {action} by {by}"
+            except (ValueError, KeyError) as e:
+                status, msg = -1, f"order command {action} {order or ''} by {by} refused: {e}"
+                log.warning(msg)
+            await asyncio.to_thread(self._mark_command, seq, status, msg)
+        return facts
+
+    def _mark_command(self, seq: int, status: int, msg: str) -> None:
+        with self.store._tx(sync_full=True):
+            self.store.db.execute("UPDATE orders SET applied = ? WHERE seq = ?", (status, seq))
+        self.store.append_event("order" if status > 0 else "order_refused", "operator", msg)
 
     async def _retention(self) -> None:
         r = self.cfg.store.retention

@@ -347,6 +347,78 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kpi(args: argparse.Namespace) -> int:
+    from edge.operations import kpi_report
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        rep = kpi_report(cfg, st, shift=args.shift, order=args.order)
+    if args.json:
+        print(json.dumps(rep, indent=1, default=str))
+    else:
+        print_report(rep, cfg.line.timezone)
+    return 0
+
+
+def cmd_downtime_list(args: argparse.Namespace) -> int:
+    from edge.operations import list_downtime
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        rows = list_downtime(cfg, st, include_explained=args.all)
+    if args.json:
+        print(json.dumps(rows, indent=1, default=str))
+        return 0
+    zone = ZoneInfo(cfg.line.timezone)
+    print(f"{'EVENT':<28} {'start':<19} {'duration':>8}  {'state':<9} {'loss':<12} reason")
+    for r in rows:
+        start = datetime.fromtimestamp(r["start"], zone).strftime("%Y-%m-%d %H:%M:%S")
+        dur = _dur(r["duration_s"]) if r["end"] is not None else "ongoing"
+        reason = r["reason"] or "UNEXPLAINED"
+        print(f"{r['id']:<28} {start:<19} {dur:>8}  {r['state']:<9} {r['loss']:<12} {reason}")
+    if not rows:
+        print("no unexplained downtime" if not args.all else "no downtime recorded")
+    return 0
+
+
+def cmd_downtime_assign(args: argparse.Namespace) -> int:
+    from edge.operations import assign_reason
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        assign_reason(cfg, st, args.event, args.reason, by=args.by, comment=args.comment or "")
+    print(f"{args.event}: reason {args.reason} recorded (by {args.by})")
+    return 0
+
+
+def cmd_downtime_split(args: argparse.Namespace) -> int:
+    from edge.operations import split_event
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    at = parse_time(args.at, cfg.line.timezone)
+    with Store(cfg.store.path) as st:
+        second = split_event(cfg, st, args.event, at, by=args.by, comment=args.comment or "")
+    print(f"{args.event}: split; second part is {second}")
+    return 0
+
+
+def cmd_order(args: argparse.Namespace) -> int:
+    from edge.operations import order_command
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        order_command(
+            cfg, st, args.action, args.order, by=args.by, product=args.product, quantity=args.quantity
+        )
+    print(f"{args.action} {args.order or ''} queued; the agent applies it within a second")
+    return 0
+
+
 def cmd_certs_create(args: argparse.Namespace) -> int:
     from edge.certs import create_app_certificate
 
@@ -429,6 +501,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--json", action="store_true", help="machine-readable output")
     rp.set_defaults(func=cmd_replay)
+
+    k = sub.add_parser(
+        "kpi", help="OEE (A/P/Q), six big losses, MTBF/MTTR for a shift or work order, from the store"
+    )
+    k.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    k.add_argument("--shift", help="current (default) or YYYY-MM-DD/NAME")
+    k.add_argument("--order", help="a work order id instead of a shift")
+    k.add_argument("--json", action="store_true", help="machine-readable output")
+    k.set_defaults(func=cmd_kpi)
+
+    dt = sub.add_parser("downtime", help="list, explain and split stops")
+    dtsub = dt.add_subparsers(dest="downtime_command", metavar="SUBCOMMAND")
+    dl = dtsub.add_parser("list", help="stops, unexplained first")
+    dl.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    dl.add_argument("--all", action="store_true", help="also list explained stops")
+    dl.add_argument("--json", action="store_true", help="machine-readable output")
+    dl.set_defaults(func=cmd_downtime_list)
+    da = dtsub.add_parser("assign", help="assign or change the reason of a stop (recorded with who and why)")
+    da.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    da.add_argument("event", help="event id from `downtime list`")
+    da.add_argument("reason", help="reason code from the config's reason tree")
+    da.add_argument("--by", required=True, help="operator (badge or name)")
+    da.add_argument("--comment", help="why (required when changing an operator's reason)")
+    da.set_defaults(func=cmd_downtime_assign)
+    ds = dtsub.add_parser("split", help="split a stop in two at a time (e.g. a jam that became a changeover)")
+    ds.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    ds.add_argument("event", help="event id from `downtime list`")
+    ds.add_argument("--at", required=True, help="split time: ISO 8601 (plant local) or epoch seconds")
+    ds.add_argument("--by", required=True, help="operator (badge or name)")
+    ds.add_argument("--comment", help="why")
+    ds.set_defaults(func=cmd_downtime_split)
+
+    od = sub.add_parser("order", help="start, pause, resume or complete a work order; changeovers")
+    od.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    od.add_argument(
+        "action",
+        choices=["start", "pause", "resume", "complete", "changeover_start", "changeover_end"],
+        help="what to do",
+    )
+    od.add_argument("order", nargs="?", help="work order id (required for start)")
+    od.add_argument("--product", help="product id (start)")
+    od.add_argument("--quantity", type=int, help="ordered quantity (start)")
+    od.add_argument("--by", required=True, help="operator (badge or name)")
+    od.set_defaults(func=cmd_order)
 
     ce = sub.add_parser("certs", help="OPC UA application certificates")
     cesub = ce.add_subparsers(dest="certs_command", metavar="SUBCOMMAND")

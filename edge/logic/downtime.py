@@ -113,9 +113,13 @@ class DowntimeTracker:
         if self.open is not None and (ch.new != self.open.state):
             ev = self.open
             dur = ch.ts - ev.start
-            closed = replace(ev, end=ch.ts, micro=ev.state in UNPLANNED_STOPS and dur < self.micro_stop_s)
-            out.append(closed)
             self.open = None
+            if dur > 0:
+                out.append(
+                    replace(ev, end=ch.ts, micro=ev.state in UNPLANNED_STOPS and dur < self.micro_stop_s)
+                )
+            # A zero-length stop (several tags of one poll applied one after the other) is
+            # not an event; a stop opening at the same instant reuses and supersedes its id.
         if stopping and self.open is None:
             auto = None
             if ch.new == State.DOWN and self.fault_code:

@@ -27,7 +27,16 @@ from edge.errors import StoreError
 from edge.store import migrations
 
 #: Streams the uplink ships; each is a table with an AUTOINCREMENT ``seq``.
-STREAMS: tuple[str, ...] = ("samples", "events", "writes")
+STREAMS: tuple[str, ...] = (
+    "samples",
+    "events",
+    "writes",
+    "state_changes",
+    "downtime",
+    "counts",
+    "orders",
+    "downtime_edits",
+)
 #: Streams that retention may prune once acknowledged (never audit-like records).
 PRUNABLE: dict[str, str] = {"samples": "ts_recv", "events": "ts"}
 
@@ -141,16 +150,23 @@ class Store:
 
     # ------------------------------------------------------------------ samples
 
-    def append_samples(self, samples: Sequence[Sample]) -> int:
-        """Commit a batch of samples in one transaction and update current values.
+    def append_samples(self, samples: Sequence[Sample], facts: Sequence[Any] = ()) -> int:
+        """Commit a batch of samples, and the line-logic facts they caused, in one
+        transaction and update current values.
 
-        Returns the last sequence written. Either the whole batch is committed or none.
+        Returns the last sample sequence written. Either the whole batch is committed or none.
         """
-        if not samples:
+        if not samples and not facts:
             return 0
         ids = self._tag_ids
         rows = [(ids[s.tag], s.ts, s.ts_recv, encode_value(s.value), int(s.quality)) for s in samples]
         with self._tx():
+            if facts:
+                from edge.store.facts import insert_facts
+
+                insert_facts(self.db, facts)
+            if not rows:
+                return 0
             cur = self.db.executemany(
                 "INSERT INTO samples (tag_id, ts, ts_recv, value, quality) VALUES (?, ?, ?, ?, ?)", rows
             )

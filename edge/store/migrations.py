@@ -151,3 +151,68 @@ def _statements(fn: Migration) -> list[str]:
     rec = _Recorder()
     fn(rec)  # type: ignore[arg-type]
     return rec.sql
+
+
+@migration
+def m002_line_logic(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE state_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            machine TEXT NOT NULL,
+            old TEXT,
+            new TEXT NOT NULL,
+            cause TEXT NOT NULL DEFAULT ''
+        );
+        -- Each row is a version of a downtime event (opened, reason learnt, closed);
+        -- the latest version per event_id is the event.
+        CREATE TABLE downtime (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            start REAL NOT NULL,
+            end REAL,
+            state TEXT NOT NULL,
+            auto_reason TEXT,
+            micro INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX downtime_event ON downtime (event_id);
+        CREATE TABLE counts (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            machine TEXT NOT NULL,
+            good INTEGER NOT NULL,
+            scrap INTEGER NOT NULL,
+            ideal_cycle_s REAL,
+            startup INTEGER NOT NULL DEFAULT 0,
+            order_id TEXT,
+            product TEXT,
+            source TEXT NOT NULL DEFAULT 'plc',
+            scrap_reason TEXT,
+            by TEXT,
+            comment TEXT
+        );
+        CREATE TABLE orders (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            order_id TEXT NOT NULL,
+            product TEXT,
+            action TEXT NOT NULL,
+            quantity INTEGER,
+            due REAL,
+            by TEXT NOT NULL DEFAULT '',
+            applied INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE downtime_edits (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('assign', 'split')),
+            event_id TEXT NOT NULL,
+            reason TEXT,
+            at REAL,
+            comment TEXT NOT NULL DEFAULT '',
+            by TEXT NOT NULL
+        );
+        """
+    )

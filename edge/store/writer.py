@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from edge.store.db import Sample, Store
 
@@ -28,6 +29,7 @@ class SampleWriter:
         self.max_rows = max_rows
         self.max_latency = max_latency
         self._buf: list[Sample] = []
+        self._facts: list[Any] = []
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -49,6 +51,10 @@ class SampleWriter:
         if len(self._buf) >= self.max_rows:
             self._wake.set()
 
+    def put_facts(self, facts: list[Any]) -> None:
+        """Line-logic facts; committed in the same transaction as the next samples."""
+        self._facts.extend(facts)
+
     @property
     def pending(self) -> int:
         return len(self._buf)
@@ -65,12 +71,14 @@ class SampleWriter:
                 return
 
     async def flush(self) -> None:
-        while self._buf:
+        while self._buf or self._facts:
             batch, self._buf = self._buf[: self.max_rows], self._buf[self.max_rows :]
+            facts, self._facts = self._facts, []
             try:
-                self.last_seq = await asyncio.to_thread(self.store.append_samples, batch)
+                self.last_seq = await asyncio.to_thread(self.store.append_samples, batch, facts)
             except Exception as e:  # disk full, locked too long: keep the data, retry later
                 self._buf[:0] = batch
+                self._facts[:0] = facts
                 excess = len(self._buf) - self.max_pending
                 if excess > 0:
                     del self._buf[:excess]

@@ -142,3 +142,13 @@ def test_split_at_loses_no_time(s: float, d: float, cuts: list[float]) -> None:
     assert parts[0][0] == s and parts[-1][1] == s + d
     assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
     assert sum(b - a for a, b in parts) == pytest.approx(d)
+
+
+def test_zero_length_stop_is_not_an_event() -> None:
+    from edge.logic.state import StateChange
+
+    d = DowntimeTracker("m", micro_stop_s=30, fault_reasons={})
+    d.on_state(StateChange(10, "m", State.RUNNING, State.IDLE))
+    out = d.on_state(StateChange(10, "m", State.IDLE, State.DOWN))
+    assert [(e.state, e.end) for e in out] == [(State.DOWN, None)]
+    assert out[0].id == "m@10.000"

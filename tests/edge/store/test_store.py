@@ -188,7 +188,7 @@ async def test_writer_keeps_samples_while_the_disk_refuses_and_recovers(tmp_path
     real = st.append_samples
     calls = {"n": 0}
 
-    def failing(batch):  # type: ignore[no-untyped-def]
+    def failing(batch, facts=()):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         raise sqlite3.OperationalError("database or disk is full")
 

@@ -1,0 +1,186 @@
+"""What operators do to the line's record: explain and split stops, run work orders,
+and read KPIs. Every input is validated here and refused with a message naming the
+field; accepted input is an append-only row committed with ``synchronous=FULL``, which
+the agent picks up (orders) or KPI computation applies (downtime edits).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from edge.config import LineConfig
+from edge.config_line import build_calendar, build_reason_tree, line_machine
+from edge.errors import LinesideError
+from edge.logic.downtime import resolve
+from edge.logic.report import build_report, downtime_row, unscheduled
+from edge.store import Store
+from edge.store.facts import load_downtime, load_edits, load_facts
+
+
+class OperatorInputError(LinesideError):
+    """Operator input refused; the message names the field and the problem."""
+
+    exit_code = 2
+
+
+def _require(value: str | None, field: str) -> str:
+    if value is None or not value.strip():
+        raise OperatorInputError(f"{field}: required")
+    return value.strip()
+
+
+def effective_downtime(cfg: LineConfig, store: Store) -> dict[str, list[Any]]:
+    tree = build_reason_tree(cfg.reasons)
+    events = load_downtime(store.db)
+    edits = load_edits(store.db)
+    out = {}
+    for m, evs in events.items():
+        out[m] = resolve(evs, [e for e in edits if any(e.event_id.startswith(x.id) for x in evs)], tree)
+    return out
+
+
+def list_downtime(
+    cfg: LineConfig, store: Store, *, include_explained: bool = True, now: float | None = None
+) -> list[dict[str, Any]]:
+    """Downtime events, unexplained ones first, newest first within each group."""
+    now = now if now is not None else time.time()
+    tree = build_reason_tree(cfg.reasons)
+    cal = build_calendar(cfg.shifts, cfg.line.timezone) if cfg.shifts.patterns else None
+    rows = []
+    for evs in effective_downtime(cfg, store).values():
+        if not evs:
+            continue
+        planned = unscheduled(cal, min(e.start for e in evs), now)
+        rows += [downtime_row(e, tree, planned, now) for e in evs]
+    rows = [r for r in rows if not r["micro"] and (include_explained or not r["explained"])]
+    rows.sort(key=lambda r: (r["explained"], -r["start"]))
+    return rows
+
+
+def _event(cfg: LineConfig, store: Store, event_id: str) -> Any:
+    for evs in effective_downtime(cfg, store).values():
+        for e in evs:
+            if e.id == event_id:
+                return e
+    raise OperatorInputError(f"event: no downtime event {event_id!r} (see `lineside downtime list`)")
+
+
+def assign_reason(
+    cfg: LineConfig, store: Store, event_id: str, reason: str, *, by: str, comment: str = ""
+) -> None:
+    """Assign or change the reason of a stop. Changing an operator's reason needs a comment."""
+    by = _require(by, "by")
+    tree = build_reason_tree(cfg.reasons)
+    if reason not in tree.reasons:
+        near = ", ".join(r.code for r in tree.search(reason)[:5])
+        raise OperatorInputError(
+            f"reason: {reason!r} is not in the reason tree" + (f" (did you mean {near}?)" if near else "")
+        )
+    ev = _event(cfg, store, event_id)
+    if ev.reason is not None and ev.reason != reason and not comment.strip():
+        raise OperatorInputError(f"comment: changing the reason from {ev.reason} to {reason} needs a comment")
+    with store._tx(sync_full=True):
+        store.db.execute(
+            "INSERT INTO downtime_edits (ts, kind, event_id, reason, comment, by) VALUES (?, 'assign', ?, ?, ?, ?)",
+            (time.time(), event_id, reason, comment.strip(), by),
+        )
+
+
+def split_event(
+    cfg: LineConfig, store: Store, event_id: str, at: float, *, by: str, comment: str = ""
+) -> str:
+    """Split a stop in two at ``at``; returns the id of the second part."""
+    by = _require(by, "by")
+    ev = _event(cfg, store, event_id)
+    end = ev.end if ev.end is not None else time.time()
+    if not ev.start < at < end:
+        raise OperatorInputError("at: the split time must lie inside the stop")
+    with store._tx(sync_full=True):
+        store.db.execute(
+            "INSERT INTO downtime_edits (ts, kind, event_id, at, comment, by) VALUES (?, 'split', ?, ?, ?, ?)",
+            (time.time(), event_id, at, comment.strip(), by),
+        )
+    return f"{event_id}/{at:.3f}"
+
+
+ORDER_ACTIONS = ("start", "pause", "resume", "complete", "changeover_start", "changeover_end")
+
+
+def order_command(
+    cfg: LineConfig,
+    store: Store,
+    action: str,
+    order: str | None,
+    *,
+    by: str,
+    product: str | None = None,
+    quantity: int | None = None,
+) -> int:
+    """Queue a work-order command for the agent (it applies it to the line logic)."""
+    by = _require(by, "by")
+    if action not in ORDER_ACTIONS:
+        raise OperatorInputError(f"action: {action!r} is not one of {', '.join(ORDER_ACTIONS)}")
+    if action == "start":
+        order = _require(order, "order")
+        if product not in {p.id for p in cfg.products}:
+            raise OperatorInputError(f"product: {product!r} is not a product of this line")
+        if quantity is not None and quantity <= 0:
+            raise OperatorInputError("quantity: must be a positive whole number")
+    with store._tx(sync_full=True):
+        cur = store.db.execute(
+            "INSERT INTO orders (ts, order_id, product, action, quantity, by, applied) VALUES (?, ?, ?, ?, ?, ?, 0)",
+            (time.time(), order or "", product, action, quantity, by),
+        )
+    return int(cur.lastrowid or 0)
+
+
+def kpi_report(
+    cfg: LineConfig,
+    store: Store,
+    *,
+    shift: str | None = None,
+    order: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """KPIs for a shift (``current`` or ``YYYY-MM-DD/NAME``) or a work order, from stored facts."""
+    now = now if now is not None else time.time()
+    machine = line_machine(cfg)
+    if machine is None:
+        raise LinesideError("the config defines no machines: nothing to compute (add a machines: section)")
+    cal = build_calendar(cfg.shifts, cfg.line.timezone) if cfg.shifts.patterns else None
+    if order is not None:
+        rows = store.db.execute(
+            "SELECT min(ts), max(CASE WHEN action = 'complete' THEN ts END) FROM orders WHERE order_id = ? AND by = 'line'",
+            (order,),
+        ).fetchone()
+        if rows[0] is None:
+            raise OperatorInputError(f"order: no work order {order!r} has run on this line")
+        start, end = rows[0], rows[1] or now
+    elif cal is not None and (shift in (None, "current")):
+        s = cal.shift_at(now)
+        if s is None:
+            raise OperatorInputError("shift: no shift is running now; name one as YYYY-MM-DD/NAME")
+        start, end = s.start, min(s.end, now)
+    elif cal is not None and shift is not None:
+        try:
+            s = cal.find(shift)
+        except (KeyError, ValueError):
+            raise OperatorInputError(
+                f"shift: no shift {shift!r} in the calendar (use YYYY-MM-DD/NAME)"
+            ) from None
+        start, end = s.start, min(s.end, now)
+    else:
+        first = store.db.execute("SELECT min(ts) FROM state_changes").fetchone()[0]
+        start, end = (first if first is not None else now - 3600), now
+    facts = load_facts(store.db, start, end)
+    events = effective_downtime(cfg, store)
+    return build_report(
+        facts,
+        start,
+        end,
+        line_machine=machine,
+        tree=build_reason_tree(cfg.reasons),
+        calendar=cal,
+        events=events,
+    )

@@ -1,0 +1,115 @@
+"""Simulator → agent → store with line logic: an injected fault becomes a downtime event
+of the right length; an operator's reason changes its loss category; orders apply."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge.agent import Agent
+from edge.config import load_config
+from edge.operations import OperatorInputError, assign_reason, kpi_report, list_downtime, order_command
+from edge.simulate.model import FAULTED, RUNNING
+from edge.simulate.runner import Simulator
+from tests.conftest import REPO, free_port, wait_for
+
+
+def line_config(tmp_path: Path):  # type: ignore[no-untyped-def]
+    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    for d in data["devices"]:
+        if d["protocol"] == "opcua":
+            d["endpoint"] = f"opc.tcp://127.0.0.1:{free_port()}/lineside/filler"
+        elif d["protocol"] in ("modbus_tcp", "ethernetip"):
+            d["port"] = free_port()
+        elif d["protocol"] == "modbus_rtu":
+            d["serial_port"] = str(tmp_path / "rtu-link")
+    data["store"]["path"] = str(tmp_path / "line1.db")
+    data["store"]["batch_max_latency_ms"] = 50
+    for m in data["machines"]:
+        m["micro_stop_s"] = 1.0  # the injected 3 s jam is a real stop here
+    # No shifts: the whole test window is scheduled time.
+    data["shifts"] = {"patterns": []}
+    p = tmp_path / "line1.yaml"
+    p.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return load_config(p)
+
+
+@pytest.mark.slow
+async def test_injected_fault_becomes_downtime_and_reason_moves_the_loss(tmp_path: Path) -> None:
+    cfg = line_config(tmp_path)
+    sim = Simulator(cfg, seed=3)
+    sim.model.mtbf_s = sim.model.micro_stop_every_s = 1e12  # only the injected fault
+    await sim.start()
+    transitions: list[tuple[float, int]] = []
+    agent = Agent(cfg)
+
+    async def run_sim() -> None:
+        last = None
+        while True:
+            now = time.time()
+            await sim.tick(now)
+            if sim.model.state != last:
+                transitions.append((now, sim.model.state))
+                last = sim.model.state
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(run_sim())
+    await agent.start()
+    try:
+        await wait_for(
+            lambda: agent.logic is not None and agent.logic.machines["filler"].state.state == "running",
+            timeout=15,
+        )
+        await asyncio.sleep(1.0)
+        # Inject a jam for about 3 s.
+        sim.model.state, sim.model.fault_code, sim.model._until = FAULTED, 101, time.time() + 3.0
+        await wait_for(lambda: any(s == FAULTED for _t, s in transitions), timeout=5)
+        await wait_for(lambda: transitions[-1][1] == RUNNING, timeout=10)
+        await asyncio.sleep(1.0)  # let the closing facts commit
+        fault_start = next(t for t, s in transitions if s == FAULTED)
+        fault_end = next(t for t, s in transitions if s == RUNNING and t > fault_start)
+        down = [
+            r for r in list_downtime(cfg, agent.store) if r["state"] == "down" and r["machine"] == "filler"
+        ]
+        assert len(down) == 1, down
+        ev = down[0]
+        poll = cfg.tag("filler.state").poll_ms / 1000
+        assert ev["duration_s"] == pytest.approx(fault_end - fault_start, abs=poll)
+        assert ev["reason"] == "MECH.JAM" and ev["reason_source"] == "plc" and ev["loss"] == "availability"
+
+        rep = kpi_report(cfg, agent.store)
+        assert rep["total"]["downtime_s"] == pytest.approx(ev["duration_s"], abs=0.01)
+        assert rep["machines"]["filler"]["failures"] == 1
+        assert rep["total"]["good"] > 0
+
+        with pytest.raises(OperatorInputError, match="reason: 'NOPE' is not in the reason tree"):
+            assign_reason(cfg, agent.store, ev["id"], "NOPE", by="op-17")
+        assign_reason(cfg, agent.store, ev["id"], "PLANNED.PM", by="op-17", comment="scheduled nozzle swap")
+        [ev2] = [r for r in list_downtime(cfg, agent.store) if r["id"] == ev["id"]]
+        assert ev2["loss"] == "planned" and ev2["reason_source"] == "operator"
+        rep2 = kpi_report(cfg, agent.store)
+        assert rep2["total"]["downtime_s"] == pytest.approx(0, abs=0.01)
+        assert rep2["total"]["planned_stop_s"] == pytest.approx(
+            rep["total"]["planned_stop_s"] + ev["duration_s"], abs=0.01
+        )
+        assert rep2["total"]["availability"] > rep["total"]["availability"]
+        with pytest.raises(OperatorInputError, match="needs a comment"):
+            assign_reason(cfg, agent.store, ev["id"], "MECH.JAM", by="op-18")
+
+        # A work order started by an operator reaches the line logic and its counts.
+        with pytest.raises(OperatorInputError, match="product: 'FANTA' is not a product"):
+            order_command(cfg, agent.store, "start", "WO-1", by="op-17", product="FANTA")
+        order_command(cfg, agent.store, "start", "WO-1", by="op-17", product="WATER-1000", quantity=500)
+        await wait_for(lambda: agent.logic is not None and agent.logic.order == "WO-1", timeout=5)
+        await asyncio.sleep(2.0)
+        rep3 = kpi_report(cfg, agent.store, order="WO-1")
+        [o] = rep3["orders"]
+        assert o["order"] == "WO-1" and o["product"] == "WATER-1000" and o["good"] > 0
+    finally:
+        task.cancel()
+        await agent.stop()
+        await sim.stop()
