@@ -317,6 +317,9 @@ def print_report(rep: dict[str, Any], tz: str) -> None:
         print(row(f"order {o['order']} ({o['product']})", o))
     for d in rep["days"]:
         print(row(f"day {d['day']}", d))
+    if rep["end"] - rep["start"] <= 48 * 3600:
+        for h in rep.get("hours", []):
+            print(row("hour " + datetime.fromtimestamp(h["hour"], zone).strftime("%Y-%m-%d %H:00"), h))
     losses = rep["total"]["six_big_losses_s"]
     print("\nsix big losses: " + ", ".join(f"{k.replace('_', ' ')} {_dur(v)}" for k, v in losses.items()))
     print("\nMACHINE              OEE    failures   MTBF     MTTR")
@@ -416,6 +419,26 @@ def cmd_order(args: argparse.Namespace) -> int:
             cfg, st, args.action, args.order, by=args.by, product=args.product, quantity=args.quantity
         )
     print(f"{args.action} {args.order or ''} queued; the agent applies it within a second")
+    return 0
+
+
+def cmd_count(args: argparse.Namespace) -> int:
+    from edge.operations import adjust_count
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        adjust_count(
+            cfg,
+            st,
+            args.machine,
+            good=args.good,
+            scrap=args.scrap,
+            by=args.by,
+            scrap_reason=args.scrap_reason,
+            comment=args.comment or "",
+        )
+    print(f"{args.machine}: good {args.good:+d}, scrap {args.scrap:+d} recorded (by {args.by})")
     return 0
 
 
@@ -543,8 +566,21 @@ def build_parser() -> argparse.ArgumentParser:
     od.add_argument("order", nargs="?", help="work order id (required for start)")
     od.add_argument("--product", help="product id (start)")
     od.add_argument("--quantity", type=int, help="ordered quantity (start)")
+    od.add_argument("--due", help="due date (start): ISO 8601, plant local time")
     od.add_argument("--by", required=True, help="operator (badge or name)")
     od.set_defaults(func=cmd_order)
+
+    cn = sub.add_parser(
+        "count", help="book scrap with a reason, or correct a machine's counts (recorded with who and why)"
+    )
+    cn.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    cn.add_argument("machine", help="machine name")
+    cn.add_argument("--good", type=int, default=0, help="parts to add to good (negative to remove)")
+    cn.add_argument("--scrap", type=int, default=0, help="parts to add to scrap")
+    cn.add_argument("--scrap-reason", help="why the parts are scrap (required with --scrap)")
+    cn.add_argument("--comment", help="why (required for corrections)")
+    cn.add_argument("--by", required=True, help="operator (badge or name)")
+    cn.set_defaults(func=cmd_count)
 
     ce = sub.add_parser("certs", help="OPC UA application certificates")
     cesub = ce.add_subparsers(dest="certs_command", metavar="SUBCOMMAND")

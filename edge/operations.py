@@ -104,6 +104,51 @@ def split_event(
     return f"{event_id}/{at:.3f}"
 
 
+def adjust_count(
+    cfg: LineConfig,
+    store: Store,
+    machine: str,
+    *,
+    good: int = 0,
+    scrap: int = 0,
+    by: str,
+    scrap_reason: str | None = None,
+    comment: str = "",
+) -> None:
+    """Manual count correction or scrap entry by an operator (recorded with who and why).
+
+    ``good=-3, scrap=3`` books three parts the PLC counted as good as rejects."""
+    by = _require(by, "by")
+    if machine not in {m.name for m in cfg.machines}:
+        raise OperatorInputError(f"machine: {machine!r} is not a machine of this line")
+    if (
+        isinstance(good, bool)
+        or isinstance(scrap, bool)
+        or not isinstance(good, int)
+        or not isinstance(scrap, int)
+    ):
+        raise OperatorInputError("good/scrap: whole numbers only")
+    if good == 0 and scrap == 0:
+        raise OperatorInputError("good/scrap: nothing to adjust")
+    if abs(good) > 1_000_000 or abs(scrap) > 1_000_000:
+        raise OperatorInputError("good/scrap: more than 1,000,000 parts in one adjustment is not plausible")
+    if scrap > 0 and not (scrap_reason or "").strip():
+        raise OperatorInputError("scrap_reason: required when booking scrap")
+    if good < 0 or scrap < 0 or good > 0:
+        _require(comment, "comment")  # corrections must say why
+    with store._tx(sync_full=True):
+        row = store.db.execute(
+            "SELECT order_id, product, ideal_cycle_s FROM counts WHERE machine = ? AND source = 'plc' ORDER BY seq DESC LIMIT 1",
+            (machine,),
+        ).fetchone()
+        order, product, ideal = row if row else (None, cfg.default_product, None)
+        store.db.execute(
+            "INSERT INTO counts (ts, machine, good, scrap, ideal_cycle_s, order_id, product, source, scrap_reason, by, comment) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'operator', ?, ?, ?)",
+            (time.time(), machine, good, scrap, ideal, order, product, scrap_reason, by, comment.strip()),
+        )
+
+
 ORDER_ACTIONS = ("start", "pause", "resume", "complete", "changeover_start", "changeover_end")
 
 
@@ -116,6 +161,7 @@ def order_command(
     by: str,
     product: str | None = None,
     quantity: int | None = None,
+    due: float | None = None,
 ) -> int:
     """Queue a work-order command for the agent (it applies it to the line logic)."""
     by = _require(by, "by")
@@ -129,8 +175,8 @@ def order_command(
             raise OperatorInputError("quantity: must be a positive whole number")
     with store._tx(sync_full=True):
         cur = store.db.execute(
-            "INSERT INTO orders (ts, order_id, product, action, quantity, by, applied) VALUES (?, ?, ?, ?, ?, ?, 0)",
-            (time.time(), order or "", product, action, quantity, by),
+            "INSERT INTO orders (ts, order_id, product, action, quantity, due, by, applied) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+            (time.time(), order or "", product, action, quantity, due, by),
         )
     return int(cur.lastrowid or 0)
 

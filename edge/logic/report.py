@@ -128,6 +128,13 @@ def build_report(
             days.append({"day": d.isoformat()} | line_kpi(max(a, start), min(b, end)))
             d += timedelta(days=1)
     rep["days"] = days
+    hours = []
+    h = start - (start % 3600)
+    while h < end:
+        a, b = max(h, start), min(h + 3600, end)
+        hours.append({"hour": h} | line_kpi(a, b))
+        h += 3600
+    rep["hours"] = hours
     rep["machines"] = {
         m: {
             k: v

@@ -12,7 +12,14 @@ import yaml
 
 from edge.agent import Agent
 from edge.config import load_config
-from edge.operations import OperatorInputError, assign_reason, kpi_report, list_downtime, order_command
+from edge.operations import (
+    OperatorInputError,
+    adjust_count,
+    assign_reason,
+    kpi_report,
+    list_downtime,
+    order_command,
+)
 from edge.simulate.model import FAULTED, RUNNING
 from edge.simulate.runner import Simulator
 from tests.conftest import REPO, free_port, wait_for
@@ -109,6 +116,38 @@ async def test_injected_fault_becomes_downtime_and_reason_moves_the_loss(tmp_pat
         rep3 = kpi_report(cfg, agent.store, order="WO-1")
         [o] = rep3["orders"]
         assert o["order"] == "WO-1" and o["product"] == "WATER-1000" and o["good"] > 0
+
+        # Scrap booked by an operator counts; bad input is refused with the field named.
+        with pytest.raises(OperatorInputError, match="scrap_reason: required"):
+            adjust_count(cfg, agent.store, "filler", scrap=2, by="op-17")
+        with pytest.raises(OperatorInputError, match="machine: 'mixer' is not a machine"):
+            adjust_count(cfg, agent.store, "mixer", scrap=2, by="op-17", scrap_reason="x")
+        before = kpi_report(cfg, agent.store, order="WO-1")["orders"][0]["scrap"]
+        adjust_count(
+            cfg,
+            agent.store,
+            "filler",
+            good=-2,
+            scrap=2,
+            by="op-17",
+            scrap_reason="underfilled",
+            comment="found at checkweigher",
+        )
+        assert kpi_report(cfg, agent.store, order="WO-1")["orders"][0]["scrap"] == before + 2
+
+        # A command that reaches the store unvalidated (e.g. from above) is refused by the
+        # agent, which records why and keeps running.
+        with agent.store._tx():
+            agent.store.db.execute(
+                "INSERT INTO orders (ts, order_id, product, action, by) VALUES (?, 'WO-2', 'NOPE', 'start', 'erp')",
+                (time.time(),),
+            )
+        await wait_for(lambda: any(e["kind"] == "order_refused" for e in agent.store.events()), timeout=5)
+        assert (
+            "unknown product 'NOPE'"
+            in next(e for e in agent.store.events() if e["kind"] == "order_refused")["message"]
+        )
+        assert agent.logic is not None and agent.logic.order == "WO-1"
     finally:
         task.cancel()
         await agent.stop()
