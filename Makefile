@@ -34,13 +34,14 @@ DEMO_SECONDS ?= 20
 demo: venv
 	@echo "== Lineside demo: simulated filling line (OPC UA, Modbus TCP/RTU, EtherNet/IP) -> edge agent -> SQLite"
 	@set -e; $(VENV)/bin/lineside simulate -c config/line1.yaml & sim=$$!; \
-	  trap 'kill $$agent $$sim 2>/dev/null; wait $$agent $$sim 2>/dev/null || true' EXIT INT TERM; \
+	  trap 'kill $$agent $$sim 2>/dev/null || true; wait $$agent $$sim 2>/dev/null || true' EXIT INT TERM; \
 	  sleep 3; \
 	  $(VENV)/bin/lineside run -c config/line1.yaml & agent=$$!; \
 	  sleep $(DEMO_SECONDS); \
 	  $(VENV)/bin/lineside status -c config/line1.yaml; \
 	  echo; echo "Recorded fill weights (last 5):"; \
 	  $(VENV)/bin/lineside history -c config/line1.yaml --tag filler.fill_weight --since=-1m | tail -5; \
+	  echo; $(VENV)/bin/lineside kpi -c config/line1.yaml --since=-$(DEMO_SECONDS)s; \
 	  kill -TERM $$agent; wait $$agent
 
 clean:

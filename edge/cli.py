@@ -321,7 +321,10 @@ def print_report(rep: dict[str, Any], tz: str) -> None:
         for h in rep.get("hours", []):
             print(row("hour " + datetime.fromtimestamp(h["hour"], zone).strftime("%Y-%m-%d %H:00"), h))
     losses = rep["total"]["six_big_losses_s"]
-    print("\nsix big losses: " + ", ".join(f"{k.replace('_', ' ')} {_dur(v)}" for k, v in losses.items()))
+    print(
+        "\nsix big losses (+ time without data): "
+        + ", ".join(f"{k.replace('_', ' ')} {_dur(v)}" for k, v in losses.items())
+    )
     print("\nMACHINE              OEE    failures   MTBF     MTTR")
     for m, k in rep["machines"].items():
         print(
@@ -356,7 +359,8 @@ def cmd_kpi(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     with Store(cfg.store.path, readonly=True) as st:
-        rep = kpi_report(cfg, st, shift=args.shift, order=args.order)
+        since = parse_time(args.since, cfg.line.timezone) if args.since else None
+        rep = kpi_report(cfg, st, shift=args.shift, order=args.order, since=since)
     if args.json:
         print(json.dumps(rep, indent=1, default=str))
     else:
@@ -531,6 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     k.add_argument("--shift", help="current (default) or YYYY-MM-DD/NAME")
     k.add_argument("--order", help="a work order id instead of a shift")
+    k.add_argument(
+        "--since", help="from this time until now instead of a shift: ISO 8601, epoch, or --since=-1h"
+    )
     k.add_argument("--json", action="store_true", help="machine-readable output")
     k.set_defaults(func=cmd_kpi)
 

@@ -52,7 +52,7 @@ def list_downtime(
         if not evs:
             continue
         planned = unscheduled(cal, min(e.start for e in evs), now)
-        rows += [downtime_row(e, tree, planned, now) for e in evs]
+        rows += [downtime_row(e, tree, planned, now) for e in evs if e.end != e.start]
     rows = [r for r in rows if not r["micro"] and (include_explained or not r["explained"])]
     rows.sort(key=lambda r: (r["explained"], -r["start"]))
     return rows
@@ -187,15 +187,23 @@ def kpi_report(
     *,
     shift: str | None = None,
     order: str | None = None,
+    since: float | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
-    """KPIs for a shift (``current`` or ``YYYY-MM-DD/NAME``) or a work order, from stored facts."""
+    """KPIs for a shift (``current`` or ``YYYY-MM-DD/NAME``), a work order, or the time
+    since a moment (``since``), from stored facts."""
     now = now if now is not None else time.time()
     machine = line_machine(cfg)
     if machine is None:
         raise LinesideError("the config defines no machines: nothing to compute (add a machines: section)")
     cal = build_calendar(cfg.shifts, cfg.line.timezone) if cfg.shifts.patterns else None
-    if order is not None:
+    if shift is not None and cal is None:
+        raise OperatorInputError(
+            "shift: this line has no shift calendar (add shifts: to the config, or use --since)"
+        )
+    if since is not None:
+        start, end = since, now
+    elif order is not None:
         rows = store.db.execute(
             "SELECT min(ts), max(CASE WHEN action = 'complete' THEN ts END) FROM orders WHERE order_id = ? AND by = 'line'",
             (order,),

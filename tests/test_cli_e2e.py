@@ -96,3 +96,22 @@ def test_help_explains_every_command() -> None:
     for cmd in ("config", "run", "status", "history", "simulate", "certs"):
         assert cmd in r.stdout
     assert os.linesep.join(["Typical use:"]) in r.stdout
+
+
+def test_every_command_is_documented_in_readme() -> None:
+    """Each `lineside` command and subcommand appears in the README's command table."""
+    import argparse
+
+    from edge.cli import build_parser
+
+    readme = (REPO / "README.md").read_text()
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        nested = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        names = [f"{name} {n}" for n in nested[0].choices] if nested else [name]
+        for full in names:
+            first, *rest = full.split()
+            assert f"lineside {first}" in readme, full
+            for r in rest:
+                assert r in readme, full

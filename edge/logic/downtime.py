@@ -114,12 +114,11 @@ class DowntimeTracker:
             ev = self.open
             dur = ch.ts - ev.start
             self.open = None
-            if dur > 0:
-                out.append(
-                    replace(ev, end=ch.ts, micro=ev.state in UNPLANNED_STOPS and dur < self.micro_stop_s)
-                )
             # A zero-length stop (several tags of one poll applied one after the other) is
-            # not an event; a stop opening at the same instant reuses and supersedes its id.
+            # recorded closed so its open version does not linger; reports skip it, and a
+            # stop opening at the same instant reuses and supersedes its id.
+            micro = ev.state in UNPLANNED_STOPS and 0 < dur < self.micro_stop_s
+            out.append(replace(ev, end=ch.ts, micro=micro))
         if stopping and self.open is None:
             auto = None
             if ch.new == State.DOWN and self.fault_code:

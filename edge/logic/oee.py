@@ -100,10 +100,12 @@ class Kpi:
         return self.breakdown_s / self.failures if self.failures else None
 
     def six_big_losses(self) -> dict[str, float]:
-        """Seconds lost to each of the six big losses; with the good parts' ideal time
-        they add up to the planned production time."""
+        """Seconds lost to each of the six big losses, plus time without data (unknown,
+        counted against availability but not called a breakdown); with the good parts'
+        ideal time they add up to the planned production time."""
         scrap_ideal = self.ideal_s - self.good_ideal_s
         return {
+            "no_data": self.downtime_s - self.breakdown_s - self.setup_s,
             "breakdowns": self.breakdown_s,
             "setup_adjustments": self.setup_s,
             "small_stops": self.micro_stop_s,
@@ -149,8 +151,19 @@ def intervals(changes: Iterable[StateChange], end: float) -> list[Interval]:
     return out
 
 
-def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
-    return max(0.0, min(a1, b1) - max(a0, b0))
+def _fill_gaps(states: list[Interval], start: float, end: float) -> list[Interval]:
+    out: list[Interval] = []
+    t = start
+    for iv in sorted(states, key=lambda i: i.start):
+        if iv.end <= t or iv.start >= end:
+            continue
+        if iv.start > t:
+            out.append(Interval(t, iv.start, State.NO_DATA))
+        out.append(Interval(max(iv.start, t), iv.end, iv.state))
+        t = iv.end
+    if t < end:
+        out.append(Interval(t, end, State.NO_DATA))
+    return out
 
 
 def compute(
@@ -165,6 +178,9 @@ def compute(
 ) -> Kpi:
     """KPIs of one machine (or line) for [start, end)."""
     k = Kpi(start, end, calendar_s=end - start)
+    # Time no interval covers (before the first state is known, gaps) is no data:
+    # every second of the window is classified exactly once.
+    states = _fill_gaps(states, start, end)
     breaks = sorted((max(s, start), min(e, end)) for s, e in planned if e > start and s < end)
     # Cut points: interval edges, break edges, downtime event edges.
     ev_by_start = sorted((e for e in events if e.end is None or e.end > start), key=lambda e: e.start)
@@ -206,7 +222,7 @@ def compute(
                 reason = tree.reasons.get(covering.effective_reason or "") if covering is not None else None
                 if reason is not None and reason.category in setup_categories:
                     k.setup_s += d
-                else:
+                elif iv.state != State.NO_DATA:
                     k.breakdown_s += d
     k.failures = sum(
         1

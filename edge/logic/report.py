@@ -160,7 +160,7 @@ def build_report(
         downtime_row(e, tree, planned_all, end)
         for m in sorted(evs)
         for e in sorted(evs[m], key=lambda x: x.start)
-        if e.start < end and (e.end is None or e.end > start)
+        if e.start < end and (e.end is None or e.end > start) and e.end != e.start
     ]
     return rep
 

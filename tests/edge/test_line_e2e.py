@@ -148,6 +148,15 @@ async def test_injected_fault_becomes_downtime_and_reason_moves_the_loss(tmp_pat
             in next(e for e in agent.store.events() if e["kind"] == "order_refused")["message"]
         )
         assert agent.logic is not None and agent.logic.order == "WO-1"
+
+        # The same through the command line, while the agent runs.
+        from edge.cli import main
+
+        cfgfile = str(tmp_path / "line1.yaml")
+        assert main(["kpi", "-c", cfgfile, "--order", "WO-1", "--json"]) == 0
+        assert main(["downtime", "list", "-c", cfgfile, "--all"]) == 0
+        assert main(["kpi", "-c", cfgfile, "--shift", "2026-02-30/early"]) == 2
+        assert main(["count", "-c", cfgfile, "filler", "--scrap", "1", "--by", "op-1"]) == 2
     finally:
         task.cancel()
         await agent.stop()

@@ -76,6 +76,13 @@ def test_no_data_counts_as_availability_loss_and_is_reported() -> None:
     assert k.no_data_s == 50 and k.downtime_s == 50 and k.availability == 0.5
 
 
+def test_time_without_a_known_state_is_no_data() -> None:
+    """Before the first state change (agent not yet running) the window is no data."""
+    k = compute(0, 100, [Interval(40, 100, State.RUNNING)], [], [], TREE)
+    assert k.no_data_s == 40 and k.run_s == 60 and k.downtime_s == 40
+    assert k.planned_stop_s + k.run_s + k.downtime_s == 100
+
+
 def test_intervals_from_changes() -> None:
     ch = [StateChange(0, "m", None, State.RUNNING), StateChange(10, "m", State.RUNNING, State.DOWN)]
     assert intervals(ch, 25) == [Interval(0, 10, State.RUNNING), Interval(10, 25, State.DOWN)]

@@ -150,5 +150,7 @@ def test_zero_length_stop_is_not_an_event() -> None:
     d = DowntimeTracker("m", micro_stop_s=30, fault_reasons={})
     d.on_state(StateChange(10, "m", State.RUNNING, State.IDLE))
     out = d.on_state(StateChange(10, "m", State.IDLE, State.DOWN))
-    assert [(e.state, e.end) for e in out] == [(State.DOWN, None)]
-    assert out[0].id == "m@10.000"
+    assert [(e.state, e.end) for e in out] == [(State.IDLE, 10), (State.DOWN, None)]
+    assert out[0].id == out[1].id == "m@10.000"  # the later version supersedes the empty one
+    closed = d.on_state(StateChange(10, "m", State.DOWN, State.RUNNING))
+    assert closed[0].end == closed[0].start and not closed[0].micro
