@@ -125,3 +125,35 @@ def test_kpi_invariants(durations, micro, counts, ideal, breaks) -> None:  # typ
     assert sum(k.six_big_losses().values()) + k.good_ideal_s == pytest.approx(
         k.planned_production_s, abs=1e-6
     )
+
+
+def test_stop_across_a_shift_boundary_is_split_between_shifts() -> None:
+    """A 40-minute stop from 13:40 to 14:20 is 20 min in the early and 20 in the late shift;
+    per-shift downtime adds up to the whole."""
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    from edge.logic.report import Facts, build_report
+    from edge.logic.shifts import ShiftCalendar, ShiftPattern
+
+    tz = ZoneInfo("Europe/Berlin")
+    cal = ShiftCalendar(
+        "Europe/Berlin", [ShiftPattern("early", time(6), time(14)), ShiftPattern("late", time(14), time(22))]
+    )
+
+    def at(h: int, m: int) -> float:
+        return datetime(2026, 11, 23, h, m, tzinfo=tz).timestamp()
+
+    changes = [
+        StateChange(at(12, 0), "m", None, State.RUNNING),
+        StateChange(at(13, 40), "m", State.RUNNING, State.DOWN),
+        StateChange(at(14, 20), "m", State.DOWN, State.RUNNING),
+    ]
+    ev = DowntimeEvent("m@1", "m", at(13, 40), at(14, 20), State.DOWN, "MECH.JAM")
+    facts = Facts({"m": changes}, {"m": [ev]}, {}, [])
+    rep = build_report(facts, at(12, 0), at(16, 0), line_machine="m", tree=TREE, calendar=cal)
+    by_shift = {s["shift"]: s for s in rep["shifts"]}
+    assert by_shift["2026-11-23/early"]["downtime_s"] == 20 * 60
+    assert by_shift["2026-11-23/late"]["downtime_s"] == 20 * 60
+    assert sum(s["downtime_s"] for s in rep["shifts"]) == rep["total"]["downtime_s"] == 40 * 60
+    assert sum(s["calendar_s"] for s in rep["shifts"]) == rep["total"]["calendar_s"]
