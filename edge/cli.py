@@ -446,6 +446,26 @@ def cmd_count(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spc(args: argparse.Namespace) -> int:
+    from edge.spc_cli import analyse, print_analysis
+
+    rules = getattr(args, "rules", None)
+    res = analyse(
+        Path(args.file),
+        args.chart,
+        subgroup_size=args.subgroup_size,
+        rules=rules,
+        lsl=args.lsl,
+        usl=args.usl,
+        target=args.target,
+    )
+    if args.json:
+        print(json.dumps(res, indent=1, default=str))
+    else:
+        print_analysis(res)
+    return 0
+
+
 def cmd_certs_create(args: argparse.Namespace) -> int:
     from edge.certs import create_app_certificate
 
@@ -588,6 +608,37 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("--comment", help="why (required for corrections)")
     cn.add_argument("--by", required=True, help="operator (badge or name)")
     cn.set_defaults(func=cmd_count)
+
+    sp = sub.add_parser("spc", help="offline SPC on CSV files: control limits, run rules, capability")
+    spsub = sp.add_subparsers(dest="spc_command", metavar="SUBCOMMAND")
+    for name, helptext in (
+        ("limits", "centre line, control limits and sigma of a chart (and capability with --lsl/--usl)"),
+        ("check", "limits plus run-rule violations with sample numbers"),
+    ):
+        c = spsub.add_parser(name, help=helptext)
+        c.add_argument(
+            "--chart",
+            required=True,
+            choices=["xbar-r", "xbar-s", "imr", "p", "np", "c", "u"],
+            help="chart type",
+        )
+        c.add_argument("--subgroup-size", type=int, help="n: 2-25 for xbar-r/xbar-s; sample size for np")
+        c.add_argument("--lsl", type=float, help="lower specification limit (capability)")
+        c.add_argument("--usl", type=float, help="upper specification limit (capability)")
+        c.add_argument("--target", type=float, help="target value (Cpm)")
+        c.add_argument("--json", action="store_true", help="machine-readable output")
+        c.add_argument(
+            "file",
+            metavar="FILE.csv",
+            help="CSV: value [,subgroup] for variables; count [,size] for attributes",
+        )
+        if name == "check":
+            c.add_argument(
+                "--rules",
+                default="nelson",
+                help="nelson, we, or a list like nelson1,nelson5,we4 (default nelson)",
+            )
+        c.set_defaults(func=cmd_spc)
 
     ce = sub.add_parser("certs", help="OPC UA application certificates")
     cesub = ce.add_subparsers(dest="certs_command", metavar="SUBCOMMAND")
