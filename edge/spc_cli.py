@@ -154,7 +154,7 @@ def analyse(
                     {
                         "rule": v.rule,
                         "text": RULES[v.rule],
-                        "sample": v.index + 1,
+                        "sample": v.point + 1,
                         "samples": [p + 1 for p in v.points],
                     }
                     for v in viol

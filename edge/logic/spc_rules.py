@@ -13,7 +13,7 @@ one of the points beyond the zone, as in Minitab and most SPC packages.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -56,11 +56,20 @@ _SPEC: dict[str, tuple[str, int, int, float]] = {
 }
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(NamedTuple):
+    """A rule broken at ``point`` (0-based index); ``points`` are all points of the
+    pattern. A NamedTuple because a long series can yield tens of thousands."""
+
     rule: str
-    index: int  # the point that completed the pattern (0-based)
-    points: tuple[int, ...]  # every point of the pattern
+    point: int
+    first: int  # first point of the pattern window
+    mask: int  # for "k of w" rules: bit j set = point - j is beyond the zone; 0 = all points
+
+    @property
+    def points(self) -> tuple[int, ...]:
+        if self.mask == 0:
+            return tuple(range(self.first, self.point + 1))
+        return tuple(sorted(self.point - j for j in range(self.point - self.first + 1) if self.mask >> j & 1))
 
     @property
     def text(self) -> str:
@@ -84,61 +93,82 @@ def resolve_rules(names: str | list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _run(b: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-    """Length of the run of True ending at each index."""
-    idx = np.arange(len(b))
-    last_false = np.maximum.accumulate(np.where(~b, idx, -1))
-    return idx - last_false
+def _window_count(b: npt.NDArray[np.bool_], w: int) -> npt.NDArray[np.int32]:
+    """Number of True among the last ``w`` values ending at each index."""
+    cs = np.cumsum(b, dtype=np.int32)
+    out = cs.copy()
+    if len(b) > w:
+        out[w:] -= cs[:-w]
+    return out
 
 
-def _window_count(b: npt.NDArray[np.bool_], w: int) -> npt.NDArray[np.int64]:
-    cs = np.concatenate(([0], np.cumsum(b, dtype=np.int64)))
-    i = np.arange(1, len(b) + 1)
-    return cs[i] - cs[np.maximum(0, i - w)]
+def _all(b: npt.NDArray[np.bool_], w: int) -> npt.NDArray[np.bool_]:
+    """True where the last ``w`` values are all True (a run of at least ``w``)."""
+    return _window_count(b, w) >= w
+
+
+def _hits(
+    kind: str, a: int, w: int, lim: float, z: Array, d: Array
+) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[np.int64] | None]]:
+    """Indices completing the pattern, and for "k of w" the bitmask of points beyond."""
+    n = len(z)
+    if kind == "beyond":
+        return [(np.flatnonzero(np.abs(z) > lim), None)]
+    if kind == "side_run":
+        return [(np.flatnonzero(_all(z > 0, a) | _all(z < 0, a)), None)]
+    if kind == "trend":
+        if n < a:
+            return [(np.empty(0, np.intp), None)]
+        up, down = _all(d > 0, a - 1), _all(d < 0, a - 1)
+        return [(np.flatnonzero(up | down) + 1, None)]
+    if kind == "alternate":
+        if n < a:
+            return [(np.empty(0, np.intp), None)]
+        return [(np.flatnonzero(_all(d[1:] * d[:-1] < 0, a - 2)) + 2, None)]
+    if kind == "within_run":
+        return [(np.flatnonzero(_all(np.abs(z) < lim, a)), None)]
+    if kind == "outside_run":
+        return [(np.flatnonzero(_all(np.abs(z) > lim, a)), None)]
+    out: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.int64] | None]] = []
+    for side in (z > lim, z < -lim):
+        idx = np.flatnonzero((_window_count(side, w) >= a) & side)
+        mask = np.zeros(len(idx), np.int64)
+        for j in range(w):
+            prev = idx - j
+            ok = prev >= 0
+            mask[ok] |= side[prev[ok]].astype(np.int64) << j
+        out.append((idx, mask))
+    return out
 
 
 def evaluate(z: Array, rules: tuple[str, ...]) -> list[Violation]:
-    """All violations in a series of standardised points, in point order."""
+    """All violations in a series of standardised points, ordered by point then rule."""
     z = np.asarray(z, float)
-    n = len(z)
-    out: list[Violation] = []
-    if n == 0:
-        return out
-    up, down = z > 0, z < 0
+    if len(z) == 0:
+        return []
     d = np.diff(z)
-    for rule in rules:
-        kind, a, w, lim = _SPEC[rule]
-        if kind == "beyond":
-            hits = np.nonzero(np.abs(z) > lim)[0]
-            out += [Violation(rule, int(i), (int(i),)) for i in hits]
-        elif kind == "side_run":
-            run = np.maximum(_run(up), _run(down))
-            hits = np.nonzero(run >= a)[0]
-            out += [Violation(rule, int(i), tuple(range(int(i) - a + 1, int(i) + 1))) for i in hits]
-        elif kind == "trend":
-            inc = np.concatenate(([0], _run(d > 0)))
-            dec = np.concatenate(([0], _run(d < 0)))
-            hits = np.nonzero(np.maximum(inc, dec) >= a - 1)[0]
-            out += [Violation(rule, int(i), tuple(range(int(i) - a + 1, int(i) + 1))) for i in hits]
-        elif kind == "alternate":
-            alt = np.concatenate(([0, 0], _run(d[1:] * d[:-1] < 0))) if n > 2 else np.zeros(n, int)
-            hits = np.nonzero(alt >= a - 2)[0]
-            out += [Violation(rule, int(i), tuple(range(int(i) - a + 1, int(i) + 1))) for i in hits]
-        elif kind == "k_of_w":
-            for side in (z > lim, z < -lim):
-                cnt = _window_count(side, w)
-                hits = np.nonzero((cnt >= a) & side)[0]
-                for i in hits:
-                    lo = max(0, int(i) - w + 1)
-                    pts = tuple(j for j in range(lo, int(i) + 1) if side[j])
-                    out.append(Violation(rule, int(i), pts))
-        elif kind == "within_run":
-            hits = np.nonzero(_run(np.abs(z) < lim) >= a)[0]
-            out += [Violation(rule, int(i), tuple(range(int(i) - a + 1, int(i) + 1))) for i in hits]
-        elif kind == "outside_run":
-            hits = np.nonzero(_run(np.abs(z) > lim) >= a)[0]
-            out += [Violation(rule, int(i), tuple(range(int(i) - a + 1, int(i) + 1))) for i in hits]
-    out.sort(key=lambda v: (v.index, v.rule))
+    cache: dict[tuple[str, int, int, float], list[tuple[Any, Any]]] = {}
+    idx_parts, rule_parts, mask_parts = [], [], []
+    names = list(rules)
+    for r_i, rule in enumerate(names):
+        spec = _SPEC[rule]
+        if spec not in cache:
+            cache[spec] = _hits(*spec, z, d)
+        for idx, mask in cache[spec]:
+            idx_parts.append(idx)
+            rule_parts.append(np.full(len(idx), r_i, np.int32))
+            mask_parts.append(mask if mask is not None else np.zeros(len(idx), np.int64))
+    if not idx_parts:
+        return []
+    idx = np.concatenate(idx_parts)
+    rid = np.concatenate(rule_parts)
+    mask = np.concatenate(mask_parts)
+    order = np.lexsort((np.array(names)[rid], idx))
+    width = {r: _SPEC[r][2] for r in names}
+    out = []
+    for i, r, m in zip(idx[order].tolist(), rid[order].tolist(), mask[order].tolist(), strict=True):
+        rule = names[r]
+        out.append(Violation(rule, i, max(0, i - width[rule] + 1), m))
     return out
 
 

@@ -269,7 +269,7 @@ def test_each_rule_fires_on_its_pattern_and_names_the_points() -> None:
     }
     for rule, z in cases.items():
         vs = [v for v in evaluate(np.array(z), (rule,)) if v.rule == rule]
-        assert vs and vs[-1].index == len(z) - 1, rule
+        assert vs and vs[-1].point == len(z) - 1, rule
         assert len(z) - 1 in vs[-1].points
     v = evaluate(np.array([2.5, 0, 2.5]), ("nelson5",))[0]
     assert v.points == (0, 2) and "2 of 3" in v.text
@@ -291,7 +291,7 @@ def test_constant_process_flags_nothing() -> None:
 def test_two_sigma_shift_is_flagged_by_the_right_rules(seed: int) -> None:
     rng = np.random.default_rng(seed)
     z = np.concatenate([rng.normal(0, 1, 50), rng.normal(2, 1, 50)])
-    hit = {v.rule for v in evaluate(z, ALL) if v.index >= 50}
+    hit = {v.rule for v in evaluate(z, ALL) if v.point >= 50}
     assert {"nelson2", "we4"} & hit or {"nelson5", "nelson6"} & hit
 
 
@@ -301,7 +301,7 @@ def test_incremental_matches_batch(data: list[float]) -> None:
     z = np.array(data)
     state = RuleState(ALL)
     inc = sorted((i, r) for i, x in enumerate(z) for r in state.add(float(x)))
-    batch = sorted((v.index, v.rule) for v in evaluate(z, ALL))
+    batch = sorted((v.point, v.rule) for v in evaluate(z, ALL))
     assert sorted(set(inc)) == sorted(set(batch))
 
 
