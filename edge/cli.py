@@ -466,6 +466,44 @@ def cmd_spc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from edge.store import Store, audit
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        try:
+            key = audit.load_key(cfg.store.path, create=False)
+        except FileNotFoundError as e:
+            raise LinesideError(str(e)) from None
+        n, problems = audit.verify(st.db, key)
+    for p in problems:
+        print(f"audit entry {p.seq}: {p.kind}: {p.detail}", file=sys.stderr)
+    if problems:
+        print(f"audit trail NOT intact: {len(problems)} problem(s) in {n} entries", file=sys.stderr)
+        return 1
+    print(f"audit trail intact: {n} entries verified")
+    return 0
+
+
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    from edge.store import Store, audit
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        rows = audit.entries(st.db, args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    zone = ZoneInfo(cfg.line.timezone)
+    for r in rows:
+        when = datetime.fromtimestamp(r["ts"], zone).strftime("%Y-%m-%d %H:%M:%S")
+        change = f"{r['old'] or '-'} -> {r['new'] or '-'}"
+        print(
+            f"{r['seq']:>6} {when} {r['who']:<12} {r['action']:<24} {r['entity']:<28} {change}  {r['why']} [{r['meaning'] or ''}]"
+        )
+    return 0
+
+
 def cmd_certs_create(args: argparse.Namespace) -> int:
     from edge.certs import create_app_certificate
 
@@ -639,6 +677,23 @@ def build_parser() -> argparse.ArgumentParser:
                 help="nelson, we, or a list like nelson1,nelson5,we4 (default nelson)",
             )
         c.set_defaults(func=cmd_spc)
+
+    au = sub.add_parser(
+        "audit", help="the audit trail: list entries, verify that none was edited, inserted or deleted"
+    )
+    ausub = au.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
+    av = ausub.add_parser(
+        "verify", help="check the signed chain; exit 1 and list every problem if it is broken"
+    )
+    av.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    av.set_defaults(func=cmd_audit_verify)
+    al = ausub.add_parser(
+        "list", help="latest audit entries: who, when, what (old -> new), why, signature meaning"
+    )
+    al.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    al.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    al.add_argument("--json", action="store_true", help="machine-readable output")
+    al.set_defaults(func=cmd_audit_list)
 
     ce = sub.add_parser("certs", help="OPC UA application certificates")
     cesub = ce.add_subparsers(dest="certs_command", metavar="SUBCOMMAND")

@@ -85,6 +85,15 @@ def assign_reason(
             "INSERT INTO downtime_edits (ts, kind, event_id, reason, comment, by) VALUES (?, 'assign', ?, ?, ?, ?)",
             (time.time(), event_id, reason, comment.strip(), by),
         )
+        store.audit(
+            who=by,
+            action="downtime.assign_reason",
+            entity=event_id,
+            old=ev.effective_reason,
+            new=reason,
+            why=comment.strip(),
+            meaning="performed",
+        )
 
 
 def split_event(
@@ -100,6 +109,15 @@ def split_event(
         store.db.execute(
             "INSERT INTO downtime_edits (ts, kind, event_id, at, comment, by) VALUES (?, 'split', ?, ?, ?, ?)",
             (time.time(), event_id, at, comment.strip(), by),
+        )
+        store.audit(
+            who=by,
+            action="downtime.split",
+            entity=event_id,
+            old={"start": ev.start, "end": ev.end},
+            new={"split_at": at},
+            why=comment.strip(),
+            meaning="performed",
         )
     return f"{event_id}/{at:.3f}"
 
@@ -147,6 +165,14 @@ def adjust_count(
             "VALUES (?, ?, ?, ?, ?, ?, ?, 'operator', ?, ?, ?)",
             (time.time(), machine, good, scrap, ideal, order, product, scrap_reason, by, comment.strip()),
         )
+        store.audit(
+            who=by,
+            action="counts.adjust",
+            entity=f"{machine}/{order or '-'}",
+            new={"good": good, "scrap": scrap, "scrap_reason": scrap_reason},
+            why=comment.strip() or (scrap_reason or ""),
+            meaning="performed",
+        )
 
 
 ORDER_ACTIONS = ("start", "pause", "resume", "complete", "changeover_start", "changeover_end")
@@ -177,6 +203,13 @@ def order_command(
         cur = store.db.execute(
             "INSERT INTO orders (ts, order_id, product, action, quantity, due, by, applied) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
             (time.time(), order or "", product, action, quantity, due, by),
+        )
+        store.audit(
+            who=by,
+            action=f"order.{action}",
+            entity=order or "",
+            new={"product": product, "quantity": quantity, "due": due},
+            meaning="performed",
         )
     return int(cur.lastrowid or 0)
 

@@ -411,6 +411,34 @@ class Store:
             out["db" + suffix.replace("-", "_")] = p.stat().st_size if p.exists() else 0
         return out
 
+    def audit(
+        self,
+        *,
+        who: str,
+        action: str,
+        entity: str,
+        old: Any = None,
+        new: Any = None,
+        why: str = "",
+        meaning: str | None = None,
+    ) -> int:
+        """Append an audit entry; call inside ``self._tx()`` with the change it records."""
+        from edge.store import audit
+
+        if not hasattr(self, "_audit_key"):
+            self._audit_key = audit.load_key(self.path)
+        return audit.append(
+            self.db,
+            self._audit_key,
+            who=who,
+            action=action,
+            entity=entity,
+            old=old,
+            new=new,
+            why=why,
+            meaning=meaning,
+        )
+
     def integrity_check(self) -> str:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
 

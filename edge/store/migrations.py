@@ -216,3 +216,24 @@ def m002_line_logic(db: sqlite3.Connection) -> None:
         );
         """
     )
+
+
+@migration
+def m003_audit(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            who TEXT NOT NULL,
+            action TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            old TEXT,
+            new TEXT,
+            why TEXT NOT NULL DEFAULT '',
+            meaning TEXT CHECK (meaning IS NULL OR meaning IN ('performed', 'reviewed', 'approved')),
+            prev TEXT NOT NULL,
+            mac TEXT NOT NULL
+        );
+        """
+    )

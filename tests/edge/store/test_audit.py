@@ -1,0 +1,97 @@
+"""The audit trail: every operator change is signed and chained; `lineside audit verify`
+finds any edited, inserted or deleted entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge.cli import main
+from edge.store import Store
+from edge.store.audit import GENESIS, load_key, verify
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def line(tmp_path: Path) -> tuple[Path, Store]:
+    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    data["store"]["path"] = str(tmp_path / "line.db")
+    cfgfile = tmp_path / "line.yaml"
+    cfgfile.write_text(yaml.safe_dump(data, allow_unicode=True))
+    st = Store(tmp_path / "line.db")
+    for i in range(5):
+        with st._tx(sync_full=True):
+            st.audit(
+                who=f"op-{i}",
+                action="test.change",
+                entity=f"thing-{i}",
+                old=i,
+                new=i + 1,
+                why="because",
+                meaning="performed",
+            )
+    return cfgfile, st
+
+
+def problems(st: Store) -> list[tuple[int, str]]:
+    return [(p.seq, p.kind) for p in verify(st.db, load_key(st.path))[1]]
+
+
+def test_intact_chain_verifies(line: tuple[Path, Store], capsys: pytest.CaptureFixture[str]) -> None:
+    cfgfile, st = line
+    assert problems(st) == []
+    assert main(["audit", "verify", "-c", str(cfgfile)]) == 0
+    assert "intact: 5 entries" in capsys.readouterr().out
+    assert (Path(str(st.path) + ".audit-key").stat().st_mode & 0o777) == 0o600
+
+
+def test_edited_entry_is_detected(line: tuple[Path, Store], capsys: pytest.CaptureFixture[str]) -> None:
+    cfgfile, st = line
+    st.db.execute("UPDATE audit SET new = '99' WHERE seq = 3")
+    assert problems(st) == [(3, "edited or inserted")]
+    assert main(["audit", "verify", "-c", str(cfgfile)]) == 1
+    assert "audit entry 3: edited or inserted" in capsys.readouterr().err
+
+
+def test_deleted_entries_are_detected_in_the_middle_and_at_the_end(line: tuple[Path, Store]) -> None:
+    _, st = line
+    st.db.execute("DELETE FROM audit WHERE seq = 2")
+    assert (2, "deleted") in problems(st)
+    st.db.execute("DELETE FROM audit WHERE seq = 5")
+    assert (5, "deleted") in problems(st)
+
+
+def test_inserted_entry_is_detected_even_with_a_recomputed_plain_hash(line: tuple[Path, Store]) -> None:
+    _, st = line
+    last = st.db.execute("SELECT mac FROM audit WHERE seq = 5").fetchone()[0]
+    st.db.execute(
+        "INSERT INTO audit (seq, ts, who, action, entity, old, new, why, meaning, prev, mac) VALUES (6, 1, 'mallory', 'x', 'y', NULL, NULL, '', NULL, ?, ?)",
+        (last, "f" * 64),
+    )
+    assert problems(st) == [(6, "edited or inserted")]
+    # Inserted between two entries: the next entry's link breaks as well.
+    st.db.execute("DELETE FROM audit WHERE seq = 6")
+    st.db.execute("UPDATE audit SET seq = seq + 10 WHERE seq >= 4")
+    st.db.execute(
+        "INSERT INTO audit (seq, ts, who, action, entity, old, new, why, meaning, prev, mac) VALUES (4, 1, 'mallory', 'x', 'y', NULL, NULL, '', NULL, ?, ?)",
+        ("0" * 64, "e" * 64),
+    )
+    kinds = {k for _s, k in problems(st)}
+    assert "inserted" in kinds
+
+
+def test_operator_actions_are_audited(tmp_path: Path) -> None:
+    from edge.config import load_config
+    from edge.operations import order_command
+
+    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    data["store"]["path"] = str(tmp_path / "l.db")
+    (tmp_path / "l.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    cfg = load_config(tmp_path / "l.yaml")
+    st = Store(cfg.store.path)
+    order_command(cfg, st, "start", "WO-9", by="op-3", product="COLA-500", quantity=100)
+    [row] = st.db.execute("SELECT who, action, entity, prev FROM audit").fetchall()
+    assert row == ("op-3", "order.start", "WO-9", GENESIS)
+    assert problems(st) == []
