@@ -41,7 +41,9 @@ def main() -> None:
     per_point = (time.perf_counter() - t) / len(pts)
     print(f"\nbench/spc.py  ({time.strftime('%Y-%m-%d %H:%M')}, {len(rules)} rules, best of 5)")
     print(f"{'figure':<44} {'measured':>10} {'target':>10} {'ceiling':>10} {'ratio':>6}")
-    print(f"{'batch, all rules, 1,000,000 points (ms)':<44} {batch * 1e3:>10.1f} {'<= 100':>10} {ceiling * 1e3:>10.1f} {ceiling / batch:>6.2f}")
+    print(
+        f"{'batch, all rules, 1,000,000 points (ms)':<44} {batch * 1e3:>10.1f} {'<= 100':>10} {ceiling * 1e3:>10.1f} {ceiling / batch:>6.2f}"
+    )
     print(f"{'incremental, one new point (us)':<44} {per_point * 1e6:>10.2f} {'<= 5':>10}")
     print(f"{'violations found (random normal data)':<44} {n_viol:>10,}")
 

@@ -17,6 +17,7 @@ from edge.config_line import build_line_logic
 from edge.device_runner import DeviceRunner
 from edge.drivers import Reading, create_driver
 from edge.errors import DriverError, WriteRefused
+from edge.quality import QualityRuntime
 from edge.store import Quality, Sample, Store
 from edge.store.writer import SampleWriter
 
@@ -35,7 +36,10 @@ class Agent:
         )
         self.runners: dict[str, DeviceRunner] = {}
         self.logic = build_line_logic(cfg) if cfg.machines else None
-        self._logic_tags = set(self.logic.by_tag) if self.logic else set()
+        self.quality = QualityRuntime(self) if cfg.characteristics else None
+        self._logic_tags = (set(self.logic.by_tag) if self.logic else set()) | (
+            self.quality.tags if self.quality else set()
+        )
         self.readings = 0
         self.started = time.time()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -56,12 +60,16 @@ class Agent:
     def _feed_logic(self, samples: list[Sample]) -> None:
         """Line logic sees exactly the samples that are stored, so replaying the store
         reproduces the live facts."""
-        if self.logic is None:
+        if self.logic is None and self.quality is None:
             return
         facts = []
         for s in samples:
             if s.tag in self._logic_tags:
-                facts.extend(self.logic.on_sample(s.ts, s.tag, s.value, s.quality == Quality.GOOD))
+                good = s.quality == Quality.GOOD
+                if self.logic is not None:
+                    facts.extend(self.logic.on_sample(s.ts, s.tag, s.value, good))
+                if self.quality is not None:
+                    facts.extend(self.quality.feed(s.ts, s.tag, s.value, good))
         if facts:
             self.writer.put_facts(facts)
 
@@ -162,6 +170,7 @@ class Agent:
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
         if self.logic is not None:
             await asyncio.to_thread(self._resume_logic)
+        if self.logic is not None or self.quality is not None:
             self._tasks.append(asyncio.create_task(self._tick(), name="logic-tick"))
         self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
         await asyncio.to_thread(
@@ -258,10 +267,17 @@ class Agent:
             self.store.append_samples([], facts)
 
     async def _tick(self) -> None:
-        assert self.logic is not None
         while True:
             await asyncio.sleep(1.0)
-            facts = self.logic.tick(time.time())
+            facts: list[Any] = []
+            if self.quality is not None:
+                try:
+                    await self.quality.tick()
+                except Exception as e:
+                    log.error("SPC tick failed: %s", e)
+            if self.logic is None:
+                continue
+            facts += self.logic.tick(time.time())
             try:
                 facts += await self._apply_order_commands()
             except Exception as e:  # a bad command must not stop the line logic

@@ -504,6 +504,50 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spc_alarms(args: argparse.Namespace) -> int:
+    from edge.operations import spc_alarms
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        rows = spc_alarms(cfg, st, include_acked=args.all)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    zone = ZoneInfo(cfg.line.timezone)
+    for r in rows:
+        when = datetime.fromtimestamp(r["ts"], zone).strftime("%Y-%m-%d %H:%M:%S")
+        state = "acknowledged" if r["acknowledged"] else "ACTIVE"
+        print(
+            f"{r['seq']:>6} {when} {r['characteristic']:<16} {r['kind']:<15} {r['rule']:<8} {state:<12} {r['detail']}"
+        )
+    if not rows:
+        print("no active SPC alarms" if not args.all else "no SPC alarms recorded")
+    return 0
+
+
+def cmd_spc_ack(args: argparse.Namespace) -> int:
+    from edge.operations import ack_alarms
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        top = ack_alarms(cfg, st, args.characteristic, by=args.by, comment=args.comment or "")
+    print(f"{args.characteristic}: alarms up to {top} acknowledged by {args.by}")
+    return 0
+
+
+def cmd_spc_recalc(args: argparse.Namespace) -> int:
+    from edge.operations import request_recalculation
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        request_recalculation(cfg, st, args.characteristic, by=args.by, reason=args.reason or "")
+    print(f"{args.characteristic}: new baseline requested; limits are frozen again when it is complete")
+    return 0
+
+
 def cmd_certs_create(args: argparse.Namespace) -> int:
     from edge.certs import create_app_certificate
 
@@ -677,6 +721,25 @@ def build_parser() -> argparse.ArgumentParser:
                 help="nelson, we, or a list like nelson1,nelson5,we4 (default nelson)",
             )
         c.set_defaults(func=cmd_spc)
+    sa = spsub.add_parser("alarms", help="SPC alarms at the line; active ones until acknowledged")
+    sa.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    sa.add_argument("--all", action="store_true", help="include acknowledged alarms")
+    sa.add_argument("--json", action="store_true", help="machine-readable output")
+    sa.set_defaults(func=cmd_spc_alarms)
+    sk = spsub.add_parser(
+        "ack", help="acknowledge a characteristic's alarms (comment required; releases stop-line)"
+    )
+    sk.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    sk.add_argument("characteristic", help="characteristic name")
+    sk.add_argument("--by", required=True, help="operator (badge or name)")
+    sk.add_argument("--comment", required=True, help="what was found and done")
+    sk.set_defaults(func=cmd_spc_ack)
+    sr = spsub.add_parser("recalc", help="request new control limits from a new baseline (audited, approved)")
+    sr.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    sr.add_argument("characteristic", help="characteristic name")
+    sr.add_argument("--by", required=True, help="who approves")
+    sr.add_argument("--reason", required=True, help="why the process changed")
+    sr.set_defaults(func=cmd_spc_recalc)
 
     au = sub.add_parser(
         "audit", help="the audit trail: list entries, verify that none was edited, inserted or deleted"

@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.config_line import CalendarCfg, MachineCfg, OrderCfg, ProductCfg, ReasonCfg, check_line_sections
+from edge.config_quality import CharacteristicCfg, check_quality_sections
 from edge.errors import ConfigError
 
 NAME_RE = r"^[A-Za-z][A-Za-z0-9_.\-]*$"
@@ -381,6 +382,8 @@ class LineConfig(Model):
     """Product assumed when no work order is running (for performance)."""
     orders: list[OrderCfg] = []
     """Work orders known in advance (replay and tests)."""
+    characteristics: list[CharacteristicCfg] = []
+    """Quality characteristics under SPC."""
 
     # Set by the loader, not part of the file.
     source: Annotated[Path | None, Field(exclude=True)] = None
@@ -409,6 +412,7 @@ class LineConfig(Model):
             for field, msg in _check_address(t, dev):
                 errors.append(f"{where}.{field}: tag {t.name!r}: {msg}")
         errors += check_line_sections(self)
+        errors += check_quality_sections(self)
         if errors:
             raise CrossCheckError(errors)
         return self

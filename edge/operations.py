@@ -271,3 +271,84 @@ def kpi_report(
         calendar=cal,
         events=events,
     )
+
+
+def spc_alarms(cfg: LineConfig, store: Store, *, include_acked: bool = False) -> list[dict[str, Any]]:
+    """SPC alarms, newest first; unacknowledged ones stay listed until acknowledged."""
+    rows = store.db.execute(
+        "SELECT a.seq, a.ts, a.characteristic, a.kind, a.rule, a.detail, a.value, "
+        "(SELECT max(upto_alarm) FROM spc_acks k WHERE k.characteristic = a.characteristic) "
+        "FROM spc_alarms a ORDER BY a.seq DESC"
+    ).fetchall()
+    out = []
+    for seq, ts, ch, kind, rule, detail, value, acked in rows:
+        is_acked = acked is not None and acked >= seq
+        if is_acked and not include_acked:
+            continue
+        out.append(
+            {
+                "seq": seq,
+                "ts": ts,
+                "characteristic": ch,
+                "kind": kind,
+                "rule": rule,
+                "detail": detail,
+                "value": value,
+                "acknowledged": is_acked,
+            }
+        )
+    return out
+
+
+def ack_alarms(cfg: LineConfig, store: Store, characteristic: str, *, by: str, comment: str) -> int:
+    """Acknowledge every alarm of a characteristic so far; a comment is required (audited)."""
+    by = _require(by, "by")
+    comment = _require(comment, "comment")
+    if characteristic not in {c.name for c in cfg.characteristics}:
+        raise OperatorInputError(f"characteristic: {characteristic!r} is not a characteristic of this line")
+    with store._tx(sync_full=True):
+        top = store.db.execute(
+            "SELECT max(seq) FROM spc_alarms WHERE characteristic = ?", (characteristic,)
+        ).fetchone()[0]
+        if top is None:
+            raise OperatorInputError(f"characteristic: {characteristic!r} has no alarms to acknowledge")
+        store.db.execute(
+            "INSERT INTO spc_acks (ts, characteristic, upto_alarm, by, comment) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), characteristic, top, by, comment),
+        )
+        store.audit(
+            who=by,
+            action="spc.acknowledge",
+            entity=characteristic,
+            new={"upto_alarm": top},
+            why=comment,
+            meaning="reviewed",
+        )
+    return int(top)
+
+
+def request_recalculation(
+    cfg: LineConfig, store: Store, characteristic: str, *, by: str, reason: str
+) -> None:
+    """Ask the agent to collect a new baseline and freeze new limits (audited)."""
+    by = _require(by, "by")
+    reason = _require(reason, "reason")
+    if characteristic not in {c.name for c in cfg.characteristics}:
+        raise OperatorInputError(f"characteristic: {characteristic!r} is not a characteristic of this line")
+    with store._tx(sync_full=True):
+        old = store.db.execute(
+            "SELECT spec FROM spc_limits WHERE characteristic = ? AND action = 'frozen' ORDER BY seq DESC LIMIT 1",
+            (characteristic,),
+        ).fetchone()
+        store.db.execute(
+            "INSERT INTO spc_limits (ts, characteristic, action, by, reason) VALUES (?, ?, 'recalculate', ?, ?)",
+            (time.time(), characteristic, by, reason),
+        )
+        store.audit(
+            who=by,
+            action="spc.recalculate",
+            entity=characteristic,
+            old=old[0] if old else None,
+            why=reason,
+            meaning="approved",
+        )

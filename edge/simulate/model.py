@@ -47,6 +47,7 @@ class LineModel:
     micro_stop_every_s: float = 240.0
     scrap_rate: float = 0.02
     drift_per_hour: float = 1.5  # grams of fill-weight drift per hour
+    fill_offset: float = 0.0  # a step change of the filling valve (tests, demos)
     t0: float = 0.0
     rng: random.Random = field(init=False)
     state: int = RUNNING
@@ -105,7 +106,7 @@ class LineModel:
                 else:
                     self.good_count += 1
         hours = (now - self.t0) / 3600.0
-        self.fill_weight = 500.0 + self.drift_per_hour * hours + self.rng.gauss(0.0, 0.8)
+        self.fill_weight = 500.0 + self.fill_offset + self.drift_per_hour * hours + self.rng.gauss(0.0, 0.8)
         target_temp = 62.0 if self.state == RUNNING else 55.0
         self.temperature += (target_temp - self.temperature) * min(1.0, dt / 60.0) + self.rng.gauss(0, 0.05)
         self.pressure = 4.1 + 0.05 * math.sin(now / 30.0) + self.rng.gauss(0, 0.01)

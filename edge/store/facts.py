@@ -16,8 +16,66 @@ from edge.logic.report import Facts
 from edge.logic.state import State, StateChange
 
 
+def spec_to_json(spec: Any) -> str:
+    import json
+
+    def lim(x: Any) -> Any:
+        return (
+            None
+            if x is None
+            else {k: float(getattr(x, k)) for k in ("center", "ucl", "lcl", "point_sigma")}
+            | {"chart": x.chart, "n": x.n}
+        )
+
+    return json.dumps(
+        {
+            "kind": spec.kind,
+            "sigma_within": spec.sigma_within,
+            "primary": lim(spec.primary),
+            "secondary": lim(spec.secondary),
+        }
+    )
+
+
+def spec_from_json(text: str) -> Any:
+    import json
+
+    from edge.logic.spc_charts import ChartSpec, Limits
+
+    d = json.loads(text)
+
+    def lim(x: Any) -> Any:
+        return (
+            None
+            if x is None
+            else Limits(x["chart"], x["center"], x["ucl"], x["lcl"], x["point_sigma"], x["n"])
+        )
+
+    return ChartSpec(d["kind"], lim(d["primary"]), lim(d["secondary"]), d["sigma_within"])
+
+
 def insert_facts(db: sqlite3.Connection, facts: Sequence[Any]) -> None:
+    from edge.logic.spc_live import LimitsFrozen, SpcAlarm, SpcPoint
+
     for f in facts:
+        if isinstance(f, SpcPoint):
+            db.execute(
+                "INSERT INTO spc_points (ts, characteristic, value, dispersion, z) VALUES (?, ?, ?, ?, ?)",
+                (f.ts, f.characteristic, f.value, f.dispersion, f.z),
+            )
+            continue
+        if isinstance(f, SpcAlarm):
+            db.execute(
+                "INSERT INTO spc_alarms (ts, characteristic, kind, rule, detail, value) VALUES (?, ?, ?, ?, ?, ?)",
+                (f.ts, f.characteristic, f.kind, f.rule, f.detail, f.value),
+            )
+            continue
+        if isinstance(f, LimitsFrozen):
+            db.execute(
+                "INSERT INTO spc_limits (ts, characteristic, action, spec, by, reason) VALUES (?, ?, 'frozen', ?, 'line', ?)",
+                (f.ts, f.characteristic, spec_to_json(f.spec), f"{f.reason} ({f.points} points)"),
+            )
+            continue
         if isinstance(f, StateChange):
             db.execute(
                 "INSERT INTO state_changes (ts, machine, old, new, cause) VALUES (?, ?, ?, ?, ?)",

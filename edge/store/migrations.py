@@ -237,3 +237,46 @@ def m003_audit(db: sqlite3.Connection) -> None:
         );
         """
     )
+
+
+@migration
+def m004_spc(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE spc_points (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            characteristic TEXT NOT NULL,
+            value REAL NOT NULL,
+            dispersion REAL,
+            z REAL
+        );
+        CREATE TABLE spc_alarms (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            characteristic TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('out_of_control', 'out_of_spec')),
+            rule TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            value REAL
+        );
+        CREATE INDEX spc_alarms_char ON spc_alarms (characteristic, seq);
+        CREATE TABLE spc_acks (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            characteristic TEXT NOT NULL,
+            upto_alarm INTEGER NOT NULL,
+            by TEXT NOT NULL,
+            comment TEXT NOT NULL
+        );
+        CREATE TABLE spc_limits (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            characteristic TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('frozen', 'recalculate')),
+            spec TEXT,
+            by TEXT NOT NULL,
+            reason TEXT NOT NULL
+        );
+        """
+    )

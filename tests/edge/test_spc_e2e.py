@@ -1,0 +1,87 @@
+"""Simulator → agent: a shift of the fill weight raises an SPC alarm, the agent writes
+the stop-line tag on the simulated PLC through the allow-list, and the line stays
+stopped until an operator acknowledges with a comment."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge.agent import Agent
+from edge.config import load_config
+from edge.operations import OperatorInputError, ack_alarms, spc_alarms
+from edge.simulate.runner import Simulator
+from tests.conftest import wait_for
+from tests.edge.test_line_e2e import line_config
+
+
+@pytest.mark.slow
+async def test_drift_alarm_stops_the_line_until_acknowledged(tmp_path: Path) -> None:
+    line_config(tmp_path)  # free ports, private store and RTU link
+    data = yaml.safe_load((tmp_path / "line1.yaml").read_text())
+    # Known process: centre 500 g, sigma 2 g (the simulator's noise is 0.8 g, so no false
+    # alarms); rule 1 only. A 10 g step is 5 sigma.
+    data["characteristics"] = [
+        {
+            "name": "fill_weight",
+            "tag": "filler.fill_weight",
+            "chart": "imr",
+            "spec": {"lsl": 490, "usl": 520},
+            "rules": "we1",
+            "limits": {"center": 500, "sigma": 2},
+            "actions": {"stop_line_tag": "palletiser.stop_line", "andon_tag": "capper.andon"},
+        }
+    ]
+    (tmp_path / "line1.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    cfg = load_config(tmp_path / "line1.yaml")
+    sim = Simulator(cfg, seed=5)
+    sim.model.drift_per_hour = 0.0
+    sim.model.mtbf_s = sim.model.micro_stop_every_s = 1e12
+    await sim.start()
+
+    async def run_sim() -> None:
+        while True:
+            await sim.tick(time.time())
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(run_sim())
+    agent = Agent(cfg)
+    await agent.start()
+    enip = sim.enip[0][0]
+    try:
+        await wait_for(
+            lambda: agent.store.db.execute("SELECT count(*) FROM spc_points").fetchone()[0] > 10, timeout=15
+        )
+        assert spc_alarms(cfg, agent.store) == []
+        assert enip.get("Program:Main.StopLine") is False
+
+        sim.model.fill_offset = 10.0
+        await wait_for(lambda: spc_alarms(cfg, agent.store), timeout=5)
+        first = spc_alarms(cfg, agent.store)[-1]
+        assert first["kind"] == "out_of_control" and first["rule"] == "we1"
+        await wait_for(lambda: enip.get("Program:Main.StopLine") is True, timeout=5)
+        await wait_for(lambda: sim.model.stop_line and sim.model.state == 0, timeout=5)  # the line stopped
+        sim.model.fill_offset = 0.0
+
+        await asyncio.sleep(2.5)  # nobody acknowledged: the alarm and the stop stay
+        assert spc_alarms(cfg, agent.store) and enip.get("Program:Main.StopLine") is True
+
+        with pytest.raises(OperatorInputError, match="comment: required"):
+            ack_alarms(cfg, agent.store, "fill_weight", by="qa-4", comment=" ")
+        ack_alarms(cfg, agent.store, "fill_weight", by="qa-4", comment="valve 3 recalibrated")
+        await wait_for(lambda: enip.get("Program:Main.StopLine") is False, timeout=5)
+        assert spc_alarms(cfg, agent.store) == []
+        writes = [(w["tag"], w["value"], w["outcome"], w["requested_by"]) for w in agent.store.writes()]
+        assert ("palletiser.stop_line", True, "ok", "spc") in writes
+        assert ("palletiser.stop_line", False, "ok", "spc") in writes
+        assert next(w for w in enip.writes if w.tag == "Program:Main.StopLine").values == [True]
+        audit = agent.store.db.execute("SELECT who, action, why, meaning FROM audit").fetchall()
+        assert ("qa-4", "spc.acknowledge", "valve 3 recalibrated", "reviewed") in audit
+    finally:
+        task.cancel()
+        await agent.stop()
+        await sim.stop()
