@@ -548,6 +548,91 @@ def cmd_spc_recalc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from edge.store import Store
+    from edge.trace import trace
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        res = trace(cfg, st, args.id)
+    if args.json:
+        print(json.dumps(res, indent=1, default=str))
+        return 0
+    zone = ZoneInfo(cfg.line.timezone)
+
+    def when(ts: float) -> str:
+        return datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    if res["direction"] == "forward":
+        print(f"material lot {res['id']} was used in:")
+        for u in res["used_in"]:
+            print(f"  order {u['order']} ({u['material']}):")
+            for p in u["produced"] or [
+                {"lot": "(no lots recorded yet)", "kind": "", "product": "", "start": None}
+            ]:
+                span = f"{when(p['start'])} .. {when(p['end'])}" if p["start"] else ""
+                print(f"    {p['kind']:<6} {p['lot']:<20} {p['product'] or '':<12} {span}")
+        return 0
+    for p in res["produced"]:
+        print(
+            f"{p['kind']} {p['lot']}: order {p['order']}, product {p['product']}, machine {p['machine']}, {when(p['start'])} .. {when(p['end'])}"
+        )
+        print("  materials:")
+        for m in p["materials"] or [
+            {"material_lot": "(none recorded)", "material": "", "quantity": None, "unit": ""}
+        ]:
+            qty = f"{m['quantity']:g} {m['unit']}" if m["quantity"] is not None else ""
+            print(f"    {m['material_lot']:<20} {m['material']:<16} {qty}")
+        print("  process values in the window:")
+        for v in p["process_values"]:
+            if v["mean"] is None:
+                print(f"    {v['tag']:<28} {v['samples']:>7} samples")
+            else:
+                print(
+                    f"    {v['tag']:<28} {v['samples']:>7} samples  min {v['min']:.6g}  mean {v['mean']:.6g}  max {v['max']:.6g} {v['unit']}"
+                )
+        if p["spc_alarms"]:
+            print("  SPC alarms in the window:")
+            for a in p["spc_alarms"]:
+                print(f"    {when(a['ts'])} {a['characteristic']} {a['kind']} {a['rule']}: {a['detail']}")
+    return 0
+
+
+def cmd_lot(args: argparse.Namespace) -> int:
+    from edge.store import Store
+    from edge.trace import register_consumed, register_produced
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        if args.lot_command == "consumed":
+            register_consumed(
+                cfg,
+                st,
+                args.material_lot,
+                args.material,
+                by=args.by,
+                order=args.order,
+                quantity=args.quantity,
+                unit=args.unit or "",
+            )
+            print(f"material lot {args.material_lot} recorded as consumed")
+        else:
+            tz = cfg.line.timezone
+            register_produced(
+                cfg,
+                st,
+                args.lot,
+                by=args.by,
+                kind="serial" if args.serial else "lot",
+                order=args.order,
+                start=parse_time(args.start, tz) if args.start else None,
+                end=parse_time(args.end, tz) if args.end else None,
+                quantity=args.quantity,
+            )
+            print(f"{'serial' if args.serial else 'lot'} {args.lot} recorded")
+    return 0
+
+
 def cmd_certs_create(args: argparse.Namespace) -> int:
     from edge.certs import create_app_certificate
 
@@ -740,6 +825,39 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--by", required=True, help="who approves")
     sr.add_argument("--reason", required=True, help="why the process changed")
     sr.set_defaults(func=cmd_spc_recalc)
+
+    tr = sub.add_parser(
+        "trace",
+        help="genealogy: what went into a lot/serial (backward) or where a material lot went (forward)",
+    )
+    tr.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    tr.add_argument("id", help="a produced lot or serial, or a material lot")
+    tr.add_argument("--json", action="store_true", help="machine-readable output")
+    tr.set_defaults(func=cmd_trace)
+
+    lt = sub.add_parser("lot", help="record produced lots/serials and consumed material lots")
+    ltsub = lt.add_subparsers(dest="lot_command", metavar="SUBCOMMAND")
+    lp = ltsub.add_parser(
+        "produced", help="a lot or serial made on this line (defaults: running order, since its start)"
+    )
+    lp.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    lp.add_argument("lot", help="lot or serial number")
+    lp.add_argument("--serial", action="store_true", help="a single serialised unit rather than a lot")
+    lp.add_argument("--order", help="work order (default: the running one)")
+    lp.add_argument("--start", help="window start (default: the order's start)")
+    lp.add_argument("--end", help="window end (default: now)")
+    lp.add_argument("--quantity", type=int, help="parts in the lot")
+    lp.add_argument("--by", required=True, help="operator (badge or name)")
+    lp.set_defaults(func=cmd_lot)
+    lc = ltsub.add_parser("consumed", help="a material lot used for a work order (scanned or typed)")
+    lc.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    lc.add_argument("material_lot", help="supplier or internal lot number")
+    lc.add_argument("material", help="material id (preforms, caps, labels ...)")
+    lc.add_argument("--order", help="work order (default: the running one)")
+    lc.add_argument("--quantity", type=float, help="amount used")
+    lc.add_argument("--unit", help="unit of the amount")
+    lc.add_argument("--by", required=True, help="operator (badge or name)")
+    lc.set_defaults(func=cmd_lot)
 
     au = sub.add_parser(
         "audit", help="the audit trail: list entries, verify that none was edited, inserted or deleted"

@@ -280,3 +280,41 @@ def m004_spc(db: sqlite3.Connection) -> None:
         );
         """
     )
+
+
+@migration
+def m005_genealogy(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- A lot or serial produced on the line, with the order, machine and time window.
+        CREATE TABLE produced (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            lot TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('lot', 'serial')),
+            order_id TEXT,
+            product TEXT,
+            machine TEXT,
+            start REAL NOT NULL,
+            end REAL NOT NULL,
+            quantity INTEGER,
+            by TEXT NOT NULL
+        );
+        CREATE INDEX produced_lot ON produced (lot);
+        CREATE INDEX produced_order ON produced (order_id);
+        -- A material lot consumed, for a work order (and so for every lot made in it).
+        CREATE TABLE consumed (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            material_lot TEXT NOT NULL,
+            material TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            quantity REAL,
+            unit TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT 'operator',
+            by TEXT NOT NULL
+        );
+        CREATE INDEX consumed_lot ON consumed (material_lot);
+        CREATE INDEX consumed_order ON consumed (order_id);
+        """
+    )

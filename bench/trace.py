@@ -1,0 +1,85 @@
+"""Traceability benchmark: `trace` of a lot on a store holding 1,000,000 samples
+(target < 1 s), for a one-hour lot and for a lot whose window spans the whole store
+(worst case: every sample is summarised). The ceiling is a bare ``count(*)`` over the
+same window, measured in the same run."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import yaml
+
+from edge.config import parse_config
+from edge.store import Quality, Sample, Store
+from edge.trace import register_consumed, register_produced, trace
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    data["tags"] += [
+        {"name": f"aux.t{i:02d}", "device": "capper", "address": f"hr:{100 + 2 * i}", "type": "float32"}
+        for i in range(31)
+    ]
+    with tempfile.TemporaryDirectory() as d:
+        data["store"]["path"] = str(Path(d) / "t.db")
+        cfg = parse_config(data)
+        st = Store(cfg.store.path)
+        st.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
+        names = [t.name for t in cfg.tags if t.type not in ("string", "bool")][:50]
+        t0 = time.time() - 30_000
+        total, batch = 1_000_000, 50_000
+        per_s = len(names)
+        for b in range(total // batch):
+            rows = []
+            for k in range(b * batch, (b + 1) * batch):
+                ts = t0 + k // per_s
+                rows.append(Sample(names[k % per_s], 500.0 + (k % 7), Quality.GOOD, ts, ts))
+            st.append_samples(rows)
+        end = t0 + total // per_s
+        with st._tx():
+            st.db.execute(
+                "INSERT INTO orders (ts, order_id, product, action, by, applied) VALUES (?, 'WO-1', 'COLA-500', 'start', 'line', 1)",
+                (t0,),
+            )
+        register_consumed(cfg, st, "PRE-1", "preforms", by="bench")
+        register_produced(cfg, st, "L-HOUR", by="bench", start=end - 3600, end=end)
+        register_produced(cfg, st, "L-ALL", by="bench", start=t0, end=end)
+
+        def timed(ident: str) -> float:
+            best = 1e9
+            for _ in range(3):
+                t = time.perf_counter()
+                trace(cfg, st, ident)
+                best = min(best, time.perf_counter() - t)
+            return best
+
+        def ceiling(a: float, b: float) -> float:
+            t = time.perf_counter()
+            st.db.execute("SELECT count(*) FROM samples WHERE ts >= ? AND ts <= ?", (a, b)).fetchone()
+            return time.perf_counter() - t
+
+        hour, whole, fwd = timed("L-HOUR"), timed("L-ALL"), timed("PRE-1")
+        c_hour, c_all = ceiling(end - 3600, end), ceiling(t0, end)
+        print(
+            f"\nbench/trace.py  ({time.strftime('%Y-%m-%d %H:%M')}, store of {st.count('samples'):,} samples, best of 3)"
+        )
+        print(f"{'figure':<44} {'measured':>10} {'target':>10} {'ceiling':>10} {'ratio':>6}")
+        print(
+            f"{'trace a 1-hour lot (ms)':<44} {hour * 1e3:>10.1f} {'< 1000':>10} {c_hour * 1e3:>10.1f} {c_hour / hour:>6.2f}"
+        )
+        print(
+            f"{'trace a lot spanning all samples (ms)':<44} {whole * 1e3:>10.1f} {'< 1000':>10} {c_all * 1e3:>10.1f} {c_all / whole:>6.2f}"
+        )
+        print(f"{'trace a material lot forward (ms)':<44} {fwd * 1e3:>10.2f} {'< 1000':>10}")
+        st.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Traceability: produced lots and serials, consumed material lots, `lineside trace`
+backward and forward, with the process values of the lot's window."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge.cli import main
+from edge.config import load_config
+from edge.operations import OperatorInputError
+from edge.store import Quality, Sample, Store
+from edge.trace import register_consumed, register_produced, trace
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def line(tmp_path: Path):  # type: ignore[no-untyped-def]
+    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    data["store"]["path"] = str(tmp_path / "l.db")
+    (tmp_path / "l.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    cfg = load_config(tmp_path / "l.yaml")
+    st = Store(cfg.store.path)
+    st.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
+    t0 = time.time() - 3600
+    # The line ran order WO-7 for an hour; fill weights and temperatures were recorded.
+    with st._tx():
+        st.db.execute(
+            "INSERT INTO orders (ts, order_id, product, action, by, applied) VALUES (?, 'WO-7', 'COLA-500', 'start', 'line', 1)",
+            (t0,),
+        )
+    st.append_samples(
+        [
+            Sample("filler.fill_weight", 500.0 + (i % 5) * 0.5, Quality.GOOD, t0 + i, t0 + i)
+            for i in range(3600)
+        ]
+        + [Sample("filler.temperature", 62.0, Quality.GOOD, t0 + i, t0 + i) for i in range(0, 3600, 60)]
+    )
+    return tmp_path / "l.yaml", cfg, st, t0
+
+
+def test_backward_and_forward(line) -> None:  # type: ignore[no-untyped-def]
+    cfgfile, cfg, st, t0 = line
+    register_consumed(cfg, st, "PRE-2211", "preforms", by="op-5", quantity=4000, unit="pcs")
+    register_consumed(cfg, st, "CAP-0912", "caps", by="op-5")
+    register_produced(cfg, st, "L-001", by="op-5", start=t0, end=t0 + 1800, quantity=3600)
+    register_produced(cfg, st, "SN-77", by="op-5", kind="serial", start=t0 + 1800, end=t0 + 1801)
+    back = trace(cfg, st, "L-001")
+    [p] = back["produced"]
+    assert p["order"] == "WO-7" and p["product"] == "COLA-500" and p["machine"] == "filler"
+    assert {m["material_lot"] for m in p["materials"]} == {"PRE-2211", "CAP-0912"}
+    pv = {v["tag"]: v for v in p["process_values"]}
+    assert pv["filler.fill_weight"]["samples"] == 1801 and pv["filler.fill_weight"]["min"] == 500.0
+    assert pv["filler.fill_weight"]["max"] == 502.0
+    fwd = trace(cfg, st, "PRE-2211")
+    assert fwd["direction"] == "forward"
+    assert [x["lot"] for x in fwd["used_in"][0]["produced"]] == ["L-001", "SN-77"]
+    assert main(["trace", "-c", str(cfgfile), "SN-77", "--json"]) == 0
+    assert main(["trace", "-c", str(cfgfile), "L-001"]) == 0
+    audit = [r[0] for r in st.db.execute("SELECT action FROM audit ORDER BY seq")]
+    assert audit == ["trace.consumed", "trace.consumed", "trace.produced_lot", "trace.produced_serial"]
+
+
+def test_unknown_id_and_bad_input(line, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    cfgfile, cfg, st, t0 = line
+    with pytest.raises(OperatorInputError, match="neither a produced lot/serial nor a consumed material lot"):
+        trace(cfg, st, "NOPE")
+    with pytest.raises(OperatorInputError, match="end: must not be before start"):
+        register_produced(cfg, st, "L-2", by="op", start=t0 + 10, end=t0)
+    with pytest.raises(OperatorInputError, match="by: required"):
+        register_consumed(cfg, st, "X", "caps", by=" ")
+    assert main(["trace", "-c", str(cfgfile), "NOPE"]) == 2
+    assert "neither a produced" in capsys.readouterr().err
+
+
+def test_cli_records_lots(line, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    cfgfile = line[0]
+    assert (
+        main(
+            [
+                "lot",
+                "consumed",
+                "-c",
+                str(cfgfile),
+                "LBL-5",
+                "labels",
+                "--by",
+                "op-2",
+                "--quantity",
+                "2",
+                "--unit",
+                "rolls",
+            ]
+        )
+        == 0
+    )
+    assert main(["lot", "produced", "-c", str(cfgfile), "L-9", "--by", "op-2", "--quantity", "100"]) == 0
+    capsys.readouterr()
+    assert main(["trace", "-c", str(cfgfile), "LBL-5", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["used_in"][0]["order"] == "WO-7" and res["used_in"][0]["produced"][0]["lot"] == "L-9"
