@@ -633,6 +633,44 @@ def cmd_lot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect_due(args: argparse.Namespace) -> int:
+    from edge.inspect import due
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        rows = due(cfg, st)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    zone = ZoneInfo(cfg.line.timezone)
+    for r in rows:
+        when = datetime.fromtimestamp(r["due_at"], zone).strftime("%H:%M:%S")
+        print(
+            f"{r['plan']:<20} {'OVERDUE' if r['overdue'] else 'due':<8} since {when}  ({r['reason']}, order {r['order']})"
+        )
+    if not rows:
+        print("no inspection due")
+    return 0
+
+
+def cmd_inspect_record(args: argparse.Namespace) -> int:
+    from edge.inspect import record
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    values = {}
+    for item in args.item or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise LinesideError(f"--item: expected NAME=VALUE, got {item!r}")
+        values[name.strip()] = value.strip()
+    with Store(cfg.store.path) as st:
+        passed = record(cfg, st, args.plan, values, by=args.by, comment=args.comment or "")
+    print(f"{args.plan}: {'PASS' if passed else 'FAIL'} recorded (by {args.by})")
+    return 0 if passed else 4
+
+
 def cmd_certs_create(args: argparse.Namespace) -> int:
     from edge.certs import create_app_certificate
 
@@ -825,6 +863,20 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--by", required=True, help="who approves")
     sr.add_argument("--reason", required=True, help="why the process changed")
     sr.set_defaults(func=cmd_spc_recalc)
+
+    ins = sub.add_parser("inspect", help="inspections due for the running order; record results")
+    inssub = ins.add_subparsers(dest="inspect_command", metavar="SUBCOMMAND")
+    idue = inssub.add_parser("due", help="inspections due or overdue now")
+    idue.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    idue.add_argument("--json", action="store_true", help="machine-readable output")
+    idue.set_defaults(func=cmd_inspect_due)
+    irec = inssub.add_parser("record", help="record a result; exit 0 pass, 4 fail, 2 refused input")
+    irec.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    irec.add_argument("plan", help="inspection plan name")
+    irec.add_argument("--item", action="append", help="NAME=VALUE for each item (a number, or pass/fail)")
+    irec.add_argument("--comment", help="remarks")
+    irec.add_argument("--by", required=True, help="operator (badge or name)")
+    irec.set_defaults(func=cmd_inspect_record)
 
     tr = sub.add_parser(
         "trace",

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.config_line import CalendarCfg, MachineCfg, OrderCfg, ProductCfg, ReasonCfg, check_line_sections
-from edge.config_quality import CharacteristicCfg, check_quality_sections
+from edge.config_quality import CharacteristicCfg, InspectionPlanCfg, check_quality_sections
 from edge.errors import ConfigError
 
 NAME_RE = r"^[A-Za-z][A-Za-z0-9_.\-]*$"
@@ -384,6 +384,8 @@ class LineConfig(Model):
     """Work orders known in advance (replay and tests)."""
     characteristics: list[CharacteristicCfg] = []
     """Quality characteristics under SPC."""
+    inspections: list[InspectionPlanCfg] = []
+    """Inspection plans (first-off, periodic checks) with their items."""
 
     # Set by the loader, not part of the file.
     source: Annotated[Path | None, Field(exclude=True)] = None

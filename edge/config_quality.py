@@ -114,4 +114,58 @@ def check_quality_sections(cfg: Any) -> list[str]:
                 errors.append(f"{where}.actions.{field}: tag {t!r} must be a bool")
         if c.product is not None and c.product not in {p.id for p in cfg.products}:
             errors.append(f"{where}.product: unknown product {c.product!r}")
+    plans: set[str] = set()
+    for i, pl in enumerate(cfg.inspections):
+        if pl.name in plans:
+            errors.append(f"inspections[{i}].name: duplicate inspection plan {pl.name!r}")
+        plans.add(pl.name)
+        if pl.product is not None and pl.product not in {p.id for p in cfg.products}:
+            errors.append(f"inspections[{i}].product: unknown product {pl.product!r}")
+        items: set[str] = set()
+        for j, it in enumerate(pl.items):
+            if it.name in items:
+                errors.append(f"inspections[{i}].items[{j}].name: duplicate item {it.name!r}")
+            items.add(it.name)
     return errors
+
+
+class InspectionItemCfg(Model):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$")]
+    """Item name."""
+    kind: Literal["measure", "check"] = "check"
+    """``measure``: a number (within lsl/usl passes); ``check``: pass or fail."""
+    text: str = ""
+    """What to check, shown to the operator."""
+    unit: str = ""
+    """Unit of a measurement."""
+    lsl: float | None = None
+    """Lowest passing value."""
+    usl: float | None = None
+    """Highest passing value."""
+    plausible: tuple[float, float] | None = None
+    """Values outside this range are refused as typing errors, not recorded as fails."""
+
+
+class InspectionPlanCfg(Model):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$")]
+    """Plan name (first_off, hourly_check)."""
+    product: str | None = None
+    """Only for this product (None: every product)."""
+    at_order_start: bool = False
+    """Due when a work order starts."""
+    every_parts: Annotated[int, Field(gt=0)] | None = None
+    """Due every N parts (good + scrap) of the order."""
+    every_minutes: Annotated[float, Field(gt=0)] | None = None
+    """Due every T minutes while an order runs."""
+    grace_minutes: Annotated[float, Field(ge=0)] = 10.0
+    """A due inspection becomes overdue after this long."""
+    items: list[InspectionItemCfg]
+    """What is inspected."""
+
+    @model_validator(mode="after")
+    def _when(self) -> InspectionPlanCfg:
+        if not (self.at_order_start or self.every_parts or self.every_minutes):
+            raise ValueError("say when it is due: at_order_start, every_parts or every_minutes")
+        if not self.items:
+            raise ValueError("an inspection plan needs at least one item")
+        return self

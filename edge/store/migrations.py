@@ -318,3 +318,24 @@ def m005_genealogy(db: sqlite3.Connection) -> None:
         CREATE INDEX consumed_order ON consumed (order_id);
         """
     )
+
+
+@migration
+def m006_inspections(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE inspections (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            plan TEXT NOT NULL,
+            order_id TEXT,
+            product TEXT,
+            parts_at INTEGER NOT NULL DEFAULT 0,
+            passed INTEGER NOT NULL,
+            items TEXT NOT NULL,
+            by TEXT NOT NULL,
+            comment TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX inspections_order ON inspections (order_id, plan);
+        """
+    )

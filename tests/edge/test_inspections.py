@@ -1,0 +1,101 @@
+"""Inspections: due at order start / every N parts / every T minutes, overdue after the
+grace period; results judged, refused with the item named, stored and audited."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge.cli import main
+from edge.config import load_config
+from edge.inspect import due, record
+from edge.logic.inspections import due_inspections
+from edge.operations import OperatorInputError
+from edge.store import Store
+from tests.conftest import REPO
+
+
+def plans():  # type: ignore[no-untyped-def]
+    return load_config(REPO / "config" / "line1.yaml").inspections
+
+
+def test_due_logic() -> None:
+    p = plans()
+    start = 1000.0
+    d = due_inspections(
+        p, now=start + 60, order="WO", product="COLA-500", order_start=start, parts=10, done={}
+    )
+    assert [(x.plan, x.overdue) for x in d] == [("first_off", False)]
+    d = due_inspections(
+        p, now=start + 16 * 60, order="WO", product="COLA-500", order_start=start, parts=10, done={}
+    )
+    assert [(x.plan, x.overdue) for x in d] == [("first_off", True)]
+    done = {"first_off": (start + 100, 50)}
+    assert (
+        due_inspections(
+            p, now=start + 30 * 60, order="WO", product="COLA-500", order_start=start, parts=100, done=done
+        )
+        == []
+    )
+    d = due_inspections(
+        p, now=start + 61 * 60, order="WO", product="COLA-500", order_start=start, parts=100, done=done
+    )
+    assert [(x.plan, x.reason) for x in d] == [("hourly_torque", "every 60 min")]
+    d = due_inspections(
+        p, now=start + 20 * 60, order="WO", product="COLA-500", order_start=start, parts=5001, done=done
+    )
+    assert [(x.plan, x.reason) for x in d] == [("hourly_torque", "every 5000 parts")]
+    assert due_inspections(p, now=start, order=None, product=None, order_start=None, parts=0, done={}) == []
+
+
+def test_record_and_due_from_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    data["store"]["path"] = str(tmp_path / "l.db")
+    (tmp_path / "l.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    cfg = load_config(tmp_path / "l.yaml")
+    st = Store(cfg.store.path)
+    with st._tx():
+        st.db.execute(
+            "INSERT INTO orders (ts, order_id, product, action, by, applied) VALUES (?, 'WO-3', 'COLA-500', 'start', 'line', 1)",
+            (time.time() - 60,),
+        )
+    assert [d["plan"] for d in due(cfg, st)] == ["first_off"]
+    with pytest.raises(OperatorInputError, match="item 'fill_height': 'x' is not a number"):
+        record(
+            cfg, st, "first_off", {"fill_height": "x", "cap_seal": "pass", "label_position": "pass"}, by="qa"
+        )
+    with pytest.raises(OperatorInputError, match=r"outside the plausible range 150\.\.220"):
+        record(
+            cfg,
+            st,
+            "first_off",
+            {"fill_height": "1820", "cap_seal": "pass", "label_position": "pass"},
+            by="qa",
+        )
+    with pytest.raises(OperatorInputError, match="item 'label_position': required"):
+        record(cfg, st, "first_off", {"fill_height": "182", "cap_seal": "pass"}, by="qa")
+    assert st.db.execute("SELECT count(*) FROM inspections").fetchone()[0] == 0  # nothing half-written
+    assert (
+        record(
+            cfg,
+            st,
+            "first_off",
+            {"fill_height": "185", "cap_seal": "pass", "label_position": "pass"},
+            by="qa",
+        )
+        is False
+    )
+    assert due(cfg, st) == []
+    cfgfile = str(tmp_path / "l.yaml")
+    rc = main(["inspect", "record", "-c", cfgfile, "hourly_torque", "--item", "cap_torque=2.0", "--by", "qa"])
+    assert rc == 0 and "PASS" in capsys.readouterr().out
+    rows = st.db.execute("SELECT plan, passed, by FROM inspections ORDER BY seq").fetchall()
+    assert rows == [("first_off", 0, "qa"), ("hourly_torque", 1, "qa")]
+    assert [r[0] for r in st.db.execute("SELECT action FROM audit")] == [
+        "inspection.record",
+        "inspection.record",
+    ]
+    assert main(["inspect", "due", "-c", cfgfile]) == 0
