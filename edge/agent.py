@@ -20,6 +20,7 @@ from edge.errors import DriverError, WriteRefused
 from edge.quality import QualityRuntime
 from edge.store import Quality, Sample, Store
 from edge.store.writer import SampleWriter
+from edge.trace import LotTagWatcher
 
 log = logging.getLogger("lineside.agent")
 
@@ -37,8 +38,11 @@ class Agent:
         self.runners: dict[str, DeviceRunner] = {}
         self.logic = build_line_logic(cfg) if cfg.machines else None
         self.quality = QualityRuntime(self) if cfg.characteristics else None
-        self._logic_tags = (set(self.logic.by_tag) if self.logic else set()) | (
-            self.quality.tags if self.quality else set()
+        self.lots = LotTagWatcher(cfg, self.store) if cfg.materials else None
+        self._logic_tags = (
+            (set(self.logic.by_tag) if self.logic else set())
+            | (self.quality.tags if self.quality else set())
+            | (set(self.lots.by_tag) if self.lots else set())
         )
         self.readings = 0
         self.started = time.time()
@@ -60,7 +64,7 @@ class Agent:
     def _feed_logic(self, samples: list[Sample]) -> None:
         """Line logic sees exactly the samples that are stored, so replaying the store
         reproduces the live facts."""
-        if self.logic is None and self.quality is None:
+        if self.logic is None and self.quality is None and self.lots is None:
             return
         facts = []
         for s in samples:
@@ -70,6 +74,8 @@ class Agent:
                     facts.extend(self.logic.on_sample(s.ts, s.tag, s.value, good))
                 if self.quality is not None:
                     facts.extend(self.quality.feed(s.ts, s.tag, s.value, good))
+                if self.lots is not None and (new_lot := self.lots.feed(s.tag, s.value, good)):
+                    self._background(asyncio.to_thread(self.lots.record, *new_lot))
         if facts:
             self.writer.put_facts(facts)
 
@@ -272,10 +278,12 @@ class Agent:
             facts: list[Any] = []
             if self.quality is not None:
                 try:
-                    await self.quality.tick()
+                    facts += await self.quality.tick()
                 except Exception as e:
                     log.error("SPC tick failed: %s", e)
             if self.logic is None:
+                if facts:
+                    self.writer.put_facts(facts)
                 continue
             facts += self.logic.tick(time.time())
             try:

@@ -537,6 +537,17 @@ def cmd_spc_ack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spc_enter(args: argparse.Namespace) -> int:
+    from edge.operations import enter_measurement
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        enter_measurement(cfg, st, args.characteristic, args.value, by=args.by)
+    print(f"{args.characteristic}: {args.value} recorded (by {args.by})")
+    return 0
+
+
 def cmd_spc_recalc(args: argparse.Namespace) -> int:
     from edge.operations import request_recalculation
     from edge.store import Store
@@ -857,6 +868,12 @@ def build_parser() -> argparse.ArgumentParser:
     sk.add_argument("--by", required=True, help="operator (badge or name)")
     sk.add_argument("--comment", required=True, help="what was found and done")
     sk.set_defaults(func=cmd_spc_ack)
+    se = spsub.add_parser("enter", help="an operator's measurement of a manual characteristic")
+    se.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    se.add_argument("characteristic", help="characteristic name (manual: true)")
+    se.add_argument("value", help="measured value")
+    se.add_argument("--by", required=True, help="operator (badge or name)")
+    se.set_defaults(func=cmd_spc_enter)
     sr = spsub.add_parser("recalc", help="request new control limits from a new baseline (audited, approved)")
     sr.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     sr.add_argument("characteristic", help="characteristic name")

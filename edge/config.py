@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.config_line import CalendarCfg, MachineCfg, OrderCfg, ProductCfg, ReasonCfg, check_line_sections
-from edge.config_quality import CharacteristicCfg, InspectionPlanCfg, check_quality_sections
+from edge.config_quality import CharacteristicCfg, InspectionPlanCfg, MaterialCfg, check_quality_sections
 from edge.errors import ConfigError
 
 NAME_RE = r"^[A-Za-z][A-Za-z0-9_.\-]*$"
@@ -386,6 +386,8 @@ class LineConfig(Model):
     """Quality characteristics under SPC."""
     inspections: list[InspectionPlanCfg] = []
     """Inspection plans (first-off, periodic checks) with their items."""
+    materials: list[MaterialCfg] = []
+    """Materials whose lot numbers are read from tags (traceability)."""
 
     # Set by the loader, not part of the file.
     source: Annotated[Path | None, Field(exclude=True)] = None

@@ -114,6 +114,9 @@ def check_quality_sections(cfg: Any) -> list[str]:
                 errors.append(f"{where}.actions.{field}: tag {t!r} must be a bool")
         if c.product is not None and c.product not in {p.id for p in cfg.products}:
             errors.append(f"{where}.product: unknown product {c.product!r}")
+    for i, m in enumerate(cfg.materials):
+        if m.lot_tag not in tags:
+            errors.append(f"materials[{i}].lot_tag: unknown tag {m.lot_tag!r}")
     plans: set[str] = set()
     for i, pl in enumerate(cfg.inspections):
         if pl.name in plans:
@@ -169,3 +172,11 @@ class InspectionPlanCfg(Model):
         if not self.items:
             raise ValueError("an inspection plan needs at least one item")
         return self
+
+
+class MaterialCfg(Model):
+    material: str
+    """Material id (preforms, caps, labels)."""
+    lot_tag: str
+    """Tag holding the lot number of the material being fed (e.g. from a scanner on the
+    PLC); each new value while an order runs is recorded as consumed."""

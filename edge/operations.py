@@ -352,3 +352,38 @@ def request_recalculation(
             why=reason,
             meaning="approved",
         )
+
+
+def enter_measurement(
+    cfg: LineConfig, store: Store, characteristic: str, value: str | float, *, by: str
+) -> None:
+    """An operator's measurement of a manual characteristic; the agent charts it."""
+    import math
+
+    by = _require(by, "by")
+    c = next((c for c in cfg.characteristics if c.name == characteristic), None)
+    if c is None:
+        raise OperatorInputError(f"characteristic: {characteristic!r} is not a characteristic of this line")
+    if not c.manual:
+        raise OperatorInputError(
+            f"characteristic: {characteristic!r} is read from tag {c.tag!r}, not entered by hand"
+        )
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise OperatorInputError(f"value: {value!r} is not a number") from None
+    if not math.isfinite(x):
+        raise OperatorInputError("value: not a finite number")
+    spec = c.spec
+    if spec.lsl is not None and spec.usl is not None:
+        width = spec.usl - spec.lsl
+        if not spec.lsl - 5 * width <= x <= spec.usl + 5 * width:
+            raise OperatorInputError(
+                f"value: {x:g} is far outside the specification {spec.lsl:g}..{spec.usl:g} (typing error?)"
+            )
+    with store._tx(sync_full=True):
+        store.db.execute(
+            "INSERT INTO measurements (ts, characteristic, value, by) VALUES (?, ?, ?, ?)",
+            (time.time(), characteristic, x, by),
+        )
+        store.audit(who=by, action="spc.measurement", entity=characteristic, new=x, meaning="performed")

@@ -50,6 +50,11 @@ class QualityRuntime:
         self.tags = set(self.by_tag) | set(self.by_trigger)
         top = db.execute("SELECT max(seq) FROM spc_limits WHERE action = 'recalculate'").fetchone()[0]
         self.last_recalc_seq = top or 0
+        # Manual measurements already charted are those before the last stored SPC point.
+        last_point = db.execute("SELECT max(ts) FROM spc_points").fetchone()[0] or 0.0
+        self.last_measurement_seq = db.execute(
+            "SELECT coalesce(max(seq), 0) FROM measurements WHERE ts <= ?", (last_point,)
+        ).fetchone()[0]
 
     def _applies(self, name: str) -> bool:
         c = next(c for c in self.cfg.characteristics if c.name == name)
@@ -93,10 +98,27 @@ class QualityRuntime:
         except Exception as e:  # recorded in `writes` by agent.write; the alarm stays
             log.error("SPC could not write %s=%s: %s", tag, value, e)
 
-    async def tick(self) -> None:
-        """Release the line when every alarm holding it has been acknowledged; restart a
-        baseline on an audited recalculation request."""
+    async def tick(self) -> list[Any]:
+        """Chart new manual measurements; release the line when every alarm holding it
+        has been acknowledged; restart a baseline on an audited recalculation request.
+        Returns the facts to store."""
         db = self.agent.store.db
+        facts: list[Any] = []
+        rows = await asyncio.to_thread(
+            lambda: db.execute(
+                "SELECT seq, ts, characteristic, value FROM measurements WHERE seq > ? ORDER BY seq",
+                (self.last_measurement_seq,),
+            ).fetchall()
+        )
+        for seq, ts, name, value in rows:
+            self.last_measurement_seq = seq
+            if name in self.trackers and self._applies(name):
+                new = self.trackers[name].add(ts, float(value))
+                for f in new:
+                    if isinstance(f, SpcAlarm):
+                        log.warning("SPC alarm on %s: %s %s (%s)", f.characteristic, f.kind, f.rule, f.detail)
+                        self._act(f)
+                facts += new
 
         def ack_state(n: str) -> tuple[int | None, float | None, int | None]:
             row = db.execute(
@@ -127,3 +149,4 @@ class QualityRuntime:
             if name in self.trackers:
                 self.trackers[name].restart_baseline()
                 log.info("SPC %s: collecting a new baseline (recalculation requested)", name)
+        return facts

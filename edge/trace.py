@@ -202,3 +202,41 @@ def process_values(store: Store, start: float, end: float) -> list[dict[str, Any
             }
         )
     return out
+
+
+class LotTagWatcher:
+    """Records a consumed material lot whenever a lot tag shows a new lot number while a
+    work order runs (the agent feeds it the stored samples)."""
+
+    def __init__(self, cfg: LineConfig, store: Store) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.by_tag = {m.lot_tag: m.material for m in cfg.materials}
+        self.last: dict[str, str] = {}
+
+    def feed(self, tag: str, value: Any, good: bool) -> tuple[str, str] | None:
+        material = self.by_tag.get(tag)
+        if material is None or not good or value in (None, ""):
+            return None
+        lot = str(value).strip()
+        if not lot or self.last.get(tag) == lot:
+            return None
+        self.last[tag] = lot
+        return lot, material
+
+    def record(self, lot: str, material: str) -> None:
+        order = _current_order(self.store)[0]
+        if order is None:
+            return  # no order running: nothing to attach the lot to
+        with self.store._tx(sync_full=True):
+            self.store.db.execute(
+                "INSERT INTO consumed (ts, material_lot, material, order_id, source, by) VALUES (?, ?, ?, ?, 'tag', 'line')",
+                (time.time(), lot, material, order),
+            )
+            self.store.audit(
+                who="line",
+                action="trace.consumed",
+                entity=lot,
+                new={"material": material, "order": order, "source": "tag"},
+                meaning="performed",
+            )

@@ -36,6 +36,15 @@ STREAMS: tuple[str, ...] = (
     "counts",
     "orders",
     "downtime_edits",
+    "audit",
+    "spc_points",
+    "spc_alarms",
+    "spc_acks",
+    "spc_limits",
+    "produced",
+    "consumed",
+    "inspections",
+    "measurements",
 )
 #: Streams that retention may prune once acknowledged (never audit-like records).
 PRUNABLE: dict[str, str] = {"samples": "ts_recv", "events": "ts"}

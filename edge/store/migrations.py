@@ -339,3 +339,18 @@ def m006_inspections(db: sqlite3.Connection) -> None:
         CREATE INDEX inspections_order ON inspections (order_id, plan);
         """
     )
+
+
+@migration
+def m007_manual_measurements(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE measurements (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            characteristic TEXT NOT NULL,
+            value REAL NOT NULL,
+            by TEXT NOT NULL
+        );
+        """
+    )

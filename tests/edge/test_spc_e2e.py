@@ -85,3 +85,41 @@ async def test_drift_alarm_stops_the_line_until_acknowledged(tmp_path: Path) -> 
         task.cancel()
         await agent.stop()
         await sim.stop()
+
+
+async def test_manual_measurements_are_charted_by_the_agent(tmp_path: Path) -> None:
+    from edge.operations import enter_measurement
+
+    data = {
+        "line": {"enterprise": "a", "site": "b", "area": "c", "line": "d"},
+        "characteristics": [
+            {
+                "name": "torque",
+                "manual": True,
+                "chart": "imr",
+                "rules": "we1",
+                "spec": {"lsl": 1.6, "usl": 2.4},
+                "limits": {"center": 2.0, "sigma": 0.05},
+            }
+        ],
+        "store": {"path": str(tmp_path / "m.db"), "batch_max_latency_ms": 20},
+    }
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(data))
+    cfg = load_config(tmp_path / "m.yaml")
+    agent = Agent(cfg)
+    await agent.start()
+    try:
+        with pytest.raises(OperatorInputError, match="value: 'abc' is not a number"):
+            enter_measurement(cfg, agent.store, "torque", "abc", by="op")
+        with pytest.raises(OperatorInputError, match="far outside the specification"):
+            enter_measurement(cfg, agent.store, "torque", "20", by="op")
+        for v in ("2.01", "1.98", "2.30"):  # 2.30 is 6 sigma out: out of control, still in spec
+            enter_measurement(cfg, agent.store, "torque", v, by="op")
+        await wait_for(
+            lambda: agent.store.db.execute("SELECT count(*) FROM spc_points").fetchone()[0] == 3, timeout=5
+        )
+        await wait_for(lambda: spc_alarms(cfg, agent.store), timeout=5)
+        [alarm] = spc_alarms(cfg, agent.store)
+        assert (alarm["kind"], alarm["rule"], alarm["value"]) == ("out_of_control", "we1", 2.3)
+    finally:
+        await agent.stop()

@@ -103,3 +103,32 @@ def test_cli_records_lots(line, capsys: pytest.CaptureFixture[str]) -> None:  # 
     assert main(["trace", "-c", str(cfgfile), "LBL-5", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["used_in"][0]["order"] == "WO-7" and res["used_in"][0]["produced"][0]["lot"] == "L-9"
+
+
+def test_lot_tag_changes_are_recorded_as_consumed(tmp_path: Path) -> None:
+    from edge.trace import LotTagWatcher
+
+    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    data["store"]["path"] = str(tmp_path / "w.db")
+    data["materials"] = [{"material": "preforms", "lot_tag": "filler.recipe"}]
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    cfg = load_config(tmp_path / "w.yaml")
+    st = Store(cfg.store.path)
+    w = LotTagWatcher(cfg, st)
+    assert w.feed("filler.recipe", "PRE-1", True) == ("PRE-1", "preforms")
+    w.record("PRE-1", "preforms")  # no order running: nothing to attach to
+    assert st.count("consumed") == 0
+    with st._tx():
+        st.db.execute(
+            "INSERT INTO orders (ts, order_id, product, action, by, applied) VALUES (?, 'WO-5', 'COLA-500', 'start', 'line', 1)",
+            (time.time(),),
+        )
+    assert w.feed("filler.recipe", "PRE-1", True) is None  # unchanged
+    assert w.feed("filler.recipe", "PRE-2", False) is None  # bad quality
+    lot = w.feed("filler.recipe", "PRE-2", True)
+    assert lot == ("PRE-2", "preforms")
+    w.record(*lot)
+    assert st.db.execute("SELECT material_lot, order_id, source FROM consumed").fetchall() == [
+        ("PRE-2", "WO-5", "tag")
+    ]
+    assert trace(cfg, st, "PRE-2")["used_in"][0]["order"] == "WO-5"

@@ -210,3 +210,17 @@ def test_failed_commit_does_not_leave_a_transaction_open(tmp_path: Path) -> None
     assert not st.db.in_transaction
     st.db.execute("DROP TRIGGER boom")
     assert st.append_event("x", "y", "z") > 0
+
+
+def test_every_append_only_table_is_a_registered_stream(tmp_path: Path) -> None:
+    """Tables with an AUTOINCREMENT sequence are the streams the uplink ships; the
+    registry and the schema must agree, so a new table is never silently left behind."""
+    from edge.store import STREAMS
+
+    st = Store(tmp_path / "s.db")
+    tables = {
+        name
+        for name, sql in st.db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+        if sql and "AUTOINCREMENT" in sql.upper()
+    }
+    assert tables == set(STREAMS)
