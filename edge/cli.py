@@ -450,6 +450,7 @@ def cmd_spc(args: argparse.Namespace) -> int:
     from edge.spc_cli import analyse, print_analysis
 
     rules = getattr(args, "rules", None)
+    options = {"mu0": args.mu0, "sigma": args.sigma, "lam": args.lam, "L": args.L, "k": args.k, "h": args.h}
     res = analyse(
         Path(args.file),
         args.chart,
@@ -458,6 +459,7 @@ def cmd_spc(args: argparse.Namespace) -> int:
         lsl=args.lsl,
         usl=args.usl,
         target=args.target,
+        options=options if args.chart in ("ewma", "cusum") else None,
     )
     if args.json:
         print(json.dumps(res, indent=1, default=str))
@@ -835,13 +837,29 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument(
             "--chart",
             required=True,
-            choices=["xbar-r", "xbar-s", "imr", "p", "np", "c", "u"],
+            choices=["xbar-r", "xbar-s", "imr", "p", "np", "c", "u", "ewma", "cusum"],
             help="chart type",
         )
         c.add_argument("--subgroup-size", type=int, help="n: 2-25 for xbar-r/xbar-s; sample size for np")
         c.add_argument("--lsl", type=float, help="lower specification limit (capability)")
         c.add_argument("--usl", type=float, help="upper specification limit (capability)")
         c.add_argument("--target", type=float, help="target value (Cpm)")
+        c.add_argument("--mu0", type=float, help="ewma/cusum: in-control mean (default: the data's mean)")
+        c.add_argument(
+            "--sigma", type=float, help="ewma/cusum: process sigma (default: MR-bar/d2 of the data)"
+        )
+        c.add_argument(
+            "--lambda",
+            dest="lam",
+            type=float,
+            default=0.2,
+            help="ewma: weight of the newest value (default 0.2)",
+        )
+        c.add_argument(
+            "--L", dest="L", type=float, default=3.0, help="ewma: width of the limits in sigmas (default 3)"
+        )
+        c.add_argument("--k", type=float, default=0.5, help="cusum: reference value in sigmas (default 0.5)")
+        c.add_argument("--h", type=float, default=5.0, help="cusum: decision interval in sigmas (default 5)")
         c.add_argument("--json", action="store_true", help="machine-readable output")
         c.add_argument(
             "file",

@@ -16,7 +16,8 @@ import numpy as np
 
 from edge.errors import LinesideError
 from edge.logic.capability import capability
-from edge.logic.spc_charts import CHARTS, baseline, plot
+from edge.logic.spc_charts import CHARTS, baseline, cusum, ewma, plot
+from edge.logic.spc_constants import constants
 from edge.logic.spc_rules import RULES, evaluate, resolve_rules
 
 
@@ -90,10 +91,13 @@ def analyse(
     lsl: float | None = None,
     usl: float | None = None,
     target: float | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Phase I analysis of a CSV file: limits, points beyond them, rule violations, capability."""
+    if chart in ("ewma", "cusum"):
+        return _time_weighted(path, chart, **(options or {}))
     if chart not in CHARTS:
-        raise SpcInputError([f"--chart: {chart!r} is not one of {', '.join(CHARTS)}"])
+        raise SpcInputError([f"--chart: {chart!r} is not one of {', '.join((*CHARTS, 'ewma', 'cusum'))}"])
     if chart in ("xbar-r", "xbar-s", "np") and subgroup_size is None:
         raise SpcInputError([f"--subgroup-size: required for a {chart} chart"])
     if chart in ("xbar-r", "xbar-s") and subgroup_size is not None and not 2 <= subgroup_size <= 25:
@@ -169,6 +173,72 @@ def analyse(
         except ValueError as e:
             raise SpcInputError([f"--lsl/--usl: {e}"]) from None
     return out
+
+
+def _time_weighted(
+    path: Path,
+    chart: str,
+    *,
+    mu0: float | None = None,
+    sigma: float | None = None,
+    lam: float = 0.2,
+    L: float = 3.0,
+    k: float = 0.5,
+    h: float = 5.0,
+) -> dict[str, Any]:
+    """EWMA or tabular CUSUM of individual values; mu0 and sigma default to the data's
+    mean and MR-bar/d2."""
+    x = np.array(read_csv(path, "imr")["value"])
+    if len(x) < 3:
+        raise SpcInputError([f"{path}: need at least 3 values"])
+    if mu0 is None:
+        mu0 = float(x.mean())
+    if sigma is None:
+        sigma = float(np.abs(np.diff(x)).mean() / constants(2).d2)
+    if sigma <= 0:
+        raise SpcInputError(["--sigma: must be positive (the data has no variation)"])
+    if chart == "ewma":
+        if not 0 < lam <= 1:
+            raise SpcInputError([f"--lambda: must be in (0, 1], got {lam:g}"])
+        z, ucl, lcl = ewma(x, mu0, sigma, lam, L)
+        beyond = [int(i) + 1 for i in np.flatnonzero((z > ucl) | (z < lcl))]
+        panel = {
+            "chart": "ewma",
+            "center": mu0,
+            "ucl": float(ucl[-1]),
+            "lcl": float(lcl[-1]),
+            "n": 1,
+            "points": len(x),
+            "beyond_limits": beyond,
+            "violations": [],
+        }
+        return {
+            "chart": "ewma",
+            "sigma_within": sigma,
+            "panels": [panel],
+            "parameters": {"lambda": lam, "L": L, "mu0": mu0},
+        }
+    cp, cm, H = cusum(x, mu0, sigma, k, h)
+    up = [int(i) + 1 for i in np.flatnonzero(cp > H)]
+    down = [int(i) + 1 for i in np.flatnonzero(cm > H)]
+    panel = {
+        "chart": "cusum",
+        "center": 0.0,
+        "ucl": H,
+        "lcl": 0.0,
+        "n": 1,
+        "points": len(x),
+        "beyond_limits": sorted(set(up) | set(down)),
+        "violations": [],
+        "upper_signals": up,
+        "lower_signals": down,
+    }
+    return {
+        "chart": "cusum",
+        "sigma_within": sigma,
+        "panels": [panel],
+        "parameters": {"k": k, "h": h, "mu0": mu0},
+    }
 
 
 def print_analysis(res: dict[str, Any]) -> None:

@@ -81,3 +81,37 @@ def test_bad_input_names_the_line_or_option(
     assert main(["spc", cmd, *args, f]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_cusum_and_ewma_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.edge.logic.test_spc import CUSUM_X
+
+    f = write(tmp_path, "x.csv", "value", [str(v) for v in CUSUM_X])
+    assert main(["spc", "check", "--chart", "cusum", "--mu0", "10", "--sigma", "1", f, "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["panels"][0]["upper_signals"] == [29, 30] and res["panels"][0]["ucl"] == 5.0
+    assert (
+        main(
+            [
+                "spc",
+                "check",
+                "--chart",
+                "ewma",
+                "--mu0",
+                "10",
+                "--sigma",
+                "1",
+                "--lambda",
+                "0.1",
+                "--L",
+                "2.7",
+                f,
+                "--json",
+            ]
+        )
+        == 0
+    )
+    res = json.loads(capsys.readouterr().out)
+    assert res["panels"][0]["beyond_limits"][0] >= 21  # the shift starts at observation 21
+    assert main(["spc", "check", "--chart", "ewma", "--lambda", "1.5", f]) == 2
+    assert "--lambda: must be in (0, 1]" in capsys.readouterr().err
