@@ -52,3 +52,24 @@ async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+def example_on_free_ports(tmp_path: Path, *, data_changes: Any = None) -> Path:
+    """config/line1.yaml moved to free loopback ports, a private store and RTU link;
+    returns the new config file. ``data_changes(data)`` may edit it further."""
+    import yaml
+
+    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    for d in data["devices"]:
+        if d["protocol"] == "opcua":
+            d["endpoint"] = f"opc.tcp://127.0.0.1:{free_port()}/lineside/filler"
+        elif d["protocol"] in ("modbus_tcp", "ethernetip"):
+            d["port"] = free_port()
+        elif d["protocol"] == "modbus_rtu":
+            d["serial_port"] = str(tmp_path / "rtu-link")
+    data["store"]["path"] = str(tmp_path / "line1.db")
+    if data_changes is not None:
+        data_changes(data)
+    p = tmp_path / "line1.yaml"
+    p.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return p

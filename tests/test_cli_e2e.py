@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, example_on_free_ports
 
 
 def lineside(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
@@ -26,18 +25,7 @@ def lineside(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def line_config(tmp_path: Path) -> Path:
     """The shipped example config, moved to free ports and a private RTU link."""
-    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
-    for d in data["devices"]:
-        if d["protocol"] == "opcua":
-            d["endpoint"] = f"opc.tcp://127.0.0.1:{free_port()}/lineside/filler"
-        elif d["protocol"] in ("modbus_tcp", "ethernetip"):
-            d["port"] = free_port()
-        elif d["protocol"] == "modbus_rtu":
-            d["serial_port"] = str(tmp_path / "rtu-link")
-    data["store"]["path"] = str(tmp_path / "line1.db")
-    p = tmp_path / "line1.yaml"
-    p.write_text(yaml.safe_dump(data, allow_unicode=True))
-    return p
+    return example_on_free_ports(tmp_path)
 
 
 @pytest.mark.slow

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from edge.agent import Agent
 from edge.config import load_config
@@ -22,27 +21,17 @@ from edge.operations import (
 )
 from edge.simulate.model import FAULTED, RUNNING
 from edge.simulate.runner import Simulator
-from tests.conftest import REPO, free_port, wait_for
+from tests.conftest import example_on_free_ports, wait_for
 
 
 def line_config(tmp_path: Path):  # type: ignore[no-untyped-def]
-    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
-    for d in data["devices"]:
-        if d["protocol"] == "opcua":
-            d["endpoint"] = f"opc.tcp://127.0.0.1:{free_port()}/lineside/filler"
-        elif d["protocol"] in ("modbus_tcp", "ethernetip"):
-            d["port"] = free_port()
-        elif d["protocol"] == "modbus_rtu":
-            d["serial_port"] = str(tmp_path / "rtu-link")
-    data["store"]["path"] = str(tmp_path / "line1.db")
-    data["store"]["batch_max_latency_ms"] = 50
-    for m in data["machines"]:
-        m["micro_stop_s"] = 1.0  # the injected 3 s jam is a real stop here
-    # No shifts: the whole test window is scheduled time.
-    data["shifts"] = {"patterns": []}
-    p = tmp_path / "line1.yaml"
-    p.write_text(yaml.safe_dump(data, allow_unicode=True))
-    return load_config(p)
+    def changes(data: dict) -> None:  # type: ignore[type-arg]
+        data["store"]["batch_max_latency_ms"] = 50
+        for m in data["machines"]:
+            m["micro_stop_s"] = 1.0  # the injected 3 s jam is a real stop here
+        data["shifts"] = {"patterns": []}  # the whole test window is scheduled time
+
+    return load_config(example_on_free_ports(tmp_path, data_changes=changes))
 
 
 @pytest.mark.slow
