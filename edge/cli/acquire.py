@@ -1,0 +1,251 @@
+"""Commands about acquisition: config, run, status, history, simulate, certificates."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from edge.cli.common import _age, _fmt, _load, _run_async, parse_time
+from edge.errors import ConfigError, LinesideError
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from edge.config import load_config
+
+    messages: list[str] = []
+    for f in args.files:
+        try:
+            cfg = load_config(f)
+        except ConfigError as e:
+            messages.extend(e.messages)
+        else:
+            if not args.quiet:
+                print(f"{f}: ok ({len(cfg.devices)} devices, {len(cfg.tags)} tags)")
+    if messages:
+        for m in messages:
+            print(m, file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_config_schema(args: argparse.Namespace) -> int:
+    from edge.config import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.agent import Agent
+
+    cfg = _load(args.config)
+    agent = Agent(cfg)
+    _run_async(agent.run(args.duration), agent.request_stop)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from edge.simulate.runner import Simulator
+
+    cfg = _load(args.config)
+    sim = Simulator(cfg, seed=args.seed)
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        task = asyncio.create_task(sim.run(args.duration))
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if task.done():
+            task.result()  # re-raise a failure to start (port in use, bad sim: binding)
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await sim.stop()
+
+    _run_async(main(), stop.set)
+    return 0
+
+
+def gather_status(cfg: Any, now: float | None = None) -> dict[str, Any]:
+    from edge.store import Store
+
+    now = now if now is not None else time.time()
+    with Store(cfg.store.path, readonly=True) as st:
+        agent = st.agent_status()
+        values = st.current_values()
+        devices = st.device_status()
+        backlog = st.backlog()
+        files = st.file_bytes()
+    hb = agent.get("heartbeat", {}).get("value")
+    running = agent.get("running", {}).get("value", False)
+    alive = bool(hb and running and now - hb < max(3 * cfg.agent.heartbeat_s, 10))
+    tags_cfg = {t.name: t for t in cfg.tags}
+    out_tags = []
+    for v in values:
+        t = tags_cfg.get(v["tag"])
+        quality = v["quality"]
+        if quality == "good" and t is not None:
+            hb_s = t.deadband.max_interval_s if t.deadband and t.deadband.max_interval_s else None
+            limit = max(3 * t.poll_ms / 1000, 1.5 * hb_s if hb_s else 0)
+            if not alive or (hb_s and v["ts_recv"] and now - v["ts_recv"] > limit):
+                quality = "stale"
+        out_tags.append(
+            v | {"quality": quality, "age_s": None if v["ts_recv"] is None else round(now - v["ts_recv"], 3)}
+        )
+    dev_out = {}
+    for d in cfg.devices:
+        s = devices.get(d.name)
+        state = s["state"] if s else "unknown"
+        dev_out[d.name] = {
+            "protocol": d.protocol,
+            "state": state if alive else f"{state} (agent not running)",
+            "since": s["since"] if s else None,
+            "last_error": s["last_error"] if s else None,
+        }
+    return {
+        "line": cfg.line.model_dump(),
+        "agent": {"alive": alive, "heartbeat": hb, "pid": agent.get("pid", {}).get("value")},
+        "devices": dev_out,
+        "tags": out_tags,
+        "backlog": backlog,
+        "store": {"path": str(cfg.store.path), **files},
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    now = time.time()
+    st = gather_status(cfg, now)
+    if args.json:
+        print(json.dumps(st, indent=2, default=str))
+        return 0
+    a = st["agent"]
+    print(
+        f"line {cfg.line.enterprise}/{cfg.line.site}/{cfg.line.area}/{cfg.line.line}   agent: "
+        + (
+            f"running (pid {a['pid']}, heartbeat {_age(a['heartbeat'], now)} ago)"
+            if a["alive"]
+            else "NOT RUNNING"
+        )
+    )
+    print("\nDEVICE               PROTOCOL     STATE                          SINCE     LAST ERROR")
+    for name, d in st["devices"].items():
+        print(
+            f"{name:<20} {d['protocol']:<12} {d['state']:<30} {_age(d['since'], now):<9} {d['last_error'] or ''}"
+        )
+    print("\nTAG                            VALUE                QUALITY  AGE")
+    for t in st["tags"]:
+        val = "-" if t["value"] is None else _fmt(t["value"])
+        if len(val) > 20:
+            val = val[:17] + "..."
+        unit = f" {t['eng_unit']}" if t["eng_unit"] and t["value"] is not None else ""
+        print(f"{t['tag']:<30} {val + unit:<20} {t['quality']:<8} {_age(t['ts_recv'], now)}")
+    print(
+        f"\nbacklog (not yet acknowledged upstream): {st['backlog']}   store: {st['store']['db'] / 1e6:.1f} MB (+wal {st['store']['db_wal'] / 1e6:.1f} MB)"
+    )
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    try:
+        cfg.tag(args.tag)
+    except KeyError:
+        raise LinesideError(f"--tag: no tag named {args.tag!r} in {args.config}") from None
+    tz = ZoneInfo(cfg.line.timezone)
+    since = parse_time(args.since, cfg.line.timezone) if args.since else None
+    until = parse_time(args.until, cfg.line.timezone) if args.until else None
+    with Store(cfg.store.path, readonly=True) as st:
+        rows = st.history(args.tag, since, until, args.limit)
+        if args.format == "json":
+            out = [r | {"time": datetime.fromtimestamp(r["ts"], tz).isoformat()} for r in rows]
+            print(json.dumps({"tag": args.tag, "samples": out}, indent=1))
+        else:
+            w = csv.writer(sys.stdout)
+            w.writerow(["time", "ts", "value", "quality", "seq"])
+            for r in rows:
+                v = json.dumps(r["value"]) if isinstance(r["value"], list) else r["value"]
+                w.writerow(
+                    [
+                        datetime.fromtimestamp(r["ts"], tz).isoformat(timespec="milliseconds"),
+                        f"{r['ts']:.3f}",
+                        v,
+                        r["quality"],
+                        r["seq"],
+                    ]
+                )
+    return 0
+
+
+def cmd_certs_create(args: argparse.Namespace) -> int:
+    from edge.certs import create_app_certificate
+
+    cert, key = create_app_certificate(
+        Path(args.out), args.name, args.uri, server=args.server, hosts=args.host or None
+    )
+    print(f"certificate: {cert}\nprivate key: {key} (mode 600)")
+    return 0
+
+
+def register(sub: Any) -> None:
+    c = sub.add_parser("config", help="validate a line config or print its JSON schema")
+    csub = c.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
+    ck = csub.add_parser(
+        "check", help="validate config files; prints FILE: path.to.field: problem, exit 2 on errors"
+    )
+    ck.add_argument("files", nargs="+", metavar="FILE")
+    ck.add_argument("-q", "--quiet", action="store_true", help="print nothing for valid files")
+    ck.set_defaults(func=cmd_config_check)
+    cs = csub.add_parser("schema", help="print the JSON schema of a line config (for editor completion)")
+    cs.set_defaults(func=cmd_config_schema)
+
+    r = sub.add_parser("run", help="run the edge agent for a line")
+    r.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    r.add_argument("--duration", type=float, help="stop after S seconds (default: run until SIGTERM/Ctrl-C)")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("status", help="latest value, quality and age of every tag; device connection states")
+    s.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_status)
+
+    h = sub.add_parser("history", help="recorded samples of one tag as CSV or JSON")
+    h.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    h.add_argument("--tag", required=True, help="tag name as in the config")
+    h.add_argument(
+        "--since",
+        help="start: ISO 8601 (plant local time if no offset), epoch seconds, or relative as --since=-15m / -2h / -1d",
+    )
+    h.add_argument("--until", help="end (exclusive), same forms as --since")
+    h.add_argument("--limit", type=int, help="at most N samples")
+    h.add_argument("--format", choices=["csv", "json"], default="csv", help="output format (default: csv)")
+    h.set_defaults(func=cmd_history)
+
+    sm = sub.add_parser("simulate", help="serve a simulated filling line on the config's devices (test rigs)")
+    sm.add_argument(
+        "-c", "--config", required=True, help="line config file (YAML); tags' sim: fields bind model signals"
+    )
+    sm.add_argument("--duration", type=float, help="stop after S seconds")
+    sm.add_argument("--seed", type=int, default=1, help="random seed of the line model (default 1)")
+    sm.set_defaults(func=cmd_simulate)
+
+    ce = sub.add_parser("certs", help="OPC UA application certificates")
+    cesub = ce.add_subparsers(dest="certs_command", metavar="SUBCOMMAND")
+    cc = cesub.add_parser("create", help="create a self-signed application certificate and key")
+    cc.add_argument("--name", required=True, help="file name stem and common name")
+    cc.add_argument("--uri", required=True, help="application URI (e.g. urn:lineside:edge:line1)")
+    cc.add_argument("--out", required=True, help="output folder")
+    cc.add_argument("--server", action="store_true", help="server certificate (default: client)")
+    cc.add_argument("--host", action="append", help="host name or IP for subjectAltName (repeatable)")
+    cc.set_defaults(func=cmd_certs_create)

@@ -1,0 +1,234 @@
+"""Commands about the line: replay, KPIs, downtime, work orders and counts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from edge.cli.common import _dur, _load, _pct, emit, parse_time
+
+
+def print_report(rep: dict[str, Any], tz: str) -> None:
+    zone = ZoneInfo(tz)
+
+    def when(ts: float) -> str:
+        return datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    print(f"line machine: {rep['line_machine']}   {when(rep['start'])} .. {when(rep['end'])} ({tz})")
+    head = f"{'':<26} {'A':>6} {'P':>6} {'Q':>6} {'OEE':>6} {'good':>8} {'scrap':>6} {'run':>7} {'down':>7}"
+
+    def row(label: str, k: dict[str, Any]) -> str:
+        return (
+            f"{label:<26} {_pct(k['availability'])} {_pct(k['performance'])} {_pct(k['quality'])} {_pct(k['oee'])} "
+            f"{k['good']:>8} {k['scrap']:>6} {_dur(k['run_s']):>7} {_dur(k['downtime_s']):>7}"
+        )
+
+    print("\n" + head)
+    print(row("whole period", rep["total"]))
+    for s in rep["shifts"]:
+        print(row(f"shift {s['shift']}" + (" *" if s["partial"] else ""), s))
+    for o in rep["orders"]:
+        print(row(f"order {o['order']} ({o['product']})", o))
+    for d in rep["days"]:
+        print(row(f"day {d['day']}", d))
+    if rep["end"] - rep["start"] <= 48 * 3600:
+        for h in rep.get("hours", []):
+            print(row("hour " + datetime.fromtimestamp(h["hour"], zone).strftime("%Y-%m-%d %H:00"), h))
+    losses = rep["total"]["six_big_losses_s"]
+    print(
+        "\nsix big losses (+ time without data): "
+        + ", ".join(f"{k.replace('_', ' ')} {_dur(v)}" for k, v in losses.items())
+    )
+    print("\nMACHINE              OEE    failures   MTBF     MTTR")
+    for m, k in rep["machines"].items():
+        print(
+            f"{m:<20} {_pct(k['oee'])} {k['failures']:>8}   {_dur(k['mtbf_s']):>6}   {_dur(k['mttr_s']):>6}"
+        )
+    evs = [e for e in rep["downtime"] if not e["micro"]]
+    micro = len(rep["downtime"]) - len(evs)
+    print(f"\nDOWNTIME ({len(evs)} stops, {micro} micro-stops not listed)")
+    print(f"{'start':<20} {'machine':<12} {'state':<10} {'duration':>8}  {'loss':<13} reason")
+    for e in evs:
+        reason = e["reason"] or "UNEXPLAINED"
+        print(
+            f"{when(e['start']):<20} {e['machine']:<12} {e['state']:<10} {_dur(e['duration_s']):>8}  {e['loss']:<13} {reason}"
+        )
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from edge.replay import replay
+
+    cfg = _load(args.config)
+    rep = replay(cfg, Path(args.samples))
+    return emit(args.json, rep, lambda: print_report(rep, cfg.line.timezone))
+
+
+def cmd_kpi(args: argparse.Namespace) -> int:
+    from edge.operations import kpi_report
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        since = parse_time(args.since, cfg.line.timezone) if args.since else None
+        rep = kpi_report(cfg, st, shift=args.shift, order=args.order, since=since)
+    return emit(args.json, rep, lambda: print_report(rep, cfg.line.timezone))
+
+
+def cmd_downtime_list(args: argparse.Namespace) -> int:
+    from edge.operations import list_downtime
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        rows = list_downtime(cfg, st, include_explained=args.all)
+    if args.json:
+        print(json.dumps(rows, indent=1, default=str))
+        return 0
+    zone = ZoneInfo(cfg.line.timezone)
+    print(f"{'EVENT':<28} {'start':<19} {'duration':>8}  {'state':<9} {'loss':<12} reason")
+    for r in rows:
+        start = datetime.fromtimestamp(r["start"], zone).strftime("%Y-%m-%d %H:%M:%S")
+        dur = _dur(r["duration_s"]) if r["end"] is not None else "ongoing"
+        reason = r["reason"] or "UNEXPLAINED"
+        print(f"{r['id']:<28} {start:<19} {dur:>8}  {r['state']:<9} {r['loss']:<12} {reason}")
+    if not rows:
+        print("no unexplained downtime" if not args.all else "no downtime recorded")
+    return 0
+
+
+def cmd_downtime_assign(args: argparse.Namespace) -> int:
+    from edge.operations import assign_reason
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        assign_reason(cfg, st, args.event, args.reason, by=args.by, comment=args.comment or "")
+    print(f"{args.event}: reason {args.reason} recorded (by {args.by})")
+    return 0
+
+
+def cmd_downtime_split(args: argparse.Namespace) -> int:
+    from edge.operations import split_event
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    at = parse_time(args.at, cfg.line.timezone)
+    with Store(cfg.store.path) as st:
+        second = split_event(cfg, st, args.event, at, by=args.by, comment=args.comment or "")
+    print(f"{args.event}: split; second part is {second}")
+    return 0
+
+
+def cmd_order(args: argparse.Namespace) -> int:
+    from edge.operations import order_command
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        order_command(
+            cfg, st, args.action, args.order, by=args.by, product=args.product, quantity=args.quantity
+        )
+    print(f"{args.action} {args.order or ''} queued; the agent applies it within a second")
+    return 0
+
+
+def cmd_count(args: argparse.Namespace) -> int:
+    from edge.operations import adjust_count
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        adjust_count(
+            cfg,
+            st,
+            args.machine,
+            good=args.good,
+            scrap=args.scrap,
+            by=args.by,
+            scrap_reason=args.scrap_reason,
+            comment=args.comment or "",
+        )
+    print(f"{args.machine}: good {args.good:+d}, scrap {args.scrap:+d} recorded (by {args.by})")
+    return 0
+
+
+def register(sub: Any) -> None:
+    rp = sub.add_parser(
+        "replay",
+        help="run recorded samples (CSV ts,tag,value) through the line logic; print KPIs per shift and order",
+    )
+    rp.add_argument(
+        "-c",
+        "--config",
+        required=True,
+        help="line config file (YAML) with machines, reasons, shifts, products",
+    )
+    rp.add_argument(
+        "samples", metavar="SAMPLES.csv", help="CSV with columns ts,tag,value (ts: ISO 8601 or epoch seconds)"
+    )
+    rp.add_argument("--json", action="store_true", help="machine-readable output")
+    rp.set_defaults(func=cmd_replay)
+
+    k = sub.add_parser(
+        "kpi", help="OEE (A/P/Q), six big losses, MTBF/MTTR for a shift or work order, from the store"
+    )
+    k.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    k.add_argument("--shift", help="current (default) or YYYY-MM-DD/NAME")
+    k.add_argument("--order", help="a work order id instead of a shift")
+    k.add_argument(
+        "--since", help="from this time until now instead of a shift: ISO 8601, epoch, or --since=-1h"
+    )
+    k.add_argument("--json", action="store_true", help="machine-readable output")
+    k.set_defaults(func=cmd_kpi)
+
+    dt = sub.add_parser("downtime", help="list, explain and split stops")
+    dtsub = dt.add_subparsers(dest="downtime_command", metavar="SUBCOMMAND")
+    dl = dtsub.add_parser("list", help="stops, unexplained first")
+    dl.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    dl.add_argument("--all", action="store_true", help="also list explained stops")
+    dl.add_argument("--json", action="store_true", help="machine-readable output")
+    dl.set_defaults(func=cmd_downtime_list)
+    da = dtsub.add_parser("assign", help="assign or change the reason of a stop (recorded with who and why)")
+    da.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    da.add_argument("event", help="event id from `downtime list`")
+    da.add_argument("reason", help="reason code from the config's reason tree")
+    da.add_argument("--by", required=True, help="operator (badge or name)")
+    da.add_argument("--comment", help="why (required when changing an operator's reason)")
+    da.set_defaults(func=cmd_downtime_assign)
+    ds = dtsub.add_parser("split", help="split a stop in two at a time (e.g. a jam that became a changeover)")
+    ds.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    ds.add_argument("event", help="event id from `downtime list`")
+    ds.add_argument("--at", required=True, help="split time: ISO 8601 (plant local) or epoch seconds")
+    ds.add_argument("--by", required=True, help="operator (badge or name)")
+    ds.add_argument("--comment", help="why")
+    ds.set_defaults(func=cmd_downtime_split)
+
+    od = sub.add_parser("order", help="start, pause, resume or complete a work order; changeovers")
+    od.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    od.add_argument(
+        "action",
+        choices=["start", "pause", "resume", "complete", "changeover_start", "changeover_end"],
+        help="what to do",
+    )
+    od.add_argument("order", nargs="?", help="work order id (required for start)")
+    od.add_argument("--product", help="product id (start)")
+    od.add_argument("--quantity", type=int, help="ordered quantity (start)")
+    od.add_argument("--due", help="due date (start): ISO 8601, plant local time")
+    od.add_argument("--by", required=True, help="operator (badge or name)")
+    od.set_defaults(func=cmd_order)
+
+    cn = sub.add_parser(
+        "count", help="book scrap with a reason, or correct a machine's counts (recorded with who and why)"
+    )
+    cn.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    cn.add_argument("machine", help="machine name")
+    cn.add_argument("--good", type=int, default=0, help="parts to add to good (negative to remove)")
+    cn.add_argument("--scrap", type=int, default=0, help="parts to add to scrap")
+    cn.add_argument("--scrap-reason", help="why the parts are scrap (required with --scrap)")
+    cn.add_argument("--comment", help="why (required for corrections)")
+    cn.add_argument("--by", required=True, help="operator (badge or name)")
+    cn.set_defaults(func=cmd_count)

@@ -1,0 +1,386 @@
+"""Commands about quality: SPC, inspections, lots and traceability, the audit trail."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from edge.cli.common import _load, emit, parse_time
+from edge.errors import LinesideError
+
+
+def cmd_spc(args: argparse.Namespace) -> int:
+    from edge.spc_cli import analyse, print_analysis
+
+    rules = getattr(args, "rules", None)
+    options = {"mu0": args.mu0, "sigma": args.sigma, "lam": args.lam, "L": args.L, "k": args.k, "h": args.h}
+    res = analyse(
+        Path(args.file),
+        args.chart,
+        subgroup_size=args.subgroup_size,
+        rules=rules,
+        lsl=args.lsl,
+        usl=args.usl,
+        target=args.target,
+        options=options if args.chart in ("ewma", "cusum") else None,
+    )
+    return emit(args.json, res, lambda: print_analysis(res))
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from edge.store import Store, audit
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        try:
+            key = audit.load_key(cfg.store.path, create=False)
+        except FileNotFoundError as e:
+            raise LinesideError(str(e)) from None
+        n, problems = audit.verify(st.db, key)
+    for p in problems:
+        print(f"audit entry {p.seq}: {p.kind}: {p.detail}", file=sys.stderr)
+    if problems:
+        print(f"audit trail NOT intact: {len(problems)} problem(s) in {n} entries", file=sys.stderr)
+        return 1
+    print(f"audit trail intact: {n} entries verified")
+    return 0
+
+
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    from edge.store import Store, audit
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        rows = audit.entries(st.db, args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    zone = ZoneInfo(cfg.line.timezone)
+    for r in rows:
+        when = datetime.fromtimestamp(r["ts"], zone).strftime("%Y-%m-%d %H:%M:%S")
+        change = f"{r['old'] or '-'} -> {r['new'] or '-'}"
+        print(
+            f"{r['seq']:>6} {when} {r['who']:<12} {r['action']:<24} {r['entity']:<28} {change}  {r['why']} [{r['meaning'] or ''}]"
+        )
+    return 0
+
+
+def cmd_spc_alarms(args: argparse.Namespace) -> int:
+    from edge.operations import spc_alarms
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        rows = spc_alarms(cfg, st, include_acked=args.all)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    zone = ZoneInfo(cfg.line.timezone)
+    for r in rows:
+        when = datetime.fromtimestamp(r["ts"], zone).strftime("%Y-%m-%d %H:%M:%S")
+        state = "acknowledged" if r["acknowledged"] else "ACTIVE"
+        print(
+            f"{r['seq']:>6} {when} {r['characteristic']:<16} {r['kind']:<15} {r['rule']:<8} {state:<12} {r['detail']}"
+        )
+    if not rows:
+        print("no active SPC alarms" if not args.all else "no SPC alarms recorded")
+    return 0
+
+
+def cmd_spc_ack(args: argparse.Namespace) -> int:
+    from edge.operations import ack_alarms
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        top = ack_alarms(cfg, st, args.characteristic, by=args.by, comment=args.comment or "")
+    print(f"{args.characteristic}: alarms up to {top} acknowledged by {args.by}")
+    return 0
+
+
+def cmd_spc_enter(args: argparse.Namespace) -> int:
+    from edge.operations import enter_measurement
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        enter_measurement(cfg, st, args.characteristic, args.value, by=args.by)
+    print(f"{args.characteristic}: {args.value} recorded (by {args.by})")
+    return 0
+
+
+def cmd_spc_recalc(args: argparse.Namespace) -> int:
+    from edge.operations import request_recalculation
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        request_recalculation(cfg, st, args.characteristic, by=args.by, reason=args.reason or "")
+    print(f"{args.characteristic}: new baseline requested; limits are frozen again when it is complete")
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from edge.store import Store
+    from edge.trace import trace
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        res = trace(cfg, st, args.id)
+    if args.json:
+        print(json.dumps(res, indent=1, default=str))
+        return 0
+    zone = ZoneInfo(cfg.line.timezone)
+
+    def when(ts: float) -> str:
+        return datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    if res["direction"] == "forward":
+        print(f"material lot {res['id']} was used in:")
+        for u in res["used_in"]:
+            print(f"  order {u['order']} ({u['material']}):")
+            for p in u["produced"] or [
+                {"lot": "(no lots recorded yet)", "kind": "", "product": "", "start": None}
+            ]:
+                span = f"{when(p['start'])} .. {when(p['end'])}" if p["start"] else ""
+                print(f"    {p['kind']:<6} {p['lot']:<20} {p['product'] or '':<12} {span}")
+        return 0
+    for p in res["produced"]:
+        print(
+            f"{p['kind']} {p['lot']}: order {p['order']}, product {p['product']}, machine {p['machine']}, {when(p['start'])} .. {when(p['end'])}"
+        )
+        print("  materials:")
+        for m in p["materials"] or [
+            {"material_lot": "(none recorded)", "material": "", "quantity": None, "unit": ""}
+        ]:
+            qty = f"{m['quantity']:g} {m['unit']}" if m["quantity"] is not None else ""
+            print(f"    {m['material_lot']:<20} {m['material']:<16} {qty}")
+        print("  process values in the window:")
+        for v in p["process_values"]:
+            if v["mean"] is None:
+                print(f"    {v['tag']:<28} {v['samples']:>7} samples")
+            else:
+                print(
+                    f"    {v['tag']:<28} {v['samples']:>7} samples  min {v['min']:.6g}  mean {v['mean']:.6g}  max {v['max']:.6g} {v['unit']}"
+                )
+        if p["spc_alarms"]:
+            print("  SPC alarms in the window:")
+            for a in p["spc_alarms"]:
+                print(f"    {when(a['ts'])} {a['characteristic']} {a['kind']} {a['rule']}: {a['detail']}")
+    return 0
+
+
+def cmd_lot(args: argparse.Namespace) -> int:
+    from edge.store import Store
+    from edge.trace import register_consumed, register_produced
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path) as st:
+        if args.lot_command == "consumed":
+            register_consumed(
+                cfg,
+                st,
+                args.material_lot,
+                args.material,
+                by=args.by,
+                order=args.order,
+                quantity=args.quantity,
+                unit=args.unit or "",
+            )
+            print(f"material lot {args.material_lot} recorded as consumed")
+        else:
+            tz = cfg.line.timezone
+            register_produced(
+                cfg,
+                st,
+                args.lot,
+                by=args.by,
+                kind="serial" if args.serial else "lot",
+                order=args.order,
+                start=parse_time(args.start, tz) if args.start else None,
+                end=parse_time(args.end, tz) if args.end else None,
+                quantity=args.quantity,
+            )
+            print(f"{'serial' if args.serial else 'lot'} {args.lot} recorded")
+    return 0
+
+
+def cmd_inspect_due(args: argparse.Namespace) -> int:
+    from edge.inspect import due
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    with Store(cfg.store.path, readonly=True) as st:
+        rows = due(cfg, st)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    zone = ZoneInfo(cfg.line.timezone)
+    for r in rows:
+        when = datetime.fromtimestamp(r["due_at"], zone).strftime("%H:%M:%S")
+        print(
+            f"{r['plan']:<20} {'OVERDUE' if r['overdue'] else 'due':<8} since {when}  ({r['reason']}, order {r['order']})"
+        )
+    if not rows:
+        print("no inspection due")
+    return 0
+
+
+def cmd_inspect_record(args: argparse.Namespace) -> int:
+    from edge.inspect import record
+    from edge.store import Store
+
+    cfg = _load(args.config)
+    values = {}
+    for item in args.item or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise LinesideError(f"--item: expected NAME=VALUE, got {item!r}")
+        values[name.strip()] = value.strip()
+    with Store(cfg.store.path) as st:
+        passed = record(cfg, st, args.plan, values, by=args.by, comment=args.comment or "")
+    print(f"{args.plan}: {'PASS' if passed else 'FAIL'} recorded (by {args.by})")
+    return 0 if passed else 4
+
+
+def register(sub: Any) -> None:
+    sp = sub.add_parser("spc", help="offline SPC on CSV files: control limits, run rules, capability")
+    spsub = sp.add_subparsers(dest="spc_command", metavar="SUBCOMMAND")
+    for name, helptext in (
+        ("limits", "centre line, control limits and sigma of a chart (and capability with --lsl/--usl)"),
+        ("check", "limits plus run-rule violations with sample numbers"),
+    ):
+        c = spsub.add_parser(name, help=helptext)
+        c.add_argument(
+            "--chart",
+            required=True,
+            choices=["xbar-r", "xbar-s", "imr", "p", "np", "c", "u", "ewma", "cusum"],
+            help="chart type",
+        )
+        c.add_argument("--subgroup-size", type=int, help="n: 2-25 for xbar-r/xbar-s; sample size for np")
+        c.add_argument("--lsl", type=float, help="lower specification limit (capability)")
+        c.add_argument("--usl", type=float, help="upper specification limit (capability)")
+        c.add_argument("--target", type=float, help="target value (Cpm)")
+        c.add_argument("--mu0", type=float, help="ewma/cusum: in-control mean (default: the data's mean)")
+        c.add_argument(
+            "--sigma", type=float, help="ewma/cusum: process sigma (default: MR-bar/d2 of the data)"
+        )
+        c.add_argument(
+            "--lambda",
+            dest="lam",
+            type=float,
+            default=0.2,
+            help="ewma: weight of the newest value (default 0.2)",
+        )
+        c.add_argument(
+            "--L", dest="L", type=float, default=3.0, help="ewma: width of the limits in sigmas (default 3)"
+        )
+        c.add_argument("--k", type=float, default=0.5, help="cusum: reference value in sigmas (default 0.5)")
+        c.add_argument("--h", type=float, default=5.0, help="cusum: decision interval in sigmas (default 5)")
+        c.add_argument("--json", action="store_true", help="machine-readable output")
+        c.add_argument(
+            "file",
+            metavar="FILE.csv",
+            help="CSV: value [,subgroup] for variables; count [,size] for attributes",
+        )
+        if name == "check":
+            c.add_argument(
+                "--rules",
+                default="nelson",
+                help="nelson, we, or a list like nelson1,nelson5,we4 (default nelson)",
+            )
+        c.set_defaults(func=cmd_spc)
+    sa = spsub.add_parser("alarms", help="SPC alarms at the line; active ones until acknowledged")
+    sa.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    sa.add_argument("--all", action="store_true", help="include acknowledged alarms")
+    sa.add_argument("--json", action="store_true", help="machine-readable output")
+    sa.set_defaults(func=cmd_spc_alarms)
+    sk = spsub.add_parser(
+        "ack", help="acknowledge a characteristic's alarms (comment required; releases stop-line)"
+    )
+    sk.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    sk.add_argument("characteristic", help="characteristic name")
+    sk.add_argument("--by", required=True, help="operator (badge or name)")
+    sk.add_argument("--comment", required=True, help="what was found and done")
+    sk.set_defaults(func=cmd_spc_ack)
+    se = spsub.add_parser("enter", help="an operator's measurement of a manual characteristic")
+    se.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    se.add_argument("characteristic", help="characteristic name (manual: true)")
+    se.add_argument("value", help="measured value")
+    se.add_argument("--by", required=True, help="operator (badge or name)")
+    se.set_defaults(func=cmd_spc_enter)
+    sr = spsub.add_parser("recalc", help="request new control limits from a new baseline (audited, approved)")
+    sr.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    sr.add_argument("characteristic", help="characteristic name")
+    sr.add_argument("--by", required=True, help="who approves")
+    sr.add_argument("--reason", required=True, help="why the process changed")
+    sr.set_defaults(func=cmd_spc_recalc)
+
+    ins = sub.add_parser("inspect", help="inspections due for the running order; record results")
+    inssub = ins.add_subparsers(dest="inspect_command", metavar="SUBCOMMAND")
+    idue = inssub.add_parser("due", help="inspections due or overdue now")
+    idue.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    idue.add_argument("--json", action="store_true", help="machine-readable output")
+    idue.set_defaults(func=cmd_inspect_due)
+    irec = inssub.add_parser("record", help="record a result; exit 0 pass, 4 fail, 2 refused input")
+    irec.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    irec.add_argument("plan", help="inspection plan name")
+    irec.add_argument("--item", action="append", help="NAME=VALUE for each item (a number, or pass/fail)")
+    irec.add_argument("--comment", help="remarks")
+    irec.add_argument("--by", required=True, help="operator (badge or name)")
+    irec.set_defaults(func=cmd_inspect_record)
+
+    tr = sub.add_parser(
+        "trace",
+        help="genealogy: what went into a lot/serial (backward) or where a material lot went (forward)",
+    )
+    tr.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    tr.add_argument("id", help="a produced lot or serial, or a material lot")
+    tr.add_argument("--json", action="store_true", help="machine-readable output")
+    tr.set_defaults(func=cmd_trace)
+
+    lt = sub.add_parser("lot", help="record produced lots/serials and consumed material lots")
+    ltsub = lt.add_subparsers(dest="lot_command", metavar="SUBCOMMAND")
+    lp = ltsub.add_parser(
+        "produced", help="a lot or serial made on this line (defaults: running order, since its start)"
+    )
+    lp.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    lp.add_argument("lot", help="lot or serial number")
+    lp.add_argument("--serial", action="store_true", help="a single serialised unit rather than a lot")
+    lp.add_argument("--order", help="work order (default: the running one)")
+    lp.add_argument("--start", help="window start (default: the order's start)")
+    lp.add_argument("--end", help="window end (default: now)")
+    lp.add_argument("--quantity", type=int, help="parts in the lot")
+    lp.add_argument("--by", required=True, help="operator (badge or name)")
+    lp.set_defaults(func=cmd_lot)
+    lc = ltsub.add_parser("consumed", help="a material lot used for a work order (scanned or typed)")
+    lc.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    lc.add_argument("material_lot", help="supplier or internal lot number")
+    lc.add_argument("material", help="material id (preforms, caps, labels ...)")
+    lc.add_argument("--order", help="work order (default: the running one)")
+    lc.add_argument("--quantity", type=float, help="amount used")
+    lc.add_argument("--unit", help="unit of the amount")
+    lc.add_argument("--by", required=True, help="operator (badge or name)")
+    lc.set_defaults(func=cmd_lot)
+
+    au = sub.add_parser(
+        "audit", help="the audit trail: list entries, verify that none was edited, inserted or deleted"
+    )
+    ausub = au.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
+    av = ausub.add_parser(
+        "verify", help="check the signed chain; exit 1 and list every problem if it is broken"
+    )
+    av.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    av.set_defaults(func=cmd_audit_verify)
+    al = ausub.add_parser(
+        "list", help="latest audit entries: who, when, what (old -> new), why, signature meaning"
+    )
+    al.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    al.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    al.add_argument("--json", action="store_true", help="machine-readable output")
+    al.set_defaults(func=cmd_audit_list)
