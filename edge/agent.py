@@ -17,7 +17,6 @@ from edge.config_line import build_line_logic
 from edge.device_runner import DeviceRunner
 from edge.drivers import Reading, create_driver
 from edge.errors import DriverError, WriteRefused
-from edge.quality import QualityRuntime
 from edge.store import Quality, Sample, Store
 from edge.store.writer import SampleWriter
 from edge.trace import LotTagWatcher
@@ -37,7 +36,11 @@ class Agent:
         )
         self.runners: dict[str, DeviceRunner] = {}
         self.logic = build_line_logic(cfg) if cfg.machines else None
-        self.quality = QualityRuntime(self) if cfg.characteristics else None
+        self.quality: Any = None
+        if cfg.characteristics:  # SPC pulls in numpy; a line without characteristics never loads it
+            from edge.quality import QualityRuntime
+
+            self.quality = QualityRuntime(self)
         self.lots = LotTagWatcher(cfg, self.store) if cfg.materials else None
         self._logic_tags = (
             (set(self.logic.by_tag) if self.logic else set())

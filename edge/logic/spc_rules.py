@@ -164,12 +164,13 @@ def evaluate(z: Array, rules: tuple[str, ...]) -> list[Violation]:
     rid = np.concatenate(rule_parts)
     mask = np.concatenate(mask_parts)
     order = np.lexsort((np.array(names)[rid], idx))
-    width = {r: _SPEC[r][2] for r in names}
-    out = []
-    for i, r, m in zip(idx[order].tolist(), rid[order].tolist(), mask[order].tolist(), strict=True):
-        rule = names[r]
-        out.append(Violation(rule, i, max(0, i - width[rule] + 1), m))
-    return out
+    idx, rid, mask = idx[order], rid[order], mask[order]
+    widths = np.array([_SPEC[r][2] for r in names])[rid]
+    first = np.maximum(0, idx - widths + 1)
+    rule_col = np.array(names, dtype=object)[rid]
+    return list(
+        map(Violation._make, zip(rule_col.tolist(), idx.tolist(), first.tolist(), mask.tolist(), strict=True))
+    )
 
 
 class RuleState:
