@@ -72,7 +72,7 @@ class DeviceRunner:
         subs = [t for t in self.tags if t.mode == "subscribe"]
         polled = [t for t in self.tags if t.mode == "poll"]
         if subs:
-            polled += await self.driver.subscribe(subs, lambda r: self.on_readings([r], time.time()))
+            polled += await self.driver.subscribe(subs, lambda rs: self.on_readings(rs, time.time()))
         self._recovered()
         groups: dict[int, list[Tag]] = {}
         for t in polled:

@@ -22,7 +22,7 @@ class Reading(NamedTuple):
     error: str | None = None
 
 
-OnUpdate = Callable[[Reading], None]
+OnUpdate = Callable[[list[Reading]], None]  # a batch of subscription updates
 
 
 class Driver(Protocol):

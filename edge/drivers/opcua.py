@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from asyncua import Client, Node, ua
+from asyncua.common.subscription import DataChangeEvent, OverflowPolicy
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from edge.certs import certificate_uri, load_der, thumbprint
@@ -70,20 +71,6 @@ def to_reading(tag: Tag, dv: ua.DataValue) -> Reading:
     return Reading(tag.name, convert(tag, dv.Value.Value if dv.Value else None), Quality.GOOD, _ts(dv))
 
 
-class _Handler:
-    def __init__(self, tags_by_node: dict[str, Tag], on_update: OnUpdate) -> None:
-        self.tags_by_node = tags_by_node
-        self.on_update = on_update
-
-    def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
-        tag = self.tags_by_node.get(node.nodeid.to_string())
-        if tag is not None:
-            self.on_update(to_reading(tag, data.monitored_item.Value))
-
-    def status_change_notification(self, status: Any) -> None:
-        pass
-
-
 class OpcUaDriver:
     def __init__(self, device: OpcUaDevice, tags: list[Tag]) -> None:
         self.device = device
@@ -91,6 +78,8 @@ class OpcUaDriver:
         self.client: Client | None = None
         self.nodes: dict[str, Node] = {}
         self._subs: list[Any] = []
+        self._consumers: list[asyncio.Task[None]] = []
+        self.overflowed = False
 
     async def connect(self) -> None:
         await self.close()
@@ -187,6 +176,10 @@ class OpcUaDriver:
     async def close(self) -> None:
         c, self.client = self.client, None
         self._subs = []
+        for t in self._consumers:
+            t.cancel()
+        await asyncio.gather(*self._consumers, return_exceptions=True)
+        self._consumers = []
         if c is not None:
             await self._disconnect(c)
 
@@ -253,6 +246,9 @@ class OpcUaDriver:
             if not nodes:
                 continue
             try:
+                # Iterator mode: notifications queue up and are drained in batches (the
+                # handler mode runs one task per notification). A full queue forces a
+                # reconnect instead of silently dropping values.
                 sub = await self.client.create_subscription(
                     ua.CreateSubscriptionParameters(
                         RequestedPublishingInterval=min(self.device.publishing_interval_ms, interval),
@@ -261,12 +257,17 @@ class OpcUaDriver:
                         MaxNotificationsPerPublish=0,
                         Priority=0,
                     ),
-                    _Handler(mapping, on_update),
+                    None,
+                    queue_maxsize=200_000,
+                    overflow=OverflowPolicy.DISCONNECT,
                 )
                 results = await sub.subscribe_data_change(  # type: ignore[call-overload]  # Double is a NewType
                     nodes, sampling_interval=float(interval), queuesize=10
                 )
                 self._subs.append(sub)
+                self._consumers.append(
+                    asyncio.create_task(self._consume(sub, mapping, on_update), name=f"opcua-sub-{self.name}")
+                )
             except Exception as e:
                 log.warning(
                     "%s: subscription refused (%s); polling %d tags instead", self.name, e, len(nodes)
@@ -278,9 +279,32 @@ class OpcUaDriver:
                     fallback.append(mapping[n.nodeid.to_string()])
         return fallback
 
+    async def _consume(self, sub: Any, mapping: dict[str, Tag], on_update: OnUpdate) -> None:
+        """Drain the subscription's queue: everything waiting is handed over as one batch."""
+        queue = sub._event_queue  # asyncua exposes only one-at-a-time iteration
+        async for first in sub:
+            batch = [first]
+            while queue is not None and not queue.empty():
+                ev = queue.get_nowait()
+                if ev is None:
+                    break
+                batch.append(ev)
+            readings = []
+            for ev in batch:
+                if isinstance(ev, DataChangeEvent):
+                    tag = mapping.get(ev.node.nodeid.to_string())
+                    if tag is not None:
+                        readings.append(to_reading(tag, ev.data.monitored_item.Value))
+            if readings:
+                on_update(readings)
+
     async def check(self) -> None:
         if self.client is None:
             raise DriverError(self.name, "not connected")
+        dead = next((t for t in self._consumers if t.done()), None)
+        if dead is not None:
+            err = None if dead.cancelled() else dead.exception()
+            raise DriverError(self.name, f"subscription stopped: {err or 'closed'}")
         try:
             await self.client.get_node(ua.ObjectIds.Server_ServerStatus_State).read_value()
         except Exception as e:

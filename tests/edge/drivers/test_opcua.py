@@ -113,7 +113,7 @@ async def test_subscription_updates_arrive_with_source_timestamps(tmp_path: Path
     got: list[Reading] = []
     try:
         await drv.connect()
-        assert await drv.subscribe(cfg.tags, got.append) == []
+        assert await drv.subscribe(cfg.tags, got.extend) == []
         await wait_for(lambda: len(got) >= 1)
         for n in (1, 2, 3):
             await srv.update({"cycle_count": n})
@@ -236,7 +236,7 @@ async def test_refused_monitored_item_falls_back_to_polling(tmp_path: Path, port
     drv = create_driver(cfg2.devices[0], cfg2.tags)
     try:
         await drv.connect()
-        fallback = await drv.subscribe(cfg2.tags, lambda r: None)
+        fallback = await drv.subscribe(cfg2.tags, lambda rs: None)
         assert [t.name for t in fallback] == ["gone"]
     finally:
         await drv.close()
