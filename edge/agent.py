@@ -199,7 +199,15 @@ class Agent:
         for t in list(self._tasks):
             if t.get_name().startswith(("heartbeat", "retention", "logic-tick")):
                 t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            # Bounded: whatever a library does while closing, the buffered samples are
+            # still flushed and the agent stops (systemd would otherwise kill it).
+            _, pending = await asyncio.wait(list(self._tasks), timeout=15)
+            for t in pending:
+                log.error(
+                    "task %s still running at shutdown; cancelled. It was at:\n%s", t.get_name(), _stack(t)
+                )
+                t.cancel()
         await self.writer.close()
         await asyncio.to_thread(self._write_status)
         await asyncio.to_thread(self.store.append_event, "agent_stopped", "agent", "agent stopped")
@@ -338,6 +346,14 @@ class Agent:
                     log.info("retention removed %s", removed)
             except Exception as e:
                 log.error("retention failed: %s", e)
+
+
+def _stack(task: asyncio.Task[Any]) -> str:
+    import io
+
+    buf = io.StringIO()
+    task.print_stack(file=buf)
+    return buf.getvalue()
 
 
 def coerce(tag: Tag, value: Any) -> Any:

@@ -24,6 +24,19 @@ OnReadings = Callable[[list[Reading], float], None]
 OnState = Callable[[str, str, str | None], None]  # device, state, error
 
 
+async def bounded(coro: Any, timeout: float, what: str) -> None:
+    """Run ``coro`` for at most ``timeout`` seconds. Unlike ``wait_for`` this returns on
+    time even if the coroutine ignores cancellation (some PLC libraries do while
+    closing); what overran is logged by name and left cancelled."""
+    task = asyncio.ensure_future(coro)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        log.warning("%s did not finish within %.0f s; abandoned", what, timeout)
+    elif not task.cancelled() and task.exception() is not None:
+        log.debug("%s failed: %s", what, task.exception())
+
+
 class DeviceRunner:
     def __init__(
         self, device: Any, tags: list[Tag], driver: Driver, on_readings: OnReadings, on_state: OnState
@@ -56,7 +69,7 @@ class DeviceRunner:
             except Exception as e:  # a driver bug must not stop the agent
                 self._fault(DriverError(self.name, f"unexpected {type(e).__name__}: {e}"))
                 log.debug("device %s: unexpected error", self.name, exc_info=True)
-            await self.driver.close()
+            await bounded(self.driver.close(), 5.0, f"closing device {self.name}")
             if self._stop.is_set():
                 break
             # Faults a reconnect cannot fix (certificate, login) are retried at the cap.
@@ -65,7 +78,7 @@ class DeviceRunner:
                 await asyncio.wait_for(self._stop.wait(), delay)
             except TimeoutError:
                 pass
-        await self.driver.close()
+        await bounded(self.driver.close(), 5.0, f"closing device {self.name}")
 
     async def _session(self) -> None:
         await self.driver.connect()

@@ -68,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_logging(args.log_level)
+    # `kill -USR1 PID` prints every thread's stack to stderr (the journal): a hung
+    # process can be diagnosed on site without a debugger.
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         return int(args.func(args) or 0)
     except ConfigError as e:

@@ -36,9 +36,19 @@ def _run_async(main: Any, on_signal: Any) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
+        # `kill -USR2 PID` prints the stack of every asyncio task (what is it waiting for?).
+        loop.add_signal_handler(signal.SIGUSR2, _dump_tasks)
         await main
 
     asyncio.run(runner())
+
+
+def _dump_tasks() -> None:
+    import sys
+
+    for task in asyncio.all_tasks():
+        print(f"--- task {task.get_name()}", file=sys.stderr)
+        task.print_stack(file=sys.stderr)
 
 
 def _age(ts: float | None, now: float) -> str:

@@ -165,9 +165,12 @@ class OpcUaDriver:
 
     @staticmethod
     async def _disconnect(c: Client) -> None:
-        try:
-            await asyncio.wait_for(c.disconnect(), 2)
-        except Exception:
+        # asyncio.wait, not wait_for: it returns on time even if the disconnect ignores
+        # cancellation; then the socket is closed under it.
+        task = asyncio.ensure_future(c.disconnect())
+        done, _ = await asyncio.wait({task}, timeout=2)
+        if not done or task.cancelled() or task.exception() is not None:
+            task.cancel()
             try:
                 c.disconnect_socket()
             except Exception:
@@ -178,7 +181,8 @@ class OpcUaDriver:
         self._subs = []
         for t in self._consumers:
             t.cancel()
-        await asyncio.gather(*self._consumers, return_exceptions=True)
+        if self._consumers:
+            await asyncio.wait(self._consumers, timeout=2)
         self._consumers = []
         if c is not None:
             await self._disconnect(c)
