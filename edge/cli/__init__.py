@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     import faulthandler
     import signal
 
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    try:
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    except (AttributeError, ValueError, OSError):  # stderr is not a real file (tests, pipes in IDEs)
+        pass
     try:
         return int(args.func(args) or 0)
     except ConfigError as e:
