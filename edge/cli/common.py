@@ -40,7 +40,20 @@ def _run_async(main: Any, on_signal: Any) -> None:
         loop.add_signal_handler(signal.SIGUSR2, _dump_tasks)
         await main
 
-    asyncio.run(runner())
+    # Like asyncio.run, but the teardown is bounded: a task left behind by a library
+    # that ignores cancellation must not keep the process from exiting once the agent
+    # has flushed its data.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(runner())
+    finally:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in pending:
+            t.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=5))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 def _dump_tasks() -> None:
