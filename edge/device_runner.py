@@ -106,9 +106,16 @@ class DeviceRunner:
                 if err is not None:
                     raise err
         finally:
+            # Cancel, then wait a bounded time: asyncio.wait_for in Python 3.11 can swallow
+            # a cancellation that races with its inner call completing, so the loops also
+            # watch the stop flag and stragglers are cancelled again.
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            _, pending = await asyncio.wait(tasks, timeout=3.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2.0)
 
     def _deadline(self, period: float) -> float:
         # Fail a read within about one period (at least 0.5 s, at most the device timeout)
@@ -118,7 +125,7 @@ class DeviceRunner:
     async def _poll(self, period: float, tags: list[Tag]) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
-        while True:
+        while not self._stop.is_set():
             try:
                 readings = await asyncio.wait_for(self.driver.read(tags), self._deadline(period))
             except TimeoutError:
@@ -134,7 +141,7 @@ class DeviceRunner:
             await asyncio.sleep(next_at - now)
 
     async def _watch(self, period: float) -> None:
-        while True:
+        while not self._stop.is_set():
             await asyncio.sleep(period)
             try:
                 await asyncio.wait_for(self.driver.check(), self._deadline(period))
