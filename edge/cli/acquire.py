@@ -198,6 +198,32 @@ def cmd_certs_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_topics(args: argparse.Namespace) -> int:
+    from edge.store.db import STREAMS
+    from sync.protocol import COMMANDS, STATE_NAMES, Topics
+
+    cfg = _load(args.config)
+    t = Topics.of(cfg.line)
+    rows = (
+        [("up", "QoS 1", t.stream(s), f"batches of the {s} stream") for s in STREAMS]
+        + [("up", "retained", t.state(n), f"current {n.replace('_', ' ')}") for n in STATE_NAMES]
+        + [("up", "QoS 1", t.cmd_ack, "results of commands")]
+        + [("down", "QoS 1", t.ack(s), f"end-to-end ack of {s}") for s in STREAMS]
+        + [("down", "QoS 1", t.cmd(c), f"{c.replace('_', ' ')} commands") for c in COMMANDS]
+    )
+    if args.json:
+        print(
+            json.dumps(
+                [{"direction": d, "delivery": q, "topic": tp, "meaning": m} for d, q, tp, m in rows], indent=1
+            )
+        )
+        return 0
+    print(f"topic map of line {cfg.line.line} (this line's credentials are confined to {t.subtree})\n")
+    for d, q, tp, m in rows:
+        print(f"{d:<5} {q:<9} {tp:<70} {m}")
+    return 0
+
+
 def register(sub: Any) -> None:
     c = sub.add_parser("config", help="validate a line config or print its JSON schema")
     csub = c.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
@@ -209,6 +235,11 @@ def register(sub: Any) -> None:
     ck.set_defaults(func=cmd_config_check)
     cs = csub.add_parser("schema", help="print the JSON schema of a line config (for editor completion)")
     cs.set_defaults(func=cmd_config_schema)
+
+    tp = sub.add_parser("topics", help="the MQTT topic map of a line (unified namespace)")
+    tp.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    tp.add_argument("--json", action="store_true", help="machine-readable output")
+    tp.set_defaults(func=cmd_topics)
 
     r = sub.add_parser("run", help="run the edge agent for a line")
     r.add_argument("-c", "--config", required=True, help="line config file (YAML)")

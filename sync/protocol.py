@@ -1,0 +1,192 @@
+"""Topic layout and payload models of the Lineside MQTT protocol, version 1 (pure).
+
+Topics (ISA-95 unified namespace)::
+
+    lineside/v1/{enterprise}/{site}/{area}/{line}/{stream}          batches going up (QoS 1)
+    lineside/v1/{enterprise}/{site}/{area}/{line}/state/{name}      retained current state
+    lineside/v1/{enterprise}/{site}/{area}/{line}/ack/{stream}      end-to-end acks down
+    lineside/v1/{enterprise}/{site}/{area}/{line}/cmd/{name}        commands down
+    lineside/v1/{enterprise}/{site}/{area}/{line}/cmd-ack           command results up
+
+Every payload is JSON with a schema version ``v``; unknown fields are refused so that a
+newer sender is noticed, not misread. Validation errors name the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+VERSION = 1
+ROOT = f"lineside/v{VERSION}"
+STATE_NAMES = ("status", "current_order", "shift_kpi", "alarms")
+COMMANDS = ("work_order", "reasons", "products")
+
+
+@dataclass(frozen=True)
+class Topics:
+    enterprise: str
+    site: str
+    area: str
+    line: str
+
+    @classmethod
+    def of(cls, identity: Any) -> Topics:
+        return cls(identity.enterprise, identity.site, identity.area, identity.line)
+
+    @property
+    def base(self) -> str:
+        return f"{ROOT}/{self.enterprise}/{self.site}/{self.area}/{self.line}"
+
+    def stream(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+    def state(self, name: str) -> str:
+        return f"{self.base}/state/{name}"
+
+    def ack(self, stream: str) -> str:
+        return f"{self.base}/ack/{stream}"
+
+    def cmd(self, name: str) -> str:
+        return f"{self.base}/cmd/{name}"
+
+    @property
+    def cmd_ack(self) -> str:
+        return f"{self.base}/cmd-ack"
+
+    @property
+    def subtree(self) -> str:
+        """What this line's credentials may use (for the broker ACL)."""
+        return f"{self.base}/#"
+
+
+#: Shared subscription through which aggregator instances split the upward traffic.
+AGGREGATOR_SHARE = "$share/lineside-aggregator"
+
+
+def aggregator_subscriptions(streams: tuple[str, ...]) -> list[str]:
+    return [f"{AGGREGATOR_SHARE}/{ROOT}/+/+/+/+/{s}" for s in (*streams, "cmd-ack")] + [
+        f"{ROOT}/+/+/+/+/state/+"
+    ]
+
+
+def parse_topic(topic: str) -> tuple[Topics, str]:
+    """``lineside/v1/e/s/a/l/rest`` → (Topics, rest); ValueError names what is wrong."""
+    parts = topic.split("/")
+    if len(parts) < 7 or f"{parts[0]}/{parts[1]}" != ROOT:
+        raise ValueError(f"topic {topic!r} is not under {ROOT}/<enterprise>/<site>/<area>/<line>/")
+    return Topics(*parts[2:6]), "/".join(parts[6:])
+
+
+# ------------------------------------------------------------------------------ payloads
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    """Schema version."""
+
+
+class LineRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enterprise: str
+    site: str
+    area: str
+    line: str
+
+
+class Batch(Payload):
+    """Records of one stream, ``first_seq``..``last_seq`` (each record carries its ``seq``)."""
+
+    line: LineRef
+    stream: str
+    first_seq: Annotated[int, Field(ge=1)]
+    last_seq: Annotated[int, Field(ge=1)]
+    sent_at: float
+    records: list[dict[str, Any]]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Batch:
+        if self.last_seq < self.first_seq:
+            raise ValueError("last_seq is below first_seq")
+        if not self.records:
+            raise ValueError("a batch carries at least one record")
+        raw = [r.get("seq") for r in self.records]
+        if any(not isinstance(s, int) or isinstance(s, bool) for s in raw):
+            raise ValueError("every record needs an integer seq")
+        seqs: list[int] = [int(s) for s in raw if isinstance(s, int)]
+        if seqs != sorted(set(seqs)) or seqs[0] != self.first_seq or seqs[-1] != self.last_seq:
+            raise ValueError("record seqs must rise strictly from first_seq to last_seq")
+        return self
+
+
+class Ack(Payload):
+    """The aggregator has committed every record of ``stream`` up to ``acked_seq``."""
+
+    line: LineRef
+    stream: str
+    acked_seq: Annotated[int, Field(ge=0)]
+
+
+class LineStatus(Payload):
+    """Retained on ``state/status``; the last will publishes ``online: false``."""
+
+    line: LineRef
+    online: bool
+    ts: float
+    agent: str = ""
+
+
+class Command(Payload):
+    """A command down to a line; ``id`` makes replays idempotent."""
+
+    id: Annotated[str, Field(min_length=1, max_length=100)]
+    kind: Literal["work_order", "reasons", "products"]
+    issued_at: float
+    body: dict[str, Any]
+
+
+class CommandAck(Payload):
+    id: str
+    accepted: bool
+    reason: str = ""
+    ts: float
+
+
+PAYLOADS: dict[str, type[Payload]] = {
+    "batch": Batch,
+    "ack": Ack,
+    "status": LineStatus,
+    "command": Command,
+    "command_ack": CommandAck,
+}
+
+
+class PayloadError(ValueError):
+    """A payload that is not JSON or does not match its model; ``kind`` groups them
+    for counting and the dead-letter table."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def decode(model: type[Payload], data: bytes | str) -> Any:
+    """JSON bytes → a validated payload, or PayloadError naming the problem and field."""
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        kind = "not_json" if first["type"] == "json_invalid" else "schema"
+        where = ".".join(str(p) for p in first["loc"]) or "(payload)"
+        msg = first["msg"].removeprefix("Value error, ")
+        more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise PayloadError(kind, f"{model.__name__}: {where}: {msg}{more}") from None
+
+
+def encode(payload: Payload) -> bytes:
+    return payload.model_dump_json().encode()
