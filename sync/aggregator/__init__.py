@@ -1,0 +1,1 @@
+"""The central side: ingest from the broker, plant-level storage, acks and commands down."""
