@@ -23,6 +23,7 @@ class QualityRuntime:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self.cfg = agent.cfg
+        self.chars = {c.name: c for c in self.cfg.characteristics}
         self.trackers: dict[str, CharacteristicTracker] = {}
         self.by_tag: dict[str, list[str]] = {}
         self.by_trigger: dict[str, list[str]] = {}
@@ -57,7 +58,7 @@ class QualityRuntime:
         ).fetchone()[0]
 
     def _applies(self, name: str) -> bool:
-        c = next(c for c in self.cfg.characteristics if c.name == name)
+        c = self.chars[name]
         logic = self.agent.logic
         return c.product is None or logic is None or logic.product == c.product
 
@@ -69,7 +70,7 @@ class QualityRuntime:
             if self._applies(name):
                 out += self.trackers[name].add(ts, float(value))
         for name in self.by_trigger.get(tag, ()):
-            c = next(c for c in self.cfg.characteristics if c.name == name)
+            c = self.chars[name]
             last = self.agent.filter.last.get(c.tag or "")
             if last is not None and last.value is not None and self._applies(name):
                 out += self.trackers[name].add(ts, float(last.value))
@@ -80,7 +81,7 @@ class QualityRuntime:
         return out
 
     def _act(self, alarm: SpcAlarm) -> None:
-        c = next(c for c in self.cfg.characteristics if c.name == alarm.characteristic)
+        c = self.chars[alarm.characteristic]
         a = c.actions
         if a.act_on != "both" and a.act_on != alarm.kind:
             return
@@ -134,7 +135,7 @@ class QualityRuntime:
             committed = last_ts is not None and last_ts >= since  # the holding alarm is stored
             if committed and last_alarm is not None and acked is not None and acked >= last_alarm:
                 del self.holding[name]
-                c = next(c for c in self.cfg.characteristics if c.name == name)
+                c = self.chars[name]
                 for tag in (c.actions.stop_line_tag, c.actions.andon_tag):
                     if tag:
                         await self._write(tag, False, f"SPC {name}: alarms acknowledged")
