@@ -10,9 +10,8 @@ from typing import Any
 from edge.config import LineConfig
 from edge.config_line import line_machine
 from edge.logic.inspections import due_inspections, judge
-from edge.operations import OperatorInputError, _require
+from edge.operations import OperatorInputError, _require, current_order
 from edge.store import Store
-from edge.trace import _current_order
 
 
 def _parts(store: Store, machine: str | None, since: float) -> int:
@@ -24,7 +23,7 @@ def _parts(store: Store, machine: str | None, since: float) -> int:
 
 def due(cfg: LineConfig, store: Store, now: float | None = None) -> list[dict[str, Any]]:
     now = now if now is not None else time.time()
-    order, product, start = _current_order(store)
+    order, product, start = current_order(store)
     if order is None or start is None:
         return []
     parts = _parts(store, line_machine(cfg), start)
@@ -60,7 +59,7 @@ def record(
     passed, items, errors = judge(plan, values)
     if errors:
         raise OperatorInputError("; ".join(errors))
-    order, product, start = _current_order(store)
+    order, product, start = current_order(store)
     parts = _parts(store, line_machine(cfg), start) if start is not None else 0
     with store._tx(sync_full=True):
         store.db.execute(

@@ -122,6 +122,20 @@ def split_event(
     return f"{event_id}/{at:.3f}"
 
 
+def current_order(store: Store) -> tuple[str | None, str | None, float | None]:
+    """The work order running on the line as the agent applied it: (order, product, start),
+    or Nones when none runs."""
+    row = store.db.execute(
+        "SELECT order_id, product, action, ts FROM orders WHERE by = 'line' ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    if row is None or row[2] == "complete":
+        return None, None, None
+    start = store.db.execute(
+        "SELECT max(ts) FROM orders WHERE by = 'line' AND order_id = ? AND action = 'start'", (row[0],)
+    ).fetchone()[0]
+    return row[0], row[1], start
+
+
 def adjust_count(
     cfg: LineConfig,
     store: Store,

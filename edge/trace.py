@@ -12,21 +12,9 @@ import time
 from typing import Any
 
 from edge.config import LineConfig
-from edge.operations import OperatorInputError, _require
+from edge.operations import OperatorInputError, _require, current_order
 from edge.store import Store
 from edge.store.db import decode_value
-
-
-def _current_order(store: Store) -> tuple[str | None, str | None, float | None]:
-    row = store.db.execute(
-        "SELECT order_id, product, action, ts FROM orders WHERE by = 'line' ORDER BY seq DESC LIMIT 1"
-    ).fetchone()
-    if row is None or row[2] == "complete":
-        return None, None, None
-    start = store.db.execute(
-        "SELECT max(ts) FROM orders WHERE by = 'line' AND order_id = ? AND action = 'start'", (row[0],)
-    ).fetchone()[0]
-    return row[0], row[1], start
 
 
 def register_produced(
@@ -47,7 +35,7 @@ def register_produced(
     lot, by = _require(lot, "lot"), _require(by, "by")
     if kind not in ("lot", "serial"):
         raise OperatorInputError("kind: must be lot or serial")
-    cur_order, product, order_start = _current_order(store)
+    cur_order, product, order_start = current_order(store)
     order = order or cur_order
     if order is None:
         raise OperatorInputError("order: no work order is running; name one with --order")
@@ -95,7 +83,7 @@ def register_consumed(
         _require(material, "material"),
         _require(by, "by"),
     )
-    order = order or _current_order(store)[0]
+    order = order or current_order(store)[0]
     if order is None:
         raise OperatorInputError("order: no work order is running; name one with --order")
     if quantity is not None and quantity <= 0:
@@ -225,7 +213,7 @@ class LotTagWatcher:
         return lot, material
 
     def record(self, lot: str, material: str) -> None:
-        order = _current_order(self.store)[0]
+        order = current_order(self.store)[0]
         if order is None:
             return  # no order running: nothing to attach the lot to
         with self.store._tx(sync_full=True):
