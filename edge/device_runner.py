@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edge.acquire import Backoff
+from edge.aio import bounded
 from edge.config import Tag
 from edge.drivers.base import Driver, Reading
 from edge.errors import DriverError
@@ -22,19 +23,6 @@ log = logging.getLogger("lineside.agent")
 
 OnReadings = Callable[[list[Reading], float], None]
 OnState = Callable[[str, str, str | None], None]  # device, state, error
-
-
-async def bounded(coro: Any, timeout: float, what: str) -> None:
-    """Run ``coro`` for at most ``timeout`` seconds. Unlike ``wait_for`` this returns on
-    time even if the coroutine ignores cancellation (some PLC libraries do while
-    closing); what overran is logged by name and left cancelled."""
-    task = asyncio.ensure_future(coro)
-    done, _ = await asyncio.wait({task}, timeout=timeout)
-    if not done:
-        task.cancel()
-        log.warning("%s did not finish within %.0f s; abandoned", what, timeout)
-    elif not task.cancelled() and task.exception() is not None:
-        log.debug("%s failed: %s", what, task.exception())
 
 
 class DeviceRunner:

@@ -18,6 +18,7 @@ from asyncua import Client, Node, ua
 from asyncua.common.subscription import DataChangeEvent, OverflowPolicy
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
+from edge.aio import bounded
 from edge.certs import certificate_uri, load_der, thumbprint
 from edge.config import OpcUaDevice, Tag
 from edge.drivers.base import OnUpdate, Reading
@@ -165,12 +166,8 @@ class OpcUaDriver:
 
     @staticmethod
     async def _disconnect(c: Client) -> None:
-        # asyncio.wait, not wait_for: it returns on time even if the disconnect ignores
-        # cancellation; then the socket is closed under it.
-        task = asyncio.ensure_future(c.disconnect())
-        done, _ = await asyncio.wait({task}, timeout=2)
-        if not done or task.cancelled() or task.exception() is not None:
-            task.cancel()
+        # If the polite disconnect fails or overruns, close the socket under it.
+        if not await bounded(c.disconnect(), 2.0, "OPC UA disconnect", level=logging.DEBUG):
             try:
                 c.disconnect_socket()
             except Exception:
