@@ -47,6 +47,12 @@ class Agent:
             | (self.quality.tags if self.quality else set())
             | (set(self.lots.by_tag) if self.lots else set())
         )
+        self.uplink: Any = None
+        if cfg.uplink is not None and cfg.uplink.enabled:
+            from sync.uplink import Uplink
+
+            self.uplink = Uplink(cfg)
+            self.writer.on_commit = self.uplink.notify
         self.readings = 0
         self.started = time.time()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -182,6 +188,8 @@ class Agent:
         if self.logic is not None or self.quality is not None:
             self._tasks.append(asyncio.create_task(self._tick(), name="logic-tick"))
         self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
+        if self.uplink is not None:
+            self.uplink.start()
         await asyncio.to_thread(
             self.store.append_event, "agent_started", "agent", f"agent started (pid {os.getpid()})"
         )
@@ -211,6 +219,9 @@ class Agent:
         await self.writer.close()
         await asyncio.to_thread(self._write_status)
         await asyncio.to_thread(self.store.append_event, "agent_stopped", "agent", "agent stopped")
+        if self.uplink is not None:
+            # Last chance to send what is committed; the rest goes at the next start.
+            await asyncio.to_thread(self.uplink.stop, 2.0)
         log.info("agent stopped: %d samples committed", self.writer.committed)
 
     async def run(self, duration: float | None = None) -> None:
@@ -341,6 +352,7 @@ class Agent:
                     self.store.apply_retention,
                     max_age_s=r.max_age_days * 86400,
                     max_bytes=int(r.max_size_mb * 1e6),
+                    require_ack=self.uplink is not None,
                 )
                 if any(removed.values()):
                     log.info("retention removed %s", removed)

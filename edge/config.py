@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edge.config_line import CalendarCfg, MachineCfg, OrderCfg, ProductCfg, ReasonCfg, check_line_sections
 from edge.config_quality import CharacteristicCfg, InspectionPlanCfg, MaterialCfg, check_quality_sections
 from edge.errors import ConfigError
+from sync.config import UplinkConfig
 
 NAME_RE = r"^[A-Za-z][A-Za-z0-9_.\-]*$"
 TOPIC_SAFE_RE = r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"
@@ -388,6 +389,8 @@ class LineConfig(Model):
     """Inspection plans (first-off, periodic checks) with their items."""
     materials: list[MaterialCfg] = []
     """Materials whose lot numbers are read from tags (traceability)."""
+    uplink: UplinkConfig | None = None
+    """Store-and-forward to the plant aggregator over MQTT (absent: local only)."""
 
     # Set by the loader, not part of the file.
     source: Annotated[Path | None, Field(exclude=True)] = None
@@ -568,8 +571,8 @@ def parse_config(data: Any, path: str = "<config>") -> LineConfig:
         raise ConfigError(format_validation_error(path, e, data)) from None
 
 
-def load_config(path: str | os.PathLike[str]) -> LineConfig:
-    """Read, validate and resolve one line config file."""
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    """Read a YAML file; ConfigError names the file, and line and column of a syntax error."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -578,13 +581,18 @@ def load_config(path: str | os.PathLike[str]) -> LineConfig:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError([f"{p}: cannot read: {e}"]) from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "(yaml)"
         problem = getattr(e, "problem", None) or str(e)
         raise ConfigError([f"{p}: {where}: invalid YAML: {problem}"]) from None
-    cfg = parse_config(data, str(p))
+
+
+def load_config(path: str | os.PathLike[str]) -> LineConfig:
+    """Read, validate and resolve one line config file."""
+    p = Path(path)
+    cfg = parse_config(read_yaml(p), str(p))
     return resolve_paths(cfg, p.parent)
 
 
@@ -609,7 +617,10 @@ def resolve_paths(cfg: LineConfig, base: Path) -> LineConfig:
                 }
             )
         devices.append(d)
-    return cfg.model_copy(update={"store": store, "devices": devices, "source": base})
+    uplink = cfg.uplink
+    if uplink is not None:
+        uplink = uplink.model_copy(update={"mqtt": uplink.mqtt.resolved(base)})
+    return cfg.model_copy(update={"store": store, "devices": devices, "uplink": uplink, "source": base})
 
 
 def json_schema() -> dict[str, Any]:

@@ -209,6 +209,14 @@ def order_command(
         raise OperatorInputError(f"action: {action!r} is not one of {', '.join(ORDER_ACTIONS)}")
     if action == "start":
         order = _require(order, "order")
+        if product is None or quantity is None or due is None:
+            # A work order released by the plant supplies what the operator did not type.
+            row = store.db.execute(
+                "SELECT product, quantity, due FROM work_orders WHERE order_id = ? AND status = 'released'",
+                (order,),
+            ).fetchone()
+            if row is not None:
+                product, quantity, due = product or row[0], quantity or row[1], due or row[2]
         if product not in {p.id for p in cfg.products}:
             raise OperatorInputError(f"product: {product!r} is not a product of this line")
         if quantity is not None and quantity <= 0:

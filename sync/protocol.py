@@ -14,6 +14,7 @@ newer sender is noticed, not misread. Validation errors name the field.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -66,10 +67,11 @@ class Topics:
 AGGREGATOR_SHARE = "$share/lineside-aggregator"
 
 
-def aggregator_subscriptions(streams: tuple[str, ...]) -> list[str]:
-    return [f"{AGGREGATOR_SHARE}/{ROOT}/+/+/+/+/{s}" for s in (*streams, "cmd-ack")] + [
-        f"{ROOT}/+/+/+/+/state/+"
-    ]
+def aggregator_subscriptions() -> list[str]:
+    """Streams and command results (one level below the line) are shared among the
+    aggregator instances; retained state goes to every instance. A stream the aggregator
+    does not know still arrives, and is dead-lettered rather than silently unheard."""
+    return [f"{AGGREGATOR_SHARE}/{ROOT}/+/+/+/+/+", f"{ROOT}/+/+/+/+/state/+"]
 
 
 def parse_topic(topic: str) -> tuple[Topics, str]:
@@ -100,10 +102,15 @@ class LineRef(BaseModel):
 
 
 class Batch(Payload):
-    """Records of one stream, ``first_seq``..``last_seq`` (each record carries its ``seq``)."""
+    """Records of one stream, ``first_seq``..``last_seq`` (each record carries its ``seq``).
+
+    ``after_seq`` is the sequence this batch follows: the sender states that no record
+    of the stream lies between ``after_seq`` and ``first_seq``, so the receiver knows
+    the batch closes the gap even where sequences skip numbers."""
 
     line: LineRef
-    stream: str
+    stream: Annotated[str, Field(pattern=r"^[a-z][a-z_]*$", max_length=40)]
+    after_seq: Annotated[int, Field(ge=0)]
     first_seq: Annotated[int, Field(ge=1)]
     last_seq: Annotated[int, Field(ge=1)]
     sent_at: float
@@ -113,6 +120,8 @@ class Batch(Payload):
     def _consistent(self) -> Batch:
         if self.last_seq < self.first_seq:
             raise ValueError("last_seq is below first_seq")
+        if self.after_seq >= self.first_seq:
+            raise ValueError("after_seq must be below first_seq")
         if not self.records:
             raise ValueError("a batch carries at least one record")
         raw = [r.get("seq") for r in self.records]
@@ -139,6 +148,40 @@ class LineStatus(Payload):
     online: bool
     ts: float
     agent: str = ""
+    state: str | None = None
+    """State of the line's OEE machine (running, down, ...)."""
+    order: str | None = None
+    """Work order running now."""
+    last_data: float | None = None
+    """When the agent last committed a sample."""
+    backlog: Annotated[int, Field(ge=0)] = 0
+    """Records not yet acknowledged by the aggregator, all streams."""
+    devices: dict[str, str] = {}
+    """PLC connection state per device."""
+
+
+class ShiftKpi(Payload):
+    """Retained on ``state/shift_kpi``: the line's KPIs for a shift as the edge computes
+    them (with its calendar and the operators' reasons). ``shift`` is ``YYYY-MM-DD/NAME``,
+    or None for a line without a shift calendar (then the window is the last 24 h)."""
+
+    shift: str | None
+    start: float
+    end: float
+    ts: float
+    kpi: dict[str, Any]
+    pareto: list[dict[str, Any]] = []
+
+
+class CurrentOrder(Payload):
+    """Retained on ``state/current_order``."""
+
+    order: str | None
+    product: str | None
+    since: float | None
+    ts: float
+    dispatch: list[dict[str, Any]] = []
+    """Released work orders waiting on the line."""
 
 
 class Command(Payload):
@@ -148,6 +191,21 @@ class Command(Payload):
     kind: Literal["work_order", "reasons", "products"]
     issued_at: float
     body: dict[str, Any]
+
+
+class WorkOrderBody(BaseModel):
+    """Body of ``cmd/work_order``: release (or update) an order on the line's dispatch
+    list, or cancel one that has not started."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Literal["release", "cancel"] = "release"
+    order_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s/#+]+$")]
+    product: str | None = None
+    quantity: Annotated[int, Field(gt=0, le=100_000_000)] | None = None
+    due: float | None = None
+    priority: Annotated[int, Field(ge=0, le=1000)] = 0
+    description: Annotated[str, Field(max_length=500)] = ""
 
 
 class CommandAck(Payload):
@@ -163,6 +221,8 @@ PAYLOADS: dict[str, type[Payload]] = {
     "status": LineStatus,
     "command": Command,
     "command_ack": CommandAck,
+    "shift_kpi": ShiftKpi,
+    "current_order": CurrentOrder,
 }
 
 
@@ -190,3 +250,20 @@ def decode(model: type[Payload], data: bytes | str) -> Any:
 
 def encode(payload: Payload) -> bytes:
     return payload.model_dump_json().encode()
+
+
+def encode_batch(
+    line: LineRef, stream: str, after_seq: int, records: list[str], seqs: tuple[int, int], sent_at: float
+) -> bytes:
+    """A :class:`Batch` from records already encoded as JSON objects (the uplink's hot
+    path: no model instances). ``seqs`` is (first, last). Decodes with ``Batch``."""
+    head = (
+        f'{{"v":{VERSION},"line":{{"enterprise":{_q(line.enterprise)},"site":{_q(line.site)},'
+        f'"area":{_q(line.area)},"line":{_q(line.line)}}},"stream":{_q(stream)},'
+        f'"after_seq":{after_seq},"first_seq":{seqs[0]},"last_seq":{seqs[1]},"sent_at":{sent_at!r},"records":['
+    )
+    return (head + ",".join(records) + "]}").encode()
+
+
+def _q(s: str) -> str:
+    return json.dumps(s)

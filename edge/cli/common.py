@@ -26,9 +26,12 @@ def emit(as_json: bool, data: Any, printer: Callable[[], None]) -> int:
 
 
 def _load(path: str) -> Any:
+    """The line config, with the reason tree and products the plant sent down (stored
+    in the line's store by the uplink) in place of the file's."""
+    from edge.commands import effective_config
     from edge.config import load_config
 
-    return load_config(path)
+    return effective_config(load_config(path))
 
 
 def _run_async(main: Any, on_signal: Any) -> None:

@@ -375,18 +375,42 @@ class Store:
                     (acked_seq, now, stream),
                 )
 
+    def advance_cursors(self, cursors: dict[str, tuple[int, int]]) -> None:
+        """Move several streams' (sent_seq, acked_seq) forward in one durable transaction."""
+        now = time.time()
+        with self._tx(sync_full=True):
+            for stream, (sent, acked) in cursors.items():
+                _stream(stream)
+                self.db.execute(
+                    "INSERT INTO stream_cursors (stream, sent_seq, acked_seq, updated_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(stream) DO UPDATE SET sent_seq = max(sent_seq, excluded.sent_seq), "
+                    "acked_seq = max(acked_seq, excluded.acked_seq), updated_at = excluded.updated_at",
+                    (stream, sent, acked, now),
+                )
+
     def backlog(self) -> dict[str, int]:
         return {s: max(0, self.last_seq(s) - self.cursor(s)["acked_seq"]) for s in STREAMS}
 
     def apply_retention(
-        self, *, max_age_s: float, max_bytes: int, now: float | None = None, chunk: int = 20_000
+        self,
+        *,
+        max_age_s: float,
+        max_bytes: int,
+        now: float | None = None,
+        chunk: int = 20_000,
+        require_ack: bool = True,
     ) -> dict[str, int]:
         """Delete acknowledged rows that are too old, then the oldest acknowledged samples
-        while the file is larger than ``max_bytes``. Unacknowledged rows are never touched."""
+        while the file is larger than ``max_bytes``. Unacknowledged rows are never touched.
+        ``require_ack=False`` (a line without uplink) treats every row as acknowledged."""
         now = now if now is not None else time.time()
         removed: dict[str, int] = {}
+
+        def acked_of(stream: str) -> int:
+            return self.cursor(stream)["acked_seq"] if require_ack else self.last_seq(stream)
+
         for stream, ts_col in PRUNABLE.items():
-            acked = self.cursor(stream)["acked_seq"]
+            acked = acked_of(stream)
             if acked <= 0:
                 continue
             with self._tx():
@@ -394,7 +418,7 @@ class Store:
                     f"DELETE FROM {stream} WHERE seq <= ? AND {ts_col} < ?", (acked, now - max_age_s)
                 )
             removed[stream] = cur.rowcount
-        acked = self.cursor("samples")["acked_seq"]
+        acked = acked_of("samples")
         while acked > 0 and self.used_bytes() > max_bytes:
             with self._tx():
                 cur = self.db.execute(

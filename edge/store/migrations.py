@@ -354,3 +354,41 @@ def m007_manual_measurements(db: sqlite3.Connection) -> None:
         );
         """
     )
+
+
+@migration
+def m008_commands(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- Commands received from the aggregator, by id: a replay finds its first result.
+        CREATE TABLE commands (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            issued_at REAL,
+            received REAL NOT NULL,
+            body TEXT NOT NULL,
+            accepted INTEGER NOT NULL,
+            reason TEXT NOT NULL DEFAULT ''
+        );
+        -- The dispatch list: work orders released to this line (started and completed
+        -- through the orders stream).
+        CREATE TABLE work_orders (
+            order_id TEXT PRIMARY KEY,
+            product TEXT NOT NULL,
+            quantity INTEGER,
+            due REAL,
+            priority INTEGER NOT NULL DEFAULT 0,
+            description TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'released' CHECK (status IN ('released', 'cancelled')),
+            command_id TEXT,
+            updated REAL NOT NULL
+        );
+        -- Reason tree and products sent down by the plant; they replace the config's.
+        CREATE TABLE master_data (
+            kind TEXT PRIMARY KEY,
+            body TEXT NOT NULL,
+            command_id TEXT NOT NULL,
+            updated REAL NOT NULL
+        );
+        """
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from edge.store.db import Sample, Store
@@ -37,6 +38,8 @@ class SampleWriter:
         self.batches = 0
         self.last_seq = 0
         self._failing = False
+        #: Called after each committed batch (the uplink sends without waiting for its tick).
+        self.on_commit: Callable[[], None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="sample-writer")
@@ -76,6 +79,8 @@ class SampleWriter:
             facts, self._facts = self._facts, []
             try:
                 self.last_seq = await asyncio.to_thread(self.store.append_samples, batch, facts)
+                if self.on_commit is not None:
+                    self.on_commit()
             except Exception as e:  # disk full, locked too long: keep the data, retry later
                 self._buf[:0] = batch
                 self._facts[:0] = facts

@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.cli import main
-from edge.store import STREAMS
 from sync.protocol import (
     ROOT,
     Ack,
@@ -37,8 +36,8 @@ def test_topic_layout() -> None:
     assert parse_topic(T.ack("counts")) == (T, "ack/counts")
     with pytest.raises(ValueError, match="is not under lineside/v1"):
         parse_topic("plant/x/y")
-    subs = aggregator_subscriptions(STREAMS)
-    assert f"$share/lineside-aggregator/{ROOT}/+/+/+/+/samples" in subs
+    subs = aggregator_subscriptions()
+    assert f"$share/lineside-aggregator/{ROOT}/+/+/+/+/+" in subs
 
 
 @given(first=st.integers(1, 10**9), n=st.integers(1, 50))
@@ -46,6 +45,7 @@ def test_batch_round_trip(first: int, n: int) -> None:
     b = Batch(
         line=REF,
         stream="samples",
+        after_seq=first - 1,
         first_seq=first,
         last_seq=first + n - 1,
         sent_at=1.5,
@@ -60,17 +60,17 @@ def test_batch_round_trip(first: int, n: int) -> None:
         (b"{not json", "not_json", "Batch: (payload): Invalid JSON"),
         (b'{"v": 2}', "schema", "Batch: v: Input should be 1"),
         (
-            b'{"v":1,"line":{"enterprise":"a","site":"b","area":"c","line":"d"},"stream":"s","first_seq":5,"last_seq":4,"sent_at":0,"records":[{"seq":5}]}',
+            b'{"v":1,"line":{"enterprise":"a","site":"b","area":"c","line":"d"},"stream":"s","after_seq":0,"first_seq":5,"last_seq":4,"sent_at":0,"records":[{"seq":5}]}',
             "schema",
             "last_seq is below first_seq",
         ),
         (
-            b'{"v":1,"line":{"enterprise":"a","site":"b","area":"c","line":"d"},"stream":"s","first_seq":1,"last_seq":2,"sent_at":0,"records":[{"seq":2},{"seq":1}]}',
+            b'{"v":1,"line":{"enterprise":"a","site":"b","area":"c","line":"d"},"stream":"s","after_seq":0,"first_seq":1,"last_seq":2,"sent_at":0,"records":[{"seq":2},{"seq":1}]}',
             "schema",
             "record seqs must rise strictly",
         ),
         (
-            b'{"v":1,"line":{"enterprise":"a","site":"b","area":"c","line":"d"},"stream":"s","first_seq":1,"last_seq":1,"sent_at":0,"records":[{"seq":1}],"extra":1}',
+            b'{"v":1,"line":{"enterprise":"a","site":"b","area":"c","line":"d"},"stream":"s","after_seq":0,"first_seq":1,"last_seq":1,"sent_at":0,"records":[{"seq":1}],"extra":1}',
             "schema",
             "extra: Extra inputs are not permitted",
         ),

@@ -20,6 +20,7 @@ def batch(first: int, last: int) -> Batch:
     return Batch(
         line=REF,
         stream="samples",
+        after_seq=first - 1,
         first_seq=first,
         last_seq=last,
         sent_at=0,

@@ -1,0 +1,294 @@
+"""``lineside aggregator ...``: the plant side (run the aggregator, plant status and
+report, work orders down to the lines) and ``lineside order list`` on the line side."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from edge.cli.common import _age, _dur, _pct, emit, parse_time
+from edge.errors import ConfigError, LinesideError
+from edge.operations import OperatorInputError
+
+
+def _agg(args: argparse.Namespace) -> Any:
+    from sync.config import load_aggregator_config
+
+    return load_aggregator_config(args.config)
+
+
+def cmd_agg_run(args: argparse.Namespace) -> int:
+    from sync.aggregator.service import Aggregator
+
+    cfg = _agg(args)
+    agg = Aggregator(cfg, client_id=args.client_id)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: agg.request_stop())
+    agg.run(args.duration)
+    return 0
+
+
+def cmd_agg_status(args: argparse.Namespace) -> int:
+    from sync.aggregator.report import plant_status
+
+    cfg = _agg(args)
+    now = time.time()
+    rows = plant_status(cfg, now=now)
+
+    def show() -> None:
+        print(
+            f"{'line':<32} {'online':<8} {'state':<14} {'order':<14} {'last data':<12} {'backlog':>8}  records"
+        )
+        for r in rows:
+            online = "yes" if r["online"] else ("no" if r["online"] is not None else "never")
+            print(
+                f"{r['line']:<32} {online:<8} {r['state'] or '-':<14} {r['order'] or '-':<14} "
+                f"{_age(r['last_data'], now):<12} {r['backlog']:>8}  {r['records']}"
+            )
+        dl = rows[0]["dead_letters"] if rows else {}
+        if dl:
+            print("\ndead letters: " + ", ".join(f"{k} {n}" for k, n in sorted(dl.items())))
+
+    return emit(args.json, rows, show)
+
+
+def cmd_agg_report(args: argparse.Namespace) -> int:
+    from sync.aggregator.report import plant_report
+
+    cfg = _agg(args)
+    rep = plant_report(cfg, shift=args.shift)
+
+    def show() -> None:
+        for ln in rep["lines"]:
+            k = ln.get("kpi")
+            print(f"== {ln['line']}  shift {ln.get('shift') or '-'}")
+            if not k:
+                print("   no KPIs received yet")
+                continue
+            print(
+                f"   OEE {_pct(k.get('oee'))}  A {_pct(k.get('availability'))}  P {_pct(k.get('performance'))}"
+                f"  Q {_pct(k.get('quality'))}   good {k.get('good', 0)}  scrap {k.get('scrap', 0)}"
+                f"   MTBF {_dur(k.get('mtbf_s'))}  MTTR {_dur(k.get('mttr_s'))}  failures {k.get('failures', 0)}"
+            )
+            for p in ln["pareto"][:8]:
+                print(f"   {_dur(p['duration_s']):>10}  {p['count']:>4}x  {p['reason']} ({p['loss']})")
+            if ln["spc_alarms"]:
+                print(f"   SPC alarms: {len(ln['spc_alarms'])}")
+                for a in ln["spc_alarms"][:5]:
+                    print(f"     {a['characteristic']}: {a['kind']} {a['rule']} {a['detail']}")
+        print("\nplant downtime Pareto:")
+        for p in rep["pareto"][:10]:
+            print(f"   {_dur(p['duration_s']):>10}  {p['count']:>4}x  {p['reason']} ({p['loss']})")
+
+    return emit(args.json, rep, show)
+
+
+def cmd_agg_order_add(args: argparse.Namespace) -> int:
+    cfg = _agg(args)
+    tz = "UTC"
+    due = parse_time(args.due, tz) if args.due else None
+    body = {
+        "action": "release",
+        "order_id": args.order,
+        "product": args.product,
+        "quantity": args.quantity,
+        "due": due,
+        "priority": args.priority,
+        "description": args.description or "",
+    }
+    ids = queue_orders(cfg, args.line, [body], cmd_id=args.id)
+    print(f"queued work order {args.order} for {args.line} (command {ids[0]})")
+    return 0
+
+
+def cmd_agg_order_cancel(args: argparse.Namespace) -> int:
+    cfg = _agg(args)
+    ids = queue_orders(cfg, args.line, [{"action": "cancel", "order_id": args.order}], cmd_id=args.id)
+    print(f"queued cancellation of {args.order} for {args.line} (command {ids[0]})")
+    return 0
+
+
+def cmd_agg_order_import(args: argparse.Namespace) -> int:
+    """CSV (header: line,order_id,product,quantity[,due,priority,description]) or a JSON list."""
+    cfg = _agg(args)
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read: {e}"]) from None
+    rows: list[dict[str, Any]]
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise ConfigError([f"{path}: not JSON: {e}"]) from None
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise ConfigError([f"{path}: expected a JSON list of orders"])
+        rows = data
+    else:
+        rows = list(csv.DictReader(text.splitlines()))
+    by_line: dict[str, list[dict[str, Any]]] = {}
+    errors = []
+    for i, r in enumerate(rows, start=2 if path.suffix.lower() != ".json" else 0):
+        where = f"{path}: {'row' if path.suffix.lower() != '.json' else 'item'} {i}"
+        line = str(r.get("line") or args.line or "")
+        if not line:
+            errors.append(f"{where}: line: missing (a column, or --line)")
+            continue
+        try:
+            qty = int(r["quantity"]) if r.get("quantity") not in (None, "") else None
+            prio = int(r.get("priority") or 0)
+            due = parse_time(str(r["due"]), "UTC") if r.get("due") not in (None, "") else None
+        except (ValueError, LinesideError) as e:
+            errors.append(f"{where}: {e}")
+            continue
+        if not r.get("order_id") or not r.get("product"):
+            errors.append(f"{where}: order_id and product are required")
+            continue
+        body = {
+            "action": "release",
+            "order_id": str(r["order_id"]),
+            "product": str(r["product"]),
+            "quantity": qty,
+            "due": due,
+            "priority": prio,
+            "description": str(r.get("description") or ""),
+        }
+        by_line.setdefault(line, []).append(body)
+    if errors:
+        raise ConfigError(errors)
+    n = 0
+    for line, bodies in by_line.items():
+        n += len(queue_orders(cfg, line, bodies, cmd_id=None, stable=True))
+    print(f"queued {n} work orders for {len(by_line)} lines")
+    return 0
+
+
+def queue_orders(
+    cfg: Any, line: str, bodies: list[dict[str, Any]], *, cmd_id: str | None, stable: bool = False
+) -> list[str]:
+    """Queue work-order commands; ``stable`` ids (from the order's content) make a
+    re-import of the same file change nothing."""
+    from sync.aggregator.service import open_store
+
+    ln = cfg.line(line)
+    store = open_store(cfg)
+    ids = []
+    try:
+        for body in bodies:
+            _check_work_order(body)
+            if cmd_id:
+                cid = cmd_id
+            elif stable:
+                cid = (
+                    "wo-" + uuid.uuid5(uuid.NAMESPACE_URL, ln.key + json.dumps(body, sort_keys=True)).hex[:20]
+                )
+            else:
+                cid = f"wo-{body['order_id']}-{uuid.uuid4().hex[:8]}"
+            store.add_command(cid, ln.key, "work_order", body, time.time())
+            ids.append(cid)
+    finally:
+        store.close()
+    return ids
+
+
+def _check_work_order(body: dict[str, Any]) -> None:
+    from pydantic import ValidationError
+
+    from sync.protocol import WorkOrderBody
+
+    try:
+        WorkOrderBody.model_validate(body)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise OperatorInputError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def cmd_agg_commands(args: argparse.Namespace) -> int:
+    from sync.aggregator.service import open_store
+
+    cfg = _agg(args)
+    store = open_store(cfg)
+    try:
+        rows = store.commands(cfg.line(args.line).key if args.line else None)
+    finally:
+        store.close()
+    now = time.time()
+
+    def show() -> None:
+        for r in rows:
+            print(
+                f"{r['id']:<32} {r['line']:<28} {r['kind']:<11} {r['state']:<9} sent {r['sent_count']}x "
+                f"{_age(r['acked_at'], now) if r['acked_at'] else '':<10} {r['reason']}"
+            )
+
+    return emit(args.json, rows, show)
+
+
+def register(sub: Any) -> None:
+    a = sub.add_parser(
+        "aggregator", help="the plant aggregator: ingest from the lines, plant view, orders down"
+    )
+    asub = a.add_subparsers(dest="agg_command", metavar="ACTION", required=True)
+
+    def cfg_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-c", "--config", required=True, help="aggregator config file (YAML)")
+
+    r = asub.add_parser("run", help="run the aggregator (MQTT → plant store, acks, commands down)")
+    cfg_arg(r)
+    r.add_argument("--duration", type=float, help="stop after S seconds (default: until SIGTERM/Ctrl-C)")
+    r.add_argument(
+        "--client-id",
+        help="MQTT client id of this instance (several instances share the load; each needs its own)",
+    )
+    r.set_defaults(func=cmd_agg_run)
+
+    s = asub.add_parser("status", help="each line: online, state, current order, last data, backlog")
+    cfg_arg(s)
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_agg_status)
+
+    rp = asub.add_parser("report", help="OEE per line, downtime Pareto, SPC alarms, MTBF/MTTR")
+    cfg_arg(rp)
+    rp.add_argument("--shift", help="shift as YYYY-MM-DD/NAME (default: each line's latest)")
+    rp.add_argument("--json", action="store_true", help="machine-readable output")
+    rp.set_defaults(func=cmd_agg_report)
+
+    o = asub.add_parser("order", help="work orders down to a line")
+    osub = o.add_subparsers(dest="order_command", metavar="ACTION", required=True)
+    oa = osub.add_parser("add", help="release a work order to a line (delivered when the line is online)")
+    cfg_arg(oa)
+    oa.add_argument("--line", required=True, help="line key e/s/a/l or its short name")
+    oa.add_argument("--order", required=True, help="work order id")
+    oa.add_argument("--product", required=True, help="product id (must be a product of the line)")
+    oa.add_argument("--quantity", type=int, help="ordered quantity")
+    oa.add_argument("--due", help="due date (ISO 8601 or epoch seconds)")
+    oa.add_argument("--priority", type=int, default=0, help="higher first on the line's list (default 0)")
+    oa.add_argument("--description", help="free text for the operators")
+    oa.add_argument("--id", help="command id (default: generated); the same id is never applied twice")
+    oa.set_defaults(func=cmd_agg_order_add)
+    oc = osub.add_parser("cancel", help="cancel a released work order that has not started")
+    cfg_arg(oc)
+    oc.add_argument("--line", required=True, help="line key or short name")
+    oc.add_argument("--order", required=True, help="work order id")
+    oc.add_argument("--id", help="command id (default: generated)")
+    oc.set_defaults(func=cmd_agg_order_cancel)
+    oi = osub.add_parser(
+        "import", help="import work orders from an ERP export (CSV with a header row, or JSON)"
+    )
+    cfg_arg(oi)
+    oi.add_argument("file", help="CSV (line,order_id,product,quantity,due,priority,description) or JSON list")
+    oi.add_argument("--line", help="line for rows without a line column")
+    oi.set_defaults(func=cmd_agg_order_import)
+
+    c = asub.add_parser("commands", help="commands queued for the lines and their results")
+    cfg_arg(c)
+    c.add_argument("--line", help="only this line")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    c.set_defaults(func=cmd_agg_commands)

@@ -1,0 +1,334 @@
+"""The aggregator process: MQTT in, plant store, acks and commands out.
+
+Messages arrive through a shared subscription (several instances may split the load)
+with manual acknowledgement: the broker's PUBACK for a message goes out only after the
+transaction holding it has committed, so a crash loses nothing the broker gave us.
+Messages are committed in groups (one transaction, a savepoint each): a message that
+cannot be used goes to the dead-letter table with its reason and never stops the rest.
+End-to-end acks are coalesced per (line, stream) and published retained, so a line that
+reconnects learns at once how far the plant has its data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from sync import mqtt as m
+from sync.aggregator.store import AggregatorStore, FutureBatch, line_key
+from sync.config import AggregatorConfig
+from sync.protocol import (
+    Ack,
+    Batch,
+    Command,
+    CommandAck,
+    CurrentOrder,
+    LineRef,
+    LineStatus,
+    PayloadError,
+    ShiftKpi,
+    Topics,
+    aggregator_subscriptions,
+    decode,
+    encode,
+    parse_topic,
+)
+
+log = logging.getLogger("lineside.aggregator")
+
+GROUP_MAX = 500  # messages per transaction
+STATE_MODELS: dict[str, Any] = {"status": LineStatus, "shift_kpi": ShiftKpi, "current_order": CurrentOrder}
+
+
+class Aggregator:
+    def __init__(
+        self, cfg: AggregatorConfig, store: AggregatorStore | None = None, *, client_id: str | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.store = store or open_store(cfg)
+        self.lines = {ln.key: ln for ln in cfg.lines}
+        self.client_id = client_id or cfg.mqtt.client_id or "lineside-aggregator"
+        self._in: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._client: Any = None
+        self._version = m.V311 if cfg.mqtt.protocol == "3.1.1" else m.V5
+        self.connected = threading.Event()
+        self._dirty: dict[tuple[str, str], int] = {}
+        self._ack_sent: dict[tuple[str, str], float] = {}
+        self._online: dict[str, bool] = {}
+        self._logged: set[str] = set()
+        self.counts: dict[str, int] = {
+            "messages": 0,
+            "records": 0,
+            "dead_letters": 0,
+            "acks": 0,
+            "commands_sent": 0,
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._connect()
+        for target, name in ((self._ingest_loop, "ingest"), (self._command_loop, "commands")):
+            t = threading.Thread(target=target, name=f"aggregator-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        log.info(
+            "aggregator started: %d lines, store %s, broker %s",
+            len(self.lines),
+            "PostgreSQL" if self.store.dialect == "postgres" else self.store.target,
+            m.describe(self.cfg.mqtt),
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._in.put(None)
+        for t in self._threads:
+            t.join(10)
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+        log.info(
+            "aggregator stopped: %d messages, %d records, %d dead letters",
+            self.counts["messages"],
+            self.counts["records"],
+            self.counts["dead_letters"],
+        )
+
+    def run(self, duration: float | None = None) -> None:
+        self.start()
+        try:
+            self._stop.wait(duration)
+        finally:
+            self.stop()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------------ MQTT
+
+    def _connect(self) -> None:
+        c = m.make_client(self.cfg.mqtt, self.client_id, version=self._version, manual_ack=True)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        self._client = c
+        m.connect(c, self.cfg.mqtt)
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        code = m.reason_value(rc)
+        if code != 0:
+            if self._version == m.V5 and self.cfg.mqtt.protocol == "auto" and code in m.UNSUPPORTED_VERSION:
+                log.warning("broker does not speak MQTT 5; falling back to 3.1.1")
+                self._version = m.V311
+                threading.Thread(target=self._reconnect_v311, daemon=True).start()
+            else:
+                self._log_once(f"connack-{code}", f"broker refused the connection: reason {code}")
+            return
+        client.subscribe([(t, 1) for t in aggregator_subscriptions()])
+        self.connected.set()
+        log.info("aggregator connected to %s", m.describe(self.cfg.mqtt))
+
+    def _reconnect_v311(self) -> None:
+        old = self._client
+        old.disconnect()
+        old.loop_stop()
+        self._connect()
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        if self.connected.is_set() and not self._stop.is_set():
+            log.warning("aggregator lost the broker (reason %s); reconnecting", m.reason_value(rc))
+        self.connected.clear()
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        self._in.put((client, msg.mid, msg.qos, msg.topic, msg.payload))
+
+    # ------------------------------------------------------------------ ingest
+
+    def _ingest_loop(self) -> None:
+        interval = self.cfg.ack_interval_ms / 1000
+        while not self._stop.is_set():
+            group: list[Any] = []
+            try:
+                item = self._in.get(timeout=interval)
+                if item is not None:
+                    group.append(item)
+                while len(group) < GROUP_MAX:
+                    item = self._in.get_nowait()
+                    if item is not None:
+                        group.append(item)
+            except queue.Empty:
+                pass
+            if group:
+                self._process(group)
+            self._flush_acks()
+
+    def _process(self, group: list[Any]) -> None:
+        now = time.time()
+        try:
+            with self.store.tx():
+                for _client, _mid, _qos, topic, payload in group:
+                    self._one(topic, payload, now)
+        except Exception as e:  # the store itself failed: no PUBACK, the broker redelivers
+            self._log_once("store", f"cannot commit to the plant store: {e}; messages left to redelivery")
+            self._dirty.clear()
+            time.sleep(1.0)
+            return
+        self.counts["messages"] += len(group)
+        for client, mid, qos, _topic, _payload in group:
+            if qos > 0:
+                try:
+                    client.ack(mid, qos)
+                except Exception as e:  # connection gone: the broker redelivers, we dedupe
+                    self._log_once("puback", f"cannot acknowledge to the broker: {e}")
+
+    def _one(self, topic: str, payload: bytes, now: float) -> None:
+        try:
+            topics, rest = parse_topic(topic)
+        except ValueError as e:
+            self._dead(topic, "topic", str(e), payload, now)
+            return
+        line = f"{topics.enterprise}/{topics.site}/{topics.area}/{topics.line}"
+        if line not in self.lines:
+            self._dead(
+                topic, "unknown_line", f"line {line} is not configured at this aggregator", payload, now
+            )
+            return
+        try:
+            with self.store.savepoint():
+                if "/" not in rest and rest != "cmd-ack":
+                    self._batch(topic, topics, rest, payload, now)
+                elif rest.startswith("state/"):
+                    self._state(line, rest.removeprefix("state/"), payload, now)
+                elif rest == "cmd-ack":
+                    ack = decode(CommandAck, payload)
+                    if not self.store.command_result(line, ack.id, ack.accepted, ack.reason, now):
+                        log.debug("command ack for %s (unknown or already answered)", ack.id)
+                    else:
+                        log.info(
+                            "line %s %s command %s%s",
+                            line,
+                            "accepted" if ack.accepted else "rejected",
+                            ack.id,
+                            f": {ack.reason}" if ack.reason else "",
+                        )
+                else:
+                    raise PayloadError("topic", f"nothing is published on {rest!r} towards the aggregator")
+        except PayloadError as e:
+            self._dead(topic, e.kind, str(e), payload, now)
+        except FutureBatch as e:
+            self._dead(topic, "future", str(e), payload, now)
+        except Exception as e:  # a record the plant tables refuse (wrong types): keep it aside
+            self._dead(topic, "rejected", f"{type(e).__name__}: {e}", payload, now)
+
+    def _batch(self, topic: str, topics: Topics, stream: str, payload: bytes, now: float) -> None:
+        b = decode(Batch, payload)
+        if (
+            b.stream != stream
+            or line_key(b.line) != f"{topics.enterprise}/{topics.site}/{topics.area}/{topics.line}"
+        ):
+            raise PayloadError(
+                "schema", f"Batch: line/stream ({line_key(b.line)}, {b.stream}) do not match the topic"
+            )
+        ack = self.store.ingest_in_tx(b, now=now, max_ahead=self.cfg.max_seq_ahead)
+        self.counts["records"] += len(b.records)
+        key = (line_key(b.line), stream)
+        self._dirty[key] = max(ack, self._dirty.get(key, 0))
+
+    def _state(self, line: str, name: str, payload: bytes, now: float) -> None:
+        if not payload:
+            return  # a retained message being cleared
+        model = STATE_MODELS.get(name)
+        if model is None:
+            try:
+                data = json.loads(payload)
+            except (ValueError, UnicodeDecodeError):
+                raise PayloadError("not_json", f"state/{name}: not JSON") from None
+            if not isinstance(data, dict):
+                raise PayloadError("schema", f"state/{name}: expected a JSON object")
+            self.store.set_state(line, name, data, now)
+            return
+        obj = decode(model, payload)
+        if isinstance(obj, LineStatus):
+            if line_key(obj.line) != line:
+                raise PayloadError("schema", "LineStatus: line does not match the topic")
+            self.store.set_status(line, obj, now)
+            was = self._online.get(line)
+            self._online[line] = obj.online
+            if obj.online and was is not True:
+                self.store.resend_now(line)  # pending commands go out now
+            if obj.online != was:
+                log.info("line %s is %s", line, "online" if obj.online else "offline")
+        else:
+            self.store.set_state(line, name, obj.model_dump(mode="json"), now)
+
+    def _dead(self, topic: str, kind: str, error: str, payload: bytes, now: float) -> None:
+        self.store.dead_letter(topic, kind, error, payload, now=now)
+        self.counts["dead_letters"] += 1
+        self._log_once(
+            f"dead-{kind}",
+            f"dead letter ({kind}) on {topic}: {error} (further ones of this kind are counted, not logged)",
+        )
+
+    def _flush_acks(self) -> None:
+        if not self._dirty or self._client is None:
+            return
+        now = time.monotonic()
+        interval = self.cfg.ack_interval_ms / 1000
+        for key, acked in list(self._dirty.items()):
+            if now - self._ack_sent.get(key, 0.0) < interval:
+                continue
+            line, stream = key
+            ln = self.lines[line]
+            ref = LineRef(enterprise=ln.enterprise, site=ln.site, area=ln.area, line=ln.line)
+            t = Topics(ln.enterprise, ln.site, ln.area, ln.line)
+            self._client.publish(
+                t.ack(stream), encode(Ack(line=ref, stream=stream, acked_seq=acked)), qos=1, retain=True
+            )
+            self._ack_sent[key] = now
+            self.counts["acks"] += 1
+            del self._dirty[key]
+
+    # ------------------------------------------------------------------ commands down
+
+    def _command_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            if not self.connected.is_set():
+                continue
+            try:
+                self.send_commands()
+            except Exception as e:
+                self._log_once("commands", f"cannot send commands: {e}")
+
+    def send_commands(self) -> int:
+        now = time.time()
+        due = self.store.commands_to_send(now, self.cfg.command_resend_s)
+        sent = []
+        for cmd_id, line, kind, body, issued in due:
+            ln = self.lines.get(line)
+            if ln is None:
+                continue
+            t = Topics(ln.enterprise, ln.site, ln.area, ln.line)
+            cmd = Command(id=cmd_id, kind=kind, issued_at=issued, body=body)  # type: ignore[arg-type]
+            self._client.publish(t.cmd(kind), encode(cmd), qos=1)
+            sent.append(cmd_id)
+        if sent:
+            self.store.mark_sent(sent, now)
+            self.counts["commands_sent"] += len(sent)
+        return len(sent)
+
+    def _log_once(self, key: str, msg: str) -> None:
+        if key not in self._logged:
+            self._logged.add(key)
+            log.warning(msg)
+
+
+def open_store(cfg: AggregatorConfig) -> AggregatorStore:
+    target = cfg.store.url or cfg.store.path
+    assert target is not None
+    return AggregatorStore(target)
