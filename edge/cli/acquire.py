@@ -111,9 +111,17 @@ def gather_status(cfg: Any, now: float | None = None) -> dict[str, Any]:
             "since": s["since"] if s else None,
             "last_error": s["last_error"] if s else None,
         }
+    up = agent.get("uplink", {}).get("value")
+    uplink: dict[str, Any] | None = None
+    if cfg.uplink is not None and cfg.uplink.enabled:
+        uplink = {"configured": True, "connected": False, "last_ack": None, "records": 0, "resends": 0}
+        if up:
+            uplink |= up
+        uplink["connected"] = bool(uplink["connected"]) and alive
     return {
         "line": cfg.line.model_dump(),
         "agent": {"alive": alive, "heartbeat": hb, "pid": agent.get("pid", {}).get("value")},
+        "uplink": uplink,
         "devices": dev_out,
         "tags": out_tags,
         "backlog": backlog,
@@ -149,6 +157,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             val = val[:17] + "..."
         unit = f" {t['eng_unit']}" if t["eng_unit"] and t["value"] is not None else ""
         print(f"{t['tag']:<30} {val + unit:<20} {t['quality']:<8} {_age(t['ts_recv'], now)}")
+    u = st["uplink"]
+    if u is None:
+        print("\nuplink: not configured (data stays on this machine)")
+    else:
+        last = f"last end-to-end ack {_age(u['last_ack'], now)} ago" if u.get("last_ack") else "no ack yet"
+        print(
+            f"\nuplink: {'connected' if u['connected'] else 'OFFLINE'} to {u.get('broker', '?')} "
+            f"(MQTT {u.get('protocol', '?')}), {last}, {u['records']} records sent, {u['resends']} resends"
+        )
     print(
         f"\nbacklog (not yet acknowledged upstream): {st['backlog']}   store: {st['store']['db'] / 1e6:.1f} MB (+wal {st['store']['db_wal'] / 1e6:.1f} MB)"
     )
