@@ -54,6 +54,9 @@ class Mosquitto:
             + ("allow_anonymous true\n" if "allow_anonymous" not in extra else "")
             + f"persistence {'true' if persistence else 'false'}\n"
             + f"persistence_location {self.dir}/\n"
+            # Started as root, mosquitto would switch to its own user and lose access
+            # to the test's private files.
+            + ("user root\n" if os.geteuid() == 0 else "")
             + "max_queued_messages 100000\n"
             + "set_tcp_nodelay true\n"
             + f"log_dest file {self.log}\n"

@@ -231,6 +231,19 @@ def cmd_agg_commands(args: argparse.Namespace) -> int:
     return emit(args.json, rows, show)
 
 
+def cmd_agg_acl(args: argparse.Namespace) -> int:
+    from sync.acl import line_user, render_acl
+
+    cfg = _agg(args)
+    print(render_acl(cfg, args.aggregator_user))
+    if args.users:
+        print("# broker users to create (mosquitto_passwd -b FILE USER PASSWORD):")
+        print(f"#   {args.aggregator_user}")
+        for ln in cfg.lines:
+            print(f"#   {line_user(ln.key)}")
+    return 0
+
+
 def register(sub: Any) -> None:
     a = sub.add_parser(
         "aggregator", help="the plant aggregator: ingest from the lines, plant view, orders down"
@@ -286,6 +299,12 @@ def register(sub: Any) -> None:
     oi.add_argument("file", help="CSV (line,order_id,product,quantity,due,priority,description) or JSON list")
     oi.add_argument("--line", help="line for rows without a line column")
     oi.set_defaults(func=cmd_agg_order_import)
+
+    acl = asub.add_parser("acl", help="print a mosquitto ACL confining each line to its own topics")
+    cfg_arg(acl)
+    acl.add_argument("--aggregator-user", default="lineside-aggregator", help="broker user of the aggregator")
+    acl.add_argument("--users", action="store_true", help="also list the broker users to create")
+    acl.set_defaults(func=cmd_agg_acl)
 
     c = asub.add_parser("commands", help="commands queued for the lines and their results")
     cfg_arg(c)

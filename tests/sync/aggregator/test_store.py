@@ -4,9 +4,8 @@ any order and any duplication of batches gives every record exactly once)."""
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sync.aggregator.store import AggregatorStore
@@ -28,8 +27,8 @@ def batch(first: int, last: int) -> Batch:
     )
 
 
-def test_duplicates_change_nothing_and_gaps_hold_the_ack(tmp_path: Path) -> None:
-    st = AggregatorStore(tmp_path / "agg.db")
+def test_duplicates_change_nothing_and_gaps_hold_the_ack(agg_target: str) -> None:
+    st = AggregatorStore(agg_target)
     assert st.ingest(batch(1, 10)) == 10
     assert st.ingest(batch(1, 10)) == 10  # redelivered
     assert st.ingest(batch(21, 30)) == 10  # a gap: 11..20 not here yet
@@ -38,27 +37,89 @@ def test_duplicates_change_nothing_and_gaps_hold_the_ack(tmp_path: Path) -> None
     assert st.ack(LINE, "samples") == 30 and st.ack(LINE, "events") == 0
 
 
-def test_dead_letters_are_counted_by_kind(tmp_path: Path) -> None:
-    st = AggregatorStore(tmp_path / "agg.db")
+def test_dead_letters_are_counted_by_kind(agg_target: str) -> None:
+    st = AggregatorStore(agg_target)
     st.dead_letter("lineside/v1/x", "not_json", "Batch: (payload): Invalid JSON", b"{")
     st.dead_letter("lineside/v1/x", "schema", "Batch: v: Input should be 1", b"{}")
     st.dead_letter("lineside/v1/y", "schema", "...", None)
     assert st.dead_letter_counts() == {"not_json": 1, "schema": 2}
 
 
-@settings(deadline=None, max_examples=40)
+@settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     cuts=st.lists(st.integers(1, 199), max_size=20, unique=True),
     order=st.randoms(use_true_random=False),
     dups=st.integers(0, 5),
 )
-def test_any_order_and_duplication_gives_each_record_once(tmp_path_factory, cuts, order, dups) -> None:  # type: ignore[no-untyped-def]
+def test_any_order_and_duplication_gives_each_record_once(agg_target, cuts, order, dups) -> None:  # type: ignore[no-untyped-def]
     edges = [0, *sorted(cuts), 200]
     batches = [batch(a + 1, b) for a, b in itertools.pairwise(edges)]
     sent = batches + [order.choice(batches) for _ in range(dups)]
     order.shuffle(sent)
-    st = AggregatorStore(tmp_path_factory.mktemp("agg") / "agg.db")
+    st = AggregatorStore(agg_target)
+    st.reset()
     for b in sent:
         st.ingest(b)
     assert [r["seq"] for r in st.records(LINE, "samples")] == list(range(1, 201))
     assert st.ack(LINE, "samples") == 200
+
+
+def test_gaps_in_sequence_numbers_are_closed_by_after_seq(agg_target: str) -> None:
+    """A stream whose sequence skips numbers (rows that never existed) still gets a
+    contiguous ack: each batch says which sequence it follows."""
+    st = AggregatorStore(agg_target)
+
+    def b(after: int, seqs: list[int]) -> Batch:
+        return Batch(
+            line=REF,
+            stream="events",
+            after_seq=after,
+            first_seq=seqs[0],
+            last_seq=seqs[-1],
+            sent_at=0,
+            records=[{"seq": s} for s in seqs],
+        )
+
+    assert st.ingest(b(9, [12, 15])) == 0  # waits for whatever follows 9
+    assert st.ingest(b(0, [3, 9])) == 15
+    assert [r["seq"] for r in st.records(LINE, "events")] == [3, 9, 12, 15]
+
+
+def test_plant_tables_follow_the_latest_version(agg_target: str) -> None:
+    st = AggregatorStore(agg_target)
+
+    def dt(seq: int, end: float | None) -> dict[str, object]:
+        return {
+            "seq": seq,
+            "event_id": "E1",
+            "machine": "filler",
+            "start": 100.0,
+            "end": end,
+            "state": "down",
+            "auto_reason": "JAM",
+            "micro": 0,
+        }
+
+    st.ingest(
+        Batch(
+            line=REF,
+            stream="downtime",
+            after_seq=0,
+            first_seq=1,
+            last_seq=2,
+            sent_at=0,
+            records=[dt(1, None), dt(2, 160.0)],
+        )
+    )
+    st.ingest(
+        Batch(
+            line=REF,
+            stream="downtime",
+            after_seq=0,
+            first_seq=1,
+            last_seq=1,
+            sent_at=0,
+            records=[dt(1, None)],
+        )
+    )
+    assert st.query("SELECT event_id, end_ts, seq FROM downtime") == [("E1", 160.0, 2)]
