@@ -48,6 +48,7 @@ from sync.protocol import (
 log = logging.getLogger("lineside.uplink")
 
 QUALITY_NAMES = {0: "good", 1: "uncertain", 2: "bad"}
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
 FETCH = 2000  # rows read per query into a stream's buffer
 
 
@@ -391,8 +392,8 @@ class Uplink:
             enc = self._encode_samples(rows)
         else:
             cols = [d[0] for d in cur.description]
-            dumps = json.dumps
-            enc = [(r[0], dumps(dict(zip(cols, r, strict=True)), separators=(",", ":"))) for r in rows]
+            dumps = _COMPACT
+            enc = [(r[0], dumps(dict(zip(cols, r, strict=True)))) for r in rows]
         s.buf.extend(enc)
         s.buf_end = rows[-1][0]
 

@@ -68,6 +68,8 @@ def example_on_free_ports(tmp_path: Path, *, data_changes: Any = None) -> Path:
         elif d["protocol"] == "modbus_rtu":
             d["serial_port"] = str(tmp_path / "rtu-link")
     data["store"]["path"] = str(tmp_path / "line1.db")
+    if "uplink" in data:  # never the demo broker: a free port nobody listens on, unless changed below
+        data["uplink"]["mqtt"]["port"] = free_port()
     if data_changes is not None:
         data_changes(data)
     p = tmp_path / "line1.yaml"

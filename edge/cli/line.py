@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge.cli.common import _dur, _load, _pct, emit, parse_time
+from edge.operations import OperatorInputError
 
 
 def print_report(rep: dict[str, Any], tz: str) -> None:
@@ -128,12 +129,49 @@ def cmd_order(args: argparse.Namespace) -> int:
     from edge.store import Store
 
     cfg = _load(args.config)
+    if args.action == "list":
+        return _order_list(cfg, args)
+    if not args.by:
+        raise OperatorInputError("--by: required (who does this)")
+    due = parse_time(args.due, cfg.line.timezone) if args.due else None
     with Store(cfg.store.path) as st:
         order_command(
-            cfg, st, args.action, args.order, by=args.by, product=args.product, quantity=args.quantity
+            cfg,
+            st,
+            args.action,
+            args.order,
+            by=args.by,
+            product=args.product,
+            quantity=args.quantity,
+            due=due,
         )
     print(f"{args.action} {args.order or ''} queued; the agent applies it within a second")
     return 0
+
+
+def _order_list(cfg: Any, args: argparse.Namespace) -> int:
+    from edge.commands import dispatch_list
+    from edge.store import Store
+
+    with Store(cfg.store.path, readonly=True) as st:
+        rows = dispatch_list(st, include_done=args.all)
+    tz = ZoneInfo(cfg.line.timezone)
+
+    def show() -> None:
+        if not rows:
+            print("no work orders released to this line")
+            return
+        print(
+            f"{'order':<16} {'product':<12} {'quantity':>9} {'due':<17} {'prio':>4}  {'state':<10} description"
+        )
+        for r in rows:
+            due = datetime.fromtimestamp(r["due"], tz).strftime("%Y-%m-%d %H:%M") if r["due"] else "-"
+            print(
+                f"{r['order_id']:<16} {r['product']:<12} {r['quantity'] or '-':>9} {due:<17} {r['priority']:>4}  "
+                f"{r['state']:<10} {r['description']}"
+            )
+
+    return emit(args.json, rows, show)
 
 
 def cmd_count(args: argparse.Namespace) -> int:
@@ -207,18 +245,22 @@ def register(sub: Any) -> None:
     ds.add_argument("--comment", help="why")
     ds.set_defaults(func=cmd_downtime_split)
 
-    od = sub.add_parser("order", help="start, pause, resume or complete a work order; changeovers")
+    od = sub.add_parser(
+        "order", help="start, pause, resume or complete a work order; changeovers; list the dispatch list"
+    )
     od.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     od.add_argument(
         "action",
-        choices=["start", "pause", "resume", "complete", "changeover_start", "changeover_end"],
-        help="what to do",
+        choices=["start", "pause", "resume", "complete", "changeover_start", "changeover_end", "list"],
+        help="what to do (list: work orders released to this line by the plant)",
     )
     od.add_argument("order", nargs="?", help="work order id (required for start)")
     od.add_argument("--product", help="product id (start)")
     od.add_argument("--quantity", type=int, help="ordered quantity (start)")
     od.add_argument("--due", help="due date (start): ISO 8601, plant local time")
-    od.add_argument("--by", required=True, help="operator (badge or name)")
+    od.add_argument("--by", help="operator (badge or name); required except for list")
+    od.add_argument("--all", action="store_true", help="list: include completed and cancelled orders")
+    od.add_argument("--json", action="store_true", help="list: machine-readable output")
     od.set_defaults(func=cmd_order)
 
     cn = sub.add_parser(

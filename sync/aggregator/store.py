@@ -152,6 +152,8 @@ DIALECTS = {
 }
 
 _PLACEHOLDER = re.compile(r"\?")
+#: One encoder reused: json.dumps with arguments builds a new encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def line_key(ref: LineRef) -> str:
@@ -268,11 +270,11 @@ class AggregatorStore:
             )
         if batch.last_seq <= contiguous:
             return contiguous  # all here already
-        dumps = json.dumps
+        dumps = _COMPACT
         self._many(
             "INSERT INTO records (line, stream, seq, received, data) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT DO NOTHING",
-            [(line, stream, r["seq"], now, dumps(r, separators=(",", ":"))) for r in batch.records],
+            [(line, stream, r["seq"], now, dumps(r)) for r in batch.records],
         )
         project = PROJECTIONS.get(stream)
         if project is not None:

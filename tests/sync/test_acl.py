@@ -58,7 +58,7 @@ def test_a_line_is_confined_to_its_own_subtree(tmp_path: Path) -> None:
     b = Mosquitto(tmp_path / "broker", extra=f"allow_anonymous false\npassword_file {pw}\nacl_file {acl}\n")
     b.start()
     try:
-        agg, agg_got, agg_acks = client(b.port, "lineside-aggregator", "agg-secret")
+        agg, agg_got, _agg_acks = client(b.port, "lineside-aggregator", "agg-secret")
         agg.subscribe(
             [("$share/lineside-aggregator/lineside/v1/+/+/+/+/+", 1), ("lineside/v1/+/+/+/+/state/+", 1)]
         )

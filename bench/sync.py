@@ -1,0 +1,320 @@
+"""Sync benchmark: edge store → uplink → mosquitto → aggregator → committed plant store.
+
+* Backlog drain: 1,000,000 samples already in a line's store (an outage's worth); the
+  uplink (this process) sends them through a private mosquitto to the aggregator (its
+  own process) until the aggregator's contiguous ack reaches the last sequence.
+  Reported: samples/s from start to the last commit.
+* Latency: an OPC UA server changes 1,000 variables every 100 ms (10,000 updates/s);
+  the agent (own process, uplink on) records and ships them; the aggregator commits.
+  Reported: p50/p99 of (aggregator commit time − source timestamp) over all samples
+  of the measuring window (same machine, same clock).
+* Aggregator ingest on one core: encoded batches of 200 samples decoded, validated and
+  committed by the aggregator's store code in one thread. Ceiling: raw SQLite
+  executemany of the same rows into the same table layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.ingest import N_UA, free_port, ua_server
+from tests.mqtt_rig import Mosquitto
+
+LINE = {"enterprise": "bench", "site": "s", "area": "a", "line": "l"}
+KEY = "bench/s/a/l"
+N_DRAIN = 1_000_000
+
+
+def agg_yaml(tmp: Path, port: int) -> Path:
+    import yaml
+
+    p = tmp / "agg.yaml"
+    p.write_text(
+        yaml.safe_dump(
+            {
+                "mqtt": {"port": port, "client_id": "bench-agg"},
+                "store": {"path": str(tmp / "plant.db")},
+                "lines": [LINE],
+                "ack_interval_ms": 20,
+            }
+        )
+    )
+    return p
+
+
+def start_aggregator(cfg: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "--log-level", "warning", "aggregator", "run", "-c", str(cfg)],
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def plant_ack(tmp: Path, stream: str = "samples") -> int:
+    try:
+        db = sqlite3.connect(f"file:{tmp / 'plant.db'}?mode=ro", uri=True, timeout=5)
+        row = db.execute(
+            "SELECT contiguous FROM progress WHERE line = ? AND stream = ?", (KEY, stream)
+        ).fetchone()
+        db.close()
+        return int(row[0]) if row else 0
+    except sqlite3.Error:
+        return 0
+
+
+def bench_drain(tmp: Path) -> dict[str, Any]:
+    from edge.config import parse_config
+    from edge.store import Quality, Sample, Store
+    from sync.uplink import Uplink
+
+    broker = Mosquitto(tmp / "broker")
+    broker.start()
+    cfg = parse_config(
+        {
+            "line": LINE,
+            "devices": [{"name": "plc", "protocol": "modbus_tcp", "host": "127.0.0.1", "port": 1}],
+            "tags": [
+                {"name": f"t{i}", "device": "plc", "address": f"hr:{2 * i}", "type": "float32"}
+                for i in range(100)
+            ],
+            "store": {"path": str(tmp / "line.db")},
+            "uplink": {"mqtt": {"port": broker.port}},
+        }
+    )
+    st = Store(cfg.store.path)
+    st.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
+    t0 = 1.7e9
+    for k in range(0, N_DRAIN, 10_000):
+        st.append_samples(
+            [
+                Sample(f"t{i % 100}", float(i) * 0.5, Quality.GOOD, t0 + i * 0.001, t0 + i * 0.001)
+                for i in range(k, k + 10_000)
+            ]
+        )
+    agg = start_aggregator(agg_yaml(tmp, broker.port))
+    time.sleep(1.5)
+    up = Uplink(cfg)
+    cpu0, start = time.process_time(), time.monotonic()
+    up.start()
+    while plant_ack(tmp) < N_DRAIN and time.monotonic() - start < 300:
+        time.sleep(0.05)
+    dt = time.monotonic() - start
+    cpu = time.process_time() - cpu0
+    done = plant_ack(tmp)
+    up.stop()
+    agg.terminate()
+    agg.wait(30)
+    broker.stop()
+    return {
+        "drain_samples_per_s": done / dt,
+        "drained": done,
+        "seconds": dt,
+        "uplink_cpu_pct": 100 * cpu / dt,
+        "batches": up.stats["batches"],
+        "avg_batch_bytes": up.stats["bytes"] / max(1, up.stats["batches"]),
+    }
+
+
+def agent_proc(cfg_data: dict[str, Any], seconds: float, out: Any) -> None:
+    import asyncio
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    from edge.agent import Agent
+    from edge.config import parse_config
+
+    async def main() -> None:
+        agent = Agent(parse_config(cfg_data))
+        await agent.start()
+        out["t0"] = time.time()
+        await asyncio.sleep(seconds)
+        out["t1"] = time.time()
+        await asyncio.sleep(1.0)
+        await agent.stop()
+
+    asyncio.run(main())
+
+
+def bench_latency(tmp: Path, seconds: float) -> dict[str, Any]:
+    broker = Mosquitto(tmp / "broker2")
+    broker.start()
+    ctx = mp.get_context("spawn")
+    mgr = ctx.Manager()
+    stats, out = mgr.dict(), mgr.dict()
+    ready, stop = ctx.Event(), ctx.Event()
+    port = free_port()
+    srv = ctx.Process(target=ua_server, args=(port, ready, stop, stats))
+    srv.start()
+    ready.wait(60)
+    lat_tmp = tmp / "lat"
+    lat_tmp.mkdir()
+    agg = start_aggregator(agg_yaml(lat_tmp, broker.port))
+    cfg = {
+        "line": LINE,
+        "devices": [
+            {
+                "name": "ua",
+                "protocol": "opcua",
+                "endpoint": f"opc.tcp://127.0.0.1:{port}/bench",
+                "publishing_interval_ms": 100,
+            }
+        ],
+        "tags": [
+            {
+                "name": f"t{i:04d}",
+                "device": "ua",
+                "address": f"ns=2;s=T{i:04d}",
+                "type": "float64",
+                "mode": "subscribe",
+                "poll_ms": 100,
+            }
+            for i in range(N_UA)
+        ],
+        "store": {"path": str(lat_tmp / "line.db"), "batch_max_latency_ms": 50},
+        "uplink": {"mqtt": {"port": broker.port}, "batch_max_ms": 50},
+    }
+    warmup = 4.0
+    ag = ctx.Process(target=agent_proc, args=(cfg, warmup + seconds, out))
+    ag.start()
+    ag.join(warmup + seconds + 60)
+    time.sleep(1.0)
+    stop.set()
+    srv.join(30)
+    agg.terminate()
+    agg.wait(30)
+    broker.stop()
+    t_from = out.get("t0", 0) + warmup
+    t_to = out.get("t1", 0)
+    db = sqlite3.connect(str(lat_tmp / "plant.db"))
+    lat = sorted(
+        received - json.loads(data)["ts"]
+        for received, data in db.execute(
+            "SELECT received, data FROM records WHERE line = ? AND stream = 'samples'", (KEY,)
+        )
+        if t_from <= json.loads(data)["ts"] < t_to
+    )
+    line = sqlite3.connect(str(lat_tmp / "line.db"))
+    produced = line.execute(
+        "SELECT count(*) FROM samples WHERE ts >= ? AND ts < ?", (t_from, t_to)
+    ).fetchone()[0]
+    if not lat:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan"), "samples": 0, "produced": produced}
+    return {
+        "p50_ms": 1000 * lat[len(lat) // 2],
+        "p99_ms": 1000 * lat[int(len(lat) * 0.99)],
+        "max_ms": 1000 * lat[-1],
+        "samples": len(lat),
+        "produced": produced,
+        "rate": len(lat) / max(1e-9, t_to - t_from),
+    }
+
+
+def bench_ingest(tmp: Path) -> dict[str, Any]:
+    from sync.aggregator.store import AggregatorStore
+    from sync.protocol import Batch, LineRef, decode, encode_batch
+
+    ref = LineRef(**LINE)
+    n_batches, per = 2500, 200
+    payloads = []
+    for b in range(n_batches):
+        first = b * per + 1
+        recs = [
+            f'{{"seq":{s},"tag":"t{s % 100}","ts":{1.7e9 + s * 0.001!r},"ts_recv":{1.7e9 + s * 0.001!r},"value":{s * 0.5!r},"quality":"good"}}'
+            for s in range(first, first + per)
+        ]
+        payloads.append(encode_batch(ref, "samples", first - 1, recs, (first, first + per - 1), 0.0))
+    st = AggregatorStore(tmp / "ingest.db")
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    group = 25
+    for g in range(0, n_batches, group):
+        now = time.time()
+        with st.tx():
+            for p in payloads[g : g + group]:
+                with st.savepoint():
+                    st.ingest_in_tx(decode(Batch, p), now=now)
+    dt = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    total = n_batches * per
+    assert st.ack(KEY, "samples") == total
+    st.close()
+    # Ceiling: the same rows straight into SQLite, same layout, no decoding.
+    raw = sqlite3.connect(str(tmp / "raw.db"), isolation_level=None)
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("PRAGMA synchronous=NORMAL")
+    raw.execute(
+        "CREATE TABLE records (line TEXT NOT NULL, stream TEXT NOT NULL, seq BIGINT NOT NULL, received DOUBLE PRECISION, "
+        "data TEXT NOT NULL, PRIMARY KEY (line, stream, seq)) WITHOUT ROWID"
+    )
+    rows = [
+        (KEY, "samples", s, 0.0, f'{{"seq":{s},"tag":"t{s % 100}","value":{s * 0.5!r}}}')
+        for s in range(1, total + 1)
+    ]
+    t1 = time.perf_counter()
+    for g in range(0, total, per * group):
+        raw.execute("BEGIN")
+        raw.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?)", rows[g : g + per * group])
+        raw.execute("COMMIT")
+    raw_dt = time.perf_counter() - t1
+    return {"ingest_samples_per_s": total / dt, "cpu_pct": 100 * cpu / dt, "raw_sqlite_per_s": total / raw_dt}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=10.0, help="latency measuring window (default 10)")
+    p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        ing = bench_ingest(tmp)
+        drain = bench_drain(tmp)
+        lat = bench_latency(tmp, args.seconds)
+    rows = [
+        (
+            "backlog drain samples/s",
+            drain["drain_samples_per_s"],
+            ">= 100000",
+            ing["raw_sqlite_per_s"],
+            "raw SQLite insert",
+        ),
+        ("latency p50 ms (10k upd/s)", lat["p50_ms"], "", None, ""),
+        ("latency p99 ms (10k upd/s)", lat["p99_ms"], "<= 250", None, ""),
+        ("samples shipped/s in latency run", lat.get("rate", 0), ">= 10000", None, ""),
+        (
+            "aggregator ingest samples/s",
+            ing["ingest_samples_per_s"],
+            ">= 100000",
+            ing["raw_sqlite_per_s"],
+            "raw SQLite insert",
+        ),
+    ]
+    print(f"\nbench/sync.py  ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores)")
+    print(f"{'figure':<34} {'measured':>12} {'target':>12} {'ceiling':>12} {'ratio':>7}  ceiling is")
+    for name, val, target, ceil, what in rows:
+        ratio = f"{val / ceil:.2f}" if ceil else ""
+        print(
+            f"{name:<34} {val:>12,.1f} {target:>12} {'' if ceil is None else f'{ceil:,.1f}':>12} {ratio:>7}  {what}"
+        )
+    print(
+        f"  drain: {drain['drained']:,} samples in {drain['seconds']:.1f} s, {drain['batches']:,} batches of "
+        f"{drain['avg_batch_bytes']:,.0f} B, uplink CPU {drain['uplink_cpu_pct']:.0f}% of a core; "
+        f"latency run: {lat['samples']:,} of {lat['produced']:,} samples, max {lat.get('max_ms', 0):.0f} ms"
+    )
+    result = {"drain": drain, "latency": lat, "ingest": ing}
+    if args.json:
+        print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

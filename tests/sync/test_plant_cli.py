@@ -1,0 +1,116 @@
+"""`lineside aggregator ...` commands on a plant store: order import (idempotent, bad
+rows named), commands, status and report from the plant tables."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge.cli import main
+from sync.aggregator.store import AggregatorStore
+from sync.protocol import LineRef, LineStatus
+
+LINE = {"enterprise": "acme", "site": "hamburg", "area": "filling", "line": "line1"}
+KEY = "acme/hamburg/filling/line1"
+
+
+@pytest.fixture
+def agg_cfg(tmp_path: Path) -> Path:
+    p = tmp_path / "agg.yaml"
+    p.write_text(yaml.safe_dump({"store": {"path": "plant.db"}, "lines": [LINE]}))
+    return p
+
+
+def test_order_import_is_idempotent_and_names_bad_rows(
+    agg_cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = agg_cfg.parent / "erp.csv"
+    csv.write_text(
+        "line,order_id,product,quantity,due\nline1,WO-1,COLA-500,100,2026-12-01T06:00\nline1,WO-2,COLA-500,abc,\n"
+    )
+    assert main(["aggregator", "order", "import", "-c", str(agg_cfg), str(csv)]) == 2
+    err = capsys.readouterr().err
+    assert "erp.csv: row 3: invalid literal for int()" in err and "Traceback" not in err
+    csv.write_text(
+        "line,order_id,product,quantity,due\nline1,WO-1,COLA-500,100,2026-12-01T06:00\nline1,WO-2,WATER-1L,,\n"
+    )
+    for _ in range(2):
+        assert main(["aggregator", "order", "import", "-c", str(agg_cfg), str(csv)]) == 0
+    assert main(["aggregator", "commands", "-c", str(agg_cfg), "--json"]) == 0
+    out = capsys.readouterr().out
+    cmds = json.loads(out[out.index("[") :])
+    assert [(c["body"]["order_id"], c["state"]) for c in cmds] == [("WO-1", "pending"), ("WO-2", "pending")]
+    assert cmds[0]["body"]["quantity"] == 100 and cmds[0]["body"]["due"] > time.time()
+    assert (
+        main(
+            [
+                "aggregator",
+                "order",
+                "add",
+                "-c",
+                str(agg_cfg),
+                "--line",
+                "nope",
+                "--order",
+                "X",
+                "--product",
+                "P",
+            ]
+        )
+        == 2
+    )
+    assert "line: 'nope' is not configured" in capsys.readouterr().err
+
+
+def test_status_and_report_from_plant_tables(agg_cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    st = AggregatorStore(agg_cfg.parent / "plant.db")
+    now = time.time()
+    with st.tx():
+        st.set_status(
+            KEY,
+            LineStatus(
+                line=LineRef(**LINE),
+                online=True,
+                ts=now,
+                state="down",
+                order="WO-1",
+                last_data=now - 2,
+                backlog=17,
+            ),
+            now,
+        )
+        st.set_state(
+            KEY,
+            "shift_kpi",
+            {
+                "v": 1,
+                "shift": "2026-11-21/early",
+                "start": now - 3600,
+                "end": now,
+                "ts": now,
+                "kpi": {
+                    "oee": 0.61,
+                    "availability": 0.8,
+                    "performance": 0.8,
+                    "quality": 0.95,
+                    "mtbf_s": 900.0,
+                    "mttr_s": 120.0,
+                    "failures": 3,
+                },
+                "pareto": [{"reason": "JAM", "loss": "availability", "count": 3, "duration_s": 360.0}],
+            },
+            now,
+        )
+    st.close()
+    assert main(["aggregator", "status", "-c", str(agg_cfg), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)[0]
+    assert (s["line"], s["online"], s["state"], s["order"], s["backlog"]) == (KEY, True, "down", "WO-1", 17)
+    assert main(["aggregator", "report", "-c", str(agg_cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "OEE  61.0%" in out and "MTBF" in out and "JAM (availability)" in out
+    assert main(["aggregator", "acl", "-c", str(agg_cfg), "--users"]) == 0
+    assert "user line-acme-hamburg-filling-line1" in capsys.readouterr().out
