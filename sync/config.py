@@ -174,6 +174,8 @@ class AggregatorConfig(Model):
 
     @model_validator(mode="after")
     def _unique(self) -> AggregatorConfig:
+        if not self.lines:
+            raise ValueError("lines: name at least one line (data from lines not listed is refused)")
         keys = [ln.key for ln in self.lines]
         dup = {k for k in keys if keys.count(k) > 1}
         if dup:
