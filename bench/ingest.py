@@ -174,16 +174,9 @@ def free_port() -> int:
 LINE = {"enterprise": "bench", "site": "s", "area": "a", "line": "l"}
 
 
-def bench_opcua(tmp: Path, seconds: float) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
-    mgr = ctx.Manager()
-    stats, out = mgr.dict(), mgr.dict()
-    ready, stop = ctx.Event(), ctx.Event()
-    port = free_port()
-    srv = ctx.Process(target=ua_server, args=(port, ready, stop, stats))
-    srv.start()
-    ready.wait(60)
-    cfg = {
+def ua_line(port: int, store_path: Path, **extra: Any) -> dict[str, Any]:
+    """A line config subscribing to the benchmark OPC UA server's N_UA variables."""
+    return {
         "line": LINE,
         "devices": [
             {
@@ -204,8 +197,20 @@ def bench_opcua(tmp: Path, seconds: float) -> dict[str, Any]:
             }
             for i in range(N_UA)
         ],
-        "store": {"path": str(tmp / "ua.db")},
-    }
+        "store": {"path": str(store_path)},
+    } | extra
+
+
+def bench_opcua(tmp: Path, seconds: float) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    mgr = ctx.Manager()
+    stats, out = mgr.dict(), mgr.dict()
+    ready, stop = ctx.Event(), ctx.Event()
+    port = free_port()
+    srv = ctx.Process(target=ua_server, args=(port, ready, stop, stats))
+    srv.start()
+    ready.wait(60)
+    cfg = ua_line(port, tmp / "ua.db")
     ag = ctx.Process(target=agent_proc, args=(cfg, 4.0, seconds, out, 0))
     ag.start()
     ag.join(seconds + 60)

@@ -29,10 +29,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest import N_UA, free_port, ua_server
+from bench.ingest import LINE, free_port, ua_line, ua_server
 from tests.mqtt_rig import Mosquitto
 
-LINE = {"enterprise": "bench", "site": "s", "area": "a", "line": "l"}
 KEY = "bench/s/a/l"
 N_DRAIN = 1_000_000
 
@@ -160,30 +159,12 @@ def bench_latency(tmp: Path, seconds: float) -> dict[str, Any]:
     lat_tmp = tmp / "lat"
     lat_tmp.mkdir()
     agg = start_aggregator(agg_yaml(lat_tmp, broker.port))
-    cfg = {
-        "line": LINE,
-        "devices": [
-            {
-                "name": "ua",
-                "protocol": "opcua",
-                "endpoint": f"opc.tcp://127.0.0.1:{port}/bench",
-                "publishing_interval_ms": 100,
-            }
-        ],
-        "tags": [
-            {
-                "name": f"t{i:04d}",
-                "device": "ua",
-                "address": f"ns=2;s=T{i:04d}",
-                "type": "float64",
-                "mode": "subscribe",
-                "poll_ms": 100,
-            }
-            for i in range(N_UA)
-        ],
-        "store": {"path": str(lat_tmp / "line.db"), "batch_max_latency_ms": 50},
-        "uplink": {"mqtt": {"port": broker.port}, "batch_max_ms": 50},
-    }
+    cfg = ua_line(
+        port,
+        lat_tmp / "line.db",
+        store={"path": str(lat_tmp / "line.db"), "batch_max_latency_ms": 50},
+        uplink={"mqtt": {"port": broker.port}, "batch_max_ms": 50},
+    )
     warmup = 4.0
     ag = ctx.Process(target=agent_proc, args=(cfg, warmup + seconds, out))
     ag.start()

@@ -271,6 +271,7 @@ class Agent:
         so parts made while the agent was down are counted once, if plausible."""
         assert self.logic is not None
         from edge.logic.state import State, StateChange
+        from edge.operations import machine_state
         from edge.store.facts import load_downtime
 
         db = self.store.db
@@ -280,11 +281,9 @@ class Agent:
             for evs in load_downtime(db).values():
                 facts += [replace(e, end=max(last, e.start)) for e in evs if e.end is None]
             for m in self.logic.machines:
-                row = db.execute(
-                    "SELECT new FROM state_changes WHERE machine = ? ORDER BY seq DESC LIMIT 1", (m,)
-                ).fetchone()
-                if row and row[0] != State.NO_DATA.value:
-                    facts.append(StateChange(last, m, State(row[0]), State.NO_DATA, "agent not running"))
+                state = machine_state(self.store, m)
+                if state is not None and state != State.NO_DATA.value:
+                    facts.append(StateChange(last, m, State(state), State.NO_DATA, "agent not running"))
         current = {v["tag"]: v for v in self.store.current_values()}
         for ml in self.logic.machines.values():
             for tag, kind in ml.counter_kind.items():

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from edge.config import LineConfig, format_validation_error
 from edge.config_line import ProductCfg, ReasonCfg
-from edge.errors import ConfigError
 from edge.store import Store
 from sync.protocol import Command, CommandAck, WorkOrderBody
 
@@ -214,4 +213,4 @@ def dispatch_list(store: Store, *, include_done: bool = False) -> list[dict[str,
     return out
 
 
-__all__ = ["ConfigError", "apply_command", "dispatch_list", "effective_config"]
+__all__ = ["apply_command", "dispatch_list", "effective_config"]

@@ -122,6 +122,14 @@ def split_event(
     return f"{event_id}/{at:.3f}"
 
 
+def machine_state(store: Store, machine: str) -> str | None:
+    """The state last recorded for ``machine`` (None before any)."""
+    row = store.db.execute(
+        "SELECT new FROM state_changes WHERE machine = ? ORDER BY seq DESC LIMIT 1", (machine,)
+    ).fetchone()
+    return row[0] if row else None
+
+
 def current_order(store: Store) -> tuple[str | None, str | None, float | None]:
     """The work order running on the line as the agent applied it: (order, product, start),
     or Nones when none runs."""

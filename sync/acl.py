@@ -26,7 +26,7 @@ def render_acl(cfg: AggregatorConfig, aggregator_user: str = "lineside-aggregato
         "",
     ]
     for ln in cfg.lines:
-        t = Topics(ln.enterprise, ln.site, ln.area, ln.line)
+        t = Topics.of(ln)
         out += [
             f"user {line_user(ln.key)}",
             f"topic write {t.base}/+",

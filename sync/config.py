@@ -141,7 +141,9 @@ class AggregatorLine(Model):
 
     @property
     def key(self) -> str:
-        return f"{self.enterprise}/{self.site}/{self.area}/{self.line}"
+        from sync.protocol import Topics
+
+        return Topics.of(self).key
 
 
 class AggregatorStoreCfg(Model):

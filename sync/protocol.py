@@ -58,6 +58,11 @@ class Topics:
         return f"{self.base}/cmd-ack"
 
     @property
+    def key(self) -> str:
+        """``enterprise/site/area/line``: how the aggregator names a line."""
+        return f"{self.enterprise}/{self.site}/{self.area}/{self.line}"
+
+    @property
     def subtree(self) -> str:
         """What this line's credentials may use (for the broker ACL)."""
         return f"{self.base}/#"
@@ -99,6 +104,10 @@ class LineRef(BaseModel):
     site: str
     area: str
     line: str
+
+    @classmethod
+    def of(cls, identity: Any) -> LineRef:
+        return cls(enterprise=identity.enterprise, site=identity.site, area=identity.area, line=identity.line)
 
 
 class Batch(Payload):

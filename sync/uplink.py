@@ -78,9 +78,7 @@ class Uplink:
         self.cfg = cfg
         self.ucfg: UplinkConfig = cfg.uplink
         self.topics = Topics.of(cfg.line)
-        self.ref = LineRef(
-            enterprise=cfg.line.enterprise, site=cfg.line.site, area=cfg.line.area, line=cfg.line.line
-        )
+        self.ref = LineRef.of(cfg.line)
         self.client_id = (
             self.ucfg.mqtt.client_id or f"lineside-edge-{'-'.join(self.topics.base.split('/')[2:])}"
         )
@@ -95,7 +93,9 @@ class Uplink:
         self._v5_refusals = 0
         self.connected = False
         self._outstanding: dict[int, StreamState] = {}
-        self._tag_json: dict[int, str] = {}
+        self._tags: dict[int, tuple[str, str]] = {}
+        """tag id → (name as JSON, type), for encoding samples."""
+        self._drain_until = 0.0
         self._logged: set[str] = set()
         self.stats: dict[str, Any] = {
             "batches": 0,
@@ -399,29 +399,25 @@ class Uplink:
 
     def _encode_samples(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, str]]:
         assert self._store is not None
-        names = self._tag_json
-        types = self._store_tag_types()
-        dumps = json.dumps
+        tags = self._tags
         out = []
         for seq, tag_id, ts, ts_recv, value, quality in rows:
-            tj = names.get(tag_id)
-            if tj is None:
-                self._store._load_tag_ids()
-                tj = names[tag_id] = dumps(self._store._tag_names.get(tag_id, f"#{tag_id}"))
+            tag = tags.get(tag_id)
+            if tag is None:  # a tag registered since the last look
+                tags.update(
+                    (i, (json.dumps(n), t))
+                    for i, n, t in self._store.db.execute("SELECT id, name, type FROM tags")
+                )
+                tag = tags.setdefault(tag_id, (json.dumps(f"#{tag_id}"), ""))
+            tj, type_ = tag
             out.append(
                 (
                     seq,
-                    f'{{"seq":{seq},"tag":{tj},"ts":{ts!r},"ts_recv":{ts_recv!r},"value":{_value_json(value, types.get(tag_id, ""))},'
+                    f'{{"seq":{seq},"tag":{tj},"ts":{ts!r},"ts_recv":{ts_recv!r},"value":{_value_json(value, type_)},'
                     f'"quality":"{QUALITY_NAMES.get(quality, quality)}"}}',
                 )
             )
         return out
-
-    def _store_tag_types(self) -> dict[int, str]:
-        if not hasattr(self, "_types"):
-            assert self._store is not None
-            self._types = dict(self._store.db.execute("SELECT id, type FROM tags").fetchall())
-        return self._types
 
     def _send_one(self, s: StreamState) -> bool:
         if not s.buf:
@@ -496,17 +492,12 @@ class Uplink:
 
     def _status_details(self) -> dict[str, Any]:
         from edge.config_line import line_machine
-        from edge.operations import current_order
+        from edge.operations import current_order, machine_state
 
         assert self._store is not None
         db = self._store.db
-        state = None
         lm = line_machine(self.cfg)
-        if lm is not None:
-            row = db.execute(
-                "SELECT new FROM state_changes WHERE machine = ? ORDER BY seq DESC LIMIT 1", (lm,)
-            ).fetchone()
-            state = row[0] if row else None
+        state = machine_state(self._store, lm) if lm is not None else None
         order = current_order(self._store)[0]
         last_data = db.execute("SELECT max(ts_recv) FROM current_values").fetchone()[0]
         backlog = sum(max(0, last - s.acked) for s, last in self._lasts())

@@ -193,7 +193,7 @@ class Aggregator:
         except ValueError as e:
             self._dead(topic, "topic", str(e), payload, now)
             return
-        line = f"{topics.enterprise}/{topics.site}/{topics.area}/{topics.line}"
+        line = topics.key
         if line not in self.lines:
             self._dead(
                 topic, "unknown_line", f"line {line} is not configured at this aggregator", payload, now
@@ -228,10 +228,7 @@ class Aggregator:
 
     def _batch(self, topic: str, topics: Topics, stream: str, payload: bytes, now: float) -> None:
         b = decode(Batch, payload)
-        if (
-            b.stream != stream
-            or line_key(b.line) != f"{topics.enterprise}/{topics.site}/{topics.area}/{topics.line}"
-        ):
+        if b.stream != stream or line_key(b.line) != topics.key:
             raise PayloadError(
                 "schema", f"Batch: line/stream ({line_key(b.line)}, {b.stream}) do not match the topic"
             )
@@ -285,10 +282,11 @@ class Aggregator:
                 continue
             line, stream = key
             ln = self.lines[line]
-            ref = LineRef(enterprise=ln.enterprise, site=ln.site, area=ln.area, line=ln.line)
-            t = Topics(ln.enterprise, ln.site, ln.area, ln.line)
             self._client.publish(
-                t.ack(stream), encode(Ack(line=ref, stream=stream, acked_seq=acked)), qos=1, retain=True
+                Topics.of(ln).ack(stream),
+                encode(Ack(line=LineRef.of(ln), stream=stream, acked_seq=acked)),
+                qos=1,
+                retain=True,
             )
             self._ack_sent[key] = now
             self.counts["acks"] += 1
@@ -313,7 +311,7 @@ class Aggregator:
             ln = self.lines.get(line)
             if ln is None:
                 continue
-            t = Topics(ln.enterprise, ln.site, ln.area, ln.line)
+            t = Topics.of(ln)
             cmd = Command(id=cmd_id, kind=kind, issued_at=issued, body=body)  # type: ignore[arg-type]
             self._client.publish(t.cmd(kind), encode(cmd), qos=1)
             sent.append(cmd_id)

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sync.protocol import Batch, LineRef
+from sync.protocol import Batch, LineRef, Topics
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -157,7 +157,7 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def line_key(ref: LineRef) -> str:
-    return f"{ref.enterprise}/{ref.site}/{ref.area}/{ref.line}"
+    return Topics.of(ref).key
 
 
 class AggregatorStore:

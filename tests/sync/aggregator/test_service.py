@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sync.aggregator.service import Aggregator
 from tests.mqtt_rig import Mosquitto
 from tests.sync.conftest import agg_config
+from tests.sync.test_uplink import wait
 
 BASE = "lineside/v1/acme/test/a1/l1"
 LINE_KEY = "acme/test/a1/l1"
@@ -68,15 +69,6 @@ class Pub:
     def close(self) -> None:
         self.c.disconnect()
         self.c.loop_stop()
-
-
-def wait(pred, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_malformed_payloads_are_dead_letters_and_ingest_goes_on(
