@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.config_line import CalendarCfg, MachineCfg, OrderCfg, ProductCfg, ReasonCfg, check_line_sections
+from edge.config_operators import OperatorCfg, TuiCfg, check_operator_sections
 from edge.config_quality import CharacteristicCfg, InspectionPlanCfg, MaterialCfg, check_quality_sections
 from edge.errors import ConfigError
 from sync.config import UplinkConfig
@@ -391,6 +392,10 @@ class LineConfig(Model):
     """Materials whose lot numbers are read from tags (traceability)."""
     uplink: UplinkConfig | None = None
     """Store-and-forward to the plant aggregator over MQTT (absent: local only)."""
+    operators: list[OperatorCfg] = []
+    """Who may log in at the operator terminal (badge, name, role, PIN hash)."""
+    tui: TuiCfg = TuiCfg()
+    """Operator terminal: idle logout, theme, roles and their permissions."""
 
     # Set by the loader, not part of the file.
     source: Annotated[Path | None, Field(exclude=True)] = None
@@ -420,6 +425,7 @@ class LineConfig(Model):
                 errors.append(f"{where}.{field}: tag {t.name!r}: {msg}")
         errors += check_line_sections(self)
         errors += check_quality_sections(self)
+        errors += check_operator_sections(self)
         if errors:
             raise CrossCheckError(errors)
         return self

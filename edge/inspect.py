@@ -10,7 +10,7 @@ from typing import Any
 from edge.config import LineConfig
 from edge.config_line import line_machine
 from edge.logic.inspections import due_inspections, judge
-from edge.operations import OperatorInputError, _require, current_order
+from edge.operations import OperatorInputError, current_order, require
 from edge.store import Store
 
 
@@ -52,7 +52,7 @@ def record(
     cfg: LineConfig, store: Store, plan_name: str, values: dict[str, Any], *, by: str, comment: str = ""
 ) -> bool:
     """Validate and store one inspection result; returns whether it passed."""
-    by = _require(by, "by")
+    by = require(by, "by")
     plan = next((p for p in cfg.inspections if p.name == plan_name), None)
     if plan is None:
         raise OperatorInputError(f"plan: {plan_name!r} is not an inspection plan of this line")

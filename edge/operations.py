@@ -24,7 +24,8 @@ class OperatorInputError(LinesideError):
     exit_code = 2
 
 
-def _require(value: str | None, field: str) -> str:
+def require(value: str | None, field: str) -> str:
+    """The stripped text of a required operator field, or a refusal naming the field."""
     if value is None or not value.strip():
         raise OperatorInputError(f"{field}: required")
     return value.strip()
@@ -70,7 +71,7 @@ def assign_reason(
     cfg: LineConfig, store: Store, event_id: str, reason: str, *, by: str, comment: str = ""
 ) -> None:
     """Assign or change the reason of a stop. Changing an operator's reason needs a comment."""
-    by = _require(by, "by")
+    by = require(by, "by")
     tree = build_reason_tree(cfg.reasons)
     if reason not in tree.reasons:
         near = ", ".join(r.code for r in tree.search(reason)[:5])
@@ -100,7 +101,7 @@ def split_event(
     cfg: LineConfig, store: Store, event_id: str, at: float, *, by: str, comment: str = ""
 ) -> str:
     """Split a stop in two at ``at``; returns the id of the second part."""
-    by = _require(by, "by")
+    by = require(by, "by")
     ev = _event(cfg, store, event_id)
     end = ev.end if ev.end is not None else time.time()
     if not ev.start < at < end:
@@ -158,7 +159,7 @@ def adjust_count(
     """Manual count correction or scrap entry by an operator (recorded with who and why).
 
     ``good=-3, scrap=3`` books three parts the PLC counted as good as rejects."""
-    by = _require(by, "by")
+    by = require(by, "by")
     if machine not in {m.name for m in cfg.machines}:
         raise OperatorInputError(f"machine: {machine!r} is not a machine of this line")
     if (
@@ -175,7 +176,7 @@ def adjust_count(
     if scrap > 0 and not (scrap_reason or "").strip():
         raise OperatorInputError("scrap_reason: required when booking scrap")
     if good < 0 or scrap < 0 or good > 0:
-        _require(comment, "comment")  # corrections must say why
+        require(comment, "comment")  # corrections must say why
     with store._tx(sync_full=True):
         row = store.db.execute(
             "SELECT order_id, product, ideal_cycle_s FROM counts WHERE machine = ? AND source = 'plc' ORDER BY seq DESC LIMIT 1",
@@ -212,11 +213,11 @@ def order_command(
     due: float | None = None,
 ) -> int:
     """Queue a work-order command for the agent (it applies it to the line logic)."""
-    by = _require(by, "by")
+    by = require(by, "by")
     if action not in ORDER_ACTIONS:
         raise OperatorInputError(f"action: {action!r} is not one of {', '.join(ORDER_ACTIONS)}")
     if action == "start":
-        order = _require(order, "order")
+        order = require(order, "order")
         if product is None or quantity is None or due is None:
             # A work order released by the plant supplies what the operator did not type.
             row = store.db.execute(
@@ -332,8 +333,8 @@ def spc_alarms(cfg: LineConfig, store: Store, *, include_acked: bool = False) ->
 
 def ack_alarms(cfg: LineConfig, store: Store, characteristic: str, *, by: str, comment: str) -> int:
     """Acknowledge every alarm of a characteristic so far; a comment is required (audited)."""
-    by = _require(by, "by")
-    comment = _require(comment, "comment")
+    by = require(by, "by")
+    comment = require(comment, "comment")
     if characteristic not in {c.name for c in cfg.characteristics}:
         raise OperatorInputError(f"characteristic: {characteristic!r} is not a characteristic of this line")
     with store._tx(sync_full=True):
@@ -361,8 +362,8 @@ def request_recalculation(
     cfg: LineConfig, store: Store, characteristic: str, *, by: str, reason: str
 ) -> None:
     """Ask the agent to collect a new baseline and freeze new limits (audited)."""
-    by = _require(by, "by")
-    reason = _require(reason, "reason")
+    by = require(by, "by")
+    reason = require(reason, "reason")
     if characteristic not in {c.name for c in cfg.characteristics}:
         raise OperatorInputError(f"characteristic: {characteristic!r} is not a characteristic of this line")
     with store._tx(sync_full=True):
@@ -390,7 +391,7 @@ def enter_measurement(
     """An operator's measurement of a manual characteristic; the agent charts it."""
     import math
 
-    by = _require(by, "by")
+    by = require(by, "by")
     c = next((c for c in cfg.characteristics if c.name == characteristic), None)
     if c is None:
         raise OperatorInputError(f"characteristic: {characteristic!r} is not a characteristic of this line")
@@ -417,3 +418,33 @@ def enter_measurement(
             (time.time(), characteristic, x, by),
         )
         store.audit(who=by, action="spc.measurement", entity=characteristic, new=x, meaning="performed")
+
+
+MAINTENANCE_PRIORITIES = ("low", "normal", "urgent")
+
+
+def request_maintenance(
+    cfg: LineConfig, store: Store, machine: str, text: str, *, by: str, priority: str = "normal"
+) -> int:
+    """Raise a maintenance request for a machine (stored, audited, sent to the plant)."""
+    by = require(by, "by")
+    text = require(text, "text")
+    if machine not in {m.name for m in cfg.machines} | {d.name for d in cfg.devices}:
+        raise OperatorInputError(f"machine: {machine!r} is not a machine of this line")
+    if priority not in MAINTENANCE_PRIORITIES:
+        raise OperatorInputError(f"priority: {priority!r} is not one of {', '.join(MAINTENANCE_PRIORITIES)}")
+    if len(text) > 2000:
+        raise OperatorInputError("text: at most 2000 characters")
+    with store._tx(sync_full=True):
+        cur = store.db.execute(
+            "INSERT INTO maintenance_requests (ts, machine, priority, text, by) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), machine, priority, text, by),
+        )
+        store.audit(
+            who=by,
+            action="maintenance.request",
+            entity=machine,
+            new={"priority": priority, "text": text},
+            meaning="performed",
+        )
+    return int(cur.lastrowid or 0)

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from edge.config import LineConfig
-from edge.operations import OperatorInputError, _require, current_order
+from edge.operations import OperatorInputError, current_order, require
 from edge.store import Store
 from edge.store.db import decode_value
 
@@ -32,7 +32,7 @@ def register_produced(
 ) -> None:
     """Record a produced lot or serial; defaults: the running order, the line machine,
     from the order's start until now."""
-    lot, by = _require(lot, "lot"), _require(by, "by")
+    lot, by = require(lot, "lot"), require(by, "by")
     if kind not in ("lot", "serial"):
         raise OperatorInputError("kind: must be lot or serial")
     cur_order, product, order_start = current_order(store)
@@ -79,9 +79,9 @@ def register_consumed(
 ) -> None:
     """Record a material lot consumed (scanned or typed by an operator) for a work order."""
     material_lot, material, by = (
-        _require(material_lot, "material_lot"),
-        _require(material, "material"),
-        _require(by, "by"),
+        require(material_lot, "material_lot"),
+        require(material, "material"),
+        require(by, "by"),
     )
     order = order or current_order(store)[0]
     if order is None:

@@ -45,6 +45,7 @@ STREAMS: tuple[str, ...] = (
     "consumed",
     "inspections",
     "measurements",
+    "maintenance_requests",
 )
 #: Streams that retention may prune once acknowledged (never audit-like records).
 PRUNABLE: dict[str, str] = {"samples": "ts_recv", "events": "ts"}

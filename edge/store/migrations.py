@@ -392,3 +392,20 @@ def m008_commands(db: sqlite3.Connection) -> None:
         );
         """
     )
+
+
+@migration
+def m009_maintenance_requests(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- Maintenance requests raised at the line (machine, what is wrong, who).
+        CREATE TABLE maintenance_requests (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            machine TEXT NOT NULL,
+            priority TEXT NOT NULL CHECK (priority IN ('low', 'normal', 'urgent')),
+            text TEXT NOT NULL,
+            by TEXT NOT NULL
+        );
+        """
+    )
