@@ -225,6 +225,10 @@ def order_command(
                 (order,),
             ).fetchone()
             if row is not None:
+                if product is not None and product != row[0]:
+                    raise OperatorInputError(
+                        f"product: work order {order} is released for {row[0]}, not {product}"
+                    )
                 product, quantity, due = product or row[0], quantity or row[1], due or row[2]
         if product not in {p.id for p in cfg.products}:
             raise OperatorInputError(f"product: {product!r} is not a product of this line")

@@ -316,9 +316,14 @@ class LinesideApp(App[None]):
         run(op)
 
     def form(
-        self, title: str, fields: list[FormField], action: Callable[[dict[str, str]], str], intro: str = ""
+        self,
+        title: str,
+        fields: list[FormField],
+        action: Callable[[dict[str, str]], str],
+        intro: str = "",
+        on_change: Callable[[str, str], dict[str, str]] | None = None,
     ) -> None:
-        self.push_screen(FormScreen(title, fields, action, intro=intro), self._done)
+        self.push_screen(FormScreen(title, fields, action, intro=intro, on_change=on_change), self._done)
 
     def _done(self, msg: str | None) -> None:
         if msg:
@@ -461,7 +466,17 @@ class LinesideApp(App[None]):
                     ),
                 ],
                 save,
+                on_change=released,
             )
+
+        def released(name: str, value: str) -> dict[str, str]:
+            """Typing a released order's id fills in its product and quantity."""
+            if name != "order" or self.snapshot is None:
+                return {}
+            r = next((r for r in self.snapshot.dispatch if r["order_id"] == value.strip()), None)
+            if r is None:
+                return {}
+            return {"product": r["product"], "quantity": str(r["quantity"] or "")}
 
         self.guarded("run_orders", run)
 

@@ -56,12 +56,21 @@ class FormScreen(ModalScreen[str | None]):
         Binding("ctrl+s", "save", "Save"),
     ]
 
-    def __init__(self, title: str, fields: Sequence[FormField], action: Action, *, intro: str = "") -> None:
+    def __init__(
+        self,
+        title: str,
+        fields: Sequence[FormField],
+        action: Action,
+        *,
+        intro: str = "",
+        on_change: Callable[[str, str], dict[str, str]] | None = None,
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.fields = list(fields)
         self.action_fn = action
         self.intro = intro
+        self.on_change = on_change
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
@@ -140,6 +149,16 @@ class FormScreen(ModalScreen[str | None]):
                     break
             return
         self.dismiss(msg)
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        """Fill dependent fields (e.g. a released order's product) as the operator types."""
+        if self.on_change is None or not event.input.id or not event.input.id.startswith("f-"):
+            return
+        for name, value in self.on_change(event.input.id[2:], event.value).items():
+            w = self.query_one(f"#f-{name}")
+            if isinstance(w, Select) or isinstance(w, Input):
+                w.value = value
 
     @on(Button.Pressed, "#save")
     def _save(self) -> None:

@@ -1,0 +1,106 @@
+"""The terminal works from the store alone: no agent, no network. Input made then is
+applied by an agent started later."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from textual.widgets import Static
+
+from edge.agent import Agent
+from edge.config import LineConfig, load_config
+from edge.store import Store
+from tests.conftest import example_on_free_ports, wait_for
+from tests.edge.tui.conftest import ANNA, make_app, rows, seed
+from tests.edge.tui.test_workflows import fill, login
+
+
+async def test_tui_without_agent_then_agent_applies_the_input(tmp_path: Path) -> None:
+    def local_only(data: dict) -> None:  # type: ignore[type-arg]
+        data.pop("uplink", None)
+
+    cfg: LineConfig = load_config(example_on_free_ports(tmp_path, data_changes=local_only))
+    with Store(cfg.store.path) as st:  # a store an agent left behind (its heartbeat is old)
+        seed(st, cfg)
+        st.db.execute("UPDATE agent_status SET value = 'false' WHERE key = 'running'")
+    app = make_app(cfg)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        bar = str(app.query_one("#statusbar", Static).content)
+        assert "agent NOT RUNNING" in bar and "input is kept" in bar
+        assert "Order [b]WO-1[/b]" in str(app.query_one("#ov-order", Static).content)
+        await login(pilot, "1001")
+        await pilot.press("f3", "s")
+        await pilot.pause()
+        await fill(pilot, "order", "WO-2")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "order WO-2 start queued" in app.last_message
+    assert rows(cfg, "SELECT order_id, action, by, applied FROM orders WHERE applied = 0") == [
+        ("WO-2", "start", ANNA, 0)
+    ]
+
+    agent = Agent(cfg)  # PLCs unreachable: the line logic still applies queued orders
+    task = asyncio.create_task(agent.run())
+    try:
+
+        def applied() -> bool:
+            got = rows(
+                cfg, "SELECT product FROM orders WHERE by = 'line' AND order_id = 'WO-2' AND action = 'start'"
+            )
+            return got == [("WATER-1000",)]
+
+        await wait_for(applied, timeout=20)
+        assert rows(cfg, "SELECT applied FROM orders WHERE by = ?", ANNA)[-1] == (1,)
+    finally:
+        agent.request_stop()
+        await asyncio.wait_for(task, 30)
+
+
+def test_lineside_tui_command_starts_and_quits(tmp_path: Path) -> None:
+    """`lineside tui` in a real pseudo-terminal: starts on an empty store, quits on F10."""
+    import pty
+
+    cfg_path = example_on_free_ports(tmp_path)
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the real command
+        os.environ["TERM"] = "xterm-256color"
+        os.execv(sys.executable, [sys.executable, "-m", "edge.cli", "tui", "-c", str(cfg_path)])
+    out = b""
+    try:
+        import select
+        import time
+
+        end = time.time() + 30
+        while time.time() < end and b"F1 Line" not in out:
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if r:
+                out += os.read(fd, 65536)
+        assert b"F1 Line" in out, out[-2000:]
+        os.write(fd, b"\x1b[21~")  # F10
+        end = time.time() + 15
+        while time.time() < end:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                assert os.waitstatus_to_exitcode(status) == 0
+                break
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    pass
+        else:
+            raise AssertionError("lineside tui did not quit on F10")
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+    assert Path(load_config(cfg_path).store.path).exists()
