@@ -157,7 +157,7 @@ class FormScreen(ModalScreen[str | None]):
             return
         for name, value in self.on_change(event.input.id[2:], event.value).items():
             w = self.query_one(f"#f-{name}")
-            if isinstance(w, Select) or isinstance(w, Input):
+            if isinstance(w, (Select, Input)):
                 w.value = value
 
     @on(Button.Pressed, "#save")
