@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv test lint bench demo soak clean check-mosquitto
+.PHONY: venv test lint bench demo demo-headless soak clean check-mosquitto
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,28 +30,18 @@ lint: venv
 bench: venv
 	$(PY) bench/run.py
 
-DEMO_SECONDS ?= 20
-MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || echo /usr/sbin/mosquitto)
-demo: venv check-mosquitto
-	@echo "== Lineside demo: simulated line (OPC UA, Modbus TCP/RTU, EtherNet/IP) -> agent -> MQTT -> aggregator"
-	@set -e; L=$(VENV)/bin/lineside; \
-	  $(MOSQUITTO) -c config/mosquitto/demo.conf & broker=$$!; \
-	  $$L simulate -c config/line1.yaml & sim=$$!; \
-	  $$L aggregator run -c config/aggregator.yaml & agg=$$!; \
-	  trap 'kill $$agent $$sim $$agg $$broker 2>/dev/null || true; wait $$agent $$sim $$agg $$broker 2>/dev/null || true' EXIT INT TERM; \
-	  sleep 3; \
-	  $$L aggregator order add -c config/aggregator.yaml --line line1 --order WO-DEMO-$$$$ --product COLA-500 --quantity 500; \
-	  $$L run -c config/line1.yaml & agent=$$!; \
-	  sleep $(DEMO_SECONDS); \
-	  $$L status -c config/line1.yaml; \
-	  echo; echo "Recorded fill weights (last 5):"; \
-	  $$L history -c config/line1.yaml --tag filler.fill_weight --since=-1m | tail -5; \
-	  echo; $$L kpi -c config/line1.yaml --since=-$(DEMO_SECONDS)s; \
-	  kill -TERM $$agent; wait $$agent; sleep 1; \
-	  echo; echo "== plant view (aggregator)"; \
-	  $$L aggregator status -c config/aggregator.yaml; \
-	  echo; $$L aggregator report -c config/aggregator.yaml; \
-	  echo; $$L aggregator commands -c config/aggregator.yaml | tail -3
+# The whole pipeline with the operator terminal in front (quit with F10; log in with PIN
+# 2222). Uses the system mosquitto when installed, else an embedded broker (amqtt).
+demo: venv
+	$(VENV)/bin/lineside demo
+
+DEMO_SECONDS ?= 30
+demo-headless: venv
+	$(VENV)/bin/lineside demo --headless --duration $(DEMO_SECONDS)
+
+SOAK_SECONDS ?= 600
+soak: venv check-mosquitto
+	$(PY) -m tests.soak --duration $(SOAK_SECONDS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,12 +91,16 @@ class Demo:
         if self.broker == "auto":
             self.broker = "mosquitto" if mosquitto_binary() else "embedded"
         if self.broker == "mosquitto" and not mosquitto_binary():
-            raise LinesideError("demo: --broker mosquitto, but mosquitto is not installed (apt-get install mosquitto)")
+            raise LinesideError(
+                "demo: --broker mosquitto, but mosquitto is not installed (apt-get install mosquitto)"
+            )
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir)
+        self.procs[name] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir
+        )
 
     def _lineside(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "edge.cli", *args]
@@ -113,30 +118,54 @@ class Demo:
         else:
             self._spawn("broker", self._lineside("broker", "--port", str(self.port)))
         if not wait_port(self.port, 20):
-            raise LinesideError(f"demo: the {self.broker} broker did not start (see {self.workdir / 'broker.log'})")
+            raise LinesideError(
+                f"demo: the {self.broker} broker did not start (see {self.workdir / 'broker.log'})"
+            )
         self._spawn("simulator", self._lineside("simulate", "-c", str(self.line_path)))
         self._spawn("aggregator", self._lineside("aggregator", "run", "-c", str(self.agg_path)))
         self._release_order()
-        time.sleep(1.0)
+        line = yaml.safe_load(self.line_path.read_text())
+        for d in line["devices"]:  # the simulator's servers, before the agent connects
+            if d["protocol"] in ("modbus_tcp", "ethernetip"):
+                wait_port(int(d["port"]), 20)
         self._spawn("agent", self._lineside("run", "-c", str(self.line_path)))
+        threading.Thread(target=self._start_released_order, daemon=True).start()
+
+    def _start_released_order(self, timeout: float = 60.0) -> None:
+        """Play the operator: start the plant's work order once it reached the line."""
+        from edge.config import load_config
+        from edge.operations import order_command
+        from edge.store import Store
+
+        cfg = load_config(self.line_path)
+        end = time.time() + timeout
+        while time.time() < end:
+            time.sleep(0.5)
+            try:
+                with Store(cfg.store.path) as st:
+                    row = st.db.execute(
+                        "SELECT 1 FROM work_orders WHERE order_id = 'WO-DEMO-1' AND status = 'released'"
+                    ).fetchone()
+                    if row:
+                        order_command(cfg, st, "start", "WO-DEMO-1", by="demo operator")
+                        return
+            except LinesideError:
+                continue
 
     def _release_order(self) -> None:
         """The plant releases a work order to the line (delivered when the line connects)."""
-        from sync.aggregator.service import open_store
+        from edge.cli.plant import queue_orders
         from sync.config import load_aggregator_config
-        from sync.protocol import WorkOrderBody
 
         cfg = load_aggregator_config(self.agg_path)
-        with open_store(cfg) as st:
-            ln = cfg.lines[0]
-            st.queue_command(
-                ln.key,
-                "work_order",
-                WorkOrderBody(
-                    action="release", order_id="WO-DEMO-1", product="COLA-500", quantity=500, priority=1
-                ).model_dump(exclude_none=True),
-                time.time(),
-            )
+        body = {
+            "action": "release",
+            "order_id": "WO-DEMO-1",
+            "product": "COLA-500",
+            "quantity": 500,
+            "priority": 1,
+        }
+        queue_orders(cfg, cfg.lines[0].line, [body], cmd_id=None)
 
     def check(self) -> list[str]:
         """Children that died on their own."""
@@ -188,11 +217,14 @@ class Demo:
             }
             out["backlog"] = sum(st.backlog().values())
         acfg = load_aggregator_config(self.agg_path)
-        with open_store(acfg) as ast:
-            rows = ast.db_rows("SELECT stream, count(*) FROM records GROUP BY stream")
-            out["aggregator_records"] = {s: n for s, n in rows}
-            out["aggregator_rows"] = sum(n for _, n in rows)
-            out["dead_letters"] = ast.db_rows("SELECT count(*) FROM dead_letters")[0][0]
+        ast = open_store(acfg)
+        try:
+            counts = ast.record_counts()
+            out["aggregator_records"] = {stream: n for (_line, stream), n in counts.items()}
+            out["aggregator_rows"] = sum(counts.values())
+            out["dead_letters"] = sum(ast.dead_letter_counts().values())
+        finally:
+            ast.close()
         return out
 
 

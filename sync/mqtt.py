@@ -26,6 +26,28 @@ V311 = mqtt.MQTTv311
 UNSUPPORTED_VERSION = {1, 132}
 
 
+class RepeatFilter(logging.Filter):
+    """Lets a message through once, then again only after ``quiet_s`` or a different
+    message: paho reports the same network fault on every loop iteration while the
+    broker is away (our own callbacks log the loss and the recovery once each)."""
+
+    def __init__(self, quiet_s: float = 300.0) -> None:
+        super().__init__()
+        self.quiet_s = quiet_s
+        self._last: tuple[str, float] | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if self._last is not None and self._last[0] == msg and record.created - self._last[1] < self.quiet_s:
+            return False
+        self._last = (msg, record.created)
+        return True
+
+
+_paho_log = logging.getLogger("lineside.mqtt.paho")
+_paho_log.addFilter(RepeatFilter())
+
+
 def make_client(
     cfg: MqttConfig,
     client_id: str,
@@ -59,7 +81,7 @@ def make_client(
         c.will_set(will[0], will[1], qos=1, retain=True)
     c.reconnect_delay_set(max(1, round(cfg.reconnect_min_s)), max(1, round(cfg.reconnect_max_s)))
     c.max_queued_messages_set(0)
-    c.enable_logger(logging.getLogger("lineside.mqtt.paho"))
+    c.enable_logger(_paho_log)
     return c
 
 
@@ -72,6 +94,13 @@ def connect(c: mqtt.Client, cfg: MqttConfig) -> None:
         kwargs = {"clean_start": False, "properties": props}
     c.connect_async(cfg.host, cfg.port, cfg.keepalive_s, **kwargs)
     c.loop_start()
+
+
+def no_answer_to_v5(version: int, cfg: MqttConfig, answered: bool) -> bool:
+    """A broker that took the TCP connection but closed it without any CONNACK to an
+    MQTT 5 CONNECT (amqtt does this when the CONNECT carries properties or a will):
+    in ``protocol: auto`` that means "try 3.1.1", as a CONNACK refusing v5 would."""
+    return version == V5 and cfg.protocol == "auto" and not answered
 
 
 def describe(cfg: MqttConfig) -> str:

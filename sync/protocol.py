@@ -72,11 +72,13 @@ class Topics:
 AGGREGATOR_SHARE = "$share/lineside-aggregator"
 
 
-def aggregator_subscriptions() -> list[str]:
+def aggregator_subscriptions(shared: bool = True) -> list[str]:
     """Streams and command results (one level below the line) are shared among the
     aggregator instances; retained state goes to every instance. A stream the aggregator
-    does not know still arrives, and is dead-lettered rather than silently unheard."""
-    return [f"{AGGREGATOR_SHARE}/{ROOT}/+/+/+/+/+", f"{ROOT}/+/+/+/+/state/+"]
+    does not know still arrives, and is dead-lettered rather than silently unheard.
+    ``shared=False`` for MQTT 3.1.1 brokers without shared subscriptions (one instance)."""
+    streams = f"{ROOT}/+/+/+/+/+"
+    return [f"{AGGREGATOR_SHARE}/{streams}" if shared else streams, f"{ROOT}/+/+/+/+/state/+"]
 
 
 def parse_topic(topic: str) -> tuple[Topics, str]:

@@ -92,6 +92,7 @@ class Uplink:
         self._version = m.V311 if self.ucfg.mqtt.protocol == "3.1.1" else m.V5
         self._v5_refusals = 0
         self.connected = False
+        self._answered = False  # a CONNACK came on the current client
         self._outstanding: dict[int, StreamState] = {}
         self._tags: dict[int, tuple[str, str]] = {}
         """tag id → (name as JSON, type), for encoding samples."""
@@ -218,6 +219,7 @@ class Uplink:
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
+        self._answered = False
         c = m.make_client(
             self.ucfg.mqtt,
             self.client_id,
@@ -260,6 +262,12 @@ class Uplink:
                     self.connected = False
                     self._outstanding.clear()
                     log.warning("uplink lost the broker (reason %s); buffering locally", rc)
+                elif client is self._client and m.no_answer_to_v5(
+                    self._version, self.ucfg.mqtt, self._answered
+                ):
+                    log.warning("broker closed an MQTT 5 connection without answering; falling back to 3.1.1")
+                    self._version = m.V311
+                    self._new_client()
 
     def _connected(self, client: Any, rc: int, session_present: bool) -> None:
         if client is not self._client:
@@ -273,6 +281,7 @@ class Uplink:
                 self._log_once(f"connack-{rc}", f"broker refused the connection: reason {rc}")
             return
         self.connected = True
+        self._answered = True
         self.stats["connects"] += 1
         self._logged.discard("connack")
         log.info("uplink connected (%s session)", "resumed" if session_present else "new")

@@ -113,6 +113,7 @@ class Aggregator:
     # ------------------------------------------------------------------ MQTT
 
     def _connect(self) -> None:
+        self._answered = False  # a CONNACK came on the current client
         c = m.make_client(self.cfg.mqtt, self.client_id, version=self._version, manual_ack=True)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
@@ -121,6 +122,7 @@ class Aggregator:
         m.connect(c, self.cfg.mqtt)
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        self._answered = True
         code = m.reason_value(rc)
         if code != 0:
             if self._version == m.V5 and self.cfg.mqtt.protocol == "auto" and code in m.UNSUPPORTED_VERSION:
@@ -130,7 +132,11 @@ class Aggregator:
             else:
                 self._log_once(f"connack-{code}", f"broker refused the connection: reason {code}")
             return
-        client.subscribe([(t, 1) for t in aggregator_subscriptions()])
+        # Shared subscriptions are MQTT 5 (some 3.1.1 brokers, like amqtt, ignore them).
+        shared = self._version == m.V5
+        if not shared:
+            self._log_once("unshared", "MQTT 3.1.1: plain subscription (run a single aggregator instance)")
+        client.subscribe([(t, 1) for t in aggregator_subscriptions(shared)])
         self.connected.set()
         log.info("aggregator connected to %s", m.describe(self.cfg.mqtt))
 
@@ -141,6 +147,15 @@ class Aggregator:
         self._connect()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        if (
+            client is self._client
+            and not self._stop.is_set()
+            and m.no_answer_to_v5(self._version, self.cfg.mqtt, self._answered)
+        ):
+            log.warning("broker closed an MQTT 5 connection without answering; falling back to 3.1.1")
+            self._version = m.V311
+            threading.Thread(target=self._reconnect_v311, daemon=True).start()
+            return
         if self.connected.is_set() and not self._stop.is_set():
             log.warning("aggregator lost the broker (reason %s); reconnecting", m.reason_value(rc))
         self.connected.clear()
