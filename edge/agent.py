@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from edge import sdnotify
 from edge.acquire import ChangeFilter
 from edge.config import LineConfig, Tag
 from edge.config_line import build_line_logic
@@ -174,6 +175,7 @@ class Agent:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        self._ready = False  # READY=1 sent: watchdog pings may follow
         self.writer.start()
         for dev in self.cfg.devices:
             tags = self.cfg.tags_of(dev.name)
@@ -193,6 +195,8 @@ class Agent:
         await asyncio.to_thread(
             self.store.append_event, "agent_started", "agent", f"agent started (pid {os.getpid()})"
         )
+        sdnotify.notify("READY=1", f"STATUS=reading {len(self.runners)} devices")
+        self._ready = True
         log.info(
             "agent started: line %s, %d devices, %d tags",
             self.cfg.line.line,
@@ -202,6 +206,7 @@ class Agent:
 
     async def stop(self) -> None:
         self._stopping.set()
+        sdnotify.notify("STOPPING=1")
         for r in self.runners.values():
             r.stop()
         for t in list(self._tasks):
@@ -258,12 +263,24 @@ class Agent:
         )
 
     async def _heartbeat(self) -> None:
+        """Record that the agent is alive; under systemd also ping the watchdog, but only
+        after the status was committed: a stuck event loop or a store that no longer
+        takes writes stops the pings and systemd restarts the agent."""
+        wd = sdnotify.watchdog_interval()
+        period = min(self.cfg.agent.heartbeat_s, wd) if wd else self.cfg.agent.heartbeat_s
         while True:
             try:
                 await asyncio.to_thread(self._write_status)
             except Exception as e:
                 log.error("cannot record agent status: %s", e)
-            await asyncio.sleep(self.cfg.agent.heartbeat_s)
+            else:
+                if wd and self._ready:
+                    up = sum(1 for r in self.runners.values() if r.state == "connected")
+                    sdnotify.notify(
+                        "WATCHDOG=1",
+                        f"STATUS={up}/{len(self.runners)} devices connected, {self.writer.committed} samples committed",
+                    )
+            await asyncio.sleep(period)
 
     def _resume_logic(self) -> None:
         """Continue after a restart: close what the last run left open at its last

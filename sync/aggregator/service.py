@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any
 
+from edge import sdnotify
 from sync import mqtt as m
 from sync.aggregator.store import AggregatorStore, FutureBatch, line_key
 from sync.config import AggregatorConfig
@@ -78,6 +79,7 @@ class Aggregator:
             t = threading.Thread(target=target, name=f"aggregator-{name}", daemon=True)
             t.start()
             self._threads.append(t)
+        sdnotify.notify("READY=1", "STATUS=connecting to the broker")
         log.info(
             "aggregator started: %d lines, store %s, broker %s",
             len(self.lines),
@@ -87,6 +89,7 @@ class Aggregator:
 
     def stop(self) -> None:
         self._stop.set()
+        sdnotify.notify("STOPPING=1")
         self._in.put(None)
         for t in self._threads:
             t.join(10)
@@ -167,7 +170,17 @@ class Aggregator:
 
     def _ingest_loop(self) -> None:
         interval = self.cfg.ack_interval_ms / 1000
+        wd = sdnotify.watchdog_interval()
+        pinged = 0.0
         while not self._stop.is_set():
+            if wd and time.monotonic() - pinged >= wd:
+                # Pinged from the ingest loop: a store that hangs stops the pings.
+                pinged = time.monotonic()
+                sdnotify.notify(
+                    "WATCHDOG=1",
+                    f"STATUS={'connected' if self.connected.is_set() else 'broker unreachable'}, "
+                    f"{self.counts['records']} records, {self.counts['dead_letters']} dead letters",
+                )
             group: list[Any] = []
             try:
                 item = self._in.get(timeout=interval)
