@@ -17,7 +17,7 @@ from edge.config import LineConfig, Tag
 from edge.config_line import build_line_logic
 from edge.device_runner import DeviceRunner
 from edge.drivers import Reading, create_driver
-from edge.errors import DriverError, WriteRefused
+from edge.errors import DriverError, LinesideError, WriteRefused
 from edge.store import Quality, Sample, Store
 from edge.store.writer import SampleWriter
 from edge.trace import LotTagWatcher
@@ -192,6 +192,13 @@ class Agent:
         self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
         if self.uplink is not None:
             self.uplink.start()
+        if self.cfg.agent.metrics is not None:
+            from edge.metrics import serve
+
+            try:
+                self._metrics = serve(self)
+            except LinesideError as e:  # monitoring must not stop production data
+                log.error("%s", e)
         await asyncio.to_thread(
             self.store.append_event, "agent_started", "agent", f"agent started (pid {os.getpid()})"
         )
@@ -221,6 +228,8 @@ class Agent:
                     "task %s still running at shutdown; cancelled. It was at:\n%s", t.get_name(), _stack(t)
                 )
                 t.cancel()
+        if getattr(self, "_metrics", None) is not None:
+            self._metrics.shutdown()
         await self.writer.close()
         await asyncio.to_thread(self._write_status)
         await asyncio.to_thread(self.store.append_event, "agent_stopped", "agent", "agent stopped")

@@ -343,9 +343,18 @@ class StoreConfig(Model):
     """Retention policy for raw samples."""
 
 
+class MetricsConfig(Model):
+    port: Annotated[int, Field(ge=1, le=65535)] = 9464
+    """Port of the Prometheus metrics endpoint (``/metrics``)."""
+    host: str = "127.0.0.1"
+    """Address to listen on: loopback by default (scrape through a local agent or a tunnel)."""
+
+
 class AgentConfig(Model):
     heartbeat_s: Annotated[float, Field(gt=0, le=60)] = 2.0
     """How often the agent records that it is alive (read by ``lineside status``)."""
+    metrics: MetricsConfig | None = None
+    """Optional Prometheus metrics endpoint (needs prometheus-client); off when absent."""
 
 
 # --------------------------------------------------------------------------- line

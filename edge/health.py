@@ -62,5 +62,15 @@ def status_of(cfg: Any, st: Any, now: float | None = None) -> dict[str, Any]:
         "devices": dev_out,
         "tags": out_tags,
         "backlog": backlog,
-        "store": {"path": str(cfg.store.path), **files},
+        "store": {"path": str(cfg.store.path), **files, "disk_free": _disk_free(cfg.store.path)},
     }
+
+
+def _disk_free(path: Any) -> int:
+    import shutil
+    from pathlib import Path
+
+    try:
+        return shutil.disk_usage(Path(path).parent).free
+    except OSError:
+        return 0

@@ -113,8 +113,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"\nuplink: {'connected' if u['connected'] else 'OFFLINE'} to {u.get('broker', '?')} "
             f"(MQTT {u.get('protocol', '?')}), {last}, {u['records']} records sent, {u['resends']} resends"
         )
+    pending = {k: v for k, v in st["backlog"].items() if v}
+    total = sum(pending.values())
+    if u is not None or total:
+        per = ", ".join(f"{k} {v:,}" for k, v in sorted(pending.items(), key=lambda x: -x[1]))
+        print(f"backlog (not yet acknowledged upstream): {total:,} records" + (f" ({per})" if per else ""))
+    fs = st["store"]
     print(
-        f"\nbacklog (not yet acknowledged upstream): {st['backlog']}   store: {st['store']['db'] / 1e6:.1f} MB (+wal {st['store']['db_wal'] / 1e6:.1f} MB)"
+        f"store {fs['path']}: {fs['db'] / 1e6:.1f} MB, journal (WAL) {fs['db_wal'] / 1e6:.1f} MB; "
+        f"{fs['disk_free'] / 1e9:.1f} GB free on its file system"
     )
     return 0
 

@@ -261,3 +261,38 @@ async def test_ethernetip_outage_turns_tags_bad_then_good(tmp_path: Path, port: 
     finally:
         await agent.stop()
         await srv.stop()
+
+
+async def test_metrics_endpoint_reports_devices_backlog_and_counts(tmp_path: Path, port: int) -> None:
+    """`agent.metrics`: Prometheus text on loopback with the agent's live figures."""
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    base = modbus_cfg(tmp_path, port)
+    mport = free_port()
+    cfg = make_config(
+        [d.model_dump(mode="json") for d in base.devices],
+        [t.model_dump(mode="json", exclude_none=True) for t in base.tags],
+        tmp_path,
+        agent={"metrics": {"port": mport}},
+    )
+    srv = ModbusSimServer(cfg.devices[0], cfg.tags)
+    await srv.start()
+    agent = Agent(cfg)
+    await agent.start()
+    try:
+        await wait_for(lambda: agent.writer.committed > 0 and agent.runners["plc"].state == "connected")
+
+        def scrape() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5) as r:
+                return str(r.read().decode())
+
+        text = await asyncio.to_thread(scrape)
+        assert 'lineside_device_connected{device="plc",line="l1",protocol="modbus_tcp"} 1.0' in text
+        assert 'lineside_backlog_records{line="l1",stream="samples"}' in text
+        committed = float(text.split('lineside_samples_committed_total{line="l1"} ')[1].split()[0])
+        assert committed > 0
+    finally:
+        await agent.stop()
+        await srv.stop()
