@@ -49,6 +49,7 @@ class LineModel:
     drift_per_hour: float = 1.5  # grams of fill-weight drift per hour
     fill_offset: float = 0.0  # a step change of the filling valve (tests, demos)
     t0: float = 0.0
+    producing: bool = True  # False freezes the counters (test rigs: exact ground truth)
     rng: random.Random = field(init=False)
     state: int = RUNNING
     fault_code: int = 0
@@ -94,7 +95,7 @@ class LineModel:
             elif self.rng.random() < dt / self.micro_stop_every_s:
                 self.state = self.rng.choice((STARVED, BLOCKED))
                 self._until = now + self.rng.uniform(3.0, 25.0)
-        if self.state == RUNNING:
+        if self.state == RUNNING and self.producing:
             self._frac += (
                 dt * self.ideal_rate_per_min / 60.0 * self.speed_setpoint / 100.0 * self.rng.uniform(0.9, 1.0)
             )
