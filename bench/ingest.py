@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.table import Row, print_rows
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 N_UA = 1000
@@ -292,15 +294,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ("modbus samples committed/s", mb_res.get("committed_per_s", 0), "", None, ""),
         ("modbus agent peak RSS MB", mb_res.get("rss_mb", 0), "< 100", None, ""),
     ]
-    print(
-        f"\nbench/ingest.py  ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, {args.seconds:g} s per case)"
+    print_rows(
+        [Row("ingest", n, v, t, c, w) for n, v, t, c, w in rows],
+        f"bench/ingest.py  ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, {args.seconds:g} s per case)",
     )
-    print(f"{'figure':<32} {'measured':>12} {'target':>14} {'ceiling':>12} {'ratio':>7}  ceiling is")
-    for name, val, target, ceil, what in rows:
-        ratio = f"{val / ceil:.2f}" if ceil else ""
-        print(
-            f"{name:<32} {val:>12,.1f} {target:>14} {'' if ceil is None else f'{ceil:,.1f}':>12} {ratio:>7}  {what}"
-        )
     result = {"opcua": ua_res, "modbus": mb_res}
     if args.json:
         print(json.dumps(result))

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.table import Row, print_rows
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edge.config import parse_config
@@ -129,15 +131,14 @@ def main() -> None:
         t = time.perf_counter()
         replay(cfg, p)
         replay_rate = len(day) / (time.perf_counter() - t)
-    print(f"\nbench/logic.py  ({time.strftime('%Y-%m-%d %H:%M')}, {n:,} samples = 4 h of 50 tags at 1 Hz)")
-    print(f"{'figure':<40} {'measured':>12} {'target':>12} {'ceiling':>12} {'ratio':>6}")
-    print(
-        f"{'line logic samples/s':<40} {rate:>12,.0f} {'>= 200,000':>12} {ceiling:>12,.0f} {rate / ceiling:>6.2f}"
+    print_rows(
+        [
+            Row("logic", "line logic samples/s", rate, ">= 200,000", ceiling, "bare dict-lookup loop"),
+            Row("logic", "line logic us per sample", 1e6 / rate, "<= 5"),
+            Row("logic", "replay from CSV samples/s", replay_rate, "seconds/day"),
+        ],
+        f"bench/logic.py  ({time.strftime('%Y-%m-%d %H:%M')}, {n:,} samples = 4 h of 50 tags at 1 Hz, {facts:,} facts)",
     )
-    print(f"{'  us per sample':<40} {1e6 / rate:>12.2f} {'<= 5':>12}")
-    print(f"{'replay from CSV, samples/s':<40} {replay_rate:>12,.0f}")
-    print(f"{'  a day of 50 tags at 1 Hz would take':<40} {4.32e6 / replay_rate:>11.1f}s")
-    print(f"{'facts emitted':<40} {facts:>12,}")
 
 
 if __name__ == "__main__":

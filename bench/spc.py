@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.table import Row, print_rows
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from edge.logic.spc_rules import RuleState, evaluate, resolve_rules
@@ -39,13 +41,21 @@ def main() -> None:
     for v in pts:
         add(v)
     per_point = (time.perf_counter() - t) / len(pts)
-    print(f"\nbench/spc.py  ({time.strftime('%Y-%m-%d %H:%M')}, {len(rules)} rules, best of 5)")
-    print(f"{'figure':<44} {'measured':>10} {'target':>10} {'ceiling':>10} {'ratio':>6}")
-    print(
-        f"{'batch, all rules, 1,000,000 points (ms)':<44} {batch * 1e3:>10.1f} {'<= 100':>10} {ceiling * 1e3:>10.1f} {ceiling / batch:>6.2f}"
+    print_rows(
+        [
+            Row(
+                "spc",
+                "SPC batch, all rules, 1M points (ms)",
+                batch * 1e3,
+                "<= 100",
+                ceiling * 1e3,
+                "one numpy pass",
+                True,
+            ),
+            Row("spc", "SPC incremental, one point (us)", per_point * 1e6, "<= 5"),
+        ],
+        f"bench/spc.py  ({time.strftime('%Y-%m-%d %H:%M')}, {len(rules)} rules, best of 5, {n_viol:,} violations)",
     )
-    print(f"{'incremental, one new point (us)':<44} {per_point * 1e6:>10.2f} {'<= 5':>10}")
-    print(f"{'violations found (random normal data)':<44} {n_viol:>10,}")
 
 
 if __name__ == "__main__":

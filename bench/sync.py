@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.table import Row, print_rows
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest import LINE, free_port, ua_line, ua_server
@@ -279,13 +281,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "raw SQLite insert",
         ),
     ]
-    print(f"\nbench/sync.py  ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores)")
-    print(f"{'figure':<34} {'measured':>12} {'target':>12} {'ceiling':>12} {'ratio':>7}  ceiling is")
-    for name, val, target, ceil, what in rows:
-        ratio = f"{val / ceil:.2f}" if ceil else ""
-        print(
-            f"{name:<34} {val:>12,.1f} {target:>12} {'' if ceil is None else f'{ceil:,.1f}':>12} {ratio:>7}  {what}"
-        )
+    print_rows(
+        [Row("sync", n, v, t, c, w) for n, v, t, c, w in rows],
+        f"bench/sync.py  ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores)",
+    )
     print(
         f"  drain: {drain['drained']:,} samples in {drain['seconds']:.1f} s, {drain['batches']:,} batches of "
         f"{drain['avg_batch_bytes']:,.0f} B, uplink CPU {drain['uplink_cpu_pct']:.0f}% of a core; "

@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.table import Row, print_rows
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
@@ -67,17 +69,30 @@ def main() -> None:
 
         hour, whole, fwd = timed("L-HOUR"), timed("L-ALL"), timed("PRE-1")
         c_hour, c_all = ceiling(end - 3600, end), ceiling(t0, end)
-        print(
-            f"\nbench/trace.py  ({time.strftime('%Y-%m-%d %H:%M')}, store of {st.count('samples'):,} samples, best of 3)"
+        print_rows(
+            [
+                Row(
+                    "trace",
+                    "trace a 1-hour lot (ms)",
+                    hour * 1e3,
+                    "< 1000",
+                    c_hour * 1e3,
+                    "bare count(*) of the window",
+                    True,
+                ),
+                Row(
+                    "trace",
+                    "trace a lot over all samples (ms)",
+                    whole * 1e3,
+                    "< 1000",
+                    c_all * 1e3,
+                    "bare count(*) of the window",
+                    True,
+                ),
+                Row("trace", "trace a material lot forward (ms)", fwd * 1e3, "< 1000"),
+            ],
+            f"bench/trace.py  ({time.strftime('%Y-%m-%d %H:%M')}, store of {st.count('samples'):,} samples, best of 3)",
         )
-        print(f"{'figure':<44} {'measured':>10} {'target':>10} {'ceiling':>10} {'ratio':>6}")
-        print(
-            f"{'trace a 1-hour lot (ms)':<44} {hour * 1e3:>10.1f} {'< 1000':>10} {c_hour * 1e3:>10.1f} {c_hour / hour:>6.2f}"
-        )
-        print(
-            f"{'trace a lot spanning all samples (ms)':<44} {whole * 1e3:>10.1f} {'< 1000':>10} {c_all * 1e3:>10.1f} {c_all / whole:>6.2f}"
-        )
-        print(f"{'trace a material lot forward (ms)':<44} {fwd * 1e3:>10.2f} {'< 1000':>10}")
         st.close()
 
 
