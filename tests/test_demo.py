@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,32 @@ def test_demo_headless_with_embedded_broker_falls_back_to_mqtt_311(tmp_path: Pat
     check(tmp_path, out)
     assert "falling back to 3.1.1" in (tmp_path / "agent.log").read_text()
     assert "falling back to 3.1.1" in (tmp_path / "aggregator.log").read_text()
+
+
+@pytest.mark.slow
+def test_demo_opens_the_terminal_and_quitting_stops_everything(tmp_path: Path) -> None:
+    """`make demo`: the terminal UI in front of the running pipeline; F10 stops it all."""
+    import psutil
+
+    from tests.pty_rig import F10, PtyProcess
+
+    p = PtyProcess([sys.executable, "-m", "edge.cli", "demo", "--workdir", str(tmp_path)], cwd=str(REPO))
+    try:
+        p.expect(b"F1 Line", 60)
+        children = psutil.Process(p.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "simulate" in names and "aggregator" in names and " run " in names, names
+        time.sleep(8)  # let data flow
+        p.send(F10)
+        assert p.wait(60) == 0
+    finally:
+        p.close()
+    assert all(not c.is_running() or c.status() == psutil.STATUS_ZOMBIE for c in children), (
+        "children left running"
+    )
+    assert b"rows committed at aggregator" in p.out
+    agg = AggregatorStore(tmp_path / "plant.db")
+    try:
+        assert sum(agg.record_counts().values()) > 0
+    finally:
+        agg.close()

@@ -4,8 +4,6 @@ applied by an agent started later."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sys
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from edge.store import Store
 from tests.conftest import example_on_free_ports, wait_for
 from tests.edge.tui.conftest import ANNA, make_app, rows, seed
 from tests.edge.tui.test_workflows import fill, login
+from tests.pty_rig import F10, PtyProcess
 
 
 async def test_tui_without_agent_then_agent_applies_the_input(tmp_path: Path) -> None:
@@ -63,44 +62,12 @@ async def test_tui_without_agent_then_agent_applies_the_input(tmp_path: Path) ->
 
 def test_lineside_tui_command_starts_and_quits(tmp_path: Path) -> None:
     """`lineside tui` in a real pseudo-terminal: starts on an empty store, quits on F10."""
-    import pty
-
     cfg_path = example_on_free_ports(tmp_path)
-    pid, fd = pty.fork()
-    if pid == 0:  # child: the real command
-        os.environ["TERM"] = "xterm-256color"
-        os.execv(sys.executable, [sys.executable, "-m", "edge.cli", "tui", "-c", str(cfg_path)])
-    out = b""
+    p = PtyProcess([sys.executable, "-m", "edge.cli", "tui", "-c", str(cfg_path)])
     try:
-        import select
-        import time
-
-        end = time.time() + 30
-        while time.time() < end and b"F1 Line" not in out:
-            r, _, _ = select.select([fd], [], [], 0.5)
-            if r:
-                out += os.read(fd, 65536)
-        assert b"F1 Line" in out, out[-2000:]
-        os.write(fd, b"\x1b[21~")  # F10
-        end = time.time() + 15
-        while time.time() < end:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                assert os.waitstatus_to_exitcode(status) == 0
-                break
-            r, _, _ = select.select([fd], [], [], 0.2)
-            if r:
-                try:
-                    out += os.read(fd, 65536)
-                except OSError:
-                    pass
-        else:
-            raise AssertionError("lineside tui did not quit on F10")
+        p.expect(b"F1 Line", 30)
+        p.send(F10)
+        assert p.wait(15) == 0
     finally:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
+        p.close()
     assert Path(load_config(cfg_path).store.path).exists()
