@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.table import Row, print_rows
+from edge.demo import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -163,14 +164,6 @@ def agent_proc(cfg_data: dict[str, Any], warmup: float, seconds: float, out: Any
         out["rows"] = agent.store.count("samples")
 
     asyncio.run(main())
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 LINE = {"enterprise": "bench", "site": "s", "area": "a", "line": "l"}

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge.config import LineConfig, parse_config
+from edge.demo import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 LINE = {"enterprise": "acme", "site": "test", "area": "a1", "line": "l1", "timezone": "Europe/Berlin"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_config(
@@ -59,14 +53,9 @@ def example_on_free_ports(tmp_path: Path, *, data_changes: Any = None) -> Path:
     returns the new config file. ``data_changes(data)`` may edit it further."""
     import yaml
 
-    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
-    for d in data["devices"]:
-        if d["protocol"] == "opcua":
-            d["endpoint"] = f"opc.tcp://127.0.0.1:{free_port()}/lineside/filler"
-        elif d["protocol"] in ("modbus_tcp", "ethernetip"):
-            d["port"] = free_port()
-        elif d["protocol"] == "modbus_rtu":
-            d["serial_port"] = str(tmp_path / "rtu-link")
+    from edge.demo import on_free_ports
+
+    data = on_free_ports(yaml.safe_load((REPO / "config" / "line1.yaml").read_text()), tmp_path)
     data["store"]["path"] = str(tmp_path / "line1.db")
     if "uplink" in data:  # never the demo broker: a free port nobody listens on, unless changed below
         data["uplink"]["mqtt"]["port"] = free_port()

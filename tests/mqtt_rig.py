@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from edge.demo import free_port
+
 MOSQUITTO_HINT = (
     "mosquitto is not installed: the MQTT tests need a real broker. Install it with "
     "`sudo apt-get install mosquitto mosquitto-clients` (Debian/Raspberry Pi OS)."
@@ -27,12 +29,6 @@ def mosquitto_binary() -> str | None:
         if cand and os.access(cand, os.X_OK):
             return cand
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Mosquitto:

@@ -510,8 +510,11 @@ class LinesideApp(App[None]):
 
         self.guarded("run_orders", run)
 
-    def _machines(self) -> list[tuple[str, str]]:
-        return [(m.name, m.name) for m in self.cfg.machines]
+    def _machine_field(self) -> FormField:
+        """Machine choice, the line machine preselected."""
+        lm = self.snapshot.machine if self.snapshot else None
+        options = [(m.name, m.name) for m in self.cfg.machines]
+        return FormField("machine", "Machine", kind="select", value=lm or "", options=options)
 
     def action_scrap(self) -> None:
         def run(op: OperatorCfg) -> None:
@@ -531,11 +534,10 @@ class LinesideApp(App[None]):
                 )
                 return f"{n} scrap booked on {machine}"
 
-            lm = self.snapshot.machine if self.snapshot else None
             self.form(
                 "Book scrap",
                 [
-                    FormField("machine", "Machine", kind="select", value=lm or "", options=self._machines()),
+                    self._machine_field(),
                     FormField("quantity", "Parts", placeholder="number of scrapped parts"),
                     FormField("reason", "Scrap reason", placeholder="e.g. underfilled, cap missing"),
                     FormField("comment", "Comment", placeholder="optional"),
@@ -553,11 +555,10 @@ class LinesideApp(App[None]):
                 ops.adjust_count(self.cfg, self.store, machine, good=good, by=op.who, comment=v["comment"])
                 return f"{machine}: good {good:+d} recorded"
 
-            lm = self.snapshot.machine if self.snapshot else None
             self.form(
                 "Adjust good count",
                 [
-                    FormField("machine", "Machine", kind="select", value=lm or "", options=self._machines()),
+                    self._machine_field(),
                     FormField("good", "Good ±", placeholder="e.g. -12 or 40"),
                     FormField("comment", "Comment", placeholder="why (required)"),
                 ],
