@@ -103,3 +103,26 @@ def test_every_command_is_documented_in_readme() -> None:
             assert f"lineside {first}" in readme, full
             for r in rest:
                 assert r in readme, full
+
+
+def test_journald_log_lines_carry_priority_and_a_fault_is_logged_once(tmp_path: Path) -> None:
+    """Under systemd (JOURNAL_STREAM set): `<N>` priority prefixes, no time stamps, and an
+    unreachable broker is reported once however many reconnects fail."""
+    cfg = tmp_path / "agg.yaml"
+    cfg.write_text(
+        "mqtt: {host: 127.0.0.1, port: 1, reconnect_min_s: 0.2, reconnect_max_s: 0.5}\nstore: {path: plant.db}\n"
+        "lines: [{enterprise: acme, site: hamburg, area: filling, line: line1}]\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "aggregator", "run", "-c", str(cfg), "--duration", "4"],
+        env=dict(os.environ, JOURNAL_STREAM="8:1234"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert lines and all(line[0] == "<" and line[2] == ">" for line in lines), lines
+    assert any(line.startswith("<6>INFO lineside.aggregator: aggregator started") for line in lines)
+    faults = [line for line in lines if line.startswith(("<3>", "<4>"))]
+    assert len(faults) == 1, faults

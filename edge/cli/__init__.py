@@ -34,14 +34,28 @@ Typical use:
 """
 
 
+_SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+class _Priority(logging.Filter):
+    """Adds the syslog priority, which journald reads from a ``<N>`` line prefix, so
+    `journalctl -p warning` shows faults and nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.priority = _SYSLOG_PRIORITY.get(record.levelno, 6)
+        return True
+
+
 def _setup_logging(level: str) -> None:
-    # journald adds its own timestamps; a terminal gets them from us.
-    fmt = (
-        "%(levelname)s %(name)s: %(message)s"
-        if os.environ.get("JOURNAL_STREAM")
-        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.basicConfig(level=getattr(logging, level.upper()), format=fmt, stream=sys.stderr)
+    """One line per event on stderr. Under systemd (JOURNAL_STREAM set) journald adds
+    the time stamp and takes the priority from the prefix; a terminal gets time stamps."""
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(logging.Formatter("<%(priority)d>%(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(_Priority())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
 
 
 def build_parser() -> argparse.ArgumentParser:
