@@ -44,7 +44,7 @@ class SimThread:
 
     def __init__(self, cfg_path: Path, seed: int) -> None:
         self.sim = Simulator(load_config(cfg_path), seed=seed)
-        self.sim.model.mtbf_s = 120.0  # plenty of stops in a short soak
+        self.sim.model.mtbf_s = 300.0  # plenty of stops in a short soak
         self.loop = asyncio.new_event_loop()
         self.stop_event: asyncio.Event | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -89,6 +89,19 @@ class Operator:
     def __init__(self, cfg_path: Path) -> None:
         self.cfg = load_config(cfg_path)
         self.started = False
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(10)
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(2.0):  # an attentive operator: every 2 s
+            self.act()
 
     def act(self) -> None:
         from edge.errors import LinesideError
@@ -225,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_until(lambda: current(line_db, tags) == c0, 60, "the agent's first reading of the counters")
         c0 = sim.produce(True)
         operator = Operator(cfg)
-        operator.act()
+        operator.start()
         t_end = time.monotonic() + args.duration
         next_report = time.monotonic() + 60
         while time.monotonic() < t_end:
@@ -249,13 +262,13 @@ def main(argv: list[str] | None = None) -> int:
                 events["silent cuts"] += 1
                 time.sleep(rnd.uniform(4, 15))
                 proxy.restore()
-            operator.act()
             if time.monotonic() >= next_report:
                 next_report += 60
                 with Store(line_db, readonly=True) as st:
                     backlog = sum(st.backlog().values())
                     n = st.last_seq("samples")
                 print(f"  {events}, samples {n:,}, backlog {backlog:,}", flush=True)
+        operator.stop()
         c1 = sim.produce(False)
         wait_until(lambda: current(line_db, tags) == c1, 60, "the agent's reading of the final counters")
         from tests.sync.test_sync_e2e import wait_drained
