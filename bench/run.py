@@ -28,7 +28,11 @@ def main() -> int:
         env = dict(os.environ, LINESIDE_BENCH_ROWS=str(out), PYTHONPATH=str(HERE.parent))
         failed = []
         for script in scripts:
-            p = subprocess.run([sys.executable, str(script), *sys.argv[1:]], env=env, cwd=HERE.parent)
+            # As a module from the repository root: run as a file, bench/ would come first on
+            # sys.path and bench/sync.py would shadow the sync package.
+            p = subprocess.run(
+                [sys.executable, "-m", f"bench.{script.stem}", *sys.argv[1:]], env=env, cwd=HERE.parent
+            )
             if p.returncode != 0:
                 failed.append(script.name)
         rows = [Row(**json.loads(line)) for line in out.read_text().splitlines()] if out.exists() else []
