@@ -28,6 +28,7 @@ from typing import Any
 
 from edge.config import LineConfig
 from edge.store import STREAMS, Store
+from edge.store.db import LOCAL_COLUMNS
 from sync import mqtt as m
 from sync.config import UplinkConfig
 from sync.protocol import (
@@ -401,8 +402,10 @@ class Uplink:
             enc = self._encode_samples(rows)
         else:
             cols = [d[0] for d in cur.description]
+            keep = [i for i, c in enumerate(cols) if c not in LOCAL_COLUMNS.get(s.name, ())]
+            names = [cols[i] for i in keep]
             dumps = _COMPACT
-            enc = [(r[0], dumps(dict(zip(cols, r, strict=True)))) for r in rows]
+            enc = [(r[0], dumps(dict(zip(names, (r[i] for i in keep), strict=True)))) for r in rows]
         s.buf.extend(enc)
         s.buf_end = rows[-1][0]
 

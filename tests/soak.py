@@ -30,6 +30,7 @@ from typing import Any
 from edge.config import load_config
 from edge.simulate.runner import Simulator
 from edge.store import STREAMS, Store
+from edge.store.db import LOCAL_COLUMNS
 from sync.aggregator.store import AggregatorStore
 from tests.conftest import example_on_free_ports
 from tests.mqtt_rig import Mosquitto, SilentProxy
@@ -149,10 +150,9 @@ def wait_until(pred: Any, timeout: float, what: str) -> None:
     raise SystemExit(f"soak: {what} did not happen within {timeout:.0f} s")
 
 
-def _content(row: dict[str, Any]) -> dict[str, Any]:
-    """A record without the line's local processing flag (``orders.applied`` is set by the
-    agent after the command was recorded, and may be shipped before that)."""
-    return {k: v for k, v in row.items() if k != "applied"}
+def _content(row: dict[str, Any], stream: str) -> dict[str, Any]:
+    """A record as shipped: without the line's own bookkeeping columns."""
+    return {k: v for k, v in row.items() if k not in LOCAL_COLUMNS.get(stream, ())}
 
 
 def compare(line_db: Path, plant_db: Path, truth: dict[str, int]) -> dict[str, Any]:
@@ -174,7 +174,7 @@ def compare(line_db: Path, plant_db: Path, truth: dict[str, int]) -> dict[str, A
                 import json
 
                 for seq, _recv, data in rows:
-                    if seq in want and _content(json.loads(data)) != _content(want[seq]):
+                    if seq in want and _content(json.loads(data), stream) != _content(want[seq], stream):
                         differ += 1
             ooo, high = 0, 0.0
             for _seq, recv, _data in rows:

@@ -47,6 +47,9 @@ STREAMS: tuple[str, ...] = (
     "measurements",
     "maintenance_requests",
 )
+#: Columns a stream keeps for the line's own bookkeeping, updated after the row was
+#: written: not part of the record that goes upstream (it would arrive stale).
+LOCAL_COLUMNS: dict[str, frozenset[str]] = {"orders": frozenset({"applied"})}
 #: Streams that retention may prune once acknowledged (never audit-like records).
 PRUNABLE: dict[str, str] = {"samples": "ts_recv", "events": "ts"}
 
