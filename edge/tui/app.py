@@ -12,6 +12,7 @@ Every action needs a logged-in operator whose role holds the action's permission
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -46,6 +47,8 @@ from edge.tui.panes import (
     dur,
 )
 from edge.tui.view import LineView, ViewReader
+
+log = logging.getLogger("lineside.tui")
 
 HIGH_CONTRAST = Theme(
     name="high-contrast",
@@ -265,7 +268,10 @@ class LinesideApp(App[None]):
         if self.operator is None:
             return
         op, self.operator = self.operator, None
-        self._audit_session(op, "operator.logout", reason)
+        try:
+            self._audit_session(op, "operator.logout", reason)
+        except sqlite3.Error as e:  # logged out all the same; the journal has it
+            log.error("logout of %s not recorded in the audit trail: %s", op.who, e)
         self.say(f"{op.name} logged out" + (f" ({reason})" if reason else ""))
 
     def action_login_logout(self) -> None:
@@ -313,7 +319,12 @@ class LinesideApp(App[None]):
                 f"refused: {op.name}'s role {op.role!r} may not {PERMISSION_TEXT[permission]}", error=True
             )
             return
-        run(op)
+        try:
+            run(op)
+        except LinesideError as e:  # refused input: the message names the field
+            self.say(str(e), error=True)
+        except sqlite3.Error as e:  # a store locked beyond its timeout, a full disk: nothing written
+            self.say(f"the store did not take the input ({e}); nothing was recorded, try again", error=True)
 
     def form(
         self,

@@ -9,6 +9,7 @@ store untouched, the form open, the typed text in place and a message naming the
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,6 +138,9 @@ class FormScreen(ModalScreen[str | None]):
             w.remove_class("-invalid")
         try:
             msg = self.action_fn(self.values())
+        except sqlite3.Error as e:  # the store did not take it: nothing was written
+            err.update(f"✖ the store did not take the input ({e}); nothing was recorded, try again")
+            return
         except LinesideError as e:
             text = str(e)
             err.update(f"✖ {text}")

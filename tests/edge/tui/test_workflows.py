@@ -293,3 +293,35 @@ async def test_typed_input_survives_refresh_and_new_data_shows(seeded: LineConfi
         await pilot.press("f1")
         await pilot.pause()
         assert "RUNNING" in str(app.query_one("#ov-state", Static).content)
+
+
+async def test_a_locked_store_refuses_in_place_and_writes_nothing(seeded: LineConfig) -> None:
+    """Another process holds the store's write lock beyond the timeout: the form says so,
+    keeps the input, and nothing is half-written; once the lock is gone, Save works."""
+    import sqlite3
+
+    app = make_app(seeded)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await login(pilot, "1001")
+        app.store.db.execute("PRAGMA busy_timeout=200")
+        await pilot.press("f3", "x")
+        await pilot.pause()
+        await fill(pilot, "quantity", "3")
+        await fill(pilot, "reason", "cap missing")
+        other = sqlite3.connect(seeded.store.path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert "the store did not take the input" in form(app).error
+            assert form(app).query_one("#f-quantity", Input).value == "3"
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert rows(seeded, "SELECT count(*) FROM counts WHERE source = 'operator'") == [(0,)]
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, FormScreen)
+    assert rows(seeded, "SELECT scrap, scrap_reason FROM counts WHERE source = 'operator'") == [
+        (3, "cap missing")
+    ]
