@@ -31,9 +31,11 @@ def require(value: str | None, field: str) -> str:
     return value.strip()
 
 
-def effective_downtime(cfg: LineConfig, store: Store) -> dict[str, list[Any]]:
+def effective_downtime(cfg: LineConfig, store: Store, since: float | None = None) -> dict[str, list[Any]]:
+    """Downtime events with the operators' edits applied; ``since``: only events still
+    open or ending after it (a window keeps this fast on a store with months of stops)."""
     tree = build_reason_tree(cfg.reasons)
-    events = load_downtime(store.db)
+    events = load_downtime(store.db) if since is None else load_downtime(store.db, since)
     edits = load_edits(store.db)
     out = {}
     for m, evs in events.items():
@@ -42,14 +44,20 @@ def effective_downtime(cfg: LineConfig, store: Store) -> dict[str, list[Any]]:
 
 
 def list_downtime(
-    cfg: LineConfig, store: Store, *, include_explained: bool = True, now: float | None = None
+    cfg: LineConfig,
+    store: Store,
+    *,
+    include_explained: bool = True,
+    now: float | None = None,
+    since: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Downtime events, unexplained ones first, newest first within each group."""
+    """Downtime events (those ending after ``since``, if given), unexplained ones first,
+    newest first within each group."""
     now = now if now is not None else time.time()
     tree = build_reason_tree(cfg.reasons)
     cal = build_calendar(cfg.shifts, cfg.line.timezone) if cfg.shifts.patterns else None
     rows = []
-    for evs in effective_downtime(cfg, store).values():
+    for evs in effective_downtime(cfg, store, since).values():
         if not evs:
             continue
         planned = unscheduled(cal, min(e.start for e in evs), now)
@@ -296,7 +304,7 @@ def kpi_report(
         first = store.db.execute("SELECT min(ts) FROM state_changes").fetchone()[0]
         start, end = (first if first is not None else now - 3600), now
     facts = load_facts(store.db, start, end)
-    events = effective_downtime(cfg, store)
+    events = effective_downtime(cfg, store, since=start)
     return build_report(
         facts,
         start,

@@ -7,6 +7,7 @@ calendar the whole window is scheduled.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,7 +57,25 @@ def unscheduled(calendar: ShiftCalendar | None, start: float, end: float) -> lis
         t = max(t, s.end)
     if t < end:
         out.append((t, end))
-    return out
+    # Sorted and non-overlapping, so that ``planned_overlap`` can bisect.
+    merged: list[tuple[float, float]] = []
+    for a, b in sorted(out):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def planned_overlap(planned: list[tuple[float, float]], a: float, b: float) -> float:
+    """Seconds of [a, b) inside the sorted, non-overlapping ``planned`` intervals."""
+    total = 0.0
+    j = bisect.bisect_left(planned, (b,)) - 1  # the last interval starting before b
+    while j >= 0 and planned[j][1] > a:
+        s, e = planned[j]
+        total += max(0.0, min(b, e) - max(a, s))
+        j -= 1
+    return total
 
 
 def kpi_for(
@@ -171,7 +190,7 @@ def downtime_row(
     """One downtime event as reported. A stop that lies wholly in planned time (a break,
     outside shifts) is a planned stop and needs no explanation."""
     e_end = e.end if e.end is not None else now
-    in_planned = sum(max(0.0, min(e_end, b) - max(e.start, a)) for a, b in planned)
+    in_planned = planned_overlap(planned, e.start, e_end)
     wholly_planned = e_end > e.start and in_planned >= (e_end - e.start) - 1e-6 and e.reason is None
     return {
         "id": e.id,

@@ -152,4 +152,4 @@ def load_facts(db: sqlite3.Connection, start: float, end: float) -> Facts:
             "SELECT ts, order_id, product, action FROM orders WHERE by = 'line' ORDER BY seq"
         )
     ]
-    return Facts(changes, load_downtime(db), counts, orders)
+    return Facts(changes, load_downtime(db, start), counts, orders)

@@ -21,6 +21,9 @@ from edge.operations import current_order, kpi_report, list_downtime, spc_alarms
 from edge.store import Store
 from edge.store.facts import spec_from_json
 
+#: The stops screen lists the stops of the last week (older ones: `lineside downtime list`).
+DOWNTIME_DAYS = 7
+
 
 @dataclass
 class SpcView:
@@ -79,6 +82,9 @@ class ViewReader:
         self._kpi: dict[str, Any] | None = None
         self._kpi_key: tuple[Any, ...] | None = None
         self._kpi_at = 0.0
+        self._dt: list[dict[str, Any]] = []
+        self._dt_key: tuple[Any, ...] | None = None
+        self._dt_at = 0.0
         self.calendar = build_calendar(cfg.shifts, cfg.line.timezone) if cfg.shifts.patterns else None
 
     def _shift_kpis(self, now: float) -> dict[str, Any] | None:
@@ -102,6 +108,18 @@ class ViewReader:
             except LinesideError:  # no shift running now (a non-working day)
                 self._kpi = None
         return self._kpi
+
+    def _downtime(self, now: float) -> list[dict[str, Any]]:
+        """The stops list, rebuilt when a stop or an edit is recorded, else every few seconds
+        (an open stop's duration is drawn from the clock by the screen)."""
+        key = self.store.db.execute(
+            "SELECT (SELECT max(seq) FROM downtime), (SELECT max(seq) FROM downtime_edits)"
+        ).fetchone()
+        if key != self._dt_key or now - self._dt_at >= self.kpi_every_s:
+            self._dt_key, self._dt_at = key, now
+            since = now - DOWNTIME_DAYS * 86400
+            self._dt = list_downtime(self.cfg, self.store, now=now, since=since)[:200]
+        return self._dt
 
     def read(self, now: float) -> LineView:
         cfg, st, db = self.cfg, self.store, self.store.db
@@ -165,7 +183,7 @@ class ViewReader:
             paused=paused,
             shift=self._shift_kpis(now),
             alarms=spc_alarms(cfg, st),
-            downtime=list_downtime(cfg, st, now=now)[:200],
+            downtime=self._downtime(now),
             dispatch=dispatch_list(st),
             inspections_due=due(cfg, st, now),
             inspections_done=done,
