@@ -66,6 +66,10 @@ HIGH_CONTRAST = Theme(
 )
 THEMES = {"dark": "textual-dark", "light": "textual-light", "high-contrast": "high-contrast"}
 
+#: Wrong badge/PIN entries in a row before the login is locked for a while (PINs are short).
+LOGIN_ATTEMPTS = 5
+LOGIN_LOCKOUT_S = 60.0
+
 #: (key, pane id, tab label): the F-key is part of the label, so it is always on screen.
 PANES = [
     ("f1", "overview", "F1 Line"),
@@ -149,6 +153,8 @@ class LinesideApp(App[None]):
         self.refresh_s = refresh_s if refresh_s is not None else self.cfg.tui.refresh_s
         self._theme_name = theme or self.cfg.tui.theme
         self._cap_cache: tuple[tuple[str, int], dict[str, Any] | None] | None = None
+        self._failed_logins = 0
+        self._locked_until = 0.0
 
     # ------------------------------------------------------------------ layout
 
@@ -287,9 +293,30 @@ class LinesideApp(App[None]):
             return
 
         def check(values: dict[str, str]) -> str:
+            now = self.clock()
+            if now < self._locked_until:
+                raise OperatorInputError(
+                    f"credential: too many wrong entries; try again in {self._locked_until - now:.0f} s"
+                )
             op = login(self.cfg.operators, values["credential"])
             if op is None:
+                self._failed_logins += 1
+                with self.store._tx(sync_full=True):  # who tried is unknown: the terminal
+                    self.store.audit(
+                        who=f"terminal {self.cfg.line.line}",
+                        action="operator.login_failed",
+                        entity=self.cfg.line.line,
+                        new={"attempt": self._failed_logins},
+                        meaning="performed",
+                    )
+                if self._failed_logins >= LOGIN_ATTEMPTS:
+                    self._failed_logins = 0
+                    self._locked_until = now + LOGIN_LOCKOUT_S
+                    raise OperatorInputError(
+                        f"credential: not recognised; {LOGIN_ATTEMPTS} wrong entries, login locked for {LOGIN_LOCKOUT_S:.0f} s"
+                    )
                 raise OperatorInputError("credential: badge number or PIN not recognised")
+            self._failed_logins = 0
             self.operator = op
             self.last_activity = self.clock()
             self._audit_session(op, "operator.login")

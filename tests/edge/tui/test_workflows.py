@@ -244,6 +244,7 @@ async def test_login_logout_and_idle_logout(seeded: LineConfig) -> None:
         await pilot.pause()
         assert form(app).title_text == "Log in"
     assert rows(seeded, "SELECT who, action, why FROM audit WHERE action LIKE 'operator.%' ORDER BY seq") == [
+        ("terminal line1", "operator.login_failed", ""),
         (CLARA, "operator.login", ""),
         (CLARA, "operator.logout", ""),
         (ANNA, "operator.login", ""),
@@ -325,3 +326,25 @@ async def test_a_locked_store_refuses_in_place_and_writes_nothing(seeded: LineCo
     assert rows(seeded, "SELECT scrap, scrap_reason FROM counts WHERE source = 'operator'") == [
         (3, "cap missing")
     ]
+
+
+async def test_wrong_pins_lock_the_login_for_a_minute(seeded: LineConfig) -> None:
+    clock = FakeClock(NOW)
+    app = make_app(seeded, clock)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await login(pilot, "9990")
+        for pin in ("9991", "9992", "9993", "9994"):
+            await fill(pilot, "credential", pin)
+            await pilot.press("enter")
+            await pilot.pause()
+        assert "5 wrong entries, login locked for 60 s" in form(app).error
+        await fill(pilot, "credential", "1111")  # the right PIN, but locked
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "try again in 60 s" in form(app).error and app.operator is None
+        clock.t += 61
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.operator is not None and app.operator.who == ANNA
+    failed = rows(seeded, "SELECT who, action FROM audit WHERE action = 'operator.login_failed'")
+    assert failed == [("terminal line1", "operator.login_failed")] * 5
