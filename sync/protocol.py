@@ -15,6 +15,7 @@ newer sender is noticed, not misread. Validation errors name the field.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -112,12 +113,8 @@ class LineRef(BaseModel):
         return cls(enterprise=identity.enterprise, site=identity.site, area=identity.area, line=identity.line)
 
 
-class Batch(Payload):
-    """Records of one stream, ``first_seq``..``last_seq`` (each record carries its ``seq``).
-
-    ``after_seq`` is the sequence this batch follows: the sender states that no record
-    of the stream lies between ``after_seq`` and ``first_seq``, so the receiver knows
-    the batch closes the gap even where sequences skip numbers."""
+class BatchHead(Payload):
+    """A batch without its records: what :func:`decode_batch` validates on its own."""
 
     line: LineRef
     stream: Annotated[str, Field(pattern=r"^[a-z][a-z_]*$", max_length=40)]
@@ -125,22 +122,35 @@ class Batch(Payload):
     first_seq: Annotated[int, Field(ge=1)]
     last_seq: Annotated[int, Field(ge=1)]
     sent_at: float
+
+
+def _check_batch(b: BatchHead, records: list[dict[str, Any]]) -> None:
+    if b.last_seq < b.first_seq:
+        raise ValueError("last_seq is below first_seq")
+    if b.after_seq >= b.first_seq:
+        raise ValueError("after_seq must be below first_seq")
+    if not records:
+        raise ValueError("a batch carries at least one record")
+    raw = [r.get("seq") for r in records]
+    if any(not isinstance(s, int) or isinstance(s, bool) for s in raw):
+        raise ValueError("every record needs an integer seq")
+    seqs: list[int] = [int(s) for s in raw if isinstance(s, int)]
+    if seqs != sorted(set(seqs)) or seqs[0] != b.first_seq or seqs[-1] != b.last_seq:
+        raise ValueError("record seqs must rise strictly from first_seq to last_seq")
+
+
+class Batch(BatchHead):
+    """Records of one stream, ``first_seq``..``last_seq`` (each record carries its ``seq``).
+
+    ``after_seq`` is the sequence this batch follows: the sender states that no record
+    of the stream lies between ``after_seq`` and ``first_seq``, so the receiver knows
+    the batch closes the gap even where sequences skip numbers."""
+
     records: list[dict[str, Any]]
 
     @model_validator(mode="after")
     def _consistent(self) -> Batch:
-        if self.last_seq < self.first_seq:
-            raise ValueError("last_seq is below first_seq")
-        if self.after_seq >= self.first_seq:
-            raise ValueError("after_seq must be below first_seq")
-        if not self.records:
-            raise ValueError("a batch carries at least one record")
-        raw = [r.get("seq") for r in self.records]
-        if any(not isinstance(s, int) or isinstance(s, bool) for s in raw):
-            raise ValueError("every record needs an integer seq")
-        seqs: list[int] = [int(s) for s in raw if isinstance(s, int)]
-        if seqs != sorted(set(seqs)) or seqs[0] != self.first_seq or seqs[-1] != self.last_seq:
-            raise ValueError("record seqs must rise strictly from first_seq to last_seq")
+        _check_batch(self, self.records)
         return self
 
 
@@ -246,17 +256,97 @@ class PayloadError(ValueError):
         self.kind = kind
 
 
+def _payload_error(model: type[Payload], e: ValidationError) -> PayloadError:
+    first = e.errors()[0]
+    kind = "not_json" if first["type"] == "json_invalid" else "schema"
+    where = ".".join(str(p) for p in first["loc"]) or "(payload)"
+    msg = first["msg"].removeprefix("Value error, ")
+    more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
+    return PayloadError(kind, f"{model.__name__}: {where}: {msg}{more}")
+
+
 def decode(model: type[Payload], data: bytes | str) -> Any:
     """JSON bytes → a validated payload, or PayloadError naming the problem and field."""
     try:
         return model.model_validate_json(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        kind = "not_json" if first["type"] == "json_invalid" else "schema"
-        where = ".".join(str(p) for p in first["loc"]) or "(payload)"
-        msg = first["msg"].removeprefix("Value error, ")
-        more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise PayloadError(kind, f"{model.__name__}: {where}: {msg}{more}") from None
+        raise _payload_error(model, e) from None
+
+
+_RECORDS_KEY = re.compile(r'"records"\s*:\s*\[')
+_SCAN = json.JSONDecoder().raw_decode
+_WS = " \t\n\r"
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def decode_batch(data: bytes | str) -> tuple[Batch, list[str]]:
+    """A batch and each record's JSON text, for a receiver that stores records as text.
+
+    Fast path: the records are scanned once, which yields each record and its text as
+    it arrived (no second encoding), and only the small envelope goes through pydantic;
+    the batch is then validated exactly as :func:`decode` would. Anything unusual about
+    the layout (no or a repeated ``records`` key, an element that is not an object,
+    text that is not UTF-8) takes the plain path: ``decode`` and encode each record.
+    Both paths accept and refuse the same payloads with the same PayloadError."""
+    fast = _scan_batch(data)
+    if fast is not None:
+        head, records, texts = fast
+        try:
+            h = BatchHead.model_validate_json(head)
+        except ValidationError as e:
+            raise _payload_error(Batch, e) from None
+        try:
+            _check_batch(h, records)
+        except ValueError as e:
+            raise PayloadError("schema", f"Batch: (payload): {e}") from None
+        return Batch.model_construct(**dict(h), records=records), texts
+    b = decode(Batch, data)
+    return b, [_COMPACT(r) for r in b.records]
+
+
+def _scan_batch(data: bytes | str) -> tuple[str, list[dict[str, Any]], list[str]] | None:
+    try:
+        text = data.decode() if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        return None
+    m = _RECORDS_KEY.search(text)
+    if m is None:
+        return None
+    pos, records, texts = m.end(), [], []
+    try:
+        while text[pos] in _WS:
+            pos += 1
+        if text[pos] == "]":
+            return None
+        while True:
+            obj, end = _SCAN(text, pos)
+            if not isinstance(obj, dict):
+                return None
+            records.append(obj)
+            texts.append(text[pos:end])
+            pos = end
+            while text[pos] in _WS:
+                pos += 1
+            c = text[pos]
+            pos += 1
+            if c == "]":
+                break
+            if c != ",":
+                return None
+            while text[pos] in _WS:
+                pos += 1
+    except (ValueError, IndexError):
+        return None
+    # The envelope without the records key (and the comma that joined it).
+    left, right = text[: m.start()].rstrip(), text[pos:].lstrip()
+    if left.endswith(","):
+        left = left[:-1]
+    elif right.startswith(","):
+        right = right[1:]
+    head = left + right
+    if _RECORDS_KEY.search(head) is not None:  # a second "records" key: let pydantic judge
+        return None
+    return head, records, texts
 
 
 def encode(payload: Payload) -> bytes:

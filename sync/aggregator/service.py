@@ -24,7 +24,6 @@ from sync.aggregator.store import AggregatorStore, FutureBatch, line_key
 from sync.config import AggregatorConfig
 from sync.protocol import (
     Ack,
-    Batch,
     Command,
     CommandAck,
     CurrentOrder,
@@ -35,6 +34,7 @@ from sync.protocol import (
     Topics,
     aggregator_subscriptions,
     decode,
+    decode_batch,
     encode,
     parse_topic,
 )
@@ -255,12 +255,12 @@ class Aggregator:
             self._dead(topic, "rejected", f"{type(e).__name__}: {e}", payload, now)
 
     def _batch(self, topic: str, topics: Topics, stream: str, payload: bytes, now: float) -> None:
-        b = decode(Batch, payload)
+        b, texts = decode_batch(payload)
         if b.stream != stream or line_key(b.line) != topics.key:
             raise PayloadError(
                 "schema", f"Batch: line/stream ({line_key(b.line)}, {b.stream}) do not match the topic"
             )
-        ack = self.store.ingest_in_tx(b, now=now, max_ahead=self.cfg.max_seq_ahead)
+        ack = self.store.ingest_in_tx(b, now=now, max_ahead=self.cfg.max_seq_ahead, texts=texts)
         self.counts["records"] += len(b.records)
         key = (line_key(b.line), stream)
         self._dirty[key] = max(ack, self._dirty.get(key, 0))

@@ -256,7 +256,9 @@ class AggregatorStore:
         with self.tx():
             return self.ingest_in_tx(batch, now=now if now is not None else time.time(), max_ahead=max_ahead)
 
-    def ingest_in_tx(self, batch: Batch, *, now: float, max_ahead: int | None = None) -> int:
+    def ingest_in_tx(
+        self, batch: Batch, *, now: float, max_ahead: int | None = None, texts: list[str] | None = None
+    ) -> int:
         """The body of :meth:`ingest`, for callers that group several messages in one
         transaction. Raises FutureBatch (nothing written) for a batch that starts further
         than ``max_ahead`` beyond what was committed."""
@@ -270,11 +272,12 @@ class AggregatorStore:
             )
         if batch.last_seq <= contiguous:
             return contiguous  # all here already
-        dumps = _COMPACT
+        # ``texts``: the records' JSON as it arrived (protocol.decode_batch); else encoded here.
+        data = texts if texts is not None else [_COMPACT(r) for r in batch.records]
         self._many(
             "INSERT INTO records (line, stream, seq, received, data) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT DO NOTHING",
-            [(line, stream, r["seq"], now, dumps(r)) for r in batch.records],
+            [(line, stream, r["seq"], now, d) for r, d in zip(batch.records, data, strict=True)],
         )
         project = PROJECTIONS.get(stream)
         if project is not None:

@@ -98,3 +98,80 @@ def test_topics_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["topics", "-c", str(REPO / "config" / "line1.yaml")]) == 0
     out = capsys.readouterr().out
     assert "lineside/v1/acme/hamburg/filling/line1/state/status" in out and "confined to" in out
+
+
+# --------------------------------------------------------------------- decode_batch
+
+
+def _slow(payload: bytes) -> tuple[str, object]:
+    from sync.protocol import Batch, PayloadError, decode
+
+    try:
+        b = decode(Batch, payload)
+    except PayloadError as e:
+        return "refused:" + e.kind, None
+    return "ok", b
+
+
+def _fast(payload: bytes) -> tuple[str, object, list[str] | None]:
+    from sync.protocol import PayloadError, decode_batch
+
+    try:
+        b, texts = decode_batch(payload)
+    except PayloadError as e:
+        return "refused:" + e.kind, None, None
+    return "ok", b, texts
+
+
+LINE_JSON = '{"enterprise":"acme","site":"s","area":"a","line":"l"}'
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    seqs=st.one_of(
+        st.lists(st.integers(1, 50), max_size=6),
+        st.lists(st.integers(1, 50), max_size=6).map(lambda xs: sorted(set(xs))),  # mostly valid
+    ),
+    extra=st.dictionaries(st.sampled_from(["tag", "value", "records", "x y", 'q"']), json_values, max_size=3),
+    spaces=st.booleans(),
+    records_first=st.booleans(),
+    junk=st.sampled_from(["", ',"records":[]', ',"oops":1', "x"]),
+)
+def test_decode_batch_agrees_with_decode(
+    seqs: list[int], extra: dict, spaces: bool, records_first: bool, junk: str
+) -> None:  # type: ignore[type-arg]
+    """The fast path (records scanned once, kept as text) accepts and refuses exactly what
+    the plain pydantic path does, yields the same batch, and each text is its record."""
+    import json
+
+    sep = ", " if spaces else ","
+    recs = [json.dumps({"seq": s, **extra}, separators=(sep, ": " if spaces else ":")) for s in seqs]
+    records = f'"records":{" " if spaces else ""}[{sep.join(recs)}]'
+    head = [
+        f'"line":{LINE_JSON}',
+        '"stream":"samples"',
+        f'"after_seq":{min(seqs, default=1) - 1}',
+        f'"first_seq":{seqs[0] if seqs else 1}',
+        f'"last_seq":{seqs[-1] if seqs else 1}',
+        '"sent_at":1.5',
+    ]
+    fields = [records, *head] if records_first else [*head, records]
+    payload = ("{" + sep.join(fields) + junk + "}").encode()
+    slow, fast = _slow(payload), _fast(payload)
+    assert slow[0] == fast[0], (payload, slow, fast)
+    if slow[0] == "ok":
+        assert fast[1] == slow[1]
+        assert [json.loads(t) for t in fast[2]] == slow[1].records  # type: ignore[union-attr]
+
+
+def test_decode_batch_refuses_like_decode() -> None:
+    for bad in (b"", b"\xff\xfe", b"[]", b'{"records":[1]}', b'{"records":[{"seq":1}', b"{}"):
+        assert _slow(bad)[0] == _fast(bad)[0] != "ok", bad
