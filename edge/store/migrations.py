@@ -105,6 +105,11 @@ def apply(db: sqlite3.Connection) -> list[str]:
         # transaction by hand.
         db.execute("BEGIN IMMEDIATE")
         try:
+            # Another process (the terminal, the CLI, an agent starting at the same time)
+            # may have applied it while we waited for the write lock.
+            if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
+                db.execute("COMMIT")
+                continue
             for stmt in _statements(fn):
                 db.execute(stmt)
             db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))

@@ -22,6 +22,7 @@ from typing import Any
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.theme import Theme
 from textual.widgets import Button, DataTable, Footer, Input, Select, Static, TabbedContent, TabPane
@@ -197,12 +198,18 @@ class LinesideApp(App[None]):
         return str(self.query_one(TabbedContent).active)
 
     def refresh_data(self) -> None:
+        try:
+            self._refresh()
+        except NoMatches:  # a timer that fires while the app is shutting down
+            return
+
+    def _refresh(self) -> None:
         now = self.clock()
         if self.operator is not None and now - self.last_activity > self.cfg.tui.idle_logout_s:
             self._logout(reason="inactivity")
+        spc = self.query_one(SpcPane)
         try:
             v = self.snapshot = self.reader.read(now)
-            spc = self.query_one(SpcPane)
             cap = self._capability(spc.current, v)
         except (LinesideError, sqlite3.Error) as e:  # a locked or damaged store: say so, keep running
             self.query_one("#statusbar", Static).update(f"⚠ cannot read the store: {e}")
