@@ -42,6 +42,10 @@ class CountRecord:
     startup: bool = False  # made inside the start-up window of an order / changeover
 
 
+#: Run time below which Performance is not defined (seconds).
+MIN_RUN_S = 1e-6
+
+
 @dataclass
 class Kpi:
     start: float
@@ -65,7 +69,9 @@ class Kpi:
 
     @property
     def planned_production_s(self) -> float:
-        return self.calendar_s - self.planned_stop_s
+        # Calendar time minus planned stops, summed from its parts: the same figure, but
+        # never below run time through rounding (so availability never exceeds 1).
+        return self.run_s + self.downtime_s
 
     @property
     def total(self) -> int:
@@ -78,7 +84,9 @@ class Kpi:
 
     @property
     def performance(self) -> float | None:
-        return self.ideal_s / self.run_s if self.run_s > 0 else None
+        # Below a microsecond of run time (a sliver left between a state change and a
+        # break edge) there is no rate to speak of; dividing by it overflows to inf.
+        return self.ideal_s / self.run_s if self.run_s > MIN_RUN_S else None
 
     @property
     def quality(self) -> float | None:
