@@ -276,7 +276,13 @@ def decode(model: type[Payload], data: bytes | str) -> Any:
 _RECORDS_KEY = re.compile(r'"records"\s*:\s*\[')
 _SCAN = json.JSONDecoder().raw_decode
 _WS = " \t\n\r"
+#: One encoder reused: json.dumps with arguments builds a new encoder per call.
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def record_texts(batch: Batch) -> list[str]:
+    """Each record of a parsed batch as compact JSON text (what the receiver stores)."""
+    return [_COMPACT(r) for r in batch.records]
 
 
 def decode_batch(data: bytes | str) -> tuple[Batch, list[str]]:
@@ -301,7 +307,7 @@ def decode_batch(data: bytes | str) -> tuple[Batch, list[str]]:
             raise PayloadError("schema", f"Batch: (payload): {e}") from None
         return Batch.model_construct(**dict(h), records=records), texts
     b = decode(Batch, data)
-    return b, [_COMPACT(r) for r in b.records]
+    return b, record_texts(b)
 
 
 def _scan_batch(data: bytes | str) -> tuple[str, list[dict[str, Any]], list[str]] | None:

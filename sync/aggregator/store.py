@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sync.protocol import Batch, LineRef, Topics
+from sync.protocol import Batch, LineRef, Topics, record_texts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -152,8 +152,6 @@ DIALECTS = {
 }
 
 _PLACEHOLDER = re.compile(r"\?")
-#: One encoder reused: json.dumps with arguments builds a new encoder per call.
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def line_key(ref: LineRef) -> str:
@@ -273,7 +271,7 @@ class AggregatorStore:
         if batch.last_seq <= contiguous:
             return contiguous  # all here already
         # ``texts``: the records' JSON as it arrived (protocol.decode_batch); else encoded here.
-        data = texts if texts is not None else [_COMPACT(r) for r in batch.records]
+        data = texts if texts is not None else record_texts(batch)
         self._many(
             "INSERT INTO records (line, stream, seq, received, data) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT DO NOTHING",
