@@ -271,10 +271,11 @@ class LinesideApp(App[None]):
         self.last_message = text
         self.notify(text, severity="error" if error else "information", timeout=6 if error else 4)
 
-    def _audit_session(self, op: OperatorCfg, action: str, why: str = "") -> None:
+    def _audit_session(self, who: str, action: str, why: str = "", new: Any = None) -> None:
+        """A login, logout or failed login, in the audit trail (its own durable commit)."""
         with self.store._tx(sync_full=True):
             self.store.audit(
-                who=op.who, action=action, entity=self.cfg.line.line, why=why, meaning="performed"
+                who=who, action=action, entity=self.cfg.line.line, new=new, why=why, meaning="performed"
             )
 
     def _logout(self, reason: str = "") -> None:
@@ -282,7 +283,7 @@ class LinesideApp(App[None]):
             return
         op, self.operator = self.operator, None
         try:
-            self._audit_session(op, "operator.logout", reason)
+            self._audit_session(op.who, "operator.logout", reason)
         except sqlite3.Error as e:  # logged out all the same; the journal has it
             log.error("logout of %s not recorded in the audit trail: %s", op.who, e)
         self.say(f"{op.name} logged out" + (f" ({reason})" if reason else ""))
@@ -308,14 +309,11 @@ class LinesideApp(App[None]):
             op = login(self.cfg.operators, values["credential"])
             if op is None:
                 self._failed_logins += 1
-                with self.store._tx(sync_full=True):  # who tried is unknown: the terminal
-                    self.store.audit(
-                        who=f"terminal {self.cfg.line.line}",
-                        action="operator.login_failed",
-                        entity=self.cfg.line.line,
-                        new={"attempt": self._failed_logins},
-                        meaning="performed",
-                    )
+                self._audit_session(  # who tried is unknown: the terminal
+                    f"terminal {self.cfg.line.line}",
+                    "operator.login_failed",
+                    new={"attempt": self._failed_logins},
+                )
                 if self._failed_logins >= LOGIN_ATTEMPTS:
                     self._failed_logins = 0
                     self._locked_until = now + LOGIN_LOCKOUT_S
@@ -326,7 +324,7 @@ class LinesideApp(App[None]):
             self._failed_logins = 0
             self.operator = op
             self.last_activity = self.clock()
-            self._audit_session(op, "operator.login")
+            self._audit_session(op.who, "operator.login")
             return f"{op.name} logged in ({op.role})"
 
         def done(msg: str | None) -> None:

@@ -8,6 +8,7 @@ screens follow new state, counts and alarms within the refresh interval.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,54 +73,63 @@ class LineView:
         return int(sum(self.status["backlog"].values()))
 
 
+class _Cached:
+    """A value rebuilt when its key changes (the last sequences of the streams it is
+    made from) or when it is ``max_age_s`` old (for what depends on the clock)."""
+
+    def __init__(self, max_age_s: float) -> None:
+        self.max_age_s = max_age_s
+        self.key: tuple[Any, ...] | None = None
+        self.at = 0.0
+        self.value: Any = None
+
+    def get(self, key: tuple[Any, ...], now: float, build: Callable[[], Any]) -> Any:
+        if key != self.key or now - self.at >= self.max_age_s:
+            self.key, self.at, self.value = key, now, build()
+        return self.value
+
+
 class ViewReader:
-    """Reads ``LineView`` snapshots; keeps the shift KPIs between refreshes."""
+    """Reads ``LineView`` snapshots; keeps the shift KPIs and the stops list between
+    refreshes while nothing they are made from changes."""
 
     def __init__(self, cfg: LineConfig, store: Store, *, kpi_every_s: float = 5.0) -> None:
         self.cfg = cfg
         self.store = store
-        self.kpi_every_s = kpi_every_s
-        self._kpi: dict[str, Any] | None = None
-        self._kpi_key: tuple[Any, ...] | None = None
-        self._kpi_at = 0.0
-        self._dt: list[dict[str, Any]] = []
-        self._dt_key: tuple[Any, ...] | None = None
-        self._dt_at = 0.0
+        self._kpi = _Cached(kpi_every_s)
+        self._dt = _Cached(kpi_every_s)
         self.calendar = build_calendar(cfg.shifts, cfg.line.timezone) if cfg.shifts.patterns else None
 
+    def _last_seqs(self, *streams: str) -> tuple[Any, ...]:
+        sql = ", ".join(f"(SELECT max(seq) FROM {s})" for s in streams)
+        return tuple(self.store.db.execute(f"SELECT {sql}").fetchone())
+
     def _shift_kpis(self, now: float) -> dict[str, Any] | None:
-        db = self.store.db
-        key = db.execute(
-            "SELECT (SELECT max(seq) FROM state_changes), (SELECT max(seq) FROM counts), "
-            "(SELECT max(seq) FROM downtime_edits), (SELECT max(seq) FROM orders)"
-        ).fetchone()
-        if self._kpi_key == key and now - self._kpi_at < self.kpi_every_s:
-            return self._kpi
-        self._kpi_key, self._kpi_at = key, now
+        key = self._last_seqs("state_changes", "counts", "downtime_edits", "orders")
+        return self._kpi.get(key, now, lambda: self._build_kpis(now))
+
+    def _build_kpis(self, now: float) -> dict[str, Any] | None:
         if line_machine(self.cfg) is None:
-            self._kpi = None
-        else:
-            try:
-                shift = "current" if self.calendar is not None else None
-                since = None if self.calendar is not None else now - 8 * 3600
-                self._kpi = kpi_report(self.cfg, self.store, shift=shift, since=since, now=now)
-                s = self.calendar.shift_at(now) if self.calendar is not None else None
-                self._kpi["shift_key"] = s.key if s is not None else "last 8 h"
-            except LinesideError:  # no shift running now (a non-working day)
-                self._kpi = None
-        return self._kpi
+            return None
+        try:
+            shift = "current" if self.calendar is not None else None
+            since = None if self.calendar is not None else now - 8 * 3600
+            kpi = kpi_report(self.cfg, self.store, shift=shift, since=since, now=now)
+        except LinesideError:  # no shift running now (a non-working day)
+            return None
+        s = self.calendar.shift_at(now) if self.calendar is not None else None
+        kpi["shift_key"] = s.key if s is not None else "last 8 h"
+        return kpi
 
     def _downtime(self, now: float) -> list[dict[str, Any]]:
         """The stops list, rebuilt when a stop or an edit is recorded, else every few seconds
         (an open stop's duration is drawn from the clock by the screen)."""
-        key = self.store.db.execute(
-            "SELECT (SELECT max(seq) FROM downtime), (SELECT max(seq) FROM downtime_edits)"
-        ).fetchone()
-        if key != self._dt_key or now - self._dt_at >= self.kpi_every_s:
-            self._dt_key, self._dt_at = key, now
-            since = now - DOWNTIME_DAYS * 86400
-            self._dt = list_downtime(self.cfg, self.store, now=now, since=since)[:200]
-        return self._dt
+        since = now - DOWNTIME_DAYS * 86400
+        return self._dt.get(
+            self._last_seqs("downtime", "downtime_edits"),
+            now,
+            lambda: list_downtime(self.cfg, self.store, now=now, since=since)[:200],
+        )
 
     def read(self, now: float) -> LineView:
         cfg, st, db = self.cfg, self.store, self.store.db
