@@ -16,7 +16,6 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from textual import on
@@ -45,7 +44,6 @@ from edge.tui.panes import (
     ProductionPane,
     ShiftPane,
     SpcPane,
-    dur,
 )
 from edge.tui.view import LineView, ViewReader
 
@@ -776,12 +774,3 @@ def _reason_nodes(cfg: LineConfig) -> list[ReasonNode]:
         return ReasonNode(r.code, r.name, [conv(c) for c in r.children])
 
     return [conv(r) for r in cfg.reasons]
-
-
-def run_tui(config: Path | str, *, theme: str | None = None) -> None:
-    from edge.config import load_config
-
-    LinesideApp(load_config(config), theme=theme).run()
-
-
-__all__ = ["LinesideApp", "dur", "run_tui"]
