@@ -26,6 +26,7 @@ lint: venv
 	$(VENV)/bin/ruff check edge sync tests bench
 	$(VENV)/bin/ruff format --check edge sync tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: venv
 	$(PY) bench/run.py

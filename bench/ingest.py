@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.table import Row, print_rows
-from edge.demo import free_port
+from edge.cli.demo import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -141,8 +141,8 @@ def agent_proc(cfg_data: dict[str, Any], warmup: float, seconds: float, out: Any
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from edge.agent import Agent
-    from edge.config import parse_config
+    from edge.config.line import parse_config
+    from edge.runtime.agent import Agent
 
     cfg = parse_config(cfg_data)
 

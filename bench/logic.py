@@ -19,10 +19,9 @@ from pathlib import Path
 from bench.table import Row, print_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from edge.config import parse_config
-from edge.config_line import build_line_logic
-from edge.replay import replay
+from edge.config.line import parse_config
+from edge.config.production import build_line_logic
+from edge.runtime.replay import replay
 
 REPO = Path(__file__).resolve().parent.parent
 OTHER_VALUE: dict[str, object] = {

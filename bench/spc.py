@@ -15,7 +15,7 @@ from bench.table import Row, print_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from edge.logic.spc_rules import RuleState, evaluate, resolve_rules
+from edge.logic.quality.rules import RuleState, evaluate, resolve_rules
 
 
 def best(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]

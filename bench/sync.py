@@ -75,9 +75,10 @@ def plant_ack(tmp: Path, stream: str = "samples") -> int:
 
 
 def bench_drain(tmp: Path) -> dict[str, Any]:
-    from edge.config import parse_config
-    from edge.store import Quality, Sample, Store
-    from sync.uplink import Uplink
+    from edge.config.line import parse_config
+    from edge.logic.model import Quality, Sample
+    from edge.store import Store
+    from sync.uplink.session import Uplink
 
     broker = Mosquitto(tmp / "broker")
     broker.start()
@@ -132,8 +133,8 @@ def agent_proc(cfg_data: dict[str, Any], seconds: float, out: Any) -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from edge.agent import Agent
-    from edge.config import parse_config
+    from edge.config.line import parse_config
+    from edge.runtime.agent import Agent
 
     async def main() -> None:
         agent = Agent(parse_config(cfg_data))

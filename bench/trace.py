@@ -16,9 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 
-from edge.config import parse_config
-from edge.store import Quality, Sample, Store
-from edge.trace import register_consumed, register_produced, trace
+from edge.config.line import parse_config
+from edge.logic.model import Quality, Sample
+from edge.services.trace import register_consumed, register_produced, trace
+from edge.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from bench.table import Row, print_rows
-from edge.config import load_config
+from edge.config.line import load_config
 from edge.store import Store
 from edge.tui.view import ViewReader
 from tests.conftest import example_on_free_ports

@@ -4,7 +4,7 @@ the aggregator reads everything upward and writes acks and commands."""
 
 from __future__ import annotations
 
-from sync.config import AggregatorConfig
+from sync.aggregator.config import AggregatorConfig
 from sync.protocol import ROOT, Topics
 
 

@@ -30,7 +30,7 @@ async def serve(host: str = "127.0.0.1", port: int = 1883, stop: asyncio.Event |
     try:
         from amqtt.broker import Broker
     except ImportError:  # pragma: no cover - depends on the install
-        from edge.errors import LinesideError
+        from edge.core.errors import LinesideError
 
         raise LinesideError(
             "the embedded broker needs amqtt: pip install 'lineside[broker]' (or install mosquitto)"

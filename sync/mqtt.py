@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from sync.config import MqttConfig
+from edge.config.uplink import MqttConfig
 
 log = logging.getLogger("lineside.mqtt")
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from edge.config import LineConfig, parse_config
-from edge.demo import free_port
+from edge.cli.demo import free_port
+from edge.config.line import LineConfig, parse_config
 
 REPO = Path(__file__).resolve().parent.parent
 LINE = {"enterprise": "acme", "site": "test", "area": "a1", "line": "l1", "timezone": "Europe/Berlin"}
@@ -53,7 +53,7 @@ def example_on_free_ports(tmp_path: Path, *, data_changes: Any = None) -> Path:
     returns the new config file. ``data_changes(data)`` may edit it further."""
     import yaml
 
-    from edge.demo import on_free_ports
+    from edge.cli.demo import on_free_ports
 
     data = on_free_ports(yaml.safe_load((REPO / "config" / "line1.yaml").read_text()), tmp_path)
     data["store"]["path"] = str(tmp_path / "line1.db")

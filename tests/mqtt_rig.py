@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from edge.demo import free_port
+from edge.cli.demo import free_port
 
 MOSQUITTO_HINT = (
     "mosquitto is not installed: the MQTT tests need a real broker. Install it with "

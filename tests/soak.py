@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge.config import load_config
+from edge.config.line import load_config
 from edge.simulate.runner import Simulator
 from edge.store import STREAMS, Store
 from edge.store.db import LOCAL_COLUMNS
@@ -105,8 +105,14 @@ class Operator:
             self.act()
 
     def act(self) -> None:
-        from edge.errors import LinesideError
-        from edge.operations import ack_alarms, assign_reason, list_downtime, order_command, spc_alarms
+        from edge.core.errors import LinesideError
+        from edge.services.production import (
+            ack_alarms,
+            assign_reason,
+            list_downtime,
+            order_command,
+            spc_alarms,
+        )
 
         try:
             with Store(self.cfg.store.path) as st:

@@ -17,7 +17,7 @@ import sys
 from edge.cli import acquire, line, ops, plant, quality, terminal
 from edge.cli.acquire import gather_status
 from edge.cli.common import parse_time
-from edge.errors import ConfigError, LinesideError
+from edge.core.errors import ConfigError, LinesideError
 
 __all__ = ["build_parser", "gather_status", "main", "parse_time"]
 

@@ -14,12 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge.cli.common import _age, _fmt, _load, _run_async, parse_time
-from edge.errors import ConfigError, LinesideError
-from edge.health import gather_status
+from edge.core.errors import ConfigError, LinesideError
+from edge.services.status import gather_status
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from edge.config import load_config
+    from edge.config.line import load_config
 
     messages: list[str] = []
     for f in args.files:
@@ -38,14 +38,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_config_schema(args: argparse.Namespace) -> int:
-    from edge.config import json_schema
+    from edge.config.line import json_schema
 
     print(json.dumps(json_schema(), indent=2))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge.agent import Agent
+    from edge.runtime.agent import Agent
 
     cfg = _load(args.config)
     agent = Agent(cfg)
@@ -160,7 +160,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_certs_create(args: argparse.Namespace) -> int:
-    from edge.certs import create_app_certificate
+    from edge.drivers.certs import create_app_certificate
 
     cert, key = create_app_certificate(
         Path(args.out), args.name, args.uri, server=args.server, hosts=args.host or None

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edge.errors import LinesideError
+from edge.core.errors import LinesideError
 
 
 def emit(as_json: bool, data: Any, printer: Callable[[], None]) -> int:
@@ -28,8 +28,8 @@ def emit(as_json: bool, data: Any, printer: Callable[[], None]) -> int:
 def _load(path: str) -> Any:
     """The line config, with the reason tree and products the plant sent down (stored
     in the line's store by the uplink) in place of the file's."""
-    from edge.commands import effective_config
-    from edge.config import load_config
+    from edge.config.line import load_config
+    from edge.services.commands import effective_config
 
     return effective_config(load_config(path))
 

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge.cli.common import _dur, _load, _pct, emit, parse_time
-from edge.operations import OperatorInputError
+from edge.services.production import OperatorInputError
 
 
 def print_report(rep: dict[str, Any], tz: str) -> None:
@@ -61,7 +61,7 @@ def print_report(rep: dict[str, Any], tz: str) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from edge.replay import replay
+    from edge.runtime.replay import replay
 
     cfg = _load(args.config)
     rep = replay(cfg, Path(args.samples))
@@ -69,7 +69,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_kpi(args: argparse.Namespace) -> int:
-    from edge.operations import kpi_report
+    from edge.services.production import kpi_report
     from edge.store import Store
 
     cfg = _load(args.config)
@@ -80,7 +80,7 @@ def cmd_kpi(args: argparse.Namespace) -> int:
 
 
 def cmd_downtime_list(args: argparse.Namespace) -> int:
-    from edge.operations import list_downtime
+    from edge.services.production import list_downtime
     from edge.store import Store
 
     cfg = _load(args.config)
@@ -102,7 +102,7 @@ def cmd_downtime_list(args: argparse.Namespace) -> int:
 
 
 def cmd_downtime_assign(args: argparse.Namespace) -> int:
-    from edge.operations import assign_reason
+    from edge.services.production import assign_reason
     from edge.store import Store
 
     cfg = _load(args.config)
@@ -113,7 +113,7 @@ def cmd_downtime_assign(args: argparse.Namespace) -> int:
 
 
 def cmd_downtime_split(args: argparse.Namespace) -> int:
-    from edge.operations import split_event
+    from edge.services.production import split_event
     from edge.store import Store
 
     cfg = _load(args.config)
@@ -125,7 +125,7 @@ def cmd_downtime_split(args: argparse.Namespace) -> int:
 
 
 def cmd_order(args: argparse.Namespace) -> int:
-    from edge.operations import order_command
+    from edge.services.production import order_command
     from edge.store import Store
 
     cfg = _load(args.config)
@@ -150,7 +150,7 @@ def cmd_order(args: argparse.Namespace) -> int:
 
 
 def _order_list(cfg: Any, args: argparse.Namespace) -> int:
-    from edge.commands import dispatch_list
+    from edge.services.commands import dispatch_list
     from edge.store import Store
 
     with Store(cfg.store.path, readonly=True) as st:
@@ -175,7 +175,7 @@ def _order_list(cfg: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_count(args: argparse.Namespace) -> int:
-    from edge.operations import adjust_count
+    from edge.services.production import adjust_count
     from edge.store import Store
 
     cfg = _load(args.config)

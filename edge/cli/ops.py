@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge.errors import LinesideError
+from edge.core.errors import LinesideError
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from edge.demo import Demo, failed_stages, print_summary
+    from edge.cli.demo import Demo, failed_stages, print_summary
 
     demo = Demo(Path(args.config), Path(args.aggregator_config), Path(args.workdir), broker=args.broker)
     demo.prepare()
@@ -36,7 +36,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     raise LinesideError("demo: " + "; ".join(dead) + f" (logs in {demo.workdir})")
                 time.sleep(0.5)
         else:
-            from edge.config import load_config
+            from edge.config.line import load_config
             from edge.tui.app import LinesideApp
 
             time.sleep(2)

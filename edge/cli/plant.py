@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from edge.cli.common import _age, _dur, _pct, emit, parse_time
-from edge.errors import ConfigError, LinesideError
-from edge.operations import OperatorInputError
+from edge.core.errors import ConfigError, LinesideError
+from edge.services.production import OperatorInputError
 
 
 def _agg(args: argparse.Namespace) -> Any:
-    from sync.config import load_aggregator_config
+    from sync.aggregator.config import load_aggregator_config
 
     return load_aggregator_config(args.config)
 
@@ -35,7 +35,7 @@ def cmd_agg_run(args: argparse.Namespace) -> int:
 
 
 def cmd_agg_status(args: argparse.Namespace) -> int:
-    from sync.aggregator.report import plant_status
+    from sync.aggregator.queries import plant_status
 
     cfg = _agg(args)
     now = time.time()
@@ -59,7 +59,7 @@ def cmd_agg_status(args: argparse.Namespace) -> int:
 
 
 def cmd_agg_report(args: argparse.Namespace) -> int:
-    from sync.aggregator.report import plant_report
+    from sync.aggregator.queries import plant_report
 
     cfg = _agg(args)
     rep = plant_report(cfg, shift=args.shift)

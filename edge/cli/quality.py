@@ -11,11 +11,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge.cli.common import _load, emit, parse_time
-from edge.errors import LinesideError
+from edge.core.errors import LinesideError
 
 
 def cmd_spc(args: argparse.Namespace) -> int:
-    from edge.spc_cli import analyse, print_analysis
+    from edge.services.spc_offline import analyse, print_analysis
 
     rules = getattr(args, "rules", None)
     options = {"mu0": args.mu0, "sigma": args.sigma, "lam": args.lam, "L": args.L, "k": args.k, "h": args.h}
@@ -71,7 +71,7 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
 
 
 def cmd_spc_alarms(args: argparse.Namespace) -> int:
-    from edge.operations import spc_alarms
+    from edge.services.production import spc_alarms
     from edge.store import Store
 
     cfg = _load(args.config)
@@ -93,7 +93,7 @@ def cmd_spc_alarms(args: argparse.Namespace) -> int:
 
 
 def cmd_spc_ack(args: argparse.Namespace) -> int:
-    from edge.operations import ack_alarms
+    from edge.services.production import ack_alarms
     from edge.store import Store
 
     cfg = _load(args.config)
@@ -104,7 +104,7 @@ def cmd_spc_ack(args: argparse.Namespace) -> int:
 
 
 def cmd_spc_enter(args: argparse.Namespace) -> int:
-    from edge.operations import enter_measurement
+    from edge.services.production import enter_measurement
     from edge.store import Store
 
     cfg = _load(args.config)
@@ -115,7 +115,7 @@ def cmd_spc_enter(args: argparse.Namespace) -> int:
 
 
 def cmd_spc_recalc(args: argparse.Namespace) -> int:
-    from edge.operations import request_recalculation
+    from edge.services.production import request_recalculation
     from edge.store import Store
 
     cfg = _load(args.config)
@@ -126,8 +126,8 @@ def cmd_spc_recalc(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    from edge.services.trace import trace
     from edge.store import Store
-    from edge.trace import trace
 
     cfg = _load(args.config)
     with Store(cfg.store.path, readonly=True) as st:
@@ -176,8 +176,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_lot(args: argparse.Namespace) -> int:
+    from edge.services.trace import register_consumed, register_produced
     from edge.store import Store
-    from edge.trace import register_consumed, register_produced
 
     cfg = _load(args.config)
     with Store(cfg.store.path) as st:
@@ -211,7 +211,7 @@ def cmd_lot(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect_due(args: argparse.Namespace) -> int:
-    from edge.inspect import due
+    from edge.services.inspections import due
     from edge.store import Store
 
     cfg = _load(args.config)
@@ -232,7 +232,7 @@ def cmd_inspect_due(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect_record(args: argparse.Namespace) -> int:
-    from edge.inspect import record
+    from edge.services.inspections import record
     from edge.store import Store
 
     cfg = _load(args.config)

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from edge.cli.common import _load
-from edge.errors import LinesideError
+from edge.core.errors import LinesideError
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -21,7 +21,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 def cmd_hash_pin(args: argparse.Namespace) -> int:
     """Print a PIN hash for the config; reuses the salt already in the config if any."""
-    from edge.config_operators import PIN_RE, hash_pin, parse_hash
+    from edge.config.operators import PIN_RE, hash_pin, parse_hash
 
     salt = None
     if args.config:

@@ -6,8 +6,8 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from edge.config import Tag
-from edge.store.db import Quality
+from edge.config.devices import Tag
+from edge.logic.model import Quality
 
 
 class Reading(NamedTuple):
@@ -28,7 +28,7 @@ OnUpdate = Callable[[list[Reading]], None]  # a batch of subscription updates
 class Driver(Protocol):
     """What the agent needs from a protocol driver.
 
-    Every failure to talk to the device is raised as ``edge.errors.DriverError``; a tag
+    Every failure to talk to the device is raised as ``edge.core.errors.DriverError``; a tag
     the device answers for with an error comes back as a ``Reading`` with quality BAD.
     """
 

@@ -19,11 +19,11 @@ from pycomm3.cip.data_types import Array
 from pycomm3.exceptions import PycommError
 from pycomm3.packets import WriteTagFragmentedRequestPacket, WriteTagRequestPacket
 
-from edge.config import EthernetIpDevice, Tag
+from edge.config.devices import EthernetIpDevice, Tag
+from edge.core.errors import DriverError
 from edge.drivers.base import OnUpdate, Reading
-from edge.errors import DriverError
-from edge.simulate.enip_server import LOGIX_TYPE
-from edge.store.db import Quality
+from edge.drivers.logix_types import LOGIX_TYPE
+from edge.logic.model import Quality
 
 for _noisy in ("pycomm3",):
     logging.getLogger(_noisy).setLevel(logging.CRITICAL)

@@ -17,12 +17,12 @@ from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from edge.config import ModbusRtuDevice, ModbusTcpDevice, Tag
+from edge.config.devices import ModbusRtuDevice, ModbusTcpDevice, Tag
+from edge.core.errors import DriverError
 from edge.drivers.base import OnUpdate, Reading
 from edge.drivers.modbus_codec import encode_value, parse_address
 from edge.drivers.modbus_plan import ReadBlock, plan_reads
-from edge.errors import DriverError
-from edge.store.db import Quality
+from edge.logic.model import Quality
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # we log faults once ourselves
 

@@ -10,7 +10,7 @@ import math
 import struct
 from dataclasses import dataclass
 
-from edge.config import MODBUS_ADDR_RE, MODBUS_WORDS, Tag
+from edge.config.devices import MODBUS_ADDR_RE, MODBUS_WORDS, Tag
 
 _FMT = {
     "int16": "h",

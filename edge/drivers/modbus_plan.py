@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edge.config import Tag
+from edge.config.devices import Tag
 from edge.drivers.modbus_codec import BlockDecoder, ModbusAddress, parse_address
 
 

@@ -18,12 +18,12 @@ from asyncua import Client, Node, ua
 from asyncua.common.subscription import DataChangeEvent, OverflowPolicy
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
-from edge.aio import bounded
-from edge.certs import certificate_uri, load_der, thumbprint
-from edge.config import OpcUaDevice, Tag
+from edge.config.devices import OpcUaDevice, Tag
+from edge.core.aio import bounded
+from edge.core.errors import DriverError
 from edge.drivers.base import OnUpdate, Reading
-from edge.errors import DriverError
-from edge.store.db import Quality
+from edge.drivers.certs import certificate_uri, load_der, thumbprint
+from edge.logic.model import Quality
 
 log = logging.getLogger("lineside.drivers.opcua")
 for _noisy in ("asyncua", "asyncua.client.ua_client", "asyncua.client.client", "asyncua.common.subscription"):

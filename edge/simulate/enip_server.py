@@ -20,31 +20,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger("lineside.simulate.enip")
+from edge.drivers.logix_types import CIP_TYPES, CODE_TO_TYPE
 
-# CIP elementary types: name -> (code, struct format)
-CIP_TYPES: dict[str, tuple[int, str]] = {
-    "BOOL": (0xC1, "B"),
-    "SINT": (0xC2, "b"),
-    "INT": (0xC3, "h"),
-    "DINT": (0xC4, "i"),
-    "LINT": (0xC5, "q"),
-    "USINT": (0xC6, "B"),
-    "REAL": (0xCA, "f"),
-    "LREAL": (0xCB, "d"),
-}
-CODE_TO_TYPE = {code: name for name, (code, _f) in CIP_TYPES.items()}
-#: Lineside data type -> Logix type
-LOGIX_TYPE = {
-    "bool": "BOOL",
-    "int8": "SINT",
-    "uint8": "USINT",
-    "int16": "INT",
-    "int32": "DINT",
-    "int64": "LINT",
-    "float32": "REAL",
-    "float64": "LREAL",
-}
+log = logging.getLogger("lineside.simulate.enip")
 
 SUCCESS, PATH_SEGMENT_ERROR, PATH_UNKNOWN, PARTIAL, NOT_SUPPORTED = 0x00, 0x04, 0x05, 0x06, 0x08
 TOO_MUCH_DATA, NOT_ENOUGH_DATA, EMBEDDED_ERROR, TYPE_MISMATCH = 0x15, 0x13, 0x1E, 0xFF

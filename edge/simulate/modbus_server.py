@@ -15,7 +15,7 @@ from pymodbus import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from edge.config import ModbusRtuDevice, ModbusTcpDevice, Tag
+from edge.config.devices import ModbusRtuDevice, ModbusTcpDevice, Tag
 from edge.drivers.modbus_codec import ModbusAddress, encode_value, parse_address
 from edge.simulate.model import parse_sim
 

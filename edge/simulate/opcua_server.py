@@ -16,7 +16,7 @@ from asyncua import Node, Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.user_managers import UserManager
 
-from edge.config import OpcUaDevice, Tag
+from edge.config.devices import OpcUaDevice, Tag
 from edge.drivers.opcua import VARIANT
 from edge.simulate.model import parse_sim
 

@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge.config import EthernetIpDevice, LineConfig, ModbusRtuDevice, ModbusTcpDevice, OpcUaDevice
-from edge.simulate.enip_server import LOGIX_TYPE, EnipSimServer
+from edge.config.devices import EthernetIpDevice, ModbusRtuDevice, ModbusTcpDevice, OpcUaDevice
+from edge.config.line import LineConfig
+from edge.drivers.logix_types import LOGIX_TYPE
+from edge.simulate.enip_server import EnipSimServer
 from edge.simulate.model import LineModel, parse_sim
 from edge.simulate.ptybridge import PtyBridge
 

@@ -1,5 +1,6 @@
-"""The edge's single source of truth: SQLite in WAL mode, append-only streams plus current state."""
+"""The edge's single source of truth: SQLite in WAL mode, append-only streams plus current state.
+The only place on the edge that speaks SQL."""
 
-from edge.store.db import STREAMS, Quality, Sample, Store
+from edge.store.db import STREAMS, Store
 
-__all__ = ["STREAMS", "Quality", "Sample", "Store"]
+__all__ = ["STREAMS", "Store"]

@@ -18,12 +18,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from edge.errors import StoreError
+from edge.core.errors import StoreError
+from edge.logic.model import Quality, Sample
 from edge.store import migrations
 
 #: Streams the uplink ships; each is a table with an AUTOINCREMENT ``seq``.
@@ -52,27 +51,6 @@ STREAMS: tuple[str, ...] = (
 LOCAL_COLUMNS: dict[str, frozenset[str]] = {"orders": frozenset({"applied"})}
 #: Streams that retention may prune once acknowledged (never audit-like records).
 PRUNABLE: dict[str, str] = {"samples": "ts_recv", "events": "ts"}
-
-
-class Quality(IntEnum):
-    GOOD = 0
-    BAD = 1
-    STALE = 2
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One recorded tag value. ``ts`` is the source (PLC/server) time, ``ts_recv`` ours."""
-
-    tag: str
-    value: Any
-    quality: Quality
-    ts: float
-    ts_recv: float
 
 
 def encode_value(v: Any) -> Any:

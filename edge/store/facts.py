@@ -10,10 +10,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from edge.logic.downtime import Assign, DowntimeEvent, Split
-from edge.logic.line import MachineCount, OrderChange
-from edge.logic.report import Facts
-from edge.logic.state import State, StateChange
+from edge.logic.production.downtime import Assign, DowntimeEvent, Split
+from edge.logic.production.line import MachineCount, OrderChange
+from edge.logic.production.report import Facts
+from edge.logic.production.state import State, StateChange
 
 
 def spec_to_json(spec: Any) -> str:
@@ -40,7 +40,7 @@ def spec_to_json(spec: Any) -> str:
 def spec_from_json(text: str) -> Any:
     import json
 
-    from edge.logic.spc_charts import ChartSpec, Limits
+    from edge.logic.quality.charts import ChartSpec, Limits
 
     d = json.loads(text)
 
@@ -55,7 +55,7 @@ def spec_from_json(text: str) -> Any:
 
 
 def insert_facts(db: sqlite3.Connection, facts: Sequence[Any]) -> None:
-    from edge.logic.spc_live import LimitsFrozen, SpcAlarm, SpcPoint
+    from edge.logic.quality.live import LimitsFrozen, SpcAlarm, SpcPoint
 
     for f in facts:
         if isinstance(f, SpcPoint):

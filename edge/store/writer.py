@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from edge.store.db import Sample, Store
+from edge.logic.model import Sample
+from edge.store.db import Store
 
 log = logging.getLogger("lineside.store")
 

@@ -1,7 +1,7 @@
 """The operator terminal: a Textual app beside the agent, on the line's store.
 
 It reads the store every ``tui.refresh_s`` and writes operator input through
-``edge.operations`` (validated, append-only rows with ``synchronous=FULL``, audited),
+``edge.services.production`` (validated, append-only rows with ``synchronous=FULL``, audited),
 which the agent picks up whether it runs now or starts later. It never talks to PLCs
 or the network itself, so it keeps working while the agent restarts or the uplink is
 down; the status bar says which.
@@ -26,13 +26,13 @@ from textual.screen import ModalScreen
 from textual.theme import Theme
 from textual.widgets import Button, DataTable, Footer, Input, Select, Static, TabbedContent, TabPane
 
-from edge import operations as ops
-from edge.commands import effective_config
-from edge.config import LineConfig
-from edge.config_operators import OperatorCfg, login
-from edge.errors import LinesideError
-from edge.inspect import record as record_inspection
-from edge.operations import OperatorInputError
+from edge.config.line import LineConfig
+from edge.config.operators import OperatorCfg, login
+from edge.core.errors import LinesideError
+from edge.services import production as ops
+from edge.services.commands import effective_config
+from edge.services.inspections import record as record_inspection
+from edge.services.production import OperatorInputError
 from edge.store import Store
 from edge.tui.forms import FormField, FormScreen, ReasonForm, ReasonNode, whole
 from edge.tui.panes import (
@@ -714,7 +714,7 @@ class LinesideApp(App[None]):
                 if signer is None or signer.badge != op.badge:
                     raise OperatorInputError(f"sign: badge or PIN of {op.name} required to sign")
                 values = {k.removeprefix("item_"): x for k, x in v.items() if k.startswith("item_")}
-                from edge.logic.inspections import judge
+                from edge.logic.quality.inspections import judge
 
                 passed, _, errors = judge(plan, values)
                 if errors:

@@ -21,8 +21,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, Tree
 
-from edge.errors import LinesideError
-from edge.operations import OperatorInputError
+from edge.core.errors import LinesideError
+from edge.services.production import OperatorInputError
 
 
 @dataclass

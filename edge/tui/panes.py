@@ -1,6 +1,6 @@
 """The operator terminal's screens (tab panes). Each pane only displays a ``LineView``;
 actions are the app's (``edge.tui.app``), so every action has one place that checks
-the operator's rights and writes through ``edge.operations``.
+the operator's rights and writes through ``edge.services.production``.
 
 Refreshing never rebuilds an input: tables keep their cursor, forms keep their text.
 """
@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from edge.operations import MAINTENANCE_PRIORITIES
+from edge.services.production import MAINTENANCE_PRIORITIES
 from edge.tui.view import LineView, SpcView
 
 STATE_STYLE = {

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.commands import dispatch_list
-from edge.config import LineConfig
-from edge.config_line import build_calendar, line_machine
-from edge.errors import LinesideError, StoreError
-from edge.health import status_of
-from edge.inspect import due
-from edge.operations import current_order, kpi_report, list_downtime, spc_alarms
+from edge.config.line import LineConfig
+from edge.config.production import build_calendar, line_machine
+from edge.core.errors import LinesideError, StoreError
+from edge.services.commands import dispatch_list
+from edge.services.inspections import due
+from edge.services.production import current_order, kpi_report, list_downtime, spc_alarms
+from edge.services.status import status_of
 from edge.store import Store
 from edge.store.facts import spec_from_json
 
@@ -219,7 +219,7 @@ class ViewReader:
             ucl = float(p.ucl) if not hasattr(p.ucl, "__len__") else float(p.ucl[-1])
             lcl = float(p.lcl) if not hasattr(p.lcl, "__len__") else float(p.lcl[-1])
         elif c.limits is not None:
-            from edge.logic.spc_live import fixed_spec
+            from edge.logic.quality.live import fixed_spec
 
             spec = fixed_spec(c.chart, c.subgroup_size, c.limits.center, c.limits.sigma)
             center, ucl, lcl = float(spec.primary.center), float(spec.primary.ucl), float(spec.primary.lcl)
@@ -256,7 +256,7 @@ class ViewReader:
     def capability(self, name: str, since: float) -> dict[str, Any] | None:
         """Cp/Cpk (within sigma of the frozen limits) and Pp/Ppk (overall) from the
         individual values since ``since``: the tag's samples or the manual measurements."""
-        from edge.logic.capability import capability
+        from edge.logic.quality.capability import capability
 
         c = next((c for c in self.cfg.characteristics if c.name == name), None)
         if c is None:

@@ -18,10 +18,10 @@ import threading
 import time
 from typing import Any
 
-from edge import sdnotify
+from edge.core import sdnotify
 from sync import mqtt as m
+from sync.aggregator.config import AggregatorConfig
 from sync.aggregator.store import AggregatorStore, FutureBatch, line_key
-from sync.config import AggregatorConfig
 from sync.protocol import (
     Ack,
     Command,

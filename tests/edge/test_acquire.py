@@ -7,10 +7,10 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.acquire import Backoff, ChangeFilter
-from edge.config import Reconnect, Tag
+from edge.config.devices import Reconnect, Tag
 from edge.drivers import Reading
-from edge.store import Quality
+from edge.logic.model import Quality
+from edge.runtime.acquire import Backoff, ChangeFilter
 
 G, B = Quality.GOOD, Quality.BAD
 

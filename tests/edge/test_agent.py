@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.agent import Agent
-from edge.errors import DriverError, WriteRefused
+from edge.core.errors import DriverError, WriteRefused
+from edge.runtime.agent import Agent
 from edge.simulate.modbus_server import ModbusSimServer
 from edge.simulate.opcua_server import OpcUaSimServer
 from edge.store import Store

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from edge.cli import main
-from edge.config import load_config
+from edge.config.line import load_config
 from tests.conftest import REPO
 
 GOOD = {
@@ -38,7 +38,7 @@ def write(tmp_path: Path, data: object, name: str = "line.yaml") -> Path:
 def test_every_shipped_config_is_valid(path: Path) -> None:
     """Each config under config/ loads without errors (line configs, and the aggregator's)."""
     if path.name.startswith("aggregator"):
-        from sync.config import load_aggregator_config
+        from sync.aggregator.config import load_aggregator_config
 
         assert load_aggregator_config(path).lines
         return

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from edge.cli import main
-from edge.config import load_config
-from edge.inspect import due, record
-from edge.logic.inspections import due_inspections
-from edge.operations import OperatorInputError
+from edge.config.line import load_config
+from edge.logic.quality.inspections import due_inspections
+from edge.services.inspections import due, record
+from edge.services.production import OperatorInputError
 from edge.store import Store
 from tests.conftest import REPO
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.agent import Agent
-from edge.config import load_config
-from edge.operations import (
+from edge.config.line import load_config
+from edge.runtime.agent import Agent
+from edge.services.production import (
     OperatorInputError,
     adjust_count,
     assign_reason,

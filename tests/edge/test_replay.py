@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edge.cli import main
-from edge.config import load_config
-from edge.replay import ReplayError, replay
+from edge.config.line import load_config
+from edge.runtime.replay import ReplayError, replay
 from tests.conftest import REPO
 
 TZ = ZoneInfo("Europe/Berlin")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge.agent import Agent
-from edge.config import load_config
-from edge.operations import OperatorInputError, ack_alarms, spc_alarms
+from edge.config.line import load_config
+from edge.runtime.agent import Agent
+from edge.services.production import OperatorInputError, ack_alarms, spc_alarms
 from edge.simulate.runner import Simulator
 from tests.conftest import wait_for
 from tests.edge.test_line_e2e import line_config
@@ -88,7 +88,7 @@ async def test_drift_alarm_stops_the_line_until_acknowledged(tmp_path: Path) -> 
 
 
 async def test_manual_measurements_are_charted_by_the_agent(tmp_path: Path) -> None:
-    from edge.operations import enter_measurement
+    from edge.services.production import enter_measurement
 
     data = {
         "line": {"enterprise": "a", "site": "b", "area": "c", "line": "d"},

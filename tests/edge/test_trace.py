@@ -11,10 +11,11 @@ import pytest
 import yaml
 
 from edge.cli import main
-from edge.config import load_config
-from edge.operations import OperatorInputError
-from edge.store import Quality, Sample, Store
-from edge.trace import register_consumed, register_produced, trace
+from edge.config.line import load_config
+from edge.logic.model import Quality, Sample
+from edge.services.production import OperatorInputError
+from edge.services.trace import register_consumed, register_produced, trace
+from edge.store import Store
 from tests.conftest import REPO
 
 
@@ -106,7 +107,7 @@ def test_cli_records_lots(line, capsys: pytest.CaptureFixture[str]) -> None:  # 
 
 
 def test_lot_tag_changes_are_recorded_as_consumed(tmp_path: Path) -> None:
-    from edge.trace import LotTagWatcher
+    from edge.services.trace import LotTagWatcher
 
     data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
     data["store"]["path"] = str(tmp_path / "w.db")

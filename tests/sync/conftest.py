@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from sync.config import AggregatorConfig
+from sync.aggregator.config import AggregatorConfig
 from tests.conftest import LINE
 from tests.mqtt_rig import MOSQUITTO_HINT, Mosquitto, mosquitto_binary
 

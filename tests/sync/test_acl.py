@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sync.acl import line_user, render_acl
-from sync.config import AggregatorConfig
+from sync.aggregator.config import AggregatorConfig
 from tests.mqtt_rig import Mosquitto
 
 LINES = [

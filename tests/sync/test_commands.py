@@ -9,12 +9,12 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.commands import dispatch_list, effective_config
-from edge.operations import order_command
+from edge.services.commands import dispatch_list, effective_config
+from edge.services.production import order_command
 from edge.store import Store
 from sync.aggregator.service import Aggregator
 from sync.protocol import Command, Topics, encode
-from sync.uplink import Uplink
+from sync.uplink.session import Uplink
 from tests.conftest import make_config
 from tests.mqtt_rig import Mosquitto
 from tests.sync.conftest import agg_config, uplink_section

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from edge.store import STREAMS, Quality, Sample, Store
+from edge.logic.model import Quality, Sample
+from edge.store import STREAMS, Store
 from sync.aggregator.service import Aggregator
-from sync.uplink import Uplink
+from sync.uplink.session import Uplink
 from tests.conftest import make_config
 from tests.mqtt_rig import Mosquitto
 from tests.sync.conftest import agg_config, uplink_section

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from pycomm3 import LogixDriver
 
+from edge.core.errors import DriverError
 from edge.drivers import create_driver
 from edge.drivers.ethernetip import tag_definition
-from edge.errors import DriverError
+from edge.logic.model import Quality
 from edge.simulate.enip_server import EnipSimServer
-from edge.store import Quality
 from tests.conftest import make_config
 
 TAGS = [

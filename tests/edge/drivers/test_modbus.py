@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from edge.core.errors import DriverError
 from edge.drivers import create_driver
-from edge.errors import DriverError
+from edge.logic.model import Quality
 from edge.simulate.modbus_server import ModbusSimServer
 from edge.simulate.ptybridge import PtyBridge
-from edge.store import Quality
 from tests.conftest import make_config
 
 ALL_TYPES = [

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.config import Tag
+from edge.config.devices import Tag
 from edge.drivers.modbus_codec import decode_registers, encode_value, parse_address
 from edge.drivers.modbus_plan import plan_reads
 

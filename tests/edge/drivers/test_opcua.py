@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from asyncua import ua
 
-from edge.certs import create_app_certificate
+from edge.core.errors import DriverError
 from edge.drivers import Reading, create_driver
-from edge.errors import DriverError
+from edge.drivers.certs import create_app_certificate
+from edge.logic.model import Quality
 from edge.simulate.opcua_server import OpcUaSimServer
-from edge.store import Quality
 from tests.conftest import make_config, wait_for
 
 TYPES = [

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.logic.downtime import DowntimeEvent, Loss, Reason, ReasonTree
-from edge.logic.oee import CountRecord, Interval, compute, intervals
-from edge.logic.state import State, StateChange
+from edge.logic.production.downtime import DowntimeEvent, Loss, Reason, ReasonTree
+from edge.logic.production.oee import CountRecord, Interval, compute, intervals
+from edge.logic.production.state import State, StateChange
 
 TREE = ReasonTree(
     {
@@ -133,8 +133,8 @@ def test_stop_across_a_shift_boundary_is_split_between_shifts() -> None:
     from datetime import datetime, time
     from zoneinfo import ZoneInfo
 
-    from edge.logic.report import Facts, build_report
-    from edge.logic.shifts import ShiftCalendar, ShiftPattern
+    from edge.logic.production.report import Facts, build_report
+    from edge.logic.production.shifts import ShiftCalendar, ShiftPattern
 
     tz = ZoneInfo("Europe/Berlin")
     cal = ShiftCalendar(

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.logic.capability import capability
-from edge.logic.spc_charts import baseline, cusum, ewma, plot
-from edge.logic.spc_constants import constants
-from edge.logic.spc_rules import NELSON, WESTERN_ELECTRIC, RuleState, evaluate, resolve_rules
+from edge.logic.quality.capability import capability
+from edge.logic.quality.charts import baseline, cusum, ewma, plot
+from edge.logic.quality.constants import constants
+from edge.logic.quality.rules import NELSON, WESTERN_ELECTRIC, RuleState, evaluate, resolve_rules
 
 sig4 = lambda v: float(f"{v:.4g}")  # noqa: E731 - 4 significant digits
 

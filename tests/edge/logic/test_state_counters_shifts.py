@@ -9,10 +9,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.logic.counters import CounterTracker
-from edge.logic.downtime import Assign, DowntimeTracker, Loss, Reason, ReasonTree, Split, loss_of, resolve
-from edge.logic.shifts import Break, ShiftCalendar, ShiftPattern, split_at
-from edge.logic.state import Rule, State, StateModel, StateTracker
+from edge.logic.production.counters import CounterTracker
+from edge.logic.production.downtime import (
+    Assign,
+    DowntimeTracker,
+    Loss,
+    Reason,
+    ReasonTree,
+    Split,
+    loss_of,
+    resolve,
+)
+from edge.logic.production.shifts import Break, ShiftCalendar, ShiftPattern, split_at
+from edge.logic.production.state import Rule, State, StateModel, StateTracker
 
 TREE = ReasonTree(
     {
@@ -49,7 +58,7 @@ def test_counter_rule_stamps_idle_when_the_window_ran_out() -> None:
 
 
 def test_downtime_micro_stop_auto_reason_assign_and_split() -> None:
-    from edge.logic.state import StateChange
+    from edge.logic.production.state import StateChange
 
     d = DowntimeTracker("m", micro_stop_s=30, fault_reasons={101: "JAM"})
     d.set_fault_code(101)
@@ -145,7 +154,7 @@ def test_split_at_loses_no_time(s: float, d: float, cuts: list[float]) -> None:
 
 
 def test_zero_length_stop_is_not_an_event() -> None:
-    from edge.logic.state import StateChange
+    from edge.logic.production.state import StateChange
 
     d = DowntimeTracker("m", micro_stop_s=30, fault_reasons={})
     d.on_state(StateChange(10, "m", State.RUNNING, State.IDLE))

@@ -83,8 +83,8 @@ def test_inserted_entry_is_detected_even_with_a_recomputed_plain_hash(line: tupl
 
 
 def test_operator_actions_are_audited(tmp_path: Path) -> None:
-    from edge.config import load_config
-    from edge.operations import order_command
+    from edge.config.line import load_config
+    from edge.services.production import order_command
 
     data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
     data["store"]["path"] = str(tmp_path / "l.db")

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.errors import StoreError
-from edge.store import Quality, Sample, Store
+from edge.core.errors import StoreError
+from edge.logic.model import Quality, Sample
+from edge.store import Store
 from edge.store.migrations import MIGRATIONS
 
 
@@ -129,7 +130,8 @@ def test_readonly_store_refuses_missing_file(tmp_path: Path) -> None:
 WRITER = textwrap.dedent(
     """
     import asyncio, sys, time
-    from edge.store import Store, Sample, Quality
+    from edge.logic.model import Quality, Sample
+    from edge.store import Store
     from edge.store.writer import SampleWriter
 
     async def main(path, batch):

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edge.config import LineConfig, load_config
-from edge.logic.spc_live import fixed_spec
-from edge.store import STREAMS, Sample, Store
-from edge.store.db import Quality
+from edge.config.line import LineConfig, load_config
+from edge.logic.model import Quality, Sample
+from edge.logic.quality.live import fixed_spec
+from edge.store import STREAMS, Store
 from edge.store.facts import spec_to_json
 from edge.tui.app import LinesideApp
 from tests.conftest import example_on_free_ports

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from edge.agent import Agent
-from edge.config import LineConfig, load_config
+from edge.config.line import LineConfig, load_config
+from edge.runtime.agent import Agent
 from edge.store import Store
 from tests.conftest import example_on_free_ports, wait_for
 from tests.edge.tui.conftest import ANNA, make_app, rows, seed

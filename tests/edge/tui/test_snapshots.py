@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from edge.config import LineConfig
+from edge.config.line import LineConfig
 from tests.edge.tui.conftest import make_app
 
 SCREENS = ["f1", "f2", "f3", "f4", "f5", "f6", "f7"]

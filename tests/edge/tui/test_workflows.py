@@ -8,7 +8,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
-from edge.config import LineConfig
+from edge.config.line import LineConfig
 from edge.store import Store
 from edge.tui.app import LinesideApp
 from edge.tui.forms import FormScreen

@@ -1,0 +1,161 @@
+"""One runner per device: connect, subscribe, poll groups, detect faults, reconnect.
+
+Like a polling coordinator: every driver error becomes one DriverError; the first one
+is logged (and recorded as an event) once, retries are quiet, and the recovery is
+logged once. While the device is faulted all its tags are BAD.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from edge.config.devices import Tag
+from edge.core.aio import bounded
+from edge.core.errors import DriverError
+from edge.drivers.base import Driver, Reading
+from edge.runtime.acquire import Backoff
+
+log = logging.getLogger("lineside.agent")
+
+OnReadings = Callable[[list[Reading], float], None]
+OnState = Callable[[str, str, str | None], None]  # device, state, error
+
+
+class DeviceRunner:
+    def __init__(
+        self, device: Any, tags: list[Tag], driver: Driver, on_readings: OnReadings, on_state: OnState
+    ) -> None:
+        self.device = device
+        self.name = device.name
+        self.tags = tags
+        self.driver = driver
+        self.on_readings = on_readings
+        self.on_state = on_state
+        self.backoff = Backoff(device.reconnect)
+        self.state = "connecting"
+        self.fault_since: float | None = None
+        self.last_error: str | None = None
+        self.reads = 0
+        self._retryable = True
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self._session()
+            except DriverError as e:
+                self._fault(e)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a driver bug must not stop the agent
+                self._fault(DriverError(self.name, f"unexpected {type(e).__name__}: {e}"))
+                log.debug("device %s: unexpected error", self.name, exc_info=True)
+            await bounded(self.driver.close(), 5.0, f"closing device {self.name}")
+            if self._stop.is_set():
+                break
+            # Faults a reconnect cannot fix (certificate, login) are retried at the cap.
+            delay = self.backoff.next() if self._retryable else self.device.reconnect.max_s
+            try:
+                await asyncio.wait_for(self._stop.wait(), delay)
+            except TimeoutError:
+                pass
+        await bounded(self.driver.close(), 5.0, f"closing device {self.name}")
+
+    async def _session(self) -> None:
+        await self.driver.connect()
+        subs = [t for t in self.tags if t.mode == "subscribe"]
+        polled = [t for t in self.tags if t.mode == "poll"]
+        if subs:
+            polled += await self.driver.subscribe(subs, lambda rs: self.on_readings(rs, time.time()))
+        self._recovered()
+        groups: dict[int, list[Tag]] = {}
+        for t in polled:
+            groups.setdefault(t.poll_ms, []).append(t)
+        tasks: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self._poll(ms / 1000.0, g), name=f"poll-{self.name}-{ms}")
+            for ms, g in groups.items()
+        ]
+        live_subs = [t for t in subs if t not in polled]
+        if live_subs:
+            period = max(1.0, min(t.poll_ms for t in live_subs) / 1000.0)
+            tasks.append(asyncio.create_task(self._watch(period), name=f"watch-{self.name}"))
+        tasks.append(asyncio.create_task(self._stop.wait(), name=f"stop-{self.name}"))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                err = None if task.cancelled() else task.exception()
+                if err is not None:
+                    raise err
+        finally:
+            # Cancel, then wait a bounded time: asyncio.wait_for in Python 3.11 can swallow
+            # a cancellation that races with its inner call completing, so the loops also
+            # watch the stop flag and stragglers are cancelled again.
+            for task in tasks:
+                task.cancel()
+            _, pending = await asyncio.wait(tasks, timeout=3.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2.0)
+
+    def _deadline(self, period: float) -> float:
+        # Fail a read within about one period (at least 0.5 s, at most the device timeout)
+        # so a dead device turns its tags bad within two poll periods.
+        return min(self.device.timeout_s, max(period, 0.5))
+
+    async def _poll(self, period: float, tags: list[Tag]) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while not self._stop.is_set():
+            try:
+                readings = await asyncio.wait_for(self.driver.read(tags), self._deadline(period))
+            except TimeoutError:
+                raise DriverError(self.name, f"no answer within {self._deadline(period):g} s") from None
+            self.reads += 1
+            self.on_readings(readings, time.time())
+            next_at += period
+            now = loop.time()
+            if next_at < now:
+                # The poll overran its period: start the next one now and restart the
+                # schedule from here (no burst of make-up polls, no idle wait either).
+                next_at = now
+            await asyncio.sleep(next_at - now)
+
+    async def _watch(self, period: float) -> None:
+        while not self._stop.is_set():
+            await asyncio.sleep(period)
+            try:
+                await asyncio.wait_for(self.driver.check(), self._deadline(period))
+            except TimeoutError:
+                raise DriverError(self.name, "server not answering") from None
+
+    def _fault(self, e: DriverError) -> None:
+        first = self.state != "fault"
+        self.state = "fault"
+        self.last_error = e.message
+        self._retryable = e.retryable
+        if first:
+            self.fault_since = time.time()
+            log.error("device %s fault: %s (retrying with backoff)", self.name, e.message)
+            self.on_state(self.name, "fault", e.message)
+        else:
+            log.debug("device %s still faulted: %s", self.name, e.message)
+
+    def _recovered(self) -> None:
+        if self.state == "fault":
+            down = time.time() - (self.fault_since or time.time())
+            log.warning("device %s recovered after %.1f s", self.name, down)
+        else:
+            log.info("device %s connected", self.name)
+        self.state = "connected"
+        self.last_error = None
+        self.fault_since = None
+        self.backoff.reset()
+        self.on_state(self.name, "connected", None)

@@ -1,0 +1,153 @@
+"""SPC at the line, inside the agent: feeds characteristic trackers with the stored
+samples, records points and alarms, and acts on the line through the agent's
+allow-listed writes. An alarm holds its stop-line/andon tags until an operator
+acknowledges it with a comment; then they are released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from edge.logic.quality.live import CharacteristicTracker, SpcAlarm, fixed_spec
+from edge.store.facts import spec_from_json
+
+if TYPE_CHECKING:
+    from edge.runtime.agent import Agent
+
+log = logging.getLogger("lineside.spc")
+
+
+class QualityRuntime:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.cfg = agent.cfg
+        self.chars = {c.name: c for c in self.cfg.characteristics}
+        self.trackers: dict[str, CharacteristicTracker] = {}
+        self.by_tag: dict[str, list[str]] = {}
+        self.by_trigger: dict[str, list[str]] = {}
+        self.holding: dict[str, float] = {}  # characteristic -> time of the alarm holding the line
+        self.last_recalc_seq = 0
+        db = agent.store.db
+        for c in self.cfg.characteristics:
+            spec = None
+            if c.limits is not None:
+                spec = fixed_spec(c.chart, c.subgroup_size, c.limits.center, c.limits.sigma)
+            else:
+                row = db.execute(
+                    "SELECT action, spec FROM spc_limits WHERE characteristic = ? ORDER BY seq DESC LIMIT 1",
+                    (c.name,),
+                ).fetchone()
+                if row and row[0] == "frozen":
+                    spec = spec_from_json(row[1])
+            self.trackers[c.name] = CharacteristicTracker(
+                c.name, c.chart, c.subgroup_size, c.rules, c.baseline_points, c.spec.lsl, c.spec.usl, spec
+            )
+            if c.tag and not c.trigger:
+                self.by_tag.setdefault(c.tag, []).append(c.name)
+            if c.trigger:
+                self.by_trigger.setdefault(c.trigger, []).append(c.name)
+        self.tags = set(self.by_tag) | set(self.by_trigger)
+        top = db.execute("SELECT max(seq) FROM spc_limits WHERE action = 'recalculate'").fetchone()[0]
+        self.last_recalc_seq = top or 0
+        # Manual measurements already charted are those before the last stored SPC point.
+        last_point = db.execute("SELECT max(ts) FROM spc_points").fetchone()[0] or 0.0
+        self.last_measurement_seq = db.execute(
+            "SELECT coalesce(max(seq), 0) FROM measurements WHERE ts <= ?", (last_point,)
+        ).fetchone()[0]
+
+    def _applies(self, name: str) -> bool:
+        c = self.chars[name]
+        logic = self.agent.logic
+        return c.product is None or logic is None or logic.product == c.product
+
+    def feed(self, ts: float, tag: str, value: Any, good: bool) -> list[Any]:
+        if not good or value is None:
+            return []
+        out: list[Any] = []
+        for name in self.by_tag.get(tag, ()):
+            if self._applies(name):
+                out += self.trackers[name].add(ts, float(value))
+        for name in self.by_trigger.get(tag, ()):
+            c = self.chars[name]
+            last = self.agent.filter.last.get(c.tag or "")
+            if last is not None and last.value is not None and self._applies(name):
+                out += self.trackers[name].add(ts, float(last.value))
+        for f in out:
+            if isinstance(f, SpcAlarm):
+                log.warning("SPC alarm on %s: %s %s (%s)", f.characteristic, f.kind, f.rule, f.detail)
+                self._act(f)
+        return out
+
+    def _act(self, alarm: SpcAlarm) -> None:
+        c = self.chars[alarm.characteristic]
+        a = c.actions
+        if a.act_on != "both" and a.act_on != alarm.kind:
+            return
+        if alarm.characteristic in self.holding:
+            return
+        self.holding[alarm.characteristic] = alarm.ts
+        reason = f"SPC {alarm.characteristic}: {alarm.kind} {alarm.rule} ({alarm.detail})"
+        for tag in (a.stop_line_tag, a.andon_tag):
+            if tag:
+                self.agent._background(self._write(tag, True, reason))
+
+    async def _write(self, tag: str, value: bool, reason: str) -> None:
+        try:
+            await self.agent.write(tag, value, requested_by="spc", reason=reason)
+        except Exception as e:  # recorded in `writes` by agent.write; the alarm stays
+            log.error("SPC could not write %s=%s: %s", tag, value, e)
+
+    async def tick(self) -> list[Any]:
+        """Chart new manual measurements; release the line when every alarm holding it
+        has been acknowledged; restart a baseline on an audited recalculation request.
+        Returns the facts to store."""
+        db = self.agent.store.db
+        facts: list[Any] = []
+        rows = await asyncio.to_thread(
+            lambda: db.execute(
+                "SELECT seq, ts, characteristic, value FROM measurements WHERE seq > ? ORDER BY seq",
+                (self.last_measurement_seq,),
+            ).fetchall()
+        )
+        for seq, ts, name, value in rows:
+            self.last_measurement_seq = seq
+            if name in self.trackers and self._applies(name):
+                new = self.trackers[name].add(ts, float(value))
+                for f in new:
+                    if isinstance(f, SpcAlarm):
+                        log.warning("SPC alarm on %s: %s %s (%s)", f.characteristic, f.kind, f.rule, f.detail)
+                        self._act(f)
+                facts += new
+
+        def ack_state(n: str) -> tuple[int | None, float | None, int | None]:
+            row = db.execute(
+                "SELECT (SELECT max(seq) FROM spc_alarms WHERE characteristic = ?), "
+                "(SELECT max(ts) FROM spc_alarms WHERE characteristic = ?), "
+                "(SELECT max(upto_alarm) FROM spc_acks WHERE characteristic = ?)",
+                (n, n, n),
+            ).fetchone()
+            return row[0], row[1], row[2]
+
+        for name, since in list(self.holding.items()):
+            last_alarm, last_ts, acked = await asyncio.to_thread(ack_state, name)
+            committed = last_ts is not None and last_ts >= since  # the holding alarm is stored
+            if committed and last_alarm is not None and acked is not None and acked >= last_alarm:
+                del self.holding[name]
+                c = self.chars[name]
+                for tag in (c.actions.stop_line_tag, c.actions.andon_tag):
+                    if tag:
+                        await self._write(tag, False, f"SPC {name}: alarms acknowledged")
+        rows = await asyncio.to_thread(
+            lambda: db.execute(
+                "SELECT seq, characteristic FROM spc_limits WHERE action = 'recalculate' AND seq > ? ORDER BY seq",
+                (self.last_recalc_seq,),
+            ).fetchall()
+        )
+        for seq, name in rows:
+            self.last_recalc_seq = seq
+            if name in self.trackers:
+                self.trackers[name].restart_baseline()
+                log.info("SPC %s: collecting a new baseline (recalculation requested)", name)
+        return facts

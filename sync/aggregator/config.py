@@ -1,0 +1,92 @@
+"""The aggregator's own configuration file: the broker, the plant store, and the lines
+it accepts data from."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from edge.config.base import TOPIC_SAFE_RE, Model, format_validation_error
+from edge.config.uplink import MqttConfig
+from edge.core.errors import ConfigError
+from edge.core.yamlio import read_yaml
+
+
+class AggregatorLine(Model):
+    enterprise: Annotated[str, Field(pattern=TOPIC_SAFE_RE)]
+    site: Annotated[str, Field(pattern=TOPIC_SAFE_RE)]
+    area: Annotated[str, Field(pattern=TOPIC_SAFE_RE)]
+    line: Annotated[str, Field(pattern=TOPIC_SAFE_RE)]
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        from sync.protocol import Topics
+
+        return Topics.of(self).key
+
+
+class AggregatorStoreCfg(Model):
+    path: Path | None = Path("aggregator.db")
+    """SQLite file (used when no ``url`` is given)."""
+    url: Annotated[str, Field(pattern=r"^postgres(ql)?://")] | None = None
+    """PostgreSQL connection URL (``postgresql://user@host/db``); a password belongs in
+    ``PGPASSWORD`` or ``~/.pgpass``, not here."""
+
+
+class AggregatorConfig(Model):
+    """The plant aggregator: which lines it accepts and where it keeps their data."""
+
+    version: Literal[1] = 1
+    mqtt: MqttConfig = MqttConfig(client_id="lineside-aggregator")
+    """Broker connection (its client id names the aggregator's persistent session)."""
+    store: AggregatorStoreCfg = AggregatorStoreCfg()
+    """Plant store."""
+    lines: list[AggregatorLine] = []
+    """Lines this aggregator accepts data from; anything else is a dead letter."""
+    ack_interval_ms: Annotated[int, Field(ge=1, le=10_000)] = 50
+    """End-to-end acks are coalesced and published at most this often per stream."""
+    max_seq_ahead: Annotated[int, Field(ge=1000)] = 100_000_000
+    """A batch starting further than this beyond what was committed is refused as
+    "from the future" (a corrupt or foreign sender)."""
+    command_resend_s: Annotated[float, Field(gt=0, le=86400)] = 30.0
+    """Commands not yet acknowledged by their line are published again this often."""
+
+    source: Annotated[Path | None, Field(exclude=True)] = None
+
+    @model_validator(mode="after")
+    def _unique(self) -> AggregatorConfig:
+        if not self.lines:
+            raise ValueError("lines: name at least one line (data from lines not listed is refused)")
+        keys = [ln.key for ln in self.lines]
+        dup = {k for k in keys if keys.count(k) > 1}
+        if dup:
+            raise ValueError(f"lines: duplicate line {sorted(dup)[0]}")
+        return self
+
+    def line(self, name: str) -> AggregatorLine:
+        """A line by its key (``e/s/a/l``) or, when unique, its short name."""
+        found = [ln for ln in self.lines if name in (ln.key, ln.line)]
+        if len(found) != 1:
+            known = ", ".join(ln.key for ln in self.lines) or "none configured"
+            what = "is ambiguous" if found else "is not configured"
+            raise ConfigError([f"line: {name!r} {what} (lines: {known})"])
+        return found[0]
+
+
+def load_aggregator_config(path: str | os.PathLike[str]) -> AggregatorConfig:
+    p = Path(path)
+    data: Any = read_yaml(p)
+    if not isinstance(data, dict):
+        raise ConfigError([f"{p}: (top level): expected a mapping of sections"])
+    try:
+        cfg = AggregatorConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(str(p), e, data)) from None
+    store = cfg.store
+    if store.url is None and store.path is not None and not store.path.is_absolute():
+        store = store.model_copy(update={"path": p.parent / store.path})
+    return cfg.model_copy(update={"mqtt": cfg.mqtt.resolved(p.parent), "store": store, "source": p.parent})

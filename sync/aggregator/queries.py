@@ -1,0 +1,119 @@
+"""The plant view from the aggregator's store: status of every line and a shift report
+(OEE, downtime Pareto, MTBF/MTTR as the lines computed them; SPC alarms)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sync.aggregator.config import AggregatorConfig
+from sync.aggregator.service import open_store
+
+
+def plant_status(cfg: AggregatorConfig, *, now: float) -> list[dict[str, Any]]:
+    store = open_store(cfg)
+    try:
+        status = {
+            r[0]: r
+            for r in store.query(
+                "SELECT line, online, ts, agent, state, order_id, last_data, backlog, devices, received FROM line_status"
+            )
+        }
+        received = dict(store.query("SELECT line, max(updated) FROM progress GROUP BY line"))
+        counts: dict[str, int] = {}
+        for (line, _stream), n in store.record_counts().items():
+            counts[line] = counts.get(line, 0) + n
+        dead = store.dead_letter_counts()
+        out = []
+        for ln in cfg.lines:
+            s = status.get(ln.key)
+            out.append(
+                {
+                    "line": ln.key,
+                    "description": ln.description,
+                    "online": bool(s[1]) if s else None,
+                    "status_ts": s[2] if s else None,
+                    "agent": s[3] if s else None,
+                    "state": s[4] if s else None,
+                    "order": s[5] if s else None,
+                    "last_data": s[6] if s else None,
+                    "backlog": int(s[7]) if s else 0,
+                    "devices": json.loads(s[8]) if s else {},
+                    "last_received": received.get(ln.key),
+                    "records": counts.get(ln.key, 0),
+                    "dead_letters": dead,
+                }
+            )
+        return out
+    finally:
+        store.close()
+
+
+def plant_report(cfg: AggregatorConfig, *, shift: str | None = None) -> dict[str, Any]:
+    store = open_store(cfg)
+    try:
+        lines = []
+        plant: dict[tuple[str, str], dict[str, Any]] = {}
+        for ln in cfg.lines:
+            if shift:
+                rows = store.query(
+                    "SELECT shift, start_ts, end_ts, data FROM shift_kpis WHERE line = ? AND shift = ?",
+                    (ln.key, shift),
+                )
+            else:
+                rows = store.query(
+                    "SELECT shift, start_ts, end_ts, data FROM shift_kpis WHERE line = ? ORDER BY end_ts DESC LIMIT 1",
+                    (ln.key,),
+                )
+                if not rows:  # a line without a shift calendar: its rolling window
+                    rows = [
+                        (None, d["start"], d["end"], json.dumps(d))
+                        for (raw,) in store.query(
+                            "SELECT data FROM line_state WHERE line = ? AND name = 'shift_kpi'", (ln.key,)
+                        )
+                        if (d := json.loads(raw))
+                    ]
+            entry: dict[str, Any] = {
+                "line": ln.key,
+                "shift": None,
+                "kpi": None,
+                "pareto": [],
+                "spc_alarms": [],
+            }
+            if rows:
+                sh, start, end, raw = rows[0]
+                data = json.loads(raw)
+                entry.update(
+                    shift=sh, start=start, end=end, kpi=data.get("kpi"), pareto=data.get("pareto", [])
+                )
+                entry["spc_alarms"] = [
+                    {
+                        "seq": r[0],
+                        "ts": r[1],
+                        "characteristic": r[2],
+                        "kind": r[3],
+                        "rule": r[4],
+                        "detail": r[5],
+                        "value": r[6],
+                    }
+                    for r in store.query(
+                        "SELECT seq, ts, characteristic, kind, rule, detail, value FROM spc_alarms "
+                        "WHERE line = ? AND ts >= ? AND ts < ? ORDER BY seq",
+                        (ln.key, start, end),
+                    )
+                ]
+                for p in entry["pareto"]:
+                    agg = plant.setdefault(
+                        (p["reason"], p["loss"]),
+                        {"reason": p["reason"], "loss": p["loss"], "count": 0, "duration_s": 0.0},
+                    )
+                    agg["count"] += p["count"]
+                    agg["duration_s"] += p["duration_s"]
+            lines.append(entry)
+        return {
+            "shift": shift,
+            "lines": lines,
+            "pareto": sorted(plant.values(), key=lambda p: -p["duration_s"]),
+        }
+    finally:
+        store.close()

@@ -1,0 +1,195 @@
+"""Payload models of the Lineside MQTT protocol, version 1 (pure): every payload is JSON
+with a schema version ``v``; unknown fields are refused so that a newer sender is
+noticed, not misread. Validation errors name the field."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# ------------------------------------------------------------------------------ payloads
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    """Schema version."""
+
+
+class LineRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enterprise: str
+    site: str
+    area: str
+    line: str
+
+    @classmethod
+    def of(cls, identity: Any) -> LineRef:
+        return cls(enterprise=identity.enterprise, site=identity.site, area=identity.area, line=identity.line)
+
+
+class BatchHead(Payload):
+    """A batch without its records: what :func:`decode_batch` validates on its own."""
+
+    line: LineRef
+    stream: Annotated[str, Field(pattern=r"^[a-z][a-z_]*$", max_length=40)]
+    after_seq: Annotated[int, Field(ge=0)]
+    first_seq: Annotated[int, Field(ge=1)]
+    last_seq: Annotated[int, Field(ge=1)]
+    sent_at: float
+
+
+def _check_batch(b: BatchHead, records: list[dict[str, Any]]) -> None:
+    if b.last_seq < b.first_seq:
+        raise ValueError("last_seq is below first_seq")
+    if b.after_seq >= b.first_seq:
+        raise ValueError("after_seq must be below first_seq")
+    if not records:
+        raise ValueError("a batch carries at least one record")
+    raw = [r.get("seq") for r in records]
+    if any(not isinstance(s, int) or isinstance(s, bool) for s in raw):
+        raise ValueError("every record needs an integer seq")
+    seqs: list[int] = [int(s) for s in raw if isinstance(s, int)]
+    if seqs != sorted(set(seqs)) or seqs[0] != b.first_seq or seqs[-1] != b.last_seq:
+        raise ValueError("record seqs must rise strictly from first_seq to last_seq")
+
+
+class Batch(BatchHead):
+    """Records of one stream, ``first_seq``..``last_seq`` (each record carries its ``seq``).
+
+    ``after_seq`` is the sequence this batch follows: the sender states that no record
+    of the stream lies between ``after_seq`` and ``first_seq``, so the receiver knows
+    the batch closes the gap even where sequences skip numbers."""
+
+    records: list[dict[str, Any]]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Batch:
+        _check_batch(self, self.records)
+        return self
+
+
+class Ack(Payload):
+    """The aggregator has committed every record of ``stream`` up to ``acked_seq``."""
+
+    line: LineRef
+    stream: str
+    acked_seq: Annotated[int, Field(ge=0)]
+
+
+class LineStatus(Payload):
+    """Retained on ``state/status``; the last will publishes ``online: false``."""
+
+    line: LineRef
+    online: bool
+    ts: float
+    agent: str = ""
+    state: str | None = None
+    """State of the line's OEE machine (running, down, ...)."""
+    order: str | None = None
+    """Work order running now."""
+    last_data: float | None = None
+    """When the agent last committed a sample."""
+    backlog: Annotated[int, Field(ge=0)] = 0
+    """Records not yet acknowledged by the aggregator, all streams."""
+    devices: dict[str, str] = {}
+    """PLC connection state per device."""
+
+
+class ShiftKpi(Payload):
+    """Retained on ``state/shift_kpi``: the line's KPIs for a shift as the edge computes
+    them (with its calendar and the operators' reasons). ``shift`` is ``YYYY-MM-DD/NAME``,
+    or None for a line without a shift calendar (then the window is the last 24 h)."""
+
+    shift: str | None
+    start: float
+    end: float
+    ts: float
+    kpi: dict[str, Any]
+    pareto: list[dict[str, Any]] = []
+
+
+class CurrentOrder(Payload):
+    """Retained on ``state/current_order``."""
+
+    order: str | None
+    product: str | None
+    since: float | None
+    ts: float
+    dispatch: list[dict[str, Any]] = []
+    """Released work orders waiting on the line."""
+
+
+class Command(Payload):
+    """A command down to a line; ``id`` makes replays idempotent."""
+
+    id: Annotated[str, Field(min_length=1, max_length=100)]
+    kind: Literal["work_order", "reasons", "products"]
+    issued_at: float
+    body: dict[str, Any]
+
+
+class WorkOrderBody(BaseModel):
+    """Body of ``cmd/work_order``: release (or update) an order on the line's dispatch
+    list, or cancel one that has not started."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Literal["release", "cancel"] = "release"
+    order_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s/#+]+$")]
+    product: str | None = None
+    quantity: Annotated[int, Field(gt=0, le=100_000_000)] | None = None
+    due: float | None = None
+    priority: Annotated[int, Field(ge=0, le=1000)] = 0
+    description: Annotated[str, Field(max_length=500)] = ""
+
+
+class CommandAck(Payload):
+    id: str
+    accepted: bool
+    reason: str = ""
+    ts: float
+
+
+PAYLOADS: dict[str, type[Payload]] = {
+    "batch": Batch,
+    "ack": Ack,
+    "status": LineStatus,
+    "command": Command,
+    "command_ack": CommandAck,
+    "shift_kpi": ShiftKpi,
+    "current_order": CurrentOrder,
+}
+
+
+class PayloadError(ValueError):
+    """A payload that is not JSON or does not match its model; ``kind`` groups them
+    for counting and the dead-letter table."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _payload_error(model: type[Payload], e: ValidationError) -> PayloadError:
+    first = e.errors()[0]
+    kind = "not_json" if first["type"] == "json_invalid" else "schema"
+    where = ".".join(str(p) for p in first["loc"]) or "(payload)"
+    msg = first["msg"].removeprefix("Value error, ")
+    more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
+    return PayloadError(kind, f"{model.__name__}: {where}: {msg}{more}")
+
+
+def decode(model: type[Payload], data: bytes | str) -> Any:
+    """JSON bytes → a validated payload, or PayloadError naming the problem and field."""
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as e:
+        raise _payload_error(model, e) from None
+
+
+def encode(payload: Payload) -> bytes:
+    return payload.model_dump_json().encode()
