@@ -46,9 +46,9 @@ def main() -> None:
                 rows.append(Sample(names[k % per_s], 500.0 + (k % 7), Quality.GOOD, ts, ts))
             st.append_samples(rows)
         end = t0 + total // per_s
-        with st._tx():
+        with st.transaction():
             st.db.execute(
-                "INSERT INTO orders (ts, order_id, product, action, by, applied) VALUES (?, 'WO-1', 'COLA-500', 'start', 'line', 1)",
+                "INSERT INTO orders (ts, order_id, product, action) VALUES (?, 'WO-1', 'COLA-500', 'start')",
                 (t0,),
             )
         register_consumed(cfg, st, "PRE-1", "preforms", by="bench")

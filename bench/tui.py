@@ -22,7 +22,7 @@ def main() -> None:
         cfg = load_config(example_on_free_ports(Path(d)))
         st = Store(cfg.store.path)
         seed(st, cfg)
-        with st._tx():
+        with st.transaction():
             t = NOW - 30 * 86400
             for i in range(20_000):
                 st.db.execute(

@@ -127,7 +127,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from edge.store import Store
+    from edge.services.context import open_store
+    from edge.services.data import history
 
     cfg = _load(args.config)
     try:
@@ -137,8 +138,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     tz = ZoneInfo(cfg.line.timezone)
     since = parse_time(args.since, cfg.line.timezone) if args.since else None
     until = parse_time(args.until, cfg.line.timezone) if args.until else None
-    with Store(cfg.store.path, readonly=True) as st:
-        rows = st.history(args.tag, since, until, args.limit)
+    with open_store(cfg, readonly=True) as st:
+        rows = history(st, args.tag, since, until, args.limit)
         if args.format == "json":
             out = [r | {"time": datetime.fromtimestamp(r["ts"], tz).isoformat()} for r in rows]
             print(json.dumps({"tag": args.tag, "samples": out}, indent=1))
@@ -170,7 +171,7 @@ def cmd_certs_create(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from edge.store.db import STREAMS
+    from edge.services.data import STREAMS
     from sync.protocol import COMMANDS, STATE_NAMES, Topics
 
     cfg = _load(args.config)

@@ -29,7 +29,7 @@ def _load(path: str) -> Any:
     """The line config, with the reason tree and products the plant sent down (stored
     in the line's store by the uplink) in place of the file's."""
     from edge.config.line import load_config
-    from edge.services.commands import effective_config
+    from edge.services.context import effective_config
 
     return effective_config(load_config(path))
 

@@ -134,19 +134,17 @@ class Demo:
     def _start_released_order(self, timeout: float = 60.0) -> None:
         """Play the operator: start the plant's work order once it reached the line."""
         from edge.config.line import load_config
-        from edge.services.production import order_command
-        from edge.store import Store
+        from edge.services.context import open_store
+        from edge.services.production import dispatch_list, order_command
 
         cfg = load_config(self.line_path)
         end = time.time() + timeout
         while time.time() < end:
             time.sleep(0.5)
             try:
-                with Store(cfg.store.path) as st:
-                    row = st.db.execute(
-                        "SELECT 1 FROM work_orders WHERE order_id = 'WO-DEMO-1' AND status = 'released'"
-                    ).fetchone()
-                    if row:
+                with open_store(cfg) as st:
+                    released = {r["order_id"] for r in dispatch_list(st) if r["state"] == "released"}
+                    if "WO-DEMO-1" in released:
                         order_command(cfg, st, "start", "WO-DEMO-1", by="demo operator")
                         return
             except LinesideError:
@@ -186,24 +184,16 @@ class Demo:
 
     def summary(self) -> dict[str, Any]:
         from edge.config.line import load_config
+        from edge.services import data
+        from edge.services.context import open_store as open_line_store
         from edge.services.production import kpi_report
-        from edge.store import Store
         from sync.aggregator.config import load_aggregator_config
         from sync.aggregator.service import open_store
 
         cfg = load_config(self.line_path)
         out: dict[str, Any] = {"broker": self.broker, "seconds": round(time.time() - self.started, 1)}
-        with Store(cfg.store.path, readonly=True) as st:
-            db = st.db
-            out["samples"] = st.count("samples")
-            out["events"] = st.count("events")
-            out["state_changes"] = st.count("state_changes")
-            out["downtime_events"] = db.execute("SELECT count(DISTINCT event_id) FROM downtime").fetchone()[0]
-            out["spc_points"] = st.count("spc_points")
-            out["spc_alarms"] = st.count("spc_alarms")
-            out["orders_applied"] = db.execute(
-                "SELECT count(*) FROM orders WHERE by = 'line' AND action = 'start'"
-            ).fetchone()[0]
+        with open_line_store(cfg, readonly=True) as st:
+            out |= data.summary(st)
             rep = kpi_report(cfg, st, since=self.started)
             t = rep["total"]
             out |= {
@@ -215,7 +205,6 @@ class Demo:
                 "performance": t["performance"],
                 "quality": t["quality"],
             }
-            out["backlog"] = sum(st.backlog().values())
         acfg = load_aggregator_config(self.agg_path)
         ast = open_store(acfg)
         try:

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge.cli.common import _dur, _load, _pct, emit, parse_time
-from edge.services.production import OperatorInputError
+from edge.services.validate import OperatorInputError
 
 
 def print_report(rep: dict[str, Any], tz: str) -> None:
@@ -69,22 +69,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_kpi(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
     from edge.services.production import kpi_report
-    from edge.store import Store
 
     cfg = _load(args.config)
-    with Store(cfg.store.path, readonly=True) as st:
+    with open_store(cfg, readonly=True) as st:
         since = parse_time(args.since, cfg.line.timezone) if args.since else None
         rep = kpi_report(cfg, st, shift=args.shift, order=args.order, since=since)
     return emit(args.json, rep, lambda: print_report(rep, cfg.line.timezone))
 
 
 def cmd_downtime_list(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
     from edge.services.production import list_downtime
-    from edge.store import Store
 
     cfg = _load(args.config)
-    with Store(cfg.store.path, readonly=True) as st:
+    with open_store(cfg, readonly=True) as st:
         rows = list_downtime(cfg, st, include_explained=args.all)
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
@@ -102,31 +102,31 @@ def cmd_downtime_list(args: argparse.Namespace) -> int:
 
 
 def cmd_downtime_assign(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
     from edge.services.production import assign_reason
-    from edge.store import Store
 
     cfg = _load(args.config)
-    with Store(cfg.store.path) as st:
+    with open_store(cfg) as st:
         assign_reason(cfg, st, args.event, args.reason, by=args.by, comment=args.comment or "")
     print(f"{args.event}: reason {args.reason} recorded (by {args.by})")
     return 0
 
 
 def cmd_downtime_split(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
     from edge.services.production import split_event
-    from edge.store import Store
 
     cfg = _load(args.config)
     at = parse_time(args.at, cfg.line.timezone)
-    with Store(cfg.store.path) as st:
+    with open_store(cfg) as st:
         second = split_event(cfg, st, args.event, at, by=args.by, comment=args.comment or "")
     print(f"{args.event}: split; second part is {second}")
     return 0
 
 
 def cmd_order(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
     from edge.services.production import order_command
-    from edge.store import Store
 
     cfg = _load(args.config)
     if args.action == "list":
@@ -134,7 +134,7 @@ def cmd_order(args: argparse.Namespace) -> int:
     if not args.by:
         raise OperatorInputError("--by: required (who does this)")
     due = parse_time(args.due, cfg.line.timezone) if args.due else None
-    with Store(cfg.store.path) as st:
+    with open_store(cfg) as st:
         order_command(
             cfg,
             st,
@@ -150,10 +150,10 @@ def cmd_order(args: argparse.Namespace) -> int:
 
 
 def _order_list(cfg: Any, args: argparse.Namespace) -> int:
-    from edge.services.commands import dispatch_list
-    from edge.store import Store
+    from edge.services.context import open_store
+    from edge.services.production import dispatch_list
 
-    with Store(cfg.store.path, readonly=True) as st:
+    with open_store(cfg, readonly=True) as st:
         rows = dispatch_list(st, include_done=args.all)
     tz = ZoneInfo(cfg.line.timezone)
 
@@ -175,11 +175,11 @@ def _order_list(cfg: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_count(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
     from edge.services.production import adjust_count
-    from edge.store import Store
 
     cfg = _load(args.config)
-    with Store(cfg.store.path) as st:
+    with open_store(cfg) as st:
         adjust_count(
             cfg,
             st,

@@ -33,15 +33,12 @@ def cmd_spc(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from edge.store import Store, audit
+    from edge.services import audit
+    from edge.services.context import open_store
 
     cfg = _load(args.config)
-    with Store(cfg.store.path, readonly=True) as st:
-        try:
-            key = audit.load_key(cfg.store.path, create=False)
-        except FileNotFoundError as e:
-            raise LinesideError(str(e)) from None
-        n, problems = audit.verify(st.db, key)
+    with open_store(cfg, readonly=True) as st:
+        n, problems = audit.verify(cfg, st)
     for p in problems:
         print(f"audit entry {p.seq}: {p.kind}: {p.detail}", file=sys.stderr)
     if problems:
@@ -52,11 +49,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_list(args: argparse.Namespace) -> int:
-    from edge.store import Store, audit
+    from edge.services import audit
+    from edge.services.context import open_store
 
     cfg = _load(args.config)
-    with Store(cfg.store.path, readonly=True) as st:
-        rows = audit.entries(st.db, args.limit)
+    with open_store(cfg, readonly=True) as st:
+        rows = audit.entries(st, args.limit)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -71,11 +69,11 @@ def cmd_audit_list(args: argparse.Namespace) -> int:
 
 
 def cmd_spc_alarms(args: argparse.Namespace) -> int:
-    from edge.services.production import spc_alarms
-    from edge.store import Store
+    from edge.services.context import open_store
+    from edge.services.quality import spc_alarms
 
     cfg = _load(args.config)
-    with Store(cfg.store.path, readonly=True) as st:
+    with open_store(cfg, readonly=True) as st:
         rows = spc_alarms(cfg, st, include_acked=args.all)
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -93,44 +91,44 @@ def cmd_spc_alarms(args: argparse.Namespace) -> int:
 
 
 def cmd_spc_ack(args: argparse.Namespace) -> int:
-    from edge.services.production import ack_alarms
-    from edge.store import Store
+    from edge.services.context import open_store
+    from edge.services.quality import ack_alarms
 
     cfg = _load(args.config)
-    with Store(cfg.store.path) as st:
+    with open_store(cfg) as st:
         top = ack_alarms(cfg, st, args.characteristic, by=args.by, comment=args.comment or "")
     print(f"{args.characteristic}: alarms up to {top} acknowledged by {args.by}")
     return 0
 
 
 def cmd_spc_enter(args: argparse.Namespace) -> int:
-    from edge.services.production import enter_measurement
-    from edge.store import Store
+    from edge.services.context import open_store
+    from edge.services.quality import enter_measurement
 
     cfg = _load(args.config)
-    with Store(cfg.store.path) as st:
+    with open_store(cfg) as st:
         enter_measurement(cfg, st, args.characteristic, args.value, by=args.by)
     print(f"{args.characteristic}: {args.value} recorded (by {args.by})")
     return 0
 
 
 def cmd_spc_recalc(args: argparse.Namespace) -> int:
-    from edge.services.production import request_recalculation
-    from edge.store import Store
+    from edge.services.context import open_store
+    from edge.services.quality import request_recalculation
 
     cfg = _load(args.config)
-    with Store(cfg.store.path) as st:
+    with open_store(cfg) as st:
         request_recalculation(cfg, st, args.characteristic, by=args.by, reason=args.reason or "")
     print(f"{args.characteristic}: new baseline requested; limits are frozen again when it is complete")
     return 0
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
     from edge.services.trace import trace
-    from edge.store import Store
 
     cfg = _load(args.config)
-    with Store(cfg.store.path, readonly=True) as st:
+    with open_store(cfg, readonly=True) as st:
         res = trace(cfg, st, args.id)
     if args.json:
         print(json.dumps(res, indent=1, default=str))
@@ -176,11 +174,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_lot(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
     from edge.services.trace import register_consumed, register_produced
-    from edge.store import Store
 
     cfg = _load(args.config)
-    with Store(cfg.store.path) as st:
+    with open_store(cfg) as st:
         if args.lot_command == "consumed":
             register_consumed(
                 cfg,
@@ -211,11 +209,11 @@ def cmd_lot(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect_due(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
     from edge.services.inspections import due
-    from edge.store import Store
 
     cfg = _load(args.config)
-    with Store(cfg.store.path, readonly=True) as st:
+    with open_store(cfg, readonly=True) as st:
         rows = due(cfg, st)
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -232,8 +230,8 @@ def cmd_inspect_due(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect_record(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
     from edge.services.inspections import record
-    from edge.store import Store
 
     cfg = _load(args.config)
     values = {}
@@ -242,7 +240,7 @@ def cmd_inspect_record(args: argparse.Namespace) -> int:
         if not sep:
             raise LinesideError(f"--item: expected NAME=VALUE, got {item!r}")
         values[name.strip()] = value.strip()
-    with Store(cfg.store.path) as st:
+    with open_store(cfg) as st:
         passed = record(cfg, st, args.plan, values, by=args.by, comment=args.comment or "")
     print(f"{args.plan}: {'PASS' if passed else 'FAIL'} recorded (by {args.by})")
     return 0 if passed else 4

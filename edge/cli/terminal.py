@@ -42,6 +42,21 @@ def cmd_hash_pin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operator_login(args: argparse.Namespace) -> int:
+    """Check a badge or PIN as the terminal's login does (same lockout, same audit)."""
+    from edge.services import session
+    from edge.services.context import open_store
+
+    cfg = _load(args.config)
+    credential = getpass.getpass("badge or PIN: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    with open_store(cfg) as st:
+        op = session.log_in(cfg, st, credential)
+    print(
+        f"{op.name} ({op.badge}), role {op.role}: may {', '.join(sorted(cfg.tui.permissions(op.role))) or 'nothing'}"
+    )
+    return 0
+
+
 def cmd_operator_list(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     print(f"{'badge':<12} {'name':<28} {'role':<12} pin  permissions")
@@ -75,6 +90,13 @@ def register(sub: Any) -> None:
     )
     h.add_argument("-c", "--config", help="line config: reuse its PIN salt (faster PIN login)")
     h.set_defaults(func=cmd_hash_pin)
+    li = opsub.add_parser(
+        "login",
+        help="check a badge or PIN as the terminal's login does (prompt, or one line on stdin); "
+        "audited, and five wrong entries in a row lock the login for a minute",
+    )
+    li.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    li.set_defaults(func=cmd_operator_login)
     ls = opsub.add_parser("list", help="operators, roles and what each may do")
     ls.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     ls.set_defaults(func=cmd_operator_list)

@@ -17,11 +17,12 @@ from edge.config.production import build_line_logic
 from edge.core import sdnotify
 from edge.core.errors import DriverError, LinesideError, WriteRefused
 from edge.drivers import Reading, create_driver
+from edge.logic.materials.lots import LotTagWatcher
 from edge.logic.model import Quality, Sample
 from edge.runtime.acquire import ChangeFilter
 from edge.runtime.device_runner import DeviceRunner
-from edge.services.trace import LotTagWatcher
 from edge.store import Store
+from edge.store import production as production_repo
 from edge.store.writer import SampleWriter
 
 log = logging.getLogger("lineside.agent")
@@ -44,7 +45,12 @@ class Agent:
             from edge.runtime.spc import QualityRuntime
 
             self.quality = QualityRuntime(self)
-        self.lots = LotTagWatcher(cfg, self.store) if cfg.materials else None
+        self.lots: LotTagWatcher | None = None
+        if cfg.materials:  # lots read from tags are attached to the order the line runs
+            running = production_repo.running_order(self.store)
+            self.lots = LotTagWatcher(
+                {m.lot_tag: m.material for m in cfg.materials}, order=running.order if running else None
+            )
         self._logic_tags = (
             (set(self.logic.by_tag) if self.logic else set())
             | (self.quality.tags if self.quality else set())
@@ -78,7 +84,7 @@ class Agent:
         reproduces the live facts."""
         if self.logic is None and self.quality is None and self.lots is None:
             return
-        facts = []
+        facts: list[Any] = []
         for s in samples:
             if s.tag in self._logic_tags:
                 good = s.quality == Quality.GOOD
@@ -86,8 +92,8 @@ class Agent:
                     facts.extend(self.logic.on_sample(s.ts, s.tag, s.value, good))
                 if self.quality is not None:
                     facts.extend(self.quality.feed(s.ts, s.tag, s.value, good))
-                if self.lots is not None and (new_lot := self.lots.feed(s.tag, s.value, good)):
-                    self._background(asyncio.to_thread(self.lots.record, *new_lot))
+                if self.lots is not None:
+                    facts.extend(self.lots.on_sample(s.ts, s.tag, s.value, good))
         if facts:
             self.writer.put_facts(facts)
 
@@ -299,19 +305,16 @@ class Agent:
         so parts made while the agent was down are counted once, if plausible."""
         assert self.logic is not None
         from edge.logic.production.state import State, StateChange
-        from edge.services.production import machine_state
-        from edge.store.facts import load_downtime
 
-        db = self.store.db
         last = self.store.agent_status().get("heartbeat", {}).get("value")
         facts: list[Any] = []
         if last is not None:
-            for evs in load_downtime(db).values():
+            for evs in production_repo.load_downtime(self.store).values():
                 facts += [replace(e, end=max(last, e.start)) for e in evs if e.end is None]
             for m in self.logic.machines:
-                state = machine_state(self.store, m)
-                if state is not None and state != State.NO_DATA.value:
-                    facts.append(StateChange(last, m, State(state), State.NO_DATA, "agent not running"))
+                latest = production_repo.latest_state(self.store, m)
+                if latest is not None and latest[0] != State.NO_DATA.value:
+                    facts.append(StateChange(last, m, State(latest[0]), State.NO_DATA, "agent not running"))
         current = {v["tag"]: v for v in self.store.current_values()}
         for ml in self.logic.machines.values():
             for tag, kind in ml.counter_kind.items():
@@ -339,36 +342,34 @@ class Agent:
                 facts += await self._apply_order_commands()
             except Exception as e:  # a bad command must not stop the line logic
                 log.error("cannot apply order commands: %s", e)
+            if self.lots is not None:
+                self.lots.follow(facts)
             if facts:
                 self.writer.put_facts(facts)
 
     async def _apply_order_commands(self) -> list[Any]:
-        """Work-order commands queued by operators (or from above) → line logic."""
+        """Work-order requests queued by operators (or from above) → line logic."""
         assert self.logic is not None
-        rows = await asyncio.to_thread(
-            lambda: self.store.db.execute(
-                "SELECT seq, ts, order_id, product, action, by FROM orders WHERE applied = 0 ORDER BY seq"
-            ).fetchall()
-        )
+        requests = await asyncio.to_thread(production_repo.pending_order_requests, self.store)
         facts: list[Any] = []
-        for seq, _ts, order, product, action, by in rows:
+        for r in requests:
             now = time.time()
             try:
-                if action in ("changeover_start", "changeover_end"):
-                    facts += self.logic.changeover(now, action == "changeover_start")
+                if r.action in ("changeover_start", "changeover_end"):
+                    facts += self.logic.changeover(now, r.action == "changeover_start")
                 else:
-                    facts += self.logic.order_action(now, action, order or None, product)
-                status, msg = 1, f"order {order or self.logic.order}: {action} by {by}"
+                    facts += self.logic.order_action(now, r.action, r.order or None, r.product)
+                applied, msg = True, f"order {r.order or self.logic.order}: {r.action} by {r.by}"
             except (ValueError, KeyError) as e:
-                status, msg = -1, f"order command {action} {order or ''} by {by} refused: {e}"
+                applied, msg = False, f"order command {r.action} {r.order or ''} by {r.by} refused: {e}"
                 log.warning(msg)
-            await asyncio.to_thread(self._mark_command, seq, status, msg)
+            await asyncio.to_thread(self._mark_request, r.seq, applied, msg)
         return facts
 
-    def _mark_command(self, seq: int, status: int, msg: str) -> None:
-        with self.store._tx(sync_full=True):
-            self.store.db.execute("UPDATE orders SET applied = ? WHERE seq = ?", (status, seq))
-        self.store.append_event("order" if status > 0 else "order_refused", "operator", msg)
+    def _mark_request(self, seq: int, applied: bool, msg: str) -> None:
+        with self.store.transaction(sync_full=True):
+            production_repo.mark_order_request(self.store, seq, applied)
+            self.store.append_event("order" if applied else "order_refused", "operator", msg)
 
     async def _retention(self) -> None:
         r = self.cfg.store.retention

@@ -10,8 +10,9 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from edge.logic.quality.charts import ChartSpec
 from edge.logic.quality.live import CharacteristicTracker, SpcAlarm, fixed_spec
-from edge.store.facts import spec_from_json
+from edge.store import quality as quality_repo
 
 if TYPE_CHECKING:
     from edge.runtime.agent import Agent
@@ -29,18 +30,13 @@ class QualityRuntime:
         self.by_trigger: dict[str, list[str]] = {}
         self.holding: dict[str, float] = {}  # characteristic -> time of the alarm holding the line
         self.last_recalc_seq = 0
-        db = agent.store.db
+        store = agent.store
         for c in self.cfg.characteristics:
-            spec = None
+            spec: ChartSpec | None
             if c.limits is not None:
                 spec = fixed_spec(c.chart, c.subgroup_size, c.limits.center, c.limits.sigma)
-            else:
-                row = db.execute(
-                    "SELECT action, spec FROM spc_limits WHERE characteristic = ? ORDER BY seq DESC LIMIT 1",
-                    (c.name,),
-                ).fetchone()
-                if row and row[0] == "frozen":
-                    spec = spec_from_json(row[1])
+            else:  # limits frozen at the line, unless a recalculation is pending
+                spec = quality_repo.frozen_spec(store, c.name, in_force=True)
             self.trackers[c.name] = CharacteristicTracker(
                 c.name, c.chart, c.subgroup_size, c.rules, c.baseline_points, c.spec.lsl, c.spec.usl, spec
             )
@@ -49,13 +45,8 @@ class QualityRuntime:
             if c.trigger:
                 self.by_trigger.setdefault(c.trigger, []).append(c.name)
         self.tags = set(self.by_tag) | set(self.by_trigger)
-        top = db.execute("SELECT max(seq) FROM spc_limits WHERE action = 'recalculate'").fetchone()[0]
-        self.last_recalc_seq = top or 0
-        # Manual measurements already charted are those before the last stored SPC point.
-        last_point = db.execute("SELECT max(ts) FROM spc_points").fetchone()[0] or 0.0
-        self.last_measurement_seq = db.execute(
-            "SELECT coalesce(max(seq), 0) FROM measurements WHERE ts <= ?", (last_point,)
-        ).fetchone()[0]
+        self.last_recalc_seq = quality_repo.last_recalculation(store)
+        self.last_measurement_seq = quality_repo.last_charted_measurement(store)
 
     def _applies(self, name: str) -> bool:
         c = self.chars[name]
@@ -103,14 +94,9 @@ class QualityRuntime:
         """Chart new manual measurements; release the line when every alarm holding it
         has been acknowledged; restart a baseline on an audited recalculation request.
         Returns the facts to store."""
-        db = self.agent.store.db
+        store = self.agent.store
         facts: list[Any] = []
-        rows = await asyncio.to_thread(
-            lambda: db.execute(
-                "SELECT seq, ts, characteristic, value FROM measurements WHERE seq > ? ORDER BY seq",
-                (self.last_measurement_seq,),
-            ).fetchall()
-        )
+        rows = await asyncio.to_thread(quality_repo.measurements_after, store, self.last_measurement_seq)
         for seq, ts, name, value in rows:
             self.last_measurement_seq = seq
             if name in self.trackers and self._applies(name):
@@ -120,18 +106,8 @@ class QualityRuntime:
                         log.warning("SPC alarm on %s: %s %s (%s)", f.characteristic, f.kind, f.rule, f.detail)
                         self._act(f)
                 facts += new
-
-        def ack_state(n: str) -> tuple[int | None, float | None, int | None]:
-            row = db.execute(
-                "SELECT (SELECT max(seq) FROM spc_alarms WHERE characteristic = ?), "
-                "(SELECT max(ts) FROM spc_alarms WHERE characteristic = ?), "
-                "(SELECT max(upto_alarm) FROM spc_acks WHERE characteristic = ?)",
-                (n, n, n),
-            ).fetchone()
-            return row[0], row[1], row[2]
-
         for name, since in list(self.holding.items()):
-            last_alarm, last_ts, acked = await asyncio.to_thread(ack_state, name)
+            last_alarm, last_ts, acked = await asyncio.to_thread(quality_repo.ack_state, store, name)
             committed = last_ts is not None and last_ts >= since  # the holding alarm is stored
             if committed and last_alarm is not None and acked is not None and acked >= last_alarm:
                 del self.holding[name]
@@ -139,13 +115,8 @@ class QualityRuntime:
                 for tag in (c.actions.stop_line_tag, c.actions.andon_tag):
                     if tag:
                         await self._write(tag, False, f"SPC {name}: alarms acknowledged")
-        rows = await asyncio.to_thread(
-            lambda: db.execute(
-                "SELECT seq, characteristic FROM spc_limits WHERE action = 'recalculate' AND seq > ? ORDER BY seq",
-                (self.last_recalc_seq,),
-            ).fetchall()
-        )
-        for seq, name in rows:
+        recalcs = await asyncio.to_thread(quality_repo.recalculations_after, store, self.last_recalc_seq)
+        for seq, name in recalcs:
             self.last_recalc_seq = seq
             if name in self.trackers:
                 self.trackers[name].restart_baseline()

@@ -1,38 +1,36 @@
 """Inspections at the line: what is due or overdue for the running order, and recording
-results (quality records, committed with synchronous=FULL and audited)."""
+results (quality records, committed with synchronous=FULL and audited). A failed
+inspection needs a comment saying what was found, on every path (terminal and CLI)."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from edge.config.line import LineConfig
-from edge.config.production import line_machine
 from edge.logic.quality.inspections import due_inspections, judge
-from edge.services.production import OperatorInputError, current_order, require
+from edge.services.context import Line, line_context
+from edge.services.validate import OperatorInputError, require
 from edge.store import Store
+from edge.store import production as production_repo
+from edge.store import quality as repo
 
 
 def _parts(store: Store, machine: str | None, since: float) -> int:
-    row = store.db.execute(
-        "SELECT coalesce(sum(good + scrap), 0) FROM counts WHERE machine = ? AND ts >= ?", (machine, since)
-    ).fetchone()
-    return int(row[0])
+    good, scrap = production_repo.counts_since(store, machine, since)
+    return good + scrap
 
 
-def due(cfg: LineConfig, store: Store, now: float | None = None) -> list[dict[str, Any]]:
+def due(line: Line, store: Store, now: float | None = None) -> list[dict[str, Any]]:
+    """Inspections due or overdue for the running order, overdue ones first."""
+    ctx = line_context(line, store)
     now = now if now is not None else time.time()
-    order, product, start = current_order(store)
-    if order is None or start is None:
-        return []
-    parts = _parts(store, line_machine(cfg), start)
-    done = {
-        plan: (ts, p)
-        for plan, ts, p in store.db.execute(
-            "SELECT plan, max(ts), parts_at FROM inspections WHERE order_id = ? GROUP BY plan", (order,)
-        )
-    }
+    with store.snapshot():
+        running = production_repo.running_order(store)
+        if running is None or running.start is None:
+            return []
+        order, product, start = running.order, running.product, running.start
+        parts = _parts(store, ctx.machine, start)
+        done = repo.inspections_done(store, order)
     return [
         {
             "plan": d.plan,
@@ -43,38 +41,48 @@ def due(cfg: LineConfig, store: Store, now: float | None = None) -> list[dict[st
             "product": product,
         }
         for d in due_inspections(
-            cfg.inspections, now=now, order=order, product=product, order_start=start, parts=parts, done=done
+            ctx.config.inspections,
+            now=now,
+            order=order,
+            product=product,
+            order_start=start,
+            parts=parts,
+            done=done,
         )
     ]
 
 
 def record(
-    cfg: LineConfig, store: Store, plan_name: str, values: dict[str, Any], *, by: str, comment: str = ""
+    line: Line, store: Store, plan_name: str, values: dict[str, Any], *, by: str, comment: str = ""
 ) -> bool:
-    """Validate and store one inspection result; returns whether it passed."""
+    """Validate and store one inspection result; returns whether it passed. A failed
+    result needs a comment."""
+    ctx = line_context(line, store)
     by = require(by, "by")
-    plan = next((p for p in cfg.inspections if p.name == plan_name), None)
+    plan = next((p for p in ctx.config.inspections if p.name == plan_name), None)
     if plan is None:
         raise OperatorInputError(f"plan: {plan_name!r} is not an inspection plan of this line")
     passed, items, errors = judge(plan, values)
     if errors:
         raise OperatorInputError("; ".join(errors))
-    order, product, start = current_order(store)
-    parts = _parts(store, line_machine(cfg), start) if start is not None else 0
-    with store._tx(sync_full=True):
-        store.db.execute(
-            "INSERT INTO inspections (ts, plan, order_id, product, parts_at, passed, items, by, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                time.time(),
-                plan_name,
-                order,
-                product,
-                parts,
-                int(passed),
-                json.dumps(items),
-                by,
-                comment.strip(),
-            ),
+    if not passed and not comment.strip():
+        raise OperatorInputError("comment: required when an inspection fails (what was found, what was done)")
+    with store.transaction(sync_full=True):
+        running = production_repo.running_order(store)
+        order, product = (running.order, running.product) if running else (None, None)
+        start = running.start if running else None
+        parts = _parts(store, ctx.machine, start) if start is not None else 0
+        repo.add_inspection(
+            store,
+            plan_name,
+            order=order,
+            product=product,
+            parts_at=parts,
+            passed=passed,
+            items=items,
+            by=by,
+            comment=comment.strip(),
+            ts=time.time(),
         )
         store.audit(
             who=by,
@@ -85,3 +93,8 @@ def record(
             meaning="performed",
         )
     return passed
+
+
+def recent_results(store: Store, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest inspection results, newest first."""
+    return repo.recent_inspections(store, limit)

@@ -3,19 +3,30 @@ and disk use. Used by ``lineside status``, the operator terminal and the metrics
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
+from edge.config.line import LineConfig
+from edge.services.context import Line, config_of
+from edge.store import Store
+from edge.store import status as repo
 
-def gather_status(cfg: Any, now: float | None = None) -> dict[str, Any]:
-    from edge.store import Store
 
+def gather_status(cfg: LineConfig, now: float | None = None) -> dict[str, Any]:
     with Store(cfg.store.path, readonly=True) as st:
         return status_of(cfg, st, now)
 
 
-def status_of(cfg: Any, st: Any, now: float | None = None) -> dict[str, Any]:
+def last_data(store: Store) -> float | None:
+    """When the agent last committed a sample."""
+    return repo.last_data(store)
+
+
+def status_of(line: Line, st: Store, now: float | None = None) -> dict[str, Any]:
     """The agent's, devices', tags', uplink's and store's state as read from an open store."""
+    cfg = config_of(line)
     now = now if now is not None else time.time()
     agent = st.agent_status()
     values = st.current_values()
@@ -66,10 +77,7 @@ def status_of(cfg: Any, st: Any, now: float | None = None) -> dict[str, Any]:
     }
 
 
-def _disk_free(path: Any) -> int:
-    import shutil
-    from pathlib import Path
-
+def _disk_free(path: Path) -> int:
     try:
         return shutil.disk_usage(Path(path).parent).free
     except OSError:

@@ -162,3 +162,16 @@ def entries(db: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
     cols = ("seq", "ts", "who", "action", "entity", "old", "new", "why", "meaning")
     rows = db.execute(f"SELECT {', '.join(cols)} FROM audit ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
     return [dict(zip(cols, r, strict=True)) for r in reversed(rows)]
+
+
+def session_events(db: sqlite3.Connection, entity: str, actions: tuple[str, ...]) -> list[tuple[float, str]]:
+    """(ts, action) of the entries about ``entity`` with one of ``actions`` since the last
+    successful login to it, oldest first (what the login lockout is derived from)."""
+    marks = ", ".join("?" for _ in actions)
+    rows = db.execute(
+        f"SELECT ts, action FROM audit WHERE entity = ? AND action IN ({marks}) "
+        "AND seq > (SELECT coalesce(max(seq), 0) FROM audit WHERE entity = ? AND action = 'operator.login') "
+        "ORDER BY seq",
+        (entity, *actions, entity),
+    ).fetchall()
+    return [(float(t), str(a)) for t, a in rows]

@@ -8,6 +8,10 @@ at or below the acknowledged sequence.
 One ``Store`` object owns one connection and serialises access with a lock; the agent
 uses a single writer (see ``edge.store.writer``). Readers (CLI, operator UI) open their
 own ``Store`` in read-only mode.
+
+Writes outside this module go through :meth:`Store.transaction` and the repository
+modules beside it (``production``, ``quality``, ``genealogy``, ``plant``, ``maintenance``,
+``status``); SQLite's own errors leave the store as :class:`StoreError`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,7 @@ STREAMS: tuple[str, ...] = (
     "downtime",
     "counts",
     "orders",
+    "order_requests",
     "downtime_edits",
     "audit",
     "spc_points",
@@ -48,7 +54,7 @@ STREAMS: tuple[str, ...] = (
 )
 #: Columns a stream keeps for the line's own bookkeeping, updated after the row was
 #: written: not part of the record that goes upstream (it would arrive stale).
-LOCAL_COLUMNS: dict[str, frozenset[str]] = {"orders": frozenset({"applied"})}
+LOCAL_COLUMNS: dict[str, frozenset[str]] = {"order_requests": frozenset({"applied"})}
 #: Streams that retention may prune once acknowledged (never audit-like records).
 PRUNABLE: dict[str, str] = {"samples": "ts_recv", "events": "ts"}
 
@@ -92,6 +98,8 @@ class Store:
             raise StoreError(f"{self.path}: cannot open store: {e}") from None
         self._tag_ids: dict[str, int] = {}
         self._tag_names: dict[int, str] = {}
+        #: Depth of the transaction (or snapshot) the lock holder has open; nested ones join it.
+        self._depth = 0
         self._load_tag_ids()
 
     # ------------------------------------------------------------------ plumbing
@@ -114,8 +122,48 @@ class Store:
         self._tag_ids = {n: i for i, n in rows}
         self._tag_names = {i: n for i, n in rows}
 
+    def transaction(self, *, sync_full: bool = False) -> _Tx:
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``) under the store lock:
+        what is written inside commits together or not at all. ``sync_full`` commits with
+        ``synchronous=FULL`` (operator input, quality and audit records). A transaction
+        opened inside another one of the same thread joins it (the outer one commits).
+        SQLite's errors (locked beyond the timeout, disk full) leave as :class:`StoreError`."""
+        return _Tx(self, sync_full)
+
     def _tx(self, sync_full: bool = False) -> _Tx:
         return _Tx(self, sync_full)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A consistent read over several queries (one read transaction under the store
+        lock); SQLite's errors leave as :class:`StoreError`. Inside a transaction it reads
+        that transaction's view."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                except sqlite3.Error as e:
+                    raise StoreError(f"{self.path}: cannot read the store: {e}") from e
+                finally:
+                    self._depth -= 1
+                return
+            try:
+                self.db.execute("BEGIN")
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.path}: cannot read the store: {e}") from e
+            self._depth = 1
+            try:
+                yield
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.path}: cannot read the store: {e}") from e
+            finally:
+                self._depth = 0
+                try:
+                    self.db.execute("COMMIT")
+                except sqlite3.Error:
+                    if self.db.in_transaction:
+                        self.db.execute("ROLLBACK")
 
     # ------------------------------------------------------------------ tags
 
@@ -155,7 +203,7 @@ class Store:
             if facts:
                 from edge.store.facts import insert_facts
 
-                insert_facts(self.db, facts)
+                insert_facts(self.db, facts, audit=self.audit)
             if not rows:
                 return 0
             cur = self.db.executemany(
@@ -220,6 +268,17 @@ class Store:
                 "value": decode_value(value, type_),
                 "quality": Quality(quality).label,
             }
+
+    def stream_rows(self, stream: str, after_seq: int, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """(column names, rows) of a stream after ``after_seq``, by sequence, as stored."""
+        cur = self.db.execute(
+            f"SELECT * FROM {_stream(stream)} WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        )
+        return [d[0] for d in cur.description], cur.fetchall()
+
+    def tags(self) -> list[tuple[int, str, str]]:
+        """(id, name, type) of every registered tag."""
+        return [(int(i), str(n), str(t)) for i, n, t in self.db.execute("SELECT id, name, type FROM tags")]
 
     def count(self, stream: str) -> int:
         return int(self.db.execute(f"SELECT count(*) FROM {_stream(stream)}").fetchone()[0])
@@ -436,8 +495,9 @@ class Store:
         new: Any = None,
         why: str = "",
         meaning: str | None = None,
+        ts: float | None = None,
     ) -> int:
-        """Append an audit entry; call inside ``self._tx()`` with the change it records."""
+        """Append an audit entry; call inside :meth:`transaction` with the change it records."""
         from edge.store import audit
 
         if not hasattr(self, "_audit_key"):
@@ -452,6 +512,7 @@ class Store:
             new=new,
             why=why,
             meaning=meaning,
+            ts=ts,
         )
 
     def integrity_check(self) -> str:
@@ -459,38 +520,67 @@ class Store:
 
 
 class _Tx:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` under the store lock, optionally with synchronous=FULL."""
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` under the store lock, optionally with synchronous=FULL.
+
+    Re-entrant: inside an open transaction of the same thread it only joins it. SQLite's
+    errors are raised as :class:`StoreError` naming the store, after the rollback."""
 
     def __init__(self, store: Store, sync_full: bool) -> None:
         self.store = store
         self.sync_full = sync_full
+        self.outer = False
 
     def __enter__(self) -> None:
-        self.store._lock.acquire()
+        st = self.store
+        st._lock.acquire()
+        if st._depth:
+            st._depth += 1
+            return
         try:
             if self.sync_full:
-                self.store.db.execute("PRAGMA synchronous=FULL")
-            self.store.db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self.store._lock.release()
+                st.db.execute("PRAGMA synchronous=FULL")
+            st.db.execute("BEGIN IMMEDIATE")
+        except BaseException as e:
+            if self.sync_full:
+                try:
+                    st.db.execute("PRAGMA synchronous=NORMAL")
+                except sqlite3.Error:
+                    pass
+            st._lock.release()
+            if isinstance(e, sqlite3.Error):
+                raise StoreError(f"{st.path}: the store did not start a transaction: {e}") from e
             raise
+        st._depth = 1
+        self.outer = True
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        db = self.store.db
+        st = self.store
+        db = st.db
         try:
+            if not self.outer:
+                st._depth -= 1
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"{st.path}: {exc}") from exc
+                return
+            st._depth = 0
             try:
-                db.execute("ROLLBACK" if exc_type else "COMMIT")
-            except sqlite3.Error:
-                # A failed COMMIT (disk full, I/O error) leaves the transaction open;
-                # roll it back so the next transaction can start.
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            finally:
-                if self.sync_full:
-                    db.execute("PRAGMA synchronous=NORMAL")
+                try:
+                    db.execute("ROLLBACK" if exc_type else "COMMIT")
+                except sqlite3.Error as e:
+                    # A failed COMMIT (disk full, I/O error) leaves the transaction open;
+                    # roll it back so the next transaction can start.
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise StoreError(f"{st.path}: the store did not commit: {e}") from e
+                finally:
+                    if self.sync_full:
+                        db.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as e:
+                raise StoreError(f"{st.path}: {e}") from e
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"{st.path}: {exc}") from exc
         finally:
-            self.store._lock.release()
+            st._lock.release()
 
 
 def _stream(name: str) -> str:

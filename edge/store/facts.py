@@ -1,60 +1,33 @@
-"""Line-logic facts ⇄ rows: state changes, downtime versions, counts, orders, edits.
+"""Facts of the pure logic → rows: state changes, downtime versions, counts, order changes,
+SPC points, alarms and frozen limits, and lots read from lot tags.
 
-``load_facts`` rebuilds the pure logic's inputs from the store so KPIs can be computed
-for any window (``lineside kpi``) with the operators' edits applied.
+``insert_facts`` runs inside the transaction that commits the samples which caused the
+facts (``Store.append_samples``), so a crash never leaves a fact without its cause.
+Reading facts back is the job of the repository of their domain (``edge.store.production``,
+``edge.store.quality``, ``edge.store.genealogy``).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from edge.logic.production.downtime import Assign, DowntimeEvent, Split
+from edge.logic.materials.lots import LotConsumed
+from edge.logic.production.downtime import DowntimeEvent
 from edge.logic.production.line import MachineCount, OrderChange
-from edge.logic.production.report import Facts
-from edge.logic.production.state import State, StateChange
+from edge.logic.production.state import StateChange
+from edge.store.quality import spec_to_json
+
+#: Who the line's own records are by.
+LINE = "line"
 
 
-def spec_to_json(spec: Any) -> str:
-    import json
-
-    def lim(x: Any) -> Any:
-        return (
-            None
-            if x is None
-            else {k: float(getattr(x, k)) for k in ("center", "ucl", "lcl", "point_sigma")}
-            | {"chart": x.chart, "n": x.n}
-        )
-
-    return json.dumps(
-        {
-            "kind": spec.kind,
-            "sigma_within": spec.sigma_within,
-            "primary": lim(spec.primary),
-            "secondary": lim(spec.secondary),
-        }
-    )
-
-
-def spec_from_json(text: str) -> Any:
-    import json
-
-    from edge.logic.quality.charts import ChartSpec, Limits
-
-    d = json.loads(text)
-
-    def lim(x: Any) -> Any:
-        return (
-            None
-            if x is None
-            else Limits(x["chart"], x["center"], x["ucl"], x["lcl"], x["point_sigma"], x["n"])
-        )
-
-    return ChartSpec(d["kind"], lim(d["primary"]), lim(d["secondary"]), d["sigma_within"])
-
-
-def insert_facts(db: sqlite3.Connection, facts: Sequence[Any]) -> None:
+def insert_facts(
+    db: sqlite3.Connection, facts: Sequence[Any], audit: Callable[..., int] | None = None
+) -> None:
+    """Insert facts; ``audit`` (``Store.audit``) signs the facts the audit trail holds
+    (material lots consumed)."""
     from edge.logic.quality.live import LimitsFrozen, SpcAlarm, SpcPoint
 
     for f in facts:
@@ -63,20 +36,17 @@ def insert_facts(db: sqlite3.Connection, facts: Sequence[Any]) -> None:
                 "INSERT INTO spc_points (ts, characteristic, value, dispersion, z) VALUES (?, ?, ?, ?, ?)",
                 (f.ts, f.characteristic, f.value, f.dispersion, f.z),
             )
-            continue
-        if isinstance(f, SpcAlarm):
+        elif isinstance(f, SpcAlarm):
             db.execute(
                 "INSERT INTO spc_alarms (ts, characteristic, kind, rule, detail, value) VALUES (?, ?, ?, ?, ?, ?)",
                 (f.ts, f.characteristic, f.kind, f.rule, f.detail, f.value),
             )
-            continue
-        if isinstance(f, LimitsFrozen):
+        elif isinstance(f, LimitsFrozen):
             db.execute(
-                "INSERT INTO spc_limits (ts, characteristic, action, spec, by, reason) VALUES (?, ?, 'frozen', ?, 'line', ?)",
-                (f.ts, f.characteristic, spec_to_json(f.spec), f"{f.reason} ({f.points} points)"),
+                "INSERT INTO spc_limits (ts, characteristic, action, spec, by, reason) VALUES (?, ?, 'frozen', ?, ?, ?)",
+                (f.ts, f.characteristic, spec_to_json(f.spec), LINE, f"{f.reason} ({f.points} points)"),
             )
-            continue
-        if isinstance(f, StateChange):
+        elif isinstance(f, StateChange):
             db.execute(
                 "INSERT INTO state_changes (ts, machine, old, new, cause) VALUES (?, ?, ?, ?, ?)",
                 (f.ts, f.machine, f.old.value if f.old else None, f.new.value, f.cause),
@@ -93,63 +63,20 @@ def insert_facts(db: sqlite3.Connection, facts: Sequence[Any]) -> None:
             )
         elif isinstance(f, OrderChange):
             db.execute(
-                "INSERT INTO orders (ts, order_id, product, action, by, applied) VALUES (?, ?, ?, ?, 'line', 1)",
+                "INSERT INTO orders (ts, order_id, product, action) VALUES (?, ?, ?, ?)",
                 (f.ts, f.order, f.product, f.action),
             )
-
-
-def load_downtime(db: sqlite3.Connection, since: float = float("-inf")) -> dict[str, list[DowntimeEvent]]:
-    rows = db.execute(
-        "SELECT d.event_id, d.machine, d.start, d.end, d.state, d.auto_reason, d.micro FROM downtime d "
-        "JOIN (SELECT event_id, max(seq) AS seq FROM downtime GROUP BY event_id) l ON l.seq = d.seq "
-        "WHERE d.end IS NULL OR d.end >= ? ORDER BY d.start",
-        (since,),
-    ).fetchall()
-    out: dict[str, list[DowntimeEvent]] = {}
-    for eid, machine, start, end, state, auto, micro in rows:
-        out.setdefault(machine, []).append(
-            DowntimeEvent(eid, machine, start, end, State(state), auto, micro=bool(micro))
-        )
-    return out
-
-
-def load_edits(db: sqlite3.Connection) -> list[Assign | Split]:
-    out: list[Assign | Split] = []
-    for kind, eid, reason, at, comment, by, ts in db.execute(
-        "SELECT kind, event_id, reason, at, comment, by, ts FROM downtime_edits ORDER BY seq"
-    ):
-        out.append(Assign(eid, reason, comment, by, ts) if kind == "assign" else Split(eid, at, by, ts))
-    return out
-
-
-def load_facts(db: sqlite3.Connection, start: float, end: float) -> Facts:
-    """Facts relevant to [start, end): state changes from the last one before start."""
-    changes: dict[str, list[StateChange]] = {}
-    machines = [r[0] for r in db.execute("SELECT DISTINCT machine FROM state_changes")]
-    for m in machines:
-        first = db.execute(
-            "SELECT max(seq) FROM state_changes WHERE machine = ? AND ts <= ?", (m, start)
-        ).fetchone()[0]
-        rows = db.execute(
-            "SELECT ts, machine, old, new, cause FROM state_changes WHERE machine = ? AND seq >= ? AND ts < ? ORDER BY seq",
-            (m, first or 0, end),
-        ).fetchall()
-        changes[m] = [
-            StateChange(ts, mm, State(old) if old else None, State(new), cause)
-            for ts, mm, old, new, cause in rows
-        ]
-    counts: dict[str, list[MachineCount]] = {}
-    for ts, machine, good, scrap, ideal, startup, order, product in db.execute(
-        "SELECT ts, machine, good, scrap, ideal_cycle_s, startup, order_id, product FROM counts WHERE ts >= ? AND ts < ? ORDER BY seq",
-        (start, end),
-    ):
-        counts.setdefault(machine, []).append(
-            MachineCount(ts, good, scrap, ideal, bool(startup), machine=machine, order=order, product=product)
-        )
-    orders = [
-        OrderChange(ts, oid, product, action)
-        for ts, oid, product, action in db.execute(
-            "SELECT ts, order_id, product, action FROM orders WHERE by = 'line' ORDER BY seq"
-        )
-    ]
-    return Facts(changes, load_downtime(db, start), counts, orders)
+        elif isinstance(f, LotConsumed):
+            db.execute(
+                "INSERT INTO consumed (ts, material_lot, material, order_id, source, by) VALUES (?, ?, ?, ?, 'tag', ?)",
+                (f.ts, f.material_lot, f.material, f.order, LINE),
+            )
+            if audit is not None:
+                audit(
+                    who=LINE,
+                    action="trace.consumed",
+                    entity=f.material_lot,
+                    new={"material": f.material, "order": f.order, "source": "tag"},
+                    meaning="performed",
+                    ts=f.ts,
+                )

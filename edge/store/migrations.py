@@ -414,3 +414,36 @@ def m009_maintenance_requests(db: sqlite3.Connection) -> None:
         );
         """
     )
+
+
+@migration
+def m010_order_requests(db: sqlite3.Connection) -> None:
+    # Operators' and the plant's work-order commands were rows of `orders` beside the
+    # line's own facts (`by = 'line'`). Requests get their own stream; `orders` keeps the
+    # facts. Moved rows keep their sequence numbers, and `orders` keeps its AUTOINCREMENT
+    # counter, so a sequence the aggregator has seen is never issued again.
+    db.executescript(
+        """
+        -- Work-order commands queued by operators or the plant; the agent applies each
+        -- (applied: 0 pending, 1 applied, -1 refused) and records the facts in `orders`.
+        CREATE TABLE order_requests (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            order_id TEXT NOT NULL,
+            product TEXT,
+            action TEXT NOT NULL,
+            quantity INTEGER,
+            due REAL,
+            by TEXT NOT NULL,
+            applied INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX order_requests_pending ON order_requests (applied) WHERE applied = 0;
+        INSERT INTO order_requests (seq, ts, order_id, product, action, quantity, due, by, applied)
+            SELECT seq, ts, order_id, product, action, quantity, due, by, applied FROM orders WHERE by != 'line';
+        DELETE FROM orders WHERE by != 'line';
+        ALTER TABLE orders DROP COLUMN applied;
+        ALTER TABLE orders DROP COLUMN by;
+        ALTER TABLE orders DROP COLUMN quantity;
+        ALTER TABLE orders DROP COLUMN due;
+        """
+    )

@@ -9,7 +9,6 @@ store untouched, the form open, the typed text in place and a message naming the
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +20,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, Tree
 
-from edge.core.errors import LinesideError
-from edge.services.production import OperatorInputError
+from edge.core.errors import LinesideError, StoreError
+from edge.services.validate import OperatorInputError
 
 
 @dataclass
@@ -138,7 +137,7 @@ class FormScreen(ModalScreen[str | None]):
             w.remove_class("-invalid")
         try:
             msg = self.action_fn(self.values())
-        except sqlite3.Error as e:  # the store did not take it: nothing was written
+        except StoreError as e:  # the store did not take it: nothing was written
             err.update(f"✖ the store did not take the input ({e}); nothing was recorded, try again")
             return
         except LinesideError as e:

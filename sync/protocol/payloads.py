@@ -8,6 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+# The body of `cmd/work_order` is the line's own model: the edge validates what it applies.
+from edge.config.plant import WorkOrderBody  # noqa: F401  (re-exported by sync.protocol)
+
 # ------------------------------------------------------------------------------ payloads
 
 
@@ -130,21 +133,6 @@ class Command(Payload):
     kind: Literal["work_order", "reasons", "products"]
     issued_at: float
     body: dict[str, Any]
-
-
-class WorkOrderBody(BaseModel):
-    """Body of ``cmd/work_order``: release (or update) an order on the line's dispatch
-    list, or cancel one that has not started."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    action: Literal["release", "cancel"] = "release"
-    order_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s/#+]+$")]
-    product: str | None = None
-    quantity: Annotated[int, Field(gt=0, le=100_000_000)] | None = None
-    due: float | None = None
-    priority: Annotated[int, Field(ge=0, le=1000)] = 0
-    description: Annotated[str, Field(max_length=500)] = ""
 
 
 class CommandAck(Payload):

@@ -347,7 +347,7 @@ class Uplink:
             self._command(topic, payload)
 
     def _command(self, topic: str, payload: bytes) -> None:
-        from edge.services.commands import apply_command
+        from edge.services.commands import PlantCommand, apply_command
 
         assert self._store is not None
         try:
@@ -360,7 +360,10 @@ class Uplink:
                 self._client.publish(self.topics.cmd_ack, encode(ack), qos=1)
             return
         try:
-            ack = apply_command(self.cfg, self._store, cmd)
+            res = apply_command(
+                self.cfg, self._store, PlantCommand(cmd.id, cmd.kind, cmd.issued_at, cmd.body)
+            )
+            ack = CommandAck(id=res.id, accepted=res.accepted, reason=res.reason, ts=res.ts)
         except Exception as e:  # the store refused (disk): no ack, the plant resends
             log.error("cannot store command %s: %s", cmd.id, e)
             return
@@ -393,15 +396,12 @@ class Uplink:
 
     def _fill(self, s: StreamState) -> None:
         assert self._store is not None
-        db = self._store.db
-        cur = db.execute(f"SELECT * FROM {s.name} WHERE seq > ? ORDER BY seq LIMIT {FETCH}", (s.buf_end,))
-        rows = cur.fetchall()
+        cols, rows = self._store.stream_rows(s.name, s.buf_end, FETCH)
         if not rows:
             return
         if s.name == "samples":
             enc = self._encode_samples(rows)
         else:
-            cols = [d[0] for d in cur.description]
             keep = [i for i, c in enumerate(cols) if c not in LOCAL_COLUMNS.get(s.name, ())]
             names = [cols[i] for i in keep]
             dumps = _COMPACT
@@ -416,10 +416,7 @@ class Uplink:
         for seq, tag_id, ts, ts_recv, value, quality in rows:
             tag = tags.get(tag_id)
             if tag is None:  # a tag registered since the last look
-                tags.update(
-                    (i, (json.dumps(n), t))
-                    for i, n, t in self._store.db.execute("SELECT id, name, type FROM tags")
-                )
+                tags.update((i, (json.dumps(n), t)) for i, n, t in self._store.tags())
                 tag = tags.setdefault(tag_id, (json.dumps(f"#{tag_id}"), ""))
             tj, type_ = tag
             out.append(
@@ -505,13 +502,13 @@ class Uplink:
     def _status_details(self) -> dict[str, Any]:
         from edge.config.production import line_machine
         from edge.services.production import current_order, machine_state
+        from edge.services.status import last_data as last_data_of
 
         assert self._store is not None
-        db = self._store.db
         lm = line_machine(self.cfg)
         state = machine_state(self._store, lm) if lm is not None else None
         order = current_order(self._store)[0]
-        last_data = db.execute("SELECT max(ts_recv) FROM current_values").fetchone()[0]
+        last_data = last_data_of(self._store)
         backlog = sum(max(0, last - s.acked) for s, last in self._lasts())
         devices = {d: v["state"] for d, v in self._store.device_status().items()}
         return {

@@ -57,9 +57,9 @@ def test_record_and_due_from_the_store(tmp_path: Path, capsys: pytest.CaptureFix
     (tmp_path / "l.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     cfg = load_config(tmp_path / "l.yaml")
     st = Store(cfg.store.path)
-    with st._tx():
+    with st.transaction():
         st.db.execute(
-            "INSERT INTO orders (ts, order_id, product, action, by, applied) VALUES (?, 'WO-3', 'COLA-500', 'start', 'line', 1)",
+            "INSERT INTO orders (ts, order_id, product, action) VALUES (?, 'WO-3', 'COLA-500', 'start')",
             (time.time() - 60,),
         )
     assert [d["plan"] for d in due(cfg, st)] == ["first_off"]
@@ -78,15 +78,11 @@ def test_record_and_due_from_the_store(tmp_path: Path, capsys: pytest.CaptureFix
     with pytest.raises(OperatorInputError, match="item 'label_position': required"):
         record(cfg, st, "first_off", {"fill_height": "182", "cap_seal": "pass"}, by="qa")
     assert st.db.execute("SELECT count(*) FROM inspections").fetchone()[0] == 0  # nothing half-written
+    failing = {"fill_height": "185", "cap_seal": "pass", "label_position": "pass"}
+    with pytest.raises(OperatorInputError, match="comment: required when an inspection fails"):
+        record(cfg, st, "first_off", failing, by="qa")
     assert (
-        record(
-            cfg,
-            st,
-            "first_off",
-            {"fill_height": "185", "cap_seal": "pass", "label_position": "pass"},
-            by="qa",
-        )
-        is False
+        record(cfg, st, "first_off", failing, by="qa", comment="filler head 3 overfills; adjusted") is False
     )
     assert due(cfg, st) == []
     cfgfile = str(tmp_path / "l.yaml")
@@ -99,3 +95,26 @@ def test_record_and_due_from_the_store(tmp_path: Path, capsys: pytest.CaptureFix
         "inspection.record",
     ]
     assert main(["inspect", "due", "-c", cfgfile]) == 0
+
+
+def test_cli_refuses_a_failed_inspection_without_a_comment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The rule the terminal had alone now holds on every path: `lineside inspect record`
+    of a failing result without --comment exits 2 naming the field and writes nothing;
+    with a comment it is recorded as failed (exit 4)."""
+    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    data["store"]["path"] = str(tmp_path / "l.db")
+    (tmp_path / "l.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    cfgfile = str(tmp_path / "l.yaml")
+    args = ["inspect", "record", "-c", cfgfile, "hourly_torque", "--item", "cap_torque=4.9", "--by", "qa"]
+    assert main(args) == 2
+    assert "comment: required when an inspection fails" in capsys.readouterr().err
+    cfg = load_config(cfgfile)
+    with Store(cfg.store.path, readonly=True) as st:
+        assert st.count("inspections") == 0 and st.count("audit") == 0
+    assert main([*args, "--comment", "torque head 2 worn; replaced"]) == 4
+    with Store(cfg.store.path, readonly=True) as st:
+        assert st.db.execute("SELECT passed, comment FROM inspections").fetchall() == [
+            (0, "torque head 2 worn; replaced")
+        ]

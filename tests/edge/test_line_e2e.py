@@ -126,9 +126,9 @@ async def test_injected_fault_becomes_downtime_and_reason_moves_the_loss(tmp_pat
 
         # A command that reaches the store unvalidated (e.g. from above) is refused by the
         # agent, which records why and keeps running.
-        with agent.store._tx():
+        with agent.store.transaction():
             agent.store.db.execute(
-                "INSERT INTO orders (ts, order_id, product, action, by) VALUES (?, 'WO-2', 'NOPE', 'start', 'erp')",
+                "INSERT INTO order_requests (ts, order_id, product, action, by) VALUES (?, 'WO-2', 'NOPE', 'start', 'erp')",
                 (time.time(),),
             )
         await wait_for(lambda: any(e["kind"] == "order_refused" for e in agent.store.events()), timeout=5)

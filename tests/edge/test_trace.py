@@ -29,9 +29,9 @@ def line(tmp_path: Path):  # type: ignore[no-untyped-def]
     st.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
     t0 = time.time() - 3600
     # The line ran order WO-7 for an hour; fill weights and temperatures were recorded.
-    with st._tx():
+    with st.transaction():
         st.db.execute(
-            "INSERT INTO orders (ts, order_id, product, action, by, applied) VALUES (?, 'WO-7', 'COLA-500', 'start', 'line', 1)",
+            "INSERT INTO orders (ts, order_id, product, action) VALUES (?, 'WO-7', 'COLA-500', 'start')",
             (t0,),
         )
     st.append_samples(
@@ -106,8 +106,11 @@ def test_cli_records_lots(line, capsys: pytest.CaptureFixture[str]) -> None:  # 
     assert res["used_in"][0]["order"] == "WO-7" and res["used_in"][0]["produced"][0]["lot"] == "L-9"
 
 
-def test_lot_tag_changes_are_recorded_as_consumed(tmp_path: Path) -> None:
-    from edge.services.trace import LotTagWatcher
+def test_lot_tag_changes_are_committed_with_the_samples(tmp_path: Path) -> None:
+    """A new lot number on a lot tag while an order runs is a fact: committed in the same
+    transaction as the sample that carried it, attached to the order the line runs, audited."""
+    from edge.logic.materials.lots import LotConsumed, LotTagWatcher
+    from edge.logic.production.line import OrderChange
 
     data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
     data["store"]["path"] = str(tmp_path / "w.db")
@@ -115,21 +118,40 @@ def test_lot_tag_changes_are_recorded_as_consumed(tmp_path: Path) -> None:
     (tmp_path / "w.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     cfg = load_config(tmp_path / "w.yaml")
     st = Store(cfg.store.path)
-    w = LotTagWatcher(cfg, st)
-    assert w.feed("filler.recipe", "PRE-1", True) == ("PRE-1", "preforms")
-    w.record("PRE-1", "preforms")  # no order running: nothing to attach to
-    assert st.count("consumed") == 0
-    with st._tx():
-        st.db.execute(
-            "INSERT INTO orders (ts, order_id, product, action, by, applied) VALUES (?, 'WO-5', 'COLA-500', 'start', 'line', 1)",
-            (time.time(),),
-        )
-    assert w.feed("filler.recipe", "PRE-1", True) is None  # unchanged
-    assert w.feed("filler.recipe", "PRE-2", False) is None  # bad quality
-    lot = w.feed("filler.recipe", "PRE-2", True)
-    assert lot == ("PRE-2", "preforms")
-    w.record(*lot)
-    assert st.db.execute("SELECT material_lot, order_id, source FROM consumed").fetchall() == [
-        ("PRE-2", "WO-5", "tag")
+    st.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
+    w = LotTagWatcher({m.lot_tag: m.material for m in cfg.materials})
+    t0 = time.time()
+    assert w.on_sample(t0, "filler.recipe", "PRE-1", True) == []  # no order running: nothing to attach to
+    w.follow([OrderChange(t0 + 1, "WO-5", "COLA-500", "start")])
+    assert w.on_sample(t0 + 2, "filler.recipe", "PRE-1", True) == []  # unchanged
+    assert w.on_sample(t0 + 3, "filler.recipe", "PRE-2", False) == []  # bad quality
+    sample = Sample("filler.recipe", "PRE-2", Quality.GOOD, t0 + 4, t0 + 4)
+    facts = w.on_sample(sample.ts, sample.tag, sample.value, True)
+    assert facts == [LotConsumed(t0 + 4, "PRE-2", "preforms", "WO-5")]
+    st.append_samples([sample], facts)
+    assert st.db.execute("SELECT ts, material_lot, order_id, source FROM consumed").fetchall() == [
+        (t0 + 4, "PRE-2", "WO-5", "tag")
     ]
+    assert [r[0] for r in st.db.execute("SELECT action FROM audit")] == ["trace.consumed"]
     assert trace(cfg, st, "PRE-2")["used_in"][0]["order"] == "WO-5"
+    w.follow([OrderChange(t0 + 5, "WO-5", "COLA-500", "complete")])
+    assert w.on_sample(t0 + 6, "filler.recipe", "PRE-3", True) == []  # the order is done
+
+
+def test_a_failed_fact_batch_commits_neither_samples_nor_lots(tmp_path: Path) -> None:
+    """The consumed lot and its sample commit together or not at all."""
+    from edge.core.errors import StoreError
+    from edge.logic.materials.lots import LotConsumed
+
+    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    data["store"]["path"] = str(tmp_path / "f.db")
+    (tmp_path / "f.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    cfg = load_config(tmp_path / "f.yaml")
+    st = Store(cfg.store.path)
+    st.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
+    t0 = time.time()
+    sample = Sample("filler.recipe", "PRE-9", Quality.GOOD, t0, t0)
+    bad = LotConsumed(t0, "PRE-9", "preforms", None)  # type: ignore[arg-type]  # order_id is NOT NULL
+    with pytest.raises(StoreError):
+        st.append_samples([sample], [bad])
+    assert st.count("samples") == 0 and st.count("consumed") == 0

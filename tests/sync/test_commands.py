@@ -96,7 +96,7 @@ def test_offline_line_gets_its_work_order_once(tmp_path: Path, mosquitto: Mosqui
         # The operator starts the released order by id alone: product and quantity come with it.
         order_command(cfg, store, "start", "WO-1", by="op7")
         assert store.db.execute(
-            "SELECT product, quantity FROM orders WHERE order_id = 'WO-1'"
+            "SELECT product, quantity FROM order_requests WHERE order_id = 'WO-1'"
         ).fetchone() == ("COLA-500", 1200)
         up.stop()
     finally:

@@ -86,21 +86,21 @@ def test_records_reach_the_aggregator_once_in_order_and_acks_allow_retention(
 
 
 def test_bookkeeping_columns_stay_at_the_line(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    """`orders.applied` changes after the row is written (the agent marks it applied);
-    shipped, it would arrive stale. The record goes up without it."""
+    """`order_requests.applied` changes after the row is written (the agent marks it
+    applied); shipped, it would arrive stale. The record goes up without it."""
     cfg = make_config(DEVICE, TAGS, tmp_path, uplink=uplink_section(mosquitto.port))
     store = Store(cfg.store.path)
-    with store._tx():
+    with store.transaction():
         store.db.execute(
-            "INSERT INTO orders (ts, order_id, product, action, quantity, by, applied) VALUES (1.7e9, 'WO-9', 'P', 'start', 10, 'ann', 0)"
+            "INSERT INTO order_requests (ts, order_id, product, action, quantity, by, applied) VALUES (1.7e9, 'WO-9', 'P', 'start', 10, 'ann', 0)"
         )
     agg = Aggregator(agg_config(mosquitto.port, str(tmp_path / "agg.db")))
     agg.start()
     up = Uplink(cfg)
     up.start()
     try:
-        wait(lambda: agg.store.ack(LINE_KEY, "orders") == 1)
-        (rec,) = agg.store.records(LINE_KEY, "orders")
+        wait(lambda: agg.store.ack(LINE_KEY, "order_requests") == 1)
+        (rec,) = agg.store.records(LINE_KEY, "order_requests")
         assert rec == {
             "seq": 1, "ts": 1.7e9, "order_id": "WO-9", "product": "P", "action": "start",
             "quantity": 10, "due": None, "by": "ann",

@@ -22,7 +22,7 @@ def line(tmp_path: Path) -> tuple[Path, Store]:
     cfgfile.write_text(yaml.safe_dump(data, allow_unicode=True))
     st = Store(tmp_path / "line.db")
     for i in range(5):
-        with st._tx(sync_full=True):
+        with st.transaction(sync_full=True):
             st.audit(
                 who=f"op-{i}",
                 action="test.change",

@@ -15,12 +15,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from textual.pilot import Pilot
 
 from edge.config.line import LineConfig, load_config
 from edge.logic.model import Quality, Sample
 from edge.logic.quality.live import fixed_spec
 from edge.store import STREAMS, Store
-from edge.store.facts import spec_to_json
+from edge.store.quality import spec_to_json
 from edge.tui.app import LinesideApp
 from tests.conftest import example_on_free_ports
 
@@ -48,7 +49,7 @@ def seed(store: Store, cfg: LineConfig) -> None:
     inspection done, the hourly torque check overdue, WO-2 waiting."""
     store.register_tags([(t.name, t.device, t.type, t.eng_unit or "") for t in cfg.tags])
     db = store.db
-    with store._tx():
+    with store.transaction():
         for m in ("filler", "capper"):
             db.execute(
                 "INSERT INTO state_changes (ts, machine, old, new, cause) VALUES (?, ?, NULL, 'running', 'start')",
@@ -83,11 +84,11 @@ def seed(store: Store, cfg: LineConfig) -> None:
                 )
             t += 600
         db.execute(
-            "INSERT INTO orders (ts, order_id, product, action, quantity, by, applied) VALUES (?, 'WO-1', 'COLA-500', 'start', 30000, ?, 1)",
+            "INSERT INTO order_requests (ts, order_id, product, action, quantity, by, applied) VALUES (?, 'WO-1', 'COLA-500', 'start', 30000, ?, 1)",
             (at("05:59"), ANNA),
         )
         db.execute(
-            "INSERT INTO orders (ts, order_id, product, action, by, applied) VALUES (?, 'WO-1', 'COLA-500', 'start', 'line', 1)",
+            "INSERT INTO orders (ts, order_id, product, action) VALUES (?, 'WO-1', 'COLA-500', 'start')",
             (at("06:00"),),
         )
         for oid, prod, qty, due, prio, desc in (
@@ -186,6 +187,14 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.t
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Wait until the snapshot being read (in a worker thread) is on screen."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()  # a read requested while one ran
+    await pilot.pause()
 
 
 def make_app(cfg: LineConfig, clock: FakeClock | None = None, **kw: Any) -> LinesideApp:

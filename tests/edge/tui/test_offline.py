@@ -13,7 +13,7 @@ from edge.config.line import LineConfig, load_config
 from edge.runtime.agent import Agent
 from edge.store import Store
 from tests.conftest import example_on_free_ports, wait_for
-from tests.edge.tui.conftest import ANNA, make_app, rows, seed
+from tests.edge.tui.conftest import ANNA, make_app, rows, seed, settle
 from tests.edge.tui.test_workflows import fill, login
 from tests.pty_rig import F10, PtyProcess
 
@@ -28,7 +28,7 @@ async def test_tui_without_agent_then_agent_applies_the_input(tmp_path: Path) ->
         st.db.execute("UPDATE agent_status SET value = 'false' WHERE key = 'running'")
     app = make_app(cfg)
     async with app.run_test(size=(100, 32)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         bar = str(app.query_one("#statusbar", Static).content)
         assert "agent NOT RUNNING" in bar and "input is kept" in bar
         assert "Order [b]WO-1[/b]" in str(app.query_one("#ov-order", Static).content)
@@ -39,7 +39,7 @@ async def test_tui_without_agent_then_agent_applies_the_input(tmp_path: Path) ->
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert "order WO-2 start queued" in app.last_message
-    assert rows(cfg, "SELECT order_id, action, by, applied FROM orders WHERE applied = 0") == [
+    assert rows(cfg, "SELECT order_id, action, by, applied FROM order_requests WHERE applied = 0") == [
         ("WO-2", "start", ANNA, 0)
     ]
 
@@ -48,13 +48,11 @@ async def test_tui_without_agent_then_agent_applies_the_input(tmp_path: Path) ->
     try:
 
         def applied() -> bool:
-            got = rows(
-                cfg, "SELECT product FROM orders WHERE by = 'line' AND order_id = 'WO-2' AND action = 'start'"
-            )
+            got = rows(cfg, "SELECT product FROM orders WHERE order_id = 'WO-2' AND action = 'start'")
             return got == [("WATER-1000",)]
 
         await wait_for(applied, timeout=20)
-        assert rows(cfg, "SELECT applied FROM orders WHERE by = ?", ANNA)[-1] == (1,)
+        assert rows(cfg, "SELECT applied FROM order_requests WHERE by = ?", ANNA)[-1] == (1,)
     finally:
         agent.request_stop()
         await asyncio.wait_for(task, 30)

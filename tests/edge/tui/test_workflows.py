@@ -12,14 +12,14 @@ from edge.config.line import LineConfig
 from edge.store import Store
 from edge.tui.app import LinesideApp
 from edge.tui.forms import FormScreen
-from tests.edge.tui.conftest import ANNA, BEN, CLARA, NOW, FakeClock, at, make_app, rows
+from tests.edge.tui.conftest import ANNA, BEN, CLARA, NOW, FakeClock, at, make_app, rows, settle
 
 
 async def login(pilot: Pilot[Any], credential: str) -> None:
     await pilot.press("f9")
     await pilot.pause()
     await pilot.press(*credential, "enter")
-    await pilot.pause()
+    await settle(pilot)
 
 
 def form(app: LinesideApp) -> FormScreen:
@@ -36,6 +36,7 @@ async def fill(pilot: Pilot[Any], field: str, text: str) -> None:
 
 
 async def select_row(pilot: Pilot[Any], table_id: str, key: str) -> None:
+    await settle(pilot)
     t = pilot.app.query_one(table_id, DataTable)
     t.focus()
     t.move_cursor(row=t.get_row_index(key))
@@ -104,7 +105,7 @@ async def test_start_and_complete_orders(seeded: LineConfig) -> None:
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert "quantity: '8OOO' is not a whole number" in form(app).error
-        assert rows(seeded, "SELECT count(*) FROM orders WHERE order_id = 'WO-2'") == [(0,)]
+        assert rows(seeded, "SELECT count(*) FROM order_requests WHERE order_id = 'WO-2'") == [(0,)]
         await fill(pilot, "quantity", "8000")
         await pilot.press("ctrl+s")
         await pilot.pause()
@@ -113,7 +114,7 @@ async def test_start_and_complete_orders(seeded: LineConfig) -> None:
         await pilot.pause()
     got = rows(
         seeded,
-        "SELECT order_id, product, action, quantity, by, applied FROM orders WHERE by != 'line' AND ts > ?",
+        "SELECT order_id, product, action, quantity, by, applied FROM order_requests WHERE ts > ?",
         NOW - 1e9,
     )[1:]
     assert got == [("WO-2", "WATER-1000", "start", 8000, ANNA, 0), ("WO-1", None, "complete", None, ANNA, 0)]
@@ -187,7 +188,7 @@ async def test_acknowledge_spc_alarm_needs_a_comment(seeded: LineConfig) -> None
         assert "comment: required" in form(app).error
         assert rows(seeded, "SELECT count(*) FROM spc_acks") == [(0,)]
         await pilot.press(*"nozzle 4 cleaned", "ctrl+s")
-        await pilot.pause()
+        await settle(pilot)
         assert "1 alarm(s) acknowledged" in app.last_message
         assert app.snapshot is not None and app.snapshot.alarms == []
     got = rows(seeded, "SELECT characteristic, by, comment FROM spc_acks")
@@ -225,7 +226,7 @@ async def test_login_logout_and_idle_logout(seeded: LineConfig) -> None:
         assert app.operator is None
         await fill(pilot, "credential", "1003")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert app.operator is not None and app.operator.who == CLARA
         assert "Clara Quality (quality)" in str(app.query_one("#header", Static).content)
         await pilot.press("f9")  # log out
@@ -282,17 +283,18 @@ async def test_typed_input_survives_refresh_and_new_data_shows(seeded: LineConfi
         await pilot.pause()
         await pilot.press(*"10:2")
         # The agent records a state change meanwhile (another process, another connection).
-        with Store(seeded.store.path) as st, st._tx():
+        with Store(seeded.store.path) as st, st.transaction():
             st.db.execute(
                 "INSERT INTO state_changes (ts, machine, old, new, cause) VALUES (?, 'filler', 'down', 'running', '')",
                 (NOW - 5,),
             )
         await pilot.pause(0.6)  # a few refreshes
+        await settle(pilot)
         assert form(app).query_one("#f-at", Input).value == "10:2"
         assert app.snapshot is not None and app.snapshot.state == "running"
         await pilot.press("escape")
         await pilot.press("f1")
-        await pilot.pause()
+        await settle(pilot)
         assert "RUNNING" in str(app.query_one("#ov-state", Static).content)
 
 

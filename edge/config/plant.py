@@ -1,0 +1,46 @@
+"""What the plant sends down to a line: the bodies of its commands (a work order released
+or cancelled, a reason tree, a product list), validated like the config. The line's
+command service (``edge.services.commands``) applies them; the wire protocol
+(``sync.protocol``) carries them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from edge.config.base import Model
+from edge.config.production import ProductCfg, ReasonCfg
+
+
+class WorkOrderBody(Model):
+    """Body of ``cmd/work_order``: release (or update) an order on the line's dispatch
+    list, or cancel one that has not started."""
+
+    action: Literal["release", "cancel"] = "release"
+    order_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s/#+]+$")]
+    product: str | None = None
+    quantity: Annotated[int, Field(gt=0, le=100_000_000)] | None = None
+    due: float | None = None
+    priority: Annotated[int, Field(ge=0, le=1000)] = 0
+    description: Annotated[str, Field(max_length=500)] = ""
+
+
+class ReasonsBody(Model):
+    """Body of ``cmd/reasons``: a reason tree that replaces the config file's."""
+
+    reasons: list[ReasonCfg]
+
+
+class ProductsBody(Model):
+    """Body of ``cmd/products``: a product list that replaces the config file's."""
+
+    products: list[ProductCfg]
+
+
+#: Command kind → the model of its body.
+BODIES: dict[str, type[Model]] = {
+    "work_order": WorkOrderBody,
+    "reasons": ReasonsBody,
+    "products": ProductsBody,
+}

@@ -1,0 +1,1 @@
+"""Pure materials logic: lots read from tags (genealogy)."""

@@ -1,0 +1,206 @@
+"""Quality use cases at the line: SPC alarms and their acknowledgement, requests for new
+control limits, manual measurements, and what a characteristic's chart and capability
+show. Writes are validated first and committed with their audit entry in one
+``synchronous=FULL`` transaction; the agent picks them up (``edge.runtime.spc``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from edge.config.quality import CharacteristicCfg
+from edge.core.errors import StoreError
+from edge.services.context import Line, LineContext, line_context
+from edge.services.validate import OperatorInputError, require
+from edge.store import Store
+from edge.store import quality as repo
+
+
+def spc_alarms(line: Line, store: Store, *, include_acked: bool = False) -> list[dict[str, Any]]:
+    """SPC alarms, newest first; unacknowledged ones stay listed until acknowledged."""
+    return [
+        {
+            "seq": a.seq,
+            "ts": a.ts,
+            "characteristic": a.characteristic,
+            "kind": a.kind,
+            "rule": a.rule,
+            "detail": a.detail,
+            "value": a.value,
+            "acknowledged": a.acknowledged,
+        }
+        for a in repo.alarms(store)
+        if include_acked or not a.acknowledged
+    ]
+
+
+def ack_alarms(line: Line, store: Store, characteristic: str, *, by: str, comment: str) -> int:
+    """Acknowledge every alarm of a characteristic so far; a comment is required (audited)."""
+    ctx = line_context(line, store)
+    by = require(by, "by")
+    comment = require(comment, "comment")
+    ctx.characteristic(characteristic)
+    with store.transaction(sync_full=True):
+        top = repo.last_alarm(store, characteristic)
+        if top is None:
+            raise OperatorInputError(f"characteristic: {characteristic!r} has no alarms to acknowledge")
+        repo.add_ack(store, characteristic, top, by=by, comment=comment, ts=time.time())
+        store.audit(
+            who=by,
+            action="spc.acknowledge",
+            entity=characteristic,
+            new={"upto_alarm": top},
+            why=comment,
+            meaning="reviewed",
+        )
+    return top
+
+
+def request_recalculation(line: Line, store: Store, characteristic: str, *, by: str, reason: str) -> None:
+    """Ask the agent to collect a new baseline and freeze new limits (audited as approved)."""
+    ctx = line_context(line, store)
+    by = require(by, "by")
+    reason = require(reason, "reason")
+    ctx.characteristic(characteristic)
+    with store.transaction(sync_full=True):
+        old = repo.frozen_spec_text(store, characteristic)
+        repo.add_recalculation(store, characteristic, by=by, reason=reason, ts=time.time())
+        store.audit(
+            who=by,
+            action="spc.recalculate",
+            entity=characteristic,
+            old=old,
+            why=reason,
+            meaning="approved",
+        )
+
+
+def enter_measurement(line: Line, store: Store, characteristic: str, value: str | float, *, by: str) -> None:
+    """An operator's measurement of a manual characteristic; the agent charts it."""
+    ctx = line_context(line, store)
+    by = require(by, "by")
+    c = ctx.characteristic(characteristic)
+    if not c.manual:
+        raise OperatorInputError(
+            f"characteristic: {characteristic!r} is read from tag {c.tag!r}, not entered by hand"
+        )
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise OperatorInputError(f"value: {value!r} is not a number") from None
+    if not math.isfinite(x):
+        raise OperatorInputError("value: not a finite number")
+    spec = c.spec
+    if spec.lsl is not None and spec.usl is not None:
+        width = spec.usl - spec.lsl
+        if not spec.lsl - 5 * width <= x <= spec.usl + 5 * width:
+            raise OperatorInputError(
+                f"value: {x:g} is far outside the specification {spec.lsl:g}..{spec.usl:g} (typing error?)"
+            )
+    with store.transaction(sync_full=True):
+        repo.add_measurement(store, characteristic, x, by=by, ts=time.time())
+        store.audit(who=by, action="spc.measurement", entity=characteristic, new=x, meaning="performed")
+
+
+# ----------------------------------------------------------------------------- what a chart shows
+
+
+@dataclass
+class SpcView:
+    """A characteristic's chart: its last points against the limits in force."""
+
+    name: str
+    chart: str
+    unit: str
+    points: list[tuple[float, float]]  # (ts, plotted value)
+    center: float | None
+    ucl: float | None
+    lcl: float | None
+    lsl: float | None
+    usl: float | None
+    violations: set[float]  # ts of points that raised an alarm
+    frozen: bool
+    sigma_within: float | None
+    manual: bool
+
+
+def _limits(
+    store: Store, c: CharacteristicCfg
+) -> tuple[float | None, float | None, float | None, float | None]:
+    """(center, ucl, lcl, sigma within) of the limits frozen at the line or known from config."""
+    spec = repo.frozen_spec(store, c.name)
+    if spec is not None:
+        p = spec.primary
+        return float(p.center), _last(p.ucl), _last(p.lcl), spec.sigma_within
+    if c.limits is not None:
+        from edge.logic.quality.live import fixed_spec
+
+        fixed = fixed_spec(c.chart, c.subgroup_size, c.limits.center, c.limits.sigma)
+        return float(fixed.primary.center), float(fixed.primary.ucl), float(fixed.primary.lcl), c.limits.sigma
+    return None, None, None, None
+
+
+def _last(x: Any) -> float:
+    """A limit, or the last of limits that vary per point (p and u charts)."""
+    return float(x[-1]) if hasattr(x, "__len__") else float(x)
+
+
+def spc_view(line: Line, store: Store, characteristic: str, *, limit: int = 60) -> SpcView:
+    """The last ``limit`` points of a characteristic with its limits and alarm points."""
+    ctx = line_context(line, store)
+    c = ctx.characteristic(characteristic)
+    pts = repo.recent_points(store, c.name, limit)
+    center, ucl, lcl, sigma = _limits(store, c)
+    unit = ""
+    if c.tag:
+        try:
+            unit = ctx.config.tag(c.tag).eng_unit or ""
+        except KeyError:
+            pass
+    return SpcView(
+        name=c.name,
+        chart=c.chart,
+        unit=unit,
+        points=pts,
+        center=center,
+        ucl=ucl,
+        lcl=lcl,
+        lsl=c.spec.lsl,
+        usl=c.spec.usl,
+        violations=repo.alarm_times(store, c.name, pts[0][0] if pts else 0.0),
+        frozen=center is not None,
+        sigma_within=sigma,
+        manual=c.manual,
+    )
+
+
+def capability(line: Line, store: Store, characteristic: str, since: float) -> dict[str, Any] | None:
+    """Cp/Cpk (within sigma of the frozen limits) and Pp/Ppk (overall) from the individual
+    values since ``since``: the tag's samples or the manual measurements."""
+    from edge.logic.quality.capability import capability as compute
+
+    ctx: LineContext = line_context(line, store)
+    c = next((c for c in ctx.config.characteristics if c.name == characteristic), None)
+    if c is None:
+        return None
+    if c.manual or not c.tag:
+        xs = repo.measurement_values(store, characteristic, since)
+    else:
+        try:
+            xs = [
+                r["value"]
+                for r in store.history(c.tag, since=since)
+                if r["quality"] == "good" and isinstance(r["value"], (int, float))
+            ][-5000:]
+        except StoreError:  # the tag has never been recorded in this store
+            return None
+    if len(xs) < 2 or (c.spec.lsl is None and c.spec.usl is None):
+        return None
+    sigma = _limits(store, c)[3]
+    try:
+        return compute(xs, lsl=c.spec.lsl, usl=c.spec.usl, sigma_within=sigma, target=c.spec.target)
+    except ValueError:
+        return None

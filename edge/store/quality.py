@@ -1,0 +1,281 @@
+"""Repository of quality: SPC points, alarms and their acknowledgements, control limits
+(frozen by the line, recalculation requested by people), manual measurements and
+inspection results.
+
+Functions take an open :class:`~edge.store.db.Store`; writers do not open a transaction
+themselves, the caller groups them with the audit entry in ``store.transaction()``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from edge.store.db import Store
+
+if TYPE_CHECKING:  # charts pull in numpy: a line without SPC never loads it
+    from edge.logic.quality.charts import ChartSpec, Limits
+
+# ----------------------------------------------------------------------------- limits
+
+
+def spec_to_json(spec: ChartSpec) -> str:
+    def lim(x: Limits | None) -> Any:
+        return (
+            None
+            if x is None
+            else {k: float(getattr(x, k)) for k in ("center", "ucl", "lcl", "point_sigma")}
+            | {"chart": x.chart, "n": x.n}
+        )
+
+    return json.dumps(
+        {
+            "kind": spec.kind,
+            "sigma_within": spec.sigma_within,
+            "primary": lim(spec.primary),
+            "secondary": lim(spec.secondary),
+        }
+    )
+
+
+def spec_from_json(text: str) -> ChartSpec:
+    from edge.logic.quality.charts import ChartSpec, Limits
+
+    d = json.loads(text)
+
+    def lim(x: Any) -> Limits | None:
+        return (
+            None
+            if x is None
+            else Limits(x["chart"], x["center"], x["ucl"], x["lcl"], x["point_sigma"], x["n"])
+        )
+
+    primary = lim(d["primary"])
+    assert primary is not None
+    return ChartSpec(d["kind"], primary, lim(d["secondary"]), d["sigma_within"])
+
+
+def frozen_spec_text(store: Store, characteristic: str, *, in_force: bool = False) -> str | None:
+    """The limits last frozen for a characteristic, as stored. ``in_force``: None while a
+    recalculation requested after them is pending (the line collects a new baseline)."""
+    if in_force:
+        row = store.db.execute(
+            "SELECT action, spec FROM spc_limits WHERE characteristic = ? ORDER BY seq DESC LIMIT 1",
+            (characteristic,),
+        ).fetchone()
+        return row[1] if row and row[0] == "frozen" else None
+    row = store.db.execute(
+        "SELECT spec FROM spc_limits WHERE characteristic = ? AND action = 'frozen' ORDER BY seq DESC LIMIT 1",
+        (characteristic,),
+    ).fetchone()
+    return row[0] if row and row[0] else None
+
+
+def frozen_spec(store: Store, characteristic: str, *, in_force: bool = False) -> ChartSpec | None:
+    """:func:`frozen_spec_text` decoded."""
+    text = frozen_spec_text(store, characteristic, in_force=in_force)
+    return spec_from_json(text) if text else None
+
+
+def add_recalculation(store: Store, characteristic: str, *, by: str, reason: str, ts: float) -> int:
+    cur = store.db.execute(
+        "INSERT INTO spc_limits (ts, characteristic, action, by, reason) VALUES (?, ?, 'recalculate', ?, ?)",
+        (ts, characteristic, by, reason),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def recalculations_after(store: Store, seq: int) -> list[tuple[int, str]]:
+    """(seq, characteristic) of the recalculation requests after ``seq``."""
+    return [
+        (int(s), str(c))
+        for s, c in store.db.execute(
+            "SELECT seq, characteristic FROM spc_limits WHERE action = 'recalculate' AND seq > ? ORDER BY seq",
+            (seq,),
+        )
+    ]
+
+
+def last_recalculation(store: Store) -> int:
+    """Sequence of the latest recalculation request (0: none)."""
+    top = store.db.execute("SELECT max(seq) FROM spc_limits WHERE action = 'recalculate'").fetchone()[0]
+    return int(top or 0)
+
+
+# ----------------------------------------------------------------------------- points
+
+
+def recent_points(store: Store, characteristic: str, limit: int) -> list[tuple[float, float]]:
+    """The last ``limit`` points (ts, value) of a characteristic, oldest first."""
+    rows = store.db.execute(
+        "SELECT ts, value FROM spc_points WHERE characteristic = ? ORDER BY seq DESC LIMIT ?",
+        (characteristic, limit),
+    ).fetchall()
+    return [(float(t), float(v)) for t, v in reversed(rows)]
+
+
+# ----------------------------------------------------------------------------- alarms
+
+
+@dataclass(frozen=True)
+class AlarmRow:
+    seq: int
+    ts: float
+    characteristic: str
+    kind: str
+    rule: str
+    detail: str
+    value: float | None
+    acked_upto: int | None
+    """The highest alarm sequence of the characteristic acknowledged so far."""
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acked_upto is not None and self.acked_upto >= self.seq
+
+
+def alarms(store: Store) -> list[AlarmRow]:
+    """Every SPC alarm with its characteristic's acknowledgement, newest first."""
+    return [
+        AlarmRow(*r)
+        for r in store.db.execute(
+            "SELECT a.seq, a.ts, a.characteristic, a.kind, a.rule, a.detail, a.value, "
+            "(SELECT max(upto_alarm) FROM spc_acks k WHERE k.characteristic = a.characteristic) "
+            "FROM spc_alarms a ORDER BY a.seq DESC"
+        )
+    ]
+
+
+def alarm_times(store: Store, characteristic: str, since: float) -> set[float]:
+    """When the alarms of a characteristic since ``since`` were raised."""
+    return {
+        float(ts)
+        for (ts,) in store.db.execute(
+            "SELECT ts FROM spc_alarms WHERE characteristic = ? AND ts >= ?", (characteristic, since)
+        )
+    }
+
+
+def alarms_between(store: Store, start: float, end: float) -> list[dict[str, Any]]:
+    """SPC alarms raised in [start, end] (every characteristic)."""
+    return [
+        {"ts": t, "characteristic": c, "kind": k, "rule": r, "detail": d}
+        for t, c, k, r, d in store.db.execute(
+            "SELECT ts, characteristic, kind, rule, detail FROM spc_alarms WHERE ts >= ? AND ts <= ? ORDER BY seq",
+            (start, end),
+        )
+    ]
+
+
+def last_alarm(store: Store, characteristic: str) -> int | None:
+    """Sequence of the latest alarm of a characteristic."""
+    top = store.db.execute(
+        "SELECT max(seq) FROM spc_alarms WHERE characteristic = ?", (characteristic,)
+    ).fetchone()[0]
+    return int(top) if top is not None else None
+
+
+def ack_state(store: Store, characteristic: str) -> tuple[int | None, float | None, int | None]:
+    """(latest alarm seq, its time, highest alarm seq acknowledged) of a characteristic."""
+    row = store.db.execute(
+        "SELECT (SELECT max(seq) FROM spc_alarms WHERE characteristic = ?), "
+        "(SELECT max(ts) FROM spc_alarms WHERE characteristic = ?), "
+        "(SELECT max(upto_alarm) FROM spc_acks WHERE characteristic = ?)",
+        (characteristic, characteristic, characteristic),
+    ).fetchone()
+    return row[0], row[1], row[2]
+
+
+def add_ack(store: Store, characteristic: str, upto_alarm: int, *, by: str, comment: str, ts: float) -> int:
+    cur = store.db.execute(
+        "INSERT INTO spc_acks (ts, characteristic, upto_alarm, by, comment) VALUES (?, ?, ?, ?, ?)",
+        (ts, characteristic, upto_alarm, by, comment),
+    )
+    return int(cur.lastrowid or 0)
+
+
+# ----------------------------------------------------------------------------- measurements
+
+
+def add_measurement(store: Store, characteristic: str, value: float, *, by: str, ts: float) -> int:
+    cur = store.db.execute(
+        "INSERT INTO measurements (ts, characteristic, value, by) VALUES (?, ?, ?, ?)",
+        (ts, characteristic, value, by),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def measurements_after(store: Store, seq: int) -> list[tuple[int, float, str, float]]:
+    """(seq, ts, characteristic, value) of the measurements after ``seq``."""
+    return [
+        (int(s), float(t), str(c), float(v))
+        for s, t, c, v in store.db.execute(
+            "SELECT seq, ts, characteristic, value FROM measurements WHERE seq > ? ORDER BY seq", (seq,)
+        )
+    ]
+
+
+def last_charted_measurement(store: Store) -> int:
+    """Sequence of the last manual measurement already charted: those recorded before the
+    last stored SPC point."""
+    last_point = store.db.execute("SELECT max(ts) FROM spc_points").fetchone()[0] or 0.0
+    return int(
+        store.db.execute(
+            "SELECT coalesce(max(seq), 0) FROM measurements WHERE ts <= ?", (last_point,)
+        ).fetchone()[0]
+    )
+
+
+def measurement_values(store: Store, characteristic: str, since: float) -> list[float]:
+    return [
+        float(v)
+        for (v,) in store.db.execute(
+            "SELECT value FROM measurements WHERE characteristic = ? AND ts >= ? ORDER BY seq",
+            (characteristic, since),
+        )
+    ]
+
+
+# ----------------------------------------------------------------------------- inspections
+
+
+def add_inspection(
+    store: Store,
+    plan: str,
+    *,
+    order: str | None,
+    product: str | None,
+    parts_at: int,
+    passed: bool,
+    items: list[dict[str, Any]],
+    by: str,
+    comment: str,
+    ts: float,
+) -> int:
+    cur = store.db.execute(
+        "INSERT INTO inspections (ts, plan, order_id, product, parts_at, passed, items, by, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (ts, plan, order, product, parts_at, int(passed), json.dumps(items), by, comment),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def inspections_done(store: Store, order: str) -> dict[str, tuple[float, int]]:
+    """Per plan, (time, parts count) of the last inspection done for ``order``."""
+    return {
+        plan: (ts, parts)
+        for plan, ts, parts in store.db.execute(
+            "SELECT plan, max(ts), parts_at FROM inspections WHERE order_id = ? GROUP BY plan", (order,)
+        )
+    }
+
+
+def recent_inspections(store: Store, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest inspection results, newest first."""
+    return [
+        {"ts": ts, "plan": plan, "order": o, "passed": bool(p), "by": by, "items": json.loads(items)}
+        for ts, plan, o, p, by, items in store.db.execute(
+            "SELECT ts, plan, order_id, passed, by, items FROM inspections ORDER BY seq DESC LIMIT ?",
+            (limit,),
+        )
+    ]

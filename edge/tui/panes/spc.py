@@ -1,0 +1,172 @@
+"""F4 SPC: a characteristic's last 60 points against its limits, the points that raised
+alarms, capability over the shift; ``k`` acknowledges its alarms (comment required),
+``m`` enters a manual measurement, ``l`` requests new limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Select, Static
+from textual_plotext import PlotextPlot
+
+from edge.config.operators import OperatorCfg
+from edge.services import quality
+from edge.services.validate import require
+from edge.services.view import LineView, SpcView
+from edge.tui.forms import FormField
+from edge.tui.panes.base import Clock, Pane
+
+
+class SpcPane(Pane):
+    BINDINGS = [
+        Binding("k", "ack", "Ack"),
+        Binding("m", "measure", "Measure"),
+        Binding("l", "limits", "Limits"),
+    ]
+
+    def __init__(self, names: list[str], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.names = names
+        self.current = names[0] if names else None
+        self._drawn: tuple[Any, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="spc-top"):
+            yield Select(
+                [(n, n) for n in self.names],
+                value=self.current or Select.NULL,
+                id="spc-char",
+                allow_blank=not self.names,
+            )
+        yield PlotextPlot(id="spc-plot")
+        yield Static("", id="spc-info")
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "spc-char" and event.value is not Select.NULL:
+            self.current = str(event.value)
+            self._drawn = None
+            self.terminal.refresh_data()
+
+    def update_view(self, v: LineView, clock: Clock, capability: dict[str, Any] | None = None) -> None:
+        if self.current is None or self.current not in v.spc:
+            self.query_one("#spc-info", Static).update("No characteristics under SPC on this line.")
+            return
+        s = v.spc[self.current]
+        key = (s.name, tuple(s.points), s.center, s.ucl, s.lcl, tuple(sorted(s.violations)), self.size)
+        if key != self._drawn:
+            self._drawn = key
+            self._draw(s)
+        alarms = [a for a in v.alarms if a["characteristic"] == s.name]
+        lim = (
+            f"CL {s.center:.4g}  UCL {s.ucl:.4g}  LCL {s.lcl:.4g}"
+            if s.center is not None and s.ucl is not None and s.lcl is not None
+            else "limits: collecting the baseline"
+        )
+        spec = f"spec {s.lsl if s.lsl is not None else '-'}..{s.usl if s.usl is not None else '-'} {s.unit}"
+        cap = ""
+        if capability:
+
+            def f(x: Any) -> str:
+                return "-" if x is None else f"{x:.2f}"
+
+            cap = f"   Cp {f(capability['cp'])} Cpk {f(capability['cpk'])} Pp {f(capability['pp'])} Ppk {f(capability['ppk'])} (n={capability['n']})"
+        head = f"{s.name} ({s.chart}): {lim}   {spec}{cap}"
+        if alarms:
+            a = alarms[0]
+            head += f"\n[b]{len(alarms)} unacknowledged alarm(s)[/b], latest {clock.hms(a['ts'])} {a['kind']} {a['rule']}: {a['detail']}"
+        self.query_one("#spc-info", Static).update(head)
+
+    def _draw(self, s: SpcView) -> None:
+        plot = self.query_one("#spc-plot", PlotextPlot)
+        plt = plot.plt
+        plt.clear_figure()
+        n = len(s.points)
+        xs = list(range(1, n + 1))
+        ys = [p[1] for p in s.points]
+        if n:
+            plt.plot(xs, ys, marker="dot", color="cyan")
+            bad = [(i + 1, p[1]) for i, p in enumerate(s.points) if p[0] in s.violations]
+            if bad:
+                plt.scatter([b[0] for b in bad], [b[1] for b in bad], marker="x", color="red")
+        for y, colour in ((s.center, "green"), (s.ucl, "red"), (s.lcl, "red")):
+            if y is not None:
+                plt.hline(y, colour)
+        plt.title(f"{s.name} {s.chart}  (last {n} points)")
+        plot.refresh()
+
+    # ------------------------------------------------------------------ actions
+
+    def _characteristic(self) -> str | None:
+        if self.current is None:
+            self.terminal.say("no characteristic under SPC on this line", error=True)
+        return self.current
+
+    def action_ack(self) -> None:
+        term = self.terminal
+        name = self._characteristic()
+        if name is None:
+            return
+
+        def run(op: OperatorCfg) -> None:
+            open_ = [
+                a for a in (term.snapshot.alarms if term.snapshot else []) if a["characteristic"] == name
+            ]
+            if not open_:
+                term.say(f"{name}: no unacknowledged alarm", error=True)
+                return
+
+            def save(v: dict[str, str]) -> str:
+                quality.ack_alarms(term.line, term.store, name, by=op.who, comment=v["comment"])
+                return f"{name}: {len(open_)} alarm(s) acknowledged"
+
+            a = open_[0]
+            term.form(
+                f"Acknowledge SPC alarms: {name}",
+                [FormField("comment", "Comment", placeholder="what was found and done (required)")],
+                save,
+                intro=f"{len(open_)} open; latest {term.fmt.hms(a['ts'])} {a['kind']} {a['rule']}: {a['detail']}",
+            )
+
+        term.guarded("ack_alarms", run)
+
+    def action_measure(self) -> None:
+        term = self.terminal
+        name = self._characteristic()
+        if name is None:
+            return
+
+        def run(op: OperatorCfg) -> None:
+            def save(v: dict[str, str]) -> str:
+                quality.enter_measurement(
+                    term.line, term.store, name, require(v["value"], "value"), by=op.who
+                )
+                return f"{name}: {v['value'].strip()} recorded"
+
+            term.form(
+                f"Measurement: {name}", [FormField("value", "Value", placeholder="measured value")], save
+            )
+
+        term.guarded("inspect", run)
+
+    def action_limits(self) -> None:
+        term = self.terminal
+        name = self._characteristic()
+        if name is None:
+            return
+
+        def run(op: OperatorCfg) -> None:
+            def save(v: dict[str, str]) -> str:
+                quality.request_recalculation(term.line, term.store, name, by=op.who, reason=v["reason"])
+                return f"{name}: new baseline requested"
+
+            term.form(
+                f"New control limits: {name}",
+                [FormField("reason", "Reason", placeholder="e.g. new filler nozzle fitted (required)")],
+                save,
+                intro="The agent collects a new baseline and freezes new limits (approval, audited).",
+            )
+
+        term.guarded("approve", run)
