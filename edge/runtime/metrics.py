@@ -10,14 +10,34 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from edge.config.line import LineConfig
 from edge.core.errors import LinesideError
-
-if TYPE_CHECKING:
-    from edge.runtime.agent import Agent
+from edge.runtime.device_runner import DeviceRunner
+from edge.store import Store
+from edge.store.writer import SampleWriter
 
 log = logging.getLogger("lineside.metrics")
+
+
+class Agent(Protocol):
+    """What the collector reads from the running agent (``edge.runtime.agent.Agent``)."""
+
+    @property
+    def cfg(self) -> LineConfig: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def writer(self) -> SampleWriter: ...
+
+    @property
+    def runners(self) -> dict[str, DeviceRunner]: ...
+
+    @property
+    def uplink(self) -> Any: ...
 
 
 class AgentCollector:
@@ -26,8 +46,6 @@ class AgentCollector:
         self._store: Any = None  # the scraper's own read-only connection
 
     def _reader(self) -> Any:
-        from edge.store import Store
-
         if self._store is None:
             self._store = Store(self.agent.cfg.store.path, readonly=True)
         return self._store

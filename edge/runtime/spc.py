@@ -8,20 +8,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from edge.config.line import LineConfig
 from edge.logic.quality.charts import ChartSpec
 from edge.logic.quality.live import CharacteristicTracker, SpcAlarm, fixed_spec
+from edge.runtime.acquire import ChangeFilter
+from edge.store import Store
 from edge.store import quality as quality_repo
-
-if TYPE_CHECKING:
-    from edge.runtime.agent import Agent
 
 log = logging.getLogger("lineside.spc")
 
 
+class Host(Protocol):
+    """What the SPC runtime needs from the agent it runs in (``edge.runtime.agent.Agent``)."""
+
+    @property
+    def cfg(self) -> LineConfig: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def logic(self) -> Any: ...
+
+    @property
+    def filter(self) -> ChangeFilter: ...
+
+    def _background(self, coro: Any) -> None: ...
+
+    async def write(self, tag_name: str, value: Any, *, requested_by: str, reason: str = "") -> None: ...
+
+
 class QualityRuntime:
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: Host) -> None:
         self.agent = agent
         self.cfg = agent.cfg
         self.chars = {c.name: c for c in self.cfg.characteristics}

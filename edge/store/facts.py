@@ -9,18 +9,59 @@ Reading facts back is the job of the repository of their domain (``edge.store.pr
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.logic.materials.lots import LotConsumed
 from edge.logic.production.downtime import DowntimeEvent
 from edge.logic.production.line import MachineCount, OrderChange
 from edge.logic.production.state import StateChange
-from edge.store.quality import spec_to_json
+
+if TYPE_CHECKING:  # charts pull in numpy: a line without SPC never loads it
+    from edge.logic.quality.charts import ChartSpec, Limits
 
 #: Who the line's own records are by.
 LINE = "line"
+
+
+def spec_to_json(spec: ChartSpec) -> str:
+    """Frozen control limits as stored in ``spc_limits.spec``."""
+
+    def lim(x: Limits | None) -> Any:
+        return (
+            None
+            if x is None
+            else {k: float(getattr(x, k)) for k in ("center", "ucl", "lcl", "point_sigma")}
+            | {"chart": x.chart, "n": x.n}
+        )
+
+    return json.dumps(
+        {
+            "kind": spec.kind,
+            "sigma_within": spec.sigma_within,
+            "primary": lim(spec.primary),
+            "secondary": lim(spec.secondary),
+        }
+    )
+
+
+def spec_from_json(text: str) -> ChartSpec:
+    from edge.logic.quality.charts import ChartSpec, Limits
+
+    d = json.loads(text)
+
+    def lim(x: Any) -> Limits | None:
+        return (
+            None
+            if x is None
+            else Limits(x["chart"], x["center"], x["ucl"], x["lcl"], x["point_sigma"], x["n"])
+        )
+
+    primary = lim(d["primary"])
+    assert primary is not None
+    return ChartSpec(d["kind"], primary, lim(d["secondary"]), d["sigma_within"])
 
 
 def insert_facts(

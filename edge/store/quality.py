@@ -13,47 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edge.store.db import Store
+from edge.store.facts import spec_from_json, spec_to_json
 
 if TYPE_CHECKING:  # charts pull in numpy: a line without SPC never loads it
-    from edge.logic.quality.charts import ChartSpec, Limits
+    from edge.logic.quality.charts import ChartSpec
+
+__all__ = ["spec_from_json", "spec_to_json"]  # the codec of frozen limits lives with the facts
 
 # ----------------------------------------------------------------------------- limits
-
-
-def spec_to_json(spec: ChartSpec) -> str:
-    def lim(x: Limits | None) -> Any:
-        return (
-            None
-            if x is None
-            else {k: float(getattr(x, k)) for k in ("center", "ucl", "lcl", "point_sigma")}
-            | {"chart": x.chart, "n": x.n}
-        )
-
-    return json.dumps(
-        {
-            "kind": spec.kind,
-            "sigma_within": spec.sigma_within,
-            "primary": lim(spec.primary),
-            "secondary": lim(spec.secondary),
-        }
-    )
-
-
-def spec_from_json(text: str) -> ChartSpec:
-    from edge.logic.quality.charts import ChartSpec, Limits
-
-    d = json.loads(text)
-
-    def lim(x: Any) -> Limits | None:
-        return (
-            None
-            if x is None
-            else Limits(x["chart"], x["center"], x["ucl"], x["lcl"], x["point_sigma"], x["n"])
-        )
-
-    primary = lim(d["primary"])
-    assert primary is not None
-    return ChartSpec(d["kind"], primary, lim(d["secondary"]), d["sigma_within"])
 
 
 def frozen_spec_text(store: Store, characteristic: str, *, in_force: bool = False) -> str | None:
