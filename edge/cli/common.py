@@ -10,10 +10,13 @@ import signal
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from edge.core.errors import LinesideError
+
+if TYPE_CHECKING:  # the config models load with the command that needs them
+    from edge.config.line import LineConfig
 
 
 def emit(as_json: bool, data: Any, printer: Callable[[], None]) -> int:
@@ -25,7 +28,7 @@ def emit(as_json: bool, data: Any, printer: Callable[[], None]) -> int:
     return 0
 
 
-def _load(path: str) -> Any:
+def _load(path: str) -> LineConfig:
     """The line config, with the reason tree and products the plant sent down (stored
     in the line's store by the uplink) in place of the file's."""
     from edge.config.line import load_config

@@ -6,11 +6,14 @@ import argparse
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from edge.cli.common import _dur, _load, _pct, emit, parse_time
 from edge.services.validate import OperatorInputError
+
+if TYPE_CHECKING:  # the config models load with the command that needs them
+    from edge.config.line import LineConfig
 
 
 def print_report(rep: dict[str, Any], tz: str) -> None:
@@ -149,7 +152,7 @@ def cmd_order(args: argparse.Namespace) -> int:
     return 0
 
 
-def _order_list(cfg: Any, args: argparse.Namespace) -> int:
+def _order_list(cfg: LineConfig, args: argparse.Namespace) -> int:
     from edge.services.context import open_store
     from edge.services.production import dispatch_list
 
