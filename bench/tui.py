@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bench.table import Row, print_rows
 from edge.config.line import load_config
-from edge.store import Store
 from edge.services.view import ViewReader
+from edge.store import Store
 from tests.conftest import example_on_free_ports
 from tests.edge.tui.conftest import NOW, seed
 
