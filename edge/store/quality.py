@@ -26,17 +26,12 @@ __all__ = ["spec_from_json", "spec_to_json"]  # the codec of frozen limits lives
 def frozen_spec_text(store: Store, characteristic: str, *, in_force: bool = False) -> str | None:
     """The limits last frozen for a characteristic, as stored. ``in_force``: None while a
     recalculation requested after them is pending (the line collects a new baseline)."""
-    if in_force:
-        row = store.db.execute(
-            "SELECT action, spec FROM spc_limits WHERE characteristic = ? ORDER BY seq DESC LIMIT 1",
-            (characteristic,),
-        ).fetchone()
-        return row[1] if row and row[0] == "frozen" else None
     row = store.db.execute(
-        "SELECT spec FROM spc_limits WHERE characteristic = ? AND action = 'frozen' ORDER BY seq DESC LIMIT 1",
-        (characteristic,),
+        "SELECT action, spec FROM spc_limits WHERE characteristic = ? AND (action = 'frozen' OR ?) "
+        "ORDER BY seq DESC LIMIT 1",
+        (characteristic, int(in_force)),
     ).fetchone()
-    return row[0] if row and row[0] else None
+    return row[1] if row and row[0] == "frozen" and row[1] else None
 
 
 def frozen_spec(store: Store, characteristic: str, *, in_force: bool = False) -> ChartSpec | None:
