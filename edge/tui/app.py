@@ -216,6 +216,9 @@ class LinesideApp(App[None]):
             else:
                 v, cap = result
                 self.snapshot = v
+                # New master data from the plant (reason tree, products) reach the forms too.
+                self.line = self.reader.ctx
+                self.cfg = self.line.config
                 self._header(v)
                 for pane in self._panes():
                     pane.update_view(v, self.fmt)
