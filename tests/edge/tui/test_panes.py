@@ -72,3 +72,25 @@ async def test_a_store_that_cannot_be_read_is_said_so(seeded: LineConfig) -> Non
         app.refresh_data()  # a failed read does not stop the next ones
         await settle(pilot)
         assert len(calls) > before
+
+
+async def test_products_sent_down_by_the_plant_reach_the_running_terminal(seeded: LineConfig) -> None:
+    """The plant replaces the product list while the terminal runs: the next snapshot
+    brings it, and the start form offers the new product."""
+    from edge.services.commands import PlantCommand, apply_command
+    from edge.services.context import open_store
+
+    app = make_app(seeded)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(pilot)
+        assert "TEA-1" not in app.line.products
+        products = [p.model_dump() for p in seeded.products] + [
+            {"id": "TEA-1", "name": "Tea", "ideal_cycle_s": 0.5}
+        ]
+        with open_store(seeded) as st:  # the uplink's connection, as it were
+            assert apply_command(
+                seeded, st, PlantCommand("c-9", "products", 0.0, {"products": products})
+            ).accepted
+        app.refresh_data()
+        await settle(pilot)
+        assert "TEA-1" in app.line.products
