@@ -20,6 +20,15 @@ from sync.protocol.payloads import (
     decode,
     encode,
 )
+from sync.protocol.records import (
+    RECORDS,
+    Record,
+    RecordError,
+    fields,
+    parse_records,
+    record_model,
+    wire_types,
+)
 from sync.protocol.topics import (
     AGGREGATOR_SHARE,
     COMMANDS,
@@ -35,6 +44,7 @@ __all__ = [
     "AGGREGATOR_SHARE",
     "COMMANDS",
     "PAYLOADS",
+    "RECORDS",
     "ROOT",
     "STATE_NAMES",
     "VERSION",
@@ -48,6 +58,8 @@ __all__ = [
     "LineStatus",
     "Payload",
     "PayloadError",
+    "Record",
+    "RecordError",
     "ShiftKpi",
     "Topics",
     "WorkOrderBody",
@@ -56,6 +68,10 @@ __all__ = [
     "decode_batch",
     "encode",
     "encode_batch",
+    "fields",
+    "parse_records",
     "parse_topic",
+    "record_model",
     "record_texts",
+    "wire_types",
 ]
