@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from edge.core.errors import LinesideError
+from edge.runtime.companion import UpstreamLink
 
 if TYPE_CHECKING:
     from edge.runtime.agent import Agent
@@ -75,13 +76,14 @@ class AgentCollector:
         for f, n in a.store.file_bytes().items():  # file sizes only: no query
             files.add_metric([*labels, f], float(n))
         yield files
-        if a.uplink is not None:
+        link = next((c for c in a.companions if isinstance(c, UpstreamLink)), None)
+        if link is not None:
             conn = GaugeMetricFamily(
                 "lineside_uplink_connected", "1 when connected to the broker", labels=["line"]
             )
-            conn.add_metric(labels, 1.0 if a.uplink.connected else 0.0)
+            conn.add_metric(labels, 1.0 if link.connected else 0.0)
             yield conn
-            last = a.uplink.stats["last_ack"]
+            last = link.last_ack
             age = GaugeMetricFamily(
                 "lineside_uplink_last_ack_age_seconds",
                 "Seconds since the last end-to-end ack",
