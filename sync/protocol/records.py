@@ -97,7 +97,8 @@ def parse_records(stream: str, records: list[dict[str, Any]]) -> list[Any]:
     return out
 
 
-QualityName = Literal["good", "uncertain", "bad"]
+#: ``edge.logic.model.Quality`` by name: bad from the source, stale when it stopped answering.
+QualityName = Literal["good", "bad", "stale"]
 
 
 @register("samples")

@@ -14,10 +14,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from edge.logic.model import Quality
 from edge.services.uplink import UplinkFeed
 from sync.protocol import fields
 
-QUALITY_NAMES = {0: "good", 1: "uncertain", 2: "bad"}
+#: The line's quality codes by name (``edge.logic.model.Quality``).
+QUALITY_NAMES = {int(q): q.label for q in Quality}
 #: One encoder reused (json.dumps with options builds a new encoder per call).
 _COMPACT = json.JSONEncoder(separators=(",", ":")).encode
 #: What the samples encoder below writes, field by field, and how it converts each.

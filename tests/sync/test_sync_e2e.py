@@ -24,7 +24,7 @@ from tests.mqtt_rig import Mosquitto, SilentProxy
 from tests.sync.conftest import uplink_section
 
 LINE_KEY = "acme/hamburg/filling/line1"
-QUALITY = {0: "good", 1: "uncertain", 2: "bad"}
+QUALITY = {0: "good", 1: "bad", 2: "stale"}
 
 
 def start(*args: str) -> subprocess.Popen[str]:
