@@ -12,20 +12,7 @@ from sync.aggregator.service import Aggregator
 from sync.uplink.session import Uplink
 from tests.conftest import make_config
 from tests.mqtt_rig import Mosquitto
-from tests.sync.conftest import agg_config, uplink_section
-
-LINE_KEY = "acme/test/a1/l1"
-TAGS = [{"name": f"t{i}", "device": "plc", "address": f"hr:{i * 2}", "type": "float32"} for i in range(5)]
-DEVICE = [{"name": "plc", "protocol": "modbus_tcp", "host": "127.0.0.1", "port": 1}]
-
-
-def wait(pred, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
+from tests.sync.conftest import DEVICE, LINE_KEY, TAGS, agg_config, uplink_section, wait
 
 
 def produce(store: Store, n: int, start: float = 1.7e9) -> None:
