@@ -96,3 +96,16 @@ def test_bookkeeping_columns_stay_at_the_line(tmp_path: Path, mosquitto: Mosquit
         up.stop()
         agg.stop()
         store.close()
+
+
+def test_the_composition_root_gets_an_uplink_only_where_one_is_configured(tmp_path: Path) -> None:
+    from edge.runtime.companion import Companion, UpstreamLink
+    from sync.uplink import companions_for
+
+    with_uplink = make_config(DEVICE, TAGS, tmp_path, uplink=uplink_section(1))
+    (up,) = companions_for(with_uplink)
+    assert isinstance(up, Uplink) and isinstance(up, Companion) and isinstance(up, UpstreamLink)
+    assert not up.connected and up.last_ack is None
+    assert companions_for(make_config(DEVICE, TAGS, tmp_path)) == []
+    off = make_config(DEVICE, TAGS, tmp_path, uplink=uplink_section(1, enabled=False))
+    assert companions_for(off) == []
