@@ -116,3 +116,18 @@ def test_a_store_schema_unlike_the_protocols_stops_the_source(
         match=r"events: the store ships fields .*'text'.* the protocol's record has .*'message'",
     ):
         StoreSource(feed)
+
+
+def test_the_feed_keeps_cursors_forward_and_reports_the_backlog(feed: UplinkFeed) -> None:
+    """The uplink's way into the store: durable cursors only move forward, and the
+    status it publishes counts what the aggregator has not acknowledged."""
+    feed.store.append_samples([Sample("speed", float(i), Quality.GOOD, i, i) for i in range(1, 6)])
+    feed.advance_cursors({"samples": (5, 3)})
+    feed.advance_cursors({"samples": (2, 1)})
+    assert feed.cursors()["samples"] == (5, 3)
+    assert feed.last_seqs()["samples"] == 5
+    details = feed.status_details({"samples": 3})
+    assert details["backlog"] == 2 and details["last_data"] == 5.0 and details["order"] is None
+    assert feed.current_order() == {"order": None, "product": None, "since": None, "dispatch": []}
+    assert feed.active_alarms() is None  # no SPC on this line
+    assert feed.shift_kpis(10.0, previous=None) == ([], None)  # no machines
