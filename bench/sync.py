@@ -135,9 +135,11 @@ def agent_proc(cfg_data: dict[str, Any], seconds: float, out: Any) -> None:
     logging.basicConfig(level=logging.WARNING)
     from edge.config.line import parse_config
     from edge.runtime.agent import Agent
+    from sync.uplink import companions_for
 
     async def main() -> None:
-        agent = Agent(parse_config(cfg_data))
+        cfg = parse_config(cfg_data)
+        agent = Agent(cfg, companions=companions_for(cfg))
         await agent.start()
         out["t0"] = time.time()
         await asyncio.sleep(seconds)

@@ -30,7 +30,7 @@ from typing import Any
 from edge.config.line import load_config
 from edge.simulate.runner import Simulator
 from edge.store import STREAMS, Store
-from edge.store.db import LOCAL_COLUMNS
+from edge.store.streams import SCHEMAS
 from sync.aggregator.store import AggregatorStore
 from tests.conftest import example_on_free_ports
 from tests.mqtt_rig import Mosquitto, SilentProxy
@@ -157,8 +157,8 @@ def wait_until(pred: Any, timeout: float, what: str) -> None:
 
 
 def _content(row: dict[str, Any], stream: str) -> dict[str, Any]:
-    """A record as shipped: without the line's own bookkeeping columns."""
-    return {k: v for k, v in row.items() if k not in LOCAL_COLUMNS.get(stream, ())}
+    """A record as its stream's schema ships it (the line's own bookkeeping stays home)."""
+    return {k: row.get(k) for k in SCHEMAS[stream].fields}
 
 
 def compare(line_db: Path, plant_db: Path, truth: dict[str, int]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ SQL_OWNERS = (
     "sync/aggregator/store.py",
     "sync/aggregator/db.py",
     "sync/aggregator/migrations.py",
+    "sync/aggregator/projections.py",
 )
 
 

@@ -46,9 +46,10 @@ def cmd_config_schema(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.runtime.agent import Agent
+    from sync.uplink import companions_for
 
     cfg = _load(args.config)
-    agent = Agent(cfg)
+    agent = Agent(cfg, companions=companions_for(cfg))
     _run_async(agent.run(args.duration), agent.request_stop)
     return 0
 

@@ -152,8 +152,8 @@ class Demo:
 
     def _release_order(self) -> None:
         """The plant releases a work order to the line (delivered when the line connects)."""
-        from edge.cli.plant import queue_orders
         from sync.aggregator.config import load_aggregator_config
+        from sync.aggregator.orders import queue_orders
 
         cfg = load_aggregator_config(self.agg_path)
         body = {

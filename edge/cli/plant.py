@@ -4,17 +4,12 @@ report, work orders down to the lines) and ``lineside order list`` on the line s
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import signal
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from edge.cli.common import _age, _dur, _pct, emit, parse_time
-from edge.core.errors import ConfigError, LinesideError
-from edge.services.production import OperatorInputError
 
 
 def _agg(args: argparse.Namespace) -> Any:
@@ -90,128 +85,42 @@ def cmd_agg_report(args: argparse.Namespace) -> int:
 
 
 def cmd_agg_order_add(args: argparse.Namespace) -> int:
+    from sync.aggregator.orders import queue_orders, release_body
+
     cfg = _agg(args)
-    tz = "UTC"
-    due = parse_time(args.due, tz) if args.due else None
-    body = {
-        "action": "release",
-        "order_id": args.order,
-        "product": args.product,
-        "quantity": args.quantity,
-        "due": due,
-        "priority": args.priority,
-        "description": args.description or "",
-    }
+    body = release_body(
+        args.order,
+        args.product,
+        quantity=args.quantity,
+        due=parse_time(args.due, "UTC") if args.due else None,
+        priority=args.priority,
+        description=args.description or "",
+    )
     ids = queue_orders(cfg, args.line, [body], cmd_id=args.id)
     print(f"queued work order {args.order} for {args.line} (command {ids[0]})")
     return 0
 
 
 def cmd_agg_order_cancel(args: argparse.Namespace) -> int:
+    from sync.aggregator.orders import cancel_body, queue_orders
+
     cfg = _agg(args)
-    ids = queue_orders(cfg, args.line, [{"action": "cancel", "order_id": args.order}], cmd_id=args.id)
+    ids = queue_orders(cfg, args.line, [cancel_body(args.order)], cmd_id=args.id)
     print(f"queued cancellation of {args.order} for {args.line} (command {ids[0]})")
     return 0
 
 
 def cmd_agg_order_import(args: argparse.Namespace) -> int:
     """CSV (header: line,order_id,product,quantity[,due,priority,description]) or a JSON list."""
-    cfg = _agg(args)
-    path = Path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError([f"{path}: cannot read: {e}"]) from None
-    rows: list[dict[str, Any]]
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise ConfigError([f"{path}: not JSON: {e}"]) from None
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise ConfigError([f"{path}: expected a JSON list of orders"])
-        rows = data
-    else:
-        rows = list(csv.DictReader(text.splitlines()))
-    by_line: dict[str, list[dict[str, Any]]] = {}
-    errors = []
-    for i, r in enumerate(rows, start=2 if path.suffix.lower() != ".json" else 0):
-        where = f"{path}: {'row' if path.suffix.lower() != '.json' else 'item'} {i}"
-        line = str(r.get("line") or args.line or "")
-        if not line:
-            errors.append(f"{where}: line: missing (a column, or --line)")
-            continue
-        try:
-            qty = int(r["quantity"]) if r.get("quantity") not in (None, "") else None
-            prio = int(r.get("priority") or 0)
-            due = parse_time(str(r["due"]), "UTC") if r.get("due") not in (None, "") else None
-        except (ValueError, LinesideError) as e:
-            errors.append(f"{where}: {e}")
-            continue
-        if not r.get("order_id") or not r.get("product"):
-            errors.append(f"{where}: order_id and product are required")
-            continue
-        body = {
-            "action": "release",
-            "order_id": str(r["order_id"]),
-            "product": str(r["product"]),
-            "quantity": qty,
-            "due": due,
-            "priority": prio,
-            "description": str(r.get("description") or ""),
-        }
-        by_line.setdefault(line, []).append(body)
-    if errors:
-        raise ConfigError(errors)
-    n = 0
-    for line, bodies in by_line.items():
-        n += len(queue_orders(cfg, line, bodies, cmd_id=None, stable=True))
-    print(f"queued {n} work orders for {len(by_line)} lines")
+    from sync.aggregator.orders import import_orders
+
+    n, lines = import_orders(_agg(args), Path(args.file), line=args.line)
+    print(f"queued {n} work orders for {lines} lines")
     return 0
 
 
-def queue_orders(
-    cfg: Any, line: str, bodies: list[dict[str, Any]], *, cmd_id: str | None, stable: bool = False
-) -> list[str]:
-    """Queue work-order commands; ``stable`` ids (from the order's content) make a
-    re-import of the same file change nothing."""
-    from sync.aggregator.service import open_store
-
-    ln = cfg.line(line)
-    store = open_store(cfg)
-    ids = []
-    try:
-        for body in bodies:
-            _check_work_order(body)
-            if cmd_id:
-                cid = cmd_id
-            elif stable:
-                cid = (
-                    "wo-" + uuid.uuid5(uuid.NAMESPACE_URL, ln.key + json.dumps(body, sort_keys=True)).hex[:20]
-                )
-            else:
-                cid = f"wo-{body['order_id']}-{uuid.uuid4().hex[:8]}"
-            store.add_command(cid, ln.key, "work_order", body, time.time())
-            ids.append(cid)
-    finally:
-        store.close()
-    return ids
-
-
-def _check_work_order(body: dict[str, Any]) -> None:
-    from pydantic import ValidationError
-
-    from sync.protocol import WorkOrderBody
-
-    try:
-        WorkOrderBody.model_validate(body)
-    except ValidationError as e:
-        err = e.errors()[0]
-        raise OperatorInputError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-
-
 def cmd_agg_commands(args: argparse.Namespace) -> int:
-    from sync.aggregator.service import open_store
+    from sync.aggregator.store import open_store
 
     cfg = _agg(args)
     store = open_store(cfg)
@@ -232,7 +141,7 @@ def cmd_agg_commands(args: argparse.Namespace) -> int:
 
 
 def cmd_agg_acl(args: argparse.Namespace) -> int:
-    from sync.acl import line_user, render_acl
+    from sync.aggregator.acl import line_user, render_acl
 
     cfg = _agg(args)
     print(render_acl(cfg, args.aggregator_user))

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +21,7 @@ from edge.drivers import Reading, create_driver
 from edge.logic.materials.lots import LotTagWatcher
 from edge.logic.model import Quality, Sample
 from edge.runtime.acquire import ChangeFilter
+from edge.runtime.companion import Companion
 from edge.runtime.device_runner import DeviceRunner
 from edge.store import Store
 from edge.store import production as production_repo
@@ -29,7 +31,9 @@ log = logging.getLogger("lineside.agent")
 
 
 class Agent:
-    def __init__(self, cfg: LineConfig, store: Store | None = None) -> None:
+    def __init__(
+        self, cfg: LineConfig, store: Store | None = None, *, companions: Sequence[Companion] = ()
+    ) -> None:
         self.cfg = cfg
         self.store = store or Store(cfg.store.path)
         self.store.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
@@ -56,16 +60,19 @@ class Agent:
             | (self.quality.tags if self.quality else set())
             | (set(self.lots.by_tag) if self.lots else set())
         )
-        self.uplink: Any = None
-        if cfg.uplink is not None and cfg.uplink.enabled:
-            from sync.uplink.session import Uplink
-
-            self.uplink = Uplink(cfg)
-            self.writer.on_commit = self.uplink.notify
+        # Built by the composition root (the CLI builds the uplink): started after the
+        # agent, told of every commit, stopped after the last one.
+        self.companions: list[Companion] = list(companions)
+        if self.companions:
+            self.writer.on_commit = self._notify_companions
         self.readings = 0
         self.started = time.time()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
+
+    def _notify_companions(self) -> None:
+        for c in self.companions:
+            c.notify()
 
     # ------------------------------------------------------------------ data path
 
@@ -198,8 +205,8 @@ class Agent:
         if self.logic is not None or self.quality is not None:
             self._tasks.append(asyncio.create_task(self._tick(), name="logic-tick"))
         self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
-        if self.uplink is not None:
-            self.uplink.start()
+        for c in self.companions:
+            c.start()
         if self.cfg.agent.metrics is not None:
             from edge.runtime.metrics import serve
 
@@ -241,9 +248,9 @@ class Agent:
         await self.writer.close()
         await asyncio.to_thread(self._write_status)
         await asyncio.to_thread(self.store.append_event, "agent_stopped", "agent", "agent stopped")
-        if self.uplink is not None:
+        for c in self.companions:
             # Last chance to send what is committed; the rest goes at the next start.
-            await asyncio.to_thread(self.uplink.stop, 2.0)
+            await asyncio.to_thread(c.stop, 2.0)
         log.info("agent stopped: %d samples committed", self.writer.committed)
 
     async def run(self, duration: float | None = None) -> None:
@@ -380,7 +387,7 @@ class Agent:
                     self.store.apply_retention,
                     max_age_s=r.max_age_days * 86400,
                     max_bytes=int(r.max_size_mb * 1e6),
-                    require_ack=self.uplink is not None,
+                    require_ack=self.cfg.uplink is not None and self.cfg.uplink.enabled,
                 )
                 if any(removed.values()):
                     log.info("retention removed %s", removed)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from edge.config.line import LineConfig
 from edge.core.errors import LinesideError
+from edge.runtime.companion import Companion, UpstreamLink
 from edge.runtime.device_runner import DeviceRunner
 from edge.store import Store
 from edge.store.writer import SampleWriter
@@ -37,7 +38,7 @@ class Agent(Protocol):
     def runners(self) -> dict[str, DeviceRunner]: ...
 
     @property
-    def uplink(self) -> Any: ...
+    def companions(self) -> Sequence[Companion]: ...
 
 
 class AgentCollector:
@@ -93,13 +94,14 @@ class AgentCollector:
         for f, n in a.store.file_bytes().items():  # file sizes only: no query
             files.add_metric([*labels, f], float(n))
         yield files
-        if a.uplink is not None:
+        link = next((c for c in a.companions if isinstance(c, UpstreamLink)), None)
+        if link is not None:
             conn = GaugeMetricFamily(
                 "lineside_uplink_connected", "1 when connected to the broker", labels=["line"]
             )
-            conn.add_metric(labels, 1.0 if a.uplink.connected else 0.0)
+            conn.add_metric(labels, 1.0 if link.connected else 0.0)
             yield conn
-            last = a.uplink.stats["last_ack"]
+            last = link.last_ack
             age = GaugeMetricFamily(
                 "lineside_uplink_last_ack_age_seconds",
                 "Seconds since the last end-to-end ack",

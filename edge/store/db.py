@@ -52,9 +52,6 @@ STREAMS: tuple[str, ...] = (
     "measurements",
     "maintenance_requests",
 )
-#: Columns a stream keeps for the line's own bookkeeping, updated after the row was
-#: written: not part of the record that goes upstream (it would arrive stale).
-LOCAL_COLUMNS: dict[str, frozenset[str]] = {"order_requests": frozenset({"applied"})}
 #: Streams that retention may prune once acknowledged (never audit-like records).
 PRUNABLE: dict[str, str] = {"samples": "ts_recv", "events": "ts"}
 
@@ -268,13 +265,6 @@ class Store:
                 "value": decode_value(value, type_),
                 "quality": Quality(quality).label,
             }
-
-    def stream_rows(self, stream: str, after_seq: int, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """(column names, rows) of a stream after ``after_seq``, by sequence, as stored."""
-        cur = self.db.execute(
-            f"SELECT * FROM {_stream(stream)} WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
-        )
-        return [d[0] for d in cur.description], cur.fetchall()
 
     def tags(self) -> list[tuple[int, str, str]]:
         """(id, name, type) of every registered tag."""

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from sync.aggregator.config import AggregatorConfig
-from sync.aggregator.service import open_store
+from sync.aggregator.store import open_store
 
 
 def plant_status(cfg: AggregatorConfig, *, now: float) -> list[dict[str, Any]]:

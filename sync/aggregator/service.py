@@ -21,7 +21,7 @@ from typing import Any
 from edge.core import sdnotify
 from sync import mqtt as m
 from sync.aggregator.config import AggregatorConfig
-from sync.aggregator.store import AggregatorStore, FutureBatch, line_key
+from sync.aggregator.store import AggregatorStore, FutureBatch, line_key, open_store
 from sync.protocol import (
     Ack,
     Command,
@@ -83,7 +83,7 @@ class Aggregator:
         log.info(
             "aggregator started: %d lines, store %s, broker %s",
             len(self.lines),
-            "PostgreSQL" if self.store.dialect == "postgres" else self.store.target,
+            self.store.db.name,
             m.describe(self.cfg.mqtt),
         )
 
@@ -354,7 +354,4 @@ class Aggregator:
             log.warning(msg)
 
 
-def open_store(cfg: AggregatorConfig) -> AggregatorStore:
-    target = cfg.store.url or cfg.store.path
-    assert target is not None
-    return AggregatorStore(target)
+__all__ = ["Aggregator", "open_store"]

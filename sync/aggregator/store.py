@@ -1,6 +1,8 @@
-"""Aggregator storage: idempotent ingest of batches, the end-to-end ack per (line,
-stream), plant-level tables, the command outbox and dead letters. One schema, two
-engines: SQLite (default, a file) and PostgreSQL (psycopg 3, a ``postgresql://`` URL).
+"""The plant's ingest store: idempotent ingest of batches, the end-to-end ack per (line,
+stream), the lines' retained state, dead letters and the command outbox. SQLite (a file)
+or PostgreSQL (a ``postgresql://`` URL) through ``db.Database``; the schema comes from
+``migrations``, the plant tables kept from the streams from ``projections``, the plant
+view's reads from ``queries``.
 
 Records are unique on (line, stream, seq), so a batch sent twice (an agent restarted
 before the broker's PUBACK, a resend after an ack timeout, a broker redelivery) changes
@@ -13,145 +15,17 @@ agree). An edge prunes only what is acknowledged here.
 from __future__ import annotations
 
 import json
-import re
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sync.aggregator import migrations
+from sync.aggregator.config import AggregatorConfig
+from sync.aggregator.db import Database
+from sync.aggregator.projections import project
 from sync.protocol import Batch, LineRef, Topics, record_texts
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
-    line TEXT NOT NULL,
-    stream TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    received DOUBLE PRECISION NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (line, stream, seq)
-) {WITHOUT_ROWID};
-CREATE TABLE IF NOT EXISTS progress (
-    line TEXT NOT NULL,
-    stream TEXT NOT NULL,
-    contiguous BIGINT NOT NULL DEFAULT 0,
-    highest BIGINT NOT NULL DEFAULT 0,
-    updated DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (line, stream)
-);
-CREATE TABLE IF NOT EXISTS pending (
-    line TEXT NOT NULL,
-    stream TEXT NOT NULL,
-    after_seq BIGINT NOT NULL,
-    last_seq BIGINT NOT NULL,
-    PRIMARY KEY (line, stream, after_seq, last_seq)
-);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id {SERIAL},
-    received DOUBLE PRECISION NOT NULL,
-    topic TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    error TEXT NOT NULL,
-    payload {BLOB}
-);
-CREATE TABLE IF NOT EXISTS line_status (
-    line TEXT PRIMARY KEY,
-    online INTEGER NOT NULL,
-    ts DOUBLE PRECISION NOT NULL,
-    agent TEXT NOT NULL DEFAULT '',
-    state TEXT,
-    order_id TEXT,
-    last_data DOUBLE PRECISION,
-    backlog BIGINT NOT NULL DEFAULT 0,
-    devices TEXT NOT NULL DEFAULT '{}',
-    received DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE IF NOT EXISTS line_state (
-    line TEXT NOT NULL,
-    name TEXT NOT NULL,
-    data TEXT NOT NULL,
-    received DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (line, name)
-);
-CREATE TABLE IF NOT EXISTS shift_kpis (
-    line TEXT NOT NULL,
-    shift TEXT NOT NULL,
-    start_ts DOUBLE PRECISION NOT NULL,
-    end_ts DOUBLE PRECISION NOT NULL,
-    data TEXT NOT NULL,
-    received DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (line, shift)
-);
-CREATE TABLE IF NOT EXISTS downtime (
-    line TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    machine TEXT NOT NULL,
-    start_ts DOUBLE PRECISION NOT NULL,
-    end_ts DOUBLE PRECISION,
-    state TEXT NOT NULL,
-    auto_reason TEXT,
-    micro INTEGER NOT NULL DEFAULT 0,
-    seq BIGINT NOT NULL,
-    PRIMARY KEY (line, event_id)
-);
-CREATE TABLE IF NOT EXISTS downtime_reasons (
-    line TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    reason TEXT,
-    comment TEXT NOT NULL DEFAULT '',
-    by_who TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    PRIMARY KEY (line, event_id)
-);
-CREATE TABLE IF NOT EXISTS spc_alarms (
-    line TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    ts DOUBLE PRECISION NOT NULL,
-    characteristic TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    rule TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    value DOUBLE PRECISION,
-    PRIMARY KEY (line, seq)
-);
-CREATE TABLE IF NOT EXISTS inspections (
-    line TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    ts DOUBLE PRECISION NOT NULL,
-    plan TEXT NOT NULL,
-    order_id TEXT,
-    passed INTEGER NOT NULL,
-    by_who TEXT NOT NULL,
-    comment TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (line, seq)
-);
-CREATE TABLE IF NOT EXISTS commands (
-    id TEXT PRIMARY KEY,
-    line TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    body TEXT NOT NULL,
-    issued_at DOUBLE PRECISION NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',
-    reason TEXT NOT NULL DEFAULT '',
-    sent_count INTEGER NOT NULL DEFAULT 0,
-    last_sent DOUBLE PRECISION,
-    acked_at DOUBLE PRECISION
-);
-CREATE INDEX IF NOT EXISTS commands_pending ON commands (state, line);
-"""
-
-DIALECTS = {
-    "sqlite": {
-        "WITHOUT_ROWID": "WITHOUT ROWID",
-        "SERIAL": "INTEGER PRIMARY KEY AUTOINCREMENT",
-        "BLOB": "BLOB",
-    },
-    "postgres": {"WITHOUT_ROWID": "", "SERIAL": "BIGSERIAL PRIMARY KEY", "BLOB": "BYTEA"},
-}
-
-_PLACEHOLDER = re.compile(r"\?")
 
 
 def line_key(ref: LineRef) -> str:
@@ -162,90 +36,45 @@ class AggregatorStore:
     """The plant store. ``target`` is a SQLite path or a ``postgresql://`` URL."""
 
     def __init__(self, target: str | Path) -> None:
-        self.target = str(target)
-        self._lock = threading.RLock()
-        if self.target.startswith(("postgresql://", "postgres://")):
-            import psycopg
-
-            self.dialect = "postgres"
-            self._pg = psycopg.connect(self.target, autocommit=True)
-            self.db: Any = self._pg
-        else:
-            self.dialect = "sqlite"
-            Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.target, isolation_level=None, check_same_thread=False, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA busy_timeout=30000")
-        ddl = SCHEMA
-        for k, v in DIALECTS[self.dialect].items():
-            ddl = ddl.replace("{" + k + "}", v)
-        with self.tx():
-            for stmt in (s.strip() for s in ddl.split(";")):
-                if stmt:
-                    self._exec(stmt)
+        self.db = Database(target)
+        self.target = self.db.target
+        self.dialect = self.db.dialect
+        migrations.apply(self.db)
 
     # ------------------------------------------------------------------ plumbing
 
-    def _sql(self, sql: str) -> str:
-        return _PLACEHOLDER.sub("%s", sql) if self.dialect == "postgres" else sql
-
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.db.execute(self._sql(sql), params)
+        return self.db.execute(sql, params)
 
     def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        if self.dialect == "postgres":
-            with self.db.cursor() as cur:
-                cur.executemany(self._sql(sql), list(rows))
-        else:
-            self.db.executemany(sql, rows)
+        self.db.executemany(sql, rows)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return list(self._exec(sql, params).fetchall())
+        return self.db.query(sql, params)
 
     @contextmanager
     def tx(self) -> Iterator[None]:
         """One transaction (serialised per process; row locks serialise across processes)."""
-        with self._lock:
-            if self.dialect == "postgres":
-                with self.db.transaction():
-                    yield
-                return
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
+        with self.db.tx():
+            yield
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """Inside :meth:`tx`: undo only this part if it fails (one bad message must not
         cost the rest of its group)."""
-        if self.dialect == "postgres":
-            with self.db.transaction():
-                yield
-            return
-        self.db.execute("SAVEPOINT msg")
-        try:
+        with self.db.savepoint():
             yield
-        except BaseException:
-            self.db.execute("ROLLBACK TO msg")
-            self.db.execute("RELEASE msg")
-            raise
-        self.db.execute("RELEASE msg")
 
     def close(self) -> None:
-        with self._lock:
-            self.db.close()
+        self.db.close()
 
     def reset(self) -> None:
-        """Empty every table (tests and benchmarks on a shared PostgreSQL database)."""
+        """Empty every table but the migration record (tests and benchmarks on a shared
+        PostgreSQL database)."""
         with self.tx():
-            for t in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA):
-                self._exec(f"DELETE FROM {t}")
+            for t in self.db.tables():
+                if t != migrations.RECORD_TABLE:
+                    self._exec(f"DELETE FROM {t}")
 
     # ------------------------------------------------------------------ ingest
 
@@ -277,9 +106,7 @@ class AggregatorStore:
             "ON CONFLICT DO NOTHING",
             [(line, stream, r["seq"], now, d) for r, d in zip(batch.records, data, strict=True)],
         )
-        project = PROJECTIONS.get(stream)
-        if project is not None:
-            project(self, line, batch.records)
+        project(self.db, line, stream, batch.records)
         highest = max(highest, batch.last_seq)
         if batch.after_seq <= contiguous:
             contiguous = batch.last_seq
@@ -313,9 +140,9 @@ class AggregatorStore:
             "ON CONFLICT DO NOTHING",
             (line, stream, now),
         )
-        lock = " FOR UPDATE" if self.dialect == "postgres" else ""
         row = self._exec(
-            f"SELECT contiguous, highest FROM progress WHERE line = ? AND stream = ?{lock}", (line, stream)
+            f"SELECT contiguous, highest FROM progress WHERE line = ? AND stream = ?{self.db.for_update}",
+            (line, stream),
         ).fetchone()
         return int(row[0]), int(row[1])
 
@@ -457,96 +284,8 @@ class FutureBatch(ValueError):
     """A batch far beyond what was committed for its stream."""
 
 
-# ---------------------------------------------------------------------------- projections
-# Plant tables kept from the streams, idempotent under redelivery (upserts guarded by seq).
-
-
-def _downtime(st: AggregatorStore, line: str, records: list[dict[str, Any]]) -> None:
-    st._many(
-        "INSERT INTO downtime (line, event_id, machine, start_ts, end_ts, state, auto_reason, micro, seq) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (line, event_id) DO UPDATE SET machine = excluded.machine, "
-        "start_ts = excluded.start_ts, end_ts = excluded.end_ts, state = excluded.state, "
-        "auto_reason = excluded.auto_reason, micro = excluded.micro, seq = excluded.seq WHERE excluded.seq > downtime.seq",
-        [
-            (
-                line,
-                str(r.get("event_id")),
-                str(r.get("machine")),
-                r.get("start"),
-                r.get("end"),
-                str(r.get("state")),
-                r.get("auto_reason"),
-                int(bool(r.get("micro"))),
-                r["seq"],
-            )
-            for r in records
-        ],
-    )
-
-
-def _downtime_edits(st: AggregatorStore, line: str, records: list[dict[str, Any]]) -> None:
-    st._many(
-        "INSERT INTO downtime_reasons (line, event_id, reason, comment, by_who, seq) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (line, event_id) DO UPDATE SET reason = excluded.reason, comment = excluded.comment, "
-        "by_who = excluded.by_who, seq = excluded.seq WHERE excluded.seq > downtime_reasons.seq",
-        [
-            (
-                line,
-                str(r.get("event_id")),
-                r.get("reason"),
-                str(r.get("comment") or ""),
-                str(r.get("by")),
-                r["seq"],
-            )
-            for r in records
-            if r.get("kind") == "assign"
-        ],
-    )
-
-
-def _spc_alarms(st: AggregatorStore, line: str, records: list[dict[str, Any]]) -> None:
-    st._many(
-        "INSERT INTO spc_alarms (line, seq, ts, characteristic, kind, rule, detail, value) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [
-            (
-                line,
-                r["seq"],
-                r.get("ts"),
-                str(r.get("characteristic")),
-                str(r.get("kind")),
-                str(r.get("rule")),
-                str(r.get("detail")),
-                r.get("value"),
-            )
-            for r in records
-        ],
-    )
-
-
-def _inspections(st: AggregatorStore, line: str, records: list[dict[str, Any]]) -> None:
-    st._many(
-        "INSERT INTO inspections (line, seq, ts, plan, order_id, passed, by_who, comment) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [
-            (
-                line,
-                r["seq"],
-                r.get("ts"),
-                str(r.get("plan")),
-                r.get("order_id"),
-                int(bool(r.get("passed"))),
-                str(r.get("by")),
-                str(r.get("comment") or ""),
-            )
-            for r in records
-        ],
-    )
-
-
-PROJECTIONS = {
-    "downtime": _downtime,
-    "downtime_edits": _downtime_edits,
-    "spc_alarms": _spc_alarms,
-    "inspections": _inspections,
-}
+def open_store(cfg: AggregatorConfig) -> AggregatorStore:
+    """The plant store an aggregator config names."""
+    target = cfg.store.url or cfg.store.path
+    assert target is not None
+    return AggregatorStore(target)

@@ -8,9 +8,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-# The body of `cmd/work_order` is the line's own model: the edge validates what it applies.
-from edge.config.plant import WorkOrderBody  # noqa: F401  (re-exported by sync.protocol)
-
 # ------------------------------------------------------------------------------ payloads
 
 
@@ -133,6 +130,9 @@ class Command(Payload):
     kind: Literal["work_order", "reasons", "products"]
     issued_at: float
     body: dict[str, Any]
+    """Validated by the line against its own model of ``kind``
+    (``edge.config.plant.BODIES``), not here: the wire contract does not depend on
+    the edge."""
 
 
 class CommandAck(Payload):

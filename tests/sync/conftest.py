@@ -5,7 +5,8 @@ install command rather than skipping silently."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,21 @@ import pytest
 from sync.aggregator.config import AggregatorConfig
 from tests.conftest import LINE
 from tests.mqtt_rig import MOSQUITTO_HINT, Mosquitto, mosquitto_binary
+
+LINE_KEY = "acme/test/a1/l1"
+TAGS = [{"name": f"t{i}", "device": "plc", "address": f"hr:{i * 2}", "type": "float32"} for i in range(5)]
+DEVICE = [{"name": "plc", "protocol": "modbus_tcp", "host": "127.0.0.1", "port": 1}]
+
+
+def wait(pred: Callable[[], object], timeout: float = 20.0) -> None:
+    """Poll ``pred`` until it is truthy; fail the test after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout} s")
+
 
 PG_ADMIN = os.environ.get("LINESIDE_TEST_PG", "postgresql://root@127.0.0.1:5432/postgres")
 

@@ -18,13 +18,14 @@ import pytest
 import yaml
 
 from edge.store import STREAMS, Store
+from edge.store.streams import SCHEMAS
 from sync.aggregator.store import AggregatorStore
 from tests.conftest import REPO, example_on_free_ports
 from tests.mqtt_rig import Mosquitto, SilentProxy
 from tests.sync.conftest import uplink_section
 
 LINE_KEY = "acme/hamburg/filling/line1"
-QUALITY = {0: "good", 1: "uncertain", 2: "bad"}
+QUALITY = {0: "good", 1: "bad", 2: "stale"}
 
 
 def start(*args: str) -> subprocess.Popen[str]:
@@ -76,7 +77,10 @@ def edge_rows(db: Path, stream: str) -> list[dict[str, Any]]:
         cur = st.db.execute(f"SELECT * FROM {stream} ORDER BY seq")
         cols = [d[0] for d in cur.description]
         rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-        if stream == "samples":
+        if stream != "samples":  # what the stream's record schema ships (not the line's bookkeeping)
+            shipped = SCHEMAS[stream].fields
+            rows = [{k: r[k] for k in shipped} for r in rows]
+        else:
             names = dict(st.db.execute("SELECT id, name FROM tags").fetchall())
             rows = [
                 {"seq": r["seq"], "tag": names[r["tag_id"]], "ts": r["ts"], "quality": QUALITY[r["quality"]]}

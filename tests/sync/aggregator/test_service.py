@@ -13,8 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from sync.aggregator.service import Aggregator
 from tests.mqtt_rig import Mosquitto
-from tests.sync.conftest import agg_config
-from tests.sync.test_uplink import wait
+from tests.sync.conftest import agg_config, wait
 
 BASE = "lineside/v1/acme/test/a1/l1"
 LINE_KEY = "acme/test/a1/l1"

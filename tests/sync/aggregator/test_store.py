@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -123,3 +124,52 @@ def test_plant_tables_follow_the_latest_version(agg_target: str) -> None:
         )
     )
     assert st.query("SELECT event_id, end_ts, seq FROM downtime") == [("E1", 160.0, 2)]
+
+
+def test_projections_read_records_through_their_schema(agg_target: str) -> None:
+    """Plant tables take what the protocol's record schema says; a record it refuses
+    fails the whole batch (the service dead-letters it) and nothing is kept."""
+    from sync.protocol import RecordError
+
+    st = AggregatorStore(agg_target)
+
+    def edit(seq: int, kind: str) -> dict[str, object]:
+        return {
+            "seq": seq,
+            "ts": 1.0,
+            "kind": kind,
+            "event_id": "E1",
+            "reason": "JAM",
+            "at": None,
+            "comment": "c",
+            "by": "ann",
+        }
+
+    st.ingest(
+        Batch(line=REF, stream="downtime_edits", after_seq=0, first_seq=1, last_seq=2, sent_at=0,
+              records=[edit(1, "assign"), edit(2, "split")])
+    )  # fmt: skip
+    assert st.query("SELECT event_id, reason, by_who, seq FROM downtime_reasons") == [("E1", "JAM", "ann", 1)]
+    alarm = {
+        "seq": 1,
+        "ts": 1.0,
+        "characteristic": "fill",
+        "kind": "loud",
+        "rule": "r",
+        "detail": "d",
+        "value": 1.0,
+    }
+    with pytest.raises(RecordError, match="spc_alarms record 1: kind"):
+        st.ingest(
+            Batch(
+                line=REF,
+                stream="spc_alarms",
+                after_seq=0,
+                first_seq=1,
+                last_seq=1,
+                sent_at=0,
+                records=[alarm],
+            )
+        )
+    assert st.ack(LINE, "spc_alarms") == 0 and st.records(LINE, "spc_alarms") == []
+    assert st.query("SELECT count(*) FROM spc_alarms") == [(0,)]

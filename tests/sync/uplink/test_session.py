@@ -12,20 +12,7 @@ from sync.aggregator.service import Aggregator
 from sync.uplink.session import Uplink
 from tests.conftest import make_config
 from tests.mqtt_rig import Mosquitto
-from tests.sync.conftest import agg_config, uplink_section
-
-LINE_KEY = "acme/test/a1/l1"
-TAGS = [{"name": f"t{i}", "device": "plc", "address": f"hr:{i * 2}", "type": "float32"} for i in range(5)]
-DEVICE = [{"name": "plc", "protocol": "modbus_tcp", "host": "127.0.0.1", "port": 1}]
-
-
-def wait(pred, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
+from tests.sync.conftest import DEVICE, LINE_KEY, TAGS, agg_config, uplink_section, wait
 
 
 def produce(store: Store, n: int, start: float = 1.7e9) -> None:
@@ -109,3 +96,16 @@ def test_bookkeeping_columns_stay_at_the_line(tmp_path: Path, mosquitto: Mosquit
         up.stop()
         agg.stop()
         store.close()
+
+
+def test_the_composition_root_gets_an_uplink_only_where_one_is_configured(tmp_path: Path) -> None:
+    from edge.runtime.companion import Companion, UpstreamLink
+    from sync.uplink import companions_for
+
+    with_uplink = make_config(DEVICE, TAGS, tmp_path, uplink=uplink_section(1))
+    (up,) = companions_for(with_uplink)
+    assert isinstance(up, Uplink) and isinstance(up, Companion) and isinstance(up, UpstreamLink)
+    assert not up.connected and up.last_ack is None
+    assert companions_for(make_config(DEVICE, TAGS, tmp_path)) == []
+    off = make_config(DEVICE, TAGS, tmp_path, uplink=uplink_section(1, enabled=False))
+    assert companions_for(off) == []

@@ -17,8 +17,7 @@ from sync.protocol import Command, Topics, encode
 from sync.uplink.session import Uplink
 from tests.conftest import make_config
 from tests.mqtt_rig import Mosquitto
-from tests.sync.conftest import agg_config, uplink_section
-from tests.sync.test_uplink import DEVICE, TAGS, wait
+from tests.sync.conftest import DEVICE, TAGS, agg_config, uplink_section, wait
 
 LINE_KEY = "acme/test/a1/l1"
 PRODUCTS = [{"id": "COLA-500", "ideal_cycle_s": 0.5}, {"id": "WATER-1L", "ideal_cycle_s": 0.8}]

@@ -12,7 +12,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sync.acl import line_user, render_acl
+from sync.aggregator.acl import line_user, render_acl
 from sync.aggregator.config import AggregatorConfig
 from tests.mqtt_rig import Mosquitto
 

@@ -1,0 +1,233 @@
+"""Versioned schema of the plant store: a named set of migrations in order, each applied
+in one transaction together with its record in ``_migrations`` (as sqlite-utils'
+migration sets, and ``edge.store.migrations`` at the line). Opening a store applies
+what it lacks, on SQLite and PostgreSQL alike (DDL in portable SQL, the words that
+differ as ``{NAME}``, see ``db.DDL_TYPES``).
+
+A released migration is never edited: add a new one. The first is the schema of the
+release before migrations, written ``IF NOT EXISTS`` so that a store created by that
+release upgrades in place (it is then recorded as applied and the rest follow).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sync.aggregator.db import Database
+
+RECORD_TABLE = "_migrations"
+
+Step = Callable[[Database], None]
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    step: Step
+
+
+@dataclass
+class MigrationSet:
+    """Migrations applied in order and recorded under this set's name."""
+
+    name: str
+    migrations: list[Migration] = field(default_factory=list)
+
+    def __call__(self, step: Step) -> Step:
+        """Register ``step`` (a decorator); its function name is the migration's name."""
+        if any(m.name == step.__name__ for m in self.migrations):
+            raise ValueError(f"migration {step.__name__} is registered twice")
+        self.migrations.append(Migration(step.__name__, step))
+        return step
+
+    def applied(self, db: Database) -> list[str]:
+        _record_table(db)
+        rows = db.query(
+            f"SELECT name FROM {RECORD_TABLE} WHERE migration_set = ? ORDER BY applied_at, name", (self.name,)
+        )
+        return [r[0] for r in rows]
+
+    def apply(self, db: Database) -> list[str]:
+        """Apply what is missing, each migration in its own transaction; returns the
+        names applied now."""
+        done = []
+        with db.migration_lock():
+            _record_table(db)
+            for m in self.migrations:
+                with db.tx():
+                    # Another instance may have applied it while we waited for the lock.
+                    if db.execute(
+                        f"SELECT 1 FROM {RECORD_TABLE} WHERE migration_set = ? AND name = ?",
+                        (self.name, m.name),
+                    ).fetchone():
+                        continue
+                    m.step(db)
+                    db.execute(
+                        f"INSERT INTO {RECORD_TABLE} (migration_set, name, applied_at) VALUES (?, ?, ?)",
+                        (self.name, m.name, time.time()),
+                    )
+                done.append(m.name)
+        return done
+
+
+def _record_table(db: Database) -> None:
+    db.execute(
+        f"CREATE TABLE IF NOT EXISTS {RECORD_TABLE} (migration_set TEXT NOT NULL, name TEXT NOT NULL, "
+        "applied_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (migration_set, name))"
+    )
+
+
+def run_ddl(db: Database, script: str) -> None:
+    """Statements separated by ``;`` (no ``;`` inside a statement)."""
+    for stmt in (s.strip() for s in db.ddl(script).split(";")):
+        if stmt:
+            db.execute(stmt)
+
+
+AGGREGATOR = MigrationSet("aggregator")
+
+
+@AGGREGATOR
+def m001_initial(db: Database) -> None:
+    """Ingest (records, progress, pending ranges), dead letters, line state, the plant
+    tables kept from the streams and the command outbox."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE IF NOT EXISTS records (
+            line TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            received DOUBLE PRECISION NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (line, stream, seq)
+        ) {WITHOUT_ROWID};
+        CREATE TABLE IF NOT EXISTS progress (
+            line TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            contiguous BIGINT NOT NULL DEFAULT 0,
+            highest BIGINT NOT NULL DEFAULT 0,
+            updated DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, stream)
+        );
+        CREATE TABLE IF NOT EXISTS pending (
+            line TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            after_seq BIGINT NOT NULL,
+            last_seq BIGINT NOT NULL,
+            PRIMARY KEY (line, stream, after_seq, last_seq)
+        );
+        CREATE TABLE IF NOT EXISTS dead_letters (
+            id {SERIAL},
+            received DOUBLE PRECISION NOT NULL,
+            topic TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            error TEXT NOT NULL,
+            payload {BLOB}
+        );
+        CREATE TABLE IF NOT EXISTS line_status (
+            line TEXT PRIMARY KEY,
+            online INTEGER NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            agent TEXT NOT NULL DEFAULT '',
+            state TEXT,
+            order_id TEXT,
+            last_data DOUBLE PRECISION,
+            backlog BIGINT NOT NULL DEFAULT 0,
+            devices TEXT NOT NULL DEFAULT '{}',
+            received DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS line_state (
+            line TEXT NOT NULL,
+            name TEXT NOT NULL,
+            data TEXT NOT NULL,
+            received DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, name)
+        );
+        CREATE TABLE IF NOT EXISTS shift_kpis (
+            line TEXT NOT NULL,
+            shift TEXT NOT NULL,
+            start_ts DOUBLE PRECISION NOT NULL,
+            end_ts DOUBLE PRECISION NOT NULL,
+            data TEXT NOT NULL,
+            received DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, shift)
+        );
+        CREATE TABLE IF NOT EXISTS downtime (
+            line TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            start_ts DOUBLE PRECISION NOT NULL,
+            end_ts DOUBLE PRECISION,
+            state TEXT NOT NULL,
+            auto_reason TEXT,
+            micro INTEGER NOT NULL DEFAULT 0,
+            seq BIGINT NOT NULL,
+            PRIMARY KEY (line, event_id)
+        );
+        CREATE TABLE IF NOT EXISTS downtime_reasons (
+            line TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            reason TEXT,
+            comment TEXT NOT NULL DEFAULT '',
+            by_who TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            PRIMARY KEY (line, event_id)
+        );
+        CREATE TABLE IF NOT EXISTS spc_alarms (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            characteristic TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            value DOUBLE PRECISION,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE TABLE IF NOT EXISTS inspections (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            plan TEXT NOT NULL,
+            order_id TEXT,
+            passed INTEGER NOT NULL,
+            by_who TEXT NOT NULL,
+            comment TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (line, seq)
+        );
+        CREATE TABLE IF NOT EXISTS commands (
+            id TEXT PRIMARY KEY,
+            line TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            issued_at DOUBLE PRECISION NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            reason TEXT NOT NULL DEFAULT '',
+            sent_count INTEGER NOT NULL DEFAULT 0,
+            last_sent DOUBLE PRECISION,
+            acked_at DOUBLE PRECISION
+        );
+        CREATE INDEX IF NOT EXISTS commands_pending ON commands (state, line)
+        """,
+    )
+
+
+@AGGREGATOR
+def m002_report_indexes(db: Database) -> None:
+    """The plant report reads a line's SPC alarms by time and its latest shift: index
+    both instead of scanning every line's rows."""
+    run_ddl(
+        db,
+        """
+        CREATE INDEX spc_alarms_by_time ON spc_alarms (line, ts);
+        CREATE INDEX shift_kpis_by_end ON shift_kpis (line, end_ts)
+        """,
+    )
+
+
+def apply(db: Database) -> list[str]:
+    """Bring a plant store up to date; returns the migrations applied now."""
+    return AGGREGATOR.apply(db)

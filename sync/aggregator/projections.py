@@ -1,0 +1,80 @@
+"""Plant tables kept from the streams: one function per stream, fed each batch's records
+inside the ingest transaction, reading them through the protocol's record schema
+(``sync.protocol.records``). Idempotent under redelivery: upserts are guarded by the
+record's sequence, inserts ignore what is there already. A record its schema refuses
+raises RecordError, and the message becomes a dead letter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sync.aggregator.db import Database
+from sync.protocol import parse_records
+from sync.protocol.records import DowntimeEditRecord, DowntimeRecord, InspectionRecord, SpcAlarmRecord
+
+Projection = Callable[[Database, str, list[dict[str, Any]]], None]
+PROJECTIONS: dict[str, Projection] = {}
+
+
+def projection(stream: str) -> Callable[[Projection], Projection]:
+    def add(fn: Projection) -> Projection:
+        PROJECTIONS[stream] = fn
+        return fn
+
+    return add
+
+
+def project(db: Database, line: str, stream: str, records: list[dict[str, Any]]) -> None:
+    """Keep the plant tables of ``stream`` (if it has any) up to date with ``records``."""
+    fn = PROJECTIONS.get(stream)
+    if fn is not None:
+        fn(db, line, records)
+
+
+@projection("downtime")
+def downtime(db: Database, line: str, records: list[dict[str, Any]]) -> None:
+    """The latest version of each downtime event."""
+    recs: list[DowntimeRecord] = parse_records("downtime", records)
+    db.executemany(
+        "INSERT INTO downtime (line, event_id, machine, start_ts, end_ts, state, auto_reason, micro, seq) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (line, event_id) DO UPDATE SET machine = excluded.machine, "
+        "start_ts = excluded.start_ts, end_ts = excluded.end_ts, state = excluded.state, "
+        "auto_reason = excluded.auto_reason, micro = excluded.micro, seq = excluded.seq WHERE excluded.seq > downtime.seq",
+        [
+            (line, r.event_id, r.machine, r.start, r.end, r.state, r.auto_reason, int(bool(r.micro)), r.seq)
+            for r in recs
+        ],
+    )
+
+
+@projection("downtime_edits")
+def downtime_edits(db: Database, line: str, records: list[dict[str, Any]]) -> None:
+    """The reason operators gave each stop last (splits stay at the line)."""
+    recs: list[DowntimeEditRecord] = parse_records("downtime_edits", records)
+    db.executemany(
+        "INSERT INTO downtime_reasons (line, event_id, reason, comment, by_who, seq) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (line, event_id) DO UPDATE SET reason = excluded.reason, comment = excluded.comment, "
+        "by_who = excluded.by_who, seq = excluded.seq WHERE excluded.seq > downtime_reasons.seq",
+        [(line, r.event_id, r.reason, r.comment, r.by, r.seq) for r in recs if r.kind == "assign"],
+    )
+
+
+@projection("spc_alarms")
+def spc_alarms(db: Database, line: str, records: list[dict[str, Any]]) -> None:
+    recs: list[SpcAlarmRecord] = parse_records("spc_alarms", records)
+    db.executemany(
+        "INSERT INTO spc_alarms (line, seq, ts, characteristic, kind, rule, detail, value) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [(line, r.seq, r.ts, r.characteristic, r.kind, r.rule, r.detail, r.value) for r in recs],
+    )
+
+
+@projection("inspections")
+def inspections(db: Database, line: str, records: list[dict[str, Any]]) -> None:
+    recs: list[InspectionRecord] = parse_records("inspections", records)
+    db.executemany(
+        "INSERT INTO inspections (line, seq, ts, plan, order_id, passed, by_who, comment) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [(line, r.seq, r.ts, r.plan, r.order_id, int(bool(r.passed)), r.by, r.comment) for r in recs],
+    )
