@@ -2,9 +2,12 @@
 with the operator terminal in front (``lineside demo``) or a summary at the end
 (``lineside demo --headless --duration S``).
 
-The demo derives its own configs from the example line and aggregator configs into a
-work directory: every device, the broker and the stores on free loopback ports and
-private paths, so it never disturbs a broker or line already running here. The broker
+The demo derives its own configs from the example line, aggregator and mosquitto configs
+shipped in the package (``edge.examples``, the repository's ``config/``) into a work
+directory: every device, the broker and the stores on free loopback ports and private
+paths, so it never disturbs a broker or line already running here. The work directory is
+made absolute once, before any child starts: each child runs inside it, so a relative
+path handed to a child would resolve twice. The broker
 is the system mosquitto when installed, else the embedded amqtt broker (MQTT 3.1.1; the
 uplink and aggregator fall back to it). Every process is a child; stopping the demo
 stops them all, agent first, so nothing is left behind.
@@ -20,12 +23,14 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from edge.core.errors import LinesideError
+from edge.examples import example
 from sync.broker import mosquitto_binary
 
 
@@ -59,14 +64,32 @@ def wait_port(port: int, timeout: float) -> bool:
     return False
 
 
+def demo_broker_config(port: int, template: str, *, as_root: bool) -> str:
+    """The shipped ``mosquitto/demo.conf`` with its listener moved to ``port`` on loopback.
+    mosquitto started as root switches to the ``mosquitto`` user, which need not exist
+    where the binary was merely unpacked; the demo keeps root, as its other children do."""
+    lines = [
+        f"listener {port} 127.0.0.1" if ln.split()[:1] == ["listener"] else ln for ln in template.splitlines()
+    ]
+    if not any(ln.split()[:1] == ["listener"] for ln in lines):
+        lines.append(f"listener {port} 127.0.0.1")
+    return "\n".join([*lines, *(["user root"] if as_root else [])]) + "\n"
+
+
 @dataclass
 class Demo:
-    line_config: Path
-    aggregator_config: Path
-    workdir: Path
+    """One demo run. The example configs default to the ones shipped in the package;
+    ``workdir`` may be relative to the current directory (it is made absolute)."""
+
+    line_config: Traversable = field(default_factory=lambda: example("line1.yaml"))
+    aggregator_config: Traversable = field(default_factory=lambda: example("aggregator.yaml"))
+    workdir: Path = Path("var/demo")
     broker: str = "auto"  # auto | mosquitto | embedded
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     started: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir).absolute()
 
     def prepare(self) -> None:
         """Write the demo's line, aggregator and broker configs into the work directory."""
@@ -110,10 +133,8 @@ class Demo:
         self.started = time.time()
         if self.broker == "mosquitto":
             conf = self.workdir / "mosquitto.conf"
-            conf.write_text(
-                f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                + ("user root\n" if os.geteuid() == 0 else "")
-            )
+            template = example("mosquitto/demo.conf").read_text()
+            conf.write_text(demo_broker_config(self.port, template, as_root=os.geteuid() == 0))
             self._spawn("broker", [str(mosquitto_binary()), "-c", str(conf)])
         else:
             self._spawn("broker", self._lineside("broker", "--port", str(self.port)))
@@ -134,6 +155,7 @@ class Demo:
     def _start_released_order(self, timeout: float = 60.0) -> None:
         """Play the operator: start the plant's work order once it reached the line."""
         from edge.config.line import load_config
+        from edge.services.commands import dispatch_list
         from edge.services.production import order_command
         from edge.store import Store
 
@@ -143,10 +165,9 @@ class Demo:
             time.sleep(0.5)
             try:
                 with Store(cfg.store.path) as st:
-                    row = st.db.execute(
-                        "SELECT 1 FROM work_orders WHERE order_id = 'WO-DEMO-1' AND status = 'released'"
-                    ).fetchone()
-                    if row:
+                    if any(
+                        o["order_id"] == "WO-DEMO-1" and o["state"] == "released" for o in dispatch_list(st)
+                    ):
                         order_command(cfg, st, "start", "WO-DEMO-1", by="demo operator")
                         return
             except LinesideError:
@@ -186,42 +207,41 @@ class Demo:
 
     def summary(self) -> dict[str, Any]:
         from edge.config.line import load_config
+        from edge.services.commands import dispatch_list
+        from edge.services.export import store_counts
         from edge.services.production import kpi_report
+        from edge.services.status import gather_status
         from edge.store import Store
         from sync.aggregator.config import load_aggregator_config
         from sync.aggregator.service import open_store
 
         cfg = load_config(self.line_path)
         out: dict[str, Any] = {"broker": self.broker, "seconds": round(time.time() - self.started, 1)}
+        counts = store_counts(cfg)
+        out |= {s: counts[s] for s in ("samples", "events", "state_changes", "spc_points", "spc_alarms")}
+        out["backlog"] = sum(gather_status(cfg)["backlog"].values())
         with Store(cfg.store.path, readonly=True) as st:
-            db = st.db
-            out["samples"] = st.count("samples")
-            out["events"] = st.count("events")
-            out["state_changes"] = st.count("state_changes")
-            out["downtime_events"] = db.execute("SELECT count(DISTINCT event_id) FROM downtime").fetchone()[0]
-            out["spc_points"] = st.count("spc_points")
-            out["spc_alarms"] = st.count("spc_alarms")
-            out["orders_applied"] = db.execute(
-                "SELECT count(*) FROM orders WHERE by = 'line' AND action = 'start'"
-            ).fetchone()[0]
+            out["orders_applied"] = sum(
+                o["state"] != "released" for o in dispatch_list(st, include_done=True)
+            )
             rep = kpi_report(cfg, st, since=self.started)
-            t = rep["total"]
-            out |= {
-                "good": t["good"],
-                "scrap": t["scrap"],
-                "downtime_s": round(t["downtime_s"], 1),
-                "oee": t["oee"],
-                "availability": t["availability"],
-                "performance": t["performance"],
-                "quality": t["quality"],
-            }
-            out["backlog"] = sum(st.backlog().values())
+        t = rep["total"]
+        out["downtime_events"] = len(rep["downtime"])
+        out |= {
+            "good": t["good"],
+            "scrap": t["scrap"],
+            "downtime_s": round(t["downtime_s"], 1),
+            "oee": t["oee"],
+            "availability": t["availability"],
+            "performance": t["performance"],
+            "quality": t["quality"],
+        }
         acfg = load_aggregator_config(self.agg_path)
         ast = open_store(acfg)
         try:
-            counts = ast.record_counts()
-            out["aggregator_records"] = {stream: n for (_line, stream), n in counts.items()}
-            out["aggregator_rows"] = sum(counts.values())
+            agg_counts = ast.record_counts()
+            out["aggregator_records"] = {stream: n for (_line, stream), n in agg_counts.items()}
+            out["aggregator_rows"] = sum(agg_counts.values())
             out["dead_letters"] = sum(ast.dead_letter_counts().values())
         finally:
             ast.close()
