@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edge.core.errors import LinesideError
+from edge.services.production import OperatorInputError
 
 
 def emit(as_json: bool, data: Any, printer: Callable[[], None]) -> int:
@@ -98,7 +98,8 @@ def parse_time(text: str, tz: str) -> float:
     try:
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise LinesideError(
+        # Bad operator input, like every other refused argument: exit 2.
+        raise OperatorInputError(
             f"cannot read time {text!r}: use ISO 8601 (2026-11-21T08:00), epoch seconds or -15m/-2h/-1d"
         ) from None
     if dt.tzinfo is None:
