@@ -1,12 +1,7 @@
 """The example configs ship in the package (``edge.examples``) and are the repository's
-``config/`` files: one source, in a wheel as real files."""
+``config/`` files: one source (the wheel's copies: ``tests/test_packaging.py``)."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
-import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -29,22 +24,3 @@ def test_every_config_file_is_shipped() -> None:
 def test_unknown_example_is_refused_with_the_known_names() -> None:
     with pytest.raises(KeyError, match=r"line1\.yaml"):
         example("line2.yaml")
-
-
-@pytest.mark.slow
-def test_wheel_holds_the_examples_as_files(tmp_path: Path) -> None:
-    """A wheel built from this checkout (as `pip install .` builds it) carries the
-    examples' contents, not links into a config/ folder that an install does not have."""
-    p = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert p.returncode == 0, p.stderr
-    (wheel,) = tmp_path.glob("lineside-*.whl")
-    with zipfile.ZipFile(wheel) as z:
-        for name in NAMES:
-            info = z.getinfo(f"edge/examples/{name}")
-            assert info.external_attr >> 28 != 0o12, f"{name} is a symlink in the wheel"
-            assert z.read(info) == (REPO / "config" / name).read_bytes()
