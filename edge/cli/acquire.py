@@ -36,18 +36,18 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         try:
             if config_kind(read_yaml(f)) == "aggregator":
                 agg = load_aggregator_config(f)
-                store = agg.store.url or agg.store.path
-                what = f"aggregator config: {len(agg.lines)} line{'s' if len(agg.lines) != 1 else ''}, store {store}"
+                n = len(agg.lines)
+                what = f"{n} line{'s' if n != 1 else ''}): aggregator config, store {agg.store.url or agg.store.path}"
             else:
                 cfg = load_config(f)
                 what = (
-                    f"line config: {len(cfg.devices)} devices, {len(cfg.tags)} tags, store {cfg.store.path}"
+                    f"{len(cfg.devices)} devices, {len(cfg.tags)} tags): line config, store {cfg.store.path}"
                 )
         except ConfigError as e:
             messages.extend(e.messages)
         else:
             if not args.quiet:
-                print(f"{f}: ok ({what})")
+                print(f"{f}: ok ({what}")
     if messages:
         for m in messages:
             print(m, file=sys.stderr)
@@ -222,7 +222,7 @@ def register(sub: Any) -> None:
         "check",
         help="validate config files; prints FILE: path.to.field: problem, exit 2 on errors",
         description="Validate line configs and plant aggregator configs (a file with a `lines:` list and "
-        "no `line:` section is an aggregator config). Prints `FILE: ok (KIND config: …, store PATH)` per "
+        "no `line:` section is an aggregator config). Prints `FILE: ok (…): KIND config, store PATH` per "
         "valid file and `FILE: path.to.field: problem` per problem; exit 2 on any problem.",
     )
     ck.add_argument("files", nargs="+", metavar="FILE")

@@ -16,8 +16,8 @@ def test_shipped_configs_check_ok_and_name_their_kind(capsys: pytest.CaptureFixt
     line, agg = REPO / "config" / "line1.yaml", REPO / "config" / "aggregator.yaml"
     assert main(["config", "check", str(line), str(agg)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"{line}: ok (line config: 4 devices")
-    assert out[1].startswith(f"{agg}: ok (aggregator config: 1 line, store ")
+    assert out[0].startswith(f"{line}: ok (4 devices, 19 tags): line config, store ")
+    assert out[1].startswith(f"{agg}: ok (1 line): aggregator config, store ")
 
 
 def test_aggregator_config_errors_come_from_the_aggregator_loader(
