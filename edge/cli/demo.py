@@ -7,10 +7,10 @@ shipped in the package (``edge.examples``, the repository's ``config/``) into a 
 directory: every device, the broker and the stores on free loopback ports and private
 paths, so it never disturbs a broker or line already running here. The work directory is
 made absolute once, before any child starts: each child runs inside it, so a relative
-path handed to a child would resolve twice. The broker
-is the system mosquitto when installed, else the embedded amqtt broker (MQTT 3.1.1; the
-uplink and aggregator fall back to it). Every process is a child; stopping the demo
-stops them all, agent first, so nothing is left behind.
+path handed to a child would resolve twice. The broker is the system mosquitto when
+installed, else the embedded amqtt broker (MQTT 3.1.1; the uplink and aggregator fall
+back to it). Every process is a child; stopping the demo stops them all, agent first, so
+nothing is left behind.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def wait_port(port: int, timeout: float) -> bool:
 
 def demo_broker_config(port: int, template: str, *, as_root: bool) -> str:
     """The shipped ``mosquitto/demo.conf`` with its listener moved to ``port`` on loopback.
-    mosquitto started as root switches to the ``mosquitto`` user, which need not exist
-    where the binary was merely unpacked; the demo keeps root, as its other children do."""
+    Started as root, mosquitto would switch to its own ``mosquitto`` user; ``user root``
+    keeps it as the user the demo runs as, like every other child."""
     lines = [
         f"listener {port} 127.0.0.1" if ln.split()[:1] == ["listener"] else ln for ln in template.splitlines()
     ]
