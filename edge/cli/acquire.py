@@ -18,18 +18,36 @@ from edge.core.errors import ConfigError, LinesideError
 from edge.services.status import gather_status
 
 
+def config_kind(data: Any) -> str:
+    """``aggregator`` for a plant aggregator config (a ``lines:`` list and no ``line:``
+    section), else ``line``: the two kinds of file ``config check`` validates."""
+    if isinstance(data, dict) and "lines" in data and "line" not in data:
+        return "aggregator"
+    return "line"
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     from edge.config.line import load_config
+    from edge.core.yamlio import read_yaml
+    from sync.aggregator.config import load_aggregator_config
 
     messages: list[str] = []
     for f in args.files:
         try:
-            cfg = load_config(f)
+            if config_kind(read_yaml(f)) == "aggregator":
+                agg = load_aggregator_config(f)
+                n = len(agg.lines)
+                what = f"{n} line{'s' if n != 1 else ''}): aggregator config, store {agg.store.url or agg.store.path}"
+            else:
+                cfg = load_config(f)
+                what = (
+                    f"{len(cfg.devices)} devices, {len(cfg.tags)} tags): line config, store {cfg.store.path}"
+                )
         except ConfigError as e:
             messages.extend(e.messages)
         else:
             if not args.quiet:
-                print(f"{f}: ok ({len(cfg.devices)} devices, {len(cfg.tags)} tags)")
+                print(f"{f}: ok ({what}")
     if messages:
         for m in messages:
             print(m, file=sys.stderr)
@@ -198,10 +216,16 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    c = sub.add_parser("config", help="validate a line config or print its JSON schema")
+    c = sub.add_parser(
+        "config", help="validate line and aggregator configs or print the line config's JSON schema"
+    )
     csub = c.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
     ck = csub.add_parser(
-        "check", help="validate config files; prints FILE: path.to.field: problem, exit 2 on errors"
+        "check",
+        help="validate config files; prints FILE: path.to.field: problem, exit 2 on errors",
+        description="Validate line configs and plant aggregator configs (a file with a `lines:` list and "
+        "no `line:` section is an aggregator config). Prints `FILE: ok (…): KIND config, store PATH` per "
+        "valid file and `FILE: path.to.field: problem` per problem; exit 2 on any problem.",
     )
     ck.add_argument("files", nargs="+", metavar="FILE")
     ck.add_argument("-q", "--quiet", action="store_true", help="print nothing for valid files")

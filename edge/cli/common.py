@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from edge.core.errors import LinesideError
+from edge.services.production import OperatorInputError
 
 if TYPE_CHECKING:  # the config models load with the command that needs them
     from edge.config.line import LineConfig
@@ -101,7 +101,8 @@ def parse_time(text: str, tz: str) -> float:
     try:
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise LinesideError(
+        # Bad operator input, like every other refused argument: exit 2.
+        raise OperatorInputError(
             f"cannot read time {text!r}: use ISO 8601 (2026-11-21T08:00), epoch seconds or -15m/-2h/-1d"
         ) from None
     if dt.tzinfo is None:

@@ -2,12 +2,15 @@
 with the operator terminal in front (``lineside demo``) or a summary at the end
 (``lineside demo --headless --duration S``).
 
-The demo derives its own configs from the example line and aggregator configs into a
-work directory: every device, the broker and the stores on free loopback ports and
-private paths, so it never disturbs a broker or line already running here. The broker
-is the system mosquitto when installed, else the embedded amqtt broker (MQTT 3.1.1; the
-uplink and aggregator fall back to it). Every process is a child; stopping the demo
-stops them all, agent first, so nothing is left behind.
+The demo derives its own configs from the example line, aggregator and mosquitto configs
+shipped in the package (``edge.examples``, the repository's ``config/``) into a work
+directory: every device, the broker and the stores on free loopback ports and private
+paths, so it never disturbs a broker or line already running here. The work directory is
+made absolute once, before any child starts: each child runs inside it, so a relative
+path handed to a child would resolve twice. The broker is the system mosquitto when
+installed, else the embedded amqtt broker (MQTT 3.1.1; the uplink and aggregator fall
+back to it). Every process is a child; stopping the demo stops them all, agent first, so
+nothing is left behind.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from edge.core.errors import LinesideError
+from edge.examples import example
 from sync.broker import mosquitto_binary
 
 
@@ -59,14 +64,32 @@ def wait_port(port: int, timeout: float) -> bool:
     return False
 
 
+def demo_broker_config(port: int, template: str, *, as_root: bool) -> str:
+    """The shipped ``mosquitto/demo.conf`` with its listener moved to ``port`` on loopback.
+    Started as root, mosquitto would switch to its own ``mosquitto`` user; ``user root``
+    keeps it as the user the demo runs as, like every other child."""
+    lines = [
+        f"listener {port} 127.0.0.1" if ln.split()[:1] == ["listener"] else ln for ln in template.splitlines()
+    ]
+    if not any(ln.split()[:1] == ["listener"] for ln in lines):
+        lines.append(f"listener {port} 127.0.0.1")
+    return "\n".join([*lines, *(["user root"] if as_root else [])]) + "\n"
+
+
 @dataclass
 class Demo:
-    line_config: Path
-    aggregator_config: Path
-    workdir: Path
+    """One demo run. The example configs default to the ones shipped in the package;
+    ``workdir`` may be relative to the current directory (it is made absolute)."""
+
+    line_config: Traversable = field(default_factory=lambda: example("line1.yaml"))
+    aggregator_config: Traversable = field(default_factory=lambda: example("aggregator.yaml"))
+    workdir: Path = Path("var/demo")
     broker: str = "auto"  # auto | mosquitto | embedded
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     started: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir).absolute()
 
     def prepare(self) -> None:
         """Write the demo's line, aggregator and broker configs into the work directory."""
@@ -110,10 +133,8 @@ class Demo:
         self.started = time.time()
         if self.broker == "mosquitto":
             conf = self.workdir / "mosquitto.conf"
-            conf.write_text(
-                f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                + ("user root\n" if os.geteuid() == 0 else "")
-            )
+            template = example("mosquitto/demo.conf").read_text()
+            conf.write_text(demo_broker_config(self.port, template, as_root=os.geteuid() == 0))
             self._spawn("broker", [str(mosquitto_binary()), "-c", str(conf)])
         else:
             self._spawn("broker", self._lineside("broker", "--port", str(self.port)))
@@ -208,9 +229,9 @@ class Demo:
         acfg = load_aggregator_config(self.agg_path)
         ast = open_store(acfg)
         try:
-            counts = ast.record_counts()
-            out["aggregator_records"] = {stream: n for (_line, stream), n in counts.items()}
-            out["aggregator_rows"] = sum(counts.values())
+            agg_counts = ast.record_counts()
+            out["aggregator_records"] = {stream: n for (_line, stream), n in agg_counts.items()}
+            out["aggregator_rows"] = sum(agg_counts.values())
             out["dead_letters"] = sum(ast.dead_letter_counts().values())
         finally:
             ast.close()

@@ -152,6 +152,22 @@ def cmd_order(args: argparse.Namespace) -> int:
     return 0
 
 
+def _order_args(cmd: Any) -> Any:
+    """``order``'s checks that argparse cannot make across the action's sub-parser: an
+    action is given, and ``-c`` before or after it."""
+
+    def run(args: argparse.Namespace) -> int:
+        if args.action is None:
+            raise OperatorInputError(
+                "action: one of start, pause, resume, complete, changeover_start, changeover_end, list"
+            )
+        if not args.config:
+            raise OperatorInputError("-c/--config: required (the line config file)")
+        return int(cmd(args))
+
+    return run
+
+
 def _order_list(cfg: LineConfig, args: argparse.Namespace) -> int:
     from edge.services.context import open_store
     from edge.services.production import dispatch_list
@@ -249,22 +265,44 @@ def register(sub: Any) -> None:
     ds.set_defaults(func=cmd_downtime_split)
 
     od = sub.add_parser(
-        "order", help="start, pause, resume or complete a work order; changeovers; list the dispatch list"
+        "order",
+        help="start, pause, resume or complete a work order; changeovers; list the dispatch list",
+        description="`lineside order start -c FILE WO-1001 --by OP` starts a work order (product, quantity "
+        "and due date come from the dispatch list when the plant released it); `order list` shows the "
+        "dispatch list. The agent applies each command within a second.",
     )
-    od.add_argument("-c", "--config", required=True, help="line config file (YAML)")
-    od.add_argument(
-        "action",
-        choices=["start", "pause", "resume", "complete", "changeover_start", "changeover_end", "list"],
-        help="what to do (list: work orders released to this line by the plant)",
-    )
-    od.add_argument("order", nargs="?", help="work order id (required for start)")
-    od.add_argument("--product", help="product id (start)")
-    od.add_argument("--quantity", type=int, help="ordered quantity (start)")
-    od.add_argument("--due", help="due date (start): ISO 8601, plant local time")
-    od.add_argument("--by", help="operator (badge or name); required except for list")
-    od.add_argument("--all", action="store_true", help="list: include completed and cancelled orders")
-    od.add_argument("--json", action="store_true", help="list: machine-readable output")
-    od.set_defaults(func=cmd_order)
+    # -c may come before the action (`order -c FILE start …`) or after it (as documented).
+    od.add_argument("-c", "--config", help="line config file (YAML)")
+    oda = od.add_subparsers(dest="action", metavar="ACTION")
+    for action, text in (
+        ("start", "start a work order"),
+        ("pause", "pause the running order (a planned stop)"),
+        ("resume", "resume the paused order"),
+        ("complete", "complete the running order"),
+        ("changeover_start", "begin a changeover (a planned stop)"),
+        ("changeover_end", "end the changeover"),
+        ("list", "work orders released to this line by the plant, by priority and due date"),
+    ):
+        a = oda.add_parser(action, help=text, description=text)
+        a.add_argument("-c", "--config", default=argparse.SUPPRESS, help="line config file (YAML)")
+        if action == "list":
+            a.add_argument("--all", action="store_true", help="include completed and cancelled orders")
+            a.add_argument("--json", action="store_true", help="machine-readable output")
+        else:
+            a.add_argument(
+                "order",
+                nargs=None if action == "start" else "?",
+                help="work order id" + ("" if action == "start" else " (optional)"),
+            )
+            a.add_argument("--by", required=True, help="operator (badge or name)")
+        if action == "start":
+            a.add_argument("--product", help="product id (default: from the dispatch list)")
+            a.add_argument("--quantity", type=int, help="ordered quantity (default: from the dispatch list)")
+            a.add_argument("--due", help="due date: ISO 8601, plant local time")
+        a.set_defaults(
+            func=_order_args(cmd_order), product=None, quantity=None, due=None, all=False, json=False
+        )
+    od.set_defaults(func=_order_args(cmd_order), action=None)
 
     cn = sub.add_parser(
         "count", help="book scrap with a reason, or correct a machine's counts (recorded with who and why)"

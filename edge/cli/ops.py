@@ -15,7 +15,11 @@ from edge.core.errors import LinesideError
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge.cli.demo import Demo, failed_stages, print_summary
 
-    demo = Demo(Path(args.config), Path(args.aggregator_config), Path(args.workdir), broker=args.broker)
+    demo = Demo(workdir=Path(args.workdir), broker=args.broker)
+    if args.config:
+        demo.line_config = Path(args.config)
+    if args.aggregator_config:
+        demo.aggregator_config = Path(args.aggregator_config)
     demo.prepare()
     stop = False
 
@@ -76,12 +80,13 @@ def register(sub: Any) -> None:
         "--duration seconds instead and prints a summary; exit 1 if a stage moved no data.",
     )
     d.add_argument(
-        "-c", "--config", default="config/line1.yaml", help="example line config (default: %(default)s)"
+        "-c",
+        "--config",
+        help="line config to derive the demo's from (default: the shipped example line1.yaml)",
     )
     d.add_argument(
         "--aggregator-config",
-        default="config/aggregator.yaml",
-        help="example aggregator config (default: %(default)s)",
+        help="aggregator config to derive the demo's from (default: the shipped example aggregator.yaml)",
     )
     d.add_argument(
         "--workdir",

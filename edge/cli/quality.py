@@ -160,7 +160,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
             print(f"    {m['material_lot']:<20} {m['material']:<16} {qty}")
         print("  process values in the window:")
         for v in p["process_values"]:
-            if v["mean"] is None:
+            # Text, bool and array tags (min/max of JSON text are not numbers) get the count only.
+            if v["mean"] is None or not all(isinstance(v[k], (int, float)) for k in ("min", "max")):
                 print(f"    {v['tag']:<28} {v['samples']:>7} samples")
             else:
                 print(

@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from edge.config.base import TOPIC_SAFE_RE, CrossCheckError, Model, format_validation_error
 from edge.config.devices import Device, OpcUaDevice, Tag, check_address
 from edge.config.operators import OperatorCfg, TuiCfg, check_operator_sections
+from edge.config.paths import store_file
 from edge.config.production import (
     CalendarCfg,
     MachineCfg,
@@ -77,7 +78,9 @@ class Retention(Model):
 
 class StoreConfig(Model):
     path: Path = Path("lineside.db")
-    """SQLite database file (relative paths are relative to the config file)."""
+    """SQLite database file. A relative path is relative to the config file, or, in a
+    systemd unit with ``StateDirectory=`` (``$STATE_DIRECTORY`` set), the file of that
+    name in the state directory (``/var/lib/lineside/line1.db``)."""
     batch_max_rows: Annotated[int, Field(ge=1, le=100_000)] = 5000
     """Largest number of samples committed in one transaction."""
     batch_max_latency_ms: Annotated[int, Field(ge=1, le=10_000)] = 200
@@ -216,9 +219,9 @@ def load_config(path: str | os.PathLike[str]) -> LineConfig:
 
 
 def resolve_paths(cfg: LineConfig, base: Path) -> LineConfig:
-    """Make relative file paths relative to the config file's folder."""
-    store_path = cfg.store.path if cfg.store.path.is_absolute() else (base / cfg.store.path)
-    store = cfg.store.model_copy(update={"path": store_path})
+    """Make relative file paths relative to the config file's folder (the store: or to
+    the systemd unit's state directory, see ``edge.config.paths``)."""
+    store = cfg.store.model_copy(update={"path": store_file(cfg.store.path, base)})
     devices = []
     for d in cfg.devices:
         if isinstance(d, OpcUaDevice):

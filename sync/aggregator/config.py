@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from edge.config.base import TOPIC_SAFE_RE, Model, format_validation_error
+from edge.config.paths import store_file
 from edge.config.uplink import MqttConfig
 from edge.core.errors import ConfigError
 from edge.core.yamlio import read_yaml
@@ -31,7 +32,9 @@ class AggregatorLine(Model):
 
 class AggregatorStoreCfg(Model):
     path: Path | None = Path("aggregator.db")
-    """SQLite file (used when no ``url`` is given)."""
+    """SQLite file (used when no ``url`` is given). A relative path is relative to the
+    config file, or, in a systemd unit with ``StateDirectory=``, the file of that name in
+    the state directory (``/var/lib/lineside-aggregator/plant.db``)."""
     url: Annotated[str, Field(pattern=r"^postgres(ql)?://")] | None = None
     """PostgreSQL connection URL (``postgresql://user@host/db``); a password belongs in
     ``PGPASSWORD`` or ``~/.pgpass``, not here."""
@@ -87,6 +90,6 @@ def load_aggregator_config(path: str | os.PathLike[str]) -> AggregatorConfig:
     except ValidationError as e:
         raise ConfigError(format_validation_error(str(p), e, data)) from None
     store = cfg.store
-    if store.url is None and store.path is not None and not store.path.is_absolute():
-        store = store.model_copy(update={"path": p.parent / store.path})
+    if store.url is None and store.path is not None:
+        store = store.model_copy(update={"path": store_file(store.path, p.parent)})
     return cfg.model_copy(update={"mqtt": cfg.mqtt.resolved(p.parent), "store": store, "source": p.parent})
