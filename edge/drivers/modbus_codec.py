@@ -126,8 +126,14 @@ def encode_value(tag: Tag, value: bool | int | float | str) -> list[int]:
     return _from_bytes(struct.pack(">" + _FMT[tag.type], raw), tag.word_order, tag.byte_order)
 
 
+#: The same layout read as unsigned integers: a value's raw bits, compared to see whether
+#: it changed (bit-exact, so a NaN that stays the same NaN is unchanged).
+_RAW_FMT = {"h": "H", "H": "H", "i": "I", "I": "I", "q": "Q", "Q": "Q", "f": "I", "d": "Q"}
+
+
 class BlockDecoder:
-    """Decodes every tag of one read block in a single ``struct`` call where it can.
+    """Decodes every tag of one read block in a single ``struct`` call where it can, and
+    remembers the block's last registers so a poll can report only what changed.
 
     Tags in big word and byte order that do not overlap are unpacked together with one
     precompiled format (gaps become pad bytes); the rest (little-endian orders, bits
@@ -139,31 +145,108 @@ class BlockDecoder:
         fast: list[tuple[Tag, ModbusAddress]] = []
         self.slow: list[tuple[Tag, ModbusAddress]] = []
         pos = start
-        fmt = ">"
+        fmt = raw_fmt = ">"
         for t, a in sorted(members, key=lambda m: m[1].address):
             simple = t.type in _FMT and a.bit is None and t.word_order == "big" and t.byte_order == "big"
             if simple and a.address >= pos:
                 if a.address > pos:
                     fmt += f"{2 * (a.address - pos)}x"
+                    raw_fmt += f"{2 * (a.address - pos)}x"
                 fmt += _FMT[t.type]
+                raw_fmt += _RAW_FMT[_FMT[t.type]]
                 pos = a.address + a.words
                 fast.append((t, a))
             else:
                 self.slow.append((t, a))
         self.words = pos - start
         self.struct = struct.Struct(fmt) if fast else None
+        self.raw_struct = struct.Struct(raw_fmt) if fast else None
+        self.pack = struct.Struct(f">{self.words}H").pack
         self.fast_names = [t.name for t, _ in fast]
         self.scaled = {i: t for i, (t, _) in enumerate(fast) if t.scale != 1.0 or t.offset != 0.0}
+        self.slow_spans = [
+            (t, a, a.address - start, a.address - start + max(a.words, 1)) for t, a in self.slow
+        ]
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop what the block last held: the next ``changes`` reports every tag (after a
+        reconnect, an error answer, or whenever the reported values may be BAD)."""
+        self.last_regs: list[int] | None = None
+        self.last_raw: tuple[int, ...] = ()
+        self.last_slow: list[list[int] | None] = [None] * len(self.slow)
+
+    def _values(self, raw: bytes) -> list[bool | int | float | str]:
+        assert self.struct is not None
+        values: list[bool | int | float | str] = list(self.struct.unpack(raw))
+        for i, t in self.scaled.items():
+            values[i] = values[i] * t.scale + t.offset  # type: ignore[operator]
+        return values
 
     def decode(self, regs: list[int]) -> list[tuple[str, bool | int | float | str]]:
+        """Every tag of the block (stateless)."""
         out: list[tuple[str, bool | int | float | str]] = []
         if self.struct is not None:
-            raw = struct.pack(f">{self.words}H", *regs[: self.words])
-            values = list(self.struct.unpack(raw))
-            for i, t in self.scaled.items():
-                values[i] = values[i] * t.scale + t.offset
-            out.extend(zip(self.fast_names, values, strict=True))
-        for t, a in self.slow:
-            off = a.address - self.start
-            out.append((t.name, decode_registers(t, a, regs[off : off + max(a.words, 1)])))
+            out.extend(zip(self.fast_names, self._values(self.pack(*regs[: self.words])), strict=True))
+        for t, a, lo, hi in self.slow_spans:
+            out.append((t.name, decode_registers(t, a, regs[lo:hi])))
         return out
+
+    def changes(self, regs: list[int], full: bool = False) -> list[tuple[str, bool | int | float | str]]:
+        """The tags whose registers differ from the last call's (every tag when ``full``
+        or after ``forget``), then remember ``regs``.
+
+        An unchanged block costs one list comparison; in a changed block only the
+        changed tags are decoded (the fast ones share one ``struct`` call).
+        """
+        last = self.last_regs
+        self.last_regs = regs
+        if last is not None and not full and regs == last:
+            return []
+        out: list[tuple[str, bool | int | float | str]] = []
+        if self.raw_struct is not None:
+            raw = self.pack(*regs[: self.words])
+            bits = self.raw_struct.unpack(raw)
+            old, self.last_raw = self.last_raw, bits
+            if last is None or full:
+                out.extend(zip(self.fast_names, self._values(raw), strict=True))
+            elif bits != old:
+                values = self._values(raw)
+                names = self.fast_names
+                out.extend(
+                    (names[i], values[i]) for i, (b, o) in enumerate(zip(bits, old, strict=True)) if b != o
+                )
+        for i, (t, a, lo, hi) in enumerate(self.slow_spans):
+            seg = regs[lo:hi]
+            if full or seg != self.last_slow[i]:
+                self.last_slow[i] = seg
+                out.append((t.name, decode_registers(t, a, seg)))
+        return out
+
+
+class BitDecoder:
+    """A coil or discrete-input block: each member's bit, and what changed since the last call."""
+
+    def __init__(self, start: int, members: list[tuple[Tag, ModbusAddress]]) -> None:
+        self.names = [t.name for t, _ in members]
+        self.offsets = [a.address - start for _, a in members]
+        self.forget()
+
+    def forget(self) -> None:
+        """The next ``changes`` reports every member."""
+        self.last: list[bool] | None = None
+
+    def decode(self, bits: list[bool]) -> list[tuple[str, bool | int | float | str]]:
+        """Every member (stateless)."""
+        return [(n, bool(bits[o])) for n, o in zip(self.names, self.offsets, strict=True)]
+
+    def changes(self, bits: list[bool], full: bool = False) -> list[tuple[str, bool | int | float | str]]:
+        """The members whose bit differs from the last call's (all when ``full`` or after ``forget``)."""
+        last, self.last = self.last, bits
+        if last is None or full:
+            return self.decode(bits)
+        if bits == last:
+            return []
+        return [
+            (n, bool(bits[o])) for n, o in zip(self.names, self.offsets, strict=True) if bits[o] != last[o]
+        ]
