@@ -20,16 +20,48 @@ from typing import Any
 
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
+from pymodbus.exceptions import ModbusException, ModbusIOException
+from pymodbus.pdu.register_message import ReadHoldingRegistersResponse, ReadInputRegistersResponse
 
 from edge.config.devices import ModbusRtuDevice, ModbusTcpDevice, Tag
 from edge.core.errors import DriverError
 from edge.drivers.base import OnUpdate, Reading
-from edge.drivers.modbus_codec import encode_value, parse_address
+from edge.drivers.modbus_codec import encode_value, parse_address, register_bytes
 from edge.drivers.modbus_plan import ReadBlock, plan_reads
 from edge.logic.model import Quality
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # we log faults once ourselves
+
+
+def _decode_registers(pdu: Any, data: bytes) -> None:
+    # pymodbus unpacks an answer one register per struct call; one call does it, and the
+    # bytes are kept: the driver compares and unpacks them without packing them again.
+    n = data[0]
+    if n >= len(data):
+        raise ModbusIOException(
+            f"byte_count {n} > length of packet {len(data)}", function_code=pdu.function_code
+        )
+    pdu.raw = raw = data[1 : 1 + n - n % 2]
+    pdu.registers = list(struct.unpack(f">{len(raw) // 2}H", raw))
+
+
+class HoldingRegisters(ReadHoldingRegistersResponse):
+    """pymodbus's answer to a holding-register read (function 3) that keeps the register
+    bytes as ``raw`` (registered on each client, replacing pymodbus's for function 3)."""
+
+    raw: bytes = b""
+
+    def decode(self, data: bytes) -> None:
+        _decode_registers(self, data)
+
+
+class InputRegisters(ReadInputRegistersResponse):
+    """The same for input registers (function 4)."""
+
+    raw: bytes = b""
+
+    def decode(self, data: bytes) -> None:
+        _decode_registers(self, data)
 
 
 class ModbusDriver:
@@ -69,6 +101,8 @@ class ModbusDriver:
                 if b.decoder is not None:
                     b.decoder.forget()
         self.client = c = self._make_client()
+        c.register(HoldingRegisters)
+        c.register(InputRegisters)
         self._requests = {
             "hr": c.read_holding_registers,
             "ir": c.read_input_registers,
@@ -154,17 +188,22 @@ class ModbusDriver:
             assert dec is not None
             if rsp.isError():
                 err = f"device refused {block.table}:{block.start}+{block.count} (unit {block.unit}): {rsp}"
-            elif not block.bits and len(rsp.registers) < block.count:
-                err = f"short answer: {len(rsp.registers)} of {block.count} registers"
             else:
-                values = rsp.bits if block.bits else rsp.registers
-                try:
-                    pairs = dec.changes(values, full) if remember else dec.decode(values)
-                except (ValueError, UnicodeDecodeError, struct.error) as e:
-                    err = f"cannot decode: {e}"
+                # Coils come as bits, registers as their bytes (kept by HoldingRegisters /
+                # InputRegisters; packed again only for an answer pymodbus decoded itself).
+                data: Any = (
+                    rsp.bits if block.bits else getattr(rsp, "raw", None) or register_bytes(rsp.registers)
+                )
+                if not block.bits and len(data) < 2 * block.count:
+                    err = f"short answer: {len(data) // 2} of {block.count} registers"
                 else:
-                    out.extend(starmap(Reading, pairs))
-                    continue
+                    try:
+                        pairs = dec.changes(data, full) if remember else dec.decode(data)
+                    except (ValueError, UnicodeDecodeError, struct.error) as e:
+                        err = f"cannot decode: {e}"
+                    else:
+                        out.extend(starmap(Reading, pairs))
+                        continue
             if remember:
                 dec.forget()
             out.extend(Reading(t.name, None, Quality.BAD, error=err) for t, _a in block.members)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edge.config.devices import MODBUS_ADDR_RE, MODBUS_WORDS, Tag
@@ -130,10 +131,21 @@ def encode_value(tag: Tag, value: bool | int | float | str) -> list[int]:
 #: it changed (bit-exact, so a NaN that stays the same NaN is unchanged).
 _RAW_FMT = {"h": "H", "H": "H", "i": "I", "I": "I", "q": "Q", "Q": "Q", "f": "I", "d": "Q"}
 
+Value = bool | int | float | str
+
+
+def register_bytes(regs: Sequence[int]) -> bytes:
+    """Registers as the big-endian bytes they travelled as."""
+    return struct.pack(f">{len(regs)}H", *regs)
+
+
+def _registers(raw: bytes) -> list[int]:
+    return list(struct.unpack(f">{len(raw) // 2}H", raw))
+
 
 class BlockDecoder:
-    """Decodes every tag of one read block in a single ``struct`` call where it can, and
-    remembers the block's last registers so a poll can report only what changed.
+    """Decodes a read block's register bytes: every tag at once, or only the tags whose
+    registers changed since the last call.
 
     Tags in big word and byte order that do not overlap are unpacked together with one
     precompiled format (gaps become pad bytes); the rest (little-endian orders, bits
@@ -158,69 +170,65 @@ class BlockDecoder:
                 fast.append((t, a))
             else:
                 self.slow.append((t, a))
-        self.words = pos - start
         self.struct = struct.Struct(fmt) if fast else None
         self.raw_struct = struct.Struct(raw_fmt) if fast else None
-        self.pack = struct.Struct(f">{self.words}H").pack
         self.fast_names = [t.name for t, _ in fast]
         self.scaled = {i: t for i, (t, _) in enumerate(fast) if t.scale != 1.0 or t.offset != 0.0}
+        #: (tag, address, first byte, end byte) of each slow tag within the block's bytes
         self.slow_spans = [
-            (t, a, a.address - start, a.address - start + max(a.words, 1)) for t, a in self.slow
+            (t, a, 2 * (a.address - start), 2 * (a.address - start + max(a.words, 1))) for t, a in self.slow
         ]
         self.forget()
 
     def forget(self) -> None:
         """Drop what the block last held: the next ``changes`` reports every tag (after a
         reconnect, an error answer, or whenever the reported values may be BAD)."""
-        self.last_regs: list[int] | None = None
-        self.last_raw: tuple[int, ...] = ()
-        self.last_slow: list[list[int] | None] = [None] * len(self.slow)
+        self.last: bytes | None = None
+        self.last_bits: tuple[int, ...] = ()
+        self.last_slow: list[bytes | None] = [None] * len(self.slow)
 
-    def _values(self, raw: bytes) -> list[bool | int | float | str]:
+    def _values(self, raw: bytes) -> list[Value]:
         assert self.struct is not None
-        values: list[bool | int | float | str] = list(self.struct.unpack(raw))
+        values: list[Value] = list(self.struct.unpack_from(raw))
         for i, t in self.scaled.items():
             values[i] = values[i] * t.scale + t.offset  # type: ignore[operator]
         return values
 
-    def decode(self, regs: list[int]) -> list[tuple[str, bool | int | float | str]]:
-        """Every tag of the block (stateless)."""
-        out: list[tuple[str, bool | int | float | str]] = []
+    def decode(self, raw: bytes) -> list[tuple[str, Value]]:
+        """Every tag of the block (stateless); ``raw`` is the block's register bytes."""
+        out: list[tuple[str, Value]] = []
         if self.struct is not None:
-            out.extend(zip(self.fast_names, self._values(self.pack(*regs[: self.words])), strict=True))
+            out.extend(zip(self.fast_names, self._values(raw), strict=True))
         for t, a, lo, hi in self.slow_spans:
-            out.append((t.name, decode_registers(t, a, regs[lo:hi])))
+            out.append((t.name, decode_registers(t, a, _registers(raw[lo:hi]))))
         return out
 
-    def changes(self, regs: list[int], full: bool = False) -> list[tuple[str, bool | int | float | str]]:
+    def changes(self, raw: bytes, full: bool = False) -> list[tuple[str, Value]]:
         """The tags whose registers differ from the last call's (every tag when ``full``
-        or after ``forget``), then remember ``regs``.
+        or after ``forget``), then remember ``raw``.
 
-        An unchanged block costs one list comparison; in a changed block only the
-        changed tags are decoded (the fast ones share one ``struct`` call).
+        An unchanged block costs one bytes comparison; in a changed block the fast tags
+        are compared as raw integers (one ``struct`` call) and only changed ones kept.
         """
-        last = self.last_regs
-        self.last_regs = regs
-        if last is not None and not full and regs == last:
+        last, self.last = self.last, raw
+        if raw == last and not full:
             return []
-        out: list[tuple[str, bool | int | float | str]] = []
+        out: list[tuple[str, Value]] = []
         if self.raw_struct is not None:
-            raw = self.pack(*regs[: self.words])
-            bits = self.raw_struct.unpack(raw)
-            old, self.last_raw = self.last_raw, bits
+            bits = self.raw_struct.unpack_from(raw)
+            old, self.last_bits = self.last_bits, bits
             if last is None or full:
                 out.extend(zip(self.fast_names, self._values(raw), strict=True))
             elif bits != old:
-                values = self._values(raw)
-                names = self.fast_names
+                values, names = self._values(raw), self.fast_names
                 out.extend(
                     (names[i], values[i]) for i, (b, o) in enumerate(zip(bits, old, strict=True)) if b != o
                 )
         for i, (t, a, lo, hi) in enumerate(self.slow_spans):
-            seg = regs[lo:hi]
+            seg = raw[lo:hi]
             if full or seg != self.last_slow[i]:
                 self.last_slow[i] = seg
-                out.append((t.name, decode_registers(t, a, seg)))
+                out.append((t.name, decode_registers(t, a, _registers(seg))))
         return out
 
 
@@ -234,13 +242,13 @@ class BitDecoder:
 
     def forget(self) -> None:
         """The next ``changes`` reports every member."""
-        self.last: list[bool] | None = None
+        self.last: Sequence[bool] | None = None
 
-    def decode(self, bits: list[bool]) -> list[tuple[str, bool | int | float | str]]:
+    def decode(self, bits: Sequence[bool]) -> list[tuple[str, Value]]:
         """Every member (stateless)."""
         return [(n, bool(bits[o])) for n, o in zip(self.names, self.offsets, strict=True)]
 
-    def changes(self, bits: list[bool], full: bool = False) -> list[tuple[str, bool | int | float | str]]:
+    def changes(self, bits: Sequence[bool], full: bool = False) -> list[tuple[str, Value]]:
         """The members whose bit differs from the last call's (all when ``full`` or after ``forget``)."""
         last, self.last = self.last, bits
         if last is None or full:
