@@ -134,6 +134,7 @@ class DeviceRunner:
             reader, heartbeat_due = driver, self.heartbeat_check(tags)
         on_readings = self.on_readings
         next_at = loop.time()
+        overruns = 0
         while not self._stop.is_set():
             try:
                 # asyncio.timeout rather than wait_for: no task per poll.
@@ -152,11 +153,18 @@ class DeviceRunner:
                 on_readings(readings, now)
             next_at += period
             t = loop.time()
-            if next_at < t:
+            if next_at > t:
+                await asyncio.sleep(next_at - t)
+                overruns = 0
+            else:
                 # The poll overran its period: start the next one now and restart the
                 # schedule from here (no burst of make-up polls, no idle wait either).
+                # The requests' own awaits let other tasks run; a driver that answers
+                # without ever suspending still yields every 16th poll.
                 next_at = t
-            await asyncio.sleep(next_at - t)
+                overruns += 1
+                if overruns % 16 == 0:
+                    await asyncio.sleep(0)
 
     async def _watch(self, period: float) -> None:
         while not self._stop.is_set():
