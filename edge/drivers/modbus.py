@@ -33,35 +33,51 @@ from edge.logic.model import Quality
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # we log faults once ourselves
 
 
-def _decode_registers(pdu: Any, data: bytes) -> None:
-    # pymodbus unpacks an answer one register per struct call; one call does it, and the
-    # bytes are kept: the driver compares and unpacks them without packing them again.
-    n = data[0]
-    if n >= len(data):
-        raise ModbusIOException(
-            f"byte_count {n} > length of packet {len(data)}", function_code=pdu.function_code
+class _Registers:
+    """Register answers that keep their bytes (``raw``) and unpack ``registers`` only when
+    asked: pymodbus unpacks every register with its own struct call, while the driver
+    compares and decodes the bytes and never needs the list."""
+
+    function_code: int
+    dev_id: int
+    transaction_id: int
+    raw: bytes = b""
+    _registers: Sequence[int] | None = None
+
+    @property
+    def registers(self) -> Sequence[int]:
+        if self._registers is None:
+            self._registers = list(struct.unpack(f">{len(self.raw) // 2}H", self.raw))
+        return self._registers
+
+    @registers.setter
+    def registers(self, value: Sequence[int]) -> None:
+        self._registers = value
+
+    def decode(self, data: bytes) -> None:
+        n = data[0]
+        if n >= len(data):
+            raise ModbusIOException(
+                f"byte_count {n} > length of packet {len(data)}", function_code=self.function_code
+            )
+        self.raw = data[1 : 1 + n - n % 2]
+        self._registers = None
+
+    def __str__(self) -> str:
+        # pymodbus formats every answer it decodes for a debug line, logged or not; all
+        # the registers in that text would cost more than decoding them.
+        return (
+            f"{type(self).__name__}(dev_id={self.dev_id}, transaction_id={self.transaction_id}, "
+            f"count={len(self.raw) // 2})"
         )
-    pdu.raw = raw = data[1 : 1 + n - n % 2]
-    pdu.registers = list(struct.unpack(f">{len(raw) // 2}H", raw))
 
 
-class HoldingRegisters(ReadHoldingRegistersResponse):
-    """pymodbus's answer to a holding-register read (function 3) that keeps the register
-    bytes as ``raw`` (registered on each client, replacing pymodbus's for function 3)."""
-
-    raw: bytes = b""
-
-    def decode(self, data: bytes) -> None:
-        _decode_registers(self, data)
+class HoldingRegisters(_Registers, ReadHoldingRegistersResponse):  # type: ignore[misc]
+    """The answer to a holding-register read (function 3); registered on each client."""
 
 
-class InputRegisters(ReadInputRegistersResponse):
-    """The same for input registers (function 4)."""
-
-    raw: bytes = b""
-
-    def decode(self, data: bytes) -> None:
-        _decode_registers(self, data)
+class InputRegisters(_Registers, ReadInputRegistersResponse):  # type: ignore[misc]
+    """The answer to an input-register read (function 4); registered on each client."""
 
 
 class ModbusDriver:
