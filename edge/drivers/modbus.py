@@ -202,14 +202,15 @@ class ModbusDriver:
         for block, rsp in zip(blocks, answers, strict=True):
             dec = block.decoder
             assert dec is not None
+            raw = getattr(rsp, "raw", None)
+            if raw is not None and raw == dec.last and remember and not full:
+                continue  # the common case: a register block exactly as last time
             if rsp.isError():
                 err = f"device refused {block.table}:{block.start}+{block.count} (unit {block.unit}): {rsp}"
             else:
                 # Coils come as bits, registers as their bytes (kept by HoldingRegisters /
                 # InputRegisters; packed again only for an answer pymodbus decoded itself).
-                data: Any = (
-                    rsp.bits if block.bits else getattr(rsp, "raw", None) or register_bytes(rsp.registers)
-                )
+                data: Any = rsp.bits if block.bits else raw or register_bytes(rsp.registers)
                 if not block.bits and len(data) < 2 * block.count:
                     err = f"short answer: {len(data) // 2} of {block.count} registers"
                 else:

@@ -10,6 +10,8 @@ import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress
+from operator import ne
 
 from edge.config.devices import MODBUS_ADDR_RE, MODBUS_WORDS, Tag
 
@@ -220,10 +222,7 @@ class BlockDecoder:
             if last is None or full:
                 out.extend(zip(self.fast_names, self._values(raw), strict=True))
             elif bits != old:
-                values, names = self._values(raw), self.fast_names
-                out.extend(
-                    (names[i], values[i]) for i, (b, o) in enumerate(zip(bits, old, strict=True)) if b != o
-                )
+                out.extend(compress(zip(self.fast_names, self._values(raw), strict=True), map(ne, bits, old)))
         for i, (t, a, lo, hi) in enumerate(self.slow_spans):
             seg = raw[lo:hi]
             if full or seg != self.last_slow[i]:
