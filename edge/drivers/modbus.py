@@ -64,12 +64,10 @@ class _Registers:
         self._registers = None
 
     def __str__(self) -> str:
-        # pymodbus formats every answer it decodes for a debug line, logged or not; all
-        # the registers in that text would cost more than decoding them.
-        return (
-            f"{type(self).__name__}(dev_id={self.dev_id}, transaction_id={self.transaction_id}, "
-            f"count={len(self.raw) // 2})"
-        )
+        # pymodbus formats every answer it decodes for a debug line, logged or not: its
+        # text with all the registers cost more than decoding them. (With pymodbus debug
+        # logging on, the frames themselves are logged.)
+        return type(self).__name__
 
 
 class HoldingRegisters(_Registers, ReadHoldingRegistersResponse):  # type: ignore[misc]
