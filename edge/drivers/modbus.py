@@ -6,7 +6,8 @@ codec. Transport faults raise DriverError (device fault); a Modbus exception res
 
 Besides ``read`` (every tag, every time) the driver is a ``ChangeReader``: ``fetch``
 does the I/O and ``changes`` reports only the tags whose registers changed since the
-last poll, so an unchanged block costs one list comparison and no per-tag objects.
+last poll. Register answers keep their bytes, so an unchanged block costs one bytes
+comparison and no per-tag objects.
 """
 
 from __future__ import annotations
