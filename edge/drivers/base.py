@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from edge.config.devices import Tag
 from edge.logic.model import Quality
@@ -51,6 +51,20 @@ class Driver(Protocol):
 
     async def check(self) -> None:
         """Cheap liveness probe used while a device only has subscriptions."""
+
+
+@runtime_checkable
+class ChangeReader(Protocol):
+    """A driver that can report only what changed (Modbus): the device runner fetches,
+    stamps the time, then asks for the changes, so a poll of unchanged values makes no
+    per-tag objects at all."""
+
+    async def fetch(self, tags: Sequence[Tag]) -> Any:
+        """Read a poll group's raw answers (I/O only); raise DriverError like ``read``."""
+
+    def changes(self, tags: Sequence[Tag], answers: Any, full: bool = False) -> list[Reading]:
+        """Readings of the tags whose raw value changed since the last call for this poll
+        group, every tag when ``full``; after a reconnect the first call reports all."""
 
 
 _REGISTRY: dict[str, str] = {

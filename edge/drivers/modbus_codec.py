@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress
+from operator import ne
 
 from edge.config.devices import MODBUS_ADDR_RE, MODBUS_WORDS, Tag
 
@@ -126,8 +129,25 @@ def encode_value(tag: Tag, value: bool | int | float | str) -> list[int]:
     return _from_bytes(struct.pack(">" + _FMT[tag.type], raw), tag.word_order, tag.byte_order)
 
 
+#: The same layout read as unsigned integers: a value's raw bits, compared to see whether
+#: it changed (bit-exact, so a NaN that stays the same NaN is unchanged).
+_RAW_FMT = {"h": "H", "H": "H", "i": "I", "I": "I", "q": "Q", "Q": "Q", "f": "I", "d": "Q"}
+
+Value = bool | int | float | str
+
+
+def register_bytes(regs: Sequence[int]) -> bytes:
+    """Registers as the big-endian bytes they travelled as."""
+    return struct.pack(f">{len(regs)}H", *regs)
+
+
+def _registers(raw: bytes) -> list[int]:
+    return list(struct.unpack(f">{len(raw) // 2}H", raw))
+
+
 class BlockDecoder:
-    """Decodes every tag of one read block in a single ``struct`` call where it can.
+    """Decodes a read block's register bytes: every tag at once, or only the tags whose
+    registers changed since the last call.
 
     Tags in big word and byte order that do not overlap are unpacked together with one
     precompiled format (gaps become pad bytes); the rest (little-endian orders, bits
@@ -139,31 +159,101 @@ class BlockDecoder:
         fast: list[tuple[Tag, ModbusAddress]] = []
         self.slow: list[tuple[Tag, ModbusAddress]] = []
         pos = start
-        fmt = ">"
+        fmt = raw_fmt = ">"
         for t, a in sorted(members, key=lambda m: m[1].address):
             simple = t.type in _FMT and a.bit is None and t.word_order == "big" and t.byte_order == "big"
             if simple and a.address >= pos:
                 if a.address > pos:
                     fmt += f"{2 * (a.address - pos)}x"
+                    raw_fmt += f"{2 * (a.address - pos)}x"
                 fmt += _FMT[t.type]
+                raw_fmt += _RAW_FMT[_FMT[t.type]]
                 pos = a.address + a.words
                 fast.append((t, a))
             else:
                 self.slow.append((t, a))
-        self.words = pos - start
         self.struct = struct.Struct(fmt) if fast else None
+        self.raw_struct = struct.Struct(raw_fmt) if fast else None
         self.fast_names = [t.name for t, _ in fast]
         self.scaled = {i: t for i, (t, _) in enumerate(fast) if t.scale != 1.0 or t.offset != 0.0}
+        #: (tag, address, first byte, end byte) of each slow tag within the block's bytes
+        self.slow_spans = [
+            (t, a, 2 * (a.address - start), 2 * (a.address - start + max(a.words, 1))) for t, a in self.slow
+        ]
+        self.forget()
 
-    def decode(self, regs: list[int]) -> list[tuple[str, bool | int | float | str]]:
-        out: list[tuple[str, bool | int | float | str]] = []
+    def forget(self) -> None:
+        """Drop what the block last held: the next ``changes`` reports every tag (after a
+        reconnect, an error answer, or whenever the reported values may be BAD)."""
+        self.last: bytes | None = None
+        self.last_bits: tuple[int, ...] = ()
+        self.last_slow: list[bytes | None] = [None] * len(self.slow)
+
+    def _values(self, raw: bytes) -> list[Value]:
+        assert self.struct is not None
+        values: list[Value] = list(self.struct.unpack_from(raw))
+        for i, t in self.scaled.items():
+            values[i] = values[i] * t.scale + t.offset  # type: ignore[operator]
+        return values
+
+    def decode(self, raw: bytes) -> list[tuple[str, Value]]:
+        """Every tag of the block (stateless); ``raw`` is the block's register bytes."""
+        out: list[tuple[str, Value]] = []
         if self.struct is not None:
-            raw = struct.pack(f">{self.words}H", *regs[: self.words])
-            values = list(self.struct.unpack(raw))
-            for i, t in self.scaled.items():
-                values[i] = values[i] * t.scale + t.offset
-            out.extend(zip(self.fast_names, values, strict=True))
-        for t, a in self.slow:
-            off = a.address - self.start
-            out.append((t.name, decode_registers(t, a, regs[off : off + max(a.words, 1)])))
+            out.extend(zip(self.fast_names, self._values(raw), strict=True))
+        for t, a, lo, hi in self.slow_spans:
+            out.append((t.name, decode_registers(t, a, _registers(raw[lo:hi]))))
         return out
+
+    def changes(self, raw: bytes, full: bool = False) -> list[tuple[str, Value]]:
+        """The tags whose registers differ from the last call's (every tag when ``full``
+        or after ``forget``), then remember ``raw``.
+
+        An unchanged block costs one bytes comparison; in a changed block the fast tags
+        are compared as raw integers (one ``struct`` call) and only changed ones kept.
+        """
+        last, self.last = self.last, raw
+        if raw == last and not full:
+            return []
+        out: list[tuple[str, Value]] = []
+        if self.raw_struct is not None:
+            bits = self.raw_struct.unpack_from(raw)
+            old, self.last_bits = self.last_bits, bits
+            if last is None or full:
+                out.extend(zip(self.fast_names, self._values(raw), strict=True))
+            elif bits != old:
+                out.extend(compress(zip(self.fast_names, self._values(raw), strict=True), map(ne, bits, old)))
+        for i, (t, a, lo, hi) in enumerate(self.slow_spans):
+            seg = raw[lo:hi]
+            if full or seg != self.last_slow[i]:
+                self.last_slow[i] = seg
+                out.append((t.name, decode_registers(t, a, _registers(seg))))
+        return out
+
+
+class BitDecoder:
+    """A coil or discrete-input block: each member's bit, and what changed since the last call."""
+
+    def __init__(self, start: int, members: list[tuple[Tag, ModbusAddress]]) -> None:
+        self.names = [t.name for t, _ in members]
+        self.offsets = [a.address - start for _, a in members]
+        self.forget()
+
+    def forget(self) -> None:
+        """The next ``changes`` reports every member."""
+        self.last: Sequence[bool] | None = None
+
+    def decode(self, bits: Sequence[bool]) -> list[tuple[str, Value]]:
+        """Every member (stateless)."""
+        return [(n, bool(bits[o])) for n, o in zip(self.names, self.offsets, strict=True)]
+
+    def changes(self, bits: Sequence[bool], full: bool = False) -> list[tuple[str, Value]]:
+        """The members whose bit differs from the last call's (all when ``full`` or after ``forget``)."""
+        last, self.last = self.last, bits
+        if last is None or full:
+            return self.decode(bits)
+        if bits == last:
+            return []
+        return [
+            (n, bool(bits[o])) for n, o in zip(self.names, self.offsets, strict=True) if bits[o] != last[o]
+        ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edge.config.devices import Tag
-from edge.drivers.modbus_codec import BlockDecoder, ModbusAddress, parse_address
+from edge.drivers.modbus_codec import BitDecoder, BlockDecoder, ModbusAddress, parse_address
 
 
 @dataclass
@@ -21,7 +21,11 @@ class ReadBlock:
     start: int
     count: int
     members: list[tuple[Tag, ModbusAddress]] = field(default_factory=list)
-    decoder: BlockDecoder | None = None
+    decoder: BlockDecoder | BitDecoder | None = None  # set by plan_reads
+
+    @property
+    def bits(self) -> bool:
+        return self.table in ("co", "di")
 
     @property
     def end(self) -> int:
@@ -53,6 +57,5 @@ def plan_reads(
             cur = ReadBlock(unit, table, a.address, size, [(t, a)])
             blocks.append(cur)
     for b in blocks:
-        if b.table in ("hr", "ir"):
-            b.decoder = BlockDecoder(b.start, b.members)
+        b.decoder = BitDecoder(b.start, b.members) if b.bits else BlockDecoder(b.start, b.members)
     return blocks

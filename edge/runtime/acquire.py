@@ -5,16 +5,16 @@ No clock reads: callers pass ``now``; the backoff takes its random source.
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from edge.config.devices import Reconnect, Tag
 from edge.logic.model import Quality
 
 
-@dataclass
-class _Last:
+class _Last(NamedTuple):
     value: Any
     quality: Quality
     at: float
@@ -28,22 +28,33 @@ class ChangeFilter:
         self.tags = {t.name: t for t in tags}
         self.last: dict[str, _Last] = {}
         #: Tags without a deadband: an unchanged value with unchanged quality is dropped
-        #: without further checks (the hot path of polling).
+        #: after one dict lookup and one comparison (the hot path of polling).
         self.plain = frozenset(t.name for t in tags if t.deadband is None)
+        #: The heartbeat interval of every tag that has one.
+        self.heartbeats = {
+            t.name: t.deadband.max_interval_s
+            for t in tags
+            if t.deadband is not None and t.deadband.max_interval_s is not None
+        }
 
     def accept_many(self, readings: list[Any], now: float) -> list[Any]:
         """The readings worth a row, in order (``accept`` applied to each)."""
         last, plain, accept = self.last, self.plain, self.accept
+        bad = Quality.BAD
         out = []
         for r in readings:
-            prev = last.get(r.tag)
-            if (
-                prev is not None
-                and prev.quality == r.quality
-                and (r.quality == Quality.BAD or (r.tag in plain and prev.value == r.value))
-            ):
-                continue
-            if accept(r.tag, r.value, r.quality, now):
+            tag, value, quality = r[0], r[1], r[2]
+            prev = last.get(tag)
+            if prev is None:
+                keep = accept(tag, value, quality, now)
+            elif prev[1] == quality and (quality == bad or (prev[0] == value and tag in plain)):
+                continue  # unchanged (a tag that stays BAD has no value to compare)
+            elif tag in plain:  # changed, and no deadband or heartbeat to consult
+                last[tag] = _Last(value, quality, now)
+                keep = True
+            else:
+                keep = accept(tag, value, quality, now)
+            if keep:
                 out.append(r)
         return out
 
@@ -69,6 +80,14 @@ class ChangeFilter:
             self.last[tag] = _Last(value, quality, now)
         return keep
 
+    def heartbeat_check(self, tags: Iterable[Tag]) -> Callable[[float], bool]:
+        """For a poll group that reports only changed values: a check, asked after each
+        read, whether any of ``tags`` is due a heartbeat row at ``now`` (then the group
+        reports every tag, changed or not, and ``accept`` records the heartbeat)."""
+        return _HeartbeatClock(
+            self.last, {t.name: iv for t in tags if (iv := self.heartbeats.get(t.name))}
+        ).due
+
     @staticmethod
     def _moved(t: Tag, old: Any, new: Any) -> bool:
         if old is None or new is None or t.deadband is None or not t.numeric:
@@ -90,6 +109,38 @@ class ChangeFilter:
     def quality(self, tag: str) -> Quality | None:
         last = self.last.get(tag)
         return last.quality if last else None
+
+
+class _HeartbeatClock:
+    """When may the next heartbeat of some tags be due? Keeps a lower bound so that
+    most checks are one comparison; the tags are scanned only once it has passed."""
+
+    #: The bound is kept this much early, so float rounding never makes it later than
+    #: the exact test ``now - at >= interval`` that ``accept`` applies.
+    MARGIN = 1e-3
+
+    def __init__(self, last: dict[str, _Last], intervals: dict[str, float]) -> None:
+        self.last = last
+        self.intervals = intervals
+        self.next = 0.0 if intervals else math.inf
+
+    def due(self, now: float) -> bool:
+        if now < self.next:
+            return False
+        due, bound = False, math.inf
+        for tag, interval in self.intervals.items():
+            prev = self.last.get(tag)
+            if prev is None or prev.quality == Quality.BAD:
+                # No heartbeat until the tag is recorded good, which happens at ``now``
+                # or later: its first heartbeat is due no earlier than now + interval.
+                bound = min(bound, now + interval)
+            elif now - prev.at >= interval:
+                due = True
+            else:
+                bound = min(bound, prev.at + interval)
+        # While one is due, ask again at the next read (it is recorded there).
+        self.next = now if due else bound - self.MARGIN
+        return due
 
 
 class Backoff:

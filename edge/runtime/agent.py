@@ -196,7 +196,14 @@ class Agent:
             tags = self.cfg.tags_of(dev.name)
             if not dev.enabled or not tags:
                 continue
-            runner = DeviceRunner(dev, tags, create_driver(dev, tags), self.on_readings, self.on_device_state)
+            runner = DeviceRunner(
+                dev,
+                tags,
+                create_driver(dev, tags),
+                self.on_readings,
+                self.on_device_state,
+                self.filter.heartbeat_check,
+            )
             self.runners[dev.name] = runner
             self._tasks.append(asyncio.create_task(runner.run(), name=f"device-{dev.name}"))
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))

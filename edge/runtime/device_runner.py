@@ -10,24 +10,37 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from edge.config.devices import Tag
 from edge.core.aio import bounded
 from edge.core.errors import DriverError
-from edge.drivers.base import Driver, Reading
+from edge.drivers.base import ChangeReader, Driver, Reading
 from edge.runtime.acquire import Backoff
 
 log = logging.getLogger("lineside.agent")
 
 OnReadings = Callable[[list[Reading], float], None]
 OnState = Callable[[str, str, str | None], None]  # device, state, error
+#: Given a poll group's tags, a check asked after each read: is a heartbeat due at ``now``?
+HeartbeatCheck = Callable[[Sequence[Tag]], Callable[[float], bool]]
 
 
 class DeviceRunner:
+    """Runs one device. With ``heartbeat_check`` (the change filter's), a driver that can
+    report only changed values (``ChangeReader``: Modbus) does so, and reports every tag
+    of a poll group when one of its heartbeats is due; without it every poll reports
+    every tag."""
+
     def __init__(
-        self, device: Any, tags: list[Tag], driver: Driver, on_readings: OnReadings, on_state: OnState
+        self,
+        device: Any,
+        tags: list[Tag],
+        driver: Driver,
+        on_readings: OnReadings,
+        on_state: OnState,
+        heartbeat_check: HeartbeatCheck | None = None,
     ) -> None:
         self.device = device
         self.name = device.name
@@ -35,6 +48,7 @@ class DeviceRunner:
         self.driver = driver
         self.on_readings = on_readings
         self.on_state = on_state
+        self.heartbeat_check = heartbeat_check
         self.backoff = Backoff(device.reconnect)
         self.state = "connecting"
         self.fault_since: float | None = None
@@ -112,21 +126,45 @@ class DeviceRunner:
 
     async def _poll(self, period: float, tags: list[Tag]) -> None:
         loop = asyncio.get_running_loop()
+        deadline = self._deadline(period)
+        driver = self.driver
+        reader: ChangeReader | None = None
+        heartbeat_due: Callable[[float], bool] | None = None
+        if self.heartbeat_check is not None and isinstance(driver, ChangeReader):
+            reader, heartbeat_due = driver, self.heartbeat_check(tags)
+        on_readings = self.on_readings
         next_at = loop.time()
+        overruns = 0
         while not self._stop.is_set():
             try:
-                readings = await asyncio.wait_for(self.driver.read(tags), self._deadline(period))
+                # asyncio.timeout rather than wait_for: no task per poll.
+                async with asyncio.timeout(deadline):
+                    if reader is not None:
+                        answers = await reader.fetch(tags)
+                    else:
+                        readings = await driver.read(tags)
             except TimeoutError:
-                raise DriverError(self.name, f"no answer within {self._deadline(period):g} s") from None
+                raise DriverError(self.name, f"no answer within {deadline:g} s") from None
+            now = time.time()
+            if reader is not None and heartbeat_due is not None:
+                readings = reader.changes(tags, answers, heartbeat_due(now))
             self.reads += 1
-            self.on_readings(readings, time.time())
+            if readings:
+                on_readings(readings, now)
             next_at += period
-            now = loop.time()
-            if next_at < now:
+            t = loop.time()
+            if next_at > t:
+                await asyncio.sleep(next_at - t)
+                overruns = 0
+            else:
                 # The poll overran its period: start the next one now and restart the
                 # schedule from here (no burst of make-up polls, no idle wait either).
-                next_at = now
-            await asyncio.sleep(next_at - now)
+                # The requests' own awaits let other tasks run; a driver that answers
+                # without ever suspending still yields every 16th poll.
+                next_at = t
+                overruns += 1
+                if overruns % 16 == 0:
+                    await asyncio.sleep(0)
 
     async def _watch(self, period: float) -> None:
         while not self._stop.is_set():

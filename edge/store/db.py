@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -203,21 +204,16 @@ class Store:
                 insert_facts(self.db, facts, audit=self.audit)
             if not rows:
                 return 0
-            cur = self.db.executemany(
-                "INSERT INTO samples (tag_id, ts, ts_recv, value, quality) VALUES (?, ?, ?, ?, ?)", rows
-            )
-            del cur
+            _insert_rows(self.db, "INSERT INTO samples (tag_id, ts, ts_recv, value, quality) VALUES ", rows)
             last = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name='samples'").fetchone()[0]
-            first = last - len(rows) + 1
-            # Latest row per tag in this batch wins (later rows overwrite earlier ones).
-            latest: dict[int, tuple[Any, ...]] = {}
-            for i, r in enumerate(rows):
-                latest[r[0]] = (r[0], r[3], r[4], r[1], r[2], first + i)
-            self.db.executemany(
-                "INSERT INTO current_values (tag_id, value, quality, ts, ts_recv, seq) VALUES (?, ?, ?, ?, ?, ?) "
+            # The latest row of each tag in this batch becomes its current value: with one
+            # max() in the query SQLite takes the other (bare) columns from the max row.
+            self.db.execute(
+                "INSERT INTO current_values (tag_id, value, quality, ts, ts_recv, seq) "
+                "SELECT tag_id, value, quality, ts, ts_recv, max(seq) FROM samples WHERE seq > ? GROUP BY tag_id "
                 "ON CONFLICT(tag_id) DO UPDATE SET value=excluded.value, quality=excluded.quality, "
                 "ts=excluded.ts, ts_recv=excluded.ts_recv, seq=excluded.seq",
-                latest.values(),
+                (last - len(rows),),
             )
         return int(last)
 
@@ -571,6 +567,23 @@ class _Tx:
                 raise StoreError(f"{st.path}: {exc}") from exc
         finally:
             st._lock.release()
+
+
+def _insert_rows(db: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]]) -> None:
+    """``head`` + VALUES for each row, in order, as few multi-row statements: sqlite3's
+    executemany spends about a microsecond of its own on every row, three times what
+    SQLite needs to insert it; one statement per 64 rows binds the same values."""
+    width = len(rows[0])
+    one = "(" + ", ".join("?" * width) + ")"
+    i, n = 0, len(rows)
+    for size in (64, 8):
+        if n - i >= size:
+            stmt = head + ", ".join([one] * size)
+            while n - i >= size:
+                db.execute(stmt, list(chain.from_iterable(rows[i : i + size])))
+                i += size
+    if i < n:
+        db.executemany(head + one, rows[i:])
 
 
 def _stream(name: str) -> str:

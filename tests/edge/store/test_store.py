@@ -227,3 +227,45 @@ def test_every_append_only_table_is_a_registered_stream(tmp_path: Path) -> None:
         if sql and "AUTOINCREMENT" in sql.upper()
     }
     assert tables == set(STREAMS)
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 63, 64, 65, 137, 1000])
+def test_batches_of_any_size_keep_order_sequences_and_the_latest_current_value(
+    tmp_path: Path, n: int
+) -> None:
+    """Batches are inserted with multi-row statements of 64 and 8 rows and single rows for
+    the rest: every row lands once, in order, with consecutive sequences, and each tag's
+    current value is its last row in the batch."""
+    st = make(tmp_path)
+    st.append_samples([Sample("c", -1, Quality.GOOD, 0.0, 0.0)])
+    tags = ("a", "b", "c")
+    batch = [
+        Sample(
+            tags[i % 3], f"v{i}" if i % 3 == 1 else i * 1.5 if i % 3 == 0 else i, Quality(i % 2), i, i + 0.5
+        )
+        for i in range(n)
+    ]
+    last = st.append_samples(batch)
+    assert last == n + 1
+    rows = st.db.execute(
+        "SELECT seq, tag_id, ts, ts_recv, value, quality FROM samples WHERE seq > 1 ORDER BY seq"
+    ).fetchall()
+    ids = {t: st.tag_id(t) for t in tags}
+    assert rows == [
+        (i + 2, ids[s.tag], s.ts, s.ts_recv, s.value, int(s.quality)) for i, s in enumerate(batch)
+    ]
+    cur = {v["tag"]: v for v in st.current_values()}
+    for t in tags:
+        mine = [(i, s) for i, s in enumerate(batch) if s.tag == t]
+        if not mine:
+            assert t != "c" or cur["c"]["value"] == -1
+            continue
+        i, s = mine[-1]
+        got = cur[t]
+        assert (got["value"], got["quality"], got["ts"], got["ts_recv"], got["seq"]) == (
+            s.value,
+            s.quality.label,
+            s.ts,
+            s.ts_recv,
+            i + 2,
+        )
