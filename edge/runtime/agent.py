@@ -17,10 +17,11 @@ from edge.config.line import LineConfig
 from edge.config.production import build_line_logic
 from edge.core import sdnotify
 from edge.core.errors import DriverError, LinesideError, WriteRefused
+from edge.core.faultlog import FaultLog
 from edge.drivers import Reading, create_driver
 from edge.logic.materials.lots import LotTagWatcher
 from edge.logic.model import Quality, Sample
-from edge.runtime.acquire import ChangeFilter
+from edge.runtime.acquire import ChangeFilter, non_finite
 from edge.runtime.companion import Companion
 from edge.runtime.device_runner import DeviceRunner
 from edge.store import Store
@@ -66,6 +67,10 @@ class Agent:
         if self.companions:
             self.writer.on_commit = self._notify_companions
         self.readings = 0
+        #: Repeating faults (store writes, heartbeat, retention, ticks, values) logged once
+        #: and their recovery once.
+        self.faults = FaultLog(log)
+        self._bad_values: set[str] = set()
         self.started = time.time()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
@@ -78,6 +83,7 @@ class Agent:
 
     def on_readings(self, readings: list[Reading], now: float) -> None:
         self.readings += len(readings)
+        readings = self._finite(readings)
         kept = self.filter.accept_many(readings, now)
         if kept:
             samples = [
@@ -85,6 +91,34 @@ class Agent:
             ]
             self._feed_logic(samples)
             self.writer.put_many(samples)
+
+    def _finite(self, readings: list[Reading]) -> list[Reading]:
+        """A good reading of NaN or an infinity is no measurement: it is recorded BAD (no
+        value), so line logic, SPC and KPIs never take it for one. Logged once per tag,
+        and its return to finite values once."""
+        out: list[Reading] | None = None
+        bad = self._bad_values
+        for i, r in enumerate(readings):
+            if r.quality != Quality.GOOD:
+                continue
+            if non_finite(r.value):
+                if out is None:
+                    out = list(readings)
+                out[i] = r._replace(
+                    value=None, quality=Quality.BAD, error=f"not a finite number ({r.value!r})"
+                )
+                if r.tag not in bad:
+                    bad.add(r.tag)
+                    self.faults.fault(
+                        f"value:{r.tag}",
+                        "the device sends a value that is not a finite number (NaN or infinity); recorded BAD",
+                        what=f"tag {r.tag}",
+                        level=logging.WARNING,
+                    )
+            elif bad and r.tag in bad:
+                bad.discard(r.tag)
+                self.faults.recovered(f"value:{r.tag}", f"tag {r.tag}")
+        return readings if out is None else out
 
     def _feed_logic(self, samples: list[Sample]) -> None:
         """Line logic sees exactly the samples that are stored, so replaying the store
