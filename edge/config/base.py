@@ -3,12 +3,19 @@ messages that name the file and the field (``FILE: path.to.field: what is wrong`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from edge.core.parse import check_id
 
 NAME_RE = r"^[A-Za-z][A-Za-z0-9_.\-]*$"
 TOPIC_SAFE_RE = r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"
+
+#: An identifier that comes from outside (work order, product, material, lot): the one
+#: id rule of :func:`edge.core.parse.check_id` — printable, 1..64 characters, no white
+#: space, no ``+ # /``, no control characters.
+Id = Annotated[str, AfterValidator(check_id)]
 
 
 class Model(BaseModel):

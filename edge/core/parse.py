@@ -138,6 +138,20 @@ def check_id(value: object) -> str:
     return value
 
 
+def check_text(value: object, *, max_len: int = 2000) -> str:
+    """Free text (a comment, a description, a unit): at most ``max_len`` characters and no
+    control or formatting characters but line breaks and tabs (an ESC sequence in a
+    comment would repaint the terminal of whoever reads it later)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{_short(value)} is not text")
+    if len(value) > max_len:
+        raise ValueError(f"{len(value)} characters is too long (at most {max_len})")
+    for ch in value:
+        if not ch.isprintable() and ch not in "\n\t":
+            raise ValueError(f"contains the control character U+{ord(ch):04X}")
+    return value
+
+
 def parse_id(text: str) -> str:
     """An identifier typed by a person: surrounding white space is dropped, the rest is
     :func:`check_id`."""

@@ -34,7 +34,7 @@ def test_order_import_is_idempotent_and_names_bad_rows(
     )
     assert main(["aggregator", "order", "import", "-c", str(agg_cfg), str(csv)]) == 2
     err = capsys.readouterr().err
-    assert "erp.csv: row 3: invalid literal for int()" in err and "Traceback" not in err
+    assert "erp.csv: row 3: quantity: 'abc' is not a whole number" in err and "Traceback" not in err
     csv.write_text(
         "line,order_id,product,quantity,due\nline1,WO-1,COLA-500,100,2026-12-01T06:00\nline1,WO-2,WATER-1L,,\n"
     )
