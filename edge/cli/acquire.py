@@ -107,7 +107,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(
         f"line {cfg.line.enterprise}/{cfg.line.site}/{cfg.line.area}/{cfg.line.line}   agent: "
         + (
-            f"running (pid {a['pid']}, heartbeat {_age(a['heartbeat'], now)} ago)"
+            f"running (pid {a['pid']}, heartbeat {_age(now - a['heartbeat_age_s'], now)} ago)"
             if a["alive"]
             else "NOT RUNNING"
         )

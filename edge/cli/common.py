@@ -72,7 +72,7 @@ def _dump_tasks() -> None:
 def _age(ts: float | None, now: float) -> str:
     if ts is None:
         return "-"
-    d = now - ts
+    d = max(0.0, now - ts)  # a clock set back must not print a negative age
     return f"{d:.1f}s" if d < 120 else (f"{d / 60:.1f}m" if d < 7200 else f"{d / 3600:.1f}h")
 
 
@@ -148,5 +148,5 @@ def _pct(v: Any) -> str:
 def _dur(s: float | None) -> str:
     if s is None:
         return "-"
-    s = float(s)
+    s = max(0.0, float(s))
     return f"{s:.0f}s" if s < 120 else (f"{s / 60:.1f}m" if s < 7200 else f"{s / 3600:.1f}h")

@@ -16,6 +16,7 @@ from edge.config.devices import Tag
 from edge.config.line import LineConfig
 from edge.config.production import build_line_logic
 from edge.core import sdnotify
+from edge.core.clock import AgentClock, ClockStep, boot_id
 from edge.core.errors import DriverError, LinesideError, WriteRefused
 from edge.core.faultlog import FaultLog
 from edge.drivers import Reading, create_driver
@@ -33,9 +34,17 @@ log = logging.getLogger("lineside.agent")
 
 class Agent:
     def __init__(
-        self, cfg: LineConfig, store: Store | None = None, *, companions: Sequence[Companion] = ()
+        self,
+        cfg: LineConfig,
+        store: Store | None = None,
+        *,
+        companions: Sequence[Companion] = (),
+        clock: AgentClock | None = None,
     ) -> None:
         self.cfg = cfg
+        #: Every timestamp the agent makes: wall time that advances with the monotonic
+        #: clock; a step of the wall clock is noticed at the heartbeat and recorded.
+        self.clock = clock or AgentClock()
         self.store = store or Store(cfg.store.path)
         self.store.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
         self.filter = ChangeFilter(cfg.tags)
@@ -71,7 +80,8 @@ class Agent:
         #: and their recovery once.
         self.faults = FaultLog(log)
         self._bad_values: set[str] = set()
-        self.started = time.time()
+        self._boot_id = boot_id()
+        self.started = self.clock.now()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
 
@@ -139,7 +149,7 @@ class Agent:
             self.writer.put_facts(facts)
 
     def on_device_state(self, device: str, state: str, error: str | None) -> None:
-        now = time.time()
+        now = self.clock.now()
         if state == "fault":
             bad = [
                 Sample(t.name, None, Quality.BAD, now, now)
@@ -151,12 +161,17 @@ class Agent:
         self._background(self._record_state(device, state, error, now))
 
     async def _record_state(self, device: str, state: str, error: str | None, now: float) -> None:
-        await asyncio.to_thread(self.store.set_device_status, device, state, error, now)
         kind = "device_fault" if state == "fault" else "device_connected"
         msg = f"{device}: {error}" if error else f"{device}: connected"
-        await asyncio.to_thread(
-            self.store.append_event, kind, device, msg, {"error": error} if error else None, now
-        )
+        try:
+            await asyncio.to_thread(self.store.set_device_status, device, state, error, now)
+            await asyncio.to_thread(
+                self.store.append_event, kind, device, msg, {"error": error} if error else None, now
+            )
+        except Exception as e:  # the store is failing: its own fault is logged once
+            self.faults.fault("events", str(e), what="cannot record an event")
+        else:
+            self.faults.recovered("events", "recording events")
 
     def _background(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -230,7 +245,14 @@ class Agent:
             tags = self.cfg.tags_of(dev.name)
             if not dev.enabled or not tags:
                 continue
-            runner = DeviceRunner(dev, tags, create_driver(dev, tags), self.on_readings, self.on_device_state)
+            runner = DeviceRunner(
+                dev,
+                tags,
+                create_driver(dev, tags),
+                self.on_readings,
+                self.on_device_state,
+                clock=self.clock.now,
+            )
             self.runners[dev.name] = runner
             self._tasks.append(asyncio.create_task(runner.run(), name=f"device-{dev.name}"))
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
@@ -308,7 +330,11 @@ class Agent:
             {
                 "pid": os.getpid(),
                 "started": self.started,
-                "heartbeat": time.time(),
+                "heartbeat": self.clock.now(),
+                # Liveness for readers that do not trust the wall clock: the monotonic
+                # clock of this boot (one clock for all processes of a boot on Linux).
+                "heartbeat_mono": self.clock.mono(),
+                "boot_id": self._boot_id,
                 "running": not self._stopping.is_set(),
                 "readings": self.readings,
                 "committed": self.writer.committed,
@@ -327,11 +353,15 @@ class Agent:
         wd = sdnotify.watchdog_interval()
         period = min(self.cfg.agent.heartbeat_s, wd) if wd else self.cfg.agent.heartbeat_s
         while True:
+            step = self.clock.check()
+            if step is not None:
+                await self._clock_stepped(step)
             try:
                 await asyncio.to_thread(self._write_status)
             except Exception as e:
-                log.error("cannot record agent status: %s", e)
+                self.faults.fault("heartbeat", str(e), what="cannot record agent status")
             else:
+                self.faults.recovered("heartbeat", "recording agent status")
                 if wd and self._ready:
                     up = sum(1 for r in self.runners.values() if r.state == "connected")
                     sdnotify.notify(
@@ -339,6 +369,31 @@ class Agent:
                         f"STATUS={up}/{len(self.runners)} devices connected, {self.writer.committed} samples committed",
                     )
             await asyncio.sleep(period)
+
+    async def _clock_stepped(self, step: ClockStep) -> None:
+        """The wall clock was stepped: record it, and cut what is open at that instant so
+        that no stop, state or timer spans the step (none negative, none an hour long)."""
+        log.warning(
+            "the wall clock was stepped by %+.1f s (from %s to %s); durations continue from the monotonic clock",
+            step.step_s,
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(step.before)),
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(step.after)),
+        )
+        if self.logic is not None:
+            facts = self.logic.clock_step(step.before, step.after)
+            if facts:
+                self.writer.put_facts(facts)
+        try:
+            await asyncio.to_thread(
+                self.store.append_event,
+                "clock_step",
+                "agent",
+                f"wall clock stepped by {step.step_s:+.1f} s",
+                {"before": step.before, "after": step.after, "step_s": step.step_s},
+                step.after,
+            )
+        except Exception as e:  # the event is a record, not a reason to stop the heartbeat
+            self.faults.fault("events", str(e), what="cannot record an event")
 
     def _resume_logic(self) -> None:
         """Continue after a restart: close what the last run left open at its last
@@ -349,6 +404,19 @@ class Agent:
 
         last = self.store.agent_status().get("heartbeat", {}).get("value")
         facts: list[Any] = []
+        now = self.clock.now()
+        if last is not None and last - now > self.clock.step_s:
+            # The wall clock went back while the agent was stopped: close what the last
+            # run left open no later than now, so nothing of this run predates it.
+            log.warning("the wall clock is %.1f s behind the last heartbeat of the previous run", last - now)
+            self.store.append_event(
+                "clock_step",
+                "agent",
+                f"wall clock {last - now:.1f} s behind the previous run's last heartbeat",
+                {"before": last, "after": now, "step_s": now - last},
+                now,
+            )
+            last = now
         if last is not None:
             for evs in production_repo.load_downtime(self.store).values():
                 facts += [replace(e, end=max(last, e.start)) for e in evs if e.end is None]
@@ -373,16 +441,20 @@ class Agent:
                 try:
                     facts += await self.quality.tick()
                 except Exception as e:
-                    log.error("SPC tick failed: %s", e)
+                    self.faults.fault("spc", str(e), what="SPC tick failed")
+                else:
+                    self.faults.recovered("spc", "SPC tick")
             if self.logic is None:
                 if facts:
                     self.writer.put_facts(facts)
                 continue
-            facts += self.logic.tick(time.time())
+            facts += self.logic.tick(self.clock.now())
             try:
                 facts += await self._apply_order_commands()
             except Exception as e:  # a bad command must not stop the line logic
-                log.error("cannot apply order commands: %s", e)
+                self.faults.fault("orders", str(e), what="cannot apply order commands")
+            else:
+                self.faults.recovered("orders", "applying order commands")
             if self.lots is not None:
                 self.lots.follow(facts)
             if facts:
@@ -394,7 +466,7 @@ class Agent:
         requests = await asyncio.to_thread(production_repo.pending_order_requests, self.store)
         facts: list[Any] = []
         for r in requests:
-            now = time.time()
+            now = self.clock.now()
             try:
                 if r.action in ("changeover_start", "changeover_end"):
                     facts += self.logic.changeover(now, r.action == "changeover_start")
@@ -426,7 +498,9 @@ class Agent:
                 if any(removed.values()):
                     log.info("retention removed %s", removed)
             except Exception as e:
-                log.error("retention failed: %s", e)
+                self.faults.fault("retention", str(e), what="retention failed")
+            else:
+                self.faults.recovered("retention", "retention")
 
 
 def _stack(task: asyncio.Task[Any]) -> str:

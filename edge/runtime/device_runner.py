@@ -27,7 +27,14 @@ OnState = Callable[[str, str, str | None], None]  # device, state, error
 
 class DeviceRunner:
     def __init__(
-        self, device: Any, tags: list[Tag], driver: Driver, on_readings: OnReadings, on_state: OnState
+        self,
+        device: Any,
+        tags: list[Tag],
+        driver: Driver,
+        on_readings: OnReadings,
+        on_state: OnState,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.device = device
         self.name = device.name
@@ -35,6 +42,8 @@ class DeviceRunner:
         self.driver = driver
         self.on_readings = on_readings
         self.on_state = on_state
+        #: Timestamps of readings (the agent's clock: wall time advancing monotonically).
+        self.clock = clock
         self.backoff = Backoff(device.reconnect)
         self.state = "connecting"
         self.fault_since: float | None = None
@@ -73,7 +82,7 @@ class DeviceRunner:
         subs = [t for t in self.tags if t.mode == "subscribe"]
         polled = [t for t in self.tags if t.mode == "poll"]
         if subs:
-            polled += await self.driver.subscribe(subs, lambda rs: self.on_readings(rs, time.time()))
+            polled += await self.driver.subscribe(subs, lambda rs: self.on_readings(rs, self.clock()))
         self._recovered()
         groups: dict[int, list[Tag]] = {}
         for t in polled:
@@ -119,7 +128,7 @@ class DeviceRunner:
             except TimeoutError:
                 raise DriverError(self.name, f"no answer within {self._deadline(period):g} s") from None
             self.reads += 1
-            self.on_readings(readings, time.time())
+            self.on_readings(readings, self.clock())
             next_at += period
             now = loop.time()
             if next_at < now:
@@ -142,7 +151,7 @@ class DeviceRunner:
         self.last_error = e.message
         self._retryable = e.retryable
         if first:
-            self.fault_since = time.time()
+            self.fault_since = time.monotonic()
             log.error("device %s fault: %s (retrying with backoff)", self.name, e.message)
             self.on_state(self.name, "fault", e.message)
         else:
@@ -150,7 +159,7 @@ class DeviceRunner:
 
     def _recovered(self) -> None:
         if self.state == "fault":
-            down = time.time() - (self.fault_since or time.time())
+            down = time.monotonic() - (self.fault_since or time.monotonic())
             log.warning("device %s recovered after %.1f s", self.name, down)
         else:
             log.info("device %s connected", self.name)

@@ -312,6 +312,7 @@ def kpi_report(
         else:
             first = repo.first_state_change(store)
             start, end = (first if first is not None else now - 3600), now
+        end = max(end, start)  # a clock set back: an empty window, never a negative one
         facts = repo.load_facts(store, start, end)
         events = effective_downtime(ctx, store, since=start)
     return build_report(
