@@ -142,7 +142,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(
         f"store {fs['path']}: {fs['db'] / 1e6:.1f} MB, journal (WAL) {fs['db_wal'] / 1e6:.1f} MB; "
         f"{fs['disk_free'] / 1e9:.1f} GB free on its file system"
+        + (" (mounted read-only: read, not written)" if fs.get("readonly_fs") else "")
     )
+    check = fs.get("check")
+    if check and not check.get("ok"):
+        first = (check.get("problems") or ["?"])[0].replace("\n", "; ")
+        print(f"store check FAILED ({first[:200]}): see README 'Store faults'")
     return 0
 
 

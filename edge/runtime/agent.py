@@ -45,7 +45,7 @@ class Agent:
         #: Every timestamp the agent makes: wall time that advances with the monotonic
         #: clock; a step of the wall clock is noticed at the heartbeat and recorded.
         self.clock = clock or AgentClock()
-        self.store = store or Store(cfg.store.path)
+        self.store = store or Store(cfg.store.path, wal_limit_bytes=int(cfg.store.wal_limit_mb * 1e6))
         self.store.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
         self.filter = ChangeFilter(cfg.tags)
         self.tags: dict[str, Tag] = {t.name: t for t in cfg.tags}
@@ -81,6 +81,8 @@ class Agent:
         self.faults = FaultLog(log)
         self._bad_values: set[str] = set()
         self._boot_id = boot_id()
+        #: The last periodic store check (``PRAGMA quick_check``), for the status.
+        self.store_check: dict[str, Any] | None = None
         self.started = self.clock.now()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
@@ -261,6 +263,9 @@ class Agent:
         if self.logic is not None or self.quality is not None:
             self._tasks.append(asyncio.create_task(self._tick(), name="logic-tick"))
         self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
+        self._tasks.append(asyncio.create_task(self._checkpoints(), name="retention-checkpoint"))
+        if self.cfg.store.quick_check_s > 0:
+            self._tasks.append(asyncio.create_task(self._quick_checks(), name="retention-quick-check"))
         for c in self.companions:
             c.start()
         if self.cfg.agent.metrics is not None:
@@ -339,6 +344,7 @@ class Agent:
                 "readings": self.readings,
                 "committed": self.writer.committed,
                 "pending": self.writer.pending,
+                "store_check": self.store_check,
                 "devices": {
                     n: {"state": r.state, "error": r.last_error, "reads": r.reads}
                     for n, r in self.runners.items()
@@ -501,6 +507,53 @@ class Agent:
                 self.faults.fault("retention", str(e), what="retention failed")
             else:
                 self.faults.recovered("retention", "retention")
+
+
+    async def _checkpoints(self) -> None:
+        """Keep the WAL bounded: a TRUNCATE checkpoint every ``store.checkpoint_s``; one a
+        reader blocks is skipped (never waited for) and the next one catches up."""
+        while True:
+            await asyncio.sleep(self.cfg.store.checkpoint_s)
+            try:
+                done = await asyncio.to_thread(self.store.checkpoint)
+            except Exception as e:
+                self.faults.fault("checkpoint", str(e), what="WAL checkpoint failed")
+            else:
+                self.faults.recovered("checkpoint", "WAL checkpoints")
+                if not done:
+                    log.debug("WAL checkpoint skipped: a reader still uses the log")
+
+    async def _quick_checks(self) -> None:
+        """Find latent page corruption before a query trips over it: ``PRAGMA
+        quick_check`` every ``store.quick_check_s`` in a worker thread on its own
+        connection. A failure is logged once, recorded as an event and in the agent
+        status (``lineside status`` shows it)."""
+        while True:
+            await asyncio.sleep(self.cfg.store.quick_check_s)
+            problems = await asyncio.to_thread(self.store.quick_check)
+            self.store_check = {"ok": not problems, "at": self.clock.now(), "problems": problems[:10]}
+            if not problems:
+                self.faults.recovered("integrity", "store check")
+                continue
+            first = problems[0].splitlines()
+            detail = "; ".join(ln for ln in first if not ln.startswith("***"))[:300]
+            if self.faults.fault(
+                "integrity",
+                f"PRAGMA quick_check found damage ({detail}). Stop the agent, move the store aside with "
+                "its -wal and -shm files and start again on a new store, or restore a backup",
+                what=f"store {self.cfg.store.path}",
+            ):
+                try:
+                    await asyncio.to_thread(
+                        self.store.append_event,
+                        "store_damaged",
+                        "agent",
+                        f"store check failed: {detail}",
+                        {"problems": problems[:10]},
+                        self.clock.now(),
+                    )
+                except Exception as e:  # the damage may be where events go
+                    self.faults.fault("events", str(e), what="cannot record an event")
 
 
 def _stack(task: asyncio.Task[Any]) -> str:

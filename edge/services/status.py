@@ -3,6 +3,7 @@ and disk use. Used by ``lineside status``, the operator terminal and the metrics
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -79,7 +80,13 @@ def status_of(line: Line, st: Store, now: float | None = None) -> dict[str, Any]
         "devices": dev_out,
         "tags": out_tags,
         "backlog": backlog,
-        "store": {"path": str(cfg.store.path), **files, "disk_free": _disk_free(cfg.store.path)},
+        "store": {
+            "path": str(cfg.store.path),
+            **files,
+            "disk_free": _disk_free(cfg.store.path),
+            "readonly_fs": _read_only(cfg.store.path),
+            "check": agent.get("store_check", {}).get("value"),
+        },
     }
 
 
@@ -112,6 +119,14 @@ def agent_alive(agent: dict[str, Any], heartbeat_s: float, *, now: float, **here
     :func:`heartbeat_age`."""
     age = heartbeat_age(agent, now=now, **here)
     return bool(agent.get("running", {}).get("value")) and age is not None and age < max(3 * heartbeat_s, 10)
+
+
+def _read_only(path: Path) -> bool:
+    """The store's file system is mounted read-only (it can be read, not written)."""
+    try:
+        return bool(os.statvfs(Path(path).parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _disk_free(path: Path) -> int:
