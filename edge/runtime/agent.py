@@ -508,7 +508,6 @@ class Agent:
             else:
                 self.faults.recovered("retention", "retention")
 
-
     async def _checkpoints(self) -> None:
         """Keep the WAL bounded: a TRUNCATE checkpoint every ``store.checkpoint_s``; one a
         reader blocks is skipped (never waited for) and the next one catches up."""
