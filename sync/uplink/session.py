@@ -171,12 +171,15 @@ class Uplink:
                         next_status = now + self.ucfg.status_interval_s
                         self._publish_state()
                     for t in self.engine.check_timeouts(now):
-                        log.warning(
-                            "no end-to-end ack for %s beyond %d for %.0f s; resending from there",
-                            t.stream,
-                            t.acked,
-                            t.waited_s,
+                        # Once per stream until an ack moves it again (the resends double
+                        # their interval meanwhile; each is a DEBUG line).
+                        self.faults.fault(
+                            f"ack:{t.stream}",
+                            "no end-to-end ack from the aggregator; resending from the last ack",
+                            what=f"uplink {t.stream}",
+                            level=logging.WARNING,
                         )
+                        log.debug("%s: no ack beyond %d for %.0f s; resending", t.stream, t.acked, t.waited_s)
                 if now >= next_save:
                     next_save = now + SAVE_EVERY_S
                     self._save_cursors()
@@ -303,7 +306,7 @@ class Uplink:
             self._ack(topic, payload)
         elif topic.startswith(self.topics.base + "/cmd/"):
             assert self._feed is not None
-            answer = handle_command(self._feed, topic, payload, time.time())
+            answer = handle_command(self._feed, topic, payload, time.time(), self.faults)
             if answer is not None:
                 self._counts["commands"] += 1
                 self._client.publish(self.topics.cmd_ack, answer, qos=1)
@@ -327,6 +330,7 @@ class Uplink:
             )
         if self.engine.on_ack(ack.stream, min(ack.acked_seq, last), time.monotonic()):
             self._counts["last_ack"] = time.time()
+            self.faults.recovered(f"ack:{ack.stream}", f"uplink {ack.stream} acks")
 
     # ------------------------------------------------------------------ durable state
 
