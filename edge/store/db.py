@@ -76,17 +76,21 @@ _FULL = 13  # SQLITE_FULL
 _IOERR = 10  # SQLITE_IOERR
 
 
-def store_fault(e: sqlite3.Error, path: Path, doing: str) -> StoreError:
-    """SQLite's error as a :class:`StoreError` naming the file and what to do: a damaged
-    or inaccessible store is :class:`StoreUnusable` (exit 2, no restart), a full disk
-    or a lock held too long stays a StoreError (it passes)."""
+#: What to do with a damaged line store.
+LINE_STORE_DAMAGED = (
+    "Stop the agent, move the file aside together with its -wal and -shm files (keep them: records "
+    "the plant has not acknowledged are only there), then restore a backup or start the agent again "
+    "on a new, empty store"
+)
+
+
+def store_fault(e: sqlite3.Error, path: Path, doing: str, *, damaged: str = LINE_STORE_DAMAGED) -> StoreError:
+    """SQLite's error as a :class:`StoreError` naming the file and what to do (``damaged``
+    for a damaged file): a damaged or inaccessible store is :class:`StoreUnusable` (exit
+    2, no restart), a full disk or a lock held too long stays a StoreError (it passes)."""
     code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
     if code in _DAMAGED:
-        return StoreUnusable(
-            f"{path}: the store is damaged ({e}). Stop the agent, move the file aside together with its "
-            f"-wal and -shm files (keep them: records the plant has not acknowledged are only there), "
-            f"then restore a backup or start the agent again on a new, empty store"
-        )
+        return StoreUnusable(f"{path}: the store is damaged ({e}). {damaged}")
     if code in _NO_ACCESS:
         if _read_only_fs(path.parent):
             return StoreUnusable(
