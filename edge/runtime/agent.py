@@ -292,6 +292,7 @@ class Agent:
         sdnotify.notify("STOPPING=1")
         for r in self.runners.values():
             r.stop()
+        self.store.interrupt_check()
         for t in list(self._tasks):
             if t.get_name().startswith(("heartbeat", "retention", "logic-tick")):
                 t.cancel()

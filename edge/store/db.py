@@ -158,6 +158,8 @@ class Store:
         self._tag_names: dict[int, str] = {}
         #: Depth of the transaction (or snapshot) the lock holder has open; nested ones join it.
         self._depth = 0
+        #: The connection of a running :meth:`quick_check` (so that it can be interrupted).
+        self._checking: sqlite3.Connection | None = None
         try:
             self._load_tag_ids()
         except sqlite3.Error as e:
@@ -200,16 +202,33 @@ class Store:
         not held up): [] when the store is sound, else SQLite's first problems."""
         try:
             con = sqlite3.connect(
-                f"file:{quote(str(self.path))}?mode=ro", uri=True, timeout=10.0, isolation_level=None
+                f"file:{quote(str(self.path))}?mode=ro",
+                uri=True,
+                timeout=10.0,
+                isolation_level=None,
+                check_same_thread=False,
             )
+            self._checking = con
             try:
                 rows = con.execute(f"PRAGMA quick_check({int(max_errors)})").fetchall()
             finally:
+                self._checking = None
                 con.close()
+        except sqlite3.OperationalError as e:
+            if "interrupted" in str(e):
+                return []  # stopped by :meth:`interrupt_check`: nothing found so far
+            return [str(e)]
         except sqlite3.Error as e:
             return [str(e)]
         problems = [str(r[0]) for r in rows]
         return [] if problems == ["ok"] else problems
+
+    def interrupt_check(self) -> None:
+        """Stop a running :meth:`quick_check` (the agent is stopping: a check of a large
+        store on a slow card must not hold up the shutdown)."""
+        con = self._checking
+        if con is not None:
+            con.interrupt()
 
     def checkpoint(self) -> bool:
         """Copy the WAL into the database and truncate it to zero, unless a reader still
