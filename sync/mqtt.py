@@ -7,7 +7,10 @@ logged), capped reconnect backoff.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -38,6 +41,10 @@ class RepeatFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
+        if msg.startswith("Client is not connected"):
+            # paho's words after a failed connect; the reason is logged by whoever
+            # owns the client (``on_fail`` of :func:`make_client`).
+            return False
         if self._last is not None and self._last[0] == msg and record.created - self._last[1] < self.quiet_s:
             return False
         self._last = (msg, record.created)
@@ -48,6 +55,69 @@ _paho_log = logging.getLogger("lineside.mqtt.paho")
 _paho_log.addFilter(RepeatFilter())
 
 
+def connect_failure(exc: BaseException | None, cfg: MqttConfig) -> str:
+    """Why a connection attempt failed, in words an operator can act on: which TLS check
+    failed (unknown CA, host name, expiry), refused, unreachable, not resolvable."""
+    where = f"{cfg.host}:{cfg.port}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        code, text = exc.verify_code, exc.verify_message or str(exc)
+        if code in (2, 19, 20, 21):
+            return (
+                f"TLS: the broker's certificate is not signed by a CA in mqtt.tls.ca ({text}); "
+                f"check mqtt.tls.ca ({cfg.tls.ca if cfg.tls else '-'})"
+            )
+        if code in (62, 64):  # host name, IP address mismatch
+            return (
+                f"TLS: the broker's certificate is not valid for the name {cfg.host!r} ({text}); "
+                "connect by a name the certificate lists, or reissue it"
+            )
+        if code == 10:
+            return f"TLS: the broker's certificate has expired ({text})"
+        if code == 9:
+            return f"TLS: the broker's certificate is not valid yet ({text}; check this machine's clock)"
+        return f"TLS: the broker's certificate was refused ({text})"
+    if isinstance(exc, ssl.SSLError):
+        reason = exc.reason or str(exc)
+        if reason == "WRONG_VERSION_NUMBER":
+            return f"TLS: {where} does not speak TLS (a plain MQTT port?)"
+        if reason and reason.startswith("TLSV1_ALERT_"):
+            return (
+                f"TLS: the broker refused the handshake ({reason}): does it trust our client certificate "
+                "(mqtt.tls.certificate)?"
+            )
+        return f"TLS handshake failed ({reason})"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {where} (is the broker running and listening there?)"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the broker's name {cfg.host!r} ({exc.strerror or exc})"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"no answer from {where} (a firewall, or the wrong address?)"
+    if isinstance(exc, OSError):
+        return f"cannot connect to {where}: {exc.strerror or exc}"
+    return f"cannot connect to {where}"
+
+
+#: What a CONNACK refusal means and what to check (MQTT 5 reason codes; 3.1.1's 1-5).
+_CONNACK = {
+    4: "bad user name or password",
+    5: "not authorized",
+    134: "bad user name or password",
+    135: "not authorized",
+    133: "client id refused",
+    138: "banned",
+    140: "bad authentication method",
+}
+
+
+def connack_hint(rc: int) -> str:
+    """`` (not authorized: check mqtt.username and the password)`` for a refusal code."""
+    what = _CONNACK.get(rc)
+    if what is None:
+        return ""
+    check = "mqtt.username and the password" if "password" in what or "authorized" in what else "the broker"
+    return f" ({what}: check {check})"
+
+
 def make_client(
     cfg: MqttConfig,
     client_id: str,
@@ -55,8 +125,10 @@ def make_client(
     version: int = V5,
     will: tuple[str, bytes] | None = None,
     manual_ack: bool = False,
+    on_fail: Callable[[str], object] | None = None,
 ) -> mqtt.Client:
-    """A configured, not yet connected client (start it with :func:`connect`)."""
+    """A configured, not yet connected client (start it with :func:`connect`).
+    ``on_fail`` gets the reason (:func:`connect_failure`) of every failed attempt."""
     if version == V5:
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=V5, manual_ack=manual_ack)
     else:
@@ -82,6 +154,14 @@ def make_client(
     c.reconnect_delay_set(max(1, round(cfg.reconnect_min_s)), max(1, round(cfg.reconnect_max_s)))
     c.max_queued_messages_set(0)
     c.enable_logger(_paho_log)
+    if on_fail is not None:
+
+        def failed(client: Any, userdata: Any) -> None:
+            # paho calls this from inside its ``except OSError`` around the attempt
+            # without passing the error: the one being handled is it.
+            on_fail(connect_failure(sys.exc_info()[1], cfg))
+
+        c.on_connect_fail = failed
     return c
 
 

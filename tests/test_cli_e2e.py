@@ -74,7 +74,7 @@ def test_simulate_run_status_history(line_config: Path) -> None:
 
 def test_history_unknown_tag_and_bad_time_are_clear_errors(line_config: Path) -> None:
     r = lineside("history", "-c", str(line_config), "--tag", "nope")
-    assert r.returncode == 1 and "no tag named 'nope'" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "no tag named 'nope'" in r.stderr and "Traceback" not in r.stderr
     r = lineside("status", "-c", str(line_config))
     assert r.returncode == 1 and "no store here yet" in r.stderr
 

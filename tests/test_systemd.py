@@ -143,3 +143,11 @@ def test_aggregator_notifies_ready_and_watchdog(tmp_path: Path) -> None:
     got = _notifications([sys.executable, "-m", "edge.cli", "aggregator", "run", "-c", str(cfg)], tmp_path, 6)
     assert "READY=1" in got and got.count("WATCHDOG=1") >= 3 and "STOPPING=1" in got
     assert any("broker unreachable" in g for g in got)  # the watchdog runs while the broker is away
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=[u.name for u in UNITS])
+def test_no_restart_loop_on_exit_2(unit: Path) -> None:
+    """Exit 2 (a bad config, a damaged or unreadable store) is not restarted into the
+    same error by any unit (issue 13, finding 12)."""
+    lines = unit.read_text().splitlines()
+    assert "RestartPreventExitStatus=2" in lines, unit.name

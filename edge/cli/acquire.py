@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edge.cli.common import _age, _fmt, _load, _run_async, parse_time
-from edge.core.errors import ConfigError, LinesideError
+from edge.cli.common import _age, _fmt, _load, _run_async, float_arg, int_arg, parse_time
+from edge.core.errors import ConfigError
 from edge.services.status import gather_status
+from edge.services.validate import OperatorInputError
 
 
 def config_kind(data: Any) -> str:
@@ -106,7 +107,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(
         f"line {cfg.line.enterprise}/{cfg.line.site}/{cfg.line.area}/{cfg.line.line}   agent: "
         + (
-            f"running (pid {a['pid']}, heartbeat {_age(a['heartbeat'], now)} ago)"
+            f"running (pid {a['pid']}, heartbeat {_age(now - a['heartbeat_age_s'], now)} ago)"
             if a["alive"]
             else "NOT RUNNING"
         )
@@ -141,7 +142,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(
         f"store {fs['path']}: {fs['db'] / 1e6:.1f} MB, journal (WAL) {fs['db_wal'] / 1e6:.1f} MB; "
         f"{fs['disk_free'] / 1e9:.1f} GB free on its file system"
+        + (" (mounted read-only: read, not written)" if fs.get("readonly_fs") else "")
     )
+    check = fs.get("check")
+    if check and not check.get("ok"):
+        first = (check.get("problems") or ["?"])[0].replace("\n", "; ")
+        print(f"store check FAILED ({first[:200]}): see README 'Store faults'")
     return 0
 
 
@@ -153,10 +159,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     try:
         cfg.tag(args.tag)
     except KeyError:
-        raise LinesideError(f"--tag: no tag named {args.tag!r} in {args.config}") from None
+        raise OperatorInputError(f"--tag: no tag named {args.tag!r} in {args.config}") from None
     tz = ZoneInfo(cfg.line.timezone)
-    since = parse_time(args.since, cfg.line.timezone) if args.since else None
-    until = parse_time(args.until, cfg.line.timezone) if args.until else None
+    since = parse_time(args.since, cfg.line.timezone, "--since") if args.since else None
+    until = parse_time(args.until, cfg.line.timezone, "--until") if args.until else None
     with open_store(cfg, readonly=True) as st:
         rows = history(st, args.tag, since, until, args.limit)
         if args.format == "json":
@@ -240,7 +246,11 @@ def register(sub: Any) -> None:
 
     r = sub.add_parser("run", help="run the edge agent for a line")
     r.add_argument("-c", "--config", required=True, help="line config file (YAML)")
-    r.add_argument("--duration", type=float, help="stop after S seconds (default: run until SIGTERM/Ctrl-C)")
+    r.add_argument(
+        "--duration",
+        type=float_arg(lo=0, hi=1e9),
+        help="stop after S seconds (default: run until SIGTERM/Ctrl-C)",
+    )
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("status", help="latest value, quality and age of every tag; device connection states")
@@ -256,7 +266,7 @@ def register(sub: Any) -> None:
         help="start: ISO 8601 (plant local time if no offset), epoch seconds, or relative as --since=-15m / -2h / -1d",
     )
     h.add_argument("--until", help="end (exclusive), same forms as --since")
-    h.add_argument("--limit", type=int, help="at most N samples")
+    h.add_argument("--limit", type=int_arg(lo=1), help="at most N samples")
     h.add_argument("--format", choices=["csv", "json"], default="csv", help="output format (default: csv)")
     h.set_defaults(func=cmd_history)
 
@@ -264,8 +274,8 @@ def register(sub: Any) -> None:
     sm.add_argument(
         "-c", "--config", required=True, help="line config file (YAML); tags' sim: fields bind model signals"
     )
-    sm.add_argument("--duration", type=float, help="stop after S seconds")
-    sm.add_argument("--seed", type=int, default=1, help="random seed of the line model (default 1)")
+    sm.add_argument("--duration", type=float_arg(lo=0, hi=1e9), help="stop after S seconds")
+    sm.add_argument("--seed", type=int_arg(), default=1, help="random seed of the line model (default 1)")
     sm.set_defaults(func=cmd_simulate)
 
     ce = sub.add_parser("certs", help="OPC UA application certificates")

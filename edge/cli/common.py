@@ -1,19 +1,18 @@
-"""Helpers shared by the ``lineside`` commands: loading the config, reading times,
-formatting values, and printing either JSON or text."""
+"""Helpers shared by the ``lineside`` commands: loading the config, the argument types
+(strict numbers, times and ids, see ``edge.core.parse``), formatting values, and
+printing either JSON or text."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
-import re
 import signal
-import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
-from edge.services.production import OperatorInputError
+from edge.core import parse
+from edge.services.validate import OperatorInputError, plain_text
 
 if TYPE_CHECKING:  # the config models load with the command that needs them
     from edge.config.line import LineConfig
@@ -73,7 +72,7 @@ def _dump_tasks() -> None:
 def _age(ts: float | None, now: float) -> str:
     if ts is None:
         return "-"
-    d = now - ts
+    d = max(0.0, now - ts)  # a clock set back must not print a negative age
     return f"{d:.1f}s" if d < 120 else (f"{d / 60:.1f}m" if d < 7200 else f"{d / 3600:.1f}h")
 
 
@@ -85,29 +84,61 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-_REL = re.compile(r"^-(\d+(?:\.\d+)?)([smhd])$")
+def parse_time(text: str, tz: str, option: str = "time") -> float:
+    """ISO 8601 (naive = plant local time), epoch seconds, or relative ``-15m`` / ``-2h``;
+    a refusal names ``option`` (exit 2)."""
+    try:
+        return parse.parse_time(text, tz)
+    except ValueError as e:
+        raise OperatorInputError(f"{option}: {e}") from None
 
 
-def parse_time(text: str, tz: str) -> float:
-    """ISO 8601 (naive = plant local time), epoch seconds, or relative ``-15m`` / ``-2h``."""
-    m = _REL.match(text.strip())
-    if m:
-        mult = {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-        return time.time() - float(m.group(1)) * mult
+# ----------------------------------------------------------------------------- argument types
+# argparse calls these on the text of an option and reports ArgumentTypeError as
+# "argument --quantity: <message>" with exit 2: the option is named, nothing runs.
+
+
+def int_arg(lo: int = parse.INT64_MIN, hi: int = parse.INT64_MAX) -> Callable[[str], int]:
+    """A whole number within ``lo``..``hi`` (ASCII digits; no ``2_0``, ``1e3``, ``２０``)."""
+
+    def read(text: str) -> int:
+        try:
+            return parse.parse_int(text, lo=lo, hi=hi)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    read.__name__ = "whole number"
+    return read
+
+
+def float_arg(lo: float | None = None, hi: float | None = None) -> Callable[[str], float]:
+    """A finite number within ``lo``..``hi`` (no NaN, Inf, overflow, ``1_0``)."""
+
+    def read(text: str) -> float:
+        try:
+            return parse.parse_float(text, lo=lo, hi=hi)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    read.__name__ = "number"
+    return read
+
+
+def id_arg(text: str) -> str:
+    """An identifier (work order, lot, serial, material, product, characteristic …):
+    printable, at most 64 characters, no white space, ``+``, ``#`` or ``/``."""
     try:
-        return float(text)
-    except ValueError:
-        pass
+        return parse.parse_id(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def text_arg(text: str) -> str:
+    """Free text (a comment, a reason, a unit): no control characters, at most 2000."""
     try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        # Bad operator input, like every other refused argument: exit 2.
-        raise OperatorInputError(
-            f"cannot read time {text!r}: use ISO 8601 (2026-11-21T08:00), epoch seconds or -15m/-2h/-1d"
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=ZoneInfo(tz))
-    return dt.timestamp()
+        return plain_text(text, "text")
+    except OperatorInputError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("text: ")) from None
 
 
 def _pct(v: Any) -> str:
@@ -117,5 +148,5 @@ def _pct(v: Any) -> str:
 def _dur(s: float | None) -> str:
     if s is None:
         return "-"
-    s = float(s)
+    s = max(0.0, float(s))
     return f"{s:.0f}s" if s < 120 else (f"{s / 60:.1f}m" if s < 7200 else f"{s / 3600:.1f}h")

@@ -14,8 +14,8 @@ from edge.services.export import FORMATS, STREAMS, export_stream
 
 def cmd_export(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
-    since = parse_time(args.since, cfg.line.timezone)
-    until = parse_time(args.until, cfg.line.timezone) if args.until else None
+    since = parse_time(args.since, cfg.line.timezone, "--since")
+    until = parse_time(args.until, cfg.line.timezone, "--until") if args.until else None
     out: TextIO
     if args.output:
         try:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from edge.cli.common import _dur, _load, _pct, emit, parse_time
+from edge.cli.common import _dur, _load, _pct, emit, id_arg, int_arg, parse_time, text_arg
 from edge.services.validate import OperatorInputError
 
 if TYPE_CHECKING:  # the config models load with the command that needs them
@@ -77,7 +77,7 @@ def cmd_kpi(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     with open_store(cfg, readonly=True) as st:
-        since = parse_time(args.since, cfg.line.timezone) if args.since else None
+        since = parse_time(args.since, cfg.line.timezone, "--since") if args.since else None
         rep = kpi_report(cfg, st, shift=args.shift, order=args.order, since=since)
     return emit(args.json, rep, lambda: print_report(rep, cfg.line.timezone))
 
@@ -120,7 +120,7 @@ def cmd_downtime_split(args: argparse.Namespace) -> int:
     from edge.services.production import split_event
 
     cfg = _load(args.config)
-    at = parse_time(args.at, cfg.line.timezone)
+    at = parse_time(args.at, cfg.line.timezone, "--at")
     with open_store(cfg) as st:
         second = split_event(cfg, st, args.event, at, by=args.by, comment=args.comment or "")
     print(f"{args.event}: split; second part is {second}")
@@ -136,7 +136,7 @@ def cmd_order(args: argparse.Namespace) -> int:
         return _order_list(cfg, args)
     if not args.by:
         raise OperatorInputError("--by: required (who does this)")
-    due = parse_time(args.due, cfg.line.timezone) if args.due else None
+    due = parse_time(args.due, cfg.line.timezone, "--due") if args.due else None
     with open_store(cfg) as st:
         order_command(
             cfg,
@@ -235,7 +235,7 @@ def register(sub: Any) -> None:
     )
     k.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     k.add_argument("--shift", help="current (default) or YYYY-MM-DD/NAME")
-    k.add_argument("--order", help="a work order id instead of a shift")
+    k.add_argument("--order", type=id_arg, help="a work order id instead of a shift")
     k.add_argument(
         "--since", help="from this time until now instead of a shift: ISO 8601, epoch, or --since=-1h"
     )
@@ -254,14 +254,14 @@ def register(sub: Any) -> None:
     da.add_argument("event", help="event id from `downtime list`")
     da.add_argument("reason", help="reason code from the config's reason tree")
     da.add_argument("--by", required=True, help="operator (badge or name)")
-    da.add_argument("--comment", help="why (required when changing an operator's reason)")
+    da.add_argument("--comment", type=text_arg, help="why (required when changing an operator's reason)")
     da.set_defaults(func=cmd_downtime_assign)
     ds = dtsub.add_parser("split", help="split a stop in two at a time (e.g. a jam that became a changeover)")
     ds.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     ds.add_argument("event", help="event id from `downtime list`")
     ds.add_argument("--at", required=True, help="split time: ISO 8601 (plant local) or epoch seconds")
     ds.add_argument("--by", required=True, help="operator (badge or name)")
-    ds.add_argument("--comment", help="why")
+    ds.add_argument("--comment", type=text_arg, help="why")
     ds.set_defaults(func=cmd_downtime_split)
 
     od = sub.add_parser(
@@ -292,12 +292,17 @@ def register(sub: Any) -> None:
             a.add_argument(
                 "order",
                 nargs=None if action == "start" else "?",
+                type=id_arg,
                 help="work order id" + ("" if action == "start" else " (optional)"),
             )
             a.add_argument("--by", required=True, help="operator (badge or name)")
         if action == "start":
-            a.add_argument("--product", help="product id (default: from the dispatch list)")
-            a.add_argument("--quantity", type=int, help="ordered quantity (default: from the dispatch list)")
+            a.add_argument("--product", type=id_arg, help="product id (default: from the dispatch list)")
+            a.add_argument(
+                "--quantity",
+                type=int_arg(lo=1, hi=100_000_000),
+                help="ordered quantity (default: from the dispatch list)",
+            )
             a.add_argument("--due", help="due date: ISO 8601, plant local time")
         a.set_defaults(
             func=_order_args(cmd_order), product=None, quantity=None, due=None, all=False, json=False
@@ -309,9 +314,9 @@ def register(sub: Any) -> None:
     )
     cn.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     cn.add_argument("machine", help="machine name")
-    cn.add_argument("--good", type=int, default=0, help="parts to add to good (negative to remove)")
-    cn.add_argument("--scrap", type=int, default=0, help="parts to add to scrap")
-    cn.add_argument("--scrap-reason", help="why the parts are scrap (required with --scrap)")
-    cn.add_argument("--comment", help="why (required for corrections)")
+    cn.add_argument("--good", type=int_arg(), default=0, help="parts to add to good (negative to remove)")
+    cn.add_argument("--scrap", type=int_arg(), default=0, help="parts to add to scrap")
+    cn.add_argument("--scrap-reason", type=text_arg, help="why the parts are scrap (required with --scrap)")
+    cn.add_argument("--comment", type=text_arg, help="why (required for corrections)")
     cn.add_argument("--by", required=True, help="operator (badge or name)")
     cn.set_defaults(func=cmd_count)

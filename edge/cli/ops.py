@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge.cli.common import float_arg, int_arg
 from edge.core.errors import LinesideError
 
 
@@ -103,7 +104,10 @@ def register(sub: Any) -> None:
         "--headless", action="store_true", help="no terminal UI: run --duration seconds, print a summary"
     )
     d.add_argument(
-        "--duration", type=float, default=30.0, help="headless run time in seconds (default: %(default)s)"
+        "--duration",
+        type=float_arg(lo=0, hi=1e9),
+        default=30.0,
+        help="headless run time in seconds (default: %(default)s)",
     )
     d.add_argument("--theme", choices=["dark", "light", "high-contrast"], help="terminal UI colour theme")
     d.set_defaults(func=cmd_demo)
@@ -113,5 +117,5 @@ def register(sub: Any) -> None:
         help="embedded MQTT 3.1.1 broker (amqtt) for demos and test rigs without mosquitto; loopback, no auth",
     )
     b.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    b.add_argument("--port", type=int, default=1883, help="port (default: %(default)s)")
+    b.add_argument("--port", type=int_arg(lo=1, hi=65535), default=1883, help="port (default: %(default)s)")
     b.set_defaults(func=cmd_broker)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge.cli.common import _age, _dur, _pct, emit, parse_time
+from edge.cli.common import _age, _dur, _pct, emit, float_arg, id_arg, int_arg, parse_time, text_arg
 
 
 def _agg(args: argparse.Namespace) -> Any:
@@ -92,7 +92,7 @@ def cmd_agg_order_add(args: argparse.Namespace) -> int:
         args.order,
         args.product,
         quantity=args.quantity,
-        due=parse_time(args.due, "UTC") if args.due else None,
+        due=parse_time(args.due, "UTC", "--due") if args.due else None,
         priority=args.priority,
         description=args.description or "",
     )
@@ -164,7 +164,11 @@ def register(sub: Any) -> None:
 
     r = asub.add_parser("run", help="run the aggregator (MQTT → plant store, acks, commands down)")
     cfg_arg(r)
-    r.add_argument("--duration", type=float, help="stop after S seconds (default: until SIGTERM/Ctrl-C)")
+    r.add_argument(
+        "--duration",
+        type=float_arg(lo=0, hi=1e9),
+        help="stop after S seconds (default: until SIGTERM/Ctrl-C)",
+    )
     r.add_argument(
         "--client-id",
         help="MQTT client id of this instance (several instances share the load; each needs its own)",
@@ -187,19 +191,28 @@ def register(sub: Any) -> None:
     oa = osub.add_parser("add", help="release a work order to a line (delivered when the line is online)")
     cfg_arg(oa)
     oa.add_argument("--line", required=True, help="line key e/s/a/l or its short name")
-    oa.add_argument("--order", required=True, help="work order id")
-    oa.add_argument("--product", required=True, help="product id (must be a product of the line)")
-    oa.add_argument("--quantity", type=int, help="ordered quantity")
+    oa.add_argument("--order", required=True, type=id_arg, help="work order id")
+    oa.add_argument(
+        "--product", required=True, type=id_arg, help="product id (must be a product of the line)"
+    )
+    oa.add_argument("--quantity", type=int_arg(lo=1, hi=100_000_000), help="ordered quantity")
     oa.add_argument("--due", help="due date (ISO 8601 or epoch seconds)")
-    oa.add_argument("--priority", type=int, default=0, help="higher first on the line's list (default 0)")
-    oa.add_argument("--description", help="free text for the operators")
-    oa.add_argument("--id", help="command id (default: generated); the same id is never applied twice")
+    oa.add_argument(
+        "--priority",
+        type=int_arg(lo=0, hi=1000),
+        default=0,
+        help="higher first on the line's list (default 0)",
+    )
+    oa.add_argument("--description", type=text_arg, help="free text for the operators")
+    oa.add_argument(
+        "--id", type=id_arg, help="command id (default: generated); the same id is never applied twice"
+    )
     oa.set_defaults(func=cmd_agg_order_add)
     oc = osub.add_parser("cancel", help="cancel a released work order that has not started")
     cfg_arg(oc)
     oc.add_argument("--line", required=True, help="line key or short name")
-    oc.add_argument("--order", required=True, help="work order id")
-    oc.add_argument("--id", help="command id (default: generated)")
+    oc.add_argument("--order", required=True, type=id_arg, help="work order id")
+    oc.add_argument("--id", type=id_arg, help="command id (default: generated)")
     oc.set_defaults(func=cmd_agg_order_cancel)
     oi = osub.add_parser(
         "import", help="import work orders from an ERP export (CSV with a header row, or JSON)"

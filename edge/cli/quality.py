@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edge.cli.common import _load, emit, parse_time
-from edge.core.errors import LinesideError
+from edge.cli.common import _load, emit, float_arg, id_arg, int_arg, parse_time, text_arg
+from edge.services.validate import OperatorInputError
 
 
 def cmd_spc(args: argparse.Namespace) -> int:
@@ -201,8 +201,8 @@ def cmd_lot(args: argparse.Namespace) -> int:
                 by=args.by,
                 kind="serial" if args.serial else "lot",
                 order=args.order,
-                start=parse_time(args.start, tz) if args.start else None,
-                end=parse_time(args.end, tz) if args.end else None,
+                start=parse_time(args.start, tz, "--start") if args.start else None,
+                end=parse_time(args.end, tz, "--end") if args.end else None,
                 quantity=args.quantity,
             )
             print(f"{'serial' if args.serial else 'lot'} {args.lot} recorded")
@@ -235,11 +235,14 @@ def cmd_inspect_record(args: argparse.Namespace) -> int:
     from edge.services.inspections import record
 
     cfg = _load(args.config)
-    values = {}
+    values: dict[str, str] = {}
     for item in args.item or []:
         name, sep, value = item.partition("=")
         if not sep:
-            raise LinesideError(f"--item: expected NAME=VALUE, got {item!r}")
+            raise OperatorInputError(f"--item: expected NAME=VALUE, got {item!r}")
+        if name.strip() in values:
+            # The last value would silently win: which one did the inspector mean?
+            raise OperatorInputError(f"--item: {name.strip()!r} is given more than once")
         values[name.strip()] = value.strip()
     with open_store(cfg) as st:
         passed = record(cfg, st, args.plan, values, by=args.by, comment=args.comment or "")
@@ -261,26 +264,40 @@ def register(sub: Any) -> None:
             choices=["xbar-r", "xbar-s", "imr", "p", "np", "c", "u", "ewma", "cusum"],
             help="chart type",
         )
-        c.add_argument("--subgroup-size", type=int, help="n: 2-25 for xbar-r/xbar-s; sample size for np")
-        c.add_argument("--lsl", type=float, help="lower specification limit (capability)")
-        c.add_argument("--usl", type=float, help="upper specification limit (capability)")
-        c.add_argument("--target", type=float, help="target value (Cpm)")
-        c.add_argument("--mu0", type=float, help="ewma/cusum: in-control mean (default: the data's mean)")
         c.add_argument(
-            "--sigma", type=float, help="ewma/cusum: process sigma (default: MR-bar/d2 of the data)"
+            "--subgroup-size",
+            type=int_arg(lo=1, hi=10_000),
+            help="n: 2-25 for xbar-r/xbar-s; sample size for np",
+        )
+        c.add_argument("--lsl", type=float_arg(), help="lower specification limit (capability)")
+        c.add_argument("--usl", type=float_arg(), help="upper specification limit (capability)")
+        c.add_argument("--target", type=float_arg(), help="target value (Cpm)")
+        c.add_argument(
+            "--mu0", type=float_arg(), help="ewma/cusum: in-control mean (default: the data's mean)"
+        )
+        c.add_argument(
+            "--sigma", type=float_arg(), help="ewma/cusum: process sigma (default: MR-bar/d2 of the data)"
         )
         c.add_argument(
             "--lambda",
             dest="lam",
-            type=float,
+            type=float_arg(),
             default=0.2,
             help="ewma: weight of the newest value (default 0.2)",
         )
         c.add_argument(
-            "--L", dest="L", type=float, default=3.0, help="ewma: width of the limits in sigmas (default 3)"
+            "--L",
+            dest="L",
+            type=float_arg(),
+            default=3.0,
+            help="ewma: width of the limits in sigmas (default 3)",
         )
-        c.add_argument("--k", type=float, default=0.5, help="cusum: reference value in sigmas (default 0.5)")
-        c.add_argument("--h", type=float, default=5.0, help="cusum: decision interval in sigmas (default 5)")
+        c.add_argument(
+            "--k", type=float_arg(), default=0.5, help="cusum: reference value in sigmas (default 0.5)"
+        )
+        c.add_argument(
+            "--h", type=float_arg(), default=5.0, help="cusum: decision interval in sigmas (default 5)"
+        )
         c.add_argument("--json", action="store_true", help="machine-readable output")
         c.add_argument(
             "file",
@@ -303,21 +320,21 @@ def register(sub: Any) -> None:
         "ack", help="acknowledge a characteristic's alarms (comment required; releases stop-line)"
     )
     sk.add_argument("-c", "--config", required=True, help="line config file (YAML)")
-    sk.add_argument("characteristic", help="characteristic name")
+    sk.add_argument("characteristic", type=id_arg, help="characteristic name")
     sk.add_argument("--by", required=True, help="operator (badge or name)")
-    sk.add_argument("--comment", required=True, help="what was found and done")
+    sk.add_argument("--comment", required=True, type=text_arg, help="what was found and done")
     sk.set_defaults(func=cmd_spc_ack)
     se = spsub.add_parser("enter", help="an operator's measurement of a manual characteristic")
     se.add_argument("-c", "--config", required=True, help="line config file (YAML)")
-    se.add_argument("characteristic", help="characteristic name (manual: true)")
+    se.add_argument("characteristic", type=id_arg, help="characteristic name (manual: true)")
     se.add_argument("value", help="measured value")
     se.add_argument("--by", required=True, help="operator (badge or name)")
     se.set_defaults(func=cmd_spc_enter)
     sr = spsub.add_parser("recalc", help="request new control limits from a new baseline (audited, approved)")
     sr.add_argument("-c", "--config", required=True, help="line config file (YAML)")
-    sr.add_argument("characteristic", help="characteristic name")
+    sr.add_argument("characteristic", type=id_arg, help="characteristic name")
     sr.add_argument("--by", required=True, help="who approves")
-    sr.add_argument("--reason", required=True, help="why the process changed")
+    sr.add_argument("--reason", required=True, type=text_arg, help="why the process changed")
     sr.set_defaults(func=cmd_spc_recalc)
 
     ins = sub.add_parser("inspect", help="inspections due for the running order; record results")
@@ -328,9 +345,9 @@ def register(sub: Any) -> None:
     idue.set_defaults(func=cmd_inspect_due)
     irec = inssub.add_parser("record", help="record a result; exit 0 pass, 4 fail, 2 refused input")
     irec.add_argument("-c", "--config", required=True, help="line config file (YAML)")
-    irec.add_argument("plan", help="inspection plan name")
+    irec.add_argument("plan", type=id_arg, help="inspection plan name")
     irec.add_argument("--item", action="append", help="NAME=VALUE for each item (a number, or pass/fail)")
-    irec.add_argument("--comment", help="remarks")
+    irec.add_argument("--comment", type=text_arg, help="remarks")
     irec.add_argument("--by", required=True, help="operator (badge or name)")
     irec.set_defaults(func=cmd_inspect_record)
 
@@ -339,7 +356,7 @@ def register(sub: Any) -> None:
         help="genealogy: what went into a lot/serial (backward) or where a material lot went (forward)",
     )
     tr.add_argument("-c", "--config", required=True, help="line config file (YAML)")
-    tr.add_argument("id", help="a produced lot or serial, or a material lot")
+    tr.add_argument("id", type=id_arg, help="a produced lot or serial, or a material lot")
     tr.add_argument("--json", action="store_true", help="machine-readable output")
     tr.set_defaults(func=cmd_trace)
 
@@ -349,21 +366,21 @@ def register(sub: Any) -> None:
         "produced", help="a lot or serial made on this line (defaults: running order, since its start)"
     )
     lp.add_argument("-c", "--config", required=True, help="line config file (YAML)")
-    lp.add_argument("lot", help="lot or serial number")
+    lp.add_argument("lot", type=id_arg, help="lot or serial number")
     lp.add_argument("--serial", action="store_true", help="a single serialised unit rather than a lot")
-    lp.add_argument("--order", help="work order (default: the running one)")
+    lp.add_argument("--order", type=id_arg, help="work order (default: the running one)")
     lp.add_argument("--start", help="window start (default: the order's start)")
     lp.add_argument("--end", help="window end (default: now)")
-    lp.add_argument("--quantity", type=int, help="parts in the lot")
+    lp.add_argument("--quantity", type=int_arg(lo=1, hi=100_000_000), help="parts in the lot")
     lp.add_argument("--by", required=True, help="operator (badge or name)")
     lp.set_defaults(func=cmd_lot)
     lc = ltsub.add_parser("consumed", help="a material lot used for a work order (scanned or typed)")
     lc.add_argument("-c", "--config", required=True, help="line config file (YAML)")
-    lc.add_argument("material_lot", help="supplier or internal lot number")
-    lc.add_argument("material", help="material id (preforms, caps, labels ...)")
-    lc.add_argument("--order", help="work order (default: the running one)")
-    lc.add_argument("--quantity", type=float, help="amount used")
-    lc.add_argument("--unit", help="unit of the amount")
+    lc.add_argument("material_lot", type=id_arg, help="supplier or internal lot number")
+    lc.add_argument("material", type=id_arg, help="material id (preforms, caps, labels ...)")
+    lc.add_argument("--order", type=id_arg, help="work order (default: the running one)")
+    lc.add_argument("--quantity", type=float_arg(lo=0, hi=1e12), help="amount used")
+    lc.add_argument("--unit", type=text_arg, help="unit of the amount")
     lc.add_argument("--by", required=True, help="operator (badge or name)")
     lc.set_defaults(func=cmd_lot)
 
@@ -380,6 +397,6 @@ def register(sub: Any) -> None:
         "list", help="latest audit entries: who, when, what (old -> new), why, signature meaning"
     )
     al.add_argument("-c", "--config", required=True, help="line config file (YAML)")
-    al.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    al.add_argument("--limit", type=int_arg(lo=1), default=50, help="how many (default 50)")
     al.add_argument("--json", action="store_true", help="machine-readable output")
     al.set_defaults(func=cmd_audit_list)

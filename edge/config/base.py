@@ -3,16 +3,27 @@ messages that name the file and the field (``FILE: path.to.field: what is wrong`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from edge.core.parse import check_id
 
 NAME_RE = r"^[A-Za-z][A-Za-z0-9_.\-]*$"
 TOPIC_SAFE_RE = r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"
 
+#: An identifier that comes from outside (work order, product, material, lot): the one
+#: id rule of :func:`edge.core.parse.check_id` — printable, 1..64 characters, no white
+#: space, no ``+ # /``, no control characters.
+Id = Annotated[str, AfterValidator(check_id)]
+
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    """Every config section: unknown keys are errors, values are frozen, and every number
+    is finite (``.nan`` and ``.inf`` are refused wherever a float is read: scale, offset,
+    specification and plausible limits, deadbands, durations …)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 class CrossCheckError(ValueError):
@@ -48,9 +59,48 @@ def _named(data: Any, loc: tuple[Any, ...]) -> str:
     return ""
 
 
+#: How pydantic names the branches of a plain union (``bool | int | float | str``) in an
+#: error's location.
+_BRANCHES = frozenset({"bool", "int", "float", "str", "none", "list", "dict", "tuple"})
+
+
+def _merge_union_branches(errors: list[Any]) -> list[Any]:
+    """One error per field of a plain union instead of one per branch: a ``.nan`` given
+    for ``value: bool | int | float | str`` is "not a finite number", not four messages."""
+    out: list[Any] = []
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for e in errors:
+        loc = e["loc"]
+        last = loc[-1] if loc else None
+        if isinstance(last, str) and (last in _BRANCHES or "[" in last) and len(loc) > 1:
+            key = tuple(loc[:-1])
+            if key not in groups:
+                groups[key] = []
+                out.append(("group", key))
+            groups[key].append(e)
+        else:
+            out.append(e)
+    merged: list[Any] = []
+    for item in out:
+        if not (isinstance(item, tuple) and item[0] == "group"):
+            merged.append(item)
+            continue
+        branch = groups[item[1]]
+        if len(branch) == 1:
+            merged.append(branch[0])
+            continue
+        finite = next((b for b in branch if b["type"] == "finite_number"), None)
+        first = dict(finite or branch[0])
+        first["loc"] = item[1]
+        if finite is None:
+            first["msg"] = "Input should be one of: " + ", ".join(str(b["loc"][-1]) for b in branch)
+        merged.append(first)
+    return merged
+
+
 def format_validation_error(path: str, err: ValidationError, data: Any) -> list[str]:
     msgs: list[str] = []
-    for e in err.errors():
+    for e in _merge_union_branches(err.errors()):
         ctx = e.get("ctx") or {}
         inner = ctx.get("error")
         if isinstance(inner, CrossCheckError):

@@ -87,6 +87,15 @@ class StoreConfig(Model):
     """Longest a sample waits before being committed."""
     retention: Retention = Retention()
     """Retention policy for raw samples."""
+    wal_limit_mb: Annotated[float, Field(ge=1, le=4096)] = 64.0
+    """The write-ahead log (``<store>-wal``) is cut back to this size whenever it has been
+    emptied (SQLite's ``journal_size_limit``)."""
+    checkpoint_s: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    """How often the agent copies the WAL into the store and truncates it to zero
+    (skipped, without waiting, while a reader still needs it)."""
+    quick_check_s: Annotated[float, Field(ge=0, le=30 * 86400)] = 21600.0
+    """How often the agent checks the store's pages (``PRAGMA quick_check``, on a
+    connection of its own); a failure is an event and one log line. 0: never."""
 
 
 class MetricsConfig(Model):

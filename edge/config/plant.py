@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
-from edge.config.base import Model
+from edge.config.base import Id, Model
 from edge.config.production import ProductCfg, ReasonCfg
+from edge.core.parse import check_text
 
 
 class WorkOrderBody(Model):
@@ -18,12 +19,19 @@ class WorkOrderBody(Model):
     list, or cancel one that has not started."""
 
     action: Literal["release", "cancel"] = "release"
-    order_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s/#+]+$")]
-    product: str | None = None
-    quantity: Annotated[int, Field(gt=0, le=100_000_000)] | None = None
-    due: float | None = None
-    priority: Annotated[int, Field(ge=0, le=1000)] = 0
-    description: Annotated[str, Field(max_length=500)] = ""
+    order_id: Id
+    """Work order id (the id rule: printable, at most 64 characters, no ``+ # /``)."""
+    product: Id | None = None
+    """Product id; required to release."""
+    # Strict: a quantity of 5.7 or ``true`` in an ERP export is an error, not 5 or 1.
+    quantity: Annotated[int, Field(strict=True, gt=0, le=100_000_000)] | None = None
+    """Ordered quantity (a whole number)."""
+    due: Annotated[float, Field(strict=True, ge=0, le=253_402_300_799)] | None = None
+    """Due date, epoch seconds."""
+    priority: Annotated[int, Field(strict=True, ge=0, le=1000)] = 0
+    """Higher first on the line's dispatch list."""
+    description: Annotated[str, Field(max_length=500), AfterValidator(check_text)] = ""
+    """Free text for the operators (no control characters)."""
 
 
 class ReasonsBody(Model):

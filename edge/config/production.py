@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from edge.config.base import Model
+from edge.config.base import Id, Model
 from edge.logic.production.downtime import Loss, Reason, ReasonTree
 from edge.logic.production.shifts import DAYS, Break, ShiftCalendar, ShiftPattern
 from edge.logic.production.state import Rule, State, StateModel
@@ -120,7 +120,7 @@ class CalendarCfg(Model):
 
 
 class ProductCfg(Model):
-    id: str
+    id: Id
     """Product id (as the ERP knows it)."""
     name: str = ""
     """Description."""
@@ -149,9 +149,9 @@ class ProductCfg(Model):
 class OrderCfg(Model):
     """A work order known in advance (replay, tests); live orders come from operators or above."""
 
-    id: str
+    id: Id
     """Work order id."""
-    product: str
+    product: Id
     """Product id."""
     quantity: Annotated[int, Field(gt=0)]
     """Ordered quantity."""

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from edge.config.base import Model
+from edge.config.base import Id, Model
 
 
 class SpecLimits(Model):
@@ -173,7 +173,7 @@ class InspectionPlanCfg(Model):
 
 
 class MaterialCfg(Model):
-    material: str
+    material: Id
     """Material id (preforms, caps, labels)."""
     lot_tag: str
     """Tag holding the lot number of the material being fed (e.g. from a scanner on the

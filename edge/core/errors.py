@@ -41,3 +41,11 @@ class WriteRefused(LinesideError):
 
 class StoreError(LinesideError):
     """The local store cannot be opened or written."""
+
+
+class StoreUnusable(StoreError):
+    """The store is damaged, not a database, or not readable/writable by this user:
+    retrying or restarting does not help, a person must act (the message says what).
+    Exit 2, which the systemd units do not restart on."""
+
+    exit_code = 2

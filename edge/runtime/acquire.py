@@ -1,4 +1,5 @@
-"""Pure helpers of acquisition: the change filter (deadband + heartbeat) and reconnect backoff.
+"""Pure helpers of acquisition: the change filter (deadband + heartbeat), the check that
+a good reading holds a finite number, and reconnect backoff.
 
 No clock reads: callers pass ``now``; the backoff takes its random source.
 """
@@ -12,6 +13,17 @@ from typing import Any, NamedTuple
 
 from edge.config.devices import Reconnect, Tag
 from edge.logic.model import Quality
+
+
+def non_finite(value: Any) -> bool:
+    """True for NaN or an infinity (or an array holding one): a float a PLC sends when a
+    sensor is broken or a division failed, never a measurement."""
+    cls = value.__class__
+    if cls is float:
+        return bool(value - value != 0.0)  # nan - nan and inf - inf are NaN; 0.0 otherwise
+    if cls is list:
+        return any(x.__class__ is float and x - x != 0.0 for x in value)
+    return False
 
 
 class _Last(NamedTuple):

@@ -16,11 +16,13 @@ from edge.config.devices import Tag
 from edge.config.line import LineConfig
 from edge.config.production import build_line_logic
 from edge.core import sdnotify
+from edge.core.clock import AgentClock, ClockStep, boot_id
 from edge.core.errors import DriverError, LinesideError, WriteRefused
+from edge.core.faultlog import FaultLog
 from edge.drivers import Reading, create_driver
 from edge.logic.materials.lots import LotTagWatcher
 from edge.logic.model import Quality, Sample
-from edge.runtime.acquire import ChangeFilter
+from edge.runtime.acquire import ChangeFilter, non_finite
 from edge.runtime.companion import Companion
 from edge.runtime.device_runner import DeviceRunner
 from edge.store import Store
@@ -32,10 +34,18 @@ log = logging.getLogger("lineside.agent")
 
 class Agent:
     def __init__(
-        self, cfg: LineConfig, store: Store | None = None, *, companions: Sequence[Companion] = ()
+        self,
+        cfg: LineConfig,
+        store: Store | None = None,
+        *,
+        companions: Sequence[Companion] = (),
+        clock: AgentClock | None = None,
     ) -> None:
         self.cfg = cfg
-        self.store = store or Store(cfg.store.path)
+        #: Every timestamp the agent makes: wall time that advances with the monotonic
+        #: clock; a step of the wall clock is noticed at the heartbeat and recorded.
+        self.clock = clock or AgentClock()
+        self.store = store or Store(cfg.store.path, wal_limit_bytes=int(cfg.store.wal_limit_mb * 1e6))
         self.store.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
         self.filter = ChangeFilter(cfg.tags)
         self.tags: dict[str, Tag] = {t.name: t for t in cfg.tags}
@@ -66,7 +76,14 @@ class Agent:
         if self.companions:
             self.writer.on_commit = self._notify_companions
         self.readings = 0
-        self.started = time.time()
+        #: Repeating faults (store writes, heartbeat, retention, ticks, values) logged once
+        #: and their recovery once.
+        self.faults = FaultLog(log)
+        self._bad_values: set[str] = set()
+        self._boot_id = boot_id()
+        #: The last periodic store check (``PRAGMA quick_check``), for the status.
+        self.store_check: dict[str, Any] | None = None
+        self.started = self.clock.now()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
 
@@ -78,6 +95,7 @@ class Agent:
 
     def on_readings(self, readings: list[Reading], now: float) -> None:
         self.readings += len(readings)
+        readings = self._finite(readings)
         kept = self.filter.accept_many(readings, now)
         if kept:
             samples = [
@@ -85,6 +103,34 @@ class Agent:
             ]
             self._feed_logic(samples)
             self.writer.put_many(samples)
+
+    def _finite(self, readings: list[Reading]) -> list[Reading]:
+        """A good reading of NaN or an infinity is no measurement: it is recorded BAD (no
+        value), so line logic, SPC and KPIs never take it for one. Logged once per tag,
+        and its return to finite values once."""
+        out: list[Reading] | None = None
+        bad = self._bad_values
+        for i, r in enumerate(readings):
+            if r.quality != Quality.GOOD:
+                continue
+            if non_finite(r.value):
+                if out is None:
+                    out = list(readings)
+                out[i] = r._replace(
+                    value=None, quality=Quality.BAD, error=f"not a finite number ({r.value!r})"
+                )
+                if r.tag not in bad:
+                    bad.add(r.tag)
+                    self.faults.fault(
+                        f"value:{r.tag}",
+                        "the device sends a value that is not a finite number (NaN or infinity); recorded BAD",
+                        what=f"tag {r.tag}",
+                        level=logging.WARNING,
+                    )
+            elif bad and r.tag in bad:
+                bad.discard(r.tag)
+                self.faults.recovered(f"value:{r.tag}", f"tag {r.tag}")
+        return readings if out is None else out
 
     def _feed_logic(self, samples: list[Sample]) -> None:
         """Line logic sees exactly the samples that are stored, so replaying the store
@@ -105,7 +151,7 @@ class Agent:
             self.writer.put_facts(facts)
 
     def on_device_state(self, device: str, state: str, error: str | None) -> None:
-        now = time.time()
+        now = self.clock.now()
         if state == "fault":
             bad = [
                 Sample(t.name, None, Quality.BAD, now, now)
@@ -117,12 +163,17 @@ class Agent:
         self._background(self._record_state(device, state, error, now))
 
     async def _record_state(self, device: str, state: str, error: str | None, now: float) -> None:
-        await asyncio.to_thread(self.store.set_device_status, device, state, error, now)
         kind = "device_fault" if state == "fault" else "device_connected"
         msg = f"{device}: {error}" if error else f"{device}: connected"
-        await asyncio.to_thread(
-            self.store.append_event, kind, device, msg, {"error": error} if error else None, now
-        )
+        try:
+            await asyncio.to_thread(self.store.set_device_status, device, state, error, now)
+            await asyncio.to_thread(
+                self.store.append_event, kind, device, msg, {"error": error} if error else None, now
+            )
+        except Exception as e:  # the store is failing: its own fault is logged once
+            self.faults.fault("events", str(e), what="cannot record an event")
+        else:
+            self.faults.recovered("events", "recording events")
 
     def _background(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -203,6 +254,7 @@ class Agent:
                 self.on_readings,
                 self.on_device_state,
                 self.filter.heartbeat_check,
+                clock=self.clock.now,
             )
             self.runners[dev.name] = runner
             self._tasks.append(asyncio.create_task(runner.run(), name=f"device-{dev.name}"))
@@ -212,6 +264,9 @@ class Agent:
         if self.logic is not None or self.quality is not None:
             self._tasks.append(asyncio.create_task(self._tick(), name="logic-tick"))
         self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
+        self._tasks.append(asyncio.create_task(self._checkpoints(), name="retention-checkpoint"))
+        if self.cfg.store.quick_check_s > 0:
+            self._tasks.append(asyncio.create_task(self._quick_checks(), name="retention-quick-check"))
         for c in self.companions:
             c.start()
         if self.cfg.agent.metrics is not None:
@@ -238,6 +293,7 @@ class Agent:
         sdnotify.notify("STOPPING=1")
         for r in self.runners.values():
             r.stop()
+        self.store.interrupt_check()
         for t in list(self._tasks):
             if t.get_name().startswith(("heartbeat", "retention", "logic-tick")):
                 t.cancel()
@@ -281,11 +337,16 @@ class Agent:
             {
                 "pid": os.getpid(),
                 "started": self.started,
-                "heartbeat": time.time(),
+                "heartbeat": self.clock.now(),
+                # Liveness for readers that do not trust the wall clock: the monotonic
+                # clock of this boot (one clock for all processes of a boot on Linux).
+                "heartbeat_mono": self.clock.mono(),
+                "boot_id": self._boot_id,
                 "running": not self._stopping.is_set(),
                 "readings": self.readings,
                 "committed": self.writer.committed,
                 "pending": self.writer.pending,
+                "store_check": self.store_check,
                 "devices": {
                     n: {"state": r.state, "error": r.last_error, "reads": r.reads}
                     for n, r in self.runners.items()
@@ -300,11 +361,15 @@ class Agent:
         wd = sdnotify.watchdog_interval()
         period = min(self.cfg.agent.heartbeat_s, wd) if wd else self.cfg.agent.heartbeat_s
         while True:
+            step = self.clock.check()
+            if step is not None:
+                await self._clock_stepped(step)
             try:
                 await asyncio.to_thread(self._write_status)
             except Exception as e:
-                log.error("cannot record agent status: %s", e)
+                self.faults.fault("heartbeat", str(e), what="cannot record agent status")
             else:
+                self.faults.recovered("heartbeat", "recording agent status")
                 if wd and self._ready:
                     up = sum(1 for r in self.runners.values() if r.state == "connected")
                     sdnotify.notify(
@@ -312,6 +377,31 @@ class Agent:
                         f"STATUS={up}/{len(self.runners)} devices connected, {self.writer.committed} samples committed",
                     )
             await asyncio.sleep(period)
+
+    async def _clock_stepped(self, step: ClockStep) -> None:
+        """The wall clock was stepped: record it, and cut what is open at that instant so
+        that no stop, state or timer spans the step (none negative, none an hour long)."""
+        log.warning(
+            "the wall clock was stepped by %+.1f s (from %s to %s); durations continue from the monotonic clock",
+            step.step_s,
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(step.before)),
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(step.after)),
+        )
+        if self.logic is not None:
+            facts = self.logic.clock_step(step.before, step.after)
+            if facts:
+                self.writer.put_facts(facts)
+        try:
+            await asyncio.to_thread(
+                self.store.append_event,
+                "clock_step",
+                "agent",
+                f"wall clock stepped by {step.step_s:+.1f} s",
+                {"before": step.before, "after": step.after, "step_s": step.step_s},
+                step.after,
+            )
+        except Exception as e:  # the event is a record, not a reason to stop the heartbeat
+            self.faults.fault("events", str(e), what="cannot record an event")
 
     def _resume_logic(self) -> None:
         """Continue after a restart: close what the last run left open at its last
@@ -322,6 +412,19 @@ class Agent:
 
         last = self.store.agent_status().get("heartbeat", {}).get("value")
         facts: list[Any] = []
+        now = self.clock.now()
+        if last is not None and last - now > self.clock.step_s:
+            # The wall clock went back while the agent was stopped: close what the last
+            # run left open no later than now, so nothing of this run predates it.
+            log.warning("the wall clock is %.1f s behind the last heartbeat of the previous run", last - now)
+            self.store.append_event(
+                "clock_step",
+                "agent",
+                f"wall clock {last - now:.1f} s behind the previous run's last heartbeat",
+                {"before": last, "after": now, "step_s": now - last},
+                now,
+            )
+            last = now
         if last is not None:
             for evs in production_repo.load_downtime(self.store).values():
                 facts += [replace(e, end=max(last, e.start)) for e in evs if e.end is None]
@@ -346,16 +449,20 @@ class Agent:
                 try:
                     facts += await self.quality.tick()
                 except Exception as e:
-                    log.error("SPC tick failed: %s", e)
+                    self.faults.fault("spc", str(e), what="SPC tick failed")
+                else:
+                    self.faults.recovered("spc", "SPC tick")
             if self.logic is None:
                 if facts:
                     self.writer.put_facts(facts)
                 continue
-            facts += self.logic.tick(time.time())
+            facts += self.logic.tick(self.clock.now())
             try:
                 facts += await self._apply_order_commands()
             except Exception as e:  # a bad command must not stop the line logic
-                log.error("cannot apply order commands: %s", e)
+                self.faults.fault("orders", str(e), what="cannot apply order commands")
+            else:
+                self.faults.recovered("orders", "applying order commands")
             if self.lots is not None:
                 self.lots.follow(facts)
             if facts:
@@ -367,7 +474,7 @@ class Agent:
         requests = await asyncio.to_thread(production_repo.pending_order_requests, self.store)
         facts: list[Any] = []
         for r in requests:
-            now = time.time()
+            now = self.clock.now()
             try:
                 if r.action in ("changeover_start", "changeover_end"):
                     facts += self.logic.changeover(now, r.action == "changeover_start")
@@ -399,7 +506,55 @@ class Agent:
                 if any(removed.values()):
                     log.info("retention removed %s", removed)
             except Exception as e:
-                log.error("retention failed: %s", e)
+                self.faults.fault("retention", str(e), what="retention failed")
+            else:
+                self.faults.recovered("retention", "retention")
+
+    async def _checkpoints(self) -> None:
+        """Keep the WAL bounded: a TRUNCATE checkpoint every ``store.checkpoint_s``; one a
+        reader blocks is skipped (never waited for) and the next one catches up."""
+        while True:
+            await asyncio.sleep(self.cfg.store.checkpoint_s)
+            try:
+                done = await asyncio.to_thread(self.store.checkpoint)
+            except Exception as e:
+                self.faults.fault("checkpoint", str(e), what="WAL checkpoint failed")
+            else:
+                self.faults.recovered("checkpoint", "WAL checkpoints")
+                if not done:
+                    log.debug("WAL checkpoint skipped: a reader still uses the log")
+
+    async def _quick_checks(self) -> None:
+        """Find latent page corruption before a query trips over it: ``PRAGMA
+        quick_check`` every ``store.quick_check_s`` in a worker thread on its own
+        connection. A failure is logged once, recorded as an event and in the agent
+        status (``lineside status`` shows it)."""
+        while True:
+            await asyncio.sleep(self.cfg.store.quick_check_s)
+            problems = await asyncio.to_thread(self.store.quick_check)
+            self.store_check = {"ok": not problems, "at": self.clock.now(), "problems": problems[:10]}
+            if not problems:
+                self.faults.recovered("integrity", "store check")
+                continue
+            first = problems[0].splitlines()
+            detail = "; ".join(ln for ln in first if not ln.startswith("***"))[:300]
+            if self.faults.fault(
+                "integrity",
+                f"PRAGMA quick_check found damage ({detail}). Stop the agent, move the store aside with "
+                "its -wal and -shm files and start again on a new store, or restore a backup",
+                what=f"store {self.cfg.store.path}",
+            ):
+                try:
+                    await asyncio.to_thread(
+                        self.store.append_event,
+                        "store_damaged",
+                        "agent",
+                        f"store check failed: {detail}",
+                        {"problems": problems[:10]},
+                        self.clock.now(),
+                    )
+                except Exception as e:  # the damage may be where events go
+                    self.faults.fault("events", str(e), what="cannot record an event")
 
 
 def _stack(task: asyncio.Task[Any]) -> str:

@@ -41,6 +41,8 @@ class DeviceRunner:
         on_readings: OnReadings,
         on_state: OnState,
         heartbeat_check: HeartbeatCheck | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.device = device
         self.name = device.name
@@ -49,6 +51,8 @@ class DeviceRunner:
         self.on_readings = on_readings
         self.on_state = on_state
         self.heartbeat_check = heartbeat_check
+        #: Timestamps of readings (the agent's clock: wall time advancing monotonically).
+        self.clock = clock
         self.backoff = Backoff(device.reconnect)
         self.state = "connecting"
         self.fault_since: float | None = None
@@ -87,7 +91,7 @@ class DeviceRunner:
         subs = [t for t in self.tags if t.mode == "subscribe"]
         polled = [t for t in self.tags if t.mode == "poll"]
         if subs:
-            polled += await self.driver.subscribe(subs, lambda rs: self.on_readings(rs, time.time()))
+            polled += await self.driver.subscribe(subs, lambda rs: self.on_readings(rs, self.clock()))
         self._recovered()
         groups: dict[int, list[Tag]] = {}
         for t in polled:
@@ -118,6 +122,12 @@ class DeviceRunner:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
+            # A second task failing while the session was being torn down (the watch
+            # noticing the same lost connection as a poll) is the same fault: take its
+            # exception so asyncio does not report it as never retrieved.
+            for task in tasks:
+                if task.done() and not task.cancelled():
+                    task.exception()
 
     def _deadline(self, period: float) -> float:
         # Fail a read within about one period (at least 0.5 s, at most the device timeout)
@@ -145,7 +155,7 @@ class DeviceRunner:
                         readings = await driver.read(tags)
             except TimeoutError:
                 raise DriverError(self.name, f"no answer within {deadline:g} s") from None
-            now = time.time()
+            now = self.clock()
             if reader is not None and heartbeat_due is not None:
                 readings = reader.changes(tags, answers, heartbeat_due(now))
             self.reads += 1
@@ -180,7 +190,7 @@ class DeviceRunner:
         self.last_error = e.message
         self._retryable = e.retryable
         if first:
-            self.fault_since = time.time()
+            self.fault_since = time.monotonic()
             log.error("device %s fault: %s (retrying with backoff)", self.name, e.message)
             self.on_state(self.name, "fault", e.message)
         else:
@@ -188,7 +198,7 @@ class DeviceRunner:
 
     def _recovered(self) -> None:
         if self.state == "fault":
-            down = time.time() - (self.fault_since or time.time())
+            down = time.monotonic() - (self.fault_since or time.monotonic())
             log.warning("device %s recovered after %.1f s", self.name, down)
         else:
             log.info("device %s connected", self.name)

@@ -10,6 +10,7 @@ a second of each other or they are sorted first. Every malformed row is reported
 from __future__ import annotations
 
 import csv
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from edge.config.devices import Tag
 from edge.config.line import LineConfig
 from edge.config.production import build_calendar, build_line_logic, build_reason_tree, line_machine
 from edge.core.errors import LinesideError
+from edge.core.parse import check_time
 from edge.logic.production.line import Fact
 from edge.logic.production.report import Facts, build_report
 
@@ -48,10 +50,16 @@ def parse_value(tag: Tag, text: str) -> Any:
         raise ValueError(f"{text!r} is not a boolean")
     if tag.elements > 1:
         raise ValueError("array tags cannot be replayed from CSV")
+    # Python's float() is the fast path; what it takes beyond the strict number rule
+    # (``1_0``, fullwidth digits, nan, inf) is refused here.
     try:
+        if not t.isascii() or "_" in t:
+            raise ValueError
         f = float(t)
     except ValueError:
         raise ValueError(f"{text!r} is not a number") from None
+    if not math.isfinite(f):
+        raise ValueError(f"{text!r} is not a finite number")
     if tag.type.startswith("float") or tag.scale != 1.0 or tag.offset != 0.0:
         return f
     try:
@@ -73,12 +81,18 @@ class _TimeParser:
         if text == self.last[0]:
             return self.last[1]
         try:
-            v = float(text)
-        except ValueError:
-            dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=self.tz)
-            v = dt.timestamp()
+            if not text.isascii() or "_" in text:
+                raise ValueError(f"cannot read time {text!r}")
+            try:
+                v = float(text)
+            except ValueError:
+                dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+                if dt.tzinfo is None:
+                    dt = dt.replace(tzinfo=self.tz)
+                v = dt.timestamp()
+            v = check_time(v)
+        except OverflowError:
+            raise ValueError(f"{text!r} is out of range") from None
         self.last = (text, v)
         return v
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from edge.logic.quality.inspections import due_inspections, judge
 from edge.services.context import Line, line_context
-from edge.services.validate import OperatorInputError, require
+from edge.services.validate import OperatorInputError, number, require
 from edge.store import Store
 from edge.store import production as production_repo
 from edge.store import quality as repo
@@ -62,7 +62,16 @@ def record(
     plan = next((p for p in ctx.config.inspections if p.name == plan_name), None)
     if plan is None:
         raise OperatorInputError(f"plan: {plan_name!r} is not an inspection plan of this line")
-    passed, items, errors = judge(plan, values)
+    # Measured items are read here with the strict number rule (no NaN, Inf, ``1_0`` or
+    # fullwidth digits); the pure judge then compares numbers with the limits.
+    measured = {i.name for i in plan.items if i.kind == "measure"}
+    checked: dict[str, Any] = {}
+    for name, v in values.items():
+        if name in measured and v not in (None, ""):
+            checked[name] = number(v, f"item {name!r}")
+        else:
+            checked[name] = v
+    passed, items, errors = judge(plan, checked)
     if errors:
         raise OperatorInputError("; ".join(errors))
     if not passed and not comment.strip():

@@ -15,7 +15,7 @@ from typing import Any
 from edge.logic.production.downtime import DowntimeEvent, resolve
 from edge.logic.production.report import build_report, downtime_row, unscheduled
 from edge.services.context import Line, effective_config, line_context
-from edge.services.validate import OperatorInputError, require
+from edge.services.validate import OperatorInputError, optional_ident, require, when, whole
 from edge.store import Store
 from edge.store import plant as plant_repo
 from edge.store import production as repo
@@ -100,6 +100,7 @@ def assign_reason(
 def split_event(line: Line, store: Store, event_id: str, at: float, *, by: str, comment: str = "") -> str:
     """Split a stop in two at ``at``; returns the id of the second part."""
     by = require(by, "by")
+    at = when(at, "at")
     with store.transaction(sync_full=True):
         ev = _event(line, store, event_id)
         end = ev.end if ev.end is not None else time.time()
@@ -167,6 +168,12 @@ def order_command(
     by = require(by, "by")
     if action not in ORDER_ACTIONS:
         raise OperatorInputError(f"action: {action!r} is not one of {', '.join(ORDER_ACTIONS)}")
+    order = optional_ident(order, "order")
+    product = optional_ident(product, "product")
+    if quantity is not None:
+        quantity = whole(quantity, "quantity", lo=1, hi=100_000_000)
+    if due is not None:
+        due = when(due, "due")
     with store.transaction(sync_full=True):
         if action == "start":
             order = require(order, "order")
@@ -305,6 +312,7 @@ def kpi_report(
         else:
             first = repo.first_state_change(store)
             start, end = (first if first is not None else now - 3600), now
+        end = max(end, start)  # a clock set back: an empty window, never a negative one
         facts = repo.load_facts(store, start, end)
         events = effective_downtime(ctx, store, since=start)
     return build_report(

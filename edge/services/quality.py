@@ -6,7 +6,6 @@ show. Writes are validated first and committed with their audit entry in one
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from edge.config.quality import CharacteristicCfg
 from edge.core.errors import StoreError
 from edge.services.context import Line, LineContext, line_context
-from edge.services.validate import OperatorInputError, require
+from edge.services.validate import OperatorInputError, number, require
 from edge.store import Store
 from edge.store import quality as repo
 
@@ -87,12 +86,7 @@ def enter_measurement(line: Line, store: Store, characteristic: str, value: str 
         raise OperatorInputError(
             f"characteristic: {characteristic!r} is read from tag {c.tag!r}, not entered by hand"
         )
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise OperatorInputError(f"value: {value!r} is not a number") from None
-    if not math.isfinite(x):
-        raise OperatorInputError("value: not a finite number")
+    x = number(value, "value")
     spec = c.spec
     if spec.lsl is not None and spec.usl is not None:
         width = spec.usl - spec.lsl

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edge.core.errors import LinesideError
+from edge.core.parse import parse_float
 from edge.logic.quality.capability import capability
 from edge.logic.quality.charts import CHARTS, baseline, cusum, ewma, plot
 from edge.logic.quality.constants import constants
@@ -30,15 +31,12 @@ class SpcInputError(LinesideError):
 
 
 def _num(path: Path, row: int, col: str, text: str, errors: list[str]) -> float | None:
+    """A number of the CSV, read with the strict reader (no NaN, Inf, ``1_0``, ``１０``)."""
     try:
-        v = float(text)
-    except ValueError:
-        errors.append(f"{path}:{row}: {col}: {text.strip()!r} is not a number")
+        return parse_float(text)
+    except ValueError as e:
+        errors.append(f"{path}:{row}: {col}: {e}")
         return None
-    if v != v or v in (float("inf"), float("-inf")):
-        errors.append(f"{path}:{row}: {col}: {text.strip()!r} is not a finite number")
-        return None
-    return v
 
 
 def read_csv(path: Path, chart: str) -> dict[str, Any]:

@@ -3,12 +3,14 @@ and disk use. Used by ``lineside status``, the operator terminal and the metrics
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from edge.config.line import LineConfig
+from edge.core.clock import boot_id
 from edge.services.context import Line, config_of
 from edge.store import Store
 from edge.store import status as repo
@@ -34,8 +36,8 @@ def status_of(line: Line, st: Store, now: float | None = None) -> dict[str, Any]
     backlog = st.backlog()
     files = st.file_bytes()
     hb = agent.get("heartbeat", {}).get("value")
-    running = agent.get("running", {}).get("value", False)
-    alive = bool(hb and running and now - hb < max(3 * cfg.agent.heartbeat_s, 10))
+    age = heartbeat_age(agent, now=now)
+    alive = agent_alive(agent, cfg.agent.heartbeat_s, now=now)
     tags_cfg = {t.name: t for t in cfg.tags}
     out_tags = []
     for v in values:
@@ -68,13 +70,63 @@ def status_of(line: Line, st: Store, now: float | None = None) -> dict[str, Any]
         uplink["connected"] = bool(uplink["connected"]) and alive
     return {
         "line": cfg.line.model_dump(),
-        "agent": {"alive": alive, "heartbeat": hb, "pid": agent.get("pid", {}).get("value")},
+        "agent": {
+            "alive": alive,
+            "heartbeat": hb,
+            "heartbeat_age_s": age,
+            "pid": agent.get("pid", {}).get("value"),
+        },
         "uplink": uplink,
         "devices": dev_out,
         "tags": out_tags,
         "backlog": backlog,
-        "store": {"path": str(cfg.store.path), **files, "disk_free": _disk_free(cfg.store.path)},
+        "store": {
+            "path": str(cfg.store.path),
+            **files,
+            "disk_free": _disk_free(cfg.store.path),
+            "readonly_fs": _read_only(cfg.store.path),
+            "check": agent.get("store_check", {}).get("value"),
+        },
     }
+
+
+def heartbeat_age(
+    agent: dict[str, Any], *, now: float, mono: float | None = None, boot: str | None = None
+) -> float | None:
+    """Seconds since the agent's last heartbeat (None: never, or from an earlier boot).
+
+    Measured on the monotonic clock when the agent recorded it in this boot
+    (``heartbeat_mono``, ``boot_id``), so setting the wall clock, the agent's or this
+    process's, neither kills nor revives the agent. Without those fields (an older
+    agent, a system without a boot id) the wall clock decides. ``mono`` and ``boot``
+    stand for this process's own (tests)."""
+
+    def value(key: str) -> Any:
+        return agent.get(key, {}).get("value")
+
+    hb_mono, hb_boot = value("heartbeat_mono"), value("boot_id")
+    here = boot if boot is not None else boot_id()
+    if isinstance(hb_mono, int | float) and hb_boot and here:
+        if hb_boot != here:
+            return None
+        return max(0.0, (mono if mono is not None else time.monotonic()) - hb_mono)
+    hb = value("heartbeat")
+    return max(0.0, now - hb) if isinstance(hb, int | float) else None
+
+
+def agent_alive(agent: dict[str, Any], heartbeat_s: float, *, now: float, **here: Any) -> bool:
+    """Running, with a heartbeat younger than three periods (at least 10 s); see
+    :func:`heartbeat_age`."""
+    age = heartbeat_age(agent, now=now, **here)
+    return bool(agent.get("running", {}).get("value")) and age is not None and age < max(3 * heartbeat_s, 10)
+
+
+def _read_only(path: Path) -> bool:
+    """The store's file system is mounted read-only (it can be read, not written)."""
+    try:
+        return bool(os.statvfs(Path(path).parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _disk_free(path: Path) -> int:

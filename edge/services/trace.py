@@ -13,7 +13,16 @@ import time
 from typing import Any
 
 from edge.services.context import Line, line_context
-from edge.services.validate import OperatorInputError, require
+from edge.services.validate import (
+    OperatorInputError,
+    ident,
+    number,
+    optional_ident,
+    plain_text,
+    require,
+    when,
+    whole,
+)
 from edge.store import Store
 from edge.store import genealogy as repo
 from edge.store import production as production_repo
@@ -37,10 +46,14 @@ def register_produced(
     from the order's start until now."""
     ctx = line_context(line, store)
     lot, by = require(lot, "lot"), require(by, "by")
+    lot = ident(lot, "lot")
+    order = optional_ident(order, "order")
     if kind not in ("lot", "serial"):
         raise OperatorInputError("kind: must be lot or serial")
-    if quantity is not None and quantity <= 0:
-        raise OperatorInputError("quantity: must be a positive whole number")
+    if quantity is not None:
+        quantity = whole(quantity, "quantity", lo=1, hi=100_000_000)
+    start = when(start, "start") if start is not None else None
+    end = when(end, "end") if end is not None else None
     with store.transaction(sync_full=True):
         running = production_repo.running_order(store)
         order = order or (running.order if running else None)
@@ -97,8 +110,13 @@ def register_consumed(
         require(material, "material"),
         require(by, "by"),
     )
-    if quantity is not None and quantity <= 0:
-        raise OperatorInputError("quantity: must be positive")
+    material_lot, material = ident(material_lot, "material_lot"), ident(material, "material")
+    order = optional_ident(order, "order")
+    unit = plain_text(unit.strip(), "unit", max_len=32)
+    if quantity is not None:
+        quantity = number(quantity, "quantity", hi=1e12)
+        if quantity <= 0:
+            raise OperatorInputError("quantity: must be positive")
     with store.transaction(sync_full=True):
         if order is None:
             running = production_repo.running_order(store)

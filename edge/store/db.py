@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -26,8 +27,9 @@ from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from edge.core.errors import StoreError
+from edge.core.errors import StoreError, StoreUnusable
 from edge.logic.model import Quality, Sample
 from edge.store import migrations
 
@@ -68,21 +70,77 @@ def encode_value(v: Any) -> Any:
     return v
 
 
+#: SQLite's primary result codes that a restart cannot fix.
+_DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_NO_ACCESS = {3, 8, 14, 23}  # SQLITE_PERM, SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_AUTH
+_FULL = 13  # SQLITE_FULL
+_IOERR = 10  # SQLITE_IOERR
+
+
+#: What to do with a damaged line store.
+LINE_STORE_DAMAGED = (
+    "Stop the agent, move the file aside together with its -wal and -shm files (keep them: records "
+    "the plant has not acknowledged are only there), then restore a backup or start the agent again "
+    "on a new, empty store"
+)
+
+
+def store_fault(e: sqlite3.Error, path: Path, doing: str, *, damaged: str = LINE_STORE_DAMAGED) -> StoreError:
+    """SQLite's error as a :class:`StoreError` naming the file and what to do (``damaged``
+    for a damaged file): a damaged or inaccessible store is :class:`StoreUnusable` (exit
+    2, no restart), a full disk or a lock held too long stays a StoreError (it passes)."""
+    code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in _DAMAGED:
+        return StoreUnusable(f"{path}: the store is damaged ({e}). {damaged}")
+    if code in _NO_ACCESS:
+        if _read_only_fs(path.parent):
+            return StoreUnusable(
+                f"{path}: cannot {doing} the store ({e}): its file system is mounted read-only; "
+                f"remount it read-write or set store.path to a writable place"
+            )
+        return StoreUnusable(
+            f"{path}: cannot {doing} the store ({e}): run as the user that owns it (the service's: "
+            f"sudo -u lineside …), or let this user read and write the file and its directory"
+        )
+    if code == _IOERR:
+        return StoreError(
+            f"{path}: cannot {doing} the store: {e} (if it repeats, the disk may be failing: see `dmesg`)"
+        )
+    if code == _FULL:
+        return StoreError(
+            f"{path}: cannot {doing} the store: the disk is full ({e}); free space on its file system"
+        )
+    return StoreError(f"{path}: cannot {doing} the store: {e}")
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 class Store:
     """A line's SQLite store."""
 
-    def __init__(self, path: str | Path, *, readonly: bool = False, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        readonly: bool = False,
+        timeout: float = 10.0,
+        wal_limit_bytes: int = 64_000_000,
+    ) -> None:
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.RLock()
+        if readonly and not self.path.exists():
+            raise StoreError(f"{self.path}: no store here yet (has the agent run?)")
+        if self.path.exists() and not self.path.is_file():
+            raise StoreUnusable(f"{self.path}: not a file (a store is one SQLite file): check store.path")
         try:
             if readonly:
-                if not self.path.exists():
-                    raise StoreError(f"{self.path}: no store here yet (has the agent run?)")
-                uri = f"file:{self.path}?mode=ro"
-                self.db = sqlite3.connect(
-                    uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
-                )
+                self.db = self._open_readonly(timeout)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.db = sqlite3.connect(
@@ -90,15 +148,40 @@ class Store:
                 )
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
+                # After each checkpoint that empties the WAL, cut the file back to this size.
+                self.db.execute(f"PRAGMA journal_size_limit={int(wal_limit_bytes)}")
                 migrations.apply(self.db)
             self.db.execute("PRAGMA busy_timeout=10000")
+            self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: cannot open store: {e}") from None
+            raise store_fault(e, self.path, "read" if readonly else "open") from None
         self._tag_ids: dict[str, int] = {}
         self._tag_names: dict[int, str] = {}
         #: Depth of the transaction (or snapshot) the lock holder has open; nested ones join it.
         self._depth = 0
-        self._load_tag_ids()
+        #: The connection of a running :meth:`quick_check` (so that it can be interrupted).
+        self._checking: sqlite3.Connection | None = None
+        try:
+            self._load_tag_ids()
+        except sqlite3.Error as e:
+            self.db.close()
+            raise store_fault(e, self.path, "read") from None
+
+    def _open_readonly(self, timeout: float) -> sqlite3.Connection:
+        """A read-only connection. On a read-only file system where no ``-shm`` file can
+        be created, the store is read as immutable (nobody can be writing it there)."""
+        uri = f"file:{quote(str(self.path))}?mode=ro"
+        con = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            if not _read_only_fs(self.path.parent):
+                raise
+            con.close()
+            con = sqlite3.connect(
+                uri + "&immutable=1", uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+        return con
 
     # ------------------------------------------------------------------ plumbing
 
@@ -109,8 +192,58 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.close()
+        if isinstance(exc, sqlite3.Error):
+            # A query of a repository failed: leave as StoreError naming the file.
+            raise store_fault(exc, self.path, "read" if self.readonly else "use") from exc
+
+    def quick_check(self, max_errors: int = 10) -> list[str]:
+        """``PRAGMA quick_check`` on a connection of its own (read-only, so the writer is
+        not held up): [] when the store is sound, else SQLite's first problems."""
+        try:
+            con = sqlite3.connect(
+                f"file:{quote(str(self.path))}?mode=ro",
+                uri=True,
+                timeout=10.0,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self._checking = con
+            try:
+                rows = con.execute(f"PRAGMA quick_check({int(max_errors)})").fetchall()
+            finally:
+                self._checking = None
+                con.close()
+        except sqlite3.OperationalError as e:
+            if "interrupted" in str(e):
+                return []  # stopped by :meth:`interrupt_check`: nothing found so far
+            return [str(e)]
+        except sqlite3.Error as e:
+            return [str(e)]
+        problems = [str(r[0]) for r in rows]
+        return [] if problems == ["ok"] else problems
+
+    def interrupt_check(self) -> None:
+        """Stop a running :meth:`quick_check` (the agent is stopping: a check of a large
+        store on a slow card must not hold up the shutdown)."""
+        con = self._checking
+        if con is not None:
+            con.interrupt()
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database and truncate it to zero, unless a reader still
+        needs it: then nothing waits (busy timeout 0) and False is returned; the next
+        call tries again. Keeps the WAL from growing without bound behind long readers."""
+        with self._lock:
+            try:
+                self.db.execute("PRAGMA busy_timeout=0")
+                busy, _log, _done = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.Error as e:
+                raise store_fault(e, self.path, "checkpoint") from e
+            finally:
+                self.db.execute("PRAGMA busy_timeout=10000")
+        return not busy
 
     def _load_tag_ids(self) -> None:
         try:
@@ -142,19 +275,19 @@ class Store:
                 try:
                     yield
                 except sqlite3.Error as e:
-                    raise StoreError(f"{self.path}: cannot read the store: {e}") from e
+                    raise store_fault(e, self.path, "read") from e
                 finally:
                     self._depth -= 1
                 return
             try:
                 self.db.execute("BEGIN")
             except sqlite3.Error as e:
-                raise StoreError(f"{self.path}: cannot read the store: {e}") from e
+                raise store_fault(e, self.path, "read") from e
             self._depth = 1
             try:
                 yield
             except sqlite3.Error as e:
-                raise StoreError(f"{self.path}: cannot read the store: {e}") from e
+                raise store_fault(e, self.path, "read") from e
             finally:
                 self._depth = 0
                 try:
@@ -534,7 +667,7 @@ class _Tx:
                     pass
             st._lock.release()
             if isinstance(e, sqlite3.Error):
-                raise StoreError(f"{st.path}: the store did not start a transaction: {e}") from e
+                raise store_fault(e, st.path, "start a transaction in") from e
             raise
         st._depth = 1
         self.outer = True
@@ -546,7 +679,7 @@ class _Tx:
             if not self.outer:
                 st._depth -= 1
                 if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"{st.path}: {exc}") from exc
+                    raise store_fault(exc, st.path, "write to") from exc
                 return
             st._depth = 0
             try:
@@ -557,14 +690,14 @@ class _Tx:
                     # roll it back so the next transaction can start.
                     if db.in_transaction:
                         db.execute("ROLLBACK")
-                    raise StoreError(f"{st.path}: the store did not commit: {e}") from e
+                    raise store_fault(e, st.path, "commit to") from e
                 finally:
                     if self.sync_full:
                         db.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as e:
-                raise StoreError(f"{st.path}: {e}") from e
+                raise store_fault(e, st.path, "write to") from e
             if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"{st.path}: {exc}") from exc
+                raise store_fault(exc, st.path, "write to") from exc
         finally:
             st._lock.release()
 

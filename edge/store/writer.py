@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
+from edge.core.faultlog import FaultLog
 from edge.logic.model import Sample
 from edge.store.db import Store
 
@@ -38,7 +38,8 @@ class SampleWriter:
         self.committed = 0
         self.batches = 0
         self.last_seq = 0
-        self._failing = False
+        #: A failing store is logged once, and its recovery once (not every retry).
+        self.faults = FaultLog(log)
         #: Called after each committed batch (the uplink sends without waiting for its tick).
         self.on_commit: Callable[[], None] | None = None
 
@@ -89,19 +90,20 @@ class SampleWriter:
                 if excess > 0:
                     del self._buf[:excess]
                     self.dropped += excess
-                    log.error(
-                        "store still failing: dropped the %d oldest unsaved samples (%d in all)",
-                        excess,
-                        self.dropped,
+                    self.faults.fault(
+                        "memory",
+                        f"more than {self.max_pending} unsaved samples: dropping the oldest (counted in 'dropped')",
+                        what="store still failing",
                     )
-                if not self._failing:
-                    log.error("store write failed, keeping %d samples in memory: %s", len(self._buf), e)
-                    self._failing = True
+                self.faults.fault(
+                    "write",
+                    f"{e}; keeping samples in memory and retrying every second",
+                    what="store write failed",
+                )
                 await asyncio.sleep(1.0)
                 return
-            if self._failing:
-                log.warning("store write recovered at %s", time.strftime("%H:%M:%S"))
-                self._failing = False
+            if self.faults.recovered("write", "store writes") and self.faults.active("memory"):
+                self.faults.recovered("memory", f"sample buffer ({self.dropped} samples dropped in all)")
             self.committed += len(batch)
             self.batches += 1
 

@@ -8,7 +8,6 @@ store untouched, the form open, the typed text in place and a message naming the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, Tree
 
 from edge.core.errors import LinesideError, StoreError
+from edge.services import validate
 from edge.services.validate import OperatorInputError
 
 
@@ -40,12 +40,14 @@ Action = Callable[[dict[str, str]], str]
 
 
 def whole(text: str, field_name: str, *, signed: bool = False) -> int:
-    """A count typed by an operator: a whole number, or a refusal naming the field."""
+    """A count typed by an operator: a whole number (ASCII digits, no ``2_0`` or fullwidth
+    ``２０``; spaces between digit groups are dropped), or a refusal naming the field."""
     t = text.strip().replace(" ", "")
-    if not re.fullmatch(r"[+-]?\d{1,9}" if signed else r"\+?\d{1,9}", t):
+    try:
+        return validate.whole(t, field_name, lo=-999_999_999 if signed else 0, hi=999_999_999)
+    except OperatorInputError:
         what = "a whole number" if signed else "a whole number of parts (0 or more)"
-        raise OperatorInputError(f"{field_name}: {text.strip()!r} is not {what}")
-    return int(t)
+        raise OperatorInputError(f"{field_name}: {text.strip()!r} is not {what}") from None
 
 
 class FormScreen(ModalScreen[str | None]):

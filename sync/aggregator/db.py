@@ -15,6 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+from edge.core.errors import StoreUnusable
+from edge.store.db import store_fault
+
 Dialect = Literal["sqlite", "postgres"]
 
 #: DDL words that differ between the engines, written ``{NAME}`` in the store's DDL.
@@ -52,13 +55,29 @@ class Database:
             self.conn = psycopg.connect(self.target, autocommit=True)
         else:
             self.dialect = "sqlite"
-            Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(
-                self.target, isolation_level=None, check_same_thread=False, timeout=30
-            )
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA busy_timeout=30000")
+            path = Path(self.target)
+            if path.exists() and not path.is_file():
+                raise StoreUnusable(
+                    f"{path}: not a file (the plant store is one SQLite file): check store.path"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.conn = sqlite3.connect(
+                    self.target, isolation_level=None, check_same_thread=False, timeout=30
+                )
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self.conn.execute("PRAGMA busy_timeout=30000")
+                self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error as e:
+                # A damaged or inaccessible file: exit 2 naming it and what to do (no restart).
+                raise store_fault(
+                    e,
+                    path,
+                    "open",
+                    damaged="Stop the aggregator, move the file aside together with its -wal and -shm "
+                    "files, then restore a backup (a new, empty file starts the plant's history again)",
+                ) from None
 
     @property
     def name(self) -> str:

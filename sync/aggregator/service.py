@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from edge.core import sdnotify
+from edge.core.faultlog import FaultLog
 from sync import mqtt as m
 from sync.aggregator.config import AggregatorConfig
 from sync.aggregator.store import AggregatorStore, FutureBatch, line_key, open_store
@@ -63,6 +64,8 @@ class Aggregator:
         self._ack_sent: dict[tuple[str, str], float] = {}
         self._online: dict[str, bool] = {}
         self._logged: set[str] = set()
+        #: Repeating faults (the broker, the plant store, commands) logged once, with recovery.
+        self.faults = FaultLog(log)
         self.counts: dict[str, int] = {
             "messages": 0,
             "records": 0,
@@ -117,7 +120,15 @@ class Aggregator:
 
     def _connect(self) -> None:
         self._answered = False  # a CONNACK came on the current client
-        c = m.make_client(self.cfg.mqtt, self.client_id, version=self._version, manual_ack=True)
+        c = m.make_client(
+            self.cfg.mqtt,
+            self.client_id,
+            version=self._version,
+            manual_ack=True,
+            on_fail=lambda reason: self.faults.fault(
+                "connect", reason, what=f"aggregator cannot connect to {m.describe(self.cfg.mqtt)}"
+            ),
+        )
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -133,8 +144,13 @@ class Aggregator:
                 self._version = m.V311
                 threading.Thread(target=self._reconnect_v311, daemon=True).start()
             else:
-                self._log_once(f"connack-{code}", f"broker refused the connection: reason {code}")
+                self.faults.fault(
+                    "connect",
+                    f"the broker refused the connection: reason {code}{m.connack_hint(code)}",
+                    what=f"aggregator cannot connect to {m.describe(self.cfg.mqtt)}",
+                )
             return
+        self.faults.recovered("connect", "aggregator connection")
         # Shared subscriptions are MQTT 5 (some 3.1.1 brokers, like amqtt, ignore them).
         shared = self._version == m.V5
         if not shared:
@@ -203,10 +219,13 @@ class Aggregator:
                 for _client, _mid, _qos, topic, payload in group:
                     self._one(topic, payload, now)
         except Exception as e:  # the store itself failed: no PUBACK, the broker redelivers
-            self._log_once("store", f"cannot commit to the plant store: {e}; messages left to redelivery")
+            self.faults.fault(
+                "store", f"{e}; messages left to redelivery", what="cannot commit to the plant store"
+            )
             self._dirty.clear()
             time.sleep(1.0)
             return
+        self.faults.recovered("store", "plant store commits")
         self.counts["messages"] += len(group)
         for client, mid, qos, _topic, _payload in group:
             if qos > 0:
@@ -329,7 +348,9 @@ class Aggregator:
             try:
                 self.send_commands()
             except Exception as e:
-                self._log_once("commands", f"cannot send commands: {e}")
+                self.faults.fault("commands", str(e), what="cannot send commands")
+            else:
+                self.faults.recovered("commands", "sending commands")
 
     def send_commands(self) -> int:
         now = time.time()

@@ -232,6 +232,19 @@ class AggregatorStore:
             )
             return bool(cur.rowcount)
 
+    def add_commands(self, commands: list[tuple[str, str, str, dict[str, Any]]], now: float) -> int:
+        """Queue several (id, line, kind, body) commands in one transaction: all or none.
+        Ids that exist already are skipped (a re-import); returns how many were new."""
+        with self.tx():
+            n = 0
+            for cmd_id, line, kind, body in commands:
+                cur = self._exec(
+                    "INSERT INTO commands (id, line, kind, body, issued_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (cmd_id, line, kind, json.dumps(body), now),
+                )
+                n += cur.rowcount
+            return n
+
     def commands_to_send(
         self, now: float, resend_s: float
     ) -> list[tuple[str, str, str, dict[str, Any], float]]:

@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 import logging
 
+from edge.core.faultlog import FaultLog
 from edge.services.uplink import UplinkFeed
 from sync.protocol import Command, CommandAck, PayloadError, decode, encode
 
 log = logging.getLogger("lineside.uplink")
 
 
-def handle_command(feed: UplinkFeed, topic: str, payload: bytes, wall: float) -> bytes | None:
-    """The ack to publish for a command, or None when there is nothing to answer."""
+def handle_command(
+    feed: UplinkFeed, topic: str, payload: bytes, wall: float, faults: FaultLog | None = None
+) -> bytes | None:
+    """The ack to publish for a command, or None when there is nothing to answer.
+    ``faults`` logs a store that refuses commands once (the plant resends them)."""
     try:
         cmd = decode(Command, payload)
     except PayloadError as e:
@@ -30,8 +34,13 @@ def handle_command(feed: UplinkFeed, topic: str, payload: bytes, wall: float) ->
     try:
         accepted, reason = feed.apply_command(cmd, now=wall)
     except Exception as e:  # the store refused (disk): no ack, the plant resends
-        log.error("cannot store command %s: %s", cmd.id, e)
+        if faults is None:
+            log.error("cannot store command %s: %s", cmd.id, e)
+        else:
+            faults.fault("commands", f"{e}; the plant sends them again", what="cannot store commands")
         return None
+    if faults is not None:
+        faults.recovered("commands", "storing commands")
     log.info(
         "command %s (%s) %s%s",
         cmd.id,

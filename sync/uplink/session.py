@@ -23,6 +23,7 @@ from typing import Any
 
 from edge.config.line import LineConfig
 from edge.config.uplink import UplinkConfig
+from edge.core.faultlog import FaultLog
 from edge.services.uplink import STREAMS, UplinkFeed
 from sync import mqtt as m
 from sync.protocol import Ack, LineRef, PayloadError, Topics, decode
@@ -82,6 +83,8 @@ class Uplink:
         self._answered = False  # a CONNACK came on the current client
         self._drain_until = 0.0
         self._logged: set[str] = set()
+        #: Repeating faults (connecting, saving cursors, state) logged once, with recovery.
+        self.faults = FaultLog(log)
         self._counts: dict[str, Any] = {"connects": 0, "last_ack": None, "commands": 0}
         self._feed: UplinkFeed | None = None
         self._source: StoreSource | None = None
@@ -168,12 +171,15 @@ class Uplink:
                         next_status = now + self.ucfg.status_interval_s
                         self._publish_state()
                     for t in self.engine.check_timeouts(now):
-                        log.warning(
-                            "no end-to-end ack for %s beyond %d for %.0f s; resending from there",
-                            t.stream,
-                            t.acked,
-                            t.waited_s,
+                        # Once per stream until an ack moves it again (the resends double
+                        # their interval meanwhile; each is a DEBUG line).
+                        self.faults.fault(
+                            f"ack:{t.stream}",
+                            "no end-to-end ack from the aggregator; resending from the last ack",
+                            what=f"uplink {t.stream}",
+                            level=logging.WARNING,
                         )
+                        log.debug("%s: no ack beyond %d for %.0f s; resending", t.stream, t.acked, t.waited_s)
                 if now >= next_save:
                     next_save = now + SAVE_EVERY_S
                     self._save_cursors()
@@ -211,8 +217,17 @@ class Uplink:
             self._client.disconnect()
             self._client.loop_stop()
         self._answered = False
+
+        def failed(reason: str) -> None:  # paho's thread: hand it to ours
+            self._events.put(("connect_fail", (c, reason)))
+            self._wake.set()
+
         c = m.make_client(
-            self.ucfg.mqtt, self.client_id, version=self._version, will=self.state.offline(time.time())
+            self.ucfg.mqtt,
+            self.client_id,
+            version=self._version,
+            will=self.state.offline(time.time()),
+            on_fail=failed,
         )
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
@@ -243,6 +258,12 @@ class Uplink:
                     self.engine.on_puback(mid)
             elif kind == "message":
                 self._message(*data)
+            elif kind == "connect_fail":
+                client, reason = data
+                if client is self._client:
+                    self.faults.fault(
+                        "connect", reason, what=f"uplink cannot connect to {m.describe(self.ucfg.mqtt)}"
+                    )
             elif kind == "connect":
                 self._connected(*data)
             elif kind == "disconnect":
@@ -266,10 +287,15 @@ class Uplink:
                 self._version = m.V311
                 self._new_client()
             else:
-                self._log_once(f"connack-{rc}", f"broker refused the connection: reason {rc}")
+                self.faults.fault(
+                    "connect",
+                    f"the broker refused the connection: reason {rc}{m.connack_hint(rc)}",
+                    what=f"uplink cannot connect to {m.describe(self.ucfg.mqtt)}",
+                )
             return
         self._answered = True
         self._counts["connects"] += 1
+        self.faults.recovered("connect", "uplink connection")
         log.info("uplink connected (%s session)", "resumed" if session_present else "new")
         self.engine.on_connect(session_present, time.monotonic())
         client.subscribe([(self.topics.ack("+"), 1), (self.topics.cmd("+"), 1)])
@@ -280,7 +306,7 @@ class Uplink:
             self._ack(topic, payload)
         elif topic.startswith(self.topics.base + "/cmd/"):
             assert self._feed is not None
-            answer = handle_command(self._feed, topic, payload, time.time())
+            answer = handle_command(self._feed, topic, payload, time.time(), self.faults)
             if answer is not None:
                 self._counts["commands"] += 1
                 self._client.publish(self.topics.cmd_ack, answer, qos=1)
@@ -304,6 +330,7 @@ class Uplink:
             )
         if self.engine.on_ack(ack.stream, min(ack.acked_seq, last), time.monotonic()):
             self._counts["last_ack"] = time.time()
+            self.faults.recovered(f"ack:{ack.stream}", f"uplink {ack.stream} acks")
 
     # ------------------------------------------------------------------ durable state
 
@@ -316,8 +343,9 @@ class Uplink:
         try:
             self._feed.advance_cursors(changed)
         except Exception as e:
-            self._log_once("cursor", f"cannot save uplink cursors: {e}")
+            self.faults.fault("cursor", str(e), what="cannot save uplink cursors")
             return
+        self.faults.recovered("cursor", "saving uplink cursors")
         self.engine.cursors_saved(changed)
 
     def _publish_state(self) -> None:
@@ -327,7 +355,9 @@ class Uplink:
             for topic, payload in self.state.messages(self._feed, self.engine.acked(), time.time()):
                 self._client.publish(topic, payload, qos=1, retain=True)
         except Exception as e:  # a report that cannot be computed must not stop the data
-            self._log_once("state", f"cannot publish line state: {e}")
+            self.faults.fault("state", str(e), what="cannot publish line state")
+        else:
+            self.faults.recovered("state", "publishing line state")
         self._write_agent_status()
 
     def _write_agent_status(self) -> None:
@@ -349,7 +379,9 @@ class Uplink:
                 }
             )
         except Exception as e:
-            self._log_once("agent-status", f"cannot record uplink status: {e}")
+            self.faults.fault("agent-status", str(e), what="cannot record uplink status")
+        else:
+            self.faults.recovered("agent-status", "recording uplink status")
 
     def _log_once(self, key: str, msg: str) -> None:
         if key not in self._logged:

@@ -130,6 +130,31 @@ def test_malformed_rows_are_named(tmp_path: Path, cfg, capsys: pytest.CaptureFix
     assert f"{p}:3: ts:" in err and "Traceback" not in err
 
 
+def test_numbers_and_times_are_read_strictly(tmp_path: Path, cfg) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13, finding 10: NaN, infinities, ``1_0`` and fullwidth digits are refused
+    with their row, in values and in times."""
+    p = tmp_path / "strict.csv"
+    p.write_text(
+        "ts,tag,value\n"
+        "2026-11-23T08:00:00,filler.state,1\n"
+        "nan,filler.state,1\n"
+        "1e400,filler.state,1\n"
+        "2026-11-23T08:00:01,filler.state,1_0\n"
+        "2026-11-23T08:00:02,filler.fill_weight,nan\n"
+        "2026-11-23T08:00:03,filler.fill_weight,\uff15\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ReplayError) as e:
+        replay(cfg, p)
+    assert [m.split(": ", 2)[0:2] for m in e.value.messages] == [
+        [f"{p}:3", "ts"],
+        [f"{p}:4", "ts"],
+        [f"{p}:5", "value"],
+        [f"{p}:6", "value"],
+        [f"{p}:7", "value"],
+    ]
+
+
 def test_bad_header_and_missing_file(tmp_path: Path, cfg) -> None:  # type: ignore[no-untyped-def]
     p = tmp_path / "h.csv"
     p.write_text("time,name,v\n1,2,3\n")

@@ -60,7 +60,7 @@ class DowntimeEvent:
 
     @property
     def duration(self) -> float | None:
-        return None if self.end is None else self.end - self.start
+        return None if self.end is None else max(0.0, self.end - self.start)
 
     @property
     def effective_reason(self) -> str | None:
@@ -112,13 +112,14 @@ class DowntimeTracker:
         stopping = ch.new in UNPLANNED_STOPS or ch.new == State.NO_DATA
         if self.open is not None and (ch.new != self.open.state):
             ev = self.open
-            dur = ch.ts - ev.start
+            end = max(ch.ts, ev.start)  # never a negative stop, whatever the clock did
+            dur = end - ev.start
             self.open = None
             # A zero-length stop (several tags of one poll applied one after the other) is
             # recorded closed so its open version does not linger; reports skip it, and a
             # stop opening at the same instant reuses and supersedes its id.
             micro = ev.state in UNPLANNED_STOPS and 0 < dur < self.micro_stop_s
-            out.append(replace(ev, end=ch.ts, micro=micro))
+            out.append(replace(ev, end=end, micro=micro))
         if stopping and self.open is None:
             auto = None
             if ch.new == State.DOWN and self.fault_code:
@@ -128,6 +129,17 @@ class DowntimeTracker:
             self.open = DowntimeEvent(f"{self.machine}@{ch.ts:.3f}", self.machine, ch.ts, None, ch.new, auto)
             out.append(self.open)
         return out
+
+    def cut(self, before: float, after: float) -> list[DowntimeEvent]:
+        """The clock stepped from ``before`` to ``after``: an open stop ends at ``before``
+        and goes on as a new stop from ``after`` (same state and reason), so each part
+        lasts what the monotonic clock measured and neither is negative."""
+        ev = self.open
+        if ev is None:
+            return []
+        closed = replace(ev, end=max(before, ev.start), micro=False)
+        self.open = replace(ev, id=f"{self.machine}@{after:.3f}", start=after, end=None, micro=False)
+        return [closed, self.open]
 
 
 # ---------------------------------------------------------------------------- edits

@@ -139,6 +139,21 @@ class LineLogic:
                 out.extend(ml.downtime.on_state(ch))
         return out
 
+    def clock_step(self, before: float, after: float) -> list[Fact]:
+        """The agent's clock stepped from ``before`` to ``after`` (the wall clock was set
+        back or forward): each machine's state is re-stated at ``after`` and an open stop
+        is cut into the part before the step and the part after it. No duration spans
+        the step, so none is negative and none grows by the step."""
+        out: list[Fact] = []
+        for ml in self.machines.values():
+            ch = ml.state.cut(before, after)
+            if ch is not None:
+                out.append(ch)
+            out.extend(ml.downtime.cut(before, after))
+        if self.order_started is not None:
+            self.order_started += after - before  # the start-up window keeps its length
+        return out
+
     def _record(self, ts: float, machine: str, good: int, scrap: int) -> MachineCount:
         ideal = self.ideal_cycle.get(self.product) if self.product else None
         startup = self.order_started is not None and ts - self.order_started < self.startup_window_s

@@ -4,6 +4,11 @@ that must advance; ``no_data`` when the signals it depends on are bad.
 Time comes in with each update. Transitions that happen because time passed (the
 cycle counter stopped advancing) are stamped at the moment they became true
 (last advance + window), not when somebody noticed, so durations add up exactly.
+
+Time never runs backwards here: a timestamp earlier than the current state's start (a
+PLC's source clock stepped back, samples out of order) counts as that start, so no
+state lasts a negative time. A step of the agent's own clock is cut explicitly
+(:meth:`StateTracker.cut`).
 """
 
 from __future__ import annotations
@@ -129,14 +134,32 @@ class StateTracker:
         self.state, self.since = new, ts
         return change
 
+    def _not_before(self, ts: float) -> float:
+        return ts if self.since is None or ts >= self.since else self.since
+
+    def cut(self, before: float, after: float) -> StateChange | None:
+        """The clock stepped from ``before`` to ``after``: the current state goes on from
+        ``after`` (re-stated there, so its duration counts from there) and a running
+        counter keeps the time it has left in its window."""
+        if self.state is None:
+            return None
+        if self.last_advance is not None:
+            self.last_advance += after - before
+        self.since = after
+        return StateChange(
+            after, self.model.machine, self.state, self.state, f"clock stepped by {after - before:+.0f} s"
+        )
+
     def tick(self, now: float) -> list[StateChange]:
         """Let time pass: a counter that stopped advancing turns the state at the exact
         moment the window ran out."""
+        now = self._not_before(now)
         out: list[StateChange] = []
         m = self.model
         if m.counter_tag is not None and self.last_advance is not None and self.state == State.RUNNING:
             expiry = self.last_advance + m.running_window_s
             if expiry <= now:
+                expiry = self._not_before(expiry)
                 ch = self._transition(expiry, self._evaluate(expiry))
                 if ch:
                     out.append(ch)
@@ -145,6 +168,7 @@ class StateTracker:
     def update(self, ts: float, tag: str, value: Any, good: bool) -> list[StateChange]:
         if tag not in self.model.tags:
             return []
+        ts = self._not_before(ts)
         out = self.tick(ts)
         self.values[tag] = value if good else None
         self.good[tag] = good
@@ -159,6 +183,7 @@ class StateTracker:
 
     def set_planned(self, ts: float, reason: str | None) -> list[StateChange]:
         """Operator or order logic starts (reason) or ends (None) a planned stop."""
+        ts = self._not_before(ts)
         out = self.tick(ts)
         self.planned = reason
         ch = self._transition(ts, self._evaluate(ts))

@@ -48,7 +48,7 @@ def test_a_store_locked_by_another_process_refuses_with_a_store_error(tmp_path: 
     other.execute("BEGIN EXCLUSIVE")
     try:
         with (
-            pytest.raises(StoreError, match="did not start a transaction: database is locked"),
+            pytest.raises(StoreError, match="cannot start a transaction in the store: database is locked"),
             st.transaction(sync_full=True),
         ):
             st.append_event("x", "y", "z")

@@ -34,7 +34,7 @@ def test_order_import_is_idempotent_and_names_bad_rows(
     )
     assert main(["aggregator", "order", "import", "-c", str(agg_cfg), str(csv)]) == 2
     err = capsys.readouterr().err
-    assert "erp.csv: row 3: invalid literal for int()" in err and "Traceback" not in err
+    assert "erp.csv: row 3: quantity: 'abc' is not a whole number" in err and "Traceback" not in err
     csv.write_text(
         "line,order_id,product,quantity,due\nline1,WO-1,COLA-500,100,2026-12-01T06:00\nline1,WO-2,WATER-1L,,\n"
     )
@@ -114,3 +114,24 @@ def test_status_and_report_from_plant_tables(agg_cfg: Path, capsys: pytest.Captu
     assert "OEE  61.0%" in out and "MTBF" in out and "JAM (availability)" in out
     assert main(["aggregator", "acl", "-c", str(agg_cfg), "--users"]) == 0
     assert "user line-acme-hamburg-filling-line1" in capsys.readouterr().out
+
+
+def test_a_damaged_plant_store_exits_2_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Like the line's (issue 13, finding 12): exit 2, which the unit does not restart on,
+    with what to do; not "unexpected error"."""
+    import os
+
+    from tests.conftest import REPO
+
+    data = yaml.safe_load((REPO / "config" / "aggregator.yaml").read_text())
+    data["store"] = {"path": str(tmp_path / "plant.db")}
+    cfg = tmp_path / "agg.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    (tmp_path / "plant.db").write_bytes(os.urandom(8192))
+    assert main(["aggregator", "status", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"{tmp_path / 'plant.db'}: the store is damaged (file is not a database). Stop the aggregator" in err
+    )
