@@ -2,7 +2,8 @@
 
 Library code raises ``LinesideError`` subclasses; this package is the one place that
 turns them into a message on stderr and an exit code (2 = bad config, usage or operator
-input, 3 = refused write, 4 = failed inspection, 1 = other failures). No traceback
+input, refused authentication or role, 3 = refused write, 4 = failed inspection, 1 = other
+failures). No traceback
 reaches an operator unless ``--debug`` is given. Commands live in modules by concept
 (``acquire``, ``line``, ``quality``); each registers its own subcommands.
 """
@@ -14,7 +15,7 @@ import logging
 import os
 import sys
 
-from edge.cli import acquire, export, line, ops, plant, quality, terminal
+from edge.cli import acquire, export, line, ops, plant, quality, terminal, write
 from edge.cli.acquire import gather_status
 from edge.cli.common import parse_time
 from edge.core.errors import ConfigError, LinesideError
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (acquire, line, quality, plant, terminal, ops, export):
+    for module in (acquire, line, quality, plant, terminal, ops, export, write):
         module.register(sub)
     return p
 

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from edge.services.context import Line, line_context
+from edge.services.identity import Actor, authorize
 from edge.services.validate import OperatorInputError, require
 from edge.store import Store
 from edge.store import genealogy as repo
@@ -23,9 +24,9 @@ from edge.store import quality as quality_repo
 def register_produced(
     line: Line,
     store: Store,
+    actor: Actor,
     lot: str,
     *,
-    by: str,
     kind: str = "lot",
     order: str | None = None,
     machine: str | None = None,
@@ -35,8 +36,9 @@ def register_produced(
 ) -> None:
     """Record a produced lot or serial; defaults: the running order, the line machine,
     from the order's start until now."""
+    authorize(actor, "record_lots")
     ctx = line_context(line, store)
-    lot, by = require(lot, "lot"), require(by, "by")
+    lot, by = require(lot, "lot"), actor.who
     if kind not in ("lot", "serial"):
         raise OperatorInputError("kind: must be lot or serial")
     if quantity is not None and quantity <= 0:
@@ -83,19 +85,20 @@ def register_produced(
 def register_consumed(
     line: Line,
     store: Store,
+    actor: Actor,
     material_lot: str,
     material: str,
     *,
-    by: str,
     order: str | None = None,
     quantity: float | None = None,
     unit: str = "",
 ) -> None:
     """Record a material lot consumed (scanned or typed by an operator) for a work order."""
+    authorize(actor, "record_lots")
     material_lot, material, by = (
         require(material_lot, "material_lot"),
         require(material, "material"),
-        require(by, "by"),
+        actor.who,
     )
     if quantity is not None and quantity <= 0:
         raise OperatorInputError("quantity: must be positive")
