@@ -81,7 +81,7 @@ def cmd_operator_login(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     credential = getpass.getpass("badge or PIN: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
     with open_store(cfg) as st:
-        actor = session.log_in(cfg, st, credential)
+        actor = session.log_in(cfg, st, credential, via="command line")
     print(f"{actor.who}, role {actor.role}: may {', '.join(sorted(actor.permissions)) or 'nothing'}")
     return 0
 

@@ -84,8 +84,11 @@ class OperatorChannel:
         *,
         write: WriteFn | None = None,
         allow: Callable[[Peer], bool] = default_peer_rule,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.cfg = cfg
+        #: Wall-clock time of logins and signatures (the lockout counts in it).
+        self.clock = clock
         self.path = path if path is not None else agent_socket(cfg)
         self.write = write
         self.allow = allow
@@ -186,7 +189,9 @@ class OperatorChannel:
 
     def _login(self, msg: dict[str, Any]) -> dict[str, Any]:
         ctx, store = self._ctx()
-        actor = session.log_in(ctx, store, _text(msg, "entered"), pin=_text(msg, "pin", required=False))
+        actor = session.log_in(
+            ctx, store, _text(msg, "entered"), pin=_text(msg, "pin", required=False), now=self.clock()
+        )
         token = secrets.token_urlsafe(32)
         self._expire()
         self._sessions[token] = (unsigned(actor), time.monotonic())
@@ -198,7 +203,9 @@ class OperatorChannel:
         token = auth.get("session") if isinstance(auth, dict) else None
         held = self._sessions.pop(str(token), None)
         if held is not None:
-            session.log_out(ctx, store, held[0], reason=_text(msg, "reason", required=False))
+            session.log_out(
+                ctx, store, held[0], reason=_text(msg, "reason", required=False), now=self.clock()
+            )
 
     def _expire(self) -> None:
         ttl = self.cfg.tui.idle_logout_s
@@ -228,9 +235,13 @@ class OperatorChannel:
         if not isinstance(badge, str) or not badge.strip():
             raise OperatorInputError("credential: a badge number is required")
         if isinstance(auth.get("pin"), str):
-            return session.authenticate(ctx, store, badge=badge, pin=auth["pin"], via="command line")
+            return session.authenticate(
+                ctx, store, badge=badge, pin=auth["pin"], via="command line", now=self.clock()
+            )
         if isinstance(auth.get("token"), str):
-            return session.authenticate(ctx, store, badge=badge, token=auth["token"], via="command line")
+            return session.authenticate(
+                ctx, store, badge=badge, token=auth["token"], via="command line", now=self.clock()
+            )
         raise OperatorInputError("credential: a PIN or a credential file's token is required")
 
     def _call(self, msg: dict[str, Any]) -> Any:
@@ -245,7 +256,7 @@ class OperatorChannel:
         kwargs = validate_args(str(name), args)
         ctx, store = self._ctx()
         if msg.get("sign") is not None:
-            actor = session.sign(ctx, store, actor, _text(msg, "sign"))
+            actor = session.sign(ctx, store, actor, _text(msg, "sign"), now=self.clock())
         return fn(ctx, store, actor, **kwargs)
 
     def _write(self, msg: dict[str, Any]) -> str:

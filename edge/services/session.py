@@ -86,7 +86,7 @@ def _identify(
                     None,
                     "pin",
                     (
-                        "credential: this PIN is not unique on this line; enter your badge number, then the PIN"
+                        "credential: this PIN is not unique on this line; scan or type your badge number instead"
                     ),
                 )
             return (owners[0] if owners else None), "pin", None
@@ -111,11 +111,16 @@ def authenticate(
     pin: str | None = None,
     token: str | None = None,
     via: str = "terminal",
+    login: bool = False,
     now: float | None = None,
 ) -> Actor:
-    """The operator identified by what was entered, as an :class:`Actor` (the login
-    audited), or a refusal naming the field; a wrong entry is audited and counts toward
-    the lockout.
+    """The operator identified by what was entered, as an :class:`Actor`, or a refusal
+    naming the field; a wrong entry is audited and counts toward the lockout.
+
+    ``login``: this opens a session (the terminal, ``lineside operator login``) and is
+    audited as a login. A command's authentication is not: the command's own audit entry
+    names the operator (and a command refused for the role writes nothing), except after
+    wrong entries, when the success is recorded to end the count of them.
 
     ``entered``: one field typed or scanned at the terminal (a badge number, or a PIN
     that is one operator's); with ``pin`` too it is the badge. ``badge`` + ``pin``: both
@@ -146,7 +151,7 @@ def authenticate(
                 meaning="performed",
                 ts=now,
             )
-        else:
+        elif login or failed:
             store.audit(
                 who=op.who,
                 action=LOGIN,
@@ -168,10 +173,16 @@ def authenticate(
 
 
 def log_in(
-    line: Line, store: Store, credential: str, *, pin: str | None = None, now: float | None = None
+    line: Line,
+    store: Store,
+    credential: str,
+    *,
+    pin: str | None = None,
+    via: str = "terminal",
+    now: float | None = None,
 ) -> Actor:
     """The terminal's login: a badge or a PIN in one field (and the PIN after a badge)."""
-    return authenticate(line, store, entered=credential, pin=pin or None, now=now)
+    return authenticate(line, store, entered=credential, pin=pin or None, via=via, login=True, now=now)
 
 
 def log_out(line: Line, store: Store, actor: Actor, *, reason: str = "", now: float | None = None) -> None:

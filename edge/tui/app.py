@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from textual import on, work
@@ -58,6 +59,12 @@ log = logging.getLogger("lineside.tui")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class _NoStore(StoreError):
+    """The store does not exist yet: the agent creates it, the terminal never does."""
+
+
 #: While an operator is busy at the terminal, tell the agent at most this often.
 TOUCH_EVERY_S = 30.0
 
@@ -125,6 +132,10 @@ class LinesideApp(App[None]):
         #: when the store is there: the agent creates it).
         self._reader_store: Store | None = None
         self.reader: ViewReader | None = None
+        try:
+            self._open_reader()
+        except StoreError:  # not there yet, or not readable now: each refresh tries again
+            pass
         self.snapshot: LineView | None = None
         self.operator: Actor | None = None
         self.last_activity = clock()
@@ -205,6 +216,8 @@ class LinesideApp(App[None]):
 
     def _open_reader(self) -> ViewReader:
         if self.reader is None:
+            if not Path(self.file_cfg.store.path).exists():
+                raise _NoStore("no store here yet: the agent creates it (is it running?)")
             self._reader_store = open_store(self.file_cfg, readonly=True)
             self.reader = ViewReader(self.file_cfg, self._reader_store)
         return self.reader
@@ -232,7 +245,9 @@ class LinesideApp(App[None]):
         """On the UI thread: hand the snapshot to the panes (or say why there is none)."""
         self._reading = False
         try:
-            if isinstance(result, LinesideError):
+            if isinstance(result, _NoStore):
+                self.query_one("#statusbar", Static).update(f"⚠ {result}")
+            elif isinstance(result, LinesideError):
                 self.query_one("#statusbar", Static).update(f"⚠ cannot read the store: {result}")
             else:
                 v, cap = result
@@ -335,7 +350,7 @@ class LinesideApp(App[None]):
             return
 
         def check(values: dict[str, str]) -> str:
-            op = self.agent.log_in(values["credential"], values.get("pin", ""))
+            op = self._ended_session(lambda: self.agent.log_in(values["credential"], values.get("pin", "")))
             self.operator = op
             self.last_activity = self._touched = self.clock()
             return f"{op.name} logged in ({op.role})"
@@ -348,14 +363,7 @@ class LinesideApp(App[None]):
                     then()
 
         self.push_screen(
-            FormScreen(
-                "Log in",
-                [
-                    FormField("credential", "Badge or PIN", kind="password"),
-                    FormField("pin", "PIN", kind="password", placeholder="with a badge, if asked"),
-                ],
-                check,
-            ),
+            FormScreen("Log in", [FormField("credential", "Badge or PIN", kind="password")], check),
             done,
         )
 

@@ -13,9 +13,10 @@ import yaml
 
 from edge.config.line import load_config
 from edge.runtime.agent import Agent
+from edge.services.identity import Actor
 from edge.services.production import OperatorInputError, ack_alarms, spc_alarms
 from edge.simulate.runner import Simulator
-from tests.conftest import wait_for
+from tests.conftest import as_operator, wait_for
 from tests.edge.test_line_e2e import line_config
 
 
@@ -38,6 +39,7 @@ async def test_drift_alarm_stops_the_line_until_acknowledged(tmp_path: Path) -> 
     ]
     (tmp_path / "line1.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     cfg = load_config(tmp_path / "line1.yaml")
+    clara = as_operator(cfg, "1003")
     sim = Simulator(cfg, seed=5)
     sim.model.drift_per_hour = 0.0
     sim.model.mtbf_s = sim.model.micro_stop_every_s = 1e12
@@ -71,8 +73,8 @@ async def test_drift_alarm_stops_the_line_until_acknowledged(tmp_path: Path) -> 
         assert spc_alarms(cfg, agent.store) and enip.get("Program:Main.StopLine") is True
 
         with pytest.raises(OperatorInputError, match="comment: required"):
-            ack_alarms(cfg, agent.store, "fill_weight", by="qa-4", comment=" ")
-        ack_alarms(cfg, agent.store, "fill_weight", by="qa-4", comment="valve 3 recalibrated")
+            ack_alarms(cfg, agent.store, clara, "fill_weight", comment=" ")
+        ack_alarms(cfg, agent.store, clara, "fill_weight", comment="valve 3 recalibrated")
         await wait_for(lambda: enip.get("Program:Main.StopLine") is False, timeout=5)
         assert spc_alarms(cfg, agent.store) == []
         writes = [(w["tag"], w["value"], w["outcome"], w["requested_by"]) for w in agent.store.writes()]
@@ -80,7 +82,7 @@ async def test_drift_alarm_stops_the_line_until_acknowledged(tmp_path: Path) -> 
         assert ("palletiser.stop_line", False, "ok", "spc") in writes
         assert next(w for w in enip.writes if w.tag == "Program:Main.StopLine").values == [True]
         audit = agent.store.db.execute("SELECT who, action, why, meaning FROM audit").fetchall()
-        assert ("qa-4", "spc.acknowledge", "valve 3 recalibrated", "reviewed") in audit
+        assert ("Clara Quality (1003)", "spc.acknowledge", "valve 3 recalibrated", "reviewed") in audit
     finally:
         task.cancel()
         await agent.stop()
@@ -106,15 +108,16 @@ async def test_manual_measurements_are_charted_by_the_agent(tmp_path: Path) -> N
     }
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(data))
     cfg = load_config(tmp_path / "m.yaml")
+    op = Actor("operator", "Otto", "77", "operator", frozenset({"inspect"}), "badge+pin")
     agent = Agent(cfg)
     await agent.start()
     try:
         with pytest.raises(OperatorInputError, match="value: 'abc' is not a number"):
-            enter_measurement(cfg, agent.store, "torque", "abc", by="op")
+            enter_measurement(cfg, agent.store, op, "torque", "abc")
         with pytest.raises(OperatorInputError, match="far outside the specification"):
-            enter_measurement(cfg, agent.store, "torque", "20", by="op")
+            enter_measurement(cfg, agent.store, op, "torque", "20")
         for v in ("2.01", "1.98", "2.30"):  # 2.30 is 6 sigma out: out of control, still in spec
-            enter_measurement(cfg, agent.store, "torque", v, by="op")
+            enter_measurement(cfg, agent.store, op, "torque", v)
         await wait_for(
             lambda: agent.store.db.execute("SELECT count(*) FROM spc_points").fetchone()[0] == 3, timeout=5
         )

@@ -11,6 +11,7 @@ import json
 import math
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from textual.pilot import Pilot
 from edge.config.line import LineConfig, load_config
 from edge.logic.model import Quality, Sample
 from edge.logic.quality.live import fixed_spec
+from edge.runtime.channel import OperatorChannel
 from edge.store import STREAMS, Store
 from edge.store.quality import spec_to_json
 from edge.tui.app import LinesideApp
@@ -175,10 +177,23 @@ def line_cfg(tmp_path: Path) -> LineConfig:
 
 
 @pytest.fixture
-def seeded(line_cfg: LineConfig) -> LineConfig:
+def channel(line_cfg: LineConfig) -> Iterator[OperatorChannel]:
+    """The agent's operator channel on the seeded store (the terminal logs in and hands
+    every action to it, as to a running agent; no PLCs here)."""
     with Store(line_cfg.store.path) as st:
         seed(st, line_cfg)
-    return line_cfg
+    ch = OperatorChannel(line_cfg)
+    ch.start()
+    try:
+        yield ch
+    finally:
+        ch.stop()
+
+
+@pytest.fixture
+def seeded(channel: OperatorChannel) -> LineConfig:
+    """The seeded line, its store served by the operator channel."""
+    return channel.cfg
 
 
 class FakeClock:
