@@ -456,8 +456,9 @@ def m011_limit_requests(db: sqlite3.Connection) -> None:
         -- Requests for new SPC limits: one person requests, another approves (then the
         -- 'recalculate' row in spc_limits tells the agent to collect a new baseline) or
         -- rejects. Local bookkeeping: the audit stream carries both signatures up.
+        -- Not a stream (no AUTOINCREMENT): rows are never deleted, so ids are never reused.
         CREATE TABLE spc_limit_requests (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id INTEGER PRIMARY KEY,
             ts REAL NOT NULL,
             characteristic TEXT NOT NULL,
             reason TEXT NOT NULL,

@@ -22,7 +22,7 @@ from tests.conftest import example_on_free_ports, pin_on_stdin
 )
 def test_order_start_takes_the_order_id_wherever_options_stand(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
-    assert (args.action, args.order, args.config, args.by) == ("start", "WO-1001", "line.yaml", "OP")
+    assert (args.action, args.order, args.config, args.badge) == ("start", "WO-1001", "line.yaml", "1001")
 
 
 def test_order_start_without_an_id_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

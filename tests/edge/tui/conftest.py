@@ -1,7 +1,7 @@
 """A line store with fixed data and a frozen clock for the operator terminal's tests.
 
 The line is config/line1.yaml (operators Anna 1001/PIN 1111 operator, Ben 1002/2222
-team_lead, Clara 1003/3333 quality, Dirk 1004/4444 maintenance). ``NOW`` is Tuesday
+team_lead, Clara 1003/3333 quality, Dirk 1004/4444 maintenance, Eva 1005/5555 supervisor). ``NOW`` is Tuesday
 17 Nov 2026 10:30 Berlin, in the early shift.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
