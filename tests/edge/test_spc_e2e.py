@@ -126,3 +126,42 @@ async def test_manual_measurements_are_charted_by_the_agent(tmp_path: Path) -> N
         assert (alarm["kind"], alarm["rule"], alarm["value"]) == ("out_of_control", "we1", 2.3)
     finally:
         await agent.stop()
+
+
+async def test_the_agent_collects_a_new_baseline_only_for_an_approved_request(tmp_path: Path) -> None:
+    """Finding 4: `spc recalc` took effect at once, recorded as approved. Now a request
+    changes nothing at the line; the agent restarts the baseline once another person
+    approved it."""
+    from edge.config.operators import hash_pin
+    from edge.services.quality import approve_limits, enter_measurement, request_limits
+
+    salt = b"0123456789abcdef"
+    data = {
+        "line": {"enterprise": "a", "site": "b", "area": "c", "line": "d"},
+        "characteristics": [
+            {"name": "torque", "manual": True, "chart": "imr", "rules": "we1", "baseline_points": 10}
+        ],
+        "operators": [
+            {"badge": "1002", "name": "Ben", "role": "team_lead", "pin_hash": hash_pin("2222", salt=salt)},
+            {"badge": "1003", "name": "Clara", "role": "quality", "pin_hash": hash_pin("3333", salt=salt)},
+        ],
+        "store": {"path": str(tmp_path / "m.db"), "batch_max_latency_ms": 20},
+    }
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(data))
+    cfg = load_config(tmp_path / "m.yaml")
+    ben, clara = as_operator(cfg, "1002"), as_operator(cfg, "1003")
+    agent = Agent(cfg)
+    await agent.start()
+    try:
+        for i in range(10):
+            enter_measurement(cfg, agent.store, ben, "torque", 2.0 + 0.01 * (i % 3))
+        assert agent.quality is not None
+        tracker = agent.quality.trackers["torque"]
+        await wait_for(lambda: tracker.frozen, timeout=5)
+        rid = request_limits(cfg, agent.store, ben, "torque", reason="new torque head")
+        await asyncio.sleep(2.5)  # the agent ticks every second: nothing to act on
+        assert tracker.frozen
+        approve_limits(cfg, agent.store, clara, rid)
+        await wait_for(lambda: not tracker.frozen, timeout=5)  # collecting a new baseline
+    finally:
+        await agent.stop()
