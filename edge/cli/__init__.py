@@ -32,6 +32,9 @@ Typical use:
   lineside run -c line.yaml             run the agent
   lineside status -c line.yaml          latest value/quality of every tag, device states
   lineside history -c line.yaml --tag filler.speed --since=-1h
+  lineside order start -c line.yaml WO-1001 --badge 1001
+                                        operator actions run as an authenticated operator:
+                                        --badge (the PIN is asked) or --credential FILE
 """
 
 

@@ -108,9 +108,18 @@ class OperatorChannel:
         self.store = open_store(self.cfg)
         self._remove_stale()
         server = _Server(self)
-        with short_path(self.path) as addr:
-            server.socket.bind(addr)
-        os.chmod(self.path, 0o660)
+        try:
+            with short_path(self.path) as addr:
+                server.socket.bind(addr)
+            os.chmod(self.path, 0o660)
+        except OSError as e:
+            server.server_close()
+            self.store.close()
+            self.store = None
+            raise LinesideError(
+                f"{self.path}: cannot serve the operator channel ({e.strerror}); "
+                "check agent.socket and that its directory exists"
+            ) from None
         self._inode = os.stat(self.path).st_ino
         server.server_activate()
         self._server = server

@@ -317,7 +317,7 @@ class LinesideApp(App[None]):
 
     def _touch(self, now: float) -> None:
         """In the worker thread: keep the agent's session of a busy operator alive."""
-        if self.operator is None or now - self._touched < TOUCH_EVERY_S:
+        if self.operator is None or now - self._touched < min(TOUCH_EVERY_S, self.cfg.tui.idle_logout_s / 3):
             return
         if self.last_activity <= self._touched:
             return
