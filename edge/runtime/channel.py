@@ -105,8 +105,8 @@ class OperatorChannel:
     def start(self) -> None:
         """Bind the socket (mode 660) and serve on a thread; refused if another process
         serves this line's channel."""
-        self.store = open_store(self.cfg)
         self._remove_stale()
+        self.store = open_store(self.cfg)
         server = _Server(self)
         try:
             with short_path(self.path) as addr:

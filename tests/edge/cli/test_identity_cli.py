@@ -309,3 +309,17 @@ def test_operator_login_with_a_shared_pin_asks_for_the_badge(
         "this PIN is not unique on this line; scan or type your badge number instead"
         in capsys.readouterr().err
     )
+
+
+def test_config_check_refuses_identical_pin_hashes_and_malformed_token_hashes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def same(data: dict[str, Any]) -> None:
+        data["operators"][1]["pin_hash"] = data["operators"][0]["pin_hash"]
+        data["operators"][2]["token_hash"] = "md5$abc"
+
+    cfg = str(example_on_free_ports(tmp_path, data_changes=same))
+    assert main(["config", "check", cfg]) == 2
+    err = capsys.readouterr().err
+    assert "operators[1].pin_hash: same PIN as operators[0]" in err
+    assert "operators[2].token_hash: not a token hash from `lineside operator token`" in err

@@ -399,3 +399,21 @@ def test_the_terminal_never_opens_the_key(tmp_path: Path, monkeypatch: pytest.Mo
 
     asyncio.run(drive())
     assert loaders and all("process_request_thread" in name for name in loaders), loaders
+
+
+def test_a_socket_deeper_than_a_unix_address_allows_still_works(tmp_path: Path) -> None:
+    """A Unix socket address holds 107 bytes; a deeper path is reached through a
+    descriptor of its directory (/proc/self/fd/N/NAME), for the agent and its clients."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    cfg = make_config([], [], deep, operators=operators())
+    ch = OperatorChannel(cfg)
+    ch.start()
+    try:
+        assert len(os.fsencode(ch.path)) > 107 and ch.path.is_socket()
+        assert AgentClient(ch.path).log_in("1001").name == "Anna Operator"
+        with pytest.raises(Exception, match="another agent serves this line's operator channel"):
+            OperatorChannel(cfg).start()
+    finally:
+        ch.stop()
+    assert not ch.path.exists()
