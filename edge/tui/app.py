@@ -133,7 +133,9 @@ class LinesideApp(App[None]):
         self._reader_store: Store | None = None
         self.reader: ViewReader | None = None
         try:
-            self._open_reader()
+            # The reason tree and products the plant sent down reach the forms from the start.
+            self.line = self._open_reader().ctx
+            self.cfg = self.line.config
         except StoreError:  # not there yet, or not readable now: each refresh tries again
             pass
         self.snapshot: LineView | None = None
