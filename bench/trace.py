@@ -18,6 +18,7 @@ import yaml
 
 from edge.config.line import parse_config
 from edge.logic.model import Quality, Sample
+from edge.services.identity import Actor
 from edge.services.trace import register_consumed, register_produced, trace
 from edge.store import Store
 
@@ -51,9 +52,10 @@ def main() -> None:
                 "INSERT INTO orders (ts, order_id, product, action) VALUES (?, 'WO-1', 'COLA-500', 'start')",
                 (t0,),
             )
-        register_consumed(cfg, st, "PRE-1", "preforms", by="bench")
-        register_produced(cfg, st, "L-HOUR", by="bench", start=end - 3600, end=end)
-        register_produced(cfg, st, "L-ALL", by="bench", start=t0, end=end)
+        bench = Actor("operator", "bench", "B-1", "operator", frozenset({"record_lots"}), "badge+pin")
+        register_consumed(cfg, st, bench, "PRE-1", "preforms")
+        register_produced(cfg, st, bench, "L-HOUR", start=end - 3600, end=end)
+        register_produced(cfg, st, bench, "L-ALL", start=t0, end=end)
 
         def timed(ident: str) -> float:
             best = 1e9

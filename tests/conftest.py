@@ -64,3 +64,23 @@ def example_on_free_ports(tmp_path: Path, *, data_changes: Any = None) -> Path:
     p = tmp_path / "line1.yaml"
     p.write_text(yaml.safe_dump(data, allow_unicode=True))
     return p
+
+
+def as_operator(cfg: Any, badge: str, *, signed: str | None = "pin") -> Any:
+    """The actor of an example operator (line1.yaml: 1001 Anna operator, 1002 Ben team
+    lead, 1003 Clara quality, 1004 Dirk maintenance) as if they had entered badge and PIN
+    for the action (``signed``); for tests of the use cases themselves (the command line
+    and the terminal authenticate through ``edge.services.session``)."""
+    from edge.config.operators import by_badge
+    from edge.services.identity import operator_actor
+
+    op = by_badge(cfg.operators, badge)
+    assert op is not None, f"no operator with badge {badge}"
+    return operator_actor(cfg, op, "badge+pin", signed)  # type: ignore[arg-type]
+
+
+def pin_on_stdin(monkeypatch: pytest.MonkeyPatch, *pins: str) -> None:
+    """What a script pipes into `lineside … --badge B`: the PIN(s), one per line."""
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("".join(p + "\n" for p in pins)))

@@ -32,7 +32,7 @@ from edge.simulate.runner import Simulator
 from edge.store import STREAMS, Store
 from edge.store.streams import SCHEMAS
 from sync.aggregator.store import AggregatorStore
-from tests.conftest import example_on_free_ports
+from tests.conftest import as_operator, example_on_free_ports
 from tests.mqtt_rig import Mosquitto, SilentProxy
 from tests.sync.conftest import uplink_section
 from tests.sync.test_sync_e2e import LINE_KEY, edge_rows, start, stop, write_agg_config
@@ -114,26 +114,27 @@ class Operator:
             spc_alarms,
         )
 
+        ben = as_operator(self.cfg, "1002")  # the example's team lead plays the operator
         try:
             with Store(self.cfg.store.path) as st:
                 if not self.started:
                     order_command(
                         self.cfg,
                         st,
+                        ben,
                         "start",
                         "WO-SOAK",
-                        by="soak operator",
                         product="COLA-500",
                         quantity=100000,
                     )
                     self.started = True
                 for ch in {a["characteristic"] for a in spc_alarms(self.cfg, st)}:
-                    ack_alarms(self.cfg, st, ch, by="soak operator", comment="checked the filler")
+                    ack_alarms(self.cfg, st, ben, ch, comment="checked the filler")
                 open_ = [
                     d for d in list_downtime(self.cfg, st, include_explained=False) if d["end"] is not None
                 ]
                 if open_:
-                    assign_reason(self.cfg, st, open_[0]["id"], "MECH.JAM", by="soak operator")
+                    assign_reason(self.cfg, st, ben, open_[0]["id"], "MECH.JAM")
         except LinesideError as e:
             print(f"  operator input refused: {e}", flush=True)
 

@@ -52,15 +52,49 @@ def readme_copies() -> dict[str, str]:
 
 
 STORE_UNITS = ["lineside-edge.service", "lineside-tui@.service", "lineside-aggregator.service"]
+#: Units that keep a store (the terminal reads the agent's, see below).
+OWNERS = ["lineside-edge.service", "lineside-aggregator.service"]
 
 
-@pytest.mark.parametrize("name", STORE_UNITS)
+def unit_env(text: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in re.findall(r"^Environment=(.*)$", text, re.M):
+        for item in shlex.split(line):
+            key, _, value = item.partition("=")
+            env[key] = value
+    return env
+
+
+def state_dir(name: str) -> str:
+    """Where the unit's store lies: its own state directory, or the one it is pointed at."""
+    text = UNITS[name]
+    own = unit_setting(text, "StateDirectory")
+    return f"/var/lib/{own}" if own else unit_env(text)["STATE_DIRECTORY"]
+
+
+@pytest.mark.parametrize("name", OWNERS)
 def test_units_that_keep_a_store_run_in_their_state_directory(name: str) -> None:
     text = UNITS[name]
     state = unit_setting(text, "StateDirectory")
     assert state, f"{name}: no StateDirectory= (ProtectSystem=strict leaves it nowhere to write)"
     assert unit_setting(text, "ProtectSystem") == "strict"
     assert unit_setting(text, "WorkingDirectory") == f"/var/lib/{state}"
+
+
+def test_the_terminal_reads_the_agents_store_as_another_user() -> None:
+    """The operator terminal runs as its own user in the agent's group, with no state
+    directory (systemd would give the agent's to it) but pointed at the agent's, and at
+    the agent's runtime directory, where the operator channel is."""
+    tui, edge = UNITS["lineside-tui@.service"], UNITS["lineside-edge.service"]
+    assert unit_setting(tui, "StateDirectory") is None
+    assert unit_setting(tui, "User") == "lineside-operator" != unit_setting(edge, "User")
+    assert unit_setting(tui, "Group") == unit_setting(edge, "Group") == "lineside"
+    env = unit_env(tui)
+    assert env["STATE_DIRECTORY"] == f"/var/lib/{unit_setting(edge, 'StateDirectory')}"
+    assert env["RUNTIME_DIRECTORY"] == f"/run/{unit_setting(edge, 'RuntimeDirectory')}"
+    assert unit_setting(edge, "RuntimeDirectoryMode") == "0750"
+    assert unit_setting(edge, "UMask") == "0027"  # store files 640: the group reads them
+    assert unit_setting(tui, "ProtectSystem") == "strict"  # and writes nothing
 
 
 @pytest.mark.parametrize("name", STORE_UNITS)
@@ -76,7 +110,7 @@ def test_readme_installs_what_the_unit_reads_and_its_store_lands_in_the_state_di
     etc = tmp_path / Path(config).relative_to("/")
     etc.parent.mkdir(parents=True)
     etc.write_bytes((REPO / copies[config]).read_bytes())
-    state = f"/var/lib/{unit_setting(UNITS[name], 'StateDirectory')}"
+    state = state_dir(name)
     monkeypatch.setenv("STATE_DIRECTORY", state)
     load = load_aggregator_config if "aggregator" in name else load_config
     path = load(etc).store.path

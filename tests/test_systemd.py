@@ -1,5 +1,4 @@
-"""systemd units: `systemd-analyze verify` clean, exposure ≤ 2.0 for the edge and
-aggregator units; the agent's and aggregator's READY/WATCHDOG/STOPPING notifications
+"""systemd units: `systemd-analyze verify` clean, exposure ≤ 2.0 for every unit; the agent's and aggregator's READY/WATCHDOG/STOPPING notifications
 on a real notify socket."""
 
 from __future__ import annotations
@@ -61,9 +60,10 @@ def test_unit_verifies(unit: Path, tmp_path: Path) -> None:
 
 
 @needs_analyze
-@pytest.mark.parametrize("name", ["lineside-edge.service", "lineside-aggregator.service"])
-def test_exposure_at_most_2(name: str, tmp_path: Path) -> None:
-    path = installed_copy(REPO / "systemd" / name, tmp_path)
+@pytest.mark.parametrize("unit", UNITS, ids=[u.name for u in UNITS])
+def test_exposure_at_most_2(unit: Path, tmp_path: Path) -> None:
+    """Every unit, the terminal and the simulator included."""
+    path = installed_copy(unit, tmp_path)
     p = subprocess.run(
         [ANALYZE, "security", "--offline=true", str(path)], capture_output=True, text=True, timeout=60
     )

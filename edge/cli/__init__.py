@@ -2,7 +2,8 @@
 
 Library code raises ``LinesideError`` subclasses; this package is the one place that
 turns them into a message on stderr and an exit code (2 = bad config, usage or operator
-input, 3 = refused write, 4 = failed inspection, 1 = other failures). No traceback
+input, refused authentication or role, 3 = refused write, 4 = failed inspection, 1 = other
+failures). No traceback
 reaches an operator unless ``--debug`` is given. Commands live in modules by concept
 (``acquire``, ``line``, ``quality``); each registers its own subcommands.
 """
@@ -14,7 +15,7 @@ import logging
 import os
 import sys
 
-from edge.cli import acquire, export, line, ops, plant, quality, terminal
+from edge.cli import acquire, export, line, maintenance, ops, plant, quality, terminal, write
 from edge.cli.acquire import gather_status
 from edge.cli.common import parse_time
 from edge.core.errors import ConfigError, LinesideError
@@ -31,6 +32,9 @@ Typical use:
   lineside run -c line.yaml             run the agent
   lineside status -c line.yaml          latest value/quality of every tag, device states
   lineside history -c line.yaml --tag filler.speed --since=-1h
+  lineside order start -c line.yaml WO-1001 --badge 1001
+                                        operator actions run as an authenticated operator:
+                                        --badge (the PIN is asked) or --credential FILE
 """
 
 
@@ -76,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (acquire, line, quality, plant, terminal, ops, export):
+    for module in (acquire, line, quality, maintenance, plant, terminal, ops, export, write):
         module.register(sub)
     return p
 

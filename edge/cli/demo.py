@@ -76,6 +76,10 @@ def demo_broker_config(port: int, template: str, *, as_root: bool) -> str:
     return "\n".join([*lines, *(["user root"] if as_root else [])]) + "\n"
 
 
+#: The example config's team lead, whom the demo plays (README: log in with PIN 2222).
+DEMO_BADGE, DEMO_PIN = "1002", "2222"
+
+
 @dataclass
 class Demo:
     """One demo run. The example configs default to the ones shipped in the package;
@@ -153,10 +157,13 @@ class Demo:
         threading.Thread(target=self._start_released_order, daemon=True).start()
 
     def _start_released_order(self, timeout: float = 60.0) -> None:
-        """Play the operator: start the plant's work order once it reached the line."""
+        """Play the operator: start the plant's work order once it reached the line, as the
+        example's team lead (badge 1002, PIN 2222), authenticated like anyone else."""
         from edge.config.line import load_config
         from edge.services.context import open_store
         from edge.services.production import dispatch_list, order_command
+        from edge.services.session import authenticate
+        from edge.services.validate import OperatorInputError
 
         cfg = load_config(self.line_path)
         end = time.time() + timeout
@@ -166,7 +173,11 @@ class Demo:
                 with open_store(cfg) as st:
                     released = {r["order_id"] for r in dispatch_list(st) if r["state"] == "released"}
                     if "WO-DEMO-1" in released:
-                        order_command(cfg, st, "start", "WO-DEMO-1", by="demo operator")
+                        try:
+                            actor = authenticate(cfg, st, badge=DEMO_BADGE, pin=DEMO_PIN, via="demo")
+                        except OperatorInputError:  # another config's operators: nobody to play
+                            return
+                        order_command(cfg, st, actor, "start", "WO-DEMO-1")
                         return
             except LinesideError:
                 continue

@@ -1,4 +1,5 @@
-"""Commands about the line: replay, KPIs, downtime, work orders and counts."""
+"""Commands about the line: replay, KPIs, downtime, work orders and counts. Commands
+that change something run as an authenticated operator (``edge.cli.auth``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from edge.cli.auth import add_auth, operator
 from edge.cli.common import _dur, _load, _pct, emit, id_arg, int_arg, parse_time, text_arg
 from edge.services.validate import OperatorInputError
 
@@ -110,8 +112,9 @@ def cmd_downtime_assign(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     with open_store(cfg) as st:
-        assign_reason(cfg, st, args.event, args.reason, by=args.by, comment=args.comment or "")
-    print(f"{args.event}: reason {args.reason} recorded (by {args.by})")
+        actor = operator(args, cfg, st)
+        assign_reason(cfg, st, actor, args.event, args.reason, comment=args.comment or "")
+    print(f"{args.event}: reason {args.reason} recorded (by {actor.who})")
     return 0
 
 
@@ -122,7 +125,8 @@ def cmd_downtime_split(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     at = parse_time(args.at, cfg.line.timezone, "--at")
     with open_store(cfg) as st:
-        second = split_event(cfg, st, args.event, at, by=args.by, comment=args.comment or "")
+        actor = operator(args, cfg, st)
+        second = split_event(cfg, st, actor, args.event, at, comment=args.comment or "")
     print(f"{args.event}: split; second part is {second}")
     return 0
 
@@ -134,16 +138,15 @@ def cmd_order(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if args.action == "list":
         return _order_list(cfg, args)
-    if not args.by:
-        raise OperatorInputError("--by: required (who does this)")
     due = parse_time(args.due, cfg.line.timezone, "--due") if args.due else None
     with open_store(cfg) as st:
+        actor = operator(args, cfg, st)
         order_command(
             cfg,
             st,
+            actor,
             args.action,
             args.order,
-            by=args.by,
             product=args.product,
             quantity=args.quantity,
             due=due,
@@ -199,17 +202,18 @@ def cmd_count(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     with open_store(cfg) as st:
+        actor = operator(args, cfg, st)
         adjust_count(
             cfg,
             st,
+            actor,
             args.machine,
             good=args.good,
             scrap=args.scrap,
-            by=args.by,
             scrap_reason=args.scrap_reason,
             comment=args.comment or "",
         )
-    print(f"{args.machine}: good {args.good:+d}, scrap {args.scrap:+d} recorded (by {args.by})")
+    print(f"{args.machine}: good {args.good:+d}, scrap {args.scrap:+d} recorded (by {actor.who})")
     return 0
 
 
@@ -253,23 +257,24 @@ def register(sub: Any) -> None:
     da.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     da.add_argument("event", help="event id from `downtime list`")
     da.add_argument("reason", help="reason code from the config's reason tree")
-    da.add_argument("--by", required=True, help="operator (badge or name)")
     da.add_argument("--comment", type=text_arg, help="why (required when changing an operator's reason)")
+    add_auth(da)
     da.set_defaults(func=cmd_downtime_assign)
     ds = dtsub.add_parser("split", help="split a stop in two at a time (e.g. a jam that became a changeover)")
     ds.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     ds.add_argument("event", help="event id from `downtime list`")
     ds.add_argument("--at", required=True, help="split time: ISO 8601 (plant local) or epoch seconds")
-    ds.add_argument("--by", required=True, help="operator (badge or name)")
     ds.add_argument("--comment", type=text_arg, help="why")
+    add_auth(ds)
     ds.set_defaults(func=cmd_downtime_split)
 
     od = sub.add_parser(
         "order",
         help="start, pause, resume or complete a work order; changeovers; list the dispatch list",
-        description="`lineside order start -c FILE WO-1001 --by OP` starts a work order (product, quantity "
-        "and due date come from the dispatch list when the plant released it); `order list` shows the "
-        "dispatch list. The agent applies each command within a second.",
+        description="`lineside order start -c FILE WO-1001 --badge 1001` starts a work order as the "
+        "operator with that badge (the PIN is asked; product, quantity and due date come from the "
+        "dispatch list when the plant released it); `order list` shows the dispatch list. The agent "
+        "applies each command within a second.",
     )
     # -c may come before the action (`order -c FILE start …`) or after it (as documented).
     od.add_argument("-c", "--config", help="line config file (YAML)")
@@ -295,7 +300,7 @@ def register(sub: Any) -> None:
                 type=id_arg,
                 help="work order id" + ("" if action == "start" else " (optional)"),
             )
-            a.add_argument("--by", required=True, help="operator (badge or name)")
+            add_auth(a)
         if action == "start":
             a.add_argument("--product", type=id_arg, help="product id (default: from the dispatch list)")
             a.add_argument(
@@ -305,12 +310,24 @@ def register(sub: Any) -> None:
             )
             a.add_argument("--due", help="due date: ISO 8601, plant local time")
         a.set_defaults(
-            func=_order_args(cmd_order), product=None, quantity=None, due=None, all=False, json=False
+            func=_order_args(cmd_order),
+            product=None,
+            quantity=None,
+            due=None,
+            all=False,
+            json=False,
+            badge=None,
+            credential=None,
         )
     od.set_defaults(func=_order_args(cmd_order), action=None)
 
     cn = sub.add_parser(
-        "count", help="book scrap with a reason, or correct a machine's counts (recorded with who and why)"
+        "count",
+        help="book scrap with a reason, or correct a machine's counts (recorded with who and why)",
+        description="Book scrap (permission book_scrap) or correct counts (adjust_counts). A correction "
+        "may not drive the order's good or scrap count below zero, and one larger than "
+        "tui.count_corrections (the smaller of max_parts and max_order_percent of the order) needs "
+        "large_corrections (a supervisor).",
     )
     cn.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     cn.add_argument("machine", help="machine name")
@@ -318,5 +335,5 @@ def register(sub: Any) -> None:
     cn.add_argument("--scrap", type=int_arg(), default=0, help="parts to add to scrap")
     cn.add_argument("--scrap-reason", type=text_arg, help="why the parts are scrap (required with --scrap)")
     cn.add_argument("--comment", type=text_arg, help="why (required for corrections)")
-    cn.add_argument("--by", required=True, help="operator (badge or name)")
+    add_auth(cn)
     cn.set_defaults(func=cmd_count)

@@ -1,4 +1,5 @@
-"""Commands about quality: SPC, inspections, lots and traceability, the audit trail."""
+"""Commands about quality: SPC, inspections, lots and traceability, the audit trail.
+Commands that change something run as an authenticated operator (``edge.cli.auth``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from edge.cli.auth import add_auth, operator
 from edge.cli.common import _load, emit, float_arg, id_arg, int_arg, parse_time, text_arg
 from edge.services.validate import OperatorInputError
 
@@ -96,8 +98,9 @@ def cmd_spc_ack(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     with open_store(cfg) as st:
-        top = ack_alarms(cfg, st, args.characteristic, by=args.by, comment=args.comment or "")
-    print(f"{args.characteristic}: alarms up to {top} acknowledged by {args.by}")
+        actor = operator(args, cfg, st)
+        top = ack_alarms(cfg, st, actor, args.characteristic, comment=args.comment or "")
+    print(f"{args.characteristic}: alarms up to {top} acknowledged by {actor.who}")
     return 0
 
 
@@ -107,19 +110,67 @@ def cmd_spc_enter(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     with open_store(cfg) as st:
-        enter_measurement(cfg, st, args.characteristic, args.value, by=args.by)
-    print(f"{args.characteristic}: {args.value} recorded (by {args.by})")
+        actor = operator(args, cfg, st)
+        enter_measurement(cfg, st, actor, args.characteristic, args.value)
+    print(f"{args.characteristic}: {args.value} recorded (by {actor.who})")
     return 0
 
 
 def cmd_spc_recalc(args: argparse.Namespace) -> int:
     from edge.services.context import open_store
-    from edge.services.quality import request_recalculation
+    from edge.services.quality import request_limits
 
     cfg = _load(args.config)
     with open_store(cfg) as st:
-        request_recalculation(cfg, st, args.characteristic, by=args.by, reason=args.reason or "")
-    print(f"{args.characteristic}: new baseline requested; limits are frozen again when it is complete")
+        actor = operator(args, cfg, st)
+        rid = request_limits(cfg, st, actor, args.characteristic, reason=args.reason or "")
+    print(
+        f"{args.characteristic}: new limits requested (request {rid}); another person approves them "
+        f"with `lineside spc approve -c FILE {rid}`"
+    )
+    return 0
+
+
+def cmd_spc_requests(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
+    from edge.services.quality import limit_requests
+
+    cfg = _load(args.config)
+    with open_store(cfg, readonly=True) as st:
+        rows = limit_requests(st, pending_only=not args.all)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    zone = ZoneInfo(cfg.line.timezone)
+    for r in rows:
+        when = datetime.fromtimestamp(r["ts"], zone).strftime("%Y-%m-%d %H:%M")
+        decided = f" by {r['decided_by']}" if r["decided_by"] else ""
+        print(
+            f"{r['id']:>5} {when} {r['characteristic']:<16} {r['status'] + decided:<32} "
+            f"{r['requested_by']}: {r['reason']}"
+        )
+    if not rows:
+        print("no pending requests for new limits" if not args.all else "no requests for new limits")
+    return 0
+
+
+def cmd_spc_decide(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
+    from edge.services.quality import approve_limits, reject_limits
+
+    cfg = _load(args.config)
+    with open_store(cfg) as st:
+        if args.spc_command == "approve":
+            actor = operator(args, cfg, st, sign=True)
+            name = approve_limits(cfg, st, actor, args.request, comment=args.comment or "")
+            print(
+                f"{name}: request {args.request} approved by {actor.who}; the agent collects a new "
+                "baseline and freezes new limits"
+            )
+        else:
+            actor = operator(args, cfg, st)
+            name = reject_limits(cfg, st, actor, args.request, comment=args.comment or "")
+            print(f"{name}: request {args.request} rejected by {actor.who}")
     return 0
 
 
@@ -180,13 +231,14 @@ def cmd_lot(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     with open_store(cfg) as st:
+        actor = operator(args, cfg, st)
         if args.lot_command == "consumed":
             register_consumed(
                 cfg,
                 st,
+                actor,
                 args.material_lot,
                 args.material,
-                by=args.by,
                 order=args.order,
                 quantity=args.quantity,
                 unit=args.unit or "",
@@ -197,8 +249,8 @@ def cmd_lot(args: argparse.Namespace) -> int:
             register_produced(
                 cfg,
                 st,
+                actor,
                 args.lot,
-                by=args.by,
                 kind="serial" if args.serial else "lot",
                 order=args.order,
                 start=parse_time(args.start, tz, "--start") if args.start else None,
@@ -245,8 +297,9 @@ def cmd_inspect_record(args: argparse.Namespace) -> int:
             raise OperatorInputError(f"--item: {name.strip()!r} is given more than once")
         values[name.strip()] = value.strip()
     with open_store(cfg) as st:
-        passed = record(cfg, st, args.plan, values, by=args.by, comment=args.comment or "")
-    print(f"{args.plan}: {'PASS' if passed else 'FAIL'} recorded (by {args.by})")
+        actor = operator(args, cfg, st, sign=True)
+        passed = record(cfg, st, actor, args.plan, values, comment=args.comment or "")
+    print(f"{args.plan}: {'PASS' if passed else 'FAIL'} recorded and signed by {actor.who}")
     return 0 if passed else 4
 
 
@@ -321,21 +374,47 @@ def register(sub: Any) -> None:
     )
     sk.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     sk.add_argument("characteristic", type=id_arg, help="characteristic name")
-    sk.add_argument("--by", required=True, help="operator (badge or name)")
     sk.add_argument("--comment", required=True, type=text_arg, help="what was found and done")
+    add_auth(sk)
     sk.set_defaults(func=cmd_spc_ack)
     se = spsub.add_parser("enter", help="an operator's measurement of a manual characteristic")
     se.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     se.add_argument("characteristic", type=id_arg, help="characteristic name (manual: true)")
     se.add_argument("value", help="measured value")
-    se.add_argument("--by", required=True, help="operator (badge or name)")
+    add_auth(se)
     se.set_defaults(func=cmd_spc_enter)
-    sr = spsub.add_parser("recalc", help="request new control limits from a new baseline (audited, approved)")
+    sr = spsub.add_parser(
+        "recalc",
+        help="request new control limits from a new baseline (another person approves: `spc approve`)",
+        description="Request new control limits (permission request_limits). Nothing changes at the "
+        "line until another person with the approve permission approves the request with their PIN "
+        "(`lineside spc approve`); then the agent collects a new baseline and freezes new limits.",
+    )
     sr.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     sr.add_argument("characteristic", type=id_arg, help="characteristic name")
-    sr.add_argument("--by", required=True, help="who approves")
     sr.add_argument("--reason", required=True, type=text_arg, help="why the process changed")
+    add_auth(sr)
     sr.set_defaults(func=cmd_spc_recalc)
+    sq = spsub.add_parser("requests", help="requests for new control limits (pending ones unless --all)")
+    sq.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    sq.add_argument("--all", action="store_true", help="include approved and rejected requests")
+    sq.add_argument("--json", action="store_true", help="machine-readable output")
+    sq.set_defaults(func=cmd_spc_requests)
+    for name, text in (
+        ("approve", "approve a request for new limits, signed with your PIN (not your own request)"),
+        ("reject", "reject a request for new limits (comment required)"),
+    ):
+        sd = spsub.add_parser(name, help=text, description=text + ". Permission: approve.")
+        sd.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+        sd.add_argument("request", type=int_arg(lo=1), help="request number from `lineside spc requests`")
+        sd.add_argument(
+            "--comment",
+            required=name == "reject",
+            type=text_arg,
+            help="why" + (" (required)" if name == "reject" else " (optional)"),
+        )
+        add_auth(sd, signs=name == "approve")
+        sd.set_defaults(func=cmd_spc_decide)
 
     ins = sub.add_parser("inspect", help="inspections due for the running order; record results")
     inssub = ins.add_subparsers(dest="inspect_command", metavar="SUBCOMMAND")
@@ -348,7 +427,7 @@ def register(sub: Any) -> None:
     irec.add_argument("plan", type=id_arg, help="inspection plan name")
     irec.add_argument("--item", action="append", help="NAME=VALUE for each item (a number, or pass/fail)")
     irec.add_argument("--comment", type=text_arg, help="remarks")
-    irec.add_argument("--by", required=True, help="operator (badge or name)")
+    add_auth(irec, signs=True)
     irec.set_defaults(func=cmd_inspect_record)
 
     tr = sub.add_parser(
@@ -372,7 +451,7 @@ def register(sub: Any) -> None:
     lp.add_argument("--start", help="window start (default: the order's start)")
     lp.add_argument("--end", help="window end (default: now)")
     lp.add_argument("--quantity", type=int_arg(lo=1, hi=100_000_000), help="parts in the lot")
-    lp.add_argument("--by", required=True, help="operator (badge or name)")
+    add_auth(lp)
     lp.set_defaults(func=cmd_lot)
     lc = ltsub.add_parser("consumed", help="a material lot used for a work order (scanned or typed)")
     lc.add_argument("-c", "--config", required=True, help="line config file (YAML)")
@@ -381,7 +460,7 @@ def register(sub: Any) -> None:
     lc.add_argument("--order", type=id_arg, help="work order (default: the running one)")
     lc.add_argument("--quantity", type=float_arg(lo=0, hi=1e12), help="amount used")
     lc.add_argument("--unit", type=text_arg, help="unit of the amount")
-    lc.add_argument("--by", required=True, help="operator (badge or name)")
+    add_auth(lc)
     lc.set_defaults(func=cmd_lot)
 
     au = sub.add_parser(

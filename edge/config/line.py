@@ -110,6 +110,10 @@ class AgentConfig(Model):
     """How often the agent records that it is alive (read by ``lineside status``)."""
     metrics: MetricsConfig | None = None
     """Optional Prometheus metrics endpoint (needs prometheus-client); off when absent."""
+    socket: Path | None = None
+    """Unix socket of the operator channel, on which the terminal and ``lineside write``
+    hand actions to the agent. Default: ``STORE.sock`` in ``$RUNTIME_DIRECTORY`` under
+    systemd, else beside the store file. A relative path is relative to the config file."""
 
 
 # --------------------------------------------------------------------------- line
@@ -251,7 +255,12 @@ def resolve_paths(cfg: LineConfig, base: Path) -> LineConfig:
     uplink = cfg.uplink
     if uplink is not None:
         uplink = uplink.model_copy(update={"mqtt": uplink.mqtt.resolved(base)})
-    return cfg.model_copy(update={"store": store, "devices": devices, "uplink": uplink, "source": base})
+    agent = cfg.agent
+    if agent.socket is not None and not agent.socket.is_absolute():
+        agent = agent.model_copy(update={"socket": base / agent.socket})
+    return cfg.model_copy(
+        update={"store": store, "devices": devices, "uplink": uplink, "agent": agent, "source": base}
+    )
 
 
 def json_schema() -> dict[str, Any]:

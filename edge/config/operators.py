@@ -8,7 +8,12 @@ fit most lines and a config may redefine or add roles.
 PIN hashes are PBKDF2-HMAC-SHA256 (``pbkdf2_sha256$ITERATIONS$SALT$HASH``, base64).
 ``lineside operator hash-pin`` reuses the salt already in the config, so a PIN typed at
 the terminal costs one hash per distinct salt, and two operators with the same PIN are
-caught when the config is loaded.
+caught when the config is loaded; it also tests a new PIN against every stored hash
+(:func:`pin_owners`), so a PIN hashed with another salt is caught as well. A PIN alone
+logs in only when it is one operator's: :func:`pin_owners` returns every match.
+
+Scripts authenticate with a credential file holding a badge and a random token
+(``lineside operator token``); only the token's SHA-256 (``token_hash``) is in the config.
 """
 
 from __future__ import annotations
@@ -32,21 +37,26 @@ Permission = Literal[
     "inspect",  # record and sign inspections, enter manual measurements
     "ack_alarms",  # acknowledge SPC alarms (releases the line)
     "request_maintenance",  # raise a maintenance request
-    "approve",  # approvals: request new SPC limits
+    "approve",  # approvals: approve (or reject) requested SPC limits; signed with the PIN
+    "request_limits",  # request new SPC limits (another person approves them)
+    "record_lots",  # record produced lots/serials and consumed material lots
+    "large_corrections",  # count corrections beyond tui.count_corrections (a supervisor's)
+    "write",  # write a value to a writable PLC tag (`lineside write`)
 ]
 PERMISSIONS: tuple[str, ...] = Permission.__args__  # type: ignore[attr-defined]
 
-_BASIC = ["run_orders", "explain_downtime", "book_scrap", "inspect", "request_maintenance"]
+_BASIC = ["run_orders", "explain_downtime", "book_scrap", "inspect", "request_maintenance", "record_lots"]
 DEFAULT_ROLES: dict[str, list[str]] = {
     "operator": _BASIC,
     "maintenance": ["explain_downtime", "request_maintenance"],
-    "team_lead": [*_BASIC, "adjust_counts", "ack_alarms"],
-    "quality": [*_BASIC, "ack_alarms", "approve"],
+    "team_lead": [*_BASIC, "adjust_counts", "ack_alarms", "request_limits"],
+    "quality": [*_BASIC, "ack_alarms", "request_limits", "approve"],
     "supervisor": list(PERMISSIONS),
 }
 
 PIN_RE = re.compile(r"^[0-9]{4,12}$")
 HASH_RE = re.compile(r"^pbkdf2_sha256\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$")
+TOKEN_HASH_RE = re.compile(r"^sha256\$[0-9a-f]{64}$")
 ITERATIONS = 120_000
 
 
@@ -59,11 +69,23 @@ class OperatorCfg(Model):
     """Role (see ``tui.roles``): operator, maintenance, team_lead, quality, supervisor."""
     pin_hash: str | None = None
     """PIN hash from ``lineside operator hash-pin`` (the PIN itself is never stored)."""
+    token_hash: str | None = None
+    """Hash of the token in this operator's credential file for scripts (``lineside
+    operator token``; ``sha256$HEX``). Absent: no credential file is accepted for them."""
 
     @property
     def who(self) -> str:
         """How the operator appears in records and the audit trail."""
         return f"{self.name} ({self.badge})"
+
+
+class CorrectionLimits(Model):
+    """How large a count correction an operator may book without a supervisor."""
+
+    max_parts: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    """Parts (good or scrap, added or removed) in one correction."""
+    max_order_percent: Annotated[float, Field(gt=0, le=100)] = 10.0
+    """Percent of the running order's quantity; the smaller of the two bounds applies."""
 
 
 class TuiCfg(Model):
@@ -76,6 +98,8 @@ class TuiCfg(Model):
     roles: dict[str, list[Permission]] = {}
     """Extra or redefined roles: name → permissions. Built-in roles: operator,
     maintenance, team_lead, quality, supervisor."""
+    count_corrections: CorrectionLimits = CorrectionLimits()
+    """Corrections above these bounds need the ``large_corrections`` permission."""
 
     def permissions(self, role: str) -> frozenset[str]:
         roles: dict[str, list[str]] = {**DEFAULT_ROLES, **{k: list(v) for k, v in self.roles.items()}}
@@ -109,28 +133,61 @@ def check_pin(pin: str, pin_hash: str) -> bool:
     return hmac.compare_digest(hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, iterations), digest)
 
 
-def login(operators: list[OperatorCfg], text: str) -> OperatorCfg | None:
-    """The operator whose badge number or PIN was entered, or None."""
-    text = text.strip()
-    if not text:
-        return None
+def by_badge(operators: list[OperatorCfg], badge: str) -> OperatorCfg | None:
+    """The operator with this badge number (case-insensitive), or None."""
+    typed = badge.strip().lower().encode()  # bytes: compare_digest refuses non-ASCII text
+    found = None
     for op in operators:
-        if hmac.compare_digest(op.badge.lower(), text.lower()):
-            return op
-    if not PIN_RE.match(text):
-        return None
-    # One PBKDF2 per distinct (iterations, salt); operators sharing a salt share it.
+        if hmac.compare_digest(op.badge.lower().encode(), typed):
+            found = op
+    return found
+
+
+def pin_owners(operators: list[OperatorCfg], pin: str) -> list[OperatorCfg]:
+    """Every operator whose PIN hash matches ``pin`` (one PBKDF2 per distinct salt).
+
+    More than one is possible when two PINs were hashed with different salts: a PIN alone
+    then does not say who is there."""
+    if not PIN_RE.match(pin):
+        return []
     cache: dict[tuple[int, bytes], bytes] = {}
+    out = []
     for op in operators:
         if op.pin_hash is None:
             continue
         iterations, salt, digest = parse_hash(op.pin_hash)
         key = (iterations, salt)
         if key not in cache:
-            cache[key] = hashlib.pbkdf2_hmac("sha256", text.encode(), salt, iterations)
+            cache[key] = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, iterations)
         if hmac.compare_digest(cache[key], digest):
-            return op
-    return None
+            out.append(op)
+    return out
+
+
+def login(operators: list[OperatorCfg], text: str) -> OperatorCfg | None:
+    """The operator whose badge number, or whose PIN (when it is theirs alone), was entered."""
+    text = text.strip()
+    if not text:
+        return None
+    op = by_badge(operators, text)
+    if op is not None:
+        return op
+    owners = pin_owners(operators, text)
+    return owners[0] if len(owners) == 1 else None
+
+
+def new_token() -> str:
+    """A random token for a script's credential file (256 bits, URL-safe text)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """What goes in ``operators[].token_hash`` for a credential-file token."""
+    return "sha256$" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_token(token: str, token_hash: str) -> bool:
+    return hmac.compare_digest(hash_token(token).encode(), token_hash.encode())
 
 
 def check_operator_sections(cfg: Any) -> list[str]:
@@ -159,4 +216,8 @@ def check_operator_sections(cfg: Any) -> list[str]:
                     f"{where}.pin_hash: same PIN as operators[{hashes[op.pin_hash]}] (PINs must differ: they log in alone)"
                 )
             hashes.setdefault(op.pin_hash, i)
+        if op.token_hash is not None and not TOKEN_HASH_RE.match(op.token_hash):
+            errors.append(
+                f"{where}.token_hash: not a token hash from `lineside operator token` (sha256$ and 64 hex digits)"
+            )
     return errors

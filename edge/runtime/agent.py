@@ -1,5 +1,6 @@
 """The line agent: wires drivers → change filter → single store writer, plus status,
-retention and the write allow-list.
+retention, the write allow-list and the operator channel (``edge.runtime.channel``: the
+terminal and ``lineside write`` hand operator actions to the agent there).
 """
 
 from __future__ import annotations
@@ -7,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -86,6 +89,8 @@ class Agent:
         self.started = self.clock.now()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
+        self.channel: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _notify_companions(self) -> None:
         for c in self.companions:
@@ -219,6 +224,21 @@ class Agent:
             if runner is None or runner.state != "connected":
                 raise DriverError(tag.device, "device not connected")
             await asyncio.wait_for(runner.driver.write(tag, value), runner.device.timeout_s + 1)
+        except (ValueError, OverflowError, struct.error) as e:
+            # The value does not fit what the driver encodes (coerce should have caught it).
+            refusal = f"tag {tag_name!r}: {e}"
+            await asyncio.to_thread(
+                self.store.record_write,
+                tag_name,
+                _jsonable(value),
+                requested_by,
+                "refused",
+                reason=reason,
+                ref_seq=seq,
+                error=refusal,
+            )
+            log.warning("write refused: %s (requested by %s)", refusal, requested_by)
+            raise WriteRefused(refusal) from None
         except (DriverError, TimeoutError) as e:
             msg = e.message if isinstance(e, DriverError) else "no answer"
             await asyncio.to_thread(
@@ -238,10 +258,29 @@ class Agent:
         )
         log.info("wrote %s = %r (requested by %s)", tag_name, value, requested_by)
 
+    def write_blocking(self, tag_name: str, value: Any, requested_by: str, reason: str) -> None:
+        """:meth:`write` from another thread (the operator channel's), waiting for the outcome."""
+        assert self._loop is not None, "the agent is not running"
+        tag = self.tags.get(tag_name)
+        wait = (self.cfg.device(tag.device).timeout_s + 5) if tag is not None else 5.0
+        fut = asyncio.run_coroutine_threadsafe(
+            self.write(tag_name, value, requested_by=requested_by, reason=reason), self._loop
+        )
+        try:
+            fut.result(timeout=wait + 5)
+        except TimeoutError:
+            fut.cancel()
+            raise LinesideError(f"write to {tag_name}: no outcome within {wait + 5:.0f} s") from None
+
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         self._ready = False  # READY=1 sent: watchdog pings may follow
+        self._loop = asyncio.get_running_loop()
+        from edge.runtime.channel import OperatorChannel
+
+        self.channel = OperatorChannel(self.cfg, write=self.write_blocking)
+        await asyncio.to_thread(self.channel.start)
         self.writer.start()
         for dev in self.cfg.devices:
             tags = self.cfg.tags_of(dev.name)
@@ -291,6 +330,8 @@ class Agent:
     async def stop(self) -> None:
         self._stopping.set()
         sdnotify.notify("STOPPING=1")
+        if self.channel is not None:
+            await asyncio.to_thread(self.channel.stop)
         for r in self.runners.values():
             r.stop()
         self.store.interrupt_check()
@@ -565,8 +606,18 @@ def _stack(task: asyncio.Task[Any]) -> str:
     return buf.getvalue()
 
 
+#: Raw ranges of the integer types.
+INT_RANGES: dict[str, tuple[int, int]] = {
+    **{f"int{b}": (-(2 ** (b - 1)), 2 ** (b - 1) - 1) for b in (8, 16, 32, 64)},
+    **{f"uint{b}": (0, 2**b - 1) for b in (8, 16, 32, 64)},
+}
+FLOAT32_MAX = 3.4028234663852886e38
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def coerce(tag: Tag, value: Any) -> Any:
-    """Check and convert a value for a write to ``tag``; ValueError names the problem."""
+    """Check and convert a value for a write to ``tag``; ValueError names the problem
+    (not a number, not a whole number, out of the type's range, too long a string)."""
     if tag.elements > 1:
         if not isinstance(value, list) or len(value) != tag.elements:
             raise ValueError(f"expected a list of {tag.elements} values")
@@ -584,14 +635,38 @@ def coerce(tag: Tag, value: Any) -> Any:
             return bool(value)
         raise ValueError(f"{value!r} is not a boolean")
     if tag.type == "string":
-        return str(value)
+        text = str(value)
+        if tag.length is not None and len(text) > tag.length:
+            raise ValueError(f"{len(text)} characters do not fit its length of {tag.length}")
+        return text
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    if isinstance(value, str) and not _NUMBER.fullmatch(value.strip()):
+        # float() would take '2_0', fullwidth digits and 'nan': a typed value must be plain.
+        raise ValueError(f"{value!r} is not a number")
     try:
         num = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{value!r} is not a number") from None
     if num != num or num in (float("inf"), float("-inf")):
         raise ValueError(f"{value!r} is not a finite number")
-    if tag.type.startswith(("int", "uint")) and tag.scale == 1.0 and tag.offset == 0.0:
+    scaled = tag.scale != 1.0 or tag.offset != 0.0
+    raw = (num - tag.offset) / tag.scale if scaled else num
+    # Whole numbers stay exact (int64 and uint64 go beyond a float's 2**53).
+    exact = value if isinstance(value, int) else None
+    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
+        exact = int(value.strip())
+    if tag.type in INT_RANGES:
+        lo, hi = INT_RANGES[tag.type]
+        whole = exact if exact is not None and not scaled else round(raw)
+        if not lo <= whole <= hi:
+            shown = f"{value}" if not scaled else f"{value} (raw {whole})"
+            raise ValueError(f"{shown} is out of range for {tag.type} ({lo}..{hi})")
+    elif tag.type == "float32" and abs(raw) > FLOAT32_MAX:
+        raise ValueError(f"{value} is out of range for float32")
+    if tag.type in INT_RANGES and not scaled:
+        if exact is not None:
+            return exact
         if num != int(num):
             raise ValueError(f"{value!r} is not an integer ({tag.type})")
         return int(num)

@@ -4,7 +4,8 @@ line, stored durably, answered once.
 A command is applied in one FULL-sync transaction together with its result and an audit
 entry, keyed by its id: a replay (the aggregator resending because the ack was lost, a
 broker redelivery) finds the stored result and changes nothing. An invalid command is
-stored as rejected with the reason, which goes back in the result.
+stored as rejected with the reason, which goes back in the result. Commands run as the
+plant actor (``identity.PLANT``) and are audited as ``plant``.
 
 The input is the edge's own :class:`PlantCommand`; whoever receives commands (the
 uplink) turns its wire message into one and the :class:`CommandResult` into its ack.
@@ -22,12 +23,14 @@ from edge.config.base import Model, format_validation_error
 from edge.config.line import LineConfig
 from edge.config.plant import BODIES, ProductsBody, ReasonsBody, WorkOrderBody
 from edge.services.context import Line, effective_config, line_context
+from edge.services.identity import PLANT, Actor, authorize
 from edge.services.production import dispatch_list
 from edge.store import Store
 from edge.store import plant as repo
 from edge.store import production as production_repo
 
-BY = "plant"
+#: Who commands from the plant are recorded as (the plant actor's ``who``).
+BY = PLANT.who
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,12 @@ class Rejected(ValueError):
     pass
 
 
-def apply_command(line: Line, store: Store, cmd: PlantCommand, *, now: float | None = None) -> CommandResult:
-    """Apply one command (idempotent on its id) and return the result to answer with."""
+def apply_command(
+    line: Line, store: Store, cmd: PlantCommand, *, actor: Actor = PLANT, now: float | None = None
+) -> CommandResult:
+    """Apply one command (idempotent on its id) as ``actor`` (the plant: the broker lets
+    only the plant publish commands) and return the result to answer with."""
+    authorize(actor, "plant_commands")
     now = now if now is not None else time.time()
     with store.transaction(sync_full=True):
         stored = repo.command_result(store, cmd.id)
@@ -79,7 +86,7 @@ def apply_command(line: Line, store: Store, cmd: PlantCommand, *, now: float | N
             received=now,
         )
         store.audit(
-            who=BY,
+            who=actor.who,
             action=f"command.{cmd.kind}",
             entity=cmd.id,
             new=detail if accepted else cmd.body,

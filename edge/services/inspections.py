@@ -1,6 +1,7 @@
 """Inspections at the line: what is due or overdue for the running order, and recording
-results (quality records, committed with synchronous=FULL and audited). A failed
-inspection needs a comment saying what was found, on every path (terminal and CLI)."""
+results (quality records, committed with synchronous=FULL and audited). A result is
+signed by the inspector (the badge or PIN entered for it), and a failed inspection needs
+a comment saying what was found, on every path (terminal and CLI)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 from edge.logic.quality.inspections import due_inspections, judge
 from edge.services.context import Line, line_context
-from edge.services.validate import OperatorInputError, number, require
+from edge.services.identity import Actor, authorize, require_signature
+from edge.services.validate import OperatorInputError, number
 from edge.store import Store
 from edge.store import production as production_repo
 from edge.store import quality as repo
@@ -53,12 +55,14 @@ def due(line: Line, store: Store, now: float | None = None) -> list[dict[str, An
 
 
 def record(
-    line: Line, store: Store, plan_name: str, values: dict[str, Any], *, by: str, comment: str = ""
+    line: Line, store: Store, actor: Actor, plan_name: str, values: dict[str, Any], *, comment: str = ""
 ) -> bool:
-    """Validate and store one inspection result; returns whether it passed. A failed
-    result needs a comment."""
+    """Validate and store one inspection result, signed by the inspector (badge or PIN
+    entered for it); returns whether it passed. A failed result needs a comment."""
+    authorize(actor, "inspect")
+    require_signature(actor, field="sign")
     ctx = line_context(line, store)
-    by = require(by, "by")
+    by = actor.who
     plan = next((p for p in ctx.config.inspections if p.name == plan_name), None)
     if plan is None:
         raise OperatorInputError(f"plan: {plan_name!r} is not an inspection plan of this line")

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from edge.services.context import Line, line_context
+from edge.services.identity import Actor, authorize
 from edge.services.validate import OperatorInputError, require
 from edge.store import Store
 from edge.store import maintenance as repo
@@ -15,11 +16,12 @@ MAINTENANCE_PRIORITIES = ("low", "normal", "urgent")
 
 
 def request_maintenance(
-    line: Line, store: Store, machine: str, text: str, *, by: str, priority: str = "normal"
+    line: Line, store: Store, actor: Actor, machine: str, text: str, *, priority: str = "normal"
 ) -> int:
     """Raise a maintenance request for a machine (or a device); returns its sequence."""
+    authorize(actor, "request_maintenance")
     ctx = line_context(line, store)
-    by = require(by, "by")
+    by = actor.who
     text = require(text, "text")
     ctx.require_machine(machine, devices_too=True)
     if priority not in MAINTENANCE_PRIORITIES:

@@ -4,7 +4,9 @@ the state, the running order, the dispatch list and KPIs.
 Every input is validated here and refused with a message naming the field; accepted
 input is an append-only row committed with its audit entry in one ``synchronous=FULL``
 transaction, which the agent picks up (order requests) or KPI computation applies
-(downtime edits). The first argument is the line: a :class:`LineContext` or its config.
+(downtime edits). The first argument is the line: a :class:`LineContext` or its config;
+an action's third is the :class:`~edge.services.identity.Actor` who performs it, checked
+here (``authorize``) before anything is written.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from edge.config.operators import CorrectionLimits
 from edge.logic.production.downtime import DowntimeEvent, resolve
 from edge.logic.production.report import build_report, downtime_row, unscheduled
 from edge.services.context import Line, effective_config, line_context
+from edge.services.identity import Actor, Refused, authorize
 from edge.services.validate import OperatorInputError, optional_ident, require, when, whole
 from edge.store import Store
 from edge.store import plant as plant_repo
@@ -69,11 +73,12 @@ def _event(line: Line, store: Store, event_id: str) -> DowntimeEvent:
 
 
 def assign_reason(
-    line: Line, store: Store, event_id: str, reason: str, *, by: str, comment: str = ""
+    line: Line, store: Store, actor: Actor, event_id: str, reason: str, *, comment: str = ""
 ) -> None:
     """Assign or change the reason of a stop. Changing an operator's reason needs a comment."""
+    authorize(actor, "explain_downtime")
     ctx = line_context(line, store)
-    by = require(by, "by")
+    by = actor.who
     if reason not in ctx.reasons.reasons:
         near = ", ".join(r.code for r in ctx.reasons.search(reason)[:5])
         raise OperatorInputError(
@@ -97,9 +102,12 @@ def assign_reason(
         )
 
 
-def split_event(line: Line, store: Store, event_id: str, at: float, *, by: str, comment: str = "") -> str:
+def split_event(
+    line: Line, store: Store, actor: Actor, event_id: str, at: float, *, comment: str = ""
+) -> str:
     """Split a stop in two at ``at``; returns the id of the second part."""
-    by = require(by, "by")
+    authorize(actor, "explain_downtime")
+    by = actor.who
     at = when(at, "at")
     with store.transaction(sync_full=True):
         ev = _event(line, store, event_id)
@@ -155,17 +163,18 @@ ORDER_ACTIONS = ("start", "pause", "resume", "complete", "changeover_start", "ch
 def order_command(
     line: Line,
     store: Store,
+    actor: Actor,
     action: str,
-    order: str | None,
+    order: str | None = None,
     *,
-    by: str,
     product: str | None = None,
     quantity: int | None = None,
     due: float | None = None,
 ) -> int:
     """Queue a work-order request for the agent (it applies it to the line logic)."""
+    authorize(actor, "run_orders")
     ctx = line_context(line, store)
-    by = require(by, "by")
+    by = actor.who
     if action not in ORDER_ACTIONS:
         raise OperatorInputError(f"action: {action!r} is not one of {', '.join(ORDER_ACTIONS)}")
     order = optional_ident(order, "order")
@@ -213,20 +222,21 @@ def order_command(
 def adjust_count(
     line: Line,
     store: Store,
+    actor: Actor,
     machine: str,
     *,
     good: int = 0,
     scrap: int = 0,
-    by: str,
     scrap_reason: str | None = None,
     comment: str = "",
 ) -> None:
     """Manual count correction or scrap entry by an operator (recorded with who and why).
 
-    ``good=-3, scrap=3`` books three parts the PLC counted as good as rejects."""
+    ``good=-3, scrap=3`` books three parts the PLC counted as good as rejects. Booking
+    scrap needs ``book_scrap``, any other correction ``adjust_counts``; a correction
+    beyond ``tui.count_corrections`` needs ``large_corrections`` too (a supervisor's), and
+    none may drive the good or scrap count of the order it is booked on below zero."""
     ctx = line_context(line, store)
-    by = require(by, "by")
-    ctx.require_machine(machine)
     if (
         isinstance(good, bool)
         or isinstance(scrap, bool)
@@ -234,6 +244,8 @@ def adjust_count(
         or not isinstance(scrap, int)
     ):
         raise OperatorInputError("good/scrap: whole numbers only")
+    authorize(actor, "book_scrap" if good == 0 and scrap > 0 else "adjust_counts")
+    ctx.require_machine(machine)
     if good == 0 and scrap == 0:
         raise OperatorInputError("good/scrap: nothing to adjust")
     if abs(good) > 1_000_000 or abs(scrap) > 1_000_000:
@@ -242,9 +254,11 @@ def adjust_count(
         raise OperatorInputError("scrap_reason: required when booking scrap")
     if good < 0 or scrap < 0 or good > 0:
         require(comment, "comment")  # corrections must say why
+    by = actor.who
     with store.transaction(sync_full=True):
         last = repo.last_plc_count(store, machine)
         order, product, ideal = last if last else (None, ctx.config.default_product, None)
+        _check_correction(ctx.config.tui.count_corrections, store, actor, machine, order, good, scrap)
         repo.add_operator_count(
             store,
             machine,
@@ -265,6 +279,52 @@ def adjust_count(
             new={"good": good, "scrap": scrap, "scrap_reason": scrap_reason},
             why=comment.strip() or (scrap_reason or ""),
             meaning="performed",
+        )
+
+
+def correction_limit(limits: CorrectionLimits, order_quantity: int | None) -> int:
+    """The largest correction an operator books without ``large_corrections``: the
+    smaller of ``max_parts`` and ``max_order_percent`` of the order's quantity."""
+    if order_quantity:
+        return max(1, min(limits.max_parts, int(order_quantity * limits.max_order_percent / 100)))
+    return limits.max_parts
+
+
+def _check_correction(
+    limits: CorrectionLimits,
+    store: Store,
+    actor: Actor,
+    machine: str,
+    order: str | None,
+    good: int,
+    scrap: int,
+) -> None:
+    """Refuse a correction that drives a total below zero, or a large one without the
+    permission for it (inside the caller's transaction: the totals cannot move meanwhile)."""
+    total_good, total_scrap = repo.order_counts(store, machine, order)
+    on = f"order {order}" if order else "parts counted without an order"
+    if total_good + good < 0:
+        raise OperatorInputError(
+            f"good: {good:+d} would leave {total_good + good} good parts on {machine} ({on}: {total_good} so far)"
+        )
+    if total_scrap + scrap < 0:
+        raise OperatorInputError(
+            f"scrap: {scrap:+d} would leave {total_scrap + scrap} scrapped parts on {machine} ({on}: {total_scrap} so far)"
+        )
+    quantity = repo.requested_quantity(store, order) if order else None
+    if quantity is None and order:
+        released = plant_repo.released_work_order(store, order)
+        quantity = released[1] if released else None
+    limit = correction_limit(limits, quantity)
+    if max(abs(good), abs(scrap)) > limit and "large_corrections" not in actor.permissions:
+        basis = (
+            f"{limits.max_order_percent:g} % of order {order}'s {quantity}"
+            if quantity
+            else "the line's limit"
+        )
+        raise Refused(
+            f"refused: a correction of more than {limit} parts ({basis}) needs a supervisor; "
+            f"{actor.name}'s role {actor.role!r} may not book it"
         )
 
 
@@ -324,8 +384,9 @@ def kpi_report(
 from edge.services.maintenance import MAINTENANCE_PRIORITIES, request_maintenance  # noqa: E402
 from edge.services.quality import (  # noqa: E402
     ack_alarms,
+    approve_limits,
     enter_measurement,
-    request_recalculation,
+    request_limits,
     spc_alarms,
 )
 
@@ -335,7 +396,9 @@ __all__ = [
     "OperatorInputError",
     "ack_alarms",
     "adjust_count",
+    "approve_limits",
     "assign_reason",
+    "correction_limit",
     "current_order",
     "dispatch_list",
     "effective_config",
@@ -345,8 +408,8 @@ __all__ = [
     "list_downtime",
     "machine_state",
     "order_command",
+    "request_limits",
     "request_maintenance",
-    "request_recalculation",
     "require",
     "spc_alarms",
     "split_event",

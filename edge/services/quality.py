@@ -1,19 +1,22 @@
-"""Quality use cases at the line: SPC alarms and their acknowledgement, requests for new
-control limits, manual measurements, and what a characteristic's chart and capability
-show. Writes are validated first and committed with their audit entry in one
-``synchronous=FULL`` transaction; the agent picks them up (``edge.runtime.spc``).
+"""Quality use cases at the line: SPC alarms and their acknowledgement, new control
+limits (one person requests them, another approves them with the PIN: the agent acts
+only on approved requests), manual measurements, and what a characteristic's chart and
+capability show. Writes are authorized and validated first and committed with their
+audit entry in one ``synchronous=FULL`` transaction; the agent picks them up
+(``edge.runtime.spc``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from edge.config.quality import CharacteristicCfg
 from edge.core.errors import StoreError
 from edge.services.context import Line, LineContext, line_context
-from edge.services.validate import OperatorInputError, number, require
+from edge.services.identity import Actor, Refused, authorize, require_signature
+from edge.services.validate import OperatorInputError, number, plain_text, require, whole
 from edge.store import Store
 from edge.store import quality as repo
 
@@ -36,19 +39,20 @@ def spc_alarms(line: Line, store: Store, *, include_acked: bool = False) -> list
     ]
 
 
-def ack_alarms(line: Line, store: Store, characteristic: str, *, by: str, comment: str) -> int:
-    """Acknowledge every alarm of a characteristic so far; a comment is required (audited)."""
+def ack_alarms(line: Line, store: Store, actor: Actor, characteristic: str, *, comment: str) -> int:
+    """Acknowledge every alarm of a characteristic so far; a comment is required (audited,
+    signature meaning ``reviewed``)."""
+    authorize(actor, "ack_alarms")
     ctx = line_context(line, store)
-    by = require(by, "by")
     comment = require(comment, "comment")
     ctx.characteristic(characteristic)
     with store.transaction(sync_full=True):
         top = repo.last_alarm(store, characteristic)
         if top is None:
             raise OperatorInputError(f"characteristic: {characteristic!r} has no alarms to acknowledge")
-        repo.add_ack(store, characteristic, top, by=by, comment=comment, ts=time.time())
+        repo.add_ack(store, characteristic, top, by=actor.who, comment=comment, ts=time.time())
         store.audit(
-            who=by,
+            who=actor.who,
             action="spc.acknowledge",
             entity=characteristic,
             new={"upto_alarm": top},
@@ -58,29 +62,104 @@ def ack_alarms(line: Line, store: Store, characteristic: str, *, by: str, commen
     return top
 
 
-def request_recalculation(line: Line, store: Store, characteristic: str, *, by: str, reason: str) -> None:
-    """Ask the agent to collect a new baseline and freeze new limits (audited as approved)."""
+def request_limits(line: Line, store: Store, actor: Actor, characteristic: str, *, reason: str) -> int:
+    """Request new control limits from a new baseline; returns the request's number.
+    Nothing changes at the line until another person approves it (:func:`approve_limits`)."""
+    authorize(actor, "request_limits")
     ctx = line_context(line, store)
-    by = require(by, "by")
     reason = require(reason, "reason")
     ctx.characteristic(characteristic)
+    if actor.badge is None:
+        raise Refused(f"refused: new limits are requested by a person, not the {actor.name}")
     with store.transaction(sync_full=True):
-        old = repo.frozen_spec_text(store, characteristic)
-        repo.add_recalculation(store, characteristic, by=by, reason=reason, ts=time.time())
+        rid = repo.add_limit_request(
+            store, characteristic, reason=reason, by=actor.who, badge=actor.badge, ts=time.time()
+        )
         store.audit(
-            who=by,
-            action="spc.recalculate",
+            who=actor.who,
+            action="spc.limits_requested",
             entity=characteristic,
-            old=old,
+            old=repo.frozen_spec_text(store, characteristic),
+            new={"request": rid},
             why=reason,
+            meaning="performed",
+        )
+    return rid
+
+
+def _pending(store: Store, request: int) -> repo.LimitRequest:
+    req = repo.limit_request(store, request)
+    if req is None:
+        raise OperatorInputError(f"request: no request for new limits numbered {request}")
+    if req.status != "pending":
+        raise OperatorInputError(f"request: {request} was {req.status} by {req.decided_by} already")
+    return req
+
+
+def approve_limits(line: Line, store: Store, actor: Actor, request: int, *, comment: str = "") -> str:
+    """Approve a request for new limits, signed with the approver's PIN (meaning
+    ``approved``); the approver must not be the requester. Then the agent collects a new
+    baseline and freezes new limits. Returns the characteristic."""
+    authorize(actor, "approve")
+    require_signature(actor, pin=True)
+    request = whole(request, "request", lo=1)
+    comment = plain_text(comment.strip(), "comment")
+    with store.transaction(sync_full=True):
+        req = _pending(store, request)
+        line_context(line, store).characteristic(req.characteristic)
+        if req.requested_badge.lower() == (actor.badge or "").lower():
+            raise Refused(f"refused: {actor.name} requested these limits; another person must approve them")
+        now = time.time()
+        repo.decide_limit_request(store, request, "approved", by=actor.who, comment=comment.strip(), ts=now)
+        repo.add_recalculation(
+            store,
+            req.characteristic,
+            by=actor.who,
+            reason=f"{req.reason} (requested by {req.requested_by}, request {request})",
+            ts=now,
+        )
+        store.audit(
+            who=actor.who,
+            action="spc.limits_approved",
+            entity=req.characteristic,
+            old=repo.frozen_spec_text(store, req.characteristic),
+            new={"request": request, "requested_by": req.requested_by},
+            why=comment.strip() or req.reason,
             meaning="approved",
         )
+    return req.characteristic
 
 
-def enter_measurement(line: Line, store: Store, characteristic: str, value: str | float, *, by: str) -> None:
+def reject_limits(line: Line, store: Store, actor: Actor, request: int, *, comment: str) -> str:
+    """Reject a request for new limits (a comment says why; meaning ``reviewed``)."""
+    authorize(actor, "approve")
+    request = whole(request, "request", lo=1)
+    comment = require(comment, "comment")
+    with store.transaction(sync_full=True):
+        req = _pending(store, request)
+        repo.decide_limit_request(store, request, "rejected", by=actor.who, comment=comment, ts=time.time())
+        store.audit(
+            who=actor.who,
+            action="spc.limits_rejected",
+            entity=req.characteristic,
+            new={"request": request, "requested_by": req.requested_by},
+            why=comment,
+            meaning="reviewed",
+        )
+    return req.characteristic
+
+
+def limit_requests(store: Store, *, pending_only: bool = True) -> list[dict[str, Any]]:
+    """Requests for new limits, newest first (the pending ones by default)."""
+    return [asdict(r) for r in repo.limit_requests(store, pending_only=pending_only)]
+
+
+def enter_measurement(
+    line: Line, store: Store, actor: Actor, characteristic: str, value: str | float
+) -> None:
     """An operator's measurement of a manual characteristic; the agent charts it."""
+    authorize(actor, "inspect")
     ctx = line_context(line, store)
-    by = require(by, "by")
     c = ctx.characteristic(characteristic)
     if not c.manual:
         raise OperatorInputError(
@@ -95,8 +174,10 @@ def enter_measurement(line: Line, store: Store, characteristic: str, value: str 
                 f"value: {x:g} is far outside the specification {spec.lsl:g}..{spec.usl:g} (typing error?)"
             )
     with store.transaction(sync_full=True):
-        repo.add_measurement(store, characteristic, x, by=by, ts=time.time())
-        store.audit(who=by, action="spc.measurement", entity=characteristic, new=x, meaning="performed")
+        repo.add_measurement(store, characteristic, x, by=actor.who, ts=time.time())
+        store.audit(
+            who=actor.who, action="spc.measurement", entity=characteristic, new=x, meaning="performed"
+        )
 
 
 # ----------------------------------------------------------------------------- what a chart shows

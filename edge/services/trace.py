@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from edge.services.context import Line, line_context
+from edge.services.identity import Actor, authorize
 from edge.services.validate import (
     OperatorInputError,
     ident,
@@ -32,9 +33,9 @@ from edge.store import quality as quality_repo
 def register_produced(
     line: Line,
     store: Store,
+    actor: Actor,
     lot: str,
     *,
-    by: str,
     kind: str = "lot",
     order: str | None = None,
     machine: str | None = None,
@@ -44,8 +45,9 @@ def register_produced(
 ) -> None:
     """Record a produced lot or serial; defaults: the running order, the line machine,
     from the order's start until now."""
+    authorize(actor, "record_lots")
     ctx = line_context(line, store)
-    lot, by = require(lot, "lot"), require(by, "by")
+    lot, by = require(lot, "lot"), actor.who
     lot = ident(lot, "lot")
     order = optional_ident(order, "order")
     if kind not in ("lot", "serial"):
@@ -96,19 +98,20 @@ def register_produced(
 def register_consumed(
     line: Line,
     store: Store,
+    actor: Actor,
     material_lot: str,
     material: str,
     *,
-    by: str,
     order: str | None = None,
     quantity: float | None = None,
     unit: str = "",
 ) -> None:
     """Record a material lot consumed (scanned or typed by an operator) for a work order."""
+    authorize(actor, "record_lots")
     material_lot, material, by = (
         require(material_lot, "material_lot"),
         require(material, "material"),
-        require(by, "by"),
+        actor.who,
     )
     material_lot, material = ident(material_lot, "material_lot"), ident(material, "material")
     order = optional_ident(order, "order")

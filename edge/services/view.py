@@ -18,7 +18,7 @@ from edge.services.context import Line, LineContext, line_context
 from edge.services.inspections import due, recent_results
 from edge.services.maintenance import recent_requests
 from edge.services.production import dispatch_list, kpi_report, list_downtime
-from edge.services.quality import SpcView, capability, spc_alarms, spc_view
+from edge.services.quality import SpcView, capability, limit_requests, spc_alarms, spc_view
 from edge.services.status import status_of
 from edge.store import Store
 from edge.store import production as production_repo
@@ -54,6 +54,8 @@ class LineView:
     inspections_done: list[dict[str, Any]]
     maintenance: list[dict[str, Any]]
     spc: dict[str, SpcView] = field(default_factory=dict)
+    limit_requests: list[dict[str, Any]] = field(default_factory=list)
+    """Pending requests for new SPC limits, newest first."""
 
     @property
     def backlog(self) -> int:
@@ -161,6 +163,7 @@ class ViewReader:
             inspections_done=recent_results(st, 20),
             maintenance=recent_requests(st, 20),
             spc={c.name: spc_view(ctx, st, c.name) for c in ctx.config.characteristics},
+            limit_requests=limit_requests(st),
         )
 
     def capability(self, name: str, since: float) -> dict[str, Any] | None:

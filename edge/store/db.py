@@ -616,9 +616,12 @@ class Store:
         meaning: str | None = None,
         ts: float | None = None,
     ) -> int:
-        """Append an audit entry; call inside :meth:`transaction` with the change it records."""
+        """Append an audit entry; call inside :meth:`transaction` with the change it records.
+        A read-only store (the operator terminal's) refuses without touching the key."""
         from edge.store import audit
 
+        if self.readonly:
+            raise StoreError(f"{self.path}: opened read-only; only the agent signs audit entries")
         if not hasattr(self, "_audit_key"):
             self._audit_key = audit.load_key(self.path)
         return audit.append(

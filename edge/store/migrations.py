@@ -447,3 +447,28 @@ def m010_order_requests(db: sqlite3.Connection) -> None:
         ALTER TABLE orders DROP COLUMN due;
         """
     )
+
+
+@migration
+def m011_limit_requests(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- Requests for new SPC limits: one person requests, another approves (then the
+        -- 'recalculate' row in spc_limits tells the agent to collect a new baseline) or
+        -- rejects. Local bookkeeping: the audit stream carries both signatures up.
+        -- Not a stream (no AUTOINCREMENT): rows are never deleted, so ids are never reused.
+        CREATE TABLE spc_limit_requests (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            characteristic TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            requested_badge TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'rejected')),
+            decided_by TEXT,
+            decided_ts REAL,
+            comment TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX spc_limit_requests_pending ON spc_limit_requests (status) WHERE status = 'pending';
+        """
+    )

@@ -96,6 +96,16 @@ def counts_since(store: Store, machine: str | None, since: float) -> tuple[int, 
     return int(good), int(scrap)
 
 
+def order_counts(store: Store, machine: str, order: str | None) -> tuple[int, int]:
+    """(good, scrap) booked on ``machine`` for ``order`` (None: parts counted without an
+    order), the operators' corrections included."""
+    good, scrap = store.db.execute(
+        "SELECT coalesce(sum(good), 0), coalesce(sum(scrap), 0) FROM counts WHERE machine = ? AND order_id IS ?",
+        (machine, order),
+    ).fetchone()
+    return int(good), int(scrap)
+
+
 def last_plc_count(store: Store, machine: str) -> tuple[str | None, str | None, float | None] | None:
     """(order, product, ideal cycle) of the last count the PLC reported for ``machine``."""
     row = store.db.execute(

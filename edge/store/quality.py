@@ -9,6 +9,7 @@ themselves, the caller groups them with the audit entry in ``store.transaction()
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,72 @@ def add_recalculation(store: Store, characteristic: str, *, by: str, reason: str
         (ts, characteristic, by, reason),
     )
     return int(cur.lastrowid or 0)
+
+
+@dataclass(frozen=True)
+class LimitRequest:
+    """A request for new SPC limits and what became of it."""
+
+    id: int
+    ts: float
+    characteristic: str
+    reason: str
+    requested_by: str
+    requested_badge: str
+    status: str  # pending | approved | rejected
+    decided_by: str | None
+    decided_ts: float | None
+    comment: str
+
+
+_REQUEST_COLS = (
+    "id, ts, characteristic, reason, requested_by, requested_badge, status, decided_by, decided_ts, comment"
+)
+
+
+def add_limit_request(
+    store: Store, characteristic: str, *, reason: str, by: str, badge: str, ts: float
+) -> int:
+    cur = store.db.execute(
+        "INSERT INTO spc_limit_requests (ts, characteristic, reason, requested_by, requested_badge) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (ts, characteristic, reason, by, badge),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def limit_request(store: Store, request_id: int) -> LimitRequest | None:
+    row = store.db.execute(
+        f"SELECT {_REQUEST_COLS} FROM spc_limit_requests WHERE id = ?", (request_id,)
+    ).fetchone()
+    return LimitRequest(*row) if row else None
+
+
+def limit_requests(store: Store, *, pending_only: bool = True, limit: int = 100) -> list[LimitRequest]:
+    """Requests for new limits, newest first (only the pending ones by default; none in a
+    store the agent has not migrated yet, read by a newer terminal)."""
+    try:
+        rows = store.db.execute(
+            f"SELECT {_REQUEST_COLS} FROM spc_limit_requests WHERE status = 'pending' OR ? "
+            "ORDER BY id DESC LIMIT ?",
+            (int(not pending_only), limit),
+        ).fetchall()
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return []
+        raise
+    return [LimitRequest(*r) for r in rows]
+
+
+def decide_limit_request(
+    store: Store, request_id: int, status: str, *, by: str, comment: str, ts: float
+) -> None:
+    """Mark a pending request approved or rejected."""
+    store.db.execute(
+        "UPDATE spc_limit_requests SET status = ?, decided_by = ?, decided_ts = ?, comment = ? "
+        "WHERE id = ? AND status = 'pending'",
+        (status, by, ts, comment, request_id),
+    )
 
 
 def recalculations_after(store: Store, seq: int) -> list[tuple[int, str]]:

@@ -3,11 +3,15 @@
 The app is the shell: header, status bar, the tabs of the panes (``edge.tui.panes``, each
 owning its keys and actions), logging in and out, and refreshing. Every ``tui.refresh_s``
 it reads a ``LineView`` snapshot through ``edge.services.view`` in a worker thread, on its
-own read-only connection, and hands it to the panes on the UI thread. Operator input
-goes through ``edge.services`` (validated, append-only rows with ``synchronous=FULL``,
-audited), which the agent picks up whether it runs now or starts later. It never talks
-to PLCs or the network itself, so it keeps working while the agent restarts or the
-uplink is down; the status bar says which.
+own read-only connection, and hands it to the panes on the UI thread.
+
+The terminal writes nothing itself: it may read the store but not the audit trail's
+signing key (under systemd it runs as its own user). Logging in and every operator
+action go to the agent over its operator channel (``edge.services.gateway``), which
+authenticates, authorizes, performs the same use case as the command line and audits
+it. While the agent is not running the terminal shows what it reads and records
+nothing: the status bar says so, and a form that cannot be saved stays open with what
+was typed and says why. It never talks to PLCs or the network itself.
 
 Keys: F1..F7 switch screens, F9 logs in or out, each screen's keys are in the footer.
 Every action needs a logged-in operator whose role holds the action's permission.
@@ -18,7 +22,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -30,10 +35,11 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from edge.config.line import LineConfig
-from edge.config.operators import OperatorCfg
 from edge.core.errors import LinesideError, StoreError
 from edge.services import session
 from edge.services.context import LineContext, Store, line_context, open_store
+from edge.services.gateway import ActionFn, AgentClient, AgentUnavailable, SessionEnded, agent_socket
+from edge.services.identity import Actor, authorize
 from edge.services.view import LineView, ViewReader
 from edge.tui.forms import FormField, FormScreen
 from edge.tui.panes import (
@@ -50,6 +56,17 @@ from edge.tui.panes import (
 from edge.tui.panes.base import ScrollPane
 
 log = logging.getLogger("lineside.tui")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _NoStore(StoreError):
+    """The store does not exist yet: the agent creates it, the terminal never does."""
+
+
+#: While an operator is busy at the terminal, tell the agent at most this often.
+TOUCH_EVERY_S = 30.0
 
 HIGH_CONTRAST = Theme(
     name="high-contrast",
@@ -101,20 +118,30 @@ class LinesideApp(App[None]):
         clock: Callable[[], float] = time.time,
         theme: str | None = None,
         refresh_s: float | None = None,
+        agent: AgentClient | None = None,
     ) -> None:
         super().__init__()
-        #: The connection operator input is written through (on the UI thread).
-        self.store: Store = open_store(cfg)
-        self.line: LineContext = line_context(cfg, self.store)
+        self.file_cfg = cfg
+        self.line: LineContext = line_context(cfg)
         self.cfg = self.line.config
         self.clock = clock
         self.fmt = Clock(self.cfg.line.timezone)
-        #: The snapshot is read on its own read-only connection, in a worker thread.
-        self._reader_store = open_store(cfg, readonly=True)
-        self.reader = ViewReader(self.line, self._reader_store)
+        #: The agent's operator channel: logins and every action go there.
+        self.agent = agent if agent is not None else AgentClient(agent_socket(cfg))
+        #: The snapshot is read on a read-only connection, in a worker thread (opened
+        #: when the store is there: the agent creates it).
+        self._reader_store: Store | None = None
+        self.reader: ViewReader | None = None
+        try:
+            # The reason tree and products the plant sent down reach the forms from the start.
+            self.line = self._open_reader().ctx
+            self.cfg = self.line.config
+        except StoreError:  # not there yet, or not readable now: each refresh tries again
+            pass
         self.snapshot: LineView | None = None
-        self.operator: OperatorCfg | None = None
+        self.operator: Actor | None = None
         self.last_activity = clock()
+        self._touched = clock()
         self.last_message = ""
         self.refresh_s = refresh_s if refresh_s is not None else self.cfg.tui.refresh_s
         self._theme_name = theme or self.cfg.tui.theme
@@ -154,8 +181,8 @@ class LinesideApp(App[None]):
         self.set_interval(self.refresh_s, self.refresh_data)
 
     def on_unmount(self) -> None:
-        self.store.close()
-        self._reader_store.close()
+        if self._reader_store is not None:
+            self._reader_store.close()
 
     # ------------------------------------------------------------------ refresh
 
@@ -189,11 +216,20 @@ class LinesideApp(App[None]):
         self._reading = True
         self._read_snapshot(now, spc)
 
+    def _open_reader(self) -> ViewReader:
+        if self.reader is None:
+            if not Path(self.file_cfg.store.path).exists():
+                raise _NoStore("no store here yet: the agent creates it (is it running?)")
+            self._reader_store = open_store(self.file_cfg, readonly=True)
+            self.reader = ViewReader(self.file_cfg, self._reader_store)
+        return self.reader
+
     @work(thread=True, exit_on_error=False, group="snapshot")
     def _read_snapshot(self, now: float, spc: str | None) -> None:
         result: tuple[LineView, dict[str, Any] | None] | LinesideError
+        self._touch(now)
         try:
-            v = self.reader.read(now)
+            v = self._open_reader().read(now)
             result = (v, self._capability(spc, v))
         except LinesideError as e:  # a locked or damaged store: say so, keep running
             result = e
@@ -211,12 +247,15 @@ class LinesideApp(App[None]):
         """On the UI thread: hand the snapshot to the panes (or say why there is none)."""
         self._reading = False
         try:
-            if isinstance(result, LinesideError):
+            if isinstance(result, _NoStore):
+                self.query_one("#statusbar", Static).update(f"⚠ {result}")
+            elif isinstance(result, LinesideError):
                 self.query_one("#statusbar", Static).update(f"⚠ cannot read the store: {result}")
             else:
                 v, cap = result
                 self.snapshot = v
                 # New master data from the plant (reason tree, products) reach the forms too.
+                assert self.reader is not None
                 self.line = self.reader.ctx
                 self.cfg = self.line.config
                 self._header(v)
@@ -235,6 +274,7 @@ class LinesideApp(App[None]):
         key = (name, len(v.spc[name].points) and int(v.spc[name].points[-1][0]))
         if self._cap_cache is None or self._cap_cache[0] != key:
             since = v.shift["start"] if v.shift else v.now - 8 * 3600
+            assert self.reader is not None
             self._cap_cache = (key, self.reader.capability(name, since))
         return self._cap_cache[1]
 
@@ -248,7 +288,7 @@ class LinesideApp(App[None]):
         agent = (
             "[b]agent running[/b]"
             if st["agent"]["alive"]
-            else "[reverse] agent NOT RUNNING [/reverse] input is kept"
+            else "[reverse] agent NOT RUNNING [/reverse] nothing can be recorded"
         )
         devs = st["devices"]
         up_n = sum(1 for d in devs.values() if d["state"] == "connected")
@@ -277,13 +317,25 @@ class LinesideApp(App[None]):
         self.last_message = text
         self.notify(text, severity="error" if error else "information", timeout=6 if error else 4)
 
+    def _touch(self, now: float) -> None:
+        """In the worker thread: keep the agent's session of a busy operator alive."""
+        if self.operator is None or now - self._touched < min(TOUCH_EVERY_S, self.cfg.tui.idle_logout_s / 3):
+            return
+        if self.last_activity <= self._touched:
+            return
+        self._touched = now
+        try:
+            self.agent.touch()
+        except LinesideError as e:  # the next action says so; the journal has it now
+            log.warning("cannot keep the session of %s: %s", self.operator.who, e)
+
     def _logout(self, reason: str = "") -> None:
         if self.operator is None:
             return
         op, self.operator = self.operator, None
         try:
-            session.log_out(self.line, self.store, op, reason=reason, now=self.clock())
-        except StoreError as e:  # logged out all the same; the journal has it
+            self.agent.log_out(reason)
+        except LinesideError as e:  # logged out all the same; the journal has it
             log.error("logout of %s not recorded in the audit trail: %s", op.who, e)
         self.say(f"{op.name} logged out" + (f" ({reason})" if reason else ""))
 
@@ -300,9 +352,9 @@ class LinesideApp(App[None]):
             return
 
         def check(values: dict[str, str]) -> str:
-            op = session.log_in(self.line, self.store, values["credential"], now=self.clock())
+            op = self._ended_session(lambda: self.agent.log_in(values["credential"], values.get("pin", "")))
             self.operator = op
-            self.last_activity = self.clock()
+            self.last_activity = self._touched = self.clock()
             return f"{op.name} logged in ({op.role})"
 
         def done(msg: str | None) -> None:
@@ -317,23 +369,39 @@ class LinesideApp(App[None]):
             done,
         )
 
-    def guarded(self, permission: str, run: Callable[[OperatorCfg], None]) -> None:
-        """Run an action for the logged-in operator if their role allows it; ask for a
-        login first if nobody is logged in."""
+    def guarded(self, permission: str, run: Callable[[Actor], None]) -> None:
+        """Run an action for the logged-in operator if their role allows it (the same rule
+        the use case checks again in the agent); ask for a login first if nobody is."""
         if self.operator is None:
             self.ask_login(lambda: self.guarded(permission, run))
             return
         op = self.operator
-        refused = session.refusal(self.line, op, permission)
-        if refused is not None:
-            self.say(refused, error=True)
-            return
         try:
+            authorize(op, permission)
             run(op)
         except StoreError as e:  # a store locked beyond its timeout, a full disk: nothing written
             self.say(f"the store did not take the input ({e}); nothing was recorded, try again", error=True)
         except LinesideError as e:  # refused input: the message names the field
             self.say(str(e), error=True)
+
+    def call(self, fn: ActionFn[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Perform a use case as the logged-in operator, in the agent."""
+        return self._ended_session(lambda: self.agent.call(fn, *args, **kwargs))
+
+    def call_signed(self, entered: str, fn: ActionFn[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Perform a use case as the logged-in operator, signed with ``entered``."""
+        return self._ended_session(lambda: self.agent.call_signed(entered, fn, *args, **kwargs))
+
+    def _ended_session(self, run: Callable[[], R]) -> R:
+        try:
+            return run()
+        except SessionEnded:
+            self.operator = None  # the agent no longer knows the session: log in again
+            raise
+        except AgentUnavailable as e:
+            raise AgentUnavailable(
+                f"{e}; what you typed stays here: save again when the agent runs"
+            ) from None
 
     def form(
         self,

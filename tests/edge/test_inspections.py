@@ -15,7 +15,7 @@ from edge.logic.quality.inspections import due_inspections
 from edge.services.inspections import due, record
 from edge.services.production import OperatorInputError
 from edge.store import Store
-from tests.conftest import REPO
+from tests.conftest import REPO, as_operator, pin_on_stdin
 
 
 def plans():  # type: ignore[no-untyped-def]
@@ -51,7 +51,9 @@ def test_due_logic() -> None:
     assert due_inspections(p, now=start, order=None, product=None, order_start=None, parts=0, done={}) == []
 
 
-def test_record_and_due_from_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_record_and_due_from_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
     data["store"]["path"] = str(tmp_path / "l.db")
     (tmp_path / "l.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
@@ -63,33 +65,30 @@ def test_record_and_due_from_the_store(tmp_path: Path, capsys: pytest.CaptureFix
             (time.time() - 60,),
         )
     assert [d["plan"] for d in due(cfg, st)] == ["first_off"]
+    qa = as_operator(cfg, "1003")  # Clara Quality, signing with her PIN
     with pytest.raises(OperatorInputError, match="item 'fill_height': 'x' is not a number"):
-        record(
-            cfg, st, "first_off", {"fill_height": "x", "cap_seal": "pass", "label_position": "pass"}, by="qa"
-        )
+        record(cfg, st, qa, "first_off", {"fill_height": "x", "cap_seal": "pass", "label_position": "pass"})
     with pytest.raises(OperatorInputError, match=r"outside the plausible range 150\.\.220"):
         record(
-            cfg,
-            st,
-            "first_off",
-            {"fill_height": "1820", "cap_seal": "pass", "label_position": "pass"},
-            by="qa",
+            cfg, st, qa, "first_off", {"fill_height": "1820", "cap_seal": "pass", "label_position": "pass"}
         )
     with pytest.raises(OperatorInputError, match="item 'label_position': required"):
-        record(cfg, st, "first_off", {"fill_height": "182", "cap_seal": "pass"}, by="qa")
+        record(cfg, st, qa, "first_off", {"fill_height": "182", "cap_seal": "pass"})
     assert st.db.execute("SELECT count(*) FROM inspections").fetchone()[0] == 0  # nothing half-written
     failing = {"fill_height": "185", "cap_seal": "pass", "label_position": "pass"}
     with pytest.raises(OperatorInputError, match="comment: required when an inspection fails"):
-        record(cfg, st, "first_off", failing, by="qa")
-    assert (
-        record(cfg, st, "first_off", failing, by="qa", comment="filler head 3 overfills; adjusted") is False
-    )
+        record(cfg, st, qa, "first_off", failing)
+    assert record(cfg, st, qa, "first_off", failing, comment="filler head 3 overfills; adjusted") is False
     assert due(cfg, st) == []
     cfgfile = str(tmp_path / "l.yaml")
-    rc = main(["inspect", "record", "-c", cfgfile, "hourly_torque", "--item", "cap_torque=2.0", "--by", "qa"])
+    pin_on_stdin(monkeypatch, "3333")
+    rc = main(
+        ["inspect", "record", "-c", cfgfile, "hourly_torque", "--item", "cap_torque=2.0", "--badge", "1003"]
+    )
     assert rc == 0 and "PASS" in capsys.readouterr().out
     rows = st.db.execute("SELECT plan, passed, by FROM inspections ORDER BY seq").fetchall()
-    assert rows == [("first_off", 0, "qa"), ("hourly_torque", 1, "qa")]
+    clara = "Clara Quality (1003)"
+    assert rows == [("first_off", 0, clara), ("hourly_torque", 1, clara)]
     assert [r[0] for r in st.db.execute("SELECT action FROM audit")] == [
         "inspection.record",
         "inspection.record",
@@ -98,7 +97,7 @@ def test_record_and_due_from_the_store(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_cli_refuses_a_failed_inspection_without_a_comment(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The rule the terminal had alone now holds on every path: `lineside inspect record`
     of a failing result without --comment exits 2 naming the field and writes nothing;
@@ -107,12 +106,24 @@ def test_cli_refuses_a_failed_inspection_without_a_comment(
     data["store"]["path"] = str(tmp_path / "l.db")
     (tmp_path / "l.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     cfgfile = str(tmp_path / "l.yaml")
-    args = ["inspect", "record", "-c", cfgfile, "hourly_torque", "--item", "cap_torque=4.9", "--by", "qa"]
+    args = [
+        "inspect",
+        "record",
+        "-c",
+        cfgfile,
+        "hourly_torque",
+        "--item",
+        "cap_torque=4.9",
+        "--badge",
+        "1003",
+    ]
+    pin_on_stdin(monkeypatch, "3333")
     assert main(args) == 2
     assert "comment: required when an inspection fails" in capsys.readouterr().err
     cfg = load_config(cfgfile)
     with Store(cfg.store.path, readonly=True) as st:
         assert st.count("inspections") == 0 and st.count("audit") == 0
+    pin_on_stdin(monkeypatch, "3333")
     assert main([*args, "--comment", "torque head 2 worn; replaced"]) == 4
     with Store(cfg.store.path, readonly=True) as st:
         assert st.db.execute("SELECT passed, comment FROM inspections").fetchall() == [

@@ -21,7 +21,7 @@ from edge.services.production import (
 )
 from edge.simulate.model import FAULTED, RUNNING
 from edge.simulate.runner import Simulator
-from tests.conftest import example_on_free_ports, wait_for
+from tests.conftest import as_operator, example_on_free_ports, pin_on_stdin, wait_for
 
 
 def line_config(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -35,8 +35,11 @@ def line_config(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.slow
-async def test_injected_fault_becomes_downtime_and_reason_moves_the_loss(tmp_path: Path) -> None:
+async def test_injected_fault_becomes_downtime_and_reason_moves_the_loss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = line_config(tmp_path)
+    anna, ben = as_operator(cfg, "1001"), as_operator(cfg, "1002")
     sim = Simulator(cfg, seed=3)
     sim.model.mtbf_s = sim.model.micro_stop_every_s = 1e12  # only the injected fault
     await sim.start()
@@ -83,8 +86,8 @@ async def test_injected_fault_becomes_downtime_and_reason_moves_the_loss(tmp_pat
         assert rep["total"]["good"] > 0
 
         with pytest.raises(OperatorInputError, match="reason: 'NOPE' is not in the reason tree"):
-            assign_reason(cfg, agent.store, ev["id"], "NOPE", by="op-17")
-        assign_reason(cfg, agent.store, ev["id"], "PLANNED.PM", by="op-17", comment="scheduled nozzle swap")
+            assign_reason(cfg, agent.store, anna, ev["id"], "NOPE")
+        assign_reason(cfg, agent.store, anna, ev["id"], "PLANNED.PM", comment="scheduled nozzle swap")
         [ev2] = [r for r in list_downtime(cfg, agent.store) if r["id"] == ev["id"]]
         assert ev2["loss"] == "planned" and ev2["reason_source"] == "operator"
         rep2 = kpi_report(cfg, agent.store)
@@ -94,12 +97,12 @@ async def test_injected_fault_becomes_downtime_and_reason_moves_the_loss(tmp_pat
         )
         assert rep2["total"]["availability"] > rep["total"]["availability"]
         with pytest.raises(OperatorInputError, match="needs a comment"):
-            assign_reason(cfg, agent.store, ev["id"], "MECH.JAM", by="op-18")
+            assign_reason(cfg, agent.store, ben, ev["id"], "MECH.JAM")
 
         # A work order started by an operator reaches the line logic and its counts.
         with pytest.raises(OperatorInputError, match="product: 'FANTA' is not a product"):
-            order_command(cfg, agent.store, "start", "WO-1", by="op-17", product="FANTA")
-        order_command(cfg, agent.store, "start", "WO-1", by="op-17", product="WATER-1000", quantity=500)
+            order_command(cfg, agent.store, anna, "start", "WO-1", product="FANTA")
+        order_command(cfg, agent.store, anna, "start", "WO-1", product="WATER-1000", quantity=500)
         await wait_for(lambda: agent.logic is not None and agent.logic.order == "WO-1", timeout=5)
         await asyncio.sleep(2.0)
         rep3 = kpi_report(cfg, agent.store, order="WO-1")
@@ -108,17 +111,17 @@ async def test_injected_fault_becomes_downtime_and_reason_moves_the_loss(tmp_pat
 
         # Scrap booked by an operator counts; bad input is refused with the field named.
         with pytest.raises(OperatorInputError, match="scrap_reason: required"):
-            adjust_count(cfg, agent.store, "filler", scrap=2, by="op-17")
+            adjust_count(cfg, agent.store, anna, "filler", scrap=2)
         with pytest.raises(OperatorInputError, match="machine: 'mixer' is not a machine"):
-            adjust_count(cfg, agent.store, "mixer", scrap=2, by="op-17", scrap_reason="x")
+            adjust_count(cfg, agent.store, anna, "mixer", scrap=2, scrap_reason="x")
         before = kpi_report(cfg, agent.store, order="WO-1")["orders"][0]["scrap"]
         adjust_count(
             cfg,
             agent.store,
+            ben,  # a team lead: moves parts from good to scrap
             "filler",
             good=-2,
             scrap=2,
-            by="op-17",
             scrap_reason="underfilled",
             comment="found at checkweigher",
         )
@@ -145,7 +148,8 @@ async def test_injected_fault_becomes_downtime_and_reason_moves_the_loss(tmp_pat
         assert main(["kpi", "-c", cfgfile, "--order", "WO-1", "--json"]) == 0
         assert main(["downtime", "list", "-c", cfgfile, "--all"]) == 0
         assert main(["kpi", "-c", cfgfile, "--shift", "2026-02-30/early"]) == 2
-        assert main(["count", "-c", cfgfile, "filler", "--scrap", "1", "--by", "op-1"]) == 2
+        pin_on_stdin(monkeypatch, "1111")
+        assert main(["count", "-c", cfgfile, "filler", "--scrap", "1", "--badge", "1001"]) == 2
     finally:
         task.cancel()
         await agent.stop()

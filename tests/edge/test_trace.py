@@ -16,7 +16,7 @@ from edge.logic.model import Quality, Sample
 from edge.services.production import OperatorInputError
 from edge.services.trace import register_consumed, register_produced, trace
 from edge.store import Store
-from tests.conftest import REPO
+from tests.conftest import REPO, as_operator, pin_on_stdin
 
 
 @pytest.fixture
@@ -46,10 +46,11 @@ def line(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_backward_and_forward(line) -> None:  # type: ignore[no-untyped-def]
     cfgfile, cfg, st, t0 = line
-    register_consumed(cfg, st, "PRE-2211", "preforms", by="op-5", quantity=4000, unit="pcs")
-    register_consumed(cfg, st, "CAP-0912", "caps", by="op-5")
-    register_produced(cfg, st, "L-001", by="op-5", start=t0, end=t0 + 1800, quantity=3600)
-    register_produced(cfg, st, "SN-77", by="op-5", kind="serial", start=t0 + 1800, end=t0 + 1801)
+    anna = as_operator(cfg, "1001")
+    register_consumed(cfg, st, anna, "PRE-2211", "preforms", quantity=4000, unit="pcs")
+    register_consumed(cfg, st, anna, "CAP-0912", "caps")
+    register_produced(cfg, st, anna, "L-001", start=t0, end=t0 + 1800, quantity=3600)
+    register_produced(cfg, st, anna, "SN-77", kind="serial", start=t0 + 1800, end=t0 + 1801)
     back = trace(cfg, st, "L-001")
     [p] = back["produced"]
     assert p["order"] == "WO-7" and p["product"] == "COLA-500" and p["machine"] == "filler"
@@ -71,15 +72,16 @@ def test_unknown_id_and_bad_input(line, capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(OperatorInputError, match="neither a produced lot/serial nor a consumed material lot"):
         trace(cfg, st, "NOPE")
     with pytest.raises(OperatorInputError, match="end: must not be before start"):
-        register_produced(cfg, st, "L-2", by="op", start=t0 + 10, end=t0)
-    with pytest.raises(OperatorInputError, match="by: required"):
-        register_consumed(cfg, st, "X", "caps", by=" ")
+        register_produced(cfg, st, as_operator(cfg, "1001"), "L-2", start=t0 + 10, end=t0)
+    with pytest.raises(OperatorInputError, match="role 'maintenance' may not record lots"):
+        register_consumed(cfg, st, as_operator(cfg, "1004"), "X", "caps")
     assert main(["trace", "-c", str(cfgfile), "NOPE"]) == 2
     assert "neither a produced" in capsys.readouterr().err
 
 
-def test_cli_records_lots(line, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_cli_records_lots(line, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     cfgfile = line[0]
+    pin_on_stdin(monkeypatch, "1111")
     assert (
         main(
             [
@@ -89,8 +91,8 @@ def test_cli_records_lots(line, capsys: pytest.CaptureFixture[str]) -> None:  # 
                 str(cfgfile),
                 "LBL-5",
                 "labels",
-                "--by",
-                "op-2",
+                "--badge",
+                "1001",
                 "--quantity",
                 "2",
                 "--unit",
@@ -99,7 +101,8 @@ def test_cli_records_lots(line, capsys: pytest.CaptureFixture[str]) -> None:  # 
         )
         == 0
     )
-    assert main(["lot", "produced", "-c", str(cfgfile), "L-9", "--by", "op-2", "--quantity", "100"]) == 0
+    pin_on_stdin(monkeypatch, "1111")
+    assert main(["lot", "produced", "-c", str(cfgfile), "L-9", "--badge", "1001", "--quantity", "100"]) == 0
     capsys.readouterr()
     assert main(["trace", "-c", str(cfgfile), "LBL-5", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)

@@ -4,24 +4,29 @@ keys (``BINDINGS``, active while the pane has the focus) and the terminal it act
 
 A pane displays a ``LineView`` (``update_view``) and owns the actions of its screen;
 each action goes through :meth:`Terminal.guarded` (logged-in operator, role allows it)
-and then the same ``edge.services`` function the CLI calls.
+and then :meth:`Terminal.call`: the same ``edge.services`` function the CLI calls,
+performed by the agent as the logged-in operator.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable
 
-from edge.config.operators import OperatorCfg
-from edge.services.context import LineContext, Store
+from edge.services.context import LineContext
+from edge.services.gateway import ActionFn
+from edge.services.identity import Actor
 from edge.services.view import LineView
 from edge.tui.forms import FormField
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 STATE_STYLE = {
     "running": "state-running",
@@ -79,12 +84,15 @@ class Terminal(Protocol):
     """What a pane needs from the terminal it is shown in (``edge.tui.app.LinesideApp``)."""
 
     line: LineContext
-    store: Store
     snapshot: LineView | None
     fmt: Clock
     clock: Callable[[], float]
 
-    def guarded(self, permission: str, run: Callable[[OperatorCfg], None]) -> None: ...
+    def guarded(self, permission: str, run: Callable[[Actor], None]) -> None: ...
+
+    def call(self, fn: ActionFn[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    def call_signed(self, entered: str, fn: ActionFn[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
 
     def form(
         self,

@@ -10,9 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from edge.config.operators import OperatorCfg
 from edge.config.production import ReasonCfg
 from edge.services import production
+from edge.services.identity import Actor
 from edge.services.validate import OperatorInputError, require
 from edge.services.view import LineView
 from edge.tui.forms import FormField, ReasonForm, ReasonNode
@@ -57,12 +57,10 @@ class DowntimePane(Pane):
             term.say("no stop selected", error=True)
             return
 
-        def run(op: OperatorCfg) -> None:
+        def run(op: Actor) -> None:
             def save(v: dict[str, str]) -> str:
                 reason = require(v["reason"], "reason")
-                production.assign_reason(
-                    term.line, term.store, ev["id"], reason, by=op.who, comment=v["comment"]
-                )
+                term.call(production.assign_reason, ev["id"], reason, comment=v["comment"])
                 return f"stop {term.fmt.hms(ev['start'])}: reason {reason} recorded"
 
             intro = f"{ev['machine']} {ev['state']} from {term.fmt.day_hm(ev['start'])}, current reason: {ev['reason'] or 'none'}"
@@ -79,12 +77,10 @@ class DowntimePane(Pane):
             term.say("no stop selected", error=True)
             return
 
-        def run(op: OperatorCfg) -> None:
+        def run(op: Actor) -> None:
             def save(v: dict[str, str]) -> str:
                 at = time_of_day(term.fmt.zone, v["at"], ev["start"], "at")
-                second = production.split_event(
-                    term.line, term.store, ev["id"], at, by=op.who, comment=v["comment"]
-                )
+                second = term.call(production.split_event, ev["id"], at, comment=v["comment"])
                 return f"stop split at {term.fmt.hms(at)} ({second})"
 
             end = ev["end"] if ev["end"] is not None else term.clock()

@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label, Static
 
-from edge.config.operators import OperatorCfg
-from edge.services import inspections, session
+from edge.services import inspections
+from edge.services.identity import Actor
 from edge.services.view import LineView
 from edge.tui.forms import FormField
 from edge.tui.panes.base import Clock, Pane, set_rows
@@ -70,7 +70,7 @@ class InspectionsPane(Pane):
             return
         plan = plans[key]
 
-        def run(op: OperatorCfg) -> None:
+        def run(op: Actor) -> None:
             fields = []
             for it in plan.items:
                 if it.kind == "measure":
@@ -92,11 +92,8 @@ class InspectionsPane(Pane):
             ]
 
             def save(v: dict[str, str]) -> str:
-                session.check_signature(term.line, op, v["sign"])
                 values = {k.removeprefix("item_"): x for k, x in v.items() if k.startswith("item_")}
-                ok = inspections.record(
-                    term.line, term.store, plan.name, values, by=op.who, comment=v["comment"]
-                )
+                ok = term.call_signed(v["sign"], inspections.record, plan.name, values, comment=v["comment"])
                 return f"{plan.name}: {'PASS' if ok else 'FAIL'} recorded and signed by {op.name}"
 
             term.form(f"Inspection: {plan.name}", fields, save)

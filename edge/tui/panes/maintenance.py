@@ -11,9 +11,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
-from edge.config.operators import OperatorCfg
 from edge.core.errors import LinesideError
 from edge.services import maintenance
+from edge.services.identity import Actor
 from edge.services.validate import require
 from edge.services.view import LineView
 from edge.tui.panes.base import Clock, ScrollPane, set_rows
@@ -61,19 +61,17 @@ class MaintenancePane(ScrollPane):
     def action_maintenance(self) -> None:
         term = self.terminal
 
-        def run(op: OperatorCfg) -> None:
+        def run(op: Actor) -> None:
             machine = self.query_one("#mr-machine", Select)
             prio = self.query_one("#mr-priority", Select)
             text = self.query_one("#mr-text", Input)
             err = self.query_one("#mr-error", Static)
             m = "" if machine.selection is None else str(machine.selection)
             try:
-                maintenance.request_maintenance(
-                    term.line,
-                    term.store,
+                term.call(
+                    maintenance.request_maintenance,
                     require(m, "machine"),
                     text.value,
-                    by=op.who,
                     priority=str(prio.value),
                 )
             except LinesideError as e:

@@ -10,8 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from edge.config.operators import OperatorCfg
 from edge.services import production
+from edge.services.identity import Actor
 from edge.services.validate import OperatorInputError, require
 from edge.services.view import LineView
 from edge.tui.forms import FormField, whole
@@ -69,18 +69,16 @@ class ProductionPane(Pane):
         dispatch = term.snapshot.dispatch if term.snapshot else []
         row = next((r for r in dispatch if r["order_id"] == sel), None)
 
-        def run(op: OperatorCfg) -> None:
+        def run(op: Actor) -> None:
             def save(v: dict[str, str]) -> str:
                 order = require(v["order"], "order")
                 qty = whole(v["quantity"], "quantity") if v["quantity"].strip() else None
                 if qty == 0:
                     raise OperatorInputError("quantity: must be a positive whole number")
-                production.order_command(
-                    term.line,
-                    term.store,
+                term.call(
+                    production.order_command,
                     "start",
                     order,
-                    by=op.who,
                     product=v["product"] or None,
                     quantity=qty,
                 )
@@ -124,7 +122,7 @@ class ProductionPane(Pane):
     def action_order(self, action: str) -> None:
         term = self.terminal
 
-        def run(op: OperatorCfg) -> None:
+        def run(op: Actor) -> None:
             v = term.snapshot
             if v is None or v.order is None:
                 term.say(f"{action}: no order is running", error=True)
@@ -132,7 +130,7 @@ class ProductionPane(Pane):
             if action == "resume" and not v.paused:
                 term.say(f"resume: order {v.order} is not paused", error=True)
                 return
-            production.order_command(term.line, term.store, action, v.order, by=op.who)
+            term.call(production.order_command, action, v.order)
             term.say(f"{action} {v.order} queued")
             term.refresh_data()
 
@@ -141,10 +139,10 @@ class ProductionPane(Pane):
     def action_changeover(self) -> None:
         term = self.terminal
 
-        def run(op: OperatorCfg) -> None:
+        def run(op: Actor) -> None:
             v = term.snapshot
             action = "changeover_end" if v is not None and v.changeover else "changeover_start"
-            production.order_command(term.line, term.store, action, v.order if v else None, by=op.who)
+            term.call(production.order_command, action, v.order if v else None)
             term.say(f"{action.replace('_', ' ')} queued")
             term.refresh_data()
 
@@ -160,18 +158,16 @@ class ProductionPane(Pane):
     def action_scrap(self) -> None:
         term = self.terminal
 
-        def run(op: OperatorCfg) -> None:
+        def run(op: Actor) -> None:
             def save(v: dict[str, str]) -> str:
                 machine = require(v["machine"], "machine")
                 n = whole(v["quantity"], "quantity")
                 if n == 0:
                     raise OperatorInputError("quantity: enter the number of scrapped parts")
-                production.adjust_count(
-                    term.line,
-                    term.store,
+                term.call(
+                    production.adjust_count,
                     machine,
                     scrap=n,
-                    by=op.who,
                     scrap_reason=v["reason"],
                     comment=v["comment"],
                 )
@@ -193,13 +189,11 @@ class ProductionPane(Pane):
     def action_adjust(self) -> None:
         term = self.terminal
 
-        def run(op: OperatorCfg) -> None:
+        def run(op: Actor) -> None:
             def save(v: dict[str, str]) -> str:
                 machine = require(v["machine"], "machine")
                 good = whole(v["good"], "good", signed=True)
-                production.adjust_count(
-                    term.line, term.store, machine, good=good, by=op.who, comment=v["comment"]
-                )
+                term.call(production.adjust_count, machine, good=good, comment=v["comment"])
                 return f"{machine}: good {good:+d} recorded"
 
             term.form(

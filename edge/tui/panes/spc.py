@@ -1,6 +1,8 @@
 """F4 SPC: a characteristic's last 60 points against its limits, the points that raised
 alarms, capability over the shift; ``k`` acknowledges its alarms (comment required),
-``m`` enters a manual measurement, ``l`` requests new limits."""
+``m`` enters a manual measurement, ``l`` requests new limits, ``v`` (shown while a
+request for the characteristic is pending) approves or rejects it: another person than
+the requester, with the approve permission, signing with the PIN."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from textual.containers import Horizontal
 from textual.widgets import Select, Static
 from textual_plotext import PlotextPlot
 
-from edge.config.operators import OperatorCfg
 from edge.services import quality
+from edge.services.identity import Actor
 from edge.services.validate import require
 from edge.services.view import LineView, SpcView
 from edge.tui.forms import FormField
@@ -25,6 +27,7 @@ class SpcPane(Pane):
         Binding("k", "ack", "Ack"),
         Binding("m", "measure", "Measure"),
         Binding("l", "limits", "Limits"),
+        Binding("v", "decide", "Approve"),
     ]
 
     def __init__(self, names: list[str], **kw: Any) -> None:
@@ -32,6 +35,7 @@ class SpcPane(Pane):
         self.names = names
         self.current = names[0] if names else None
         self._drawn: tuple[Any, ...] | None = None
+        self._pending: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="spc-top"):
@@ -50,7 +54,16 @@ class SpcPane(Pane):
             self._drawn = None
             self.terminal.refresh_data()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "decide":  # the key is shown while there is a request to decide
+            return bool(self._pending)
+        return True
+
     def update_view(self, v: LineView, clock: Clock, capability: dict[str, Any] | None = None) -> None:
+        pending = [r for r in v.limit_requests if r["characteristic"] == self.current]
+        if [r["id"] for r in pending] != [r["id"] for r in self._pending]:
+            self._pending = pending
+            self.refresh_bindings()
         if self.current is None or self.current not in v.spc:
             self.query_one("#spc-info", Static).update("No characteristics under SPC on this line.")
             return
@@ -77,6 +90,11 @@ class SpcPane(Pane):
         if alarms:
             a = alarms[0]
             head += f"\n[b]{len(alarms)} unacknowledged alarm(s)[/b], latest {clock.hms(a['ts'])} {a['kind']} {a['rule']}: {a['detail']}"
+        if pending:
+            r = pending[0]
+            head += (
+                f"\n[b]new limits requested[/b] by {r['requested_by']}: {r['reason']} (v: approve or reject)"
+            )
         self.query_one("#spc-info", Static).update(head)
 
     def _draw(self, s: SpcView) -> None:
@@ -110,7 +128,7 @@ class SpcPane(Pane):
         if name is None:
             return
 
-        def run(op: OperatorCfg) -> None:
+        def run(op: Actor) -> None:
             open_ = [
                 a for a in (term.snapshot.alarms if term.snapshot else []) if a["characteristic"] == name
             ]
@@ -119,7 +137,7 @@ class SpcPane(Pane):
                 return
 
             def save(v: dict[str, str]) -> str:
-                quality.ack_alarms(term.line, term.store, name, by=op.who, comment=v["comment"])
+                term.call(quality.ack_alarms, name, comment=v["comment"])
                 return f"{name}: {len(open_)} alarm(s) acknowledged"
 
             a = open_[0]
@@ -138,11 +156,9 @@ class SpcPane(Pane):
         if name is None:
             return
 
-        def run(op: OperatorCfg) -> None:
+        def run(op: Actor) -> None:
             def save(v: dict[str, str]) -> str:
-                quality.enter_measurement(
-                    term.line, term.store, name, require(v["value"], "value"), by=op.who
-                )
+                term.call(quality.enter_measurement, name, require(v["value"], "value"))
                 return f"{name}: {v['value'].strip()} recorded"
 
             term.form(
@@ -157,16 +173,55 @@ class SpcPane(Pane):
         if name is None:
             return
 
-        def run(op: OperatorCfg) -> None:
+        def run(op: Actor) -> None:
             def save(v: dict[str, str]) -> str:
-                quality.request_recalculation(term.line, term.store, name, by=op.who, reason=v["reason"])
-                return f"{name}: new baseline requested"
+                rid = term.call(quality.request_limits, name, reason=v["reason"])
+                return f"{name}: new limits requested (request {rid}); another person approves them"
 
             term.form(
                 f"New control limits: {name}",
                 [FormField("reason", "Reason", placeholder="e.g. new filler nozzle fitted (required)")],
                 save,
-                intro="The agent collects a new baseline and freezes new limits (approval, audited).",
+                intro="A request: once another person approves it (F4, v), the agent collects a new "
+                "baseline and freezes new limits.",
+            )
+
+        term.guarded("request_limits", run)
+
+    def action_decide(self) -> None:
+        term = self.terminal
+        name = self._characteristic()
+        if name is None or not self._pending:
+            term.say(f"{name}: no request for new limits to decide", error=True)
+            return
+        pending = list(self._pending)
+
+        def run(op: Actor) -> None:
+            def save(v: dict[str, str]) -> str:
+                rid = int(require(v["request"], "request"))
+                if v["decision"] == "reject":
+                    term.call(quality.reject_limits, rid, comment=v["comment"])
+                    return f"{name}: request {rid} rejected"
+                term.call_signed(v["sign"], quality.approve_limits, rid, comment=v["comment"])
+                return f"{name}: request {rid} approved; the agent collects a new baseline"
+
+            options = [(f"{r['id']}: {r['requested_by']}: {r['reason']}"[:70], str(r["id"])) for r in pending]
+            term.form(
+                f"Approve new control limits: {name}",
+                [
+                    FormField("request", "Request", kind="select", value=options[0][1], options=options),
+                    FormField(
+                        "decision",
+                        "Decision",
+                        kind="select",
+                        value="approve",
+                        options=[("approve", "approve"), ("reject", "reject")],
+                    ),
+                    FormField("comment", "Comment", placeholder="required to reject"),
+                    FormField("sign", "PIN", kind="password", placeholder="your PIN signs the approval"),
+                ],
+                save,
+                intro="An approval is signed with your PIN; the person who requested it cannot approve it.",
             )
 
         term.guarded("approve", run)

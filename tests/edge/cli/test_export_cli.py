@@ -16,7 +16,7 @@ from edge.config.line import load_config
 from edge.logic.model import Quality, Sample
 from edge.services.production import order_command
 from edge.store import Store
-from tests.conftest import example_on_free_ports
+from tests.conftest import as_operator, example_on_free_ports
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def line(tmp_path: Path) -> tuple[Path, float]:
             [Sample("filler.fill_weight", 500.0 + i, Quality.GOOD, t0 + i, t0 + i) for i in range(10)]
             + [Sample("palletiser.zone_temps", [60.0, 61.0, 62.0, 63.0], Quality.STALE, t0 + 5, t0 + 5)]
         )
-        order_command(cfg, st, "start", "WO-1001", by="1001", product="COLA-500", quantity=50)
+        order_command(cfg, st, as_operator(cfg, "1001"), "start", "WO-1001", product="COLA-500", quantity=50)
     return path, t0
 
 
@@ -75,7 +75,11 @@ def test_audit_export_to_a_file_with_a_relative_since(
         main(["export", "-c", str(path), "audit", "--since=-1h", "--format", "ndjson", "-o", str(out)]) == 0
     )
     [entry] = [json.loads(ln) for ln in out.read_text().splitlines()]
-    assert entry["who"] == "1001" and entry["action"] == "order.start" and entry["entity"] == "WO-1001"
+    assert (
+        entry["who"] == "Anna Operator (1001)"
+        and entry["action"] == "order.start"
+        and entry["entity"] == "WO-1001"
+    )
     assert "audit: 1 rows" in capsys.readouterr().err
 
 

@@ -1,7 +1,8 @@
 """Strict operator input on the command line (issue 13, finding 10): numbers refuse NaN,
 infinities, overflow, ``2_0`` and non-ASCII digits; times refuse NaN and absurd dates;
 ids follow one rule (printable, ≤ 64 characters, no ``+ # /``, no control characters).
-Each refusal names the option, exits 2 (never 1 "unexpected error") and writes nothing."""
+Each refusal names the option, exits 2 (never 1 "unexpected error") and writes nothing.
+The operator commands run as Anna (badge 1001, her PIN 1111 piped on stdin)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,16 @@ import pytest
 from edge.cli import main
 from edge.config.line import load_config
 from edge.store import Store
-from tests.conftest import example_on_free_ports
+from tests.conftest import example_on_free_ports, pin_on_stdin
 
-BY = ["--by", "1001"]
+BY = ["--badge", "1001"]
+
+
+@pytest.fixture(autouse=True)
+def anna_pin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anna's PIN for every command that gets as far as authenticating (one line each)."""
+    monkeypatch.delenv("LINESIDE_CREDENTIAL", raising=False)
+    pin_on_stdin(monkeypatch, *["1111"] * 50)
 
 
 @pytest.fixture

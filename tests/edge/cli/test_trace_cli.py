@@ -13,7 +13,7 @@ from edge.config.line import load_config
 from edge.logic.model import Quality, Sample
 from edge.services.trace import register_produced
 from edge.store import Store
-from tests.conftest import example_on_free_ports
+from tests.conftest import as_operator, example_on_free_ports
 
 
 def test_trace_text_lists_array_and_text_tags_by_count(
@@ -32,7 +32,9 @@ def test_trace_text_lists_array_and_text_tags_by_count(
             + [Sample("filler.fill_weight", 500.0 + i, Quality.GOOD, t0 + i, t0 + i) for i in range(5)]
             + [Sample("filler.recipe", "COLA-500", Quality.GOOD, t0 + i, t0 + i) for i in range(5)]
         )
-        register_produced(cfg, st, "L-42", by="op-5", order="WO-7", start=t0, end=t0 + 10, quantity=100)
+        register_produced(
+            cfg, st, as_operator(cfg, "1001"), "L-42", order="WO-7", start=t0, end=t0 + 10, quantity=100
+        )
     assert main(["trace", "-c", str(path), "L-42"]) == 0
     out = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("    ")}
     assert out["palletiser.zone_temps"].split()[1:] == ["5", "samples"]

@@ -10,7 +10,7 @@ from edge.services.commands import PlantCommand, apply_command
 from edge.services.context import open_store
 from edge.services.production import dispatch_list, order_command
 from edge.store import plant
-from tests.conftest import example_on_free_ports
+from tests.conftest import as_operator, example_on_free_ports
 
 
 def test_release_replay_reject_and_cancel(tmp_path: Path) -> None:
@@ -31,7 +31,7 @@ def test_release_replay_reject_and_cancel(tmp_path: Path) -> None:
         unknown = apply_command(cfg, st, PlantCommand("c-4", "recipes", 1.0, {}))
         assert not unknown.accepted and unknown.reason.startswith("kind: 'recipes' is not one of")
         # An operator asked to start it: the plant may no longer cancel it.
-        order_command(cfg, st, "start", "WO-7", by="Anna (1001)")
+        order_command(cfg, st, as_operator(cfg, "1001"), "start", "WO-7")
         cancel = apply_command(
             cfg, st, PlantCommand("c-5", "work_order", 1.0, {"action": "cancel", "order_id": "WO-7"})
         )

@@ -10,10 +10,10 @@ import pytest
 
 from edge.cli import main
 from edge.config.line import load_config
-from edge.services import session
+from edge.services import identity, session
 from edge.services.context import open_store
 from edge.services.validate import OperatorInputError
-from tests.conftest import example_on_free_ports
+from tests.conftest import as_operator, example_on_free_ports
 
 
 def login_cli(monkeypatch: pytest.MonkeyPatch, cfg_path: Path, credential: str) -> int:
@@ -64,13 +64,20 @@ def test_the_lock_ends_after_a_minute_and_a_login_resets_the_count(tmp_path: Pat
 
 
 def test_roles_and_signatures(tmp_path: Path) -> None:
+    """What a role allows is the identity layer's rule; a signature is the badge or PIN
+    of the operator who acts, entered for that action (a wrong one counts as a wrong entry)."""
     cfg = load_config(example_on_free_ports(tmp_path))
-    anna, ben = cfg.operators[0], cfg.operators[1]
-    assert session.refusal(cfg, anna, "run_orders") is None
-    assert session.refusal(cfg, anna, "ack_alarms") == (
+    anna, ben = as_operator(cfg, "1001", signed=None), as_operator(cfg, "1002", signed=None)
+    assert identity.refusal(anna, "run_orders") is None
+    assert identity.refusal(anna, "ack_alarms") == (
         "refused: Anna Operator's role 'operator' may not acknowledge SPC alarms"
     )
-    session.check_signature(cfg, anna, "1001")
-    with pytest.raises(OperatorInputError, match="sign: badge or PIN of Anna Operator required"):
-        session.check_signature(cfg, anna, "2222")  # Ben's PIN
-    assert session.refusal(cfg, ben, "adjust_counts") is None
+    assert identity.refusal(ben, "adjust_counts") is None
+    with open_store(cfg) as st:
+        assert session.sign(cfg, st, anna, "1001").signed == "badge"
+        assert session.sign(cfg, st, anna, "1111").signed == "pin"
+        with pytest.raises(OperatorInputError, match="sign: badge or PIN of Anna Operator required"):
+            session.sign(cfg, st, anna, "2222")  # Ben's PIN
+        with pytest.raises(OperatorInputError, match="pin: PIN of Anna Operator required"):
+            session.sign(cfg, st, anna, "1001", pin_only=True, field="pin")  # a badge is no PIN
+        assert session.locked_until(cfg, st) == (0.0, 2)  # both wrong signatures counted

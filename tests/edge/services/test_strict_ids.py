@@ -17,7 +17,7 @@ from edge.services.production import order_command
 from edge.services.trace import register_consumed, register_produced
 from edge.services.validate import OperatorInputError, ident, number, require, whole
 from edge.tui.forms import whole as form_whole
-from tests.conftest import example_on_free_ports
+from tests.conftest import as_operator, example_on_free_ports
 
 BAD_IDS = ["WO\x1b[2J", "WO\n1", "WO+1", "WO#1", "a/b", "W" * 65, "", " ", "WO\u200b1", "\u202eWO"]
 
@@ -70,22 +70,23 @@ def test_terminal_counts_refuse_fullwidth_and_underscores() -> None:
 
 def test_use_cases_refuse_bad_ids_and_numbers_and_write_nothing(tmp_path: Path) -> None:
     cfg = load_config(example_on_free_ports(tmp_path))
+    anna = as_operator(cfg, "1001")  # may run orders and record lots: the input is refused
     with open_store(cfg) as st:
         cases = [
-            (lambda: order_command(cfg, st, "start", "WO\x1b1", by="1001", product="COLA-500"), "order"),
+            (lambda: order_command(cfg, st, anna, "start", "WO\x1b1", product="COLA-500"), "order"),
             (
-                lambda: order_command(cfg, st, "start", "WO-1", by="1001", product="COLA-500", quantity=True),
+                lambda: order_command(cfg, st, anna, "start", "WO-1", product="COLA-500", quantity=True),
                 "quantity",
             ),  # type: ignore[arg-type]
             (
-                lambda: order_command(cfg, st, "start", "WO-1", by="1001", product="COLA-500", due=math.nan),
+                lambda: order_command(cfg, st, anna, "start", "WO-1", product="COLA-500", due=math.nan),
                 "due",
             ),
-            (lambda: register_produced(cfg, st, "L#1", by="1001", order="WO-1"), "lot"),
-            (lambda: register_produced(cfg, st, "L1", by="1001", order="WO-1", start=math.inf), "start"),
-            (lambda: register_consumed(cfg, st, "L1", "M/1", by="1001", order="WO-1"), "material"),
+            (lambda: register_produced(cfg, st, anna, "L#1", order="WO-1"), "lot"),
+            (lambda: register_produced(cfg, st, anna, "L1", order="WO-1", start=math.inf), "start"),
+            (lambda: register_consumed(cfg, st, anna, "L1", "M/1", order="WO-1"), "material"),
             (
-                lambda: register_consumed(cfg, st, "L1", "M1", by="1001", order="WO-1", quantity=math.nan),
+                lambda: register_consumed(cfg, st, anna, "L1", "M1", order="WO-1", quantity=math.nan),
                 "quantity",
             ),
         ]
@@ -111,3 +112,22 @@ def test_plant_commands_follow_the_id_rule(tmp_path: Path) -> None:
             assert not res.accepted, body
         products = apply_command(cfg, st, PlantCommand("p", "products", 1.0, {"products": [{"id": "A#B"}]}))
         assert not products.accepted and "contains '#'" in products.reason
+
+
+def test_the_operator_channel_does_not_coerce_argument_types() -> None:
+    """What the terminal (or anything else on the agent's socket) sends is checked against
+    the use case's signature without coercion: ``true`` is not a quantity, ``"5"`` not a
+    count; a proper value passes to the use case, which applies the strict rules."""
+    from edge.services.gateway import validate_args
+
+    for args, field in (
+        ({"action": "start", "order": "WO-1", "quantity": True}, "quantity"),
+        ({"action": "start", "order": "WO-1", "quantity": "5"}, "quantity"),
+        ({"action": "start", "order": "WO-1", "due": "tomorrow"}, "due"),
+    ):
+        with pytest.raises(OperatorInputError, match=f"^{field}: "):
+            validate_args("production.order_command", args)
+    ok = validate_args("production.order_command", {"action": "start", "order": "WO-1", "quantity": 5})
+    assert ok == {"action": "start", "order": "WO-1", "quantity": 5}
+    with pytest.raises(OperatorInputError, match=r"^good: "):
+        validate_args("production.adjust_count", {"machine": "filler", "good": 1.5})

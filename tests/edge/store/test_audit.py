@@ -11,7 +11,7 @@ import yaml
 from edge.cli import main
 from edge.store import Store
 from edge.store.audit import GENESIS, load_key, verify
-from tests.conftest import REPO
+from tests.conftest import REPO, as_operator
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_operator_actions_are_audited(tmp_path: Path) -> None:
     (tmp_path / "l.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     cfg = load_config(tmp_path / "l.yaml")
     st = Store(cfg.store.path)
-    order_command(cfg, st, "start", "WO-9", by="op-3", product="COLA-500", quantity=100)
+    order_command(cfg, st, as_operator(cfg, "1001"), "start", "WO-9", product="COLA-500", quantity=100)
     [row] = st.db.execute("SELECT who, action, entity, prev FROM audit").fetchall()
-    assert row == ("op-3", "order.start", "WO-9", GENESIS)
+    assert row == ("Anna Operator (1001)", "order.start", "WO-9", GENESIS)
     assert problems(st) == []

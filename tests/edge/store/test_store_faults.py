@@ -23,7 +23,7 @@ from edge.core.errors import StoreUnusable
 from edge.logic.model import Quality, Sample
 from edge.runtime.agent import Agent
 from edge.store import Store
-from tests.conftest import example_on_free_ports, make_config, wait_for
+from tests.conftest import example_on_free_ports, make_config, pin_on_stdin, wait_for
 
 
 def lineside(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -83,16 +83,20 @@ def _can_mount_read_only() -> bool:
 
 
 @pytest.mark.skipif(not _can_mount_read_only(), reason="needs root and mount namespaces (unshare -m)")
-def test_a_store_on_a_read_only_file_system_is_read_cleanly(tmp_path: Path) -> None:
+def test_a_store_on_a_read_only_file_system_is_read_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """status, kpi and the dispatch list read it (as immutable: nobody can write there);
     a write is refused with exit 2 saying why."""
     cfg = example_on_free_ports(tmp_path)
-    assert main(["order", "start", "-c", str(cfg), "WO-1", "--by", "1001", "--product", "COLA-500"]) == 0
+    pin_on_stdin(monkeypatch, "1111")  # Anna, badge 1001
+    assert main(["order", "start", "-c", str(cfg), "WO-1", "--badge", "1001", "--product", "COLA-500"]) == 0
     d = tmp_path
     script = (
         f"mount --bind -o ro {d} {d} && cd {d} && "
         f"for c in status kpi 'order list'; do {sys.executable} -m edge.cli $c -c {cfg} || exit $?; done; "
-        f"{sys.executable} -m edge.cli order start -c {cfg} WO-2 --by 1001 --product COLA-500; echo rc=$?"
+        f"echo 1111 | {sys.executable} -m edge.cli order start -c {cfg} WO-2 --badge 1001 --product COLA-500; "
+        "echo rc=$?"
     )
     r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120)
     assert "mounted read-only" in r.stdout and "DOWNTIME" in r.stdout, r.stdout + r.stderr

@@ -1,7 +1,7 @@
 """A line store with fixed data and a frozen clock for the operator terminal's tests.
 
 The line is config/line1.yaml (operators Anna 1001/PIN 1111 operator, Ben 1002/2222
-team_lead, Clara 1003/3333 quality, Dirk 1004/4444 maintenance). ``NOW`` is Tuesday
+team_lead, Clara 1003/3333 quality, Dirk 1004/4444 maintenance, Eva 1005/5555 supervisor). ``NOW`` is Tuesday
 17 Nov 2026 10:30 Berlin, in the early shift.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from textual.pilot import Pilot
 from edge.config.line import LineConfig, load_config
 from edge.logic.model import Quality, Sample
 from edge.logic.quality.live import fixed_spec
+from edge.runtime.channel import OperatorChannel
 from edge.store import STREAMS, Store
 from edge.store.quality import spec_to_json
 from edge.tui.app import LinesideApp
@@ -175,10 +177,23 @@ def line_cfg(tmp_path: Path) -> LineConfig:
 
 
 @pytest.fixture
-def seeded(line_cfg: LineConfig) -> LineConfig:
+def channel(line_cfg: LineConfig) -> Iterator[OperatorChannel]:
+    """The agent's operator channel on the seeded store (the terminal logs in and hands
+    every action to it, as to a running agent; no PLCs here)."""
     with Store(line_cfg.store.path) as st:
         seed(st, line_cfg)
-    return line_cfg
+    ch = OperatorChannel(line_cfg)
+    ch.start()
+    try:
+        yield ch
+    finally:
+        ch.stop()
+
+
+@pytest.fixture
+def seeded(channel: OperatorChannel) -> LineConfig:
+    """The seeded line, its store served by the operator channel."""
+    return channel.cfg
 
 
 class FakeClock:

@@ -19,6 +19,7 @@ from tests.edge.tui.test_workflows import login
 async def test_the_snapshot_is_read_in_a_worker_thread(seeded: LineConfig) -> None:
     app = make_app(seeded)
     threads: list[threading.Thread] = []
+    assert app.reader is not None
     read = app.reader.read
 
     def spy(now: float) -> Any:
@@ -37,7 +38,7 @@ async def test_each_pane_owns_its_keys(seeded: LineConfig) -> None:
     """A pane's keys act only while it is shown (it takes the focus with its tab), and the
     footer lists them."""
     assert {b.key for b in DowntimePane.BINDINGS} == {"r", "s"}  # type: ignore[union-attr]
-    assert {b.key for b in SpcPane.BINDINGS} == {"k", "m", "l"}  # type: ignore[union-attr]
+    assert {b.key for b in SpcPane.BINDINGS} == {"k", "m", "l", "v"}  # type: ignore[union-attr]
     assert "x" in {b.key for b in ProductionPane.BINDINGS}  # type: ignore[union-attr]
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -63,6 +64,7 @@ async def test_a_store_that_cannot_be_read_is_said_so(seeded: LineConfig) -> Non
         calls.append(now)
         raise StoreError("line1.db: cannot read the store: database disk image is malformed")
 
+    assert app.reader is not None
     app.reader.read = broken  # type: ignore[method-assign]
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(pilot)

@@ -9,6 +9,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
 from edge.config.line import LineConfig
+from edge.runtime.channel import OperatorChannel
 from edge.store import Store
 from edge.tui.app import LinesideApp
 from edge.tui.forms import FormScreen
@@ -211,7 +212,7 @@ async def test_role_without_the_right_is_refused(seeded: LineConfig) -> None:
         assert "may not adjust counts" in app.last_message
         await pilot.press("f4", "l")
         await pilot.pause()
-        assert "may not approve new SPC limits" in app.last_message
+        assert "may not request new SPC limits" in app.last_message
     assert rows(seeded, "SELECT count(*) FROM spc_acks") == [(0,)]
     assert rows(seeded, "SELECT count(*) FROM spc_limits WHERE action = 'recalculate'") == [(0,)]
     assert rows(seeded, "SELECT count(*) FROM counts WHERE source = 'operator'") == [(0,)]
@@ -298,15 +299,17 @@ async def test_typed_input_survives_refresh_and_new_data_shows(seeded: LineConfi
         assert "RUNNING" in str(app.query_one("#ov-state", Static).content)
 
 
-async def test_a_locked_store_refuses_in_place_and_writes_nothing(seeded: LineConfig) -> None:
+async def test_a_locked_store_refuses_in_place_and_writes_nothing(channel: OperatorChannel) -> None:
     """Another process holds the store's write lock beyond the timeout: the form says so,
     keeps the input, and nothing is half-written; once the lock is gone, Save works."""
     import sqlite3
 
+    seeded = channel.cfg
     app = make_app(seeded)
     async with app.run_test(size=(100, 32)) as pilot:
         await login(pilot, "1001")
-        app.store.db.execute("PRAGMA busy_timeout=200")
+        assert channel.store is not None
+        channel.store.db.execute("PRAGMA busy_timeout=200")  # the agent's side of the channel
         await pilot.press("f3", "x")
         await pilot.pause()
         await fill(pilot, "quantity", "3")
@@ -330,8 +333,10 @@ async def test_a_locked_store_refuses_in_place_and_writes_nothing(seeded: LineCo
     ]
 
 
-async def test_wrong_pins_lock_the_login_for_a_minute(seeded: LineConfig) -> None:
+async def test_wrong_pins_lock_the_login_for_a_minute(channel: OperatorChannel) -> None:
     clock = FakeClock(NOW)
+    channel.clock = clock  # the agent counts the lockout
+    seeded = channel.cfg
     app = make_app(seeded, clock)
     async with app.run_test(size=(100, 32)) as pilot:
         await login(pilot, "9990")

@@ -10,6 +10,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.services.commands import dispatch_list, effective_config
+from edge.services.identity import Actor
 from edge.services.production import order_command
 from edge.store import Store
 from sync.aggregator.service import Aggregator
@@ -93,7 +94,8 @@ def test_offline_line_gets_its_work_order_once(tmp_path: Path, mosquitto: Mosqui
         assert store.db.execute("SELECT count(*) FROM commands").fetchone()[0] == 4
         assert store.db.execute("SELECT count(*) FROM audit WHERE action LIKE 'command.%'").fetchone()[0] == 4
         # The operator starts the released order by id alone: product and quantity come with it.
-        order_command(cfg, store, "start", "WO-1", by="op7")
+        anna = Actor("operator", "Anna", "1001", "operator", frozenset({"run_orders"}), "badge+pin")
+        order_command(cfg, store, anna, "start", "WO-1")
         assert store.db.execute(
             "SELECT product, quantity FROM order_requests WHERE order_id = 'WO-1'"
         ).fetchone() == ("COLA-500", 1200)
