@@ -1,0 +1,687 @@
+"""The CP-SAT scheduler: interval variables on each resource's working-time axis
+(``axis``), one optional interval per alternative resource of every operation, and the
+best plan found within the time limit with the solver's bound and the gap.
+
+* **Resources:** ``AddNoOverlap`` over the operations' intervals and fixed intervals for
+  maintenance and down time (work does not straddle them); where changeovers exist, an
+  ``AddCircuit`` over the operations that may run there (optional nodes) whose arcs carry
+  the sequence-dependent changeover: the successor starts no earlier than the
+  predecessor's end plus the product → product minutes (the first from the resource's
+  current product). Work pauses over breaks and non-working days because every interval
+  lives on the working-time axis.
+* **Crews:** interchangeable operators form pools; each pool is an ``AddCumulative``
+  whose capacity is its head count, lowered to zero outside its roster by fixed
+  intervals. An operation needing N people takes them from the pools qualified for its
+  resource and product (split across pools when several are).
+* **Tools:** an ``AddCumulative`` per tool with its copies as capacity (fixed intervals
+  for its maintenance), only on resources it fits; its life in cycles caps the cycles
+  planned on it.
+* **Energy:** the tariff is mapped onto the axis; an operation pays kW × price for every
+  working minute it overlaps a segment (exact: overlap variables for the segments dearer
+  than the cheapest price).
+* **Objectives:** weighted tardiness (working minutes past the due date × 1 + priority),
+  setup minutes, energy cost, plan stability (minutes moved from the released start, and
+  a penalty for another resource), makespan; a weighted sum or a lexicographic order
+  (each stage bounded by the best value of the ones before it, the time split evenly).
+
+**Determinism.** With ``SolveParams.deterministic`` (the default) the search is CP-SAT's
+interleaved search (``interleave_search``) over ``workers`` workers with ``random_seed``
+and a limit in *deterministic* time: the same problem, seed and workers give the same
+plan on any machine and under any load. (A wall-clock safety stop at 3× the limit + 10 s
+only matters on a machine too slow to reach the deterministic limit.) Without it, the
+parallel portfolio runs against the wall clock: often better, not repeatable.
+
+OR-Tools is imported when a model is built, never at import: a line agent, the uplink
+and the aggregator's ingest never load it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sync.aggregator.scheduling.model import (
+    Conflict,
+    Figures,
+    ObjectiveName,
+    Plan,
+    PlannedOp,
+    Problem,
+    SolveParams,
+)
+from sync.aggregator.scheduling.prepare import Alt, Prepared, Task, prepare
+
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
+
+#: Integer scale of the weighted objective (weights may be fractions).
+SCALE = 1000
+#: Energy is counted in thousandths of the currency inside the model.
+ENERGY_SCALE = 1000
+
+
+@dataclass
+class AltVars:
+    alt: Alt
+    task: Task
+    present: Any
+    start: Any
+    end: Any
+    interval: Any
+    crew_take: dict[int, Any] = field(default_factory=dict)
+    """Pool → people taken from it (a variable when several pools qualify)."""
+    tool_present: dict[str, Any] = field(default_factory=dict)
+    """Explain mode: tool → whether its use counts (present and not relaxed)."""
+
+
+@dataclass
+class Built:
+    model: cp_model.CpModel
+    prep: Prepared
+    alts: list[AltVars]
+    by_task: dict[tuple[str, int], list[AltVars]]
+    terms: dict[str, Any]
+    lits: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """(order, group) → assumption literal (explain mode)."""
+
+
+class _Builder:
+    def __init__(self, prep: Prepared, *, explain: bool = False) -> None:
+        from ortools.sat.python import cp_model
+
+        self.cp = cp_model
+        self.m = cp_model.CpModel()
+        self.prep = prep
+        self.p = prep.problem
+        self.explain = explain
+        self.alts: list[AltVars] = []
+        self.by_task: dict[tuple[str, int], list[AltVars]] = {}
+        self.lits: dict[tuple[str, str], Any] = {}
+        self.terms: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def lit(self, order: str, group: str) -> Any:
+        """The assumption literal of (order, group) in explain mode; None otherwise."""
+        if not self.explain:
+            return None
+        key = (order, group)
+        if key not in self.lits:
+            self.lits[key] = self.m.NewBoolVar(f"enf[{order},{group}]")
+        return self.lits[key]
+
+    @staticmethod
+    def enforce(ct: Any, *lits: Any) -> None:
+        ls = [x for x in lits if x is not None]
+        if ls:
+            ct.OnlyEnforceIf(ls)
+
+    def bound(self, cls: str | None) -> int:
+        """Largest end on the axis of ``cls`` the variables may take."""
+        axis = self.prep.axes[cls]
+        if self.explain:
+            return axis.total
+        return axis.work_at(self.prep.horizon)
+
+    def both(self, a: Any, b: Any, name: str) -> Any:
+        """A literal for a ∧ b (b None: a)."""
+        if b is None:
+            return a
+        c = self.m.NewBoolVar(name)
+        self.m.AddImplication(c, a)
+        self.m.AddImplication(c, b)
+        self.m.AddBoolOr([c, a.Not(), b.Not()])
+        return c
+
+    # ------------------------------------------------------------------ model
+
+    def build(self) -> Built:
+        for t in self.prep.tasks:
+            self._task(t)
+        self._precedences()
+        self._resources()
+        self._crews()
+        self._tools()
+        self._objectives()
+        return Built(self.m, self.prep, self.alts, self.by_task, self.terms, self.lits)
+
+    def _task(self, t: Task) -> None:
+        m, prep = self.m, self.prep
+        oid = t.order.id
+        alts: list[AltVars] = []
+        single = len(t.alts) == 1
+        for a in t.alts:
+            axis = prep.axes[a.cls]
+            ub = self.bound(a.cls)
+            name = f"{oid}/{t.op}@{a.resource}"
+            present = m.NewBoolVar(f"p[{name}]")
+            if single:
+                m.Add(present == 1)
+            dur = a.dur
+            if t.running and t.fixed is not None and t.fixed.resource == a.resource:
+                dur = max(1, axis.work_at(prep.unit_ceil(t.fixed.end)))
+            s = m.NewIntVar(0, max(0, ub - dur), f"s[{name}]")
+            e = m.NewIntVar(dur, max(dur, ub), f"e[{name}]")
+            iv = m.NewOptionalIntervalVar(s, dur, e, present, f"i[{name}]")
+            av = AltVars(a, t, present, s, e, iv)
+            alts.append(av)
+            # Gates: release and materials (first operation).
+            for group, _what, at in t.gates:
+                self.enforce(m.Add(s >= axis.work_at(prep.unit_ceil(at))), present, self.lit(oid, group))
+            if t.order.deadline is not None and t.last:
+                dl = axis.work_at(prep.unit(t.order.deadline))
+                self.enforce(m.Add(e <= dl), present, self.lit(oid, "deadline"))
+            if self.explain:
+                self.enforce(m.Add(e <= axis.work_at(prep.horizon)), present, self.lit(oid, "horizon"))
+        if not single:
+            m.AddExactlyOne([av.present for av in alts])
+        if t.fixed is not None:
+            lit = self.lit(oid, "frozen")
+            match = [av for av in alts if av.alt.resource == t.fixed.resource]
+            if match:
+                av = match[0]
+                axis = prep.axes[av.alt.cls]
+                at = 0 if t.running else axis.work_at(prep.unit(t.fixed.start))
+                self.enforce(m.Add(av.present == 1), lit)
+                self.enforce(m.Add(av.start == at), lit)
+        self.alts.extend(alts)
+        self.by_task[(oid, t.op)] = alts
+
+    def _task_span(self, key: tuple[str, int]) -> tuple[Any, Any, str | None] | None:
+        """Task-level (start, end, class) when all its alternatives share one axis."""
+        alts = self.by_task[key]
+        classes = {av.alt.cls for av in alts}
+        if len(classes) != 1:
+            return None
+        cls = next(iter(classes))
+        if len(alts) == 1:
+            return alts[0].start, alts[0].end, cls
+        ub = self.bound(cls)
+        s = self.m.NewIntVar(0, ub, f"ts[{key}]")
+        e = self.m.NewIntVar(0, ub, f"te[{key}]")
+        for av in alts:
+            self.m.Add(s == av.start).OnlyEnforceIf(av.present)
+            self.m.Add(e == av.end).OnlyEnforceIf(av.present)
+        return s, e, cls
+
+    def _precedences(self) -> None:
+        from sync.aggregator.scheduling.model import ModelError
+
+        self.spans: dict[tuple[str, int], tuple[Any, Any, str | None] | None] = {}
+        by_order: dict[str, list[Task]] = {}
+        for t in self.prep.tasks:
+            by_order.setdefault(t.order.id, []).append(t)
+        for oid, tasks in by_order.items():
+            if len(tasks) < 2:
+                continue
+            prev = None
+            for t in tasks:
+                span = self._task_span((oid, t.op))
+                if span is None:
+                    raise ModelError(
+                        f"order {oid}: operation {t.op + 1} may run on resources with different calendars; "
+                        "operations that follow each other are scheduled on one calendar"
+                    )
+                if prev is not None:
+                    if prev[2] != span[2]:
+                        raise ModelError(
+                            f"order {oid}: operations {t.op} and {t.op + 1} run on resources with different "
+                            "calendars; operations that follow each other are scheduled on one calendar"
+                        )
+                    self.m.Add(span[0] >= prev[1])
+                prev = span
+
+    def _resources(self) -> None:
+        m, prep = self.m, self.prep
+        on: dict[str, list[AltVars]] = {r: [] for r in prep.resources}
+        for av in self.alts:
+            on[av.alt.resource].append(av)
+        setup_terms: list[Any] = []
+        for rid, avs in on.items():
+            res = prep.resources[rid]
+            fixed = []
+            for a, b, _what in prep.blocked[rid]:
+                if self.explain:
+                    continue  # per operation below, so that each can be relaxed
+                fixed.append(m.NewIntervalVar(a, b - a, b, f"blk[{rid},{a}]"))
+            if self.explain:
+                for av in avs:
+                    lit = self.lit(av.task.order.id, "maintenance")
+                    for a, b, _what in prep.blocked[rid]:
+                        before = m.NewBoolVar("")
+                        self.enforce(m.Add(av.end <= a), before, av.present, lit)
+                        self.enforce(m.Add(av.start >= b), before.Not(), av.present, lit)
+            if not avs:
+                continue
+            m.AddNoOverlap([av.interval for av in avs] + fixed)
+            products = {av.task.order.product for av in avs}
+            cur = res.current_product
+            needs_setup = any(
+                prep.setup_units(rid, a, b) > 0 for a in products | ({cur} if cur else set()) for b in products
+            )
+            if not needs_setup:
+                continue
+            down = max((b for a, b, _ in prep.blocked[rid] if a == 0), default=0)
+            arcs: list[tuple[int, int, Any]] = []
+            for i, av in enumerate(avs, start=1):
+                first = m.NewBoolVar("")
+                last = m.NewBoolVar("")
+                arcs.append((0, i, first))
+                arcs.append((i, 0, last))
+                arcs.append((i, i, av.present.Not()))
+                su = prep.setup_units(rid, cur, av.task.order.product)
+                if su or down:
+                    m.Add(av.start >= down + su).OnlyEnforceIf(first)
+                if su:
+                    setup_terms.append(su * first)
+            for i, a in enumerate(avs, start=1):
+                for j, b in enumerate(avs, start=1):
+                    if i == j or a.task.order.id == b.task.order.id and a.task.op > b.task.op:
+                        continue
+                    lit = m.NewBoolVar("")
+                    su = prep.setup_units(rid, a.task.order.product, b.task.order.product)
+                    m.Add(b.start >= a.end + su).OnlyEnforceIf(lit)
+                    arcs.append((i, j, lit))
+                    if su:
+                        setup_terms.append(su * lit)
+            arcs.append((0, 0, m.NewBoolVar("")))  # a resource left empty
+            m.AddCircuit(arcs)
+        self.terms["setup"] = sum(setup_terms) if setup_terms else 0
+
+    def _crews(self) -> None:
+        m, prep = self.m, self.prep
+        per_pool: dict[int, list[tuple[Any, Any]]] = {pl.index: [] for pl in prep.pools}
+        for av in self.alts:
+            a = av.alt
+            if not a.crew:
+                continue
+            lit = self.lit(av.task.order.id, "crew")
+            iv = av.interval
+            if lit is not None:
+                pres = self.both(av.present, lit, "")
+                iv = m.NewOptionalIntervalVar(av.start, a.dur, av.end, pres, "")
+            if len(a.pools) == 1:
+                av.crew_take[a.pools[0]] = a.crew
+                per_pool[a.pools[0]].append((iv, a.crew))
+                continue
+            takes = []
+            for pi in a.pools:
+                n = m.NewIntVar(0, min(a.crew, prep.pools[pi].size), "")
+                av.crew_take[pi] = n
+                per_pool[pi].append((iv, n))
+                takes.append(n)
+            self.enforce(m.Add(sum(takes) == a.crew), av.present, lit)
+        for pl in prep.pools:
+            items = per_pool[pl.index]
+            if not items:
+                continue
+            ivs = [iv for iv, _ in items]
+            dem = [d for _, d in items]
+            for a, b in prep.pool_caps[pl.index]:
+                ivs.append(m.NewIntervalVar(a, b - a, b, ""))
+                dem.append(pl.size)
+            m.AddCumulative(ivs, dem, pl.size)
+
+    def _tools(self) -> None:
+        m, prep = self.m, self.prep
+        uses: dict[str, list[tuple[Any, AltVars]]] = {t.id: [] for t in self.p.tools}
+        for av in self.alts:
+            if not av.alt.tools:
+                continue
+            lit = self.lit(av.task.order.id, "tool")
+            iv, pres = av.interval, av.present
+            if lit is not None:
+                pres = self.both(av.present, lit, "")
+                iv = m.NewOptionalIntervalVar(av.start, av.alt.dur, av.end, pres, "")
+            for tid in av.alt.tools:
+                uses[tid].append((iv, av))
+                av.tool_present[tid] = pres
+        for tool in self.p.tools:
+            items = uses[tool.id]
+            if not items:
+                continue
+            ivs = [iv for iv, _ in items]
+            dem = [1] * len(ivs)
+            for a, b in prep.tool_blocked[tool.id]:
+                ivs.append(m.NewIntervalVar(a, b - a, b, ""))
+                dem.append(tool.count)
+            if tool.count == 1:
+                m.AddNoOverlap(ivs)
+            else:
+                m.AddCumulative(ivs, dem, tool.count)
+            if tool.life_cycles is not None:
+                terms = []
+                for _iv, av in items:
+                    pres = av.tool_present.get(tool.id, av.present)
+                    if av.alt.cycles.get(tool.id):
+                        terms.append(av.alt.cycles[tool.id] * pres)
+                if terms:
+                    m.Add(sum(terms) <= tool.life_cycles)
+
+    def _objectives(self) -> None:
+        m, prep, p = self.m, self.prep, self.p
+        wanted = set(p.objectives.lexicographic or [k for k, w in p.objectives.weights.items() if w > 0])
+        if self.explain:
+            return
+        # Tardiness: weight × working units past the due date, on the last operation.
+        tard = []
+        if "tardiness" in wanted:
+            for av in self.alts:
+                t = av.task
+                if not t.last or t.order.due is None:
+                    continue
+                due = prep.axes[av.alt.cls].work_at(prep.unit(t.order.due))
+                if self.bound(av.alt.cls) <= due:
+                    continue  # can never be late
+                late = m.NewIntVar(0, self.bound(av.alt.cls), "")
+                m.Add(late >= av.end - due).OnlyEnforceIf(av.present)
+                tard.append(t.order.weight * late)
+        self.terms["tardiness"] = sum(tard) if tard else 0
+        # Energy: kW × price over the working units an operation covers.
+        energy = []
+        if "energy" in wanted and prep.prices:
+            unit_h = p.unit_s / 3600
+            for av in self.alts:
+                if av.alt.kw <= 0:
+                    continue
+                segs = prep.prices.get(av.alt.cls, [])
+                if not segs:
+                    continue
+                base = min(v for _, _, v in segs)
+                energy.append(round(av.alt.kw * unit_h * base * av.alt.dur * ENERGY_SCALE) * av.present)
+                ub = self.bound(av.alt.cls)
+                for a, b, price in segs:
+                    extra = price - base
+                    if extra <= 0 or a >= ub:
+                        continue
+                    coef = round(av.alt.kw * unit_h * extra * ENERGY_SCALE)
+                    if coef <= 0:
+                        continue
+                    lo = m.NewIntVar(0, ub, "")
+                    hi = m.NewIntVar(0, ub, "")
+                    m.AddMaxEquality(lo, [av.start, a])
+                    m.AddMinEquality(hi, [av.end, b])
+                    ov = m.NewIntVar(0, min(b - a, av.alt.dur), "")
+                    m.Add(ov >= hi - lo).OnlyEnforceIf(av.present)
+                    energy.append(coef * ov)
+        self.terms["energy"] = sum(energy) if energy else 0
+        # Stability: released operations moved in time or to another resource.
+        stab = []
+        if "stability" in wanted:
+            move = max(1, round(p.objectives.move_penalty_min * 60 / p.unit_s))
+            for key, avs in self.by_task.items():
+                t = avs[0].task
+                rel = t.released
+                if rel is None or t.fixed is not None:
+                    continue
+                same = [av for av in avs if av.alt.resource == rel.resource]
+                if not same:
+                    continue
+                av = same[0]
+                old = prep.axes[av.alt.cls].work_at(prep.unit(rel.start))
+                dev = m.NewIntVar(0, self.bound(av.alt.cls), "")
+                m.Add(dev >= av.start - old).OnlyEnforceIf(av.present)
+                m.Add(dev >= old - av.start).OnlyEnforceIf(av.present)
+                stab.append(dev)
+                if len(avs) > 1:
+                    stab.append(move - move * av.present)
+        self.terms["stability"] = sum(stab) if stab else 0
+        # Makespan (flexible job shops): the latest end on one axis.
+        if "makespan" in wanted and self.alts:
+            ub = max(self.bound(av.alt.cls) for av in self.alts)
+            mk = m.NewIntVar(0, ub, "makespan")
+            for av in self.alts:
+                if av.task.last:
+                    m.Add(mk >= av.end).OnlyEnforceIf(av.present)
+            self.terms["makespan"] = mk
+        else:
+            self.terms["makespan"] = 0
+
+
+def build(prep: Prepared, *, explain: bool = False) -> Built:
+    return _Builder(prep, explain=explain).build()
+
+
+# ----------------------------------------------------------------------------- solving
+
+
+def _factor(p: Problem, name: str) -> float:
+    """Model units of an objective → what its weight is per (minutes or currency)."""
+    per_min = p.unit_s / 60
+    return {"tardiness": per_min, "setup": per_min, "stability": per_min, "makespan": per_min}.get(
+        name, 1 / ENERGY_SCALE
+    )
+
+
+def _params(solver: Any, params: SolveParams, limit: float) -> None:
+    sp = solver.parameters
+    sp.random_seed = params.seed
+    sp.num_workers = params.workers
+    if params.deterministic:
+        sp.interleave_search = True
+        sp.max_deterministic_time = limit
+        sp.max_time_in_seconds = 3 * limit + 10
+    else:
+        sp.max_time_in_seconds = limit
+
+
+def _hint(b: Built) -> None:
+    prep = b.prep
+    for key, avs in b.by_task.items():
+        rel = avs[0].task.released
+        if rel is None:
+            continue
+        for av in avs:
+            on = av.alt.resource == rel.resource
+            if len(avs) > 1:
+                b.model.AddHint(av.present, on)
+            if on:
+                b.model.AddHint(av.start, prep.axes[av.alt.cls].work_at(prep.unit(rel.start)))
+
+
+def solve(problem: Problem, params: SolveParams | None = None) -> Plan:
+    """The best plan within ``params.time_limit_s``; an infeasible problem comes back
+    with ``status == "infeasible"`` and the explanation in ``conflicts``."""
+    from ortools.sat.python import cp_model
+
+    params = params or SolveParams()
+    prep = prepare(problem)
+    b = build(prep)
+    if params.hint:
+        _hint(b)
+    obj = problem.objectives
+    stages: list[list[tuple[ObjectiveName, float]]]
+    if obj.lexicographic:
+        stages = [[(k, 1.0)] for k in obj.lexicographic]
+    else:
+        stages = [[(k, w) for k, w in obj.weights.items() if w > 0]]
+    t0 = time.monotonic()
+    first: list[float] = []
+    status_names = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible", cp_model.INFEASIBLE: "infeasible"}
+    solver = cp_model.CpSolver()
+    stage_info: list[dict[str, float | str | None]] = []
+    status = cp_model.UNKNOWN
+    value = bound = None
+    for n, stage in enumerate(stages):
+        expr = sum(round(w * _factor(problem, k) * SCALE) * b.terms.get(k, 0) for k, w in stage)
+        b.model.Minimize(expr)
+
+        class _First(cp_model.CpSolverSolutionCallback):
+            def on_solution_callback(self) -> None:
+                if not first:
+                    first.append(time.monotonic() - t0)
+
+        _params(solver, params, params.time_limit_s / len(stages))
+        status = solver.Solve(b.model, _First())
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            break
+        value, bound = solver.ObjectiveValue() / SCALE, solver.BestObjectiveBound() / SCALE
+        stage_info.append(
+            {"objective": "+".join(k for k, _ in stage), "value": value, "bound": bound, "status": status_names[status]}
+        )
+        if n < len(stages) - 1:
+            # The next stage keeps this one's value and starts from its plan.
+            b.model.Add(expr <= round(solver.ObjectiveValue()))
+            b.model.ClearHints()
+            for av in b.alts:
+                b.model.AddHint(av.present, solver.Value(av.present))
+                b.model.AddHint(av.start, solver.Value(av.start))
+    wall = time.monotonic() - t0
+    common: dict[str, Any] = {
+        "wall_s": round(wall, 3),
+        "first_solution_s": round(first[0], 3) if first else None,
+        "seed": params.seed,
+        "workers": params.workers,
+        "deterministic": params.deterministic,
+        "unplanned": prep.unplanned,
+        "stages": stage_info,
+    }
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        if status == cp_model.INFEASIBLE:
+            from sync.aggregator.scheduling.explain import explain
+
+            return Plan(status="infeasible", conflicts=explain(prep, params), **common)
+        return Plan(status="unknown", **common)
+    ops = extract(b, solver)
+    assert value is not None and bound is not None
+    gap = 0.0 if status == cp_model.OPTIMAL else (value - bound) / max(abs(value), 1e-9)
+    return Plan(
+        status=status_names[status],
+        objective=round(value, 3),
+        bound=round(bound, 3),
+        gap=round(max(0.0, gap), 4),
+        ops=ops,
+        figures=figures(prep, ops),
+        **common,
+    )
+
+
+# ----------------------------------------------------------------------------- the answer
+
+
+def extract(b: Built, solver: Any) -> list[PlannedOp]:
+    prep = b.prep
+    chosen: list[tuple[AltVars, int, int]] = []
+    for _key, avs in b.by_task.items():
+        for av in avs:
+            if solver.Value(av.present):
+                chosen.append((av, solver.Value(av.start), solver.Value(av.end)))
+                break
+    crews = _name_crews(b, solver, chosen)
+    tools = _name_tools(b, chosen)
+    ops: list[PlannedOp] = []
+    prev: dict[str, str | None] = {r.id: r.current_product for r in prep.resources.values()}
+    for av, s, e in sorted(chosen, key=lambda c: (c[0].alt.resource, c[1])):
+        t = av.task
+        axis = prep.axes[av.alt.cls]
+        start, end = prep.clock(axis.clock_start(s)), prep.clock(axis.clock_end(e))
+        setup = prep.problem.changeover(prep.resources[av.alt.resource], prev[av.alt.resource], t.order.product)
+        prev[av.alt.resource] = t.order.product
+        late = max(0.0, (end - t.order.due) / 60) if t.last and t.order.due is not None else 0.0
+        ops.append(
+            PlannedOp(
+                order=t.order.id,
+                op=t.op,
+                name=t.name,
+                product=t.order.product,
+                quantity=t.order.quantity,
+                resource=av.alt.resource,
+                start=start,
+                end=end,
+                setup_min=setup,
+                work_min=round(prep.minutes(e - s), 2),
+                crew=crews.get(id(av), []),
+                tools=tools.get(id(av), []),
+                late_min=round(late, 1),
+                energy_cost=round(_energy(prep, av.alt, axis, s, e), 2),
+                frozen=t.fixed is not None,
+            )
+        )
+    return sorted(ops, key=lambda o: (o.start, o.resource))
+
+
+def _energy(prep: Prepared, alt: Alt, axis: Any, s: int, e: int) -> float:
+    segs = prep.prices.get(alt.cls)
+    if not segs or alt.kw <= 0:
+        return 0.0
+    unit_h = prep.problem.unit_s / 3600
+    return sum(alt.kw * unit_h * price * max(0, min(e, b) - max(s, a)) for a, b, price in segs)
+
+
+def _assign(items: list[tuple[int, int, int, Any]], names: list[str]) -> dict[Any, list[str]]:
+    """Give ``n`` of ``names`` to each (start, end, n, key), earliest first: pools hold
+    interchangeable people and the cumulative kept every moment within the head count,
+    so this never runs short (interval graphs colour greedily)."""
+    free = list(names)
+    busy: list[tuple[int, str]] = []
+    out: dict[Any, list[str]] = {}
+    for s, e, n, key in sorted(items, key=lambda x: (x[0], x[1])):
+        for end, who in sorted(busy):
+            if end <= s:
+                busy.remove((end, who))
+                free.append(who)
+        free.sort(key=names.index)
+        got, free = free[:n], free[n:]
+        busy += [(e, w) for w in got]
+        out[key] = got
+    return out
+
+
+def _name_crews(b: Built, solver: Any, chosen: list[tuple[AltVars, int, int]]) -> dict[int, list[str]]:
+    prep = b.prep
+    out: dict[int, list[str]] = {}
+    for pl in prep.pools:
+        items = []
+        for av, s, e in chosen:
+            take = av.crew_take.get(pl.index)
+            if take is None:
+                continue
+            n = take if isinstance(take, int) else solver.Value(take)
+            if n:
+                items.append((s, e, n, id(av)))
+        for key, names in _assign(items, pl.members).items():
+            out.setdefault(key, []).extend(names)
+    return out
+
+
+def _name_tools(b: Built, chosen: list[tuple[AltVars, int, int]]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for tool in b.prep.problem.tools:
+        copies = [tool.id if tool.count == 1 else f"{tool.id}#{i + 1}" for i in range(tool.count)]
+        items = [(s, e, 1, id(av)) for av, s, e in chosen if tool.id in av.alt.tools]
+        for key, names in _assign(items, copies).items():
+            out.setdefault(key, []).extend(names)
+    return out
+
+
+def figures(prep: Prepared, ops: list[PlannedOp]) -> Figures:
+    p = prep.problem
+    orders = {o.id: o for o in p.orders}
+    released = {(o.order, o.op): o for o in p.released}
+    tard = late = 0.0
+    n_late = moved = 0
+    for o in ops:
+        rel = released.get((o.order, o.op))
+        if rel is not None and (rel.resource != o.resource or abs(rel.start - o.start) >= p.unit_s):
+            moved += 1
+        if o.late_min > 0:
+            n_late += 1
+            late += o.late_min
+            order = orders[o.order]
+            axis = prep.axes[prep.res_cls[o.resource]]
+            assert order.due is not None
+            w = axis.work_at(prep.unit_ceil(o.end)) - axis.work_at(prep.unit(order.due))
+            tard += order.weight * prep.minutes(max(0, w))
+    return Figures(
+        tardiness_min=round(tard, 1),
+        late_orders=n_late,
+        late_min=round(late, 1),
+        setup_min=round(sum(o.setup_min for o in ops), 1),
+        energy_cost=round(sum(o.energy_cost for o in ops), 2),
+        moved=moved,
+        makespan_min=round((max((o.end for o in ops), default=p.origin) - p.origin) / 60, 2),
+    )
+
+
+__all__ = ["Conflict", "Plan", "build", "figures", "solve"]
