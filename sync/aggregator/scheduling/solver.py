@@ -99,6 +99,7 @@ class _Builder:
         self.by_task: dict[tuple[str, int], list[AltVars]] = {}
         self.lits: dict[tuple[str, str], Any] = {}
         self.terms: dict[str, Any] = {}
+        self.spans: dict[tuple[str, int], tuple[Any, Any, str | None] | None] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -151,6 +152,21 @@ class _Builder:
         oid = t.order.id
         alts: list[AltVars] = []
         single = len(t.alts) == 1
+        classes = {a.cls for a in t.alts}
+        # Alternatives on one axis share the task's start and end (each interval has its
+        # own length): the strong formulation of a flexible job shop.
+        shared: tuple[Any, Any] | None = None
+        if len(classes) == 1:
+            cls = next(iter(classes))
+            ub = self.bound(cls)
+            lo = min(self._dur(t, a) for a in t.alts)
+            shared = (
+                m.NewIntVar(0, max(0, ub - lo), f"s[{oid}/{t.op}]"),
+                m.NewIntVar(lo, max(lo, ub), f"e[{oid}/{t.op}]"),
+            )
+            self.spans[(oid, t.op)] = (*shared, cls)
+        else:
+            self.spans[(oid, t.op)] = None
         for a in t.alts:
             axis = prep.axes[a.cls]
             ub = self.bound(a.cls)
@@ -158,22 +174,25 @@ class _Builder:
             present = m.NewBoolVar(f"p[{name}]")
             if single:
                 m.Add(present == 1)
-            dur = a.dur
-            if t.running and t.fixed is not None and t.fixed.resource == a.resource:
-                dur = max(1, axis.work_at(prep.unit_ceil(t.fixed.end)))
-            s = m.NewIntVar(0, max(0, ub - dur), f"s[{name}]")
-            e = m.NewIntVar(dur, max(dur, ub), f"e[{name}]")
+            dur = self._dur(t, a)
+            if shared is not None:
+                s, e = shared
+            else:
+                s = m.NewIntVar(0, max(0, ub - dur), f"s[{name}]")
+                e = m.NewIntVar(dur, max(dur, ub), f"e[{name}]")
             iv = m.NewOptionalIntervalVar(s, dur, e, present, f"i[{name}]")
-            av = AltVars(a, t, present, s, e, iv)
-            alts.append(av)
+            alts.append(AltVars(a, t, present, s, e, iv))
+            if shared is not None and a is not t.alts[0]:
+                continue  # the shared variables carry the rest once
+            on = None if shared is not None else present
             # Gates: release and materials (first operation).
             for group, _what, at in t.gates:
-                self.enforce(m.Add(s >= axis.work_at(prep.unit_ceil(at))), present, self.lit(oid, group))
+                self.enforce(m.Add(s >= axis.work_at(prep.unit_ceil(at))), on, self.lit(oid, group))
             if t.order.deadline is not None and t.last:
                 dl = axis.work_at(prep.unit(t.order.deadline))
-                self.enforce(m.Add(e <= dl), present, self.lit(oid, "deadline"))
+                self.enforce(m.Add(e <= dl), on, self.lit(oid, "deadline"))
             if self.explain:
-                self.enforce(m.Add(e <= axis.work_at(prep.horizon)), present, self.lit(oid, "horizon"))
+                self.enforce(m.Add(e <= axis.work_at(prep.horizon)), on, self.lit(oid, "horizon"))
         if not single:
             m.AddExactlyOne([av.present for av in alts])
         if t.fixed is not None:
@@ -188,27 +207,14 @@ class _Builder:
         self.alts.extend(alts)
         self.by_task[(oid, t.op)] = alts
 
-    def _task_span(self, key: tuple[str, int]) -> tuple[Any, Any, str | None] | None:
-        """Task-level (start, end, class) when all its alternatives share one axis."""
-        alts = self.by_task[key]
-        classes = {av.alt.cls for av in alts}
-        if len(classes) != 1:
-            return None
-        cls = next(iter(classes))
-        if len(alts) == 1:
-            return alts[0].start, alts[0].end, cls
-        ub = self.bound(cls)
-        s = self.m.NewIntVar(0, ub, f"ts[{key}]")
-        e = self.m.NewIntVar(0, ub, f"te[{key}]")
-        for av in alts:
-            self.m.Add(s == av.start).OnlyEnforceIf(av.present)
-            self.m.Add(e == av.end).OnlyEnforceIf(av.present)
-        return s, e, cls
+    def _dur(self, t: Task, a: Alt) -> int:
+        if t.running and t.fixed is not None and t.fixed.resource == a.resource:
+            return max(1, self.prep.axes[a.cls].work_at(self.prep.unit_ceil(t.fixed.end)))
+        return a.dur
 
     def _precedences(self) -> None:
         from sync.aggregator.scheduling.model import ModelError
 
-        self.spans: dict[tuple[str, int], tuple[Any, Any, str | None] | None] = {}
         by_order: dict[str, list[Task]] = {}
         for t in self.prep.tasks:
             by_order.setdefault(t.order.id, []).append(t)
@@ -217,7 +223,7 @@ class _Builder:
                 continue
             prev = None
             for t in tasks:
-                span = self._task_span((oid, t.op))
+                span = self.spans[(oid, t.op)]
                 if span is None:
                     raise ModelError(
                         f"order {oid}: operation {t.op + 1} may run on resources with different calendars; "
@@ -367,16 +373,20 @@ class _Builder:
         # Tardiness: weight × working units past the due date, on the last operation.
         tard = []
         if "tardiness" in wanted:
-            for av in self.alts:
-                t = av.task
+            for key, avs in self.by_task.items():
+                t = avs[0].task
                 if not t.last or t.order.due is None:
                     continue
-                due = prep.axes[av.alt.cls].work_at(prep.unit(t.order.due))
-                if self.bound(av.alt.cls) <= due:
-                    continue  # can never be late
-                late = m.NewIntVar(0, self.bound(av.alt.cls), "")
-                m.Add(late >= av.end - due).OnlyEnforceIf(av.present)
-                tard.append(t.order.weight * late)
+                shared = self.spans[key] is not None
+                for av in avs[:1] if shared else avs:
+                    due = prep.axes[av.alt.cls].work_at(prep.unit(t.order.due))
+                    if self.bound(av.alt.cls) <= due:
+                        continue  # can never be late
+                    late = m.NewIntVar(0, self.bound(av.alt.cls), "")
+                    ct = m.Add(late >= av.end - due)
+                    if not shared:
+                        ct.OnlyEnforceIf(av.present)
+                    tard.append(t.order.weight * late)
         self.terms["tardiness"] = sum(tard) if tard else 0
         # Energy: kW × price over the working units an operation covers.
         energy = []
@@ -431,12 +441,39 @@ class _Builder:
         if "makespan" in wanted and self.alts:
             ub = max(self.bound(av.alt.cls) for av in self.alts)
             mk = m.NewIntVar(0, ub, "makespan")
-            for av in self.alts:
-                if av.task.last:
-                    m.Add(mk >= av.end).OnlyEnforceIf(av.present)
+            self._makespan_cuts(mk)
+            for key, avs in self.by_task.items():
+                if not avs[0].task.last:
+                    continue
+                if self.spans[key] is not None:
+                    m.Add(mk >= avs[0].end)
+                else:
+                    for av in avs:
+                        m.Add(mk >= av.end).OnlyEnforceIf(av.present)
             self.terms["makespan"] = mk
         else:
             self.terms["makespan"] = 0
+
+
+    def _makespan_cuts(self, mk: Any) -> None:
+        """Redundant constraints that tighten the makespan's bound: every order's chain of
+        shortest operations, and all work over all resources of one axis as one
+        cumulative (capacity: the number of resources)."""
+        m = self.m
+        chain: dict[str, int] = {}
+        for t in self.prep.tasks:
+            chain[t.order.id] = chain.get(t.order.id, 0) + min(a.dur for a in t.alts)
+        if chain:
+            m.Add(mk >= max(chain.values()))
+        by_cls: dict[str | None, list[AltVars]] = {}
+        for av in self.alts:
+            by_cls.setdefault(av.alt.cls, []).append(av)
+        for cls, avs in by_cls.items():
+            n = sum(1 for r, c in self.prep.res_cls.items() if c == cls)
+            if n > 1 and all(not b for r, b in self.prep.blocked.items() if self.prep.res_cls[r] == cls):
+                m.AddCumulative([av.interval for av in avs], [1] * len(avs), n)
+                work = sum(min(a.dur for a in t.alts) for t in self.prep.tasks if t.alts[0].cls == cls)
+                m.Add(mk * n >= work)
 
 
 def build(prep: Prepared, *, explain: bool = False) -> Built:
