@@ -33,19 +33,25 @@ from sync.aggregator.scheduling.model import (
 
 @dataclass
 class Pool:
-    """Operators with the same qualifications and roster: interchangeable, so counting
-    them on a cumulative is enough, and names are given afterwards."""
+    """Operators with the same qualifications: interchangeable at any one moment, so
+    counting them on a cumulative is enough, and names are given afterwards."""
 
     index: int
     members: list[str]
     quals: tuple[tuple[str, tuple[str, ...]], ...]
-    roster: tuple[str, ...]
-    cls: str | None = None
+    cls: str | None
     """The calendar class of the resources it serves (one: it is counted on that axis)."""
+    profile: list[tuple[int, int, int]]
+    """Working spans (a, b, head count rostered then), covering the whole axis."""
+    rosters: dict[str, list[tuple[int, int]]]
+    """Member → working spans rostered."""
+    roster: tuple[str, ...] = ()
+    """Shift names any member is rostered on (for the explanation)."""
 
     @property
     def size(self) -> int:
-        return len(self.members)
+        """The most members rostered at once: the cumulative's capacity."""
+        return max((c for _, _, c in self.profile), default=0)
 
     def qualified(self, resource: str, product: str) -> bool:
         return any(r == resource and (not ps or product in ps) for r, ps in self.quals)
@@ -101,8 +107,6 @@ class Prepared:
     """Resource → working spans it is not available (maintenance, down), with the reason."""
     tasks: list[Task]
     pools: list[Pool]
-    pool_caps: dict[int, list[tuple[int, int]]]
-    """Pool → working spans when its members are NOT rostered (capacity 0 then)."""
     tool_blocked: dict[str, list[tuple[int, int]]]
     prices: dict[str | None, list[tuple[int, int, float]]]
     """Class → working segments with their price per kWh."""
@@ -162,7 +166,6 @@ def prepare(p: Problem) -> Prepared:
         blocked={r: [] for r in resources},
         tasks=[],
         pools=[],
-        pool_caps={},
         tool_blocked={},
         prices={},
         unplanned=[],
@@ -187,39 +190,53 @@ def prepare(p: Problem) -> Prepared:
 
 
 def _pools(prep: Prepared) -> None:
+    """Operators with the same qualifications form a pool; its capacity at any moment is
+    how many of them are rostered then (a shift change hands the work to the next crew)."""
     p = prep.problem
-    groups: dict[tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]], list[Operator]] = {}
+    groups: dict[tuple[tuple[str, tuple[str, ...]], ...], list[Operator]] = {}
     for o in p.operators:
         quals = tuple(sorted((q.resource, tuple(sorted(q.products))) for q in o.qualified))
         for r, _ in quals:
             if r not in prep.resources:
                 raise ModelError(f"operators.{o.id}.qualified: {r!r} is not a resource")
-        groups.setdefault((quals, tuple(sorted(o.roster))), []).append(o)
-    for (quals, roster), ops in sorted(groups.items()):
+        groups.setdefault(quals, []).append(o)
+    for quals, ops in sorted(groups.items()):
         classes = {prep.res_cls[r] for r, _ in quals}
         if len(classes) > 1:
             raise ModelError(
                 f"operators.{ops[0].id}: qualified on resources with different calendars "
                 f"({', '.join(sorted(r for r, _ in quals))}); a crew is counted on one calendar"
             )
-        pool = Pool(len(prep.pools), sorted(o.id for o in ops), quals, roster, next(iter(classes), None))
+        cls = next(iter(classes), None)
+        axis = prep.axes.get(cls) or ax.always(prep.span)
+        # Each member's rostered working spans; the pool's head count per span.
+        marks: dict[int, int] = {0: 0, axis.total: 0}
+        rosters = {}
+        for o in ops:
+            if not o.roster:
+                spans = [(0, axis.total)]
+            else:
+                if cls is None:
+                    raise ModelError(f"operators.{o.id}.roster: names shifts, but its resources have no calendar")
+                on = ax.shift_windows(p.calendars[cls], p.timezone, set(o.roster), p.origin, p.unit_s, prep.span)
+                spans = [w for w in (axis.to_work(a, b) for a, b in on) if w[1] > w[0]]
+            rosters[o.id] = spans
+            for a, b in spans:
+                marks[a] = marks.get(a, 0) + 1
+                marks[b] = marks.get(b, 0) - 1
+        profile: list[tuple[int, int, int]] = []
+        count = 0
+        points = sorted(marks)
+        for a, b in zip(points, points[1:], strict=False):
+            count += marks[a]
+            if b > a:
+                if profile and profile[-1][2] == count and profile[-1][1] == a:
+                    profile[-1] = (profile[-1][0], b, count)
+                else:
+                    profile.append((a, b, count))
+        pool = Pool(len(prep.pools), sorted(o.id for o in ops), quals, cls, profile, rosters)
+        pool.roster = tuple(sorted({s for o in ops for s in o.roster}))
         prep.pools.append(pool)
-        off: list[tuple[int, int]] = []
-        if roster:
-            cls = pool.cls
-            if cls is None:
-                raise ModelError(f"operators.{ops[0].id}.roster: names shifts, but its resources have no calendar")
-            axis = prep.axes[cls]
-            on = ax.shift_windows(p.calendars[cls], p.timezone, set(roster), p.origin, p.unit_s, prep.span)
-            t = 0
-            for a, b in on:
-                wa, wb = axis.to_work(a, b)
-                if wa > t:
-                    off.append((t, wa))
-                t = max(t, wb)
-            if t < axis.total:
-                off.append((t, axis.total))
-        prep.pool_caps[pool.index] = off
 
 
 def _tools(prep: Prepared) -> None:

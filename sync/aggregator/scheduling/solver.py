@@ -9,10 +9,12 @@ best plan found within the time limit with the solver's bound and the gap.
   predecessor's end plus the product → product minutes (the first from the resource's
   current product). Work pauses over breaks and non-working days because every interval
   lives on the working-time axis.
-* **Crews:** interchangeable operators form pools; each pool is an ``AddCumulative``
-  whose capacity is its head count, lowered to zero outside its roster by fixed
-  intervals. An operation needing N people takes them from the pools qualified for its
-  resource and product (split across pools when several are).
+* **Crews:** operators with the same qualifications form a pool; each pool is an
+  ``AddCumulative`` whose capacity follows the rosters (fixed intervals take what is not
+  rostered at each moment, so a long operation is handed from one shift's crew to the
+  next). An operation needing N people takes them from the pools qualified for its
+  resource and product (split across pools when several are; the split holds for the
+  whole operation).
 * **Tools:** an ``AddCumulative`` per tool with its copies as capacity (fixed intervals
   for its maintenance), only on resources it fits; its life in cycles caps the cycles
   planned on it.
@@ -84,6 +86,8 @@ class Built:
     terms: dict[str, Any]
     lits: dict[tuple[str, str], Any] = field(default_factory=dict)
     """(order, group) → assumption literal (explain mode)."""
+    hinted: bool = False
+    """A complete feasible solution is hinted (the warm start)."""
 
 
 class _Builder:
@@ -324,9 +328,10 @@ class _Builder:
                 continue
             ivs = [iv for iv, _ in items]
             dem = [d for _, d in items]
-            for a, b in prep.pool_caps[pl.index]:
-                ivs.append(m.NewIntervalVar(a, b - a, b, ""))
-                dem.append(pl.size)
+            for a, b, count in pl.profile:
+                if count < pl.size:  # fewer rostered: the rest of the capacity is taken
+                    ivs.append(m.NewIntervalVar(a, b - a, b, ""))
+                    dem.append(pl.size - count)
             m.AddCumulative(ivs, dem, pl.size)
 
     def _tools(self) -> None:
@@ -491,8 +496,16 @@ def _factor(p: Problem, name: str) -> float:
     )
 
 
-def _params(solver: Any, params: SolveParams, limit: float) -> None:
+#: Above this many alternatives, presolve is kept light (no probing, one round): on a
+#: plant-sized model the full presolve alone takes longer than a planner waits.
+LIGHT_PRESOLVE = 400
+
+
+def _params(solver: Any, params: SolveParams, limit: float, size: int = 0) -> None:
     sp = solver.parameters
+    if size > LIGHT_PRESOLVE:
+        sp.cp_model_probing_level = 0
+        sp.max_presolve_iterations = 1
     sp.random_seed = params.seed
     sp.num_workers = params.workers
     if params.deterministic:
@@ -517,6 +530,46 @@ def _hint(b: Built) -> None:
                 b.model.AddHint(av.start, prep.axes[av.alt.cls].work_at(prep.unit(rel.start)))
 
 
+def _warm_start(b: Built, params: SolveParams) -> bool:
+    """Start from the greedy plan: hint its choices, let CP-SAT complete every other
+    variable with them fixed (changeover arcs, crew splits, objective terms), then hint
+    that complete, feasible solution. False when the greedy pass or the completion
+    failed (the solver then searches from the plan in force, or from nothing)."""
+    from ortools.sat.python import cp_model
+
+    from sync.aggregator.scheduling.greedy import greedy_plan
+
+    placed = greedy_plan(b.prep)
+    if placed is None or len(placed) != len(b.by_task):
+        return False
+    for key, (k, s, _e) in placed.items():
+        avs = b.by_task[key]
+        for i, av in enumerate(avs):
+            if len(avs) > 1:
+                b.model.AddHint(av.present, i == k)
+        b.model.AddHint(avs[k].start, s)
+    done = cp_model.CpSolver()
+    sp = done.parameters
+    if len(b.alts) > LIGHT_PRESOLVE:
+        sp.cp_model_probing_level = 0
+        sp.max_presolve_iterations = 1
+    sp.fix_variables_to_their_hinted_value = True
+    sp.num_workers = 1
+    sp.random_seed = params.seed
+    sp.max_deterministic_time = max(1.0, params.time_limit_s / 4)
+    sp.max_time_in_seconds = max(2.0, params.time_limit_s / 2)
+    st = done.Solve(b.model)
+    b.model.ClearHints()
+    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return False
+    proto = b.model.Proto()
+    values = done.ResponseProto().solution
+    proto.solution_hint.vars.extend(range(len(values)))
+    proto.solution_hint.values.extend(values)
+    b.hinted = True
+    return True
+
+
 def solve(problem: Problem, params: SolveParams | None = None) -> Plan:
     """The best plan within ``params.time_limit_s``; an infeasible problem comes back
     with ``status == "infeasible"`` and the explanation in ``conflicts``."""
@@ -525,8 +578,6 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Plan:
     params = params or SolveParams()
     prep = prepare(problem)
     b = build(prep)
-    if params.hint:
-        _hint(b)
     obj = problem.objectives
     stages: list[list[tuple[ObjectiveName, float]]]
     if obj.lexicographic:
@@ -535,6 +586,10 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Plan:
         stages = [[(k, w) for k, w in obj.weights.items() if w > 0]]
     t0 = time.monotonic()
     first: list[float] = []
+    if params.hint and not _warm_start(b, params):
+        _hint(b)
+    if b.hinted:
+        first.append(time.monotonic() - t0)
     status_names = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible", cp_model.INFEASIBLE: "infeasible"}
     solver = cp_model.CpSolver()
     stage_info: list[dict[str, float | str | None]] = []
@@ -549,7 +604,7 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Plan:
                 if not first:
                     first.append(time.monotonic() - t0)
 
-        _params(solver, params, params.time_limit_s / len(stages))
+        _params(solver, params, params.time_limit_s / len(stages), len(b.alts))
         status = solver.Solve(b.model, _First())
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             break
@@ -666,6 +721,8 @@ def _assign(items: list[tuple[int, int, int, Any]], names: list[str]) -> dict[An
 
 
 def _name_crews(b: Built, solver: Any, chosen: list[tuple[AltVars, int, int]]) -> dict[int, list[str]]:
+    """Names per operation: within each stretch where the same members are rostered,
+    the operations overlapping it get people from those members, earliest first."""
     prep = b.prep
     out: dict[int, list[str]] = {}
     for pl in prep.pools:
@@ -677,8 +734,15 @@ def _name_crews(b: Built, solver: Any, chosen: list[tuple[AltVars, int, int]]) -
             n = take if isinstance(take, int) else solver.Value(take)
             if n:
                 items.append((s, e, n, id(av)))
-        for key, names in _assign(items, pl.members).items():
-            out.setdefault(key, []).extend(names)
+        if not items:
+            continue
+        cuts = sorted({0, *(x for spans in pl.rosters.values() for a, c in spans for x in (a, c))})
+        for a, c in zip(cuts, cuts[1:], strict=False):
+            here = [m for m in pl.members if any(x <= a and c <= y for x, y in pl.rosters[m])]
+            part = [(max(s, a), min(e, c), n, key) for s, e, n, key in items if s < c and e > a]
+            for key, names in _assign(part, here).items():
+                have = out.setdefault(key, [])
+                have.extend(x for x in names if x not in have)
     return out
 
 
