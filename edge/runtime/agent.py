@@ -21,6 +21,7 @@ from edge.drivers import Reading, create_driver
 from edge.logic.materials.lots import LotTagWatcher
 from edge.logic.model import Quality, Sample
 from edge.runtime.acquire import ChangeFilter
+from edge.services import plan as plan_service
 from edge.runtime.companion import Companion
 from edge.runtime.device_runner import DeviceRunner
 from edge.store import Store
@@ -28,6 +29,9 @@ from edge.store import production as production_repo
 from edge.store.writer import SampleWriter
 
 log = logging.getLogger("lineside.agent")
+#: How often the agent looks whether the plan's next order can start (and records a
+#: resequencing when it cannot and the plant is unreachable).
+PLAN_CHECK_S = 2.0
 
 
 class Agent:
@@ -69,6 +73,7 @@ class Agent:
         self.started = time.time()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = asyncio.Event()
+        self._plan_checked = 0.0
 
     def _notify_companions(self) -> None:
         for c in self.companions:
@@ -349,6 +354,12 @@ class Agent:
                 facts += await self._apply_order_commands()
             except Exception as e:  # a bad command must not stop the line logic
                 log.error("cannot apply order commands: %s", e)
+            if time.monotonic() - self._plan_checked >= PLAN_CHECK_S:
+                self._plan_checked = time.monotonic()
+                try:
+                    await asyncio.to_thread(plan_service.check_sequence, self.cfg, self.store)
+                except Exception as e:  # the plan is advice: never stop the line logic for it
+                    log.error("cannot check the plan's sequence: %s", e)
             if self.lots is not None:
                 self.lots.follow(facts)
             if facts:

@@ -15,6 +15,7 @@ maintenance windows, the crew and the tools.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sync.aggregator.scheduling.model import Conflict, SolveParams
@@ -25,10 +26,10 @@ MAX_SHRINK = 24
 SHRINK_LIMIT_S = 2.0
 
 
-def explain(prep: Prepared, params: SolveParams | None = None) -> list[Conflict]:
+def explain(prep: Prepared, params: SolveParams | None, build: Callable[..., Any]) -> list[Conflict]:
+    """``build(prep, explain=True)`` makes the model with assumption literals (the
+    solver's builder, passed in so that this module does not import the solver)."""
     from ortools.sat.python import cp_model
-
-    from sync.aggregator.scheduling.solver import build
 
     params = params or SolveParams()
     b = build(prep, explain=True)

@@ -43,6 +43,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sync.aggregator.scheduling.explain import explain
 from sync.aggregator.scheduling.model import (
     Conflict,
     Figures,
@@ -570,12 +571,13 @@ def _warm_start(b: Built, params: SolveParams) -> bool:
     return True
 
 
-def solve(problem: Problem, params: SolveParams | None = None) -> Plan:
+def solve(problem: Problem, params: SolveParams | None = None, *, explained: bool = True) -> Plan:
     """The best plan within ``params.time_limit_s``; an infeasible problem comes back
-    with ``status == "infeasible"`` and the explanation in ``conflicts``."""
+    with ``status == "infeasible"`` and (``explained``) the explanation in ``conflicts``."""
     from ortools.sat.python import cp_model
 
     params = params or SolveParams()
+    t0 = time.monotonic()  # the time limit and the first solution count from here
     prep = prepare(problem)
     b = build(prep)
     obj = problem.objectives
@@ -584,7 +586,6 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Plan:
         stages = [[(k, 1.0)] for k in obj.lexicographic]
     else:
         stages = [[(k, w) for k, w in obj.weights.items() if w > 0]]
-    t0 = time.monotonic()
     first: list[float] = []
     if params.hint and not _warm_start(b, params):
         _hint(b)
@@ -604,7 +605,11 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Plan:
                 if not first:
                     first.append(time.monotonic() - t0)
 
-        _params(solver, params, params.time_limit_s / len(stages), len(b.alts))
+        if params.deterministic:
+            budget = params.time_limit_s / len(stages)
+        else:  # what is left of the wall-clock limit, shared by the stages still to run
+            budget = max(1.0, params.time_limit_s - (time.monotonic() - t0)) / (len(stages) - n)
+        _params(solver, params, budget, len(b.alts))
         status = solver.Solve(b.model, _First())
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             break
@@ -631,9 +636,8 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Plan:
     }
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         if status == cp_model.INFEASIBLE:
-            from sync.aggregator.scheduling.explain import explain
-
-            return Plan(status="infeasible", conflicts=explain(prep, params), **common)
+            conflicts = explain(prep, params, build) if explained else []
+            return Plan(status="infeasible", conflicts=conflicts, **common)
         return Plan(status="unknown", **common)
     ops = extract(b, solver)
     assert value is not None and bound is not None
