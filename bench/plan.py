@@ -26,10 +26,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.table import Row, print_rows  # noqa: E402
-from edge.config.production import CalendarCfg  # noqa: E402
-from sync.aggregator.scheduling.fjsp import makespan, plain_cpsat, read_fjsp, to_problem  # noqa: E402
-from sync.aggregator.scheduling.model import (  # noqa: E402
+from bench.table import Row, print_rows
+from edge.config.production import CalendarCfg
+from sync.aggregator.scheduling.fjsp import makespan, plain_cpsat, read_fjsp, to_problem
+from sync.aggregator.scheduling.model import (
     Alternative,
     Objectives,
     Operation,
@@ -43,7 +43,7 @@ from sync.aggregator.scheduling.model import (  # noqa: E402
     SolveParams,
     Tool,
 )
-from sync.aggregator.scheduling.solver import solve  # noqa: E402
+from sync.aggregator.scheduling.solver import solve
 
 HERE = Path(__file__).resolve().parent
 #: Monday 2026-11-23 06:00 Europe/Berlin.
@@ -58,10 +58,18 @@ def plant(seed: int = 1, orders: int = 300, lines: int = 20) -> Problem:
         "three": CalendarCfg.model_validate(
             {
                 "patterns": [
-                    {"name": n, "start": s, "end": e, "days": ["mon", "tue", "wed", "thu", "fri", "sat"],
-                     "breaks": [{"start": b, "minutes": 30}]}
-                    for n, s, e, b in (("early", "06:00", "14:00", "10:00"), ("late", "14:00", "22:00", "18:00"),
-                                       ("night", "22:00", "06:00", "02:00"))
+                    {
+                        "name": n,
+                        "start": s,
+                        "end": e,
+                        "days": ["mon", "tue", "wed", "thu", "fri", "sat"],
+                        "breaks": [{"start": b, "minutes": 30}],
+                    }
+                    for n, s, e, b in (
+                        ("early", "06:00", "14:00", "10:00"),
+                        ("late", "14:00", "22:00", "18:00"),
+                        ("night", "22:00", "06:00", "02:00"),
+                    )
                 ]
             }
         ),
@@ -69,7 +77,10 @@ def plant(seed: int = 1, orders: int = 300, lines: int = 20) -> Problem:
             {
                 "patterns": [
                     {"name": n, "start": s, "end": e, "breaks": [{"start": b, "minutes": 30}]}
-                    for n, s, e, b in (("early", "06:00", "14:00", "10:00"), ("late", "14:00", "22:00", "18:00"))
+                    for n, s, e, b in (
+                        ("early", "06:00", "14:00", "10:00"),
+                        ("late", "14:00", "22:00", "18:00"),
+                    )
                 ]
             }
         ),
@@ -84,11 +95,15 @@ def plant(seed: int = 1, orders: int = 300, lines: int = 20) -> Problem:
     }
     # Family P and Q on the three-shift lines, R on the two-shift lines; 4 lines each.
     eligible: dict[str, list[str]] = {}
-    for i, p in enumerate(products):
+    for _i, p in enumerate(products):
         pool = [r.id for r in resources[:half]] if p.id[0] in "PQ" else [r.id for r in resources[half:]]
         eligible[p.id] = rnd.sample(pool, 4)
     tools = [
-        Tool(id=f"MOLD-{k}", count=1 + k % 2, fits=[r.id for r in (resources[:half] if k < 4 else resources[half:])])
+        Tool(
+            id=f"MOLD-{k}",
+            count=1 + k % 2,
+            fits=[r.id for r in (resources[:half] if k < 4 else resources[half:])],
+        )
         for k in range(6)
     ]
     tool_of = {p.id: f"MOLD-{i % 6}" for i, p in enumerate(products) if (i % 6 < 4) == (p.id[0] in "PQ")}
@@ -112,7 +127,11 @@ def plant(seed: int = 1, orders: int = 300, lines: int = 20) -> Problem:
         for sh in shifts:
             for k in range(9):
                 operators.append(
-                    Operator(id=f"{cls}-{sh}-{k}", qualified=[Qualification(resource=r.id) for r in lines_], roster=[sh])
+                    Operator(
+                        id=f"{cls}-{sh}-{k}",
+                        qualified=[Qualification(resource=r.id) for r in lines_],
+                        roster=[sh],
+                    )
                 )
     two_weeks = 14 * 86400
     order_list = []
@@ -121,8 +140,14 @@ def plant(seed: int = 1, orders: int = 300, lines: int = 20) -> Problem:
         release = ORIGIN + rnd.uniform(0, 0.5) * two_weeks if rnd.random() < 0.3 else None
         due = ORIGIN + rnd.uniform(0.15, 1.0) * two_weeks
         order_list.append(
-            Order(id=f"WO-{k:04d}", product=p.id, quantity=rnd.randrange(1500, 4000, 100), release=release,
-                  due=due, priority=rnd.choice([0, 0, 0, 1, 5]))
+            Order(
+                id=f"WO-{k:04d}",
+                product=p.id,
+                quantity=rnd.randrange(1500, 4000, 100),
+                release=release,
+                due=due,
+                priority=rnd.choice([0, 0, 0, 1, 5]),
+            )
         )
     return Problem(
         origin=ORIGIN,
@@ -146,16 +171,22 @@ def plant_rows() -> list[Row]:
     t = time.monotonic()
     first = solve(p, SolveParams(time_limit_s=5, workers=WORKERS, deterministic=False))
     first_s = first.first_solution_s or (time.monotonic() - t)
-    print(f"plant: {len(p.orders)} orders, {len(p.resources)} lines; 5 s: {first.status}, first solution "
-          f"{first.first_solution_s} s, objective {first.objective}, bound {first.bound}")
-    rows.append(Row("plan", "plant: first feasible plan (s)", round(first_s, 2), "<= 5", lower_is_better=True))
+    print(
+        f"plant: {len(p.orders)} orders, {len(p.resources)} lines; 5 s: {first.status}, first solution "
+        f"{first.first_solution_s} s, objective {first.objective}, bound {first.bound}"
+    )
+    rows.append(
+        Row("plan", "plant: first feasible plan (s)", round(first_s, 2), "<= 5", lower_is_better=True)
+    )
     plans: dict[int, Any] = {}
     for limit in (10, 60):
         plan = solve(p, SolveParams(time_limit_s=limit, workers=WORKERS, deterministic=False))
         plans[limit] = plan
         f = plan.figures
-        print(f"plant {limit} s: {plan.status}, objective {plan.objective}, bound {plan.bound}, gap {plan.gap}, "
-              f"late {f.late_orders} ({f.late_min:.0f} min), setup {f.setup_min:.0f} min")
+        print(
+            f"plant {limit} s: {plan.status}, objective {plan.objective}, bound {plan.bound}, gap {plan.gap}, "
+            f"late {f.late_orders} ({f.late_min:.0f} min), setup {f.setup_min:.0f} min"
+        )
         rows.append(Row("plan", f"plant: gap at {limit} s (%)", round(100 * (plan.gap or 0), 2), "reported"))
         rows.append(Row("plan", f"plant: setup minutes at {limit} s", plan.figures.setup_min, ""))
     # A line goes down for 8 hours an hour into the plan: replan from the 10 s plan.
@@ -168,8 +199,10 @@ def plant_rows() -> list[Row]:
             "released": [o for o in released if o.start >= now],
             "in_progress": [o for o in released if o.start < now < o.end and o.resource != down],
             "orders": [o for o in p.orders if not any(x.order == o.id and x.end <= now for x in released)],
-            "resources": [r.model_copy(update={"down_until": now + 8 * 3600}) if r.id == down else r
-                          for r in p.resources],
+            "resources": [
+                r.model_copy(update={"down_until": now + 8 * 3600}) if r.id == down else r
+                for r in p.resources
+            ],
             "frozen_h": 2.0,
             "objectives": Objectives(weights={"tardiness": 10, "setup": 1, "stability": 1}),
         }
@@ -177,10 +210,19 @@ def plant_rows() -> list[Row]:
     t = time.monotonic()
     again = solve(replan, SolveParams(time_limit_s=10, workers=WORKERS, deterministic=False))
     wall = time.monotonic() - t
-    print(f"replan: {again.status} in {wall:.1f} s, first solution {again.first_solution_s} s, "
-          f"moved {again.figures.moved}, late {again.figures.late_orders}")
-    rows.append(Row("plan", "replan after 8 h down: first feasible (s)",
-                    round(again.first_solution_s or wall, 2), "<= 10", lower_is_better=True))
+    print(
+        f"replan: {again.status} in {wall:.1f} s, first solution {again.first_solution_s} s, "
+        f"moved {again.figures.moved}, late {again.figures.late_orders}"
+    )
+    rows.append(
+        Row(
+            "plan",
+            "replan after 8 h down: first feasible (s)",
+            round(again.first_solution_s or wall, 2),
+            "<= 10",
+            lower_is_better=True,
+        )
+    )
     rows.append(Row("plan", "replan after 8 h down: operations moved", again.figures.moved, ""))
     return rows
 
@@ -197,13 +239,31 @@ def fjsp_rows(limit: float = 10.0) -> list[Row]:
         plain, plain_bound, plain_status = plain_cpsat(inst, params)
         plain_s = time.monotonic() - t
         mk = makespan(ours.ops)
-        print(f"{inst.name}: ours {mk} (bound {ours.bound:.0f}, {ours.status}, {ours_s:.1f} s wall) | plain CP-SAT "
-              f"{plain} (bound {plain_bound:.0f}, {plain_status}, {plain_s:.1f} s wall) | best known {FJSP_BEST.get(inst.name)}")
-        rows.append(Row("plan", f"fjsp {inst.name} makespan (best known {FJSP_BEST.get(inst.name)})", mk,
-                        f"<= {plain}", float(plain) if plain else None, "plain CP-SAT, same budget",
-                        lower_is_better=True))
-        rows.append(Row("plan", f"fjsp {inst.name} solver bound", round(ours.bound or 0, 1), "",
-                        round(plain_bound, 1), "plain CP-SAT's bound"))
+        print(
+            f"{inst.name}: ours {mk} (bound {ours.bound:.0f}, {ours.status}, {ours_s:.1f} s wall) | plain CP-SAT "
+            f"{plain} (bound {plain_bound:.0f}, {plain_status}, {plain_s:.1f} s wall) | best known {FJSP_BEST.get(inst.name)}"
+        )
+        rows.append(
+            Row(
+                "plan",
+                f"fjsp {inst.name} makespan (best known {FJSP_BEST.get(inst.name)})",
+                mk,
+                f"<= {plain}",
+                float(plain) if plain else None,
+                "plain CP-SAT, same budget",
+                lower_is_better=True,
+            )
+        )
+        rows.append(
+            Row(
+                "plan",
+                f"fjsp {inst.name} solver bound",
+                round(ours.bound or 0, 1),
+                "",
+                round(plain_bound, 1),
+                "plain CP-SAT's bound",
+            )
+        )
     return rows
 
 

@@ -310,7 +310,10 @@ def register(sub: Any) -> None:
         ("complete", "complete the running order"),
         ("changeover_start", "begin a changeover (a planned stop)"),
         ("changeover_end", "end the changeover"),
-        ("list", "the dispatch list: in the plan's sequence with plan against actual, else by priority and due"),
+        (
+            "list",
+            "the dispatch list: in the plan's sequence with plan against actual, else by priority and due",
+        ),
         ("block", "an order cannot start now (material not staged, tool in maintenance, first-off hold)"),
         ("unblock", "the order can start again"),
     ):
@@ -327,15 +330,26 @@ def register(sub: Any) -> None:
             )
             a.add_argument("--by", required=True, help="operator (badge or name)")
         if action == "block":
-            a.add_argument("--reason", required=True, choices=["material", "tool", "first_off"], help="why it cannot start")
+            a.add_argument(
+                "--reason",
+                required=True,
+                choices=["material", "tool", "first_off"],
+                help="why it cannot start",
+            )
             a.add_argument("--detail", help="what exactly (material, tool, who holds it)")
         if action == "start":
             a.add_argument("--product", help="product id (default: from the dispatch list)")
             a.add_argument("--quantity", type=int, help="ordered quantity (default: from the dispatch list)")
             a.add_argument("--due", help="due date: ISO 8601, plant local time")
         a.set_defaults(
-            func=_order_args(cmd_order), product=None, quantity=None, due=None, all=False, json=False,
-            reason=None, detail=None,
+            func=_order_args(cmd_order),
+            product=None,
+            quantity=None,
+            due=None,
+            all=False,
+            json=False,
+            reason=None,
+            detail=None,
         )
     od.set_defaults(func=_order_args(cmd_order), action=None)
 

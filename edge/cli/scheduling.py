@@ -53,7 +53,9 @@ def _print_plan(row: dict[str, Any], tz: str, *, ops: bool = True) -> None:
         print(f"  not planned: {c.text}")
     if ops and plan.ops:
         print()
-        print(f"  {'resource':<10} {'order':<14} {'product':<12} {'start':<17} {'end':<17} {'setup':>6}  crew / tools")
+        print(
+            f"  {'resource':<10} {'order':<14} {'product':<12} {'start':<17} {'end':<17} {'setup':>6}  crew / tools"
+        )
         for o in sorted(plan.ops, key=lambda o: (o.resource, o.start)):
             extra = ", ".join(o.crew + o.tools)
             late = f"  LATE {o.late_min:.0f} min" if o.late_min else ""
@@ -70,7 +72,9 @@ def _print_diff(row: dict[str, Any], tz: str) -> None:
     print(f"plan {row['id']} against the plan in force: {d.summary()}")
     for m in d.moved:
         where = m.to_resource if m.from_resource == m.to_resource else f"{m.from_resource} -> {m.to_resource}"
-        print(f"  moved   {m.order:<14} {where:<16} {_when(m.from_start, tz)} -> {_when(m.to_start, tz)} ({m.shift_min:+.0f} min)")
+        print(
+            f"  moved   {m.order:<14} {where:<16} {_when(m.from_start, tz)} -> {_when(m.to_start, tz)} ({m.shift_min:+.0f} min)"
+        )
     for o in d.newly_late:
         print(f"  late    {o} (newly)")
     for o in d.no_longer_late:
@@ -92,7 +96,9 @@ def cmd_plan_solve(args: argparse.Namespace) -> int:
         print()
         _print_diff(row, _tz(cfg))
         if row["status"] == "proposed":
-            print(f"\nrelease it with: lineside aggregator plan release -c {args.config} {row['id']} --by NAME")
+            print(
+                f"\nrelease it with: lineside aggregator plan release -c {args.config} {row['id']} --by NAME"
+            )
 
     emit(args.json, row, show)
     return 1 if row["status"] == "infeasible" else 0
@@ -143,8 +149,12 @@ def cmd_plan_explain(args: argparse.Namespace) -> int:
     cfg = _agg(args)
     row = get_plan(cfg, args.id)
     plan = Plan.model_validate(row["body"])
-    data = {"plan": row["id"], "status": plan.status, "conflicts": [c.model_dump() for c in plan.conflicts],
-            "unplanned": [c.model_dump() for c in plan.unplanned]}
+    data = {
+        "plan": row["id"],
+        "status": plan.status,
+        "conflicts": [c.model_dump() for c in plan.conflicts],
+        "unplanned": [c.model_dump() for c in plan.unplanned],
+    }
 
     def show() -> None:
         if plan.status == "infeasible":
@@ -174,8 +184,8 @@ def cmd_plan_import_fjsp(args: argparse.Namespace) -> int:
     from sync.aggregator.scheduling.model import SolveParams
     from sync.aggregator.scheduling.solver import solve
 
-    numbering = args.machines_from if args.machines_from == "auto" else int(args.machines_from)
-    inst = read_fjsp(Path(args.file), numbering=numbering)
+    numbering = {"auto": "auto", "0": 0, "1": 1}[args.machines_from]
+    inst = read_fjsp(Path(args.file), numbering=numbering)  # type: ignore[arg-type]
     params = SolveParams(time_limit_s=args.time_limit, seed=args.seed, workers=args.workers)
     plan = solve(to_problem(inst), params)
     mk = makespan(plan.ops)
@@ -201,7 +211,9 @@ def cmd_plan_import_fjsp(args: argparse.Namespace) -> int:
         )
         if inst.note:
             print(f"  note: {inst.note}")
-        print(f"  makespan {mk}, bound {plan.bound}, gap {100 * (plan.gap or 0):.1f}%, {plan.status}, {plan.wall_s:.1f} s")
+        print(
+            f"  makespan {mk}, bound {plan.bound}, gap {100 * (plan.gap or 0):.1f}%, {plan.status}, {plan.wall_s:.1f} s"
+        )
         for line in gantt(plan, axis=False):
             print("  " + line)
 
@@ -217,7 +229,9 @@ def cmd_plan_event(args: argparse.Namespace) -> int:
     if args.kind == "maintenance":
         if not (args.resource and args.start and args.end):
             raise service.PlanError("maintenance: give --resource, --start and --end")
-        service.add_maintenance(cfg, args.resource, parse_time(args.start, tz), parse_time(args.end, tz), args.reason or "")
+        service.add_maintenance(
+            cfg, args.resource, parse_time(args.start, tz), parse_time(args.end, tz), args.reason or ""
+        )
         print(f"maintenance on {args.resource} recorded; the next replan keeps clear of it")
     elif args.kind == "shortage":
         if not args.material:
@@ -225,7 +239,9 @@ def cmd_plan_event(args: argparse.Namespace) -> int:
         until = parse_time(args.until, tz) if args.until else None
         orders = [o for o in (args.orders or "").split(",") if o]
         service.material_notice(cfg, args.material, until, orders)
-        print(f"material {args.material}: {'available ' + _when(until, tz) if until else 'short with no date'}")
+        print(
+            f"material {args.material}: {'available ' + _when(until, tz) if until else 'short with no date'}"
+        )
     else:
         if not args.order:
             raise service.PlanError("cancel: give --order")
@@ -250,7 +266,9 @@ def cmd_plan_events(args: argparse.Namespace) -> int:
         print("replan triggers (newest first):")
         for e in data["events"]:
             answered = f"plan {e['plan_id']}" if e["plan_id"] else "open"
-            print(f"  {_when(e['ts'], tz)}  {e['kind']:<16} {e['line'] or '-':<28} {e['ref']:<16} {answered:<10} {e['detail']}")
+            print(
+                f"  {_when(e['ts'], tz)}  {e['kind']:<16} {e['line'] or '-':<28} {e['ref']:<16} {answered:<10} {e['detail']}"
+            )
         print("what the lines reported about their sequence:")
         for d in data["line_reports"]:
             print(f"  {_when(d['ts'], tz)}  {d['line']:<28} {d['kind']:<16} {d['message']}")
@@ -267,10 +285,14 @@ def register(asub: Any) -> None:
     psub = p.add_subparsers(dest="plan_command", metavar="ACTION", required=True)
 
     def cfg_arg(q: argparse.ArgumentParser) -> None:
-        q.add_argument("-c", "--config", required=True, help="aggregator config file (YAML) with a scheduling section")
+        q.add_argument(
+            "-c", "--config", required=True, help="aggregator config file (YAML) with a scheduling section"
+        )
 
     def id_arg(q: argparse.ArgumentParser) -> None:
-        q.add_argument("id", nargs="?", type=int, help="plan id (default: the newest proposed, else the one in force)")
+        q.add_argument(
+            "id", nargs="?", type=int, help="plan id (default: the newest proposed, else the one in force)"
+        )
 
     s = psub.add_parser("solve", help="plan every open order now; the plan is proposed with its diff")
     cfg_arg(s)
@@ -282,7 +304,11 @@ def register(asub: Any) -> None:
     for name, fn, text in (
         ("show", cmd_plan_show, "a plan: figures, a text Gantt per resource, every operation"),
         ("diff", cmd_plan_diff, "what a plan changes against the plan in force"),
-        ("explain", cmd_plan_explain, "why there is no plan (which order cannot meet which constraint), or what was left out"),
+        (
+            "explain",
+            cmd_plan_explain,
+            "why there is no plan (which order cannot meet which constraint), or what was left out",
+        ),
     ):
         q = psub.add_parser(name, help=text)
         cfg_arg(q)
@@ -305,20 +331,32 @@ def register(asub: Any) -> None:
 
     i = psub.add_parser("import", help="orders and routings to plan, CSV or JSON (all or nothing)")
     cfg_arg(i)
-    i.add_argument("file", help="orders CSV (order_id,product,quantity,…), routings CSV (product,op,resource,…) or JSON")
+    i.add_argument(
+        "file", help="orders CSV (order_id,product,quantity,…), routings CSV (product,op,resource,…) or JSON"
+    )
     i.set_defaults(func=cmd_plan_import)
 
-    f = psub.add_parser("import-fjsp", help="solve a flexible job-shop instance (benchmark text format) for makespan")
+    f = psub.add_parser(
+        "import-fjsp", help="solve a flexible job-shop instance (benchmark text format) for makespan"
+    )
     f.add_argument("file", help="FJSP text file (first line: jobs machines [average])")
-    f.add_argument("--machines-from", choices=["auto", "0", "1"], default="auto",
-                   help="how the file numbers machines (default auto: 0 if a machine 0 appears, else 1)")
-    f.add_argument("--time-limit", type=float, default=10.0, help="seconds of deterministic solver time (default 10)")
+    f.add_argument(
+        "--machines-from",
+        choices=["auto", "0", "1"],
+        default="auto",
+        help="how the file numbers machines (default auto: 0 if a machine 0 appears, else 1)",
+    )
+    f.add_argument(
+        "--time-limit", type=float, default=10.0, help="seconds of deterministic solver time (default 10)"
+    )
     f.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     f.add_argument("--workers", type=int, default=2, help="solver workers (default 2)")
     f.add_argument("--json", action="store_true", help="machine-readable output")
     f.set_defaults(func=cmd_plan_import_fjsp)
 
-    e = psub.add_parser("event", help="record what should trigger a replan: maintenance, a shortage, a cancelled order")
+    e = psub.add_parser(
+        "event", help="record what should trigger a replan: maintenance, a shortage, a cancelled order"
+    )
     cfg_arg(e)
     e.add_argument("kind", choices=["maintenance", "shortage", "cancel"])
     e.add_argument("--resource", help="maintenance: the resource")

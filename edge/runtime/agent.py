@@ -21,9 +21,9 @@ from edge.drivers import Reading, create_driver
 from edge.logic.materials.lots import LotTagWatcher
 from edge.logic.model import Quality, Sample
 from edge.runtime.acquire import ChangeFilter
-from edge.services import plan as plan_service
 from edge.runtime.companion import Companion
 from edge.runtime.device_runner import DeviceRunner
+from edge.services import plan as plan_service
 from edge.store import Store
 from edge.store import production as production_repo
 from edge.store.writer import SampleWriter

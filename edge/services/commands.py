@@ -158,7 +158,9 @@ def _plan(line: Line, store: Store, cmd: PlantCommand, b: PlanBody, now: float) 
     for i, e in enumerate(b.sequence):
         if e.product not in products:
             known = ", ".join(sorted(products)) or "none configured"
-            raise Rejected(f"sequence[{i}].product: {e.product!r} is not a product of this line (known: {known})")
+            raise Rejected(
+                f"sequence[{i}].product: {e.product!r} is not a product of this line (known: {known})"
+            )
     for e in b.sequence:
         if repo.work_order_status(store, e.order_id) is None:
             repo.release_work_order(

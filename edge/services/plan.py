@@ -21,7 +21,11 @@ from edge.services.validate import OperatorInputError, require
 from edge.store import Store
 from edge.store import plant as repo
 
-BLOCK_REASONS = {"material": "material not staged", "tool": "tool in maintenance", "first_off": "first-off hold"}
+BLOCK_REASONS = {
+    "material": "material not staged",
+    "tool": "tool in maintenance",
+    "first_off": "first-off hold",
+}
 #: The uplink's status is trusted this long; older means the link (or the agent) is gone.
 LINK_STALE_S = 30.0
 
@@ -112,7 +116,9 @@ def link_up(store: Store, now: float) -> bool:
     return bool(up["value"].get("connected")) and now - float(up["updated_at"]) < LINK_STALE_S
 
 
-def check_sequence(line: Line, store: Store, *, now: float | None = None, link: bool | None = None) -> NextOrder | None:
+def check_sequence(
+    line: Line, store: Store, *, now: float | None = None, link: bool | None = None
+) -> NextOrder | None:
     """Which order is next by the plan; record (once) a blocked planned order, and while
     the plant is unreachable the order picked instead. None without a plan."""
     now = now if now is not None else time.time()
@@ -123,7 +129,11 @@ def check_sequence(line: Line, store: Store, *, now: float | None = None, link: 
     states = dispatch_states(store)
     blocks = repo.blocks(store)
     seq = [
-        Candidate(e["order_id"], states.get(e["order_id"], "cancelled"), blocks[e["order_id"]][0] if e["order_id"] in blocks else None)
+        Candidate(
+            e["order_id"],
+            states.get(e["order_id"], "cancelled"),
+            blocks[e["order_id"]][0] if e["order_id"] in blocks else None,
+        )
         for e in plan
     ]
     nxt = next_order(seq)

@@ -222,7 +222,8 @@ def blocks(store: Store) -> dict[str, tuple[str, str]]:
 def decided(store: Store, plan_id: str, planned: str, kind: str) -> bool:
     return bool(
         store.db.execute(
-            "SELECT 1 FROM plan_decisions WHERE plan_id = ? AND planned = ? AND kind = ?", (plan_id, planned, kind)
+            "SELECT 1 FROM plan_decisions WHERE plan_id = ? AND planned = ? AND kind = ?",
+            (plan_id, planned, kind),
         ).fetchone()
     )
 

@@ -53,9 +53,7 @@ def next_order(sequence: list[Candidate]) -> NextOrder:
     return NextOrder(pending[0].order, None, tuple(skipped))
 
 
-def adherence(
-    planned_start: float, actual_start: float | None, now: float
-) -> tuple[float | None, str]:
+def adherence(planned_start: float, actual_start: float | None, now: float) -> tuple[float | None, str]:
     """(start delay in minutes, a word for it): against the actual start once it started,
     against now while it waits past its planned start."""
     if actual_start is not None:

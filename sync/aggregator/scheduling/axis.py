@@ -18,8 +18,10 @@ All values are integer model units (``unit_s`` seconds) counted from the plan's 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge.config.production import CalendarCfg, build_calendar
@@ -136,7 +138,7 @@ def _hm(text: str) -> int:
 
 
 def price_segments(
-    windows: list[tuple[str, str, list[str], float]],
+    windows: list[tuple[str, str, list[Any], float]],
     default: float,
     timezone: str,
     origin: float,
@@ -169,7 +171,7 @@ def price_segments(
                 cuts.add(u)
     points = sorted(cuts)
     segs: list[tuple[int, int, float]] = []
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         mid = origin + (a + b) / 2 * unit_s
         ranks = [r for s, e, r in marks if s <= mid < e]
         price = windows[min(ranks)][3] if ranks else default

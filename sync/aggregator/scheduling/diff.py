@@ -40,7 +40,9 @@ class PlanDiff(Data):
         )
 
 
-def diff(old: list[PlannedOp], new: Plan, *, tolerance_s: float = 60.0, since: float | None = None) -> PlanDiff:
+def diff(
+    old: list[PlannedOp], new: Plan, *, tolerance_s: float = 60.0, since: float | None = None
+) -> PlanDiff:
     """``old``: the plan in force; operations of it that ended before ``since`` are
     history, not dropped."""
     before = {(o.order, o.op): o for o in old if since is None or o.end > since}
@@ -56,7 +58,8 @@ def diff(old: list[PlannedOp], new: Plan, *, tolerance_s: float = 60.0, since: f
             shift_min=round((b.start - a.start) / 60, 1),
         )
         for k, a in before.items()
-        if (b := after.get(k)) is not None and (a.resource != b.resource or abs(a.start - b.start) >= tolerance_s)
+        if (b := after.get(k)) is not None
+        and (a.resource != b.resource or abs(a.start - b.start) >= tolerance_s)
     ]
     late_old = {o.order for o in before.values() if o.late_min > 0}
     late_new = {o.order for o in after.values() if o.late_min > 0}

@@ -40,14 +40,14 @@ def explain(prep: Prepared, params: SolveParams | None, build: Callable[..., Any
     solver.parameters.max_time_in_seconds = min(params.time_limit_s, 20.0)
 
     def infeasible(assumed: list[tuple[str, str]], limit: float) -> tuple[bool, list[tuple[str, str]]]:
-        b.model.ClearAssumptions()
-        b.model.AddAssumptions([b.lits[k] for k in assumed])
+        b.model.clear_assumptions()
+        b.model.add_assumptions([b.lits[k] for k in assumed])
         solver.parameters.max_time_in_seconds = limit
-        st = solver.Solve(b.model)
+        st = solver.solve(b.model)
         if st != cp_model.INFEASIBLE:
             return False, []
-        core_idx = set(solver.SufficientAssumptionsForInfeasibility())
-        return True, [k for k in assumed if b.lits[k].Index() in core_idx]
+        core_idx = set(solver.sufficient_assumptions_for_infeasibility())
+        return True, [k for k in assumed if b.lits[k].index in core_idx]
 
     bad, core = infeasible(keys, min(params.time_limit_s, 20.0))
     if not bad:
@@ -69,7 +69,9 @@ def explain(prep: Prepared, params: SolveParams | None, build: Callable[..., Any
         if still:
             core = [x for x in trial if x in set(smaller)] or trial
     if not core:
-        return [Conflict(orders=[], groups=[], text="the operations running now or frozen overlap each other")]
+        return [
+            Conflict(orders=[], groups=[], text="the operations running now or frozen overlap each other")
+        ]
     return [_words(prep, core)]
 
 
@@ -92,7 +94,9 @@ def _words(prep: Prepared, core: list[tuple[str, str]]) -> Conflict:
         ids = _and([p[0] for p in parts])
         each = "; ".join(f"{oid} must {_and(wants)} ({needs})" for oid, wants, needs in parts)
         shared = _shared(prep, [tasks[p[0]] for p in parts])
-        text = f"orders {ids} cannot all be planned: {each}" + (f"; they compete for {shared}" if shared else "")
+        text = f"orders {ids} cannot all be planned: {each}" + (
+            f"; they compete for {shared}" if shared else ""
+        )
     return Conflict(
         orders=list(by_order),
         groups=sorted({g for _, g in core}, key=_ORDER.index),
@@ -138,7 +142,8 @@ def _want(prep: Prepared, ts: list[Task], group: str) -> str:
                 if a.crew:
                     pools = [prep.pools[i] for i in a.pools]
                     who = "; ".join(
-                        pl.label + (f" (rostered {', '.join(pl.roster)})" if pl.roster else "") for pl in pools
+                        pl.label + (f" (rostered {', '.join(pl.roster)})" if pl.roster else "")
+                        for pl in pools
                     )
                     out.append(f"{a.crew} qualified operators on {a.resource} ({who})")
         return "get " + _and(sorted(set(out)) or ["its crew"])

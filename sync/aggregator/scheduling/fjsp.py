@@ -16,9 +16,10 @@ shows neither as 1-based (the published convention), saying so in ``note``. Give
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from edge.core.errors import ConfigError
 from sync.aggregator.scheduling.model import (
@@ -58,7 +59,9 @@ def read_fjsp(path: Path, *, numbering: Numbering = "auto") -> Instance:
     return parse_fjsp(text, name=path.stem, where=str(path), numbering=numbering)
 
 
-def parse_fjsp(text: str, *, name: str = "fjsp", where: str = "fjsp", numbering: Numbering = "auto") -> Instance:
+def parse_fjsp(
+    text: str, *, name: str = "fjsp", where: str = "fjsp", numbering: Numbering = "auto"
+) -> Instance:
     """An instance, or ConfigError naming the line (1-based) and what is wrong there."""
     lines = [(i, ln.split()) for i, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
     if not lines:
@@ -67,7 +70,9 @@ def parse_fjsp(text: str, *, name: str = "fjsp", where: str = "fjsp", numbering:
     try:
         n_jobs, n_machines = int(head[0]), int(head[1])
     except (IndexError, ValueError):
-        raise ConfigError([f"{where}:{head_no}: expected 'jobs machines [average]', got {' '.join(head)!r}"]) from None
+        raise ConfigError(
+            [f"{where}:{head_no}: expected 'jobs machines [average]', got {' '.join(head)!r}"]
+        ) from None
     if n_jobs < 1 or n_machines < 1:
         raise ConfigError([f"{where}:{head_no}: jobs and machines must be positive"])
     if len(lines) - 1 < n_jobs:
@@ -157,8 +162,8 @@ def to_problem(inst: Instance) -> Problem:
     )
 
 
-def makespan(plan_ops: list[object]) -> int:
-    return int(round(max((getattr(o, "end", 0.0) for o in plan_ops), default=0.0) / 60))
+def makespan(plan_ops: Sequence[object]) -> int:
+    return round(max((getattr(o, "end", 0.0) for o in plan_ops), default=0.0) / 60)
 
 
 def plain_cpsat(inst: Instance, params: SolveParams) -> tuple[int | None, float, str]:
@@ -171,30 +176,30 @@ def plain_cpsat(inst: Instance, params: SolveParams) -> tuple[int | None, float,
     m = cp_model.CpModel()
     horizon = sum(max(d for _, d in op) for job in inst.jobs for op in job)
     per_machine: list[list[object]] = [[] for _ in range(inst.machines)]
-    ends = []
+    ends: list[Any] = []
     for j, job in enumerate(inst.jobs):
         prev_end = None
         for k, op in enumerate(job):
-            s = m.NewIntVar(0, horizon, f"s{j}.{k}")
-            e = m.NewIntVar(0, horizon, f"e{j}.{k}")
+            s = m.new_int_var(0, horizon, f"s{j}.{k}")
+            e = m.new_int_var(0, horizon, f"e{j}.{k}")
             lits = []
             for mach, d in op:
-                lit = m.NewBoolVar("")
+                lit = m.new_bool_var("")
                 if len(op) == 1:
-                    m.Add(lit == 1)
-                iv = m.NewOptionalIntervalVar(s, d, e, lit, "")
+                    m.add(lit == 1)
+                iv = m.new_optional_interval_var(s, d, e, lit, "")
                 per_machine[mach].append(iv)
                 lits.append(lit)
-            m.AddExactlyOne(lits)
+            m.add_exactly_one(lits)
             if prev_end is not None:
-                m.Add(s >= prev_end)
+                m.add(s >= prev_end)
             prev_end = e
         ends.append(prev_end)
     for ivs in per_machine:
-        m.AddNoOverlap(ivs)  # type: ignore[arg-type]
-    mk = m.NewIntVar(0, horizon, "makespan")
-    m.AddMaxEquality(mk, ends)
-    m.Minimize(mk)
+        m.add_no_overlap(ivs)  # type: ignore[arg-type]
+    mk = m.new_int_var(0, horizon, "makespan")
+    m.add_max_equality(mk, ends)
+    m.minimize(mk)
     solver = cp_model.CpSolver()
     solver.parameters.random_seed = params.seed
     solver.parameters.num_workers = params.workers
@@ -204,8 +209,8 @@ def plain_cpsat(inst: Instance, params: SolveParams) -> tuple[int | None, float,
         solver.parameters.max_time_in_seconds = 3 * params.time_limit_s + 10
     else:
         solver.parameters.max_time_in_seconds = params.time_limit_s
-    st = solver.Solve(m)
+    st = solver.solve(m)
     names = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible", cp_model.INFEASIBLE: "infeasible"}
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None, solver.BestObjectiveBound(), names.get(st, "unknown")
-    return int(solver.ObjectiveValue()), solver.BestObjectiveBound(), names[st]
+        return None, solver.best_objective_bound, names.get(st, "unknown")
+    return int(solver.objective_value), solver.best_objective_bound, names[st]

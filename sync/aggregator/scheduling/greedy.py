@@ -57,7 +57,9 @@ class Greedy:
         self.lines: dict[str, _Timeline] = {}
         for rid, res in prep.resources.items():
             down = max((b for a, b, _ in prep.blocked[rid] if a == 0), default=0)
-            self.lines[rid] = _Timeline(down, res.current_product, [], sorted((a, b) for a, b, _ in prep.blocked[rid]))
+            self.lines[rid] = _Timeline(
+                down, res.current_product, [], sorted((a, b) for a, b, _ in prep.blocked[rid])
+            )
         self.pool_use: dict[int, list[tuple[int, int, int]]] = {pl.index: [] for pl in prep.pools}
         self.tool_use: dict[str, list[tuple[int, int, int]]] = {t.id: [] for t in p.tools}
         self.tools = {t.id: t for t in p.tools}
@@ -186,6 +188,7 @@ class Greedy:
             dur = max(1, axis.work_at(prep.unit_ceil(t.fixed.end))) if t.running else a.dur
             self._put(t, ks[0], s, s + dur)
         heap: list[tuple[float, int, str]] = []
+        oid: str
         for oid, ts in by_order.items():
             o = ts[0].order
             # Released work keeps its place in the sequence; the rest by due date.
@@ -197,9 +200,9 @@ class Greedy:
             _due, _prio, oid = heapq.heappop(heap)
             prev_end = 0
             for t in by_order[oid]:
-                key = (oid, t.op)
-                if key in self.placed:
-                    prev_end = self.placed[key][2]
+                done = self.placed.get((oid, t.op))
+                if done is not None:
+                    prev_end = done[2]
                     continue
                 best: tuple[int, int, int] | None = None
                 score = INF

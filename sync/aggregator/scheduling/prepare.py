@@ -12,6 +12,7 @@ and so is an order whose material is short with no date.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -145,7 +146,9 @@ def prepare(p: Problem) -> Prepared:
         raise ModelError("resources: duplicate resource id")
     for r in p.resources:
         if r.calendar is not None and r.calendar not in p.calendars:
-            raise ModelError(f"resources.{r.id}.calendar: no calendar {r.calendar!r} (known: {sorted(p.calendars)})")
+            raise ModelError(
+                f"resources.{r.id}.calendar: no calendar {r.calendar!r} (known: {sorted(p.calendars)})"
+            )
     horizon = math.ceil(p.horizon_h * 3600 / p.unit_s)
     span = 2 * horizon
     axes: dict[str | None, ax.WorkAxis] = {}
@@ -175,7 +178,9 @@ def prepare(p: Problem) -> Prepared:
             raise ModelError(f"maintenance: resource {m.resource!r} is not a resource")
         a, b = axes[res_cls[m.resource]].to_work(prep.unit(m.start), prep.unit_ceil(m.end))
         if b > a:
-            what = f"maintenance {prep.fmt(m.start)}–{prep.fmt(m.end)}" + (f" ({m.reason})" if m.reason else "")
+            what = f"maintenance {prep.fmt(m.start)}–{prep.fmt(m.end)}" + (
+                f" ({m.reason})" if m.reason else ""
+            )
             prep.blocked[m.resource].append((a, b, what))
     for r in p.resources:
         if r.down_until is not None and r.down_until > p.origin:
@@ -217,8 +222,12 @@ def _pools(prep: Prepared) -> None:
                 spans = [(0, axis.total)]
             else:
                 if cls is None:
-                    raise ModelError(f"operators.{o.id}.roster: names shifts, but its resources have no calendar")
-                on = ax.shift_windows(p.calendars[cls], p.timezone, set(o.roster), p.origin, p.unit_s, prep.span)
+                    raise ModelError(
+                        f"operators.{o.id}.roster: names shifts, but its resources have no calendar"
+                    )
+                on = ax.shift_windows(
+                    p.calendars[cls], p.timezone, set(o.roster), p.origin, p.unit_s, prep.span
+                )
                 spans = [w for w in (axis.to_work(a, b) for a, b in on) if w[1] > w[0]]
             rosters[o.id] = spans
             for a, b in spans:
@@ -227,7 +236,7 @@ def _pools(prep: Prepared) -> None:
         profile: list[tuple[int, int, int]] = []
         count = 0
         points = sorted(marks)
-        for a, b in zip(points, points[1:], strict=False):
+        for a, b in itertools.pairwise(points):
             count += marks[a]
             if b > a:
                 if profile and profile[-1][2] == count and profile[-1][1] == a:
@@ -283,7 +292,11 @@ def _tasks(prep: Prepared) -> None:
         product = p.product(order.product)
         if routing is None:
             prep.unplanned.append(
-                Conflict(orders=[order.id], groups=["routing"], text=f"order {order.id}: product {order.product} has no routing")
+                Conflict(
+                    orders=[order.id],
+                    groups=["routing"],
+                    text=f"order {order.id}: product {order.product} has no routing",
+                )
             )
             continue
         # Materials: listed on the order, or gating it from the material's side.

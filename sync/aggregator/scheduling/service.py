@@ -121,8 +121,8 @@ def build_problem(cfg: AggregatorConfig, st: AggregatorStore, now: float) -> Pro
     in_progress = []
     running = {s["order"]: line for line, s in states.items() if s.get("online") and s.get("order")}
     for op in released:
-        line = line_of.get(op.resource)
-        if line is not None and running.get(op.order) == line:
+        at = line_of.get(op.resource)
+        if at is not None and running.get(op.order) == at:
             end = op.end if op.end > now else now + rp.overrun_min * 60
             in_progress.append(op.model_copy(update={"end": end}))
     orders = [
@@ -143,13 +143,20 @@ def build_problem(cfg: AggregatorConfig, st: AggregatorStore, now: float) -> Pro
         Maintenance(resource=m.resource, start=sc.epoch(m.start), end=sc.epoch(m.end), reason=m.reason)
         for m in sc.maintenance
     ] + [Maintenance(resource=r, start=a, end=b, reason=why) for r, a, b, why in repo.maintenance(st, now)]
-    mats = {m.id: Material(id=m.id, available_at=sc.epoch(m.available_at) if m.available_at else None, orders=m.orders) for m in sc.materials}
-    for mid, at, ords in repo.materials(st):
-        mats[mid] = Material(id=mid, available_at=at, orders=ords)
+    mats = {
+        m.id: Material(
+            id=m.id, available_at=sc.epoch(m.available_at) if m.available_at else None, orders=m.orders
+        )
+        for m in sc.materials
+    }
+    for mid, when, ords in repo.materials(st):
+        mats[mid] = Material(id=mid, available_at=when, orders=ords)
     for d in repo.deviations(st, limit=200):
         if d["reason"] == "material" and d["planned"] and now - d["ts"] < max(rp.shortage_h, 0.1) * 3600:
             mid = f"line-report:{d['planned']}"
-            mats.setdefault(mid, Material(id=mid, available_at=d["ts"] + rp.shortage_h * 3600, orders=[d["planned"]]))
+            mats.setdefault(
+                mid, Material(id=mid, available_at=d["ts"] + rp.shortage_h * 3600, orders=[d["planned"]])
+            )
     return Problem(
         origin=now,
         horizon_h=sc.horizon_h,
@@ -209,7 +216,11 @@ def solve_plan(
             raise PlanError(str(e)) from None
         _, old = released_ops(st)
         d = diff(old, plan, tolerance_s=sc.unit_s, since=now)
-        status = INFEASIBLE if plan.status == "infeasible" else (PROPOSED if plan.ops or not problem.orders else INFEASIBLE)
+        status = (
+            INFEASIBLE
+            if plan.status == "infeasible"
+            else (PROPOSED if plan.ops or not problem.orders else INFEASIBLE)
+        )
         with st.tx():
             pid = repo.add_plan(
                 st,
@@ -244,7 +255,9 @@ def solve_plan(
             st.close()
 
 
-def get_plan(cfg: AggregatorConfig, plan_id: int | None = None, *, store: AggregatorStore | None = None) -> dict[str, Any]:
+def get_plan(
+    cfg: AggregatorConfig, plan_id: int | None = None, *, store: AggregatorStore | None = None
+) -> dict[str, Any]:
     """A plan by id; without one the newest proposed, else the one released last."""
     st = store or open_store(cfg)
     try:
@@ -254,14 +267,20 @@ def get_plan(cfg: AggregatorConfig, plan_id: int | None = None, *, store: Aggreg
             else repo.latest(st, (PROPOSED,)) or repo.latest(st, (RELEASED, APPROVED, INFEASIBLE))
         )
         if row is None:
-            raise PlanError("plan: no plan yet (lineside aggregator plan solve)" if plan_id is None else f"plan: no plan {plan_id}")
+            raise PlanError(
+                "plan: no plan yet (lineside aggregator plan solve)"
+                if plan_id is None
+                else f"plan: no plan {plan_id}"
+            )
         return row
     finally:
         if store is None:
             st.close()
 
 
-def approve_plan(cfg: AggregatorConfig, plan_id: int | None, *, by: str, now: float | None = None) -> dict[str, Any]:
+def approve_plan(
+    cfg: AggregatorConfig, plan_id: int | None, *, by: str, now: float | None = None
+) -> dict[str, Any]:
     now = now if now is not None else time.time()
     st = open_store(cfg)
     try:
@@ -316,7 +335,8 @@ def release_body(cfg: AggregatorConfig, row: dict[str, Any], now: float) -> dict
     for r in sc.resources:
         if line_of[r.id] is not None:
             bodies.setdefault(
-                line_of[r.id] or "", {"plan_id": str(row["id"]), "released_at": now, "rules": "next_feasible", "sequence": []}
+                line_of[r.id] or "",
+                {"plan_id": str(row["id"]), "released_at": now, "rules": "next_feasible", "sequence": []},
             )
     return bodies
 
@@ -371,18 +391,38 @@ def plan_diff(row: dict[str, Any]) -> PlanDiff:
 # ----------------------------------------------------------------------------- inputs and events
 
 
-def record_event(cfg: AggregatorConfig, kind: str, *, line: str = "", ref: str = "", detail: str = "", now: float | None = None) -> int:
+def record_event(
+    cfg: AggregatorConfig,
+    kind: str,
+    *,
+    line: str = "",
+    ref: str = "",
+    detail: str = "",
+    now: float | None = None,
+) -> int:
     st = open_store(cfg)
     try:
-        return repo.add_event(st, now if now is not None else time.time(), kind, line=line, ref=ref, detail=detail)
+        return repo.add_event(
+            st, now if now is not None else time.time(), kind, line=line, ref=ref, detail=detail
+        )
     finally:
         st.close()
 
 
-def add_maintenance(cfg: AggregatorConfig, resource: str, start: float, end: float, reason: str = "", *, now: float | None = None) -> None:
+def add_maintenance(
+    cfg: AggregatorConfig,
+    resource: str,
+    start: float,
+    end: float,
+    reason: str = "",
+    *,
+    now: float | None = None,
+) -> None:
     sc = scheduling(cfg)
     if resource not in {r.id for r in sc.resources}:
-        raise PlanError(f"resource: {resource!r} is not a resource (known: {', '.join(r.id for r in sc.resources)})")
+        raise PlanError(
+            f"resource: {resource!r} is not a resource (known: {', '.join(r.id for r in sc.resources)})"
+        )
     if end <= start:
         raise PlanError("end: must be after start")
     now = now if now is not None else time.time()
@@ -395,7 +435,14 @@ def add_maintenance(cfg: AggregatorConfig, resource: str, start: float, end: flo
         st.close()
 
 
-def material_notice(cfg: AggregatorConfig, material: str, available_at: float | None, order_ids: list[str], *, now: float | None = None) -> None:
+def material_notice(
+    cfg: AggregatorConfig,
+    material: str,
+    available_at: float | None,
+    order_ids: list[str],
+    *,
+    now: float | None = None,
+) -> None:
     """A material shortage (or its new date): orders needing it wait until then."""
     scheduling(cfg)
     now = now if now is not None else time.time()
@@ -421,7 +468,9 @@ def cancel_order(cfg: AggregatorConfig, order_id: str, *, now: float | None = No
         st.close()
 
 
-def read_plan_file(path: Path, sc: SchedulingCfg, known_products: set[str]) -> tuple[list[dict[str, Any]], list[Routing]]:
+def read_plan_file(
+    path: Path, sc: SchedulingCfg, known_products: set[str]
+) -> tuple[list[dict[str, Any]], list[Routing]]:
     """Orders and routings from CSV or JSON, every bad row named (ConfigError), nothing
     returned while any is bad. JSON: ``{"orders": [...], "routings": [...]}`` or a list
     of orders. CSV: orders (``order_id,product,quantity[,due,release,deadline,priority,
@@ -442,7 +491,9 @@ def read_plan_file(path: Path, sc: SchedulingCfg, known_products: set[str]) -> t
         if isinstance(data, list):
             data = {"orders": data}
         if not isinstance(data, dict) or set(data) - {"orders", "routings"}:
-            raise ConfigError([f"{path}: expected a list of orders or {{\"orders\": [...], \"routings\": [...]}}"])
+            raise ConfigError(
+                [f'{path}: expected a list of orders or {{"orders": [...], "routings": [...]}}']
+            )
         for i, r in enumerate(data.get("routings") or []):
             try:
                 routings.append(Routing.model_validate(r))
@@ -460,7 +511,11 @@ def read_plan_file(path: Path, sc: SchedulingCfg, known_products: set[str]) -> t
                     alt = Alternative.model_validate(
                         {
                             "resource": r["resource"],
-                            **{k: float(r[k]) for k in ("rate_per_min", "minutes_per_unit", "minutes", "kw") if r.get(k)},
+                            **{
+                                k: float(r[k])
+                                for k in ("rate_per_min", "minutes_per_unit", "minutes", "kw")
+                                if r.get(k)
+                            },
                             **{k: int(r[k]) for k in ("min_batch", "crew") if r.get(k)},
                             "tools": [t for t in (r.get("tools") or "").split(";") if t],
                         }
@@ -473,7 +528,9 @@ def read_plan_file(path: Path, sc: SchedulingCfg, known_products: set[str]) -> t
                     continue
                 alts.setdefault(r["product"], {}).setdefault(op, []).append(alt)
             for product, ops in alts.items():
-                routings.append(Routing(product=product, operations=[Operation(alternatives=ops[k]) for k in sorted(ops)]))
+                routings.append(
+                    Routing(product=product, operations=[Operation(alternatives=ops[k]) for k in sorted(ops)])
+                )
             rows = []
         else:
             rows = [(f"row {n}", dict(r)) for n, r in enumerate(reader, start=2)]
@@ -485,7 +542,9 @@ def read_plan_file(path: Path, sc: SchedulingCfg, known_products: set[str]) -> t
             errors.append(f"{path}: {where}: {e}")
             continue
         if o["product"] not in products:
-            errors.append(f"{path}: {where}: product: {o['product']!r} has no routing (known: {', '.join(sorted(products)) or 'none'})")
+            errors.append(
+                f"{path}: {where}: product: {o['product']!r} has no routing (known: {', '.join(sorted(products)) or 'none'})"
+            )
             continue
         orders.append(o)
     ids = [o["id"] for o in orders]
@@ -571,9 +630,13 @@ def check_triggers(cfg: AggregatorConfig, st: AggregatorStore, now: float) -> li
     rp = sc.replan
     lines = {r.line and cfg.line(r.line).key for r in sc.resources} - {None, ""}
     for line, ev, start, state in repo.open_downtime(st):
-        if line in lines and state in rp.down_states and now - start >= rp.line_down_min * 60:
-            if not repo.event_since(st, "line_down", line, ev, 0):
-                repo.add_event(st, now, "line_down", line=line, ref=ev, detail=f"{state} since {start:.0f}")
+        if (
+            line in lines
+            and state in rp.down_states
+            and now - start >= rp.line_down_min * 60
+            and not repo.event_since(st, "line_down", line, ev, 0)
+        ):
+            repo.add_event(st, now, "line_down", line=line, ref=ev, detail=f"{state} since {start:.0f}")
     pid, released = released_ops(st)
     if pid is not None:
         line_of = {r.id: (cfg.line(r.line).key if r.line else None) for r in sc.resources}
@@ -582,9 +645,12 @@ def check_triggers(cfg: AggregatorConfig, st: AggregatorStore, now: float) -> li
             if not order:
                 continue
             for op in released:
-                if op.order == order and line_of.get(op.resource) == line and now - op.end >= rp.overrun_min * 60:
-                    if not repo.event_since(st, "overrun", line, order, 0):
-                        repo.add_event(st, now, "overrun", line=line, ref=order)
+                if (
+                    op.order == order
+                    and line_of.get(op.resource) == line
+                    and now - op.end >= rp.overrun_min * 60
+                ) and not repo.event_since(st, "overrun", line, order, 0):
+                    repo.add_event(st, now, "overrun", line=line, ref=order)
     new = repo.deviations(st, unhandled=True)
     for d in new:
         repo.add_event(

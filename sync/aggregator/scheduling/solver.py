@@ -39,6 +39,7 @@ and the aggregator's ingest never load it.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -114,14 +115,14 @@ class _Builder:
             return None
         key = (order, group)
         if key not in self.lits:
-            self.lits[key] = self.m.NewBoolVar(f"enf[{order},{group}]")
+            self.lits[key] = self.m.new_bool_var(f"enf[{order},{group}]")
         return self.lits[key]
 
     @staticmethod
     def enforce(ct: Any, *lits: Any) -> None:
         ls = [x for x in lits if x is not None]
         if ls:
-            ct.OnlyEnforceIf(ls)
+            ct.only_enforce_if(ls)
 
     def bound(self, cls: str | None) -> int:
         """Largest end on the axis of ``cls`` the variables may take."""
@@ -134,10 +135,10 @@ class _Builder:
         """A literal for a ∧ b (b None: a)."""
         if b is None:
             return a
-        c = self.m.NewBoolVar(name)
-        self.m.AddImplication(c, a)
-        self.m.AddImplication(c, b)
-        self.m.AddBoolOr([c, a.Not(), b.Not()])
+        c = self.m.new_bool_var(name)
+        self.m.add_implication(c, a)
+        self.m.add_implication(c, b)
+        self.m.add_bool_or([c, a.negated(), b.negated()])
         return c
 
     # ------------------------------------------------------------------ model
@@ -166,8 +167,8 @@ class _Builder:
             ub = self.bound(cls)
             lo = min(self._dur(t, a) for a in t.alts)
             shared = (
-                m.NewIntVar(0, max(0, ub - lo), f"s[{oid}/{t.op}]"),
-                m.NewIntVar(lo, max(lo, ub), f"e[{oid}/{t.op}]"),
+                m.new_int_var(0, max(0, ub - lo), f"s[{oid}/{t.op}]"),
+                m.new_int_var(lo, max(lo, ub), f"e[{oid}/{t.op}]"),
             )
             self.spans[(oid, t.op)] = (*shared, cls)
         else:
@@ -176,30 +177,30 @@ class _Builder:
             axis = prep.axes[a.cls]
             ub = self.bound(a.cls)
             name = f"{oid}/{t.op}@{a.resource}"
-            present = m.NewBoolVar(f"p[{name}]")
+            present = m.new_bool_var(f"p[{name}]")
             if single:
-                m.Add(present == 1)
+                m.add(present == 1)
             dur = self._dur(t, a)
             if shared is not None:
                 s, e = shared
             else:
-                s = m.NewIntVar(0, max(0, ub - dur), f"s[{name}]")
-                e = m.NewIntVar(dur, max(dur, ub), f"e[{name}]")
-            iv = m.NewOptionalIntervalVar(s, dur, e, present, f"i[{name}]")
+                s = m.new_int_var(0, max(0, ub - dur), f"s[{name}]")
+                e = m.new_int_var(dur, max(dur, ub), f"e[{name}]")
+            iv = m.new_optional_interval_var(s, dur, e, present, f"i[{name}]")
             alts.append(AltVars(a, t, present, s, e, iv))
             if shared is not None and a is not t.alts[0]:
                 continue  # the shared variables carry the rest once
             on = None if shared is not None else present
             # Gates: release and materials (first operation).
             for group, _what, at in t.gates:
-                self.enforce(m.Add(s >= axis.work_at(prep.unit_ceil(at))), on, self.lit(oid, group))
+                self.enforce(m.add(s >= axis.work_at(prep.unit_ceil(at))), on, self.lit(oid, group))
             if t.order.deadline is not None and t.last:
                 dl = axis.work_at(prep.unit(t.order.deadline))
-                self.enforce(m.Add(e <= dl), on, self.lit(oid, "deadline"))
+                self.enforce(m.add(e <= dl), on, self.lit(oid, "deadline"))
             if self.explain:
-                self.enforce(m.Add(e <= axis.work_at(prep.horizon)), on, self.lit(oid, "horizon"))
+                self.enforce(m.add(e <= axis.work_at(prep.horizon)), on, self.lit(oid, "horizon"))
         if not single:
-            m.AddExactlyOne([av.present for av in alts])
+            m.add_exactly_one([av.present for av in alts])
         if t.fixed is not None:
             lit = self.lit(oid, "frozen")
             match = [av for av in alts if av.alt.resource == t.fixed.resource]
@@ -207,8 +208,8 @@ class _Builder:
                 av = match[0]
                 axis = prep.axes[av.alt.cls]
                 at = 0 if t.running else axis.work_at(prep.unit(t.fixed.start))
-                self.enforce(m.Add(av.present == 1), lit)
-                self.enforce(m.Add(av.start == at), lit)
+                self.enforce(m.add(av.present == 1), lit)
+                self.enforce(m.add(av.start == at), lit)
         self.alts.extend(alts)
         self.by_task[(oid, t.op)] = alts
 
@@ -240,7 +241,7 @@ class _Builder:
                             f"order {oid}: operations {t.op} and {t.op + 1} run on resources with different "
                             "calendars; operations that follow each other are scheduled on one calendar"
                         )
-                    self.m.Add(span[0] >= prev[1])
+                    self.m.add(span[0] >= prev[1])
                 prev = span
 
     def _resources(self) -> None:
@@ -255,49 +256,51 @@ class _Builder:
             for a, b, _what in prep.blocked[rid]:
                 if self.explain:
                     continue  # per operation below, so that each can be relaxed
-                fixed.append(m.NewIntervalVar(a, b - a, b, f"blk[{rid},{a}]"))
+                fixed.append(m.new_interval_var(a, b - a, b, f"blk[{rid},{a}]"))
             if self.explain:
                 for av in avs:
                     lit = self.lit(av.task.order.id, "maintenance")
                     for a, b, _what in prep.blocked[rid]:
-                        before = m.NewBoolVar("")
-                        self.enforce(m.Add(av.end <= a), before, av.present, lit)
-                        self.enforce(m.Add(av.start >= b), before.Not(), av.present, lit)
+                        before = m.new_bool_var("")
+                        self.enforce(m.add(av.end <= a), before, av.present, lit)
+                        self.enforce(m.add(av.start >= b), before.negated(), av.present, lit)
             if not avs:
                 continue
-            m.AddNoOverlap([av.interval for av in avs] + fixed)
+            m.add_no_overlap([av.interval for av in avs] + fixed)
             products = {av.task.order.product for av in avs}
             cur = res.current_product
             needs_setup = any(
-                prep.setup_units(rid, a, b) > 0 for a in products | ({cur} if cur else set()) for b in products
+                prep.setup_units(rid, a, b) > 0
+                for a in products | ({cur} if cur else set())
+                for b in products
             )
             if not needs_setup:
                 continue
             down = max((b for a, b, _ in prep.blocked[rid] if a == 0), default=0)
             arcs: list[tuple[int, int, Any]] = []
             for i, av in enumerate(avs, start=1):
-                first = m.NewBoolVar("")
-                last = m.NewBoolVar("")
+                first = m.new_bool_var("")
+                last = m.new_bool_var("")
                 arcs.append((0, i, first))
                 arcs.append((i, 0, last))
-                arcs.append((i, i, av.present.Not()))
+                arcs.append((i, i, av.present.negated()))
                 su = prep.setup_units(rid, cur, av.task.order.product)
                 if su or down:
-                    m.Add(av.start >= down + su).OnlyEnforceIf(first)
+                    m.add(av.start >= down + su).only_enforce_if(first)
                 if su:
                     setup_terms.append(su * first)
-            for i, a in enumerate(avs, start=1):
-                for j, b in enumerate(avs, start=1):
-                    if i == j or a.task.order.id == b.task.order.id and a.task.op > b.task.op:
+            for i, x in enumerate(avs, start=1):
+                for j, y in enumerate(avs, start=1):
+                    if i == j or (x.task.order.id == y.task.order.id and x.task.op > y.task.op):
                         continue
-                    lit = m.NewBoolVar("")
-                    su = prep.setup_units(rid, a.task.order.product, b.task.order.product)
-                    m.Add(b.start >= a.end + su).OnlyEnforceIf(lit)
+                    lit = m.new_bool_var("")
+                    su = prep.setup_units(rid, x.task.order.product, y.task.order.product)
+                    m.add(y.start >= x.end + su).only_enforce_if(lit)
                     arcs.append((i, j, lit))
                     if su:
                         setup_terms.append(su * lit)
-            arcs.append((0, 0, m.NewBoolVar("")))  # a resource left empty
-            m.AddCircuit(arcs)
+            arcs.append((0, 0, m.new_bool_var("")))  # a resource left empty
+            m.add_circuit(arcs)
         self.terms["setup"] = sum(setup_terms) if setup_terms else 0
 
     def _crews(self) -> None:
@@ -311,29 +314,29 @@ class _Builder:
             iv = av.interval
             if lit is not None:
                 pres = self.both(av.present, lit, "")
-                iv = m.NewOptionalIntervalVar(av.start, a.dur, av.end, pres, "")
+                iv = m.new_optional_interval_var(av.start, a.dur, av.end, pres, "")
             if len(a.pools) == 1:
                 av.crew_take[a.pools[0]] = a.crew
                 per_pool[a.pools[0]].append((iv, a.crew))
                 continue
             takes = []
             for pi in a.pools:
-                n = m.NewIntVar(0, min(a.crew, prep.pools[pi].size), "")
+                n = m.new_int_var(0, min(a.crew, prep.pools[pi].size), "")
                 av.crew_take[pi] = n
                 per_pool[pi].append((iv, n))
                 takes.append(n)
-            self.enforce(m.Add(sum(takes) == a.crew), av.present, lit)
+            self.enforce(m.add(sum(takes) == a.crew), av.present, lit)
         for pl in prep.pools:
             items = per_pool[pl.index]
             if not items:
                 continue
             ivs = [iv for iv, _ in items]
             dem = [d for _, d in items]
-            for a, b, count in pl.profile:
+            for lo, hi, count in pl.profile:
                 if count < pl.size:  # fewer rostered: the rest of the capacity is taken
-                    ivs.append(m.NewIntervalVar(a, b - a, b, ""))
+                    ivs.append(m.new_interval_var(lo, hi - lo, hi, ""))
                     dem.append(pl.size - count)
-            m.AddCumulative(ivs, dem, pl.size)
+            m.add_cumulative(ivs, dem, pl.size)
 
     def _tools(self) -> None:
         m, prep = self.m, self.prep
@@ -345,7 +348,7 @@ class _Builder:
             iv, pres = av.interval, av.present
             if lit is not None:
                 pres = self.both(av.present, lit, "")
-                iv = m.NewOptionalIntervalVar(av.start, av.alt.dur, av.end, pres, "")
+                iv = m.new_optional_interval_var(av.start, av.alt.dur, av.end, pres, "")
             for tid in av.alt.tools:
                 uses[tid].append((iv, av))
                 av.tool_present[tid] = pres
@@ -356,12 +359,12 @@ class _Builder:
             ivs = [iv for iv, _ in items]
             dem = [1] * len(ivs)
             for a, b in prep.tool_blocked[tool.id]:
-                ivs.append(m.NewIntervalVar(a, b - a, b, ""))
+                ivs.append(m.new_interval_var(a, b - a, b, ""))
                 dem.append(tool.count)
             if tool.count == 1:
-                m.AddNoOverlap(ivs)
+                m.add_no_overlap(ivs)
             else:
-                m.AddCumulative(ivs, dem, tool.count)
+                m.add_cumulative(ivs, dem, tool.count)
             if tool.life_cycles is not None:
                 terms = []
                 for _iv, av in items:
@@ -369,7 +372,7 @@ class _Builder:
                     if av.alt.cycles.get(tool.id):
                         terms.append(av.alt.cycles[tool.id] * pres)
                 if terms:
-                    m.Add(sum(terms) <= tool.life_cycles)
+                    m.add(sum(terms) <= tool.life_cycles)
 
     def _objectives(self) -> None:
         m, prep, p = self.m, self.prep, self.p
@@ -388,10 +391,10 @@ class _Builder:
                     due = prep.axes[av.alt.cls].work_at(prep.unit(t.order.due))
                     if self.bound(av.alt.cls) <= due:
                         continue  # can never be late
-                    late = m.NewIntVar(0, self.bound(av.alt.cls), "")
-                    ct = m.Add(late >= av.end - due)
+                    late = m.new_int_var(0, self.bound(av.alt.cls), "")
+                    ct = m.add(late >= av.end - due)
                     if not shared:
-                        ct.OnlyEnforceIf(av.present)
+                        ct.only_enforce_if(av.present)
                     tard.append(t.order.weight * late)
         self.terms["tardiness"] = sum(tard) if tard else 0
         # Energy: kW × price over the working units an operation covers.
@@ -414,19 +417,19 @@ class _Builder:
                     coef = round(av.alt.kw * unit_h * extra * ENERGY_SCALE)
                     if coef <= 0:
                         continue
-                    lo = m.NewIntVar(0, ub, "")
-                    hi = m.NewIntVar(0, ub, "")
-                    m.AddMaxEquality(lo, [av.start, a])
-                    m.AddMinEquality(hi, [av.end, b])
-                    ov = m.NewIntVar(0, min(b - a, av.alt.dur), "")
-                    m.Add(ov >= hi - lo).OnlyEnforceIf(av.present)
+                    lo = m.new_int_var(0, ub, "")
+                    hi = m.new_int_var(0, ub, "")
+                    m.add_max_equality(lo, [av.start, a])
+                    m.add_min_equality(hi, [av.end, b])
+                    ov = m.new_int_var(0, min(b - a, av.alt.dur), "")
+                    m.add(ov >= hi - lo).only_enforce_if(av.present)
                     energy.append(coef * ov)
         self.terms["energy"] = sum(energy) if energy else 0
         # Stability: released operations moved in time or to another resource.
         stab = []
         if "stability" in wanted:
             move = max(1, round(p.objectives.move_penalty_min * 60 / p.unit_s))
-            for key, avs in self.by_task.items():
+            for avs in self.by_task.values():
                 t = avs[0].task
                 rel = t.released
                 if rel is None or t.fixed is not None:
@@ -436,9 +439,9 @@ class _Builder:
                     continue
                 av = same[0]
                 old = prep.axes[av.alt.cls].work_at(prep.unit(rel.start))
-                dev = m.NewIntVar(0, self.bound(av.alt.cls), "")
-                m.Add(dev >= av.start - old).OnlyEnforceIf(av.present)
-                m.Add(dev >= old - av.start).OnlyEnforceIf(av.present)
+                dev = m.new_int_var(0, self.bound(av.alt.cls), "")
+                m.add(dev >= av.start - old).only_enforce_if(av.present)
+                m.add(dev >= old - av.start).only_enforce_if(av.present)
                 stab.append(dev)
                 if len(avs) > 1:
                     stab.append(move - move * av.present)
@@ -446,20 +449,19 @@ class _Builder:
         # Makespan (flexible job shops): the latest end on one axis.
         if "makespan" in wanted and self.alts:
             ub = max(self.bound(av.alt.cls) for av in self.alts)
-            mk = m.NewIntVar(0, ub, "makespan")
+            mk = m.new_int_var(0, ub, "makespan")
             self._makespan_cuts(mk)
             for key, avs in self.by_task.items():
                 if not avs[0].task.last:
                     continue
                 if self.spans[key] is not None:
-                    m.Add(mk >= avs[0].end)
+                    m.add(mk >= avs[0].end)
                 else:
                     for av in avs:
-                        m.Add(mk >= av.end).OnlyEnforceIf(av.present)
+                        m.add(mk >= av.end).only_enforce_if(av.present)
             self.terms["makespan"] = mk
         else:
             self.terms["makespan"] = 0
-
 
     def _makespan_cuts(self, mk: Any) -> None:
         """Redundant constraints that tighten the makespan's bound: every order's chain of
@@ -470,16 +472,16 @@ class _Builder:
         for t in self.prep.tasks:
             chain[t.order.id] = chain.get(t.order.id, 0) + min(a.dur for a in t.alts)
         if chain:
-            m.Add(mk >= max(chain.values()))
+            m.add(mk >= max(chain.values()))
         by_cls: dict[str | None, list[AltVars]] = {}
         for av in self.alts:
             by_cls.setdefault(av.alt.cls, []).append(av)
         for cls, avs in by_cls.items():
             n = sum(1 for r, c in self.prep.res_cls.items() if c == cls)
             if n > 1 and all(not b for r, b in self.prep.blocked.items() if self.prep.res_cls[r] == cls):
-                m.AddCumulative([av.interval for av in avs], [1] * len(avs), n)
+                m.add_cumulative([av.interval for av in avs], [1] * len(avs), n)
                 work = sum(min(a.dur for a in t.alts) for t in self.prep.tasks if t.alts[0].cls == cls)
-                m.Add(mk * n >= work)
+                m.add(mk * n >= work)
 
 
 def build(prep: Prepared, *, explain: bool = False) -> Built:
@@ -519,16 +521,16 @@ def _params(solver: Any, params: SolveParams, limit: float, size: int = 0) -> No
 
 def _hint(b: Built) -> None:
     prep = b.prep
-    for key, avs in b.by_task.items():
+    for _key, avs in b.by_task.items():
         rel = avs[0].task.released
         if rel is None:
             continue
         for av in avs:
             on = av.alt.resource == rel.resource
             if len(avs) > 1:
-                b.model.AddHint(av.present, on)
+                b.model.add_hint(av.present, on)
             if on:
-                b.model.AddHint(av.start, prep.axes[av.alt.cls].work_at(prep.unit(rel.start)))
+                b.model.add_hint(av.start, prep.axes[av.alt.cls].work_at(prep.unit(rel.start)))
 
 
 def _warm_start(b: Built, params: SolveParams) -> bool:
@@ -547,8 +549,8 @@ def _warm_start(b: Built, params: SolveParams) -> bool:
         avs = b.by_task[key]
         for i, av in enumerate(avs):
             if len(avs) > 1:
-                b.model.AddHint(av.present, i == k)
-        b.model.AddHint(avs[k].start, s)
+                b.model.add_hint(av.present, i == k)
+        b.model.add_hint(avs[k].start, s)
     done = cp_model.CpSolver()
     sp = done.parameters
     if len(b.alts) > LIGHT_PRESOLVE:
@@ -559,12 +561,12 @@ def _warm_start(b: Built, params: SolveParams) -> bool:
     sp.random_seed = params.seed
     sp.max_deterministic_time = max(1.0, params.time_limit_s / 4)
     sp.max_time_in_seconds = max(2.0, params.time_limit_s / 2)
-    st = done.Solve(b.model)
-    b.model.ClearHints()
+    st = done.solve(b.model)
+    b.model.clear_hints()
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return False
-    proto = b.model.Proto()
-    values = done.ResponseProto().solution
+    proto = b.model.proto
+    values = done.response_proto.solution
     proto.solution_hint.vars.extend(range(len(values)))
     proto.solution_hint.values.extend(values)
     b.hinted = True
@@ -591,14 +593,18 @@ def solve(problem: Problem, params: SolveParams | None = None, *, explained: boo
         _hint(b)
     if b.hinted:
         first.append(time.monotonic() - t0)
-    status_names = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible", cp_model.INFEASIBLE: "infeasible"}
+    status_names = {
+        cp_model.OPTIMAL: "optimal",
+        cp_model.FEASIBLE: "feasible",
+        cp_model.INFEASIBLE: "infeasible",
+    }
     solver = cp_model.CpSolver()
     stage_info: list[dict[str, float | str | None]] = []
     status = cp_model.UNKNOWN
     value = bound = None
     for n, stage in enumerate(stages):
         expr = sum(round(w * _factor(problem, k) * SCALE) * b.terms.get(k, 0) for k, w in stage)
-        b.model.Minimize(expr)
+        b.model.minimize(expr)
 
         class _First(cp_model.CpSolverSolutionCallback):
             def on_solution_callback(self) -> None:
@@ -610,20 +616,25 @@ def solve(problem: Problem, params: SolveParams | None = None, *, explained: boo
         else:  # what is left of the wall-clock limit, shared by the stages still to run
             budget = max(1.0, params.time_limit_s - (time.monotonic() - t0)) / (len(stages) - n)
         _params(solver, params, budget, len(b.alts))
-        status = solver.Solve(b.model, _First())
+        status = solver.solve(b.model, _First())
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             break
-        value, bound = solver.ObjectiveValue() / SCALE, solver.BestObjectiveBound() / SCALE
+        value, bound = solver.objective_value / SCALE, solver.best_objective_bound / SCALE
         stage_info.append(
-            {"objective": "+".join(k for k, _ in stage), "value": value, "bound": bound, "status": status_names[status]}
+            {
+                "objective": "+".join(k for k, _ in stage),
+                "value": value,
+                "bound": bound,
+                "status": status_names[status],
+            }
         )
         if n < len(stages) - 1:
             # The next stage keeps this one's value and starts from its plan.
-            b.model.Add(expr <= round(solver.ObjectiveValue()))
-            b.model.ClearHints()
+            b.model.add(expr <= round(solver.objective_value))
+            b.model.clear_hints()
             for av in b.alts:
-                b.model.AddHint(av.present, solver.Value(av.present))
-                b.model.AddHint(av.start, solver.Value(av.start))
+                b.model.add_hint(av.present, solver.value(av.present))
+                b.model.add_hint(av.start, solver.value(av.start))
     wall = time.monotonic() - t0
     common: dict[str, Any] = {
         "wall_s": round(wall, 3),
@@ -639,11 +650,12 @@ def solve(problem: Problem, params: SolveParams | None = None, *, explained: boo
             conflicts = explain(prep, params, build) if explained else []
             return Plan(status="infeasible", conflicts=conflicts, **common)
         return Plan(status="unknown", **common)
+    assert status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     ops = extract(b, solver)
     assert value is not None and bound is not None
     gap = 0.0 if status == cp_model.OPTIMAL else (value - bound) / max(abs(value), 1e-9)
     return Plan(
-        status=status_names[status],
+        status="optimal" if status == cp_model.OPTIMAL else "feasible",
         objective=round(value, 3),
         bound=round(bound, 3),
         gap=round(max(0.0, gap), 4),
@@ -661,8 +673,8 @@ def extract(b: Built, solver: Any) -> list[PlannedOp]:
     chosen: list[tuple[AltVars, int, int]] = []
     for _key, avs in b.by_task.items():
         for av in avs:
-            if solver.Value(av.present):
-                chosen.append((av, solver.Value(av.start), solver.Value(av.end)))
+            if solver.value(av.present):
+                chosen.append((av, solver.value(av.start), solver.value(av.end)))
                 break
     crews = _name_crews(b, solver, chosen)
     tools = _name_tools(b, chosen)
@@ -672,7 +684,9 @@ def extract(b: Built, solver: Any) -> list[PlannedOp]:
         t = av.task
         axis = prep.axes[av.alt.cls]
         start, end = prep.clock(axis.clock_start(s)), prep.clock(axis.clock_end(e))
-        setup = prep.problem.changeover(prep.resources[av.alt.resource], prev[av.alt.resource], t.order.product)
+        setup = prep.problem.changeover(
+            prep.resources[av.alt.resource], prev[av.alt.resource], t.order.product
+        )
         prev[av.alt.resource] = t.order.product
         late = max(0.0, (end - t.order.due) / 60) if t.last and t.order.due is not None else 0.0
         ops.append(
@@ -735,13 +749,13 @@ def _name_crews(b: Built, solver: Any, chosen: list[tuple[AltVars, int, int]]) -
             take = av.crew_take.get(pl.index)
             if take is None:
                 continue
-            n = take if isinstance(take, int) else solver.Value(take)
+            n = take if isinstance(take, int) else solver.value(take)
             if n:
                 items.append((s, e, n, id(av)))
         if not items:
             continue
         cuts = sorted({0, *(x for spans in pl.rosters.values() for a, c in spans for x in (a, c))})
-        for a, c in zip(cuts, cuts[1:], strict=False):
+        for a, c in itertools.pairwise(cuts):
             here = [m for m in pl.members if any(x <= a and c <= y for x, y in pl.rosters[m])]
             part = [(max(s, a), min(e, c), n, key) for s, e, n, key in items if s < c and e > a]
             for key, names in _assign(part, here).items():

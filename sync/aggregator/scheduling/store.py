@@ -49,7 +49,9 @@ def set_order_status(st: AggregatorStore, order_id: str, status: str, now: float
 
 def orders(st: AggregatorStore, *, status: str | None = "open") -> list[dict[str, Any]]:
     q = "SELECT order_id, product, quantity, release_ts, due, deadline, priority, materials, status FROM plan_orders"
-    rows = st.query(q + (" WHERE status = ?" if status else "") + " ORDER BY order_id", (status,) if status else ())
+    rows = st.query(
+        q + (" WHERE status = ?" if status else "") + " ORDER BY order_id", (status,) if status else ()
+    )
     return [
         {
             "id": r[0],
@@ -168,7 +170,9 @@ def supersede(st: AggregatorStore, keep: int, statuses: tuple[str, ...], at: flo
 # ----------------------------------------------------------------------------- triggers
 
 
-def add_event(st: AggregatorStore, ts: float, kind: str, *, line: str = "", ref: str = "", detail: str = "") -> int:
+def add_event(
+    st: AggregatorStore, ts: float, kind: str, *, line: str = "", ref: str = "", detail: str = ""
+) -> int:
     rows = st.db.execute(
         "INSERT INTO plan_events (ts, kind, line, ref, detail) VALUES (?, ?, ?, ?, ?) RETURNING id",
         (ts, kind, line, ref, detail),
@@ -201,7 +205,9 @@ def close_events(st: AggregatorStore, plan_id: int) -> None:
     st.db.execute("UPDATE plan_events SET plan_id = ? WHERE plan_id IS NULL", (plan_id,))
 
 
-def add_maintenance(st: AggregatorStore, resource: str, start: float, end: float, reason: str, now: float) -> None:
+def add_maintenance(
+    st: AggregatorStore, resource: str, start: float, end: float, reason: str, now: float
+) -> None:
     st.db.execute(
         "INSERT INTO plan_maintenance (resource, start_ts, end_ts, reason, added) VALUES (?, ?, ?, ?, ?)",
         (resource, start, end, reason, now),

@@ -49,7 +49,9 @@ def local(t: float) -> str:
 
 ONE_SHIFT = CalendarCfg.model_validate(
     {
-        "patterns": [{"name": "day", "start": "06:00", "end": "14:00", "breaks": [{"start": "10:00", "minutes": 30}]}],
+        "patterns": [
+            {"name": "day", "start": "06:00", "end": "14:00", "breaks": [{"start": "10:00", "minutes": 30}]}
+        ],
         "non_working": ["2026-12-01"],
     }
 )
@@ -126,8 +128,14 @@ def _crew_problem(people: int) -> Problem:
     return problem(
         resources=[Resource(id="l1"), Resource(id="l2")],
         operators=[Operator(id=f"op{i}", qualified=quals) for i in range(people)],
-        routings=[routing("A", {"resource": "l1", "minutes": 120, "crew": 2}), routing("B", {"resource": "l2", "minutes": 120, "crew": 2})],
-        orders=[Order(id="a", product="A", quantity=1, due=at(23, 10)), Order(id="b", product="B", quantity=1, due=at(23, 10))],
+        routings=[
+            routing("A", {"resource": "l1", "minutes": 120, "crew": 2}),
+            routing("B", {"resource": "l2", "minutes": 120, "crew": 2}),
+        ],
+        orders=[
+            Order(id="a", product="A", quantity=1, due=at(23, 10)),
+            Order(id="b", product="B", quantity=1, due=at(23, 10)),
+        ],
     )
 
 
@@ -147,7 +155,12 @@ def test_a_crew_limit_keeps_two_lines_from_running_at_once() -> None:
 def test_a_crew_works_only_its_rostered_shift() -> None:
     """The only qualified operator works the early shift: work is planned inside it."""
     early = CalendarCfg.model_validate(
-        {"patterns": [{"name": "early", "start": "06:00", "end": "14:00"}, {"name": "late", "start": "14:00", "end": "22:00"}]}
+        {
+            "patterns": [
+                {"name": "early", "start": "06:00", "end": "14:00"},
+                {"name": "late", "start": "14:00", "end": "22:00"},
+            ]
+        }
     )
     p = problem(
         origin=at(23, 13),
@@ -165,8 +178,18 @@ def _tool_problem(copies: int) -> Problem:
     return problem(
         resources=[Resource(id="m1"), Resource(id="m2")],
         tools=[Tool(id="MOLD-7", count=copies, fits=["m1", "m2"])],
-        routings=[routing(x, {"resource": "m1", "minutes": 90, "tools": ["MOLD-7"]}, {"resource": "m2", "minutes": 90, "tools": ["MOLD-7"]}) for x in "AB"],
-        orders=[Order(id="a", product="A", quantity=1, due=at(23, 9)), Order(id="b", product="B", quantity=1, due=at(23, 9))],
+        routings=[
+            routing(
+                x,
+                {"resource": "m1", "minutes": 90, "tools": ["MOLD-7"]},
+                {"resource": "m2", "minutes": 90, "tools": ["MOLD-7"]},
+            )
+            for x in "AB"
+        ],
+        orders=[
+            Order(id="a", product="A", quantity=1, due=at(23, 9)),
+            Order(id="b", product="B", quantity=1, due=at(23, 9)),
+        ],
     )
 
 
@@ -188,7 +211,13 @@ def test_a_tool_that_does_not_fit_removes_the_alternative_and_life_caps_cycles()
     p = problem(
         resources=[Resource(id="m1"), Resource(id="m2")],
         tools=[Tool(id="MOLD-7", fits=["m2"], life_cycles=150)],
-        routings=[routing("A", {"resource": "m1", "minutes": 60, "tools": ["MOLD-7"]}, {"resource": "m2", "minutes": 60, "tools": ["MOLD-7"]})],
+        routings=[
+            routing(
+                "A",
+                {"resource": "m1", "minutes": 60, "tools": ["MOLD-7"]},
+                {"resource": "m2", "minutes": 60, "tools": ["MOLD-7"]},
+            )
+        ],
         orders=[Order(id="a", product="A", quantity=100)],
     )
     (op,) = solve(p, FAST).ops
@@ -208,7 +237,9 @@ def test_flexible_work_moves_to_the_cheap_tariff() -> None:
         orders=[Order(id="o1", product="A", quantity=1, due=at(25, 8))],
         tariff=tariff,
     )
-    cheap = solve(base.model_copy(update={"objectives": Objectives(weights={"tardiness": 10, "energy": 1})}), FAST)
+    cheap = solve(
+        base.model_copy(update={"objectives": Objectives(weights={"tardiness": 10, "energy": 1})}), FAST
+    )
     (op,) = cheap.ops
     hour = datetime.fromtimestamp(op.start, ZONE).hour
     end_hour = datetime.fromtimestamp(op.end, ZONE).hour
@@ -221,7 +252,9 @@ def test_the_frozen_horizon_keeps_released_work_in_place() -> None:
     """A rush order arrives; o1 was released for 10:00, within the 4-hour frozen horizon,
     so it stays there and the rush order goes after it. Without the frozen horizon the
     rush order would go first."""
-    released = [PlannedOp(order="o1", op=0, product="A", quantity=60, resource="l1", start=at(23, 10), end=at(23, 11))]
+    released = [
+        PlannedOp(order="o1", op=0, product="A", quantity=60, resource="l1", start=at(23, 10), end=at(23, 11))
+    ]
     p = problem(
         resources=[Resource(id="l1")],
         routings=[routing(x, {"resource": "l1", "rate_per_min": 1}) for x in "AR"],
@@ -246,12 +279,19 @@ def test_the_same_seed_gives_the_same_plan() -> None:
     p = problem(
         products=[Product(id=x, changeover_min=15) for x in "ABC"],
         resources=[Resource(id=f"l{i}") for i in range(3)],
-        routings=[routing(x, *({"resource": f"l{i}", "rate_per_min": 1 + i / 2} for i in range(3))) for x in "ABC"],
-        orders=[Order(id=f"o{i}", product="ABC"[i % 3], quantity=50 + 10 * i, due=at(23, 10 + i // 2)) for i in range(12)],
+        routings=[
+            routing(x, *({"resource": f"l{i}", "rate_per_min": 1 + i / 2} for i in range(3))) for x in "ABC"
+        ],
+        orders=[
+            Order(id=f"o{i}", product="ABC"[i % 3], quantity=50 + 10 * i, due=at(23, 10 + i // 2))
+            for i in range(12)
+        ],
     )
     params = SolveParams(time_limit_s=2, workers=2, seed=7)
     one, two = solve(p, params), solve(p, params)
-    assert [(o.order, o.resource, o.start) for o in one.ops] == [(o.order, o.resource, o.start) for o in two.ops]
+    assert [(o.order, o.resource, o.start) for o in one.ops] == [
+        (o.order, o.resource, o.start) for o in two.ops
+    ]
     assert one.objective == two.objective and one.deterministic
 
 
@@ -262,7 +302,10 @@ def test_infeasibility_is_explained_in_words() -> None:
         resources=[Resource(id="l1"), Resource(id="l2")],
         materials=[Material(id="PREFORM-28", available_at=at(23, 12), orders=["o7"])],
         routings=[routing("A", {"resource": "l1", "minutes": 120}, {"resource": "l2", "minutes": 150})],
-        orders=[Order(id="o7", product="A", quantity=1, deadline=at(23, 13)), Order(id="o8", product="A", quantity=1)],
+        orders=[
+            Order(id="o7", product="A", quantity=1, deadline=at(23, 13)),
+            Order(id="o8", product="A", quantity=1),
+        ],
     )
     plan = solve(p, FAST)
     assert plan.status == "infeasible" and not plan.ops
@@ -279,7 +322,10 @@ def test_two_orders_competing_for_one_line_are_named_together() -> None:
     p = problem(
         resources=[Resource(id="l1")],
         routings=[routing("A", {"resource": "l1", "minutes": 90})],
-        orders=[Order(id="x", product="A", quantity=1, deadline=at(23, 10)), Order(id="y", product="A", quantity=1, deadline=at(23, 10))],
+        orders=[
+            Order(id="x", product="A", quantity=1, deadline=at(23, 10)),
+            Order(id="y", product="A", quantity=1, deadline=at(23, 10)),
+        ],
     )
     (c,) = solve(p, FAST).conflicts
     assert sorted(c.orders) == ["x", "y"] and c.groups == ["deadline"]
@@ -293,7 +339,11 @@ def test_orders_that_cannot_be_planned_are_listed_not_fatal() -> None:
         resources=[Resource(id="l1")],
         materials=[Material(id="CAPS", orders=["late"])],
         routings=[routing("A", {"resource": "l1", "minutes": 30, "min_batch": 10})],
-        orders=[Order(id="ok", product="A", quantity=20), Order(id="late", product="A", quantity=20), Order(id="tiny", product="A", quantity=5)],
+        orders=[
+            Order(id="ok", product="A", quantity=20),
+            Order(id="late", product="A", quantity=20),
+            Order(id="tiny", product="A", quantity=5),
+        ],
     )
     plan = solve(p, FAST)
     assert [o.order for o in plan.ops] == ["ok"]
@@ -309,8 +359,12 @@ def test_lexicographic_objectives_keep_the_first_objective_best() -> None:
     dues = {"o1": at(23, 9), "o2": at(23, 11), "o3": at(23, 13), "o4": at(23, 15)}
     base = _changeover_problem(60)
     p = base.model_copy(update={"orders": [o.model_copy(update={"due": dues[o.id]}) for o in base.orders]})
-    setup_first = solve(p.model_copy(update={"objectives": Objectives(lexicographic=["setup", "tardiness"])}), FAST)
-    late_first = solve(p.model_copy(update={"objectives": Objectives(lexicographic=["tardiness", "setup"])}), FAST)
+    setup_first = solve(
+        p.model_copy(update={"objectives": Objectives(lexicographic=["setup", "tardiness"])}), FAST
+    )
+    late_first = solve(
+        p.model_copy(update={"objectives": Objectives(lexicographic=["tardiness", "setup"])}), FAST
+    )
     assert (setup_first.figures.setup_min, setup_first.figures.late_min) == (60, 60)
     assert (late_first.figures.setup_min, late_first.figures.late_min) == (180, 0)
     assert [s["objective"] for s in setup_first.stages] == ["setup", "tardiness"]
