@@ -56,7 +56,8 @@ def gantt(plan: Plan, timezone: str = "UTC", width: int = 96, *, axis: bool = Tr
             if o.setup_min:
                 for c in range(col(o.start - o.setup_min * 60), col(o.start)):
                     line[c] = "~"
-            a, b = col(o.start), max(col(o.start) + 1, col(o.end))
+            a = col(o.start)
+            b = max(a + 1, min(width, round((o.end - t0) / span * width)))
             for c in range(a, b):
                 line[c] = sym[o.product]
         out.append(f"{res:<{name_w}}  {''.join(line)}")
