@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from edge.logic.production.sequence import Candidate, NextOrder, adherence, next_order
-from edge.services.context import Line
+from edge.services.context import Line, line_context
 from edge.services.validate import OperatorInputError, require
 from edge.store import Store
 from edge.store import plant as repo
@@ -26,8 +26,9 @@ BLOCK_REASONS = {
     "tool": "tool in maintenance",
     "first_off": "first-off hold",
 }
-#: The uplink's status is trusted this long; older means the link (or the agent) is gone.
-LINK_STALE_S = 30.0
+#: The uplink records its status every ``uplink.status_interval_s`` while connected and
+#: nothing while it is not: a status older than this many intervals means the link is down.
+LINK_STALE_INTERVALS = 3.0
 
 
 def with_plan(rows: list[dict[str, Any]], store: Store, now: float) -> list[dict[str, Any]]:
@@ -108,12 +109,17 @@ def unblock_order(line: Line, store: Store, order: str, *, by: str) -> None:
         store.audit(who=by, action="order.unblock", entity=order, meaning="performed")
 
 
-def link_up(store: Store, now: float) -> bool:
-    """Whether the uplink reached the broker lately (as it last recorded)."""
+def link_up(line: Line, store: Store, now: float) -> bool:
+    """Whether the uplink reached the broker lately (as it last recorded). A line
+    without an uplink has no plant link."""
+    cfg = line_context(line).config
+    if cfg.uplink is None or not cfg.uplink.enabled:
+        return False
     up = store.agent_status().get("uplink")
     if not up:
         return False
-    return bool(up["value"].get("connected")) and now - float(up["updated_at"]) < LINK_STALE_S
+    stale = max(2.0, LINK_STALE_INTERVALS * cfg.uplink.status_interval_s)
+    return bool(up["value"].get("connected")) and now - float(up["updated_at"]) < stale
 
 
 def check_sequence(
@@ -141,7 +147,7 @@ def check_sequence(
         return nxt
     reason = blocks[nxt.planned][0]
     detail = blocks[nxt.planned][1]
-    online = link_up(store, now) if link is None else link
+    online = link_up(line, store, now) if link is None else link
     kind = "plan.blocked" if online else "plan.resequence"
     with store.transaction(sync_full=True):
         if repo.decided(store, plan_id, nxt.planned, kind):

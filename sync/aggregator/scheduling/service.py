@@ -629,14 +629,17 @@ def check_triggers(cfg: AggregatorConfig, st: AggregatorStore, now: float) -> li
     sc = scheduling(cfg)
     rp = sc.replan
     lines = {r.line and cfg.line(r.line).key for r in sc.resources} - {None, ""}
+    # One trigger per line and stop: its machines' open stops count as one episode,
+    # from the earliest of them.
+    down: dict[str, tuple[float, str, str]] = {}
     for line, ev, start, state in repo.open_downtime(st):
-        if (
-            line in lines
-            and state in rp.down_states
-            and now - start >= rp.line_down_min * 60
-            and not repo.event_since(st, "line_down", line, ev, 0)
-        ):
-            repo.add_event(st, now, "line_down", line=line, ref=ev, detail=f"{state} since {start:.0f}")
+        if line in lines and state in rp.down_states and line not in down:
+            down[line] = (start, ev, state)
+    for line, (start, ev, state) in down.items():
+        if now - start >= rp.line_down_min * 60 and not repo.event_since(st, "line_down", line, line, start):
+            repo.add_event(
+                st, now, "line_down", line=line, ref=line, detail=f"{state} since {start:.0f} ({ev})"
+            )
     pid, released = released_ops(st)
     if pid is not None:
         line_of = {r.id: (cfg.line(r.line).key if r.line else None) for r in sc.resources}

@@ -13,9 +13,18 @@ def test_the_next_order_is_the_first_released_one() -> None:
 
 
 def test_blocked_orders_are_passed_over_in_sequence() -> None:
-    seq = [Candidate("b", "released", "material"), Candidate("c", "released", "tool"), Candidate("d", "released")]
+    seq = [
+        Candidate("b", "released", "material"),
+        Candidate("c", "released", "tool"),
+        Candidate("d", "released"),
+    ]
     n = next_order(seq)
-    assert (n.planned, n.chosen, n.skipped, n.resequenced) == ("b", "d", (("b", "material"), ("c", "tool")), True)
+    assert (n.planned, n.chosen, n.skipped, n.resequenced) == (
+        "b",
+        "d",
+        (("b", "material"), ("c", "tool")),
+        True,
+    )
     none = next_order(seq[:2])
     assert none.chosen is None and none.resequenced
 

@@ -52,16 +52,40 @@ def test_a_plan_puts_its_orders_on_the_dispatch_list_in_sequence(tmp_path: Path)
     cfg = load_config(example_on_free_ports(tmp_path))
     with open_store(cfg) as st:
         # An order released before keeps its details; the plan gives it a place.
-        apply_command(cfg, st, PlantCommand("w", "work_order", T0, {"order_id": "WO-3", "product": "COLA-500", "priority": 9, "description": "ERP"}), now=T0)
+        apply_command(
+            cfg,
+            st,
+            PlantCommand(
+                "w",
+                "work_order",
+                T0,
+                {"order_id": "WO-3", "product": "COLA-500", "priority": 9, "description": "ERP"},
+            ),
+            now=T0,
+        )
         res = apply_command(cfg, st, PlantCommand("p-7", "plan", T0, plan_body()), now=T0)
         assert res.accepted, res.reason
         rows = dispatch_list(st, now=T0 + 600)
         assert [r["order_id"] for r in rows] == ["WO-1", "WO-2", "WO-3"]
         first = rows[0]
-        assert (first["planned_start"], first["planned_end"], first["crew"], first["tools"]) == (T0, T0 + 3600, ["anna"], ["MOLD-1"])
+        assert (first["planned_start"], first["planned_end"], first["crew"], first["tools"]) == (
+            T0,
+            T0 + 3600,
+            ["anna"],
+            ["MOLD-1"],
+        )
         assert first["adherence"] == "waiting, 10 min behind" and first["start_delay_min"] == 10.0
         assert rows[2]["description"] == "ERP" and rows[2]["adherence"] == "planned"
-        bad = apply_command(cfg, st, PlantCommand("p-8", "plan", T0, plan_body() | {"sequence": [plan_body()["sequence"][0] | {"product": "GIN"}]}))
+        bad = apply_command(
+            cfg,
+            st,
+            PlantCommand(
+                "p-8",
+                "plan",
+                T0,
+                plan_body() | {"sequence": [plan_body()["sequence"][0] | {"product": "GIN"}]},
+            ),
+        )
         assert not bad.accepted and bad.reason.startswith("sequence[0].product: 'GIN' is not a product")
 
 
@@ -73,10 +97,20 @@ def test_a_blocked_order_is_passed_over_and_the_line_says_why_once(tmp_path: Pat
         assert nxt is not None and (nxt.planned, nxt.chosen) == ("WO-1", "WO-1")
         block_order(cfg, st, "WO-1", "material", by="Anna (1001)", detail="caps not staged")
         nxt = check_sequence(cfg, st, now=T0 + 5, link=False)
-        assert nxt is not None and (nxt.planned, nxt.chosen, nxt.skipped) == ("WO-1", "WO-2", (("WO-1", "material"),))
+        assert nxt is not None and (nxt.planned, nxt.chosen, nxt.skipped) == (
+            "WO-1",
+            "WO-2",
+            (("WO-1", "material"),),
+        )
         check_sequence(cfg, st, now=T0 + 10, link=False)  # decided already: nothing new
         (ev,) = events(st, "plan.resequence")
-        assert (ev["plan_id"], ev["planned"], ev["chosen"], ev["reason"], ev["detail"]) == ("7", "WO-1", "WO-2", "material", "caps not staged")
+        assert (ev["plan_id"], ev["planned"], ev["chosen"], ev["reason"], ev["detail"]) == (
+            "7",
+            "WO-1",
+            "WO-2",
+            "material",
+            "caps not staged",
+        )
         assert "the plant is unreachable, WO-2 goes next instead" in ev["message"]
         rows = dispatch_list(st, now=T0)
         assert rows[0]["blocked"] == "material not staged (caps not staged)"
@@ -96,7 +130,9 @@ def test_block_input_is_checked(tmp_path: Path) -> None:
     cfg = load_config(example_on_free_ports(tmp_path))
     with open_store(cfg) as st:
         apply_command(cfg, st, PlantCommand("p-7", "plan", T0, plan_body()), now=T0)
-        with pytest.raises(OperatorInputError, match="reason: 'rain' is not one of material, tool, first_off"):
+        with pytest.raises(
+            OperatorInputError, match="reason: 'rain' is not one of material, tool, first_off"
+        ):
             block_order(cfg, st, "WO-1", "rain", by="Anna")
         with pytest.raises(OperatorInputError, match="order: 'WO-9' is not on this line's dispatch list"):
             block_order(cfg, st, "WO-9", "tool", by="Anna")

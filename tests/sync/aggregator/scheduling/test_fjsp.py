@@ -69,7 +69,18 @@ def test_import_fjsp_on_the_command_line(tmp_path: Path) -> None:
     f = tmp_path / "tiny.fjs"
     f.write_text(TINY_FROM_1)
     r = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "aggregator", "plan", "import-fjsp", str(f), "--time-limit", "3", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "aggregator",
+            "plan",
+            "import-fjsp",
+            str(f),
+            "--time-limit",
+            "3",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,

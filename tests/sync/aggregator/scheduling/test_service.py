@@ -37,11 +37,26 @@ def scheduling(**extra: Any) -> dict[str, Any]:
         "resources": [{"id": "L1", "line": "l1"}, {"id": "W2"}],
         "products": [{"id": "COLA", "changeover_min": 20}, {"id": "WATER", "changeover_min": 30}],
         "routings": [
-            {"product": p, "operations": [{"alternatives": [{"resource": "L1", "rate_per_min": 2}, {"resource": "W2", "rate_per_min": 1}]}]}
+            {
+                "product": p,
+                "operations": [
+                    {
+                        "alternatives": [
+                            {"resource": "L1", "rate_per_min": 2},
+                            {"resource": "W2", "rate_per_min": 1},
+                        ]
+                    }
+                ],
+            }
             for p in ("COLA", "WATER")
         ],
         "objectives": {"weights": {"tardiness": 10, "setup": 1, "stability": 1}},
-        "replan": {"line_down_min": 10, "down_states": ["down", "idle"], "assume_down_min": 480, "time_limit_s": 3},
+        "replan": {
+            "line_down_min": 10,
+            "down_states": ["down", "idle"],
+            "assume_down_min": 480,
+            "time_limit_s": 3,
+        },
     } | extra
 
 
@@ -85,7 +100,9 @@ def test_routings_import_from_csv_and_json(agg_target: str, tmp_path: Path) -> N
     r.write_text("product,op,resource,rate_per_min,crew\nJUICE,1,L1,3,\nJUICE,1,W2,1,\nJUICE,2,W2,5,\n")
     assert service.import_plan_file(cfg, r, now=NOW) == (0, 1)
     j = tmp_path / "orders.json"
-    j.write_text(json.dumps({"orders": [{"order_id": "J-1", "product": "JUICE", "quantity": 30, "due": NOW + 7200}]}))
+    j.write_text(
+        json.dumps({"orders": [{"order_id": "J-1", "product": "JUICE", "quantity": 30, "due": NOW + 7200}]})
+    )
     assert service.import_plan_file(cfg, j, now=NOW) == (1, 0)
     row = service.solve_plan(cfg, now=NOW)
     ops = row["body"]["ops"]
@@ -116,7 +133,9 @@ def test_a_released_plan_goes_down_as_plan_commands_the_line_accepts(agg_target:
     assert all(e.resource == "L1" for e in body.sequence) and body.sequence
 
 
-def test_a_line_down_past_the_threshold_triggers_a_replan_that_moves_its_work(agg_target: str, tmp_path: Path) -> None:
+def test_a_line_down_past_the_threshold_triggers_a_replan_that_moves_its_work(
+    agg_target: str, tmp_path: Path
+) -> None:
     """The line reports an open stop; after 10 minutes the planner records a trigger
     and proposes a replan: L1's work moves to W2 and the diff says so."""
     cfg = config(agg_target)
@@ -131,7 +150,18 @@ def test_a_line_down_past_the_threshold_triggers_a_replan_that_moves_its_work(ag
                 first_seq=1,
                 last_seq=1,
                 sent_at=NOW,
-                records=[{"seq": 1, "event_id": "dt-1", "machine": "filler", "start": NOW + 60, "end": None, "state": "down", "auto_reason": None, "micro": 0}],
+                records=[
+                    {
+                        "seq": 1,
+                        "event_id": "dt-1",
+                        "machine": "filler",
+                        "start": NOW + 60,
+                        "end": None,
+                        "state": "down",
+                        "auto_reason": None,
+                        "micro": 0,
+                    }
+                ],
             ),
             now=NOW + 120,
         )
@@ -160,12 +190,17 @@ def test_within_the_auto_limits_a_replan_applies_itself(agg_target: str, tmp_pat
     try:
         row = service.Planner(cfg).tick(st, NOW + 120)
         assert row is not None and row["trigger"] == "maintenance"
-        assert repo.plan(st, row["id"])["status"] == "released" and repo.plan(st, row["id"])["decided_by"] == "auto"
+        assert (
+            repo.plan(st, row["id"])["status"] == "released"
+            and repo.plan(st, row["id"])["decided_by"] == "auto"
+        )
     finally:
         st.close()
 
 
-def test_a_line_that_resequenced_is_answered_by_a_replan_from_the_real_state(agg_target: str, tmp_path: Path) -> None:
+def test_a_line_that_resequenced_is_answered_by_a_replan_from_the_real_state(
+    agg_target: str, tmp_path: Path
+) -> None:
     """The line's ``plan.resequence`` event (sent when its link returned) lands in the
     plan's deviations, triggers a replan, and the blocked order waits for its material."""
     cfg = config(agg_target)
@@ -182,8 +217,22 @@ def test_a_line_that_resequenced_is_answered_by_a_replan_from_the_real_state(agg
                 last_seq=6,
                 sent_at=NOW,
                 records=[
-                    {"seq": 5, "ts": NOW + 30, "kind": "order", "source": "operator", "message": "x", "data": None},
-                    {"seq": 6, "ts": NOW + 60, "kind": "plan.resequence", "source": "plan", "message": "WO-2 instead of WO-1", "data": json.dumps(data)},
+                    {
+                        "seq": 5,
+                        "ts": NOW + 30,
+                        "kind": "order",
+                        "source": "operator",
+                        "message": "x",
+                        "data": None,
+                    },
+                    {
+                        "seq": 6,
+                        "ts": NOW + 60,
+                        "kind": "plan.resequence",
+                        "source": "plan",
+                        "message": "WO-2 instead of WO-1",
+                        "data": json.dumps(data),
+                    },
                 ],
             ),
             now=NOW + 90,
