@@ -208,6 +208,9 @@ class Greedy:
                 score = INF
                 for k, a in enumerate(t.alts):
                     gate = prep.axes[a.cls].work_at(t.gate) if t.gate else 0
+                    if t.released is not None and a.resource == t.released.resource:
+                        # Released work keeps its start where it still can (stability).
+                        gate = max(gate, prep.axes[a.cls].work_at(prep.unit(t.released.start)))
                     got = self._earliest(t, a, max(gate, prev_end))
                     if got is None:
                         continue

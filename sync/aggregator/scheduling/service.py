@@ -297,14 +297,16 @@ def approve_plan(
         st.close()
 
 
-def release_body(cfg: AggregatorConfig, row: dict[str, Any], now: float) -> dict[str, dict[str, Any]]:
+def release_body(
+    cfg: AggregatorConfig, row: dict[str, Any], now: float, st: AggregatorStore
+) -> dict[str, dict[str, Any]]:
     """The ``plan`` command body per line: the operations on its resources that start
     within ``release_h`` (and have not ended), in sequence, with plan times, changeover,
     crew and tools."""
     sc = scheduling(cfg)
     plan = Plan.model_validate(row["body"])
     line_of = {r.id: (cfg.line(r.line).key if r.line else None) for r in sc.resources}
-    orders = {o["id"]: o for o in _all_orders(cfg, row)}
+    orders = {o["id"]: o for o in repo.orders(st, status=None)}
     bodies: dict[str, dict[str, Any]] = {}
     horizon = now + sc.release_h * 3600
     for op in sorted(plan.ops, key=lambda o: o.start):
@@ -341,14 +343,6 @@ def release_body(cfg: AggregatorConfig, row: dict[str, Any], now: float) -> dict
     return bodies
 
 
-def _all_orders(cfg: AggregatorConfig, row: dict[str, Any]) -> list[dict[str, Any]]:
-    st = open_store(cfg)
-    try:
-        return repo.orders(st, status=None)
-    finally:
-        st.close()
-
-
 def release_plan(
     cfg: AggregatorConfig,
     plan_id: int | None,
@@ -368,7 +362,7 @@ def release_plan(
         row = get_plan(cfg, plan_id, store=st)
         if row["status"] not in (PROPOSED, APPROVED, RELEASED):
             raise PlanError(f"plan {row['id']} is {row['status']}: it cannot be released")
-        bodies = release_body(cfg, row, now)
+        bodies = release_body(cfg, row, now, st)
         ids = {}
         for line, body in bodies.items():
             cid = f"plan-{row['id']}-{line.rsplit('/', 1)[-1]}-{int(now)}"
