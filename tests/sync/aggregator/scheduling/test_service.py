@@ -258,3 +258,18 @@ def test_an_infeasible_problem_is_stored_with_its_explanation(agg_target: str, t
     assert c["orders"] == ["X"] and "deadline" in c["text"]
     with pytest.raises(service.PlanError, match="cannot be released"):
         service.release_plan(cfg, row["id"], by="pia", now=NOW)
+
+
+def test_a_line_agent_and_the_ingest_never_load_the_solver() -> None:
+    """OR-Tools is imported when a model is built: importing the agent, the uplink, the
+    aggregator process and even the scheduling service leaves it unloaded."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, edge.runtime.agent, sync.uplink.session, sync.aggregator.service, "
+        "sync.aggregator.scheduling.service; print('ortools' in sys.modules)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
