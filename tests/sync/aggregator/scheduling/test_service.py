@@ -273,3 +273,29 @@ def test_a_line_agent_and_the_ingest_never_load_the_solver() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_an_order_overrunning_its_plan_triggers_a_replan(agg_target: str, tmp_path: Path) -> None:
+    """The line still runs an order half an hour past its planned end: one trigger, and
+    the replan keeps it on its line until ``overrun_min`` from now."""
+    from sync.protocol import LineStatus
+
+    cfg = config(agg_target, replan={"overrun_min": 30, "time_limit_s": 2})
+    released = _solved_and_released(cfg, tmp_path)["plan"]
+    first = min((o for o in released["body"]["ops"] if o["resource"] == "L1"), key=lambda o: o["start"])
+    late = first["end"] + 31 * 60
+    st = AggregatorStore(agg_target)
+    try:
+        st.set_status(LINE_KEY, LineStatus(line=REF, online=True, ts=late, order=first["order"]), late)
+        row = service.Planner(cfg).tick(st, late)
+        assert row is not None and row["trigger"] == "overrun"
+        ops = {o["order"]: o for o in row["body"]["ops"]}
+        kept = ops[first["order"]]
+        assert (
+            kept["resource"] == "L1"
+            and kept["frozen"]
+            and kept["end"] == pytest.approx(late + 30 * 60, abs=60)
+        )
+        assert service.Planner(cfg).tick(st, late + 60) is None  # once
+    finally:
+        st.close()
