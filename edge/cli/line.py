@@ -138,6 +138,8 @@ def cmd_order(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if args.action == "list":
         return _order_list(cfg, args)
+    if args.action in ("block", "unblock"):
+        return _order_block(cfg, args)
     due = parse_time(args.due, cfg.line.timezone, "--due") if args.due else None
     with open_store(cfg) as st:
         actor = operator(args, cfg, st)
@@ -162,13 +164,28 @@ def _order_args(cmd: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         if args.action is None:
             raise OperatorInputError(
-                "action: one of start, pause, resume, complete, changeover_start, changeover_end, list"
+                "action: one of start, pause, resume, complete, changeover_start, changeover_end, list, block, unblock"
             )
         if not args.config:
             raise OperatorInputError("-c/--config: required (the line config file)")
         return int(cmd(args))
 
     return run
+
+
+def _order_block(cfg: LineConfig, args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
+    from edge.services.plan import block_order, unblock_order
+
+    with open_store(cfg) as st:
+        actor = operator(args, cfg, st)
+        if args.action == "block":
+            block_order(cfg, st, actor, args.order, args.reason, detail=args.detail or "")
+            print(f"{args.order}: blocked ({args.reason}); the line passes over it while it is")
+        else:
+            unblock_order(cfg, st, actor, args.order)
+            print(f"{args.order}: no longer blocked")
+    return 0
 
 
 def _order_list(cfg: LineConfig, args: argparse.Namespace) -> int:
@@ -183,14 +200,27 @@ def _order_list(cfg: LineConfig, args: argparse.Namespace) -> int:
         if not rows:
             print("no work orders released to this line")
             return
+        planned = any(r["position"] is not None for r in rows)
+
+        def hm(t: float | None) -> str:
+            return datetime.fromtimestamp(t, tz).strftime("%d.%m. %H:%M") if t else "-"
+
         print(
-            f"{'order':<16} {'product':<12} {'quantity':>9} {'due':<17} {'prio':>4}  {'state':<10} description"
+            f"{'order':<16} {'product':<12} {'quantity':>9} {'due':<17} {'prio':>4}  {'state':<10} "
+            + (f"{'plan start':<12} {'plan end':<12} {'adherence':<26} " if planned else "")
+            + "description"
         )
         for r in rows:
             due = datetime.fromtimestamp(r["due"], tz).strftime("%Y-%m-%d %H:%M") if r["due"] else "-"
+            plan = (
+                f"{hm(r['planned_start']):<12} {hm(r['planned_end']):<12} {r['adherence'] or '-':<26} "
+                if planned
+                else ""
+            )
+            note = r["description"] + (f" [blocked: {r['blocked']}]" if r["blocked"] else "")
             print(
                 f"{r['order_id']:<16} {r['product']:<12} {r['quantity'] or '-':>9} {due:<17} {r['priority']:>4}  "
-                f"{r['state']:<10} {r['description']}"
+                f"{r['state']:<10} {plan}{note}"
             )
 
     return emit(args.json, rows, show)
@@ -286,7 +316,16 @@ def register(sub: Any) -> None:
         ("complete", "complete the running order"),
         ("changeover_start", "begin a changeover (a planned stop)"),
         ("changeover_end", "end the changeover"),
-        ("list", "work orders released to this line by the plant, by priority and due date"),
+        (
+            "list",
+            "the dispatch list: in the plan's sequence with plan against actual, else by priority and due",
+        ),
+        (
+            "block",
+            "an order cannot start now (material not staged, tool in maintenance, first-off hold); "
+            "the line passes over it in the plan's sequence (permission block_orders)",
+        ),
+        ("unblock", "the order can start again (permission block_orders)"),
     ):
         a = oda.add_parser(action, help=text, description=text)
         a.add_argument("-c", "--config", default=argparse.SUPPRESS, help="line config file (YAML)")
@@ -296,11 +335,19 @@ def register(sub: Any) -> None:
         else:
             a.add_argument(
                 "order",
-                nargs=None if action == "start" else "?",
+                nargs=None if action in ("start", "block", "unblock") else "?",
                 type=id_arg,
-                help="work order id" + ("" if action == "start" else " (optional)"),
+                help="work order id" + ("" if action in ("start", "block", "unblock") else " (optional)"),
             )
             add_auth(a)
+        if action == "block":
+            a.add_argument(
+                "--reason",
+                required=True,
+                choices=["material", "tool", "first_off"],
+                help="why it cannot start: material not staged, tool in maintenance, first-off hold",
+            )
+            a.add_argument("--detail", type=text_arg, help="what exactly (material, tool, who holds it)")
         if action == "start":
             a.add_argument("--product", type=id_arg, help="product id (default: from the dispatch list)")
             a.add_argument(
@@ -318,6 +365,8 @@ def register(sub: Any) -> None:
             json=False,
             badge=None,
             credential=None,
+            reason=None,
+            detail=None,
         )
     od.set_defaults(func=_order_args(cmd_order), action=None)
 

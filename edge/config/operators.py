@@ -31,6 +31,7 @@ from edge.config.base import Model
 
 Permission = Literal[
     "run_orders",  # start, pause, resume, complete orders; changeovers
+    "block_orders",  # declare an order cannot start (material, tool, first-off hold) and clear it
     "explain_downtime",  # assign reasons, split stops
     "book_scrap",  # scrap with a reason
     "adjust_counts",  # correct good counts (remove or add parts)
@@ -45,10 +46,19 @@ Permission = Literal[
 ]
 PERMISSIONS: tuple[str, ...] = Permission.__args__  # type: ignore[attr-defined]
 
-_BASIC = ["run_orders", "explain_downtime", "book_scrap", "inspect", "request_maintenance", "record_lots"]
+_BASIC = [
+    "run_orders",
+    "block_orders",
+    "explain_downtime",
+    "book_scrap",
+    "inspect",
+    "request_maintenance",
+    "record_lots",
+]
 DEFAULT_ROLES: dict[str, list[str]] = {
     "operator": _BASIC,
-    "maintenance": ["explain_downtime", "request_maintenance"],
+    # Maintenance declares (and clears) a tool in maintenance on the orders that need it.
+    "maintenance": ["explain_downtime", "request_maintenance", "block_orders"],
     "team_lead": [*_BASIC, "adjust_counts", "ack_alarms", "request_limits"],
     "quality": [*_BASIC, "ack_alarms", "request_limits", "approve"],
     "supervisor": list(PERMISSIONS),

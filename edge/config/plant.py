@@ -34,6 +34,40 @@ class WorkOrderBody(Model):
     """Free text for the operators (no control characters)."""
 
 
+class PlanEntry(Model):
+    """One order of a line's released sequence."""
+
+    order_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s/#+]+$")]
+    product: str
+    quantity: Annotated[int, Field(gt=0, le=100_000_000)]
+    due: float | None = None
+    priority: Annotated[int, Field(ge=0, le=1000)] = 0
+    resource: str = ""
+    start: float
+    """Planned start (epoch s)."""
+    end: float
+    """Planned end."""
+    setup_min: Annotated[float, Field(ge=0)] = 0.0
+    """Changeover planned before it."""
+    crew: list[str] = []
+    """Operators planned for it."""
+    tools: list[str] = []
+    """Tools or moulds (copies) planned for it."""
+    materials: list[str] = []
+
+
+class PlanBody(Model):
+    """Body of ``cmd/plan``: the released part of the plant's plan for this line, in
+    sequence. It replaces the line's previous plan; its orders go on the dispatch list."""
+
+    plan_id: Annotated[str, Field(min_length=1, max_length=64)]
+    released_at: float
+    rules: Literal["next_feasible"] = "next_feasible"
+    """How the line resequences on its own while the plant is unreachable: the next
+    order of the sequence that can start."""
+    sequence: list[PlanEntry] = []
+
+
 class ReasonsBody(Model):
     """Body of ``cmd/reasons``: a reason tree that replaces the config file's."""
 
@@ -51,4 +85,5 @@ BODIES: dict[str, type[Model]] = {
     "work_order": WorkOrderBody,
     "reasons": ReasonsBody,
     "products": ProductsBody,
+    "plan": PlanBody,
 }

@@ -28,11 +28,15 @@ from edge.logic.model import Quality, Sample
 from edge.runtime.acquire import ChangeFilter, non_finite
 from edge.runtime.companion import Companion
 from edge.runtime.device_runner import DeviceRunner
+from edge.services import plan as plan_service
 from edge.store import Store
 from edge.store import production as production_repo
 from edge.store.writer import SampleWriter
 
 log = logging.getLogger("lineside.agent")
+#: How often the agent looks whether the plan's next order can start (and records a
+#: resequencing when it cannot and the plant is unreachable).
+PLAN_CHECK_S = 2.0
 
 
 class Agent:
@@ -91,6 +95,7 @@ class Agent:
         self._stopping = asyncio.Event()
         self.channel: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._plan_checked = 0.0
 
     def _notify_companions(self) -> None:
         for c in self.companions:
@@ -504,6 +509,16 @@ class Agent:
                 self.faults.fault("orders", str(e), what="cannot apply order commands")
             else:
                 self.faults.recovered("orders", "applying order commands")
+            if self.clock.mono() - self._plan_checked >= PLAN_CHECK_S:
+                self._plan_checked = self.clock.mono()
+                try:
+                    await asyncio.to_thread(
+                        plan_service.check_sequence, self.cfg, self.store, now=self.clock.now()
+                    )
+                except Exception as e:  # the plan is advice: never stop the line logic for it
+                    self.faults.fault("plan", str(e), what="cannot check the plan's sequence")
+                else:
+                    self.faults.recovered("plan", "checking the plan's sequence")
             if self.lots is not None:
                 self.lots.follow(facts)
             if facts:

@@ -1,4 +1,4 @@
-"""Commands from the plant (work orders, reason tree, products): validated against the
+"""Commands from the plant (work orders, plans, reason tree, products): validated against the
 line, stored durably, answered once.
 
 A command is applied in one FULL-sync transaction together with its result and an audit
@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from edge.config.base import Model, format_validation_error
 from edge.config.line import LineConfig
-from edge.config.plant import BODIES, ProductsBody, ReasonsBody, WorkOrderBody
+from edge.config.plant import BODIES, PlanBody, ProductsBody, ReasonsBody, WorkOrderBody
 from edge.services.context import Line, effective_config, line_context
 from edge.services.identity import PLANT, Actor, authorize
 from edge.services.production import dispatch_list
@@ -111,6 +111,8 @@ def _validate(cmd: PlantCommand) -> Model:
 def _apply(line: Line, store: Store, cmd: PlantCommand, body: Model, now: float) -> dict[str, Any]:
     if isinstance(body, WorkOrderBody):
         return _work_order(line, store, cmd, body, now)
+    if isinstance(body, PlanBody):
+        return _plan(line, store, cmd, body, now)
     if isinstance(body, ReasonsBody):
         data = [r.model_dump() for r in body.reasons]
         _check_config(line, store, {"reasons": data})
@@ -154,6 +156,33 @@ def _work_order(line: Line, store: Store, cmd: PlantCommand, b: WorkOrderBody, n
         ts=now,
     )
     return b.model_dump() | {"status": "released"}
+
+
+def _plan(line: Line, store: Store, cmd: PlantCommand, b: PlanBody, now: float) -> dict[str, Any]:
+    """The plant's released sequence replaces the line's plan; orders not yet on the
+    dispatch list are released onto it (those there keep their details)."""
+    products = line_context(line, store).products
+    for i, e in enumerate(b.sequence):
+        if e.product not in products:
+            known = ", ".join(sorted(products)) or "none configured"
+            raise Rejected(
+                f"sequence[{i}].product: {e.product!r} is not a product of this line (known: {known})"
+            )
+    for e in b.sequence:
+        if repo.work_order_status(store, e.order_id) is None:
+            repo.release_work_order(
+                store,
+                e.order_id,
+                product=e.product,
+                quantity=e.quantity,
+                due=e.due,
+                priority=e.priority,
+                description="",
+                command_id=cmd.id,
+                ts=now,
+            )
+    repo.set_plan(store, b.plan_id, [e.model_dump() for e in b.sequence], ts=now)
+    return {"plan_id": b.plan_id, "orders": [e.order_id for e in b.sequence]}
 
 
 def _check_config(line: Line, store: Store, update: dict[str, Any]) -> None:

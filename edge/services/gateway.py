@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from edge.config.line import LineConfig
 from edge.core.errors import LinesideError, StoreError, WriteRefused
-from edge.services import inspections, maintenance, production, quality, trace
+from edge.services import inspections, maintenance, plan, production, quality, trace
 from edge.services.context import Line, config_of
 from edge.services.identity import Actor
 from edge.services.validate import OperatorInputError
@@ -72,6 +72,8 @@ ACTIONS: dict[str, Callable[..., Any]] = {
         production.assign_reason,
         production.split_event,
         production.order_command,
+        plan.block_order,
+        plan.unblock_order,
         production.adjust_count,
         quality.ack_alarms,
         quality.enter_measurement,

@@ -58,6 +58,7 @@ MEANINGS: dict[str, str] = {
 #: What each permission lets an actor do (for refusals and `lineside operator list`).
 PERMISSION_TEXT = {
     "run_orders": "run work orders",
+    "block_orders": "block or unblock work orders",
     "explain_downtime": "explain downtime",
     "book_scrap": "book scrap",
     "adjust_counts": "adjust counts",

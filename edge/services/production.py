@@ -19,6 +19,7 @@ from edge.logic.production.downtime import DowntimeEvent, resolve
 from edge.logic.production.report import build_report, downtime_row, unscheduled
 from edge.services.context import Line, effective_config, line_context
 from edge.services.identity import Actor, Refused, authorize
+from edge.services.plan import dispatch_state, with_plan
 from edge.services.validate import OperatorInputError, optional_ident, require, when, whole
 from edge.store import Store
 from edge.store import plant as plant_repo
@@ -143,18 +144,20 @@ def current_order(store: Store) -> tuple[str | None, str | None, float | None]:
     return (o.order, o.product, o.start) if o else (None, None, None)
 
 
-def dispatch_list(store: Store, *, include_done: bool = False) -> list[dict[str, Any]]:
-    """Released work orders with their progress on the line, by priority and due date."""
+def dispatch_list(
+    store: Store, *, include_done: bool = False, now: float | None = None
+) -> list[dict[str, Any]]:
+    """Released work orders with their progress on the line: in the plan's sequence when
+    the plant released a plan (with planned start and end, start delay and adherence,
+    crew, tools and any block), the rest by priority and due date."""
     out = []
     for w in plant_repo.work_orders(store):
-        last = w.pop("last_action")
-        status = w.pop("status")
-        state = status if status == "cancelled" else {None: "released", "start": "running"}.get(last, last)
+        state = dispatch_state(w.pop("status"), w.pop("last_action"))
         if not include_done and state in ("complete", "cancelled"):
             continue
         updated = w.pop("updated")
         out.append(w | {"state": state, "updated": updated})
-    return out
+    return with_plan(out, store, now if now is not None else time.time())
 
 
 ORDER_ACTIONS = ("start", "pause", "resume", "complete", "changeover_start", "changeover_end")

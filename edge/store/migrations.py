@@ -472,3 +472,45 @@ def m011_limit_requests(db: sqlite3.Connection) -> None:
         CREATE INDEX spc_limit_requests_pending ON spc_limit_requests (status) WHERE status = 'pending';
         """
     )
+
+
+@migration
+def m012_plan(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- The released part of the plant's plan for this line, in sequence (replaced
+        -- whole by each plan command).
+        CREATE TABLE line_plan (
+            position INTEGER PRIMARY KEY,
+            plan_id TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            product TEXT NOT NULL,
+            planned_start REAL NOT NULL,
+            planned_end REAL NOT NULL,
+            setup_min REAL NOT NULL DEFAULT 0,
+            crew TEXT NOT NULL DEFAULT '[]',
+            tools TEXT NOT NULL DEFAULT '[]',
+            materials TEXT NOT NULL DEFAULT '[]',
+            received REAL NOT NULL
+        );
+        -- Why an order cannot start now (material not staged, tool in maintenance, a
+        -- first-off hold), declared at the line until cleared.
+        CREATE TABLE order_blocks (
+            order_id TEXT PRIMARY KEY,
+            reason TEXT NOT NULL CHECK (reason IN ('material', 'tool', 'first_off')),
+            detail TEXT NOT NULL DEFAULT '',
+            by TEXT NOT NULL,
+            ts REAL NOT NULL
+        );
+        -- The line's own decisions about its sequence (once each): a blocked planned
+        -- order, and the order it picked instead while the plant was unreachable.
+        CREATE TABLE plan_decisions (
+            plan_id TEXT NOT NULL,
+            planned TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            chosen TEXT NOT NULL DEFAULT '',
+            ts REAL NOT NULL,
+            PRIMARY KEY (plan_id, planned, kind)
+        );
+        """
+    )

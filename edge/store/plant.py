@@ -137,3 +137,99 @@ def set_master_data(store: Store, kind: str, data: Any, *, command_id: str, ts: 
         "ON CONFLICT(kind) DO UPDATE SET body = excluded.body, command_id = excluded.command_id, updated = excluded.updated",
         (kind, json.dumps(data), command_id, ts),
     )
+
+
+# ----------------------------------------------------------------------------- the plan
+
+
+def set_plan(store: Store, plan_id: str, entries: list[dict[str, Any]], *, ts: float) -> None:
+    """Replace the line's plan with ``entries`` (in sequence)."""
+    store.db.execute("DELETE FROM line_plan")
+    store.db.executemany(
+        "INSERT INTO line_plan (position, plan_id, order_id, product, planned_start, planned_end, setup_min, "
+        "crew, tools, materials, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                i,
+                plan_id,
+                e["order_id"],
+                e["product"],
+                e["start"],
+                e["end"],
+                e.get("setup_min", 0.0),
+                json.dumps(e.get("crew", [])),
+                json.dumps(e.get("tools", [])),
+                json.dumps(e.get("materials", [])),
+                ts,
+            )
+            for i, e in enumerate(entries)
+        ],
+    )
+
+
+def line_plan(store: Store) -> list[dict[str, Any]]:
+    """The plan in sequence: position, plan id, order, product, planned start and end,
+    setup, crew, tools, materials. Empty before the plant released one."""
+    try:
+        rows = store.db.execute(
+            "SELECT position, plan_id, order_id, product, planned_start, planned_end, setup_min, crew, tools, "
+            "materials FROM line_plan ORDER BY position"
+        ).fetchall()
+    except sqlite3.OperationalError:  # a read-only store from before plans existed
+        return []
+    cols = ("position", "plan_id", "order_id", "product", "planned_start", "planned_end", "setup_min")
+    return [
+        dict(zip(cols, r[:7], strict=True))
+        | {"crew": json.loads(r[7]), "tools": json.loads(r[8]), "materials": json.loads(r[9])}
+        for r in rows
+    ]
+
+
+def order_starts(store: Store) -> dict[str, tuple[float, float | None]]:
+    """Order → (first start, completion) as the line recorded them."""
+    return {
+        o: (float(a), b)
+        for o, a, b in store.db.execute(
+            "SELECT order_id, min(CASE WHEN action = 'start' THEN ts END), "
+            "max(CASE WHEN action = 'complete' THEN ts END) FROM orders GROUP BY order_id "
+            "HAVING min(CASE WHEN action = 'start' THEN ts END) IS NOT NULL"
+        )
+    }
+
+
+def set_block(store: Store, order: str, reason: str, detail: str, *, by: str, ts: float) -> None:
+    store.db.execute(
+        "INSERT INTO order_blocks (order_id, reason, detail, by, ts) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT(order_id) DO UPDATE SET reason = excluded.reason, detail = excluded.detail, by = excluded.by, "
+        "ts = excluded.ts",
+        (order, reason, detail, by, ts),
+    )
+
+
+def clear_block(store: Store, order: str) -> bool:
+    return bool(store.db.execute("DELETE FROM order_blocks WHERE order_id = ?", (order,)).rowcount)
+
+
+def blocks(store: Store) -> dict[str, tuple[str, str]]:
+    """Order → (reason, detail) of orders that cannot start now."""
+    try:
+        rows = store.db.execute("SELECT order_id, reason, detail FROM order_blocks").fetchall()
+    except sqlite3.OperationalError:
+        return {}
+    return {o: (r, d) for o, r, d in rows}
+
+
+def decided(store: Store, plan_id: str, planned: str, kind: str) -> bool:
+    return bool(
+        store.db.execute(
+            "SELECT 1 FROM plan_decisions WHERE plan_id = ? AND planned = ? AND kind = ?",
+            (plan_id, planned, kind),
+        ).fetchone()
+    )
+
+
+def add_decision(store: Store, plan_id: str, planned: str, kind: str, chosen: str, *, ts: float) -> None:
+    store.db.execute(
+        "INSERT INTO plan_decisions (plan_id, planned, kind, chosen, ts) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (plan_id, planned, kind, chosen, ts),
+    )

@@ -14,6 +14,7 @@ from edge.config.paths import store_file
 from edge.config.uplink import MqttConfig
 from edge.core.errors import ConfigError
 from edge.core.yamlio import read_yaml
+from sync.aggregator.scheduling.config import SchedulingCfg
 
 
 class AggregatorLine(Model):
@@ -57,6 +58,8 @@ class AggregatorConfig(Model):
     "from the future" (a corrupt or foreign sender)."""
     command_resend_s: Annotated[float, Field(gt=0, le=86400)] = 30.0
     """Commands not yet acknowledged by their line are published again this often."""
+    scheduling: SchedulingCfg | None = None
+    """Finite-capacity scheduling (``lineside aggregator plan …``); none: no planning."""
 
     source: Annotated[Path | None, Field(exclude=True)] = None
 
@@ -68,6 +71,10 @@ class AggregatorConfig(Model):
         dup = {k for k in keys if keys.count(k) > 1}
         if dup:
             raise ValueError(f"lines: duplicate line {sorted(dup)[0]}")
+        if self.scheduling is not None:
+            for r in self.scheduling.resources:
+                if r.line is not None and not any(r.line in (ln.key, ln.line) for ln in self.lines):
+                    raise ValueError(f"scheduling.resources.{r.id}.line: {r.line!r} is not one of the lines")
         return self
 
     def line(self, name: str) -> AggregatorLine:

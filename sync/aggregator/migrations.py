@@ -228,6 +228,89 @@ def m002_report_indexes(db: Database) -> None:
     )
 
 
+@AGGREGATOR
+def m003_scheduling(db: Database) -> None:
+    """Finite-capacity scheduling: the orders and routings to plan, plans (proposed,
+    approved, released) with their diff, the events that trigger replans, maintenance
+    windows and material notices entered at the plant, and what the lines report about
+    their own resequencing."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE plan_orders (
+            order_id TEXT PRIMARY KEY,
+            product TEXT NOT NULL,
+            quantity BIGINT NOT NULL,
+            release_ts DOUBLE PRECISION,
+            due DOUBLE PRECISION,
+            deadline DOUBLE PRECISION,
+            priority INTEGER NOT NULL DEFAULT 0,
+            materials TEXT NOT NULL DEFAULT '[]',
+            status TEXT NOT NULL DEFAULT 'open',
+            updated DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE plan_routings (
+            product TEXT PRIMARY KEY,
+            body TEXT NOT NULL,
+            updated DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE plans (
+            id {SERIAL},
+            created DOUBLE PRECISION NOT NULL,
+            origin DOUBLE PRECISION NOT NULL,
+            status TEXT NOT NULL,
+            trigger_kind TEXT NOT NULL,
+            objective DOUBLE PRECISION,
+            bound DOUBLE PRECISION,
+            gap DOUBLE PRECISION,
+            body TEXT NOT NULL,
+            diff TEXT NOT NULL DEFAULT '{}',
+            decided_by TEXT NOT NULL DEFAULT '',
+            decided_at DOUBLE PRECISION,
+            released_at DOUBLE PRECISION
+        );
+        CREATE INDEX plans_by_status ON plans (status, id);
+        CREATE TABLE plan_events (
+            id {SERIAL},
+            ts DOUBLE PRECISION NOT NULL,
+            kind TEXT NOT NULL,
+            line TEXT NOT NULL DEFAULT '',
+            ref TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '',
+            plan_id BIGINT
+        );
+        CREATE INDEX plan_events_open ON plan_events (plan_id, id);
+        CREATE TABLE plan_maintenance (
+            id {SERIAL},
+            resource TEXT NOT NULL,
+            start_ts DOUBLE PRECISION NOT NULL,
+            end_ts DOUBLE PRECISION NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            added DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE plan_materials (
+            material TEXT PRIMARY KEY,
+            available_at DOUBLE PRECISION,
+            orders TEXT NOT NULL DEFAULT '[]',
+            updated DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE plan_deviations (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            kind TEXT NOT NULL,
+            plan_id TEXT NOT NULL DEFAULT '',
+            planned TEXT NOT NULL DEFAULT '',
+            chosen TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            message TEXT NOT NULL DEFAULT '',
+            handled INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (line, seq)
+        )
+        """,
+    )
+
+
 def apply(db: Database) -> list[str]:
     """Bring a plant store up to date; returns the migrations applied now."""
     return AGGREGATOR.apply(db)

@@ -6,12 +6,19 @@ raises RecordError, and the message becomes a dead letter."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from sync.aggregator.db import Database
 from sync.protocol import parse_records
-from sync.protocol.records import DowntimeEditRecord, DowntimeRecord, InspectionRecord, SpcAlarmRecord
+from sync.protocol.records import (
+    DowntimeEditRecord,
+    DowntimeRecord,
+    EventRecord,
+    InspectionRecord,
+    SpcAlarmRecord,
+)
 
 Projection = Callable[[Database, str, list[dict[str, Any]]], None]
 PROJECTIONS: dict[str, Projection] = {}
@@ -77,4 +84,44 @@ def inspections(db: Database, line: str, records: list[dict[str, Any]]) -> None:
         "INSERT INTO inspections (line, seq, ts, plan, order_id, passed, by_who, comment) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [(line, r.seq, r.ts, r.plan, r.order_id, int(bool(r.passed)), r.by, r.comment) for r in recs],
+    )
+
+
+#: Event kinds a line records about its plan (``edge.services.plan``).
+PLAN_EVENTS = ("plan.resequence", "plan.blocked")
+
+
+@projection("events")
+def plan_deviations(db: Database, line: str, records: list[dict[str, Any]]) -> None:
+    """What a line reports about its released sequence: it started another order than
+    planned (``plan.resequence``, when the plant was unreachable) or the planned one is
+    blocked (``plan.blocked``). Other events stay in ``records`` only."""
+    mine = [r for r in records if r.get("kind") in PLAN_EVENTS]
+    if not mine:
+        return
+    recs: list[EventRecord] = parse_records("events", mine)
+    rows = []
+    for r in recs:
+        try:
+            d = json.loads(r.data or "{}")
+        except ValueError:
+            d = {}
+        d = d if isinstance(d, dict) else {}
+        rows.append(
+            (
+                line,
+                r.seq,
+                r.ts,
+                r.kind,
+                str(d.get("plan_id") or ""),
+                str(d.get("planned") or ""),
+                str(d.get("chosen") or ""),
+                str(d.get("reason") or ""),
+                r.message,
+            )
+        )
+    db.executemany(
+        "INSERT INTO plan_deviations (line, seq, ts, kind, plan_id, planned, chosen, reason, message) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        rows,
     )

@@ -66,6 +66,7 @@ class Aggregator:
         self._logged: set[str] = set()
         #: Repeating faults (the broker, the plant store, commands) logged once, with recovery.
         self.faults = FaultLog(log)
+        self.planner: Any = None
         self.counts: dict[str, int] = {
             "messages": 0,
             "records": 0,
@@ -82,6 +83,12 @@ class Aggregator:
             t = threading.Thread(target=target, name=f"aggregator-{name}", daemon=True)
             t.start()
             self._threads.append(t)
+        if self.cfg.scheduling is not None and self.cfg.scheduling.replan.watch:
+            # Its own thread and store connection: a replan never holds up the ingest.
+            from sync.aggregator.scheduling.service import Planner
+
+            self.planner = Planner(self.cfg)
+            self.planner.start()
         sdnotify.notify("READY=1", "STATUS=connecting to the broker")
         log.info(
             "aggregator started: %d lines, store %s, broker %s",
@@ -94,6 +101,8 @@ class Aggregator:
         self._stop.set()
         sdnotify.notify("STOPPING=1")
         self._in.put(None)
+        if self.planner is not None:
+            self.planner.stop()
         for t in self._threads:
             t.join(10)
         if self._client is not None:

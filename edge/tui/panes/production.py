@@ -1,4 +1,5 @@
-"""F3 Orders: the running order and the dispatch list; ``s`` start (the selected released
+"""F3 Orders: the running order and the dispatch list (in the plan's sequence, with the
+planned start and the adherence: on time, started late, waiting); ``s`` start (the selected released
 order fills in product and quantity), ``p`` pause, ``u`` resume, ``c`` complete, ``o``
 changeover start/end, ``x`` book scrap with a reason, ``a`` correct the good count."""
 
@@ -32,7 +33,7 @@ class ProductionPane(Pane):
     def compose(self) -> ComposeResult:
         yield Static("", id="pr-current")
         t: DataTable[Any] = DataTable(id="pr-table", cursor_type="row", zebra_stripes=True)
-        t.add_columns("order", "product", "qty", "due", "prio", "state", "description")
+        t.add_columns("order", "product", "qty", "due", "prio", "state", "plan", "adherence", "description")
         yield t
 
     def update_view(self, v: LineView, clock: Clock) -> None:
@@ -56,7 +57,9 @@ class ProductionPane(Pane):
                     clock.day_hm(r["due"]) if r["due"] else "-",
                     str(r["priority"]),
                     r["state"],
-                    r["description"],
+                    clock.day_hm(r["planned_start"]) if r.get("planned_start") else "-",
+                    r.get("adherence") or "-",
+                    r["description"] + (f" [blocked: {r['blocked']}]" if r.get("blocked") else ""),
                 ),
             )
             for r in v.dispatch

@@ -71,6 +71,7 @@ def actions(cfg: str, store: Path) -> dict[str, list[str]]:
     """Several operator commands (without who runs them)."""
     return {
         "order start": ["order", "start", "-c", cfg, "WO-2", "--product", "COLA-500"],
+        "order block": ["order", "block", "-c", cfg, "WO-1", "--reason", "material"],
         "count": ["count", "-c", cfg, "filler", "--good", "1000000", "--comment", "more"],
         "spc ack": ["spc", "ack", "-c", cfg, "fill_weight", "--comment", "ok"],
         "spc recalc": ["spc", "recalc", "-c", cfg, "fill_weight", "--reason", "why not"],
@@ -323,3 +324,46 @@ def test_config_check_refuses_identical_pin_hashes_and_malformed_token_hashes(
     err = capsys.readouterr().err
     assert "operators[1].pin_hash: same PIN as operators[0]" in err
     assert "operators[2].token_hash: not a token hash from `lineside operator token`" in err
+
+
+def test_an_order_block_runs_as_the_operator_and_by_is_gone(
+    line: tuple[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`order block|unblock` (the plan's offline resequencing) take --badge like every
+    operator command: the block and its audit entry name Anna, `--by` is a usage error."""
+    from edge.services.commands import PlantCommand, apply_command
+
+    cfg, store = line
+    body = {"order_id": "WO-7", "product": "COLA-500", "quantity": 10}
+    with Store(store) as st:
+        assert apply_command(
+            load_config(Path(cfg)), st, PlantCommand("c-7", "work_order", 1.0, body)
+        ).accepted
+    with pytest.raises(SystemExit) as e:
+        main(["order", "block", "-c", cfg, "WO-7", "--reason", "tool", "--by", "Mickey Mouse"])
+    assert e.value.code == 2 and "unrecognized arguments: --by" in capsys.readouterr().err
+    pin_on_stdin(monkeypatch, "1111")
+    argv = [
+        "order",
+        "block",
+        "-c",
+        cfg,
+        "WO-7",
+        "--reason",
+        "material",
+        "--detail",
+        "caps",
+        "--badge",
+        "1001",
+    ]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "WO-7: blocked (material)" in capsys.readouterr().out
+    assert main(["order", "list", "-c", cfg, "--json"]) == 0
+    assert '"blocked": "material not staged (caps)"' in capsys.readouterr().out
+    pin_on_stdin(monkeypatch, "1111")
+    assert main(["order", "unblock", "-c", cfg, "WO-7", "--badge", "1001"]) == 0
+    with Store(store, readonly=True) as st:
+        rows = st.db.execute(
+            "SELECT who, action FROM audit WHERE action IN ('order.block', 'order.unblock') ORDER BY seq"
+        ).fetchall()
+    assert rows == [("Anna Operator (1001)", "order.block"), ("Anna Operator (1001)", "order.unblock")]

@@ -27,6 +27,8 @@ ARGS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "production.assign_reason": (("filler@1.000", "MECH.JAM"), {"comment": "c"}),
     "production.split_event": (("filler@1.000", 1.5), {}),
     "production.order_command": (("start", "WO-1"), {"product": "COLA-500"}),
+    "plan.block_order": (("WO-1", "material"), {"detail": "caps"}),
+    "plan.unblock_order": (("WO-1",), {}),
     "production.adjust_count": (("filler",), {"good": 5, "comment": "c"}),
     "quality.ack_alarms": (("fill_weight",), {"comment": "c"}),
     "quality.enter_measurement": (("fill_weight", 500.0), {}),
