@@ -478,6 +478,7 @@ class Agent:
                 latest = production_repo.latest_state(self.store, m)
                 if latest is not None and latest[0] != State.NO_DATA.value:
                     facts.append(StateChange(last, m, State(latest[0]), State.NO_DATA, "agent not running"))
+            self.logic.resume(last)  # parts the counters caught up were made while not observed
         # Reasons other domains imposed and did not lift hold on: re-apply them (no fact:
         # they are on record already; a stop opening from now on takes them).
         for _since, machine, source, reason, _detail in production_repo.active_impositions(self.store):
