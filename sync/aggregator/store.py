@@ -28,7 +28,6 @@ from sync.aggregator.projections import project
 from sync.protocol import Batch, LineRef, Topics, record_texts
 from sync.protocol.records import RecordError
 
-
 #: Streams whose plant tables and rollups m007_web added (filled from what a store holds).
 WEB_STREAMS = ("state_changes", "counts", "downtime", "spc_points", "spc_limits", "orders")
 
