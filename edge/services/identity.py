@@ -130,6 +130,11 @@ class Actor:
 PLANT = Actor("plant", "plant", None, "plant", frozenset({"plant_commands"}), "plant")
 #: The line itself: what the agent does on its own (SPC stop-line writes, lots read from tags).
 LINE = Actor("line", "line", None, "line", frozenset({"write"}), "line")
+#: A Sparkplug host application (Ignition's MQTT Engine) writing by DCMD: holds ``write``
+#: only, and the Sparkplug node lets it write only the tags in ``sparkplug.writable``
+#: (who may publish a DCMD at all is the broker ACL's business). Audited as
+#: ``sparkplug host``.
+SPARKPLUG_HOST = Actor("plant", "sparkplug host", None, "sparkplug", frozenset({"write"}), "plant")
 
 
 def operator_actor(line: Line, op: OperatorCfg, auth: AuthMethod, signed: SignedWith | None = None) -> Actor:
