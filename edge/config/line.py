@@ -9,6 +9,7 @@ raises :class:`ConfigError`, whose ``messages`` are ``FILE: path.to.field: what 
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -50,6 +51,10 @@ class LineIdentity(Model):
     """IANA time zone of the plant (shift calendars are in local time)."""
     description: str = ""
     """Free text shown in the operator UI and plant view."""
+    commissioned: datetime | None = None
+    """When the line went into production (plant local time if no offset). Time before
+    it is no loss: it is outside planned production time. Default: the agent's first
+    start on this store."""
 
     @field_validator("timezone")
     @classmethod
