@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge.config.base import TOPIC_SAFE_RE, CrossCheckError, Model, format_validation_error
 from edge.config.devices import Device, OpcUaDevice, Tag, check_address
+from edge.config.materials import BomCfg, MaterialMasterCfg, StockCfg, check_materials_sections
 from edge.config.operators import OperatorCfg, TuiCfg, check_operator_sections
 from edge.config.paths import store_file
 from edge.config.production import (
@@ -164,6 +165,13 @@ class LineConfig(Model):
     """Inspection plans (first-off, periodic checks) with their items."""
     materials: list[MaterialCfg] = []
     """Materials whose lot numbers are read from tags (traceability)."""
+    material_master: list[MaterialMasterCfg] = []
+    """Materials the line uses: unit, lot control, shelf life, backflush or issue."""
+    boms: list[BomCfg] = []
+    """Bills of materials: per product, its components, quantity per unit, scrap
+    allowance and the feeder each is loaded at."""
+    stock: StockCfg = StockCfg()
+    """Lineside stock: locations, shortage notices, produced lots."""
     uplink: UplinkConfig | None = None
     """Store-and-forward to the plant aggregator over MQTT (absent: local only)."""
     uns: UnsConfig | None = None
@@ -203,6 +211,7 @@ class LineConfig(Model):
                 errors.append(f"{where}.{field}: tag {t.name!r}: {msg}")
         errors += check_line_sections(self)
         errors += check_quality_sections(self)
+        errors += check_materials_sections(self)
         errors += check_operator_sections(self)
         errors += check_plant_it_sections(self)
         if errors:
