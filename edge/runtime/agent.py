@@ -31,6 +31,7 @@ from edge.runtime.device_runner import DeviceRunner
 from edge.services import plan as plan_service
 from edge.store import Store
 from edge.store import production as production_repo
+from edge.store import uns as uns_repo
 from edge.store.writer import SampleWriter
 
 log = logging.getLogger("lineside.agent")
@@ -589,6 +590,7 @@ class Agent:
                     max_age_s=r.max_age_days * 86400,
                     max_bytes=int(r.max_size_mb * 1e6),
                     require_ack=self.cfg.uplink is not None and self.cfg.uplink.enabled,
+                    samples_held_after=self._sparkplug_cursor(),
                 )
                 if any(removed.values()):
                     log.info("retention removed %s", removed)
@@ -596,6 +598,13 @@ class Agent:
                 self.faults.fault("retention", str(e), what="retention failed")
             else:
                 self.faults.recovered("retention", "retention")
+
+    def _sparkplug_cursor(self) -> int | None:
+        """The last sample the Sparkplug node has sent (None: no node, or never born)."""
+        sp = self.cfg.sparkplug
+        if sp is None or not sp.enabled:
+            return None
+        return uns_repo.mark(self.store, uns_repo.SPARKPLUG_CURSOR)
 
     async def _checkpoints(self) -> None:
         """Keep the WAL bounded: a TRUNCATE checkpoint every ``store.checkpoint_s``; one a
