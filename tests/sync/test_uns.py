@@ -200,7 +200,7 @@ def test_topics_command_map_and_schemas(tmp_path: Path, capsys: pytest.CaptureFi
     data = {
         "line": {"enterprise": "acme", "site": "test", "area": "a1", "line": "l1"},
         "devices": DEVICE,
-        "tags": TAGS[:1] + [{"name": "plc.sp", "device": "plc", "address": "hr:8", "writable": True}],
+        "tags": [*TAGS[:1], {"name": "plc.sp", "device": "plc", "address": "hr:8", "writable": True}],
         "uplink": {},
         "uns": {"umh": True},
         "sparkplug": {"primary_host": "scada", "writable": ["plc.sp"]},
