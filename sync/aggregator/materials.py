@@ -197,11 +197,13 @@ def set_lot_status(
             # Intermediates made from them that the plant sent on to other lines as
             # material lots: in quarantine too, so those lines hold what they made.
             made = repo.plant_lots_of(store, sorted({e["child"] for e in affected}))
-            for lt, cur in sorted(made.items()):
+            for _lt, cur in sorted(made.items()):
                 if cur["status"] == "released":
                     body = {k: cur[k] for k in ("lot", "material", "expiry", "supplier_lot", "quantity")}
                     why = f"made from {', '.join(lots)} ({status})"
-                    entries.append(_check(LotEntry, body | {"status": "quarantine", "reason": why}, "lot").model_dump())
+                    entries.append(
+                        _check(LotEntry, body | {"status": "quarantine", "reason": why}, "lot").model_dump()
+                    )
         with store.tx():
             for e in entries:
                 repo.upsert_lot(store, e, by=who(), now=now)

@@ -187,7 +187,9 @@ def holds(db: Database, line: str, records: list[dict[str, Any]]) -> None:
             for r in recs
         ],
     )
-    _quarantine_held_intermediates(db, line, [r for r in recs if r.action == "hold" and r.target_kind == "lot"])
+    _quarantine_held_intermediates(
+        db, line, [r for r in recs if r.action == "hold" and r.target_kind == "lot"]
+    )
 
 
 def _quarantine_held_intermediates(db: Database, line: str, held: list[HoldRecord]) -> None:
@@ -201,14 +203,16 @@ def _quarantine_held_intermediates(db: Database, line: str, held: list[HoldRecor
     lines = [r[0] for r in db.query("SELECT DISTINCT line FROM progress ORDER BY line")]
     for r in held:
         rows = db.query(
-            "SELECT lot, material, expiry, supplier_lot, quantity, status FROM plant_lots WHERE lot = ?", (r.target,)
+            "SELECT lot, material, expiry, supplier_lot, quantity, status FROM plant_lots WHERE lot = ?",
+            (r.target,),
         )
         if not rows or rows[0][5] != "released":
             continue
         lot, material, expiry, supplier_lot, quantity, _ = rows[0]
         why = f"on hold at {line}: {r.reason}"[:500]
         db.execute(
-            "UPDATE plant_lots SET status = 'quarantine', reason = ?, updated = ? WHERE lot = ?", (why, r.ts, lot)
+            "UPDATE plant_lots SET status = 'quarantine', reason = ?, updated = ? WHERE lot = ?",
+            (why, r.ts, lot),
         )
         db.execute(
             "INSERT INTO lot_status_history (lot, status, reason, by_who, ts) VALUES (?, 'quarantine', ?, ?, ?)",
@@ -225,7 +229,10 @@ def _quarantine_held_intermediates(db: Database, line: str, held: list[HoldRecor
         }
         db.executemany(
             "INSERT INTO commands (id, line, kind, body, issued_at) VALUES (?, ?, 'lots', ?, ?) ON CONFLICT DO NOTHING",
-            [(f"lots-held-{line}-{r.seq}-{i}", ln, json.dumps({"lots": [entry]}), r.ts) for i, ln in enumerate(lines)],
+            [
+                (f"lots-held-{line}-{r.seq}-{i}", ln, json.dumps({"lots": [entry]}), r.ts)
+                for i, ln in enumerate(lines)
+            ],
         )
 
 

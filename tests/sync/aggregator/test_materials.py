@@ -20,7 +20,8 @@ from edge.services.uplink import UplinkFeed
 from edge.store import STREAMS, Store
 from sync.aggregator import materials as plant
 from sync.aggregator.config import AggregatorConfig
-from sync.aggregator.store import AggregatorStore, open_store as open_agg
+from sync.aggregator.store import AggregatorStore
+from sync.aggregator.store import open_store as open_agg
 from sync.protocol import LineRef
 from sync.protocol.batch import decode_batch, encode_batch
 from sync.uplink.source import StoreSource
