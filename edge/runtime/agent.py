@@ -26,7 +26,7 @@ from edge.drivers import Reading, create_driver
 from edge.logic.materials.lots import LotTagWatcher
 from edge.logic.model import Quality, Sample
 from edge.runtime.acquire import ChangeFilter, non_finite
-from edge.runtime.companion import Companion
+from edge.runtime.companion import Companion, TagWriting
 from edge.runtime.device_runner import DeviceRunner
 from edge.services import materials as materials_service
 from edge.services import plan as plan_service
@@ -84,6 +84,9 @@ class Agent:
         # Built by the composition root (the CLI builds the uplink): started after the
         # agent, told of every commit, stopped after the last one.
         self.companions: list[Companion] = list(companions)
+        for c in self.companions:
+            if isinstance(c, TagWriting):  # writes from outside go through the allow-list here
+                c.use_writes(self.write_blocking)
         if self.companions:
             self.writer.on_commit = self._notify_companions
         self.readings = 0

@@ -428,6 +428,85 @@ def m007_web(db: Database) -> None:
     )
 
 
+@AGGREGATOR
+def m004_guards(db: Database) -> None:
+    """Store identity, dead-letter bounds and the lines' audit anchors.
+
+    Records, progress and pending ranges are kept per store incarnation (a line whose
+    store is recreated starts its sequences at 1 again, under a new incarnation): the
+    tables are rebuilt with ``incarnation`` in their keys, existing rows under "" (the
+    first incarnation a line then names adopts them). ``incarnations`` numbers each
+    line's incarnations (``epoch``) in the order they appeared. Dead letters keep the
+    original length of a payload stored truncated. ``audit_heads`` is the last verified
+    head of each line's audit chain and what the line last reported as its head."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE records_v2 (
+            line TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            incarnation TEXT NOT NULL DEFAULT '',
+            seq BIGINT NOT NULL,
+            received DOUBLE PRECISION NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (line, stream, incarnation, seq)
+        ) {WITHOUT_ROWID};
+        INSERT INTO records_v2 (line, stream, incarnation, seq, received, data)
+            SELECT line, stream, '', seq, received, data FROM records;
+        DROP TABLE records;
+        ALTER TABLE records_v2 RENAME TO records;
+        CREATE TABLE progress_v2 (
+            line TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            incarnation TEXT NOT NULL DEFAULT '',
+            contiguous BIGINT NOT NULL DEFAULT 0,
+            highest BIGINT NOT NULL DEFAULT 0,
+            updated DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, stream, incarnation)
+        );
+        INSERT INTO progress_v2 (line, stream, incarnation, contiguous, highest, updated)
+            SELECT line, stream, '', contiguous, highest, updated FROM progress;
+        DROP TABLE progress;
+        ALTER TABLE progress_v2 RENAME TO progress;
+        CREATE TABLE pending_v2 (
+            line TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            incarnation TEXT NOT NULL DEFAULT '',
+            after_seq BIGINT NOT NULL,
+            last_seq BIGINT NOT NULL,
+            PRIMARY KEY (line, stream, incarnation, after_seq, last_seq)
+        );
+        INSERT INTO pending_v2 (line, stream, incarnation, after_seq, last_seq)
+            SELECT line, stream, '', after_seq, last_seq FROM pending;
+        DROP TABLE pending;
+        ALTER TABLE pending_v2 RENAME TO pending;
+        CREATE TABLE incarnations (
+            line TEXT NOT NULL,
+            incarnation TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            first_seen DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, incarnation)
+        );
+        INSERT INTO incarnations (line, incarnation, epoch, first_seen)
+            SELECT line, '', 0, min(updated) FROM progress GROUP BY line;
+        ALTER TABLE dead_letters ADD COLUMN payload_len BIGINT;
+        CREATE INDEX dead_letters_by_time ON dead_letters (received);
+        CREATE TABLE audit_heads (
+            line TEXT NOT NULL,
+            incarnation TEXT NOT NULL,
+            seq BIGINT NOT NULL DEFAULT 0,
+            mac TEXT NOT NULL DEFAULT '',
+            verified DOUBLE PRECISION,
+            problem TEXT,
+            reported_seq BIGINT,
+            reported_mac TEXT,
+            reported DOUBLE PRECISION,
+            PRIMARY KEY (line, incarnation)
+        )
+        """,
+    )
+
+
 def apply(db: Database) -> list[str]:
     """Bring a plant store up to date; returns the migrations applied now."""
     return AGGREGATOR.apply(db)

@@ -38,10 +38,31 @@ def projection(stream: str) -> Callable[[Projection], Projection]:
     return add
 
 
-def project(db: Database, line: str, stream: str, records: list[dict[str, Any]]) -> None:
-    """Keep the plant tables of ``stream`` (if it has any) up to date with ``records``."""
-    for fn in PROJECTIONS.get(stream, ()):
+#: A later store incarnation's sequences and event ids are shifted into a space of their
+#: own in the plant tables (keyed by line and seq or event id): a recreated store's
+#: seq 1 is not the old store's seq 1.
+EPOCH_SPAN = 1 << 40
+
+
+def project(db: Database, line: str, stream: str, records: list[dict[str, Any]], epoch: int = 0) -> None:
+    """Keep the plant tables of ``stream`` (if it has any) up to date with ``records``
+    of the line's store incarnation ``epoch`` (0 the first)."""
+    fns = PROJECTIONS.get(stream, ())
+    if not fns:
+        return
+    if epoch:
+        records = [_shifted(r, epoch) for r in records]
+    for fn in fns:
         fn(db, line, records)
+
+
+def _shifted(r: dict[str, Any], epoch: int) -> dict[str, Any]:
+    out = dict(r)
+    if isinstance(r.get("seq"), int):
+        out["seq"] = r["seq"] + epoch * EPOCH_SPAN
+    if isinstance(r.get("event_id"), str):
+        out["event_id"] = f"{r['event_id']}@{epoch}"
+    return out
 
 
 @projection("downtime")
