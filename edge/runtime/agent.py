@@ -28,6 +28,7 @@ from edge.logic.model import Quality, Sample
 from edge.runtime.acquire import ChangeFilter, non_finite
 from edge.runtime.companion import Companion, TagWriting
 from edge.runtime.device_runner import DeviceRunner
+from edge.services import materials as materials_service
 from edge.services import plan as plan_service
 from edge.store import Store
 from edge.store import production as production_repo
@@ -38,6 +39,9 @@ log = logging.getLogger("lineside.agent")
 #: How often the agent looks whether the plan's next order can start (and records a
 #: resequencing when it cannot and the plant is unreachable).
 PLAN_CHECK_S = 2.0
+#: How often the agent backflushes the parts counted, makes produced lots, applies
+#: automatic holds and looks for shortages (``edge.services.materials``).
+MATERIALS_S = 2.0
 
 
 class Agent:
@@ -100,6 +104,7 @@ class Agent:
         self.channel: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._plan_checked = 0.0
+        self._materials_done = 0.0
 
     def _notify_companions(self) -> None:
         for c in self.companions:
@@ -534,6 +539,16 @@ class Agent:
                 self.lots.follow(facts)
             if facts:
                 self.writer.put_facts(facts)
+            if self.clock.mono() - self._materials_done >= MATERIALS_S:
+                self._materials_done = self.clock.mono()
+                try:
+                    await asyncio.to_thread(
+                        materials_service.materials_pass, self.cfg, self.store, now=self.clock.now()
+                    )
+                except Exception as e:  # never stop the line logic for the materials pass
+                    self.faults.fault("materials", str(e), what="materials pass failed")
+                else:
+                    self.faults.recovered("materials", "materials pass")
 
     async def _apply_order_commands(self) -> list[Any]:
         """Work-order requests queued by operators (or from above) → line logic."""
