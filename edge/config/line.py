@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge.config.base import TOPIC_SAFE_RE, CrossCheckError, Model, format_validation_error
 from edge.config.devices import Device, OpcUaDevice, Tag, check_address
+from edge.config.maintenance import MaintenanceCfg, check_maintenance_section
 from edge.config.operators import OperatorCfg, TuiCfg, check_operator_sections
 from edge.config.paths import store_file
 from edge.config.production import (
@@ -164,6 +165,8 @@ class LineConfig(Model):
     """Who may log in at the operator terminal (badge, name, role, PIN hash)."""
     tui: TuiCfg = TuiCfg()
     """Operator terminal: idle logout, theme, roles and their permissions."""
+    maintenance: MaintenanceCfg = MaintenanceCfg()
+    """Assets, maintenance plans, failure codes and spare parts."""
 
     # Set by the loader, not part of the file.
     source: Annotated[Path | None, Field(exclude=True)] = None
@@ -194,6 +197,7 @@ class LineConfig(Model):
         errors += check_line_sections(self)
         errors += check_quality_sections(self)
         errors += check_operator_sections(self)
+        errors += check_maintenance_section(self)
         if errors:
             raise CrossCheckError(errors)
         return self

@@ -71,6 +71,9 @@ PERMISSION_TEXT = {
     "record_lots": "record lots",
     "write": "write to PLC tags",
     "plant_commands": "send commands from the plant",
+    "approve_maintenance": "approve, reject or schedule maintenance work orders",
+    "do_maintenance": "work on maintenance work orders",
+    "manage_parts": "receive or count spare parts",
 }
 
 
