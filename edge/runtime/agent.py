@@ -478,6 +478,11 @@ class Agent:
                 latest = production_repo.latest_state(self.store, m)
                 if latest is not None and latest[0] != State.NO_DATA.value:
                     facts.append(StateChange(last, m, State(latest[0]), State.NO_DATA, "agent not running"))
+        # Reasons other domains imposed and did not lift hold on: re-apply them (no fact:
+        # they are on record already; a stop opening from now on takes them).
+        for _since, machine, source, reason, _detail in production_repo.active_impositions(self.store):
+            if machine in self.logic.machines:
+                self.logic.machines[machine].downtime.impose(now, source, reason)
         current = {v["tag"]: v for v in self.store.current_values()}
         for ml in self.logic.machines.values():
             for tag, kind in ml.counter_kind.items():
@@ -505,6 +510,7 @@ class Agent:
             facts += self.logic.tick(self.clock.now())
             try:
                 facts += await self._apply_order_commands()
+                facts += await self._apply_reason_requests()
             except Exception as e:  # a bad command must not stop the line logic
                 self.faults.fault("orders", str(e), what="cannot apply order commands")
             else:
@@ -542,6 +548,27 @@ class Agent:
                 log.warning(msg)
             await asyncio.to_thread(self._mark_request, r.seq, applied, msg)
         return facts
+
+    async def _apply_reason_requests(self) -> list[Any]:
+        """Reasons other domains impose on (or lift from) a machine's stops → line logic."""
+        assert self.logic is not None
+        requests = await asyncio.to_thread(production_repo.pending_reason_requests, self.store)
+        facts: list[Any] = []
+        for r in requests:
+            try:
+                facts += self.logic.impose_reason(
+                    self.clock.now(), r.machine, r.reason, source=r.source, detail=r.detail
+                )
+                applied = True
+            except (ValueError, KeyError) as e:
+                applied = False
+                log.warning("imposed reason %s on %s by %s refused: %s", r.reason, r.machine, r.by, e)
+            await asyncio.to_thread(self._mark_reason_request, r.seq, applied)
+        return facts
+
+    def _mark_reason_request(self, seq: int, applied: bool) -> None:
+        with self.store.transaction(sync_full=True):
+            production_repo.mark_reason_request(self.store, seq, applied)
 
     def _mark_request(self, seq: int, applied: bool, msg: str) -> None:
         with self.store.transaction(sync_full=True):

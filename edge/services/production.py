@@ -219,6 +219,48 @@ def order_command(
     return seq
 
 
+# ----------------------------------------------------------------------------- imposed reasons
+
+
+def impose_reason(
+    line: Line,
+    store: Store,
+    actor: Actor,
+    machine: str,
+    reason: str | None,
+    *,
+    source: str,
+    detail: str = "",
+) -> int:
+    """Book ``machine``'s stops with ``reason`` on behalf of another domain, until the
+    same ``source`` lifts it (``reason=None``). The hook for other domains' use cases:
+
+    * maintenance: ``impose_reason(ctx, st, actor, "filler", "MAINT.CORRECTIVE",
+      source="maintenance:WO-17")`` when a work order takes the machine, and
+      ``reason=None`` with the same source when it gives it back. The reason's ``loss`` in
+      the reason tree decides the figures: ``availability`` for corrective work,
+      ``planned`` for preventive work;
+    * the SPC runtime runs inside the agent and calls
+      :meth:`edge.logic.production.line.LineLogic.impose_reason` directly instead.
+
+    It queues a request that the agent applies to the line logic within a second (stops
+    open then are cut there; see ``LineLogic.impose_reason``) and records a
+    ``ReasonImposed`` fact, re-applied after a restart. The caller authorizes and audits
+    its own use case; call this inside that use case's ``store.transaction()`` so the
+    request commits with it. Returns the request's
+    sequence number. Unknown machine or reason code: ``OperatorInputError``."""
+    ctx = line_context(line, store)
+    ctx.require_machine(machine)
+    source = require(source, "source")
+    if reason is not None and reason not in ctx.reasons.reasons:
+        raise OperatorInputError(f"reason: {reason!r} is not in the reason tree")
+    detail = detail.strip()
+    with store.transaction(sync_full=True):  # joins the caller's transaction
+        return repo.add_reason_request(
+            store, machine, source, reason, detail=detail, by=actor.who, ts=time.time()
+        )
+
+
 # ----------------------------------------------------------------------------- counts
 
 
@@ -407,6 +449,7 @@ __all__ = [
     "effective_config",
     "effective_downtime",
     "enter_measurement",
+    "impose_reason",
     "kpi_report",
     "list_downtime",
     "machine_state",

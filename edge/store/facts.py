@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge.logic.materials.lots import LotConsumed
 from edge.logic.production.downtime import DowntimeEvent
-from edge.logic.production.line import MachineCount, OrderChange
+from edge.logic.production.line import MachineCount, OrderChange, ReasonImposed
 from edge.logic.production.state import StateChange
 
 if TYPE_CHECKING:  # charts pull in numpy: a line without SPC never loads it
@@ -106,6 +106,11 @@ def insert_facts(
             db.execute(
                 "INSERT INTO orders (ts, order_id, product, action) VALUES (?, ?, ?, ?)",
                 (f.ts, f.order, f.product, f.action),
+            )
+        elif isinstance(f, ReasonImposed):
+            db.execute(
+                "INSERT INTO imposed_reasons (ts, machine, source, reason, detail) VALUES (?, ?, ?, ?, ?)",
+                (f.ts, f.machine, f.source, f.reason, f.detail),
             )
         elif isinstance(f, LotConsumed):
             db.execute(

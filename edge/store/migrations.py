@@ -514,3 +514,60 @@ def m012_plan(db: sqlite3.Connection) -> None:
         );
         """
     )
+
+
+@migration
+def m014_execution(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- Local bookkeeping of line execution, not streams (no AUTOINCREMENT; rows are
+        -- never deleted, so a seq is never reused): the downtime, counts and orders
+        -- streams carry their effect on the figures up.
+        -- Reasons another domain imposed on a machine's stops (maintenance work orders,
+        -- SPC quality hold, changeover overrun); reason NULL lifts the source's imposition.
+        -- Facts of the line logic: the agent re-applies the active ones on restart.
+        CREATE TABLE imposed_reasons (
+            seq INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            machine TEXT NOT NULL,
+            source TEXT NOT NULL,
+            reason TEXT,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        -- Requests to impose or lift a reason, queued by another process for the agent
+        -- (applied: 0 pending, 1 applied, -1 refused).
+        CREATE TABLE reason_requests (
+            seq INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            machine TEXT NOT NULL,
+            source TEXT NOT NULL,
+            reason TEXT,
+            detail TEXT NOT NULL DEFAULT '',
+            by TEXT NOT NULL,
+            applied INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX reason_requests_pending ON reason_requests (applied) WHERE applied = 0;
+        -- Inspections that were due and not done by the end of their order (or grace).
+        CREATE TABLE inspection_misses (
+            seq INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            plan TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            product TEXT,
+            due_at REAL NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            UNIQUE (plan, order_id, due_at)
+        );
+        -- Changeovers the line went through: from one product to another, the standard
+        -- (planned) length from the changeover matrix, and when it ended.
+        CREATE TABLE changeovers (
+            seq INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('start', 'end', 'overrun')),
+            from_product TEXT,
+            to_product TEXT,
+            order_id TEXT,
+            standard_s REAL NOT NULL DEFAULT 0
+        );
+        """
+    )

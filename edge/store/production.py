@@ -270,6 +270,55 @@ def in_changeover(store: Store) -> bool:
     return bool(row) and row[0] == "changeover_start"
 
 
+# ----------------------------------------------------------------------------- imposed reasons
+
+
+@dataclass(frozen=True)
+class ReasonRequest:
+    seq: int
+    ts: float
+    machine: str
+    source: str
+    reason: str | None
+    detail: str
+    by: str
+
+
+def add_reason_request(
+    store: Store, machine: str, source: str, reason: str | None, *, detail: str, by: str, ts: float
+) -> int:
+    """Queue the imposition (``reason``) or lift (None) of a reason for the agent."""
+    cur = store.db.execute(
+        "INSERT INTO reason_requests (ts, machine, source, reason, detail, by) VALUES (?, ?, ?, ?, ?, ?)",
+        (ts, machine, source, reason, detail, by),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def pending_reason_requests(store: Store) -> list[ReasonRequest]:
+    return [
+        ReasonRequest(*r)
+        for r in store.db.execute(
+            "SELECT seq, ts, machine, source, reason, detail, by FROM reason_requests WHERE applied = 0 ORDER BY seq"
+        )
+    ]
+
+
+def mark_reason_request(store: Store, seq: int, applied: bool) -> None:
+    store.db.execute("UPDATE reason_requests SET applied = ? WHERE seq = ?", (1 if applied else -1, seq))
+
+
+def active_impositions(store: Store) -> list[tuple[float, str, str, str, str]]:
+    """(since, machine, source, reason, detail) of every imposition not lifted since,
+    oldest first (the order in which the line logic re-applies them)."""
+    rows = store.db.execute(
+        "SELECT i.ts, i.machine, i.source, i.reason, i.detail FROM imposed_reasons i "
+        "JOIN (SELECT machine, source, max(seq) AS seq FROM imposed_reasons GROUP BY machine, source) l "
+        "ON l.seq = i.seq WHERE i.reason IS NOT NULL ORDER BY i.seq"
+    ).fetchall()
+    return [(float(a), b, c, d, e) for a, b, c, d, e in rows]
+
+
 # ----------------------------------------------------------------------------- facts for KPIs
 
 
