@@ -233,7 +233,8 @@ def asset_tree(cfg: Any) -> dict[str, dict[str, Any]]:
             "cycle_bits": a.cycle_bits if a.cycle_tag or not up else up["cycle_bits"],
             "fault_code_tag": a.fault_code_tag or (base["fault_code_tag"] if base else None),
             "condition_tags": list(a.condition_tags),
-            "corrective_after_min": a.corrective_after_min or (base["corrective_after_min"] if base else None),
+            "corrective_after_min": a.corrective_after_min
+            or (base["corrective_after_min"] if base else None),
             "depth": depth,
         }
         out[a.id] = node
@@ -273,8 +274,8 @@ def check_maintenance_section(cfg: Any) -> list[str]:
     parts = {p.id for p in m.parts}
     if len(parts) != len(m.parts):
         errors.append("maintenance.parts: duplicate part id")
-    for i, p in enumerate(m.parts):
-        if p.max and p.max < p.min:
+    for i, part_cfg in enumerate(m.parts):
+        if part_cfg.max and part_cfg.max < part_cfg.min:
             errors.append(f"maintenance.parts[{i}].max: below min")
     for kind in ("problems", "causes", "remedies"):
         codes = [c.code for c in getattr(m.failure_codes, kind)]
@@ -286,17 +287,17 @@ def check_maintenance_section(cfg: Any) -> list[str]:
         if p.id in ids:
             errors.append(f"{where}.id: duplicate plan id {p.id!r}")
         ids.add(p.id)
-        a = tree.get(p.asset)
-        if a is None:
+        node = tree.get(p.asset)
+        if node is None:
             errors.append(f"{where}.asset: plan {p.id!r} is for unknown asset {p.asset!r}")
             continue
         for part in p.parts:
             if part not in parts:
                 errors.append(f"{where}.parts: {part!r} is not in maintenance.parts")
         t = p.trigger
-        if t.cycles is not None and not a["cycle_tag"]:
+        if t.cycles is not None and not node["cycle_tag"]:
             errors.append(f"{where}.trigger.cycles: asset {p.asset!r} names no cycle_tag")
-        if t.run_hours is not None and not a["run_tag"] and not a["machine"]:
+        if t.run_hours is not None and not node["run_tag"] and not node["machine"]:
             errors.append(f"{where}.trigger.run_hours: asset {p.asset!r} has no run_tag and is no machine's")
         for k in ("threshold", "trend"):
             w = getattr(t, k)
@@ -359,11 +360,23 @@ def build_maintenance_logic(cfg: Any) -> Any:
             spec = PlanSpec(p.id, p.asset, "calendar", every=every, start=start, **common)
         elif t.run_hours is not None:
             spec = PlanSpec(
-                p.id, p.asset, "run_hours", every=t.run_hours.every, tag=a["run_tag"], machine=a["machine"], **common
+                p.id,
+                p.asset,
+                "run_hours",
+                every=t.run_hours.every,
+                tag=a["run_tag"],
+                machine=a["machine"],
+                **common,
             )
         elif t.cycles is not None:
             spec = PlanSpec(
-                p.id, p.asset, "cycles", every=t.cycles.every, tag=a["cycle_tag"], bits=a["cycle_bits"], **common
+                p.id,
+                p.asset,
+                "cycles",
+                every=t.cycles.every,
+                tag=a["cycle_tag"],
+                bits=a["cycle_bits"],
+                **common,
             )
         elif t.threshold is not None:
             w = t.threshold

@@ -54,6 +54,8 @@ STREAMS: tuple[str, ...] = (
     "inspections",
     "measurements",
     "maintenance_requests",
+    "maint_events",
+    "maint_stock",
 )
 #: Streams that retention may prune once acknowledged (never audit-like records).
 PRUNABLE: dict[str, str] = {"samples": "ts_recv", "events": "ts"}

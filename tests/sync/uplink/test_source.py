@@ -39,6 +39,8 @@ CHOICES = {
     ("spc_limits", "action"): "frozen",
     ("produced", "kind"): "lot",
     ("maintenance_requests", "priority"): "urgent",
+    ("maint_events", "kind"): "created",
+    ("maint_stock", "kind"): "receipt",
 }
 
 
