@@ -46,6 +46,9 @@ Permission = Literal[
     "approve_maintenance",  # approve (or reject) maintenance requests and schedule work orders; signed
     "do_maintenance",  # work on maintenance orders: start, pause, labour, parts, failure codes, finish (signed)
     "manage_parts",  # spare-parts receipts and stock counts
+    "move_stock",  # move lots in and out of lineside locations, count stock, issue material
+    "hold_lots",  # put a lot, an order or a machine's time window on hold (quarantine)
+    "dispose_holds",  # release, scrap or rework what is on hold (signed; the quality role's)
 ]
 PERMISSIONS: tuple[str, ...] = Permission.__args__  # type: ignore[attr-defined]
 
@@ -57,6 +60,8 @@ _BASIC = [
     "inspect",
     "request_maintenance",
     "record_lots",
+    "move_stock",
+    "hold_lots",
 ]
 DEFAULT_ROLES: dict[str, list[str]] = {
     "operator": _BASIC,
@@ -71,7 +76,7 @@ DEFAULT_ROLES: dict[str, list[str]] = {
         "manage_parts",
     ],
     "team_lead": [*_BASIC, "adjust_counts", "ack_alarms", "request_limits"],
-    "quality": [*_BASIC, "ack_alarms", "request_limits", "approve"],
+    "quality": [*_BASIC, "ack_alarms", "request_limits", "approve", "dispose_holds"],
     "supervisor": list(PERMISSIONS),
 }
 

@@ -27,7 +27,7 @@ from edge.drivers import Reading, create_driver
 from edge.logic.materials.lots import LotTagWatcher
 from edge.logic.model import Quality, Sample
 from edge.runtime.acquire import ChangeFilter, non_finite
-from edge.runtime.companion import Companion
+from edge.runtime.companion import Companion, TagWriting
 from edge.runtime.device_runner import DeviceRunner
 from edge.services import plan as plan_service
 from edge.store import Store
@@ -88,6 +88,9 @@ class Agent:
         # Built by the composition root (the CLI builds the uplink): started after the
         # agent, told of every commit, stopped after the last one.
         self.companions: list[Companion] = list(companions)
+        for c in self.companions:
+            if isinstance(c, TagWriting):  # writes from outside go through the allow-list here
+                c.use_writes(self.write_blocking)
         if self.companions:
             self.writer.on_commit = self._notify_companions
         self.readings = 0
@@ -497,6 +500,7 @@ class Agent:
                 latest = production_repo.latest_state(self.store, m)
                 if latest is not None and latest[0] != State.NO_DATA.value:
                     facts.append(StateChange(last, m, State(latest[0]), State.NO_DATA, "agent not running"))
+            self.logic.resume(last)  # parts the counters caught up were made while not observed
         # Reasons other domains imposed and did not lift hold on: re-apply them (no fact:
         # they are on record already; a stop opening from now on takes them).
         for _since, machine, source, reason, _detail in production_repo.active_impositions(self.store):

@@ -12,7 +12,9 @@ here (``authorize``) before anything is written.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from edge.config.operators import CorrectionLimits
 from edge.logic.production.downtime import DowntimeEvent, resolve
@@ -420,9 +422,26 @@ def kpi_report(
         end = max(end, start)  # a clock set back: an empty window, never a negative one
         facts = repo.load_facts(store, start, end)
         events = effective_downtime(ctx, store, since=start)
+        configured = ctx.config.line.commissioned
+        commissioned = (
+            _local(configured, ctx.config.line.timezone).timestamp()
+            if configured is not None
+            else repo.commissioned_at(store)
+        )
     return build_report(
-        facts, start, end, line_machine=machine, tree=ctx.reasons, calendar=cal, events=events
+        facts,
+        start,
+        end,
+        line_machine=machine,
+        tree=ctx.reasons,
+        calendar=cal,
+        events=events,
+        commissioned=commissioned,
     )
+
+
+def _local(dt: datetime, tz: str) -> datetime:
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=ZoneInfo(tz))
 
 
 # Kept importable from here: quality use cases moved to their own module (maintenance's

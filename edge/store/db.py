@@ -56,6 +56,9 @@ STREAMS: tuple[str, ...] = (
     "maintenance_requests",
     "maint_events",
     "maint_stock",
+    "stock_moves",
+    "lot_links",
+    "holds",
 )
 #: Streams that retention may prune once acknowledged (never audit-like records).
 PRUNABLE: dict[str, str] = {"samples": "ts_recv", "events": "ts"}

@@ -101,8 +101,19 @@ def insert_facts(
             )
         elif isinstance(f, MachineCount):
             db.execute(
-                "INSERT INTO counts (ts, machine, good, scrap, ideal_cycle_s, startup, order_id, product) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (f.ts, f.machine, f.good, f.scrap, f.ideal_cycle_s, int(f.startup), f.order, f.product),
+                "INSERT INTO counts (ts, machine, good, scrap, ideal_cycle_s, startup, order_id, product, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    f.ts,
+                    f.machine,
+                    f.good,
+                    f.scrap,
+                    f.ideal_cycle_s,
+                    int(f.startup),
+                    f.order,
+                    f.product,
+                    "unobserved" if f.unobserved else "plc",
+                ),
             )
         elif isinstance(f, OrderChange):
             db.execute(

@@ -34,6 +34,13 @@ def first_state_change(store: Store) -> float | None:
     return float(ts) if ts is not None else None
 
 
+def commissioned_at(store: Store) -> float | None:
+    """When the line first produced data on this store: the agent's first start, else
+    the first state change (None on an empty store)."""
+    ts = store.db.execute("SELECT min(ts) FROM events WHERE kind = 'agent_started'").fetchone()[0]
+    return float(ts) if ts is not None else first_state_change(store)
+
+
 # ----------------------------------------------------------------------------- downtime
 
 
@@ -109,7 +116,8 @@ def order_counts(store: Store, machine: str, order: str | None) -> tuple[int, in
 def last_plc_count(store: Store, machine: str) -> tuple[str | None, str | None, float | None] | None:
     """(order, product, ideal cycle) of the last count the PLC reported for ``machine``."""
     row = store.db.execute(
-        "SELECT order_id, product, ideal_cycle_s FROM counts WHERE machine = ? AND source = 'plc' ORDER BY seq DESC LIMIT 1",
+        "SELECT order_id, product, ideal_cycle_s FROM counts WHERE machine = ? AND source IN ('plc', 'unobserved') "
+        "ORDER BY seq DESC LIMIT 1",
         (machine,),
     ).fetchone()
     return (row[0], row[1], row[2]) if row else None
@@ -340,11 +348,22 @@ def load_facts(store: Store, start: float, end: float) -> Facts:
             for ts, mm, old, new, cause in rows
         ]
     counts: dict[str, list[MachineCount]] = {}
-    for ts, machine, good, scrap, ideal, startup, order, product in db.execute(
-        "SELECT ts, machine, good, scrap, ideal_cycle_s, startup, order_id, product FROM counts WHERE ts >= ? AND ts < ? ORDER BY seq",
+    for ts, machine, good, scrap, ideal, startup, order, product, source in db.execute(
+        "SELECT ts, machine, good, scrap, ideal_cycle_s, startup, order_id, product, source FROM counts "
+        "WHERE ts >= ? AND ts < ? ORDER BY seq",
         (start, end),
     ):
         counts.setdefault(machine, []).append(
-            MachineCount(ts, good, scrap, ideal, bool(startup), machine=machine, order=order, product=product)
+            MachineCount(
+                ts,
+                good,
+                scrap,
+                ideal,
+                bool(startup),
+                source == "unobserved",
+                machine=machine,
+                order=order,
+                product=product,
+            )
         )
     return Facts(changes, load_downtime(store, start), counts, order_facts(store))

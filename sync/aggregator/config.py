@@ -15,6 +15,7 @@ from edge.config.uplink import MqttConfig
 from edge.core.errors import ConfigError
 from edge.core.yamlio import read_yaml
 from sync.aggregator.scheduling.config import SchedulingCfg
+from sync.aggregator.web.config import WebCfg
 
 
 class AggregatorLine(Model):
@@ -23,6 +24,10 @@ class AggregatorLine(Model):
     area: Annotated[str, Field(pattern=TOPIC_SAFE_RE)]
     line: Annotated[str, Field(pattern=TOPIC_SAFE_RE)]
     description: str = ""
+    machine: str | None = None
+    """The line's OEE machine (``line_machine`` in the line config): its state is the
+    line's state on the web board and its counts the line's OEE in plant reports.
+    Default: the first machine by name that has counts."""
 
     @property
     def key(self) -> str:
@@ -60,6 +65,8 @@ class AggregatorConfig(Model):
     """Commands not yet acknowledged by their line are published again this often."""
     scheduling: SchedulingCfg | None = None
     """Finite-capacity scheduling (``lineside aggregator plan …``); none: no planning."""
+    web: WebCfg | None = None
+    """The plant web view (``lineside aggregator web``; ``aggregator run`` serves it too)."""
 
     source: Annotated[Path | None, Field(exclude=True)] = None
 
@@ -99,4 +106,15 @@ def load_aggregator_config(path: str | os.PathLike[str]) -> AggregatorConfig:
     store = cfg.store
     if store.url is None and store.path is not None:
         store = store.model_copy(update={"path": store_file(store.path, p.parent)})
-    return cfg.model_copy(update={"mqtt": cfg.mqtt.resolved(p.parent), "store": store, "source": p.parent})
+    web = cfg.web
+    if web is not None and web.tls is not None:
+        tls = web.tls.model_copy(
+            update={
+                "certificate": p.parent / web.tls.certificate,
+                "private_key": p.parent / web.tls.private_key,
+            }
+        )
+        web = web.model_copy(update={"tls": tls})
+    return cfg.model_copy(
+        update={"mqtt": cfg.mqtt.resolved(p.parent), "store": store, "source": p.parent, "web": web}
+    )

@@ -312,6 +312,123 @@ def m003_scheduling(db: Database) -> None:
 
 
 @AGGREGATOR
+def m007_web(db: Database) -> None:
+    """The plant web view: the streams it draws kept as tables (state changes, counts,
+    SPC points and limits, what each order did), hourly rollups kept as data arrives
+    (state seconds, counts and ideal time, downtime seconds per event and hour, scrap
+    by reason) so that a year's report never scans raw records, and the audit of what
+    plant users did in the browser."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE state_changes (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            machine TEXT NOT NULL,
+            old TEXT,
+            new TEXT NOT NULL,
+            cause TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX state_changes_by_time ON state_changes (line, machine, ts);
+        CREATE TABLE counts (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            machine TEXT NOT NULL,
+            good BIGINT NOT NULL,
+            scrap BIGINT NOT NULL,
+            ideal_cycle_s DOUBLE PRECISION,
+            startup INTEGER NOT NULL DEFAULT 0,
+            order_id TEXT,
+            scrap_reason TEXT,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX counts_by_time ON counts (line, machine, ts);
+        CREATE INDEX counts_by_order ON counts (line, order_id);
+        CREATE TABLE spc_points (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            characteristic TEXT NOT NULL,
+            value DOUBLE PRECISION NOT NULL,
+            dispersion DOUBLE PRECISION,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX spc_points_by_time ON spc_points (line, characteristic, ts);
+        CREATE TABLE spc_limits (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            characteristic TEXT NOT NULL,
+            action TEXT NOT NULL,
+            spec TEXT,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE TABLE order_runs (
+            line TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            product TEXT,
+            first_ts DOUBLE PRECISION NOT NULL,
+            last_ts DOUBLE PRECISION NOT NULL,
+            last_action TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            PRIMARY KEY (line, order_id)
+        );
+        CREATE TABLE rollup_state (
+            line TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            hour DOUBLE PRECISION NOT NULL,
+            state TEXT NOT NULL,
+            seconds DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, machine, hour, state)
+        );
+        CREATE INDEX rollup_state_by_hour ON rollup_state (hour);
+        CREATE TABLE rollup_counts (
+            line TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            hour DOUBLE PRECISION NOT NULL,
+            good BIGINT NOT NULL,
+            scrap BIGINT NOT NULL,
+            ideal_s DOUBLE PRECISION NOT NULL,
+            good_ideal_s DOUBLE PRECISION NOT NULL,
+            startup_scrap_ideal_s DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, machine, hour)
+        );
+        CREATE INDEX rollup_counts_by_hour ON rollup_counts (hour);
+        CREATE TABLE rollup_scrap (
+            line TEXT NOT NULL,
+            hour DOUBLE PRECISION NOT NULL,
+            reason TEXT NOT NULL,
+            scrap BIGINT NOT NULL,
+            PRIMARY KEY (line, hour, reason)
+        );
+        CREATE TABLE downtime_hours (
+            line TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            hour DOUBLE PRECISION NOT NULL,
+            seconds DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, event_id, hour)
+        );
+        CREATE INDEX downtime_hours_by_hour ON downtime_hours (line, hour);
+        CREATE INDEX downtime_open ON downtime (line, end_ts);
+        CREATE TABLE web_audit (
+            id {SERIAL},
+            ts DOUBLE PRECISION NOT NULL,
+            who TEXT NOT NULL,
+            role TEXT NOT NULL,
+            action TEXT NOT NULL,
+            entity TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '',
+            meaning TEXT NOT NULL DEFAULT 'performed',
+            address TEXT NOT NULL DEFAULT ''
+        )
+        """,
+    )
+
+
+@AGGREGATOR
 def m005_maintenance(db: Database) -> None:
     """Maintenance: every step of every line's work orders and every spare-parts movement,
     as the lines recorded them (the plant folds them with the line's own logic)."""

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from sync.aggregator import rollups
 from sync.aggregator.db import Database
 from sync.protocol import parse_records
 from sync.protocol.records import (
@@ -23,12 +24,13 @@ from sync.protocol.records import (
 )
 
 Projection = Callable[[Database, str, list[dict[str, Any]]], None]
-PROJECTIONS: dict[str, Projection] = {}
+#: Projections of each stream, run in order (a rollup after the table it reads).
+PROJECTIONS: dict[str, list[Projection]] = {}
 
 
 def projection(stream: str) -> Callable[[Projection], Projection]:
     def add(fn: Projection) -> Projection:
-        PROJECTIONS[stream] = fn
+        PROJECTIONS.setdefault(stream, []).append(fn)
         return fn
 
     return add
@@ -36,8 +38,7 @@ def projection(stream: str) -> Callable[[Projection], Projection]:
 
 def project(db: Database, line: str, stream: str, records: list[dict[str, Any]]) -> None:
     """Keep the plant tables of ``stream`` (if it has any) up to date with ``records``."""
-    fn = PROJECTIONS.get(stream)
-    if fn is not None:
+    for fn in PROJECTIONS.get(stream, ()):
         fn(db, line, records)
 
 
@@ -149,3 +150,12 @@ def maint_stock(db: Database, line: str, records: list[dict[str, Any]]) -> None:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [(line, r.seq, r.ts, r.part, r.kind, r.qty, r.wo, r.by, r.why) for r in recs],
     )
+
+
+# The plant web view's tables and hourly rollups (``sync.aggregator.rollups``).
+projection("downtime")(rollups.downtime_hours)
+projection("state_changes")(rollups.state_changes)
+projection("counts")(rollups.counts)
+projection("spc_points")(rollups.spc_points)
+projection("spc_limits")(rollups.spc_limits)
+projection("orders")(rollups.order_runs)

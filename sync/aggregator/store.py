@@ -26,6 +26,10 @@ from sync.aggregator.config import AggregatorConfig
 from sync.aggregator.db import Database
 from sync.aggregator.projections import project
 from sync.protocol import Batch, LineRef, Topics, record_texts
+from sync.protocol.records import RecordError
+
+#: Streams whose plant tables and rollups m007_web added (filled from what a store holds).
+WEB_STREAMS = ("state_changes", "counts", "downtime", "spc_points", "spc_limits", "orders")
 
 
 def line_key(ref: LineRef) -> str:
@@ -39,7 +43,36 @@ class AggregatorStore:
         self.db = Database(target)
         self.target = self.db.target
         self.dialect = self.db.dialect
-        migrations.apply(self.db)
+        if "m007_web" in migrations.apply(self.db):
+            self._backfill(WEB_STREAMS)
+
+    def _backfill(self, streams: tuple[str, ...], chunk: int = 5000) -> None:
+        """Feed the records a store already holds through the projections of ``streams``
+        (a migration added tables kept from them); idempotent, a chunk per transaction."""
+        keys = self.query("SELECT DISTINCT line, stream FROM progress")
+        for line, stream in keys:
+            if stream not in streams:
+                continue
+            after = 0
+            while True:
+                rows = self.query(
+                    "SELECT seq, data FROM records WHERE line = ? AND stream = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (line, stream, after, chunk),
+                )
+                if not rows:
+                    break
+                records = [json.loads(d) for _, d in rows]
+                try:
+                    with self.tx():
+                        project(self.db, line, stream, records)
+                except RecordError:  # one the new projection refuses: the rest still count
+                    for r in records:
+                        try:
+                            with self.tx():
+                                project(self.db, line, stream, [r])
+                        except RecordError:
+                            continue
+                after = int(rows[-1][0])
 
     # ------------------------------------------------------------------ plumbing
 
@@ -291,6 +324,26 @@ class AggregatorStore:
             "acked_at",
         )
         return [dict(zip(cols, r, strict=True)) | {"body": json.loads(r[3])} for r in rows]
+
+    # ------------------------------------------------------------------ web audit
+
+    def web_audit(
+        self,
+        ts: float,
+        who: str,
+        role: str,
+        action: str,
+        entity: str,
+        detail: str,
+        meaning: str,
+        address: str,
+    ) -> None:
+        """What a plant user did in the web view (``sync.aggregator.web``)."""
+        self._exec(
+            "INSERT INTO web_audit (ts, who, role, action, entity, detail, meaning, address) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ts, who, role, action, entity, detail, meaning, address),
+        )
 
 
 class FutureBatch(ValueError):

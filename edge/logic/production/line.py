@@ -70,6 +70,8 @@ class MachineLogic:
         }
         self.counter_kind = {tag: kind for kind, (tag, _bits) in spec.counters.items()}
         self.pending = 0  # parts counted once by one counter, to subtract from the other
+        #: Counter tag → since when it had no good value (its next increase caught up).
+        self.unobserved: dict[str, float] = {}
         self.tags = (
             spec.state.tags
             | set(self.counter_kind)
@@ -132,12 +134,21 @@ class LineLogic:
                 if updated is not None:
                     out.append(updated)
             kind = ml.counter_kind.get(tag)
-            if kind is not None and good:
+            if kind is not None and not good:
+                ml.unobserved.setdefault(tag, ts)
+            elif kind is not None:
                 delta = ml.counters[kind].update(value)
+                since = ml.unobserved.pop(tag, None)
                 if delta:
                     g, sc = ml.book(kind, delta)
                     if g or sc:
-                        out.append(self._record(ts, ml.name, g, sc))
+                        # Caught up after a time without data: produced while not observed,
+                        # booked at the start of the gap (see ``oee``).
+                        out.append(
+                            self._record(since, ml.name, g, sc, unobserved=True)
+                            if since is not None and since < ts
+                            else self._record(ts, ml.name, g, sc)
+                        )
             for ch in ml.state.update(ts, tag, value, good):
                 out.append(ch)
                 out.extend(ml.downtime.on_state(ch))
@@ -202,11 +213,28 @@ class LineLogic:
         """Active impositions: machine → source → reason."""
         return {m: dict(ml.downtime.imposed) for m, ml in self.machines.items() if ml.downtime.imposed}
 
-    def _record(self, ts: float, machine: str, good: int, scrap: int) -> MachineCount:
+    def resume(self, since: float) -> None:
+        """The agent was not running since ``since``: every counter's next increase was
+        produced while not observed (booked at ``since``)."""
+        for ml in self.machines.values():
+            for tag in ml.counter_kind:
+                ml.unobserved.setdefault(tag, since)
+
+    def _record(
+        self, ts: float, machine: str, good: int, scrap: int, *, unobserved: bool = False
+    ) -> MachineCount:
         ideal = self.ideal_cycle.get(self.product) if self.product else None
         startup = self.order_started is not None and ts - self.order_started < self.startup_window_s
         return MachineCount(
-            ts, good, scrap, ideal, startup, machine=machine, order=self.order, product=self.product
+            ts,
+            good,
+            scrap,
+            ideal,
+            startup,
+            unobserved,
+            machine=machine,
+            order=self.order,
+            product=self.product,
         )
 
     # --------------------------------------------------------------------- orders

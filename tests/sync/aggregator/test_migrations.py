@@ -140,6 +140,8 @@ TABLES = [
     "pending", "progress", "records", "shift_kpis", "spc_alarms",
     "plan_orders", "plan_routings", "plans", "plan_events", "plan_maintenance", "plan_materials",
     "plan_deviations",
+    "state_changes", "counts", "spc_points", "spc_limits", "order_runs", "rollup_state", "rollup_counts",
+    "rollup_scrap", "downtime_hours", "web_audit", "maint_events", "maint_stock",
 ]  # fmt: skip
 
 

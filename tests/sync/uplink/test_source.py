@@ -41,6 +41,9 @@ CHOICES = {
     ("maintenance_requests", "priority"): "urgent",
     ("maint_events", "kind"): "created",
     ("maint_stock", "kind"): "receipt",
+    ("stock_moves", "kind"): "in",
+    ("holds", "target_kind"): "lot",
+    ("holds", "action"): "hold",
 }
 
 
