@@ -29,6 +29,7 @@ from edge.config.production import (
     check_line_sections,
 )
 from edge.config.quality import CharacteristicCfg, InspectionPlanCfg, MaterialCfg, check_quality_sections
+from edge.config.uns import SparkplugConfig, UnsConfig, check_plant_it_sections
 from edge.config.uplink import UplinkConfig
 from edge.core.errors import ConfigError
 from edge.core.yamlio import read_yaml
@@ -173,6 +174,10 @@ class LineConfig(Model):
     """Lineside stock: locations, shortage notices, produced lots."""
     uplink: UplinkConfig | None = None
     """Store-and-forward to the plant aggregator over MQTT (absent: local only)."""
+    uns: UnsConfig | None = None
+    """Unified namespace for plant IT: retained current value per tag, line state, KPIs."""
+    sparkplug: SparkplugConfig | None = None
+    """Sparkplug B edge node (Ignition and other Sparkplug host applications)."""
     operators: list[OperatorCfg] = []
     """Who may log in at the operator terminal (badge, name, role, PIN hash)."""
     tui: TuiCfg = TuiCfg()
@@ -208,6 +213,7 @@ class LineConfig(Model):
         errors += check_quality_sections(self)
         errors += check_materials_sections(self)
         errors += check_operator_sections(self)
+        errors += check_plant_it_sections(self)
         if errors:
             raise CrossCheckError(errors)
         return self
@@ -269,11 +275,23 @@ def resolve_paths(cfg: LineConfig, base: Path) -> LineConfig:
     uplink = cfg.uplink
     if uplink is not None:
         uplink = uplink.model_copy(update={"mqtt": uplink.mqtt.resolved(base)})
+    extra: dict[str, Any] = {}
+    for name in ("uns", "sparkplug"):
+        sec = getattr(cfg, name)
+        if sec is not None and sec.mqtt is not None:
+            extra[name] = sec.model_copy(update={"mqtt": sec.mqtt.resolved(base)})
     agent = cfg.agent
     if agent.socket is not None and not agent.socket.is_absolute():
         agent = agent.model_copy(update={"socket": base / agent.socket})
     return cfg.model_copy(
-        update={"store": store, "devices": devices, "uplink": uplink, "agent": agent, "source": base}
+        update={
+            "store": store,
+            "devices": devices,
+            "uplink": uplink,
+            "agent": agent,
+            "source": base,
+            **extra,
+        }
     )
 
 

@@ -135,6 +135,11 @@ PLANT = Actor("plant", "plant", None, "plant", frozenset({"plant_commands"}), "p
 LINE = Actor(
     "line", "line", None, "line", frozenset({"write", "record_lots", "move_stock", "hold_lots"}), "line"
 )
+#: A Sparkplug host application (Ignition's MQTT Engine) writing by DCMD: holds ``write``
+#: only, and the Sparkplug node lets it write only the tags in ``sparkplug.writable``
+#: (who may publish a DCMD at all is the broker ACL's business). Audited as
+#: ``sparkplug host``.
+SPARKPLUG_HOST = Actor("plant", "sparkplug host", None, "sparkplug", frozenset({"write"}), "plant")
 
 
 def operator_actor(line: Line, op: OperatorCfg, auth: AuthMethod, signed: SignedWith | None = None) -> Actor:

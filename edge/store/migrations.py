@@ -648,3 +648,19 @@ def m017_materials(db: sqlite3.Connection) -> None:
         INSERT INTO materials_marks (name, value) SELECT 'holds.spc', coalesce(max(seq), 0) FROM spc_alarms;
         """
     )
+
+
+@migration
+def m018_uns(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- Durable positions of the plant-IT publishers (the Sparkplug node's last sample
+        -- handed to the broker, its birth-death sequence), so what a host missed while
+        -- it was offline, or the agent was down, is sent later from the store.
+        CREATE TABLE plant_it_marks (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        """
+    )

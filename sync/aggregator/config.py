@@ -46,6 +46,18 @@ class AggregatorStoreCfg(Model):
     ``PGPASSWORD`` or ``~/.pgpass``, not here."""
 
 
+class DeadLettersCfg(Model):
+    """Bounds of the dead-letter table: a flood of large or poisoned messages must not
+    fill the plant's disk."""
+
+    max_payload_bytes: Annotated[int, Field(ge=256, le=16_777_216)] = 65_536
+    """A payload is kept up to this many bytes (its original length is kept beside it)."""
+    keep: Annotated[int, Field(ge=10, le=10_000_000)] = 10_000
+    """The newest this many dead letters are kept."""
+    keep_days: Annotated[float, Field(gt=0, le=3650)] = 30.0
+    """Dead letters older than this are removed."""
+
+
 class AggregatorConfig(Model):
     """The plant aggregator: which lines it accepts and where it keeps their data."""
 
@@ -59,8 +71,10 @@ class AggregatorConfig(Model):
     ack_interval_ms: Annotated[int, Field(ge=1, le=10_000)] = 50
     """End-to-end acks are coalesced and published at most this often per stream."""
     max_seq_ahead: Annotated[int, Field(ge=1000)] = 100_000_000
-    """A batch starting further than this beyond what was committed is refused as
-    "from the future" (a corrupt or foreign sender)."""
+    """A batch reaching further than this beyond what was committed (its ``last_seq``)
+    is refused as "from the future" (a corrupt or foreign sender)."""
+    dead_letters: DeadLettersCfg = DeadLettersCfg()
+    """Payload size kept per dead letter and the table's retention."""
     command_resend_s: Annotated[float, Field(gt=0, le=86400)] = 30.0
     """Commands not yet acknowledged by their line are published again this often."""
     scheduling: SchedulingCfg | None = None

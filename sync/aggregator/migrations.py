@@ -428,6 +428,191 @@ def m007_web(db: Database) -> None:
     )
 
 
+@AGGREGATOR
+def m004_guards(db: Database) -> None:
+    """Store identity, dead-letter bounds and the lines' audit anchors.
+
+    Records, progress and pending ranges are kept per store incarnation (a line whose
+    store is recreated starts its sequences at 1 again, under a new incarnation): the
+    tables are rebuilt with ``incarnation`` in their keys, existing rows under "" (the
+    first incarnation a line then names adopts them). ``incarnations`` numbers each
+    line's incarnations (``epoch``) in the order they appeared. Dead letters keep the
+    original length of a payload stored truncated. ``audit_heads`` is the last verified
+    head of each line's audit chain and what the line last reported as its head."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE records_v2 (
+            line TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            incarnation TEXT NOT NULL DEFAULT '',
+            seq BIGINT NOT NULL,
+            received DOUBLE PRECISION NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (line, stream, incarnation, seq)
+        ) {WITHOUT_ROWID};
+        INSERT INTO records_v2 (line, stream, incarnation, seq, received, data)
+            SELECT line, stream, '', seq, received, data FROM records;
+        DROP TABLE records;
+        ALTER TABLE records_v2 RENAME TO records;
+        CREATE TABLE progress_v2 (
+            line TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            incarnation TEXT NOT NULL DEFAULT '',
+            contiguous BIGINT NOT NULL DEFAULT 0,
+            highest BIGINT NOT NULL DEFAULT 0,
+            updated DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, stream, incarnation)
+        );
+        INSERT INTO progress_v2 (line, stream, incarnation, contiguous, highest, updated)
+            SELECT line, stream, '', contiguous, highest, updated FROM progress;
+        DROP TABLE progress;
+        ALTER TABLE progress_v2 RENAME TO progress;
+        CREATE TABLE pending_v2 (
+            line TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            incarnation TEXT NOT NULL DEFAULT '',
+            after_seq BIGINT NOT NULL,
+            last_seq BIGINT NOT NULL,
+            PRIMARY KEY (line, stream, incarnation, after_seq, last_seq)
+        );
+        INSERT INTO pending_v2 (line, stream, incarnation, after_seq, last_seq)
+            SELECT line, stream, '', after_seq, last_seq FROM pending;
+        DROP TABLE pending;
+        ALTER TABLE pending_v2 RENAME TO pending;
+        CREATE TABLE incarnations (
+            line TEXT NOT NULL,
+            incarnation TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            first_seen DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, incarnation)
+        );
+        INSERT INTO incarnations (line, incarnation, epoch, first_seen)
+            SELECT line, '', 0, min(updated) FROM progress GROUP BY line;
+        ALTER TABLE dead_letters ADD COLUMN payload_len BIGINT;
+        CREATE INDEX dead_letters_by_time ON dead_letters (received);
+        CREATE TABLE audit_heads (
+            line TEXT NOT NULL,
+            incarnation TEXT NOT NULL,
+            seq BIGINT NOT NULL DEFAULT 0,
+            mac TEXT NOT NULL DEFAULT '',
+            verified DOUBLE PRECISION,
+            problem TEXT,
+            reported_seq BIGINT,
+            reported_mac TEXT,
+            reported DOUBLE PRECISION,
+            PRIMARY KEY (line, incarnation)
+        )
+        """,
+    )
+
+
 def apply(db: Database) -> list[str]:
     """Bring a plant store up to date; returns the migrations applied now."""
     return AGGREGATOR.apply(db)
+
+
+@AGGREGATOR
+def m006_materials(db: Database) -> None:
+    """Materials at the plant: the material master and BOMs sent to the lines, lots
+    received and their status (with its history), and from the lines' streams the
+    genealogy links, produced lots, holds and stock movements (the graph the plant
+    traces across lines)."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE plant_materials (
+            id TEXT PRIMARY KEY,
+            body TEXT NOT NULL,
+            updated DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE plant_boms (
+            product TEXT PRIMARY KEY,
+            body TEXT NOT NULL,
+            updated DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE plant_lots (
+            lot TEXT PRIMARY KEY,
+            material TEXT NOT NULL,
+            status TEXT NOT NULL,
+            expiry DOUBLE PRECISION,
+            supplier_lot TEXT NOT NULL DEFAULT '',
+            quantity DOUBLE PRECISION,
+            reason TEXT NOT NULL DEFAULT '',
+            received_at DOUBLE PRECISION NOT NULL,
+            updated DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX plant_lots_supplier ON plant_lots (supplier_lot);
+        CREATE TABLE lot_status_history (
+            id {SERIAL},
+            lot TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            by_who TEXT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX lot_status_history_lot ON lot_status_history (lot, ts);
+        CREATE TABLE genealogy (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            parent TEXT NOT NULL,
+            child TEXT NOT NULL,
+            material TEXT NOT NULL,
+            location TEXT NOT NULL DEFAULT '',
+            quantity DOUBLE PRECISION,
+            order_id TEXT,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX genealogy_parent ON genealogy (parent);
+        CREATE INDEX genealogy_child ON genealogy (child);
+        CREATE TABLE produced_lots (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            lot TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            order_id TEXT,
+            product TEXT,
+            machine TEXT,
+            start_ts DOUBLE PRECISION NOT NULL,
+            end_ts DOUBLE PRECISION NOT NULL,
+            quantity BIGINT,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX produced_lots_lot ON produced_lots (lot);
+        CREATE TABLE plant_holds (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            hold_id TEXT NOT NULL,
+            target_kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            start_ts DOUBLE PRECISION,
+            end_ts DOUBLE PRECISION,
+            action TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            source TEXT NOT NULL,
+            corrective_action TEXT NOT NULL DEFAULT '',
+            by_who TEXT NOT NULL,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX plant_holds_target ON plant_holds (target);
+        CREATE INDEX plant_holds_id ON plant_holds (line, hold_id, seq);
+        CREATE TABLE lot_moves (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            kind TEXT NOT NULL,
+            location TEXT NOT NULL,
+            material TEXT NOT NULL,
+            lot TEXT NOT NULL,
+            quantity DOUBLE PRECISION NOT NULL,
+            order_id TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            by_who TEXT NOT NULL,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX lot_moves_lot ON lot_moves (lot, ts)
+        """,
+    )
