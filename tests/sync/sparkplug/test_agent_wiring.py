@@ -43,13 +43,16 @@ async def test_dcmd_writes_through_the_agent_and_uns_shows_it(
             "poll_ms": 100,
             "writable": True,
         },
+        {"name": "state", "device": "plc", "address": "hr:4", "type": "int16", "poll_ms": 100, "sim": "=1"},
     ]
+    machine = {"name": "filler", "state": {"code_tag": "state", "codes": {0: "idle", 1: "running"}}}
     broker = {"port": mosquitto.port, "keepalive_s": 5}
     cfg = make_config(
         [dev],
         tags,
         tmp_path,
-        uns={"mqtt": broker},
+        machines=[machine],
+        uns={"mqtt": broker, "kpi_interval_s": 0.5},
         sparkplug={"mqtt": broker, "primary_host": "scada", "writable": ["andon"]},
     )
     got: dict[str, bytes] = {}
@@ -80,6 +83,19 @@ async def test_dcmd_writes_through_the_agent_and_uns_shows_it(
         assert (await srv.server.async_getValues(1, 1, 0, 1))[0] is True
         count = json.loads(got["uns/v1/acme/test/a1/l1/plc/count"])
         assert (count["value"], count["quality"]) == (5, "good")
+        # Line and machine state, and KPIs, retained beside the values.
+        base = "uns/v1/acme/test/a1/l1"
+
+        def state_of(topic: str) -> Any:
+            with lock:
+                return json.loads(got[topic])["state"] if topic in got else None
+
+        await wait_for(lambda: state_of(f"{base}/filler/_state") == "running" and f"{base}/_kpi" in got, 15)
+        await wait_for(lambda: state_of(f"{base}/_state") == "running", 15)
+        line = json.loads(got[f"{base}/_state"])
+        assert (line["online"], line["state"], line["devices"]) == (True, "running", {"plc": "connected"})
+        kpi = json.loads(got[f"{base}/_kpi"])
+        assert kpi["shift"] is None and kpi["kpi"]["run_s"] >= 0
     finally:
         await agent.stop()
         await srv.stop()
