@@ -1034,3 +1034,30 @@ def _shortage_notices(ctx: LineContext, store: Store, now: float) -> list[str]:
         if (loc, mat) not in short:
             repo.set_mark(store, name, 0)
     return out
+
+
+def check_consumed_lot(line: Line, store: Store, lot: str, material: str, *, now: float) -> None:
+    """The lot checks for a material lot recorded consumed by hand (``lineside lot
+    consumed``): a material of the master (when the line has one), a lot of the plant's
+    list that is released and unexpired (when the material is lot-controlled), not on
+    hold. Raises :class:`MoveRefused` with the reason."""
+    ctx = line_context(line, store)
+    mm = master(ctx)
+    if not mm:
+        return
+    m = mm.get(material)
+    if m is None:
+        raise MoveRefused(f"material: {material!r} is not in the material master")
+    why = refusal(
+        lot=lot,
+        material=material,
+        info=repo.lot(store, lot),
+        bom_materials=None,
+        product=None,
+        lot_controlled=m.lot_controlled,
+        now=now,
+    )
+    if why is None and repo.open_hold_on(store, "lot", lot) is not None:
+        why = f"lot {lot!r} is on hold"
+    if why is not None:
+        raise MoveRefused(f"refused: {why}")

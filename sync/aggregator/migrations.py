@@ -510,3 +510,142 @@ def m004_guards(db: Database) -> None:
 def apply(db: Database) -> list[str]:
     """Bring a plant store up to date; returns the migrations applied now."""
     return AGGREGATOR.apply(db)
+
+
+@AGGREGATOR
+def m006_materials(db: Database) -> None:
+    """Materials at the plant: the material master and BOMs sent to the lines, lots
+    received and their status (with its history), and from the lines' streams the
+    genealogy links, produced lots, holds and stock movements (the graph the plant
+    traces across lines)."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE plant_materials (
+            id TEXT PRIMARY KEY,
+            body TEXT NOT NULL,
+            updated DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE plant_boms (
+            product TEXT PRIMARY KEY,
+            body TEXT NOT NULL,
+            updated DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE plant_lots (
+            lot TEXT PRIMARY KEY,
+            material TEXT NOT NULL,
+            status TEXT NOT NULL,
+            expiry DOUBLE PRECISION,
+            supplier_lot TEXT NOT NULL DEFAULT '',
+            quantity DOUBLE PRECISION,
+            reason TEXT NOT NULL DEFAULT '',
+            received_at DOUBLE PRECISION NOT NULL,
+            updated DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX plant_lots_supplier ON plant_lots (supplier_lot);
+        CREATE TABLE lot_status_history (
+            id {SERIAL},
+            lot TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            by_who TEXT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX lot_status_history_lot ON lot_status_history (lot, ts);
+        CREATE TABLE genealogy (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            parent TEXT NOT NULL,
+            child TEXT NOT NULL,
+            material TEXT NOT NULL,
+            location TEXT NOT NULL DEFAULT '',
+            quantity DOUBLE PRECISION,
+            order_id TEXT,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX genealogy_parent ON genealogy (parent);
+        CREATE INDEX genealogy_child ON genealogy (child);
+        CREATE TABLE produced_lots (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            lot TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            order_id TEXT,
+            product TEXT,
+            machine TEXT,
+            start_ts DOUBLE PRECISION NOT NULL,
+            end_ts DOUBLE PRECISION NOT NULL,
+            quantity BIGINT,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX produced_lots_lot ON produced_lots (lot);
+        CREATE TABLE plant_holds (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            hold_id TEXT NOT NULL,
+            target_kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            start_ts DOUBLE PRECISION,
+            end_ts DOUBLE PRECISION,
+            action TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            source TEXT NOT NULL,
+            corrective_action TEXT NOT NULL DEFAULT '',
+            by_who TEXT NOT NULL,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX plant_holds_target ON plant_holds (target);
+        CREATE INDEX plant_holds_id ON plant_holds (line, hold_id, seq);
+        CREATE TABLE lot_moves (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            kind TEXT NOT NULL,
+            location TEXT NOT NULL,
+            material TEXT NOT NULL,
+            lot TEXT NOT NULL,
+            quantity DOUBLE PRECISION NOT NULL,
+            order_id TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            by_who TEXT NOT NULL,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX lot_moves_lot ON lot_moves (lot, ts)
+        """,
+    )
+
+
+@AGGREGATOR
+def m005_maintenance(db: Database) -> None:
+    """Maintenance: every step of every line's work orders and every spare-parts movement,
+    as the lines recorded them (the plant folds them with the line's own logic)."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE maint_events (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            wo TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL,
+            by_who TEXT NOT NULL,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE TABLE maint_stock (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            part TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            qty DOUBLE PRECISION NOT NULL,
+            wo TEXT,
+            by_who TEXT NOT NULL,
+            why TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (line, seq)
+        )
+        """,
+    )
