@@ -54,6 +54,8 @@ STREAMS: tuple[str, ...] = (
     "inspections",
     "measurements",
     "maintenance_requests",
+    "maint_events",
+    "maint_stock",
     "stock_moves",
     "lot_links",
     "holds",

@@ -1,5 +1,6 @@
 """Facts of the pure logic → rows: state changes, downtime versions, counts, order changes,
-SPC points, alarms and frozen limits, and lots read from lot tags.
+SPC points, alarms and frozen limits, lots read from lot tags, and the maintenance work
+orders plans and long stops raise.
 
 ``insert_facts`` runs inside the transaction that commits the samples which caused the
 facts (``Store.append_samples``), so a crash never leaves a fact without its cause.
@@ -14,6 +15,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from edge.logic.maintenance.engine import CorrectiveDue, OrderDue
 from edge.logic.materials.lots import LotConsumed
 from edge.logic.production.downtime import DowntimeEvent
 from edge.logic.production.line import Changeover, MachineCount, OrderChange, OrderNotice, ReasonImposed
@@ -134,6 +136,10 @@ def insert_facts(
                 "INSERT INTO events (ts, kind, source, message, data) VALUES (?, ?, 'line', ?, ?)",
                 (f.ts, f"order_{f.kind}", f.message, json.dumps({"order": f.order})),
             )
+        elif isinstance(f, (OrderDue, CorrectiveDue)):
+            from edge.store.maintenance_orders import insert_fact
+
+            insert_fact(db, f, audit)
         elif isinstance(f, LotConsumed):
             db.execute(
                 "INSERT INTO consumed (ts, material_lot, material, order_id, source, by) VALUES (?, ?, ?, ?, 'tag', ?)",
