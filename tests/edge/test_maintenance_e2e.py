@@ -45,6 +45,7 @@ def test_condition_order_from_drift_to_done_booked_synced_and_replayed(
     # Not under test here, and the costliest part of a simulated second: run them rarely.
     monkeypatch.setattr("edge.runtime.agent.PLAN_CHECK_S", 3600.0)
     monkeypatch.setattr("edge.runtime.agent.MATERIALS_S", 3600.0)
+
     def no_uplink(d: dict[str, Any]) -> None:
         d.pop("uplink", None)
         d.pop("characteristics", None)  # no SPC: its stop-line writes have no device here
@@ -81,7 +82,9 @@ def test_condition_order_from_drift_to_done_booked_synced_and_replayed(
         model.step(now[0])
         await advance(240)  # 4.0 A rising 0.05 A/s: 6 A after 40 s, held 2 min
         orders = svc.work_orders(agent.store)
-        assert [(o.type, o.plan, o.state) for o in orders] == [("condition", "capper-motor-current", "approved")]
+        assert [(o.type, o.plan, o.state) for o in orders] == [
+            ("condition", "capper-motor-current", "approved")
+        ]
         wo = orders[0].id
         svc.receive_part(cfg, agent.store, dirk, "BRG-6204", 3, "delivery 17", now=now[0])
         svc.schedule(cfg, agent.store, dirk, wo, now[0] + 60, technician=dirk.who, now=now[0])
@@ -111,7 +114,11 @@ def test_condition_order_from_drift_to_done_booked_synced_and_replayed(
         worked = [e for e in stops if (e["duration_s"] or 0) > 300]
         assert worked and all(e["reason"] == "PLANNED.PM" and e["loss"] == "planned" for e in worked)
         stock = {p["part"]: p for p in svc.stock(cfg, st)}
-        assert (stock["BRG-6204"]["on_hand"], stock["BRG-6204"]["reserved"], stock["BRG-6204"]["reorder"]) == (
+        assert (
+            stock["BRG-6204"]["on_hand"],
+            stock["BRG-6204"]["reserved"],
+            stock["BRG-6204"]["reorder"],
+        ) == (
             1,
             0,
             True,
