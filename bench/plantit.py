@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
             "plantit",
             "sparkplug history drain metrics/s",
             drain["drain"],
-            ">= 20000",
+            ">= 10000",
             drain["ceiling"],
             "raw SQLite+protobuf+paho",
         ),
