@@ -157,9 +157,9 @@ class MaintenanceLogic:
                 self._wrap(tr.tick(now), out)
         for tr in self._runs:
             r = tr.run
-            if r is not None and r.running_since is not None:
-                if r.seconds + now - r.running_since >= tr.next_due * 3600.0:
-                    self._wrap(tr.tick(now), out)
+            since = r.running_since if r is not None else None
+            if r is not None and since is not None and r.seconds + now - since >= tr.next_due * 3600.0:
+                self._wrap(tr.tick(now), out)
         if self.open_stops:
             for ev in list(self.open_stops.values()):
                 out += self._check_stop(ev, now)
