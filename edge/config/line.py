@@ -26,7 +26,13 @@ from edge.config.production import (
     ReasonCfg,
     check_line_sections,
 )
-from edge.config.quality import CharacteristicCfg, InspectionPlanCfg, MaterialCfg, check_quality_sections
+from edge.config.quality import (
+    CharacteristicCfg,
+    InspectionPlanCfg,
+    MaterialCfg,
+    SpcCfg,
+    check_quality_sections,
+)
 from edge.config.uplink import UplinkConfig
 from edge.core.errors import ConfigError
 from edge.core.yamlio import read_yaml
@@ -154,6 +160,8 @@ class LineConfig(Model):
     """Work orders known in advance (replay and tests)."""
     characteristics: list[CharacteristicCfg] = []
     """Quality characteristics under SPC."""
+    spc: SpcCfg = SpcCfg()
+    """Around SPC alarms: acknowledgement cause/action codes, the quality-hold reason."""
     inspections: list[InspectionPlanCfg] = []
     """Inspection plans (first-off, periodic checks) with their items."""
     materials: list[MaterialCfg] = []

@@ -89,6 +89,7 @@ class DowntimeTracker:
         self.fault_reasons = fault_reasons
         self.fault_code: int | None = None
         self.open: DowntimeEvent | None = None
+        self.hold: str | None = None  # reason booked on stops while SPC holds the line
 
     def set_fault_code(self, code: object) -> DowntimeEvent | None:
         """Record the PLC fault code. A stop that opened without a reason takes the first
@@ -104,6 +105,17 @@ class DowntimeTracker:
             if reason is not None:
                 self.open = replace(ev, auto_reason=reason)
                 return self.open
+        return None
+
+    def set_hold(self, reason: str | None) -> DowntimeEvent | None:
+        """SPC holds the line (``reason``, the configured quality-hold code) or releases it
+        (None). A stop without a reason that is open or opens while held takes it; returns
+        the updated open event."""
+        self.hold = reason
+        ev = self.open
+        if reason is not None and ev is not None and ev.auto_reason is None:
+            self.open = replace(ev, auto_reason=reason)
+            return self.open
         return None
 
     def on_state(self, ch: StateChange) -> list[DowntimeEvent]:
@@ -126,6 +138,8 @@ class DowntimeTracker:
                 auto = self.fault_reasons.get(self.fault_code)
             elif ch.new in (State.STARVED, State.BLOCKED):
                 auto = self.fault_reasons.get(-1 if ch.new == State.STARVED else -2)
+            if auto is None and self.hold is not None and ch.new != State.NO_DATA:
+                auto = self.hold
             self.open = DowntimeEvent(f"{self.machine}@{ch.ts:.3f}", self.machine, ch.ts, None, ch.new, auto)
             out.append(self.open)
         return out

@@ -202,6 +202,16 @@ class LineLogic:
             )
         return out
 
+    def hold(self, ts: float, machine: str, reason: str | None) -> list[Fact]:
+        """SPC holds the line (``reason``: the quality-hold code) or releases it (None):
+        the machine's stops meanwhile get the reason automatically. Only the machine
+        named (the line machine): the others stop because the line does."""
+        ml = self.machines.get(machine)
+        if ml is None:
+            return []
+        updated = ml.downtime.set_hold(reason)
+        return [updated] if updated is not None else []
+
     def changeover(self, ts: float, active: bool) -> list[Fact]:
         """An operator starts or ends a changeover (a planned stop)."""
         out: list[Fact] = []
