@@ -121,6 +121,8 @@ class QualityRuntime:
         self.by_tag: dict[str, list[str]] = {}
         self.holding: dict[str, float] = {}  # characteristic -> time of the alarm holding the line
         self.manual_groups: dict[str, list[float]] = {}
+        self._imposed = False  # the quality hold is imposed on the line machine's stops
+        self._lift_pending = False
         self.line_machine = self.cfg.line_machine or (
             self.cfg.machines[0].name if self.cfg.machines else None
         )
@@ -136,6 +138,12 @@ class QualityRuntime:
             for t in dict.fromkeys(t for t in tags if t):
                 self.by_tag.setdefault(t, []).append(c.name)
         self.tags = set(self.by_tag)
+        if self.cfg.spc.quality_hold_reason and self.line_machine:  # to see it run again
+            m = next((m for m in self.cfg.machines if m.name == self.line_machine), None)
+            if m is not None:
+                from edge.config.production import build_state_model
+
+                self.tags |= build_state_model(m).tags
         store = agent.store
         self.last_limit_seq = quality_repo.last_limit_row(store)
         self.last_ack_seq = quality_repo.last_ack(store)
@@ -174,10 +182,10 @@ class QualityRuntime:
     # ------------------------------------------------------------------ samples
 
     def feed(self, ts: float, tag: str, value: Any, good: bool) -> list[Any]:
+        out: list[Any] = self._lift(ts) if self._lift_pending else []
         names = self.by_tag.get(tag)
         if not names:
-            return []
-        out: list[Any] = []
+            return out
         product = self.product()
         for name in names:
             src = self.sources[name]
@@ -256,14 +264,35 @@ class QualityRuntime:
 
     def _hold(self, ts: float, on: bool) -> list[Any]:
         """Book the line machine's stop with the quality-hold reason while SPC holds the
-        line (the other machines stop because the line does; they keep their own)."""
+        line (the other machines stop because the line does; they keep their own
+        reasons). Lifted once nothing holds the line and the line machine runs again, so
+        the tail of the stop until the restart is still the hold's."""
         hold = self.cfg.spc.quality_hold_reason
         logic = self.agent.logic
-        if hold is None or logic is None or self.line_machine is None or not hasattr(logic, "hold"):
+        if hold is None or logic is None or self.line_machine is None:
             return []
-        if not on and any(self.chars[n].actions.stop_line_tag for n in self.holding):
-            return []  # another characteristic still holds the line
-        return list(logic.hold(ts, self.line_machine, hold if on else None))
+        if on:
+            self._lift_pending = False
+            if self._imposed:
+                return []
+            self._imposed = True
+            return list(
+                logic.impose_reason(ts, self.line_machine, hold, source="spc", detail="SPC stop-line")
+            )
+        if not any(self.chars[n].actions.stop_line_tag for n in self.holding):
+            self._lift_pending = self._imposed
+        return []
+
+    def _lift(self, ts: float) -> list[Any]:
+        """Lift the quality hold once the line machine runs again after the release."""
+        logic = self.agent.logic
+        if not self._lift_pending or logic is None or self.line_machine is None:
+            return []
+        ml = logic.machines.get(self.line_machine)
+        if ml is None or ml.state.state is None or ml.state.state.value != "running":
+            return []
+        self._lift_pending = self._imposed = False
+        return list(logic.impose_reason(ts, self.line_machine, None, source="spc"))
 
     async def _write(self, tag: str, value: bool, reason: str) -> None:
         try:
@@ -280,6 +309,12 @@ class QualityRuntime:
         store = self.agent.store
         facts: list[Any] = []
         product = self.product()
+        logic = self.agent.logic
+        if not self._imposed and not self.holding and logic is not None and self.line_machine:
+            # A hold re-applied after a restart (the agent restores impositions) that no
+            # alarm holds any more: lift it when the line runs.
+            if "spc" in logic.imposed().get(self.line_machine, {}):
+                self._imposed = self._lift_pending = True
         rows = await asyncio.to_thread(quality_repo.measurements_after, store, self.last_measurement_seq)
         for seq, ts, name, value, size in rows:
             self.last_measurement_seq = seq

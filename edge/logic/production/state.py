@@ -9,6 +9,11 @@ Time never runs backwards here: a timestamp earlier than the current state's sta
 PLC's source clock stepped back, samples out of order) counts as that start, so no
 state lasts a negative time. A step of the agent's own clock is cut explicitly
 (:meth:`StateTracker.cut`).
+
+A counter's first value says nothing about whether it advances: until it advances (the
+machine ran from that first value on) or its window runs out without an advance (it stood
+from that first value on), the state is undetermined and no change is emitted. The
+decision is stamped at the first value, so an agent start records no idle micro-stop.
 """
 
 from __future__ import annotations
@@ -99,16 +104,26 @@ class StateTracker:
         self.since: float | None = None
         self.last_advance: float | None = None
         self._last_count: Any = None
+        #: When the counter's first good value came, while it is unknown whether it advances.
+        self._pending: float | None = None
+        self._decided_at: float | None = None
         self.planned: str | None = None  # reason of an operator/order planned stop
 
-    def _evaluate(self, now: float) -> tuple[State, str]:
+    def _evaluate(self, now: float) -> tuple[State, str] | None:
         m = self.model
         needed = m.tags
         if any(not self.good.get(t, False) for t in needed):
             bad = sorted(t for t in needed if not self.good.get(t, False))
             return State.NO_DATA, f"no good value for {', '.join(bad)}"
-        if self.planned is not None:
+        machine = self._machine_state(now)
+        if self.planned is not None and (machine is None or machine[0] != State.RUNNING):
             return State.PLANNED_STOP, self.planned
+        return machine
+
+    def _machine_state(self, now: float) -> tuple[State, str] | None:
+        """What the signals say. A machine that runs during a planned stop (a pause or
+        changeover it did not take) is running: its parts were made in run time."""
+        m = self.model
         for r in m.rules:
             if r.matches(self.values.get(r.tag)):
                 return r.state, f"{r.tag} {r.op} {r.value!r}"
@@ -122,14 +137,30 @@ class StateTracker:
                 return st, f"{m.code_tag} = {code}"
         if m.counter_tag is not None:
             if self.last_advance is not None and now - self.last_advance < m.running_window_s:
+                self._decide()
                 return State.RUNNING, f"{m.counter_tag} advancing"
+            if self._pending is not None and now - self._pending < m.running_window_s:
+                return None  # one value so far: not yet known whether it advances
+            self._decide()
             return m.default, f"{m.counter_tag} not advancing for {m.running_window_s:g} s"
         return m.default, "no rule matched"
 
-    def _transition(self, ts: float, cause_state: tuple[State, str]) -> StateChange | None:
+    def _decide(self) -> None:
+        """The counter's first value is judged: the state is stamped at that value unless
+        another state began after it."""
+        if self._pending is not None and (self.since is None or self.since <= self._pending):
+            self._decided_at = self._pending
+        self._pending = None
+
+    def _transition(self, ts: float, cause_state: tuple[State, str] | None) -> StateChange | None:
+        at, self._decided_at = self._decided_at, None
+        if cause_state is None:
+            return None
         new, cause = cause_state
         if new == self.state:
             return None
+        if at is not None:
+            ts = at
         change = StateChange(ts, self.model.machine, self.state, new, cause)
         self.state, self.since = new, ts
         return change
@@ -145,6 +176,8 @@ class StateTracker:
             return None
         if self.last_advance is not None:
             self.last_advance += after - before
+        if self._pending is not None:
+            self._pending += after - before
         self.since = after
         return StateChange(
             after, self.model.machine, self.state, self.state, f"clock stepped by {after - before:+.0f} s"
@@ -163,6 +196,12 @@ class StateTracker:
                 ch = self._transition(expiry, self._evaluate(expiry))
                 if ch:
                     out.append(ch)
+        if m.counter_tag is not None and self._pending is not None:
+            expiry = self._pending + m.running_window_s
+            if expiry <= now:
+                ch = self._transition(self._not_before(expiry), self._evaluate(expiry))
+                if ch:
+                    out.append(ch)
         return out
 
     def update(self, ts: float, tag: str, value: Any, good: bool) -> list[StateChange]:
@@ -175,7 +214,11 @@ class StateTracker:
         if tag == self.model.counter_tag and good:
             if self._last_count is not None and value != self._last_count:
                 self.last_advance = ts
+            elif self._last_count is None and self.last_advance is None:
+                self._pending = ts
             self._last_count = value
+        elif tag == self.model.counter_tag:
+            self._pending = None
         ch = self._transition(ts, self._evaluate(ts))
         if ch:
             out.append(ch)
