@@ -310,11 +310,16 @@ class QualityRuntime:
         facts: list[Any] = []
         product = self.product()
         logic = self.agent.logic
-        if not self._imposed and not self.holding and logic is not None and self.line_machine:
-            # A hold re-applied after a restart (the agent restores impositions) that no
-            # alarm holds any more: lift it when the line runs.
-            if "spc" in logic.imposed().get(self.line_machine, {}):
-                self._imposed = self._lift_pending = True
+        # A hold re-applied after a restart (the agent restores impositions) that no alarm
+        # holds any more: lift it when the line runs.
+        if (
+            not self._imposed
+            and not self.holding
+            and logic is not None
+            and self.line_machine
+            and "spc" in logic.imposed().get(self.line_machine, {})
+        ):
+            self._imposed = self._lift_pending = True
         rows = await asyncio.to_thread(quality_repo.measurements_after, store, self.last_measurement_seq)
         for seq, ts, name, value, size in rows:
             self.last_measurement_seq = seq
