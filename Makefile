@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv test lint bench demo demo-headless soak clean check-mosquitto
+.PHONY: venv test lint bench demo demo-headless soak clean check-mosquitto check-chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ check-mosquitto:
 	  echo "mosquitto is not installed; the uplink tests need a real broker."; \
 	  echo "Install it with:  sudo apt-get install -y mosquitto   (Debian/Raspberry Pi OS)"; exit 1; }
 
-test: venv check-mosquitto
+check-chromium:
+	@command -v chromium >/dev/null 2>&1 || test -x "$${LINESIDE_CHROMIUM:-/usr/bin/chromium}" || { \
+	  echo "chromium is not installed; the browser tests of the plant web view drive the system Chromium."; \
+	  echo "Install it with:  sudo apt-get install -y chromium   (Debian/Raspberry Pi OS)"; exit 1; }
+
+test: venv check-mosquitto check-chromium
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: venv
