@@ -126,9 +126,11 @@ def make_client(
     will: tuple[str, bytes] | None = None,
     manual_ack: bool = False,
     on_fail: Callable[[str], object] | None = None,
+    clean: bool = False,
 ) -> mqtt.Client:
     """A configured, not yet connected client (start it with :func:`connect`).
-    ``on_fail`` gets the reason (:func:`connect_failure`) of every failed attempt."""
+    ``on_fail`` gets the reason (:func:`connect_failure`) of every failed attempt.
+    ``clean``: no persistent session (Sparkplug edge nodes, the unified namespace)."""
     if version == V5:
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=V5, manual_ack=manual_ack)
     else:
@@ -136,7 +138,7 @@ def make_client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=V311,
-            clean_session=False,
+            clean_session=clean,
             manual_ack=manual_ack,
         )
     if cfg.username:
@@ -165,10 +167,13 @@ def make_client(
     return c
 
 
-def connect(c: mqtt.Client, cfg: MqttConfig) -> None:
-    """Start connecting in the background; paho's thread reconnects after losses."""
+def connect(c: mqtt.Client, cfg: MqttConfig, *, clean: bool = False) -> None:
+    """Start connecting in the background; paho's thread reconnects after losses.
+    ``clean``: a new session each time (MQTT 5 clean start, no session expiry)."""
     kwargs: dict[str, Any] = {}
-    if c.protocol == V5:
+    if c.protocol == V5 and clean:
+        kwargs = {"clean_start": True}
+    elif c.protocol == V5:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = cfg.session_expiry_s
         kwargs = {"clean_start": False, "properties": props}

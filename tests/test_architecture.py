@@ -20,6 +20,8 @@ SQL_OWNERS = (
     "sync/aggregator/db.py",
     "sync/aggregator/migrations.py",
     "sync/aggregator/projections.py",
+    "sync/aggregator/materials_store.py",
+    "sync/aggregator/rollups.py",
     "sync/aggregator/scheduling/store.py",
 )
 

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 
-from edge.cli import acquire, export, line, maintenance, ops, plant, quality, terminal, write
+from edge.cli import acquire, export, line, maintenance, materials, ops, plant, quality, terminal, write
 from edge.cli.acquire import gather_status
 from edge.cli.common import parse_time
 from edge.core.errors import ConfigError, LinesideError
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (acquire, line, quality, maintenance, plant, terminal, ops, export, write):
+    for module in (acquire, line, quality, maintenance, materials, plant, terminal, ops, export, write):
         module.register(sub)
     return p
 

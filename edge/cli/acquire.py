@@ -69,10 +69,14 @@ def cmd_config_schema(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.runtime.agent import Agent
+    from sync.sparkplug import sparkplug_companions
+    from sync.uns import uns_companions
     from sync.uplink import companions_for
 
     cfg = _load(args.config)
-    agent = Agent(cfg, companions=companions_for(cfg))
+    # The composition root: the uplink, the unified namespace and the Sparkplug node
+    # are companions the agent starts, notifies of commits and stops.
+    agent = Agent(cfg, companions=[*companions_for(cfg), *uns_companions(cfg), *sparkplug_companions(cfg)])
     _run_async(agent.run(args.duration), agent.request_stop)
     return 0
 

@@ -25,7 +25,51 @@ def cmd_agg_run(args: argparse.Namespace) -> int:
     agg = Aggregator(cfg, client_id=args.client_id)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: agg.request_stop())
-    agg.run(args.duration)
+    web = None
+    if cfg.web is not None and not args.no_web:
+        from sync.aggregator.web.app import WebThread
+
+        web = WebThread(cfg)
+        web.start()
+    try:
+        agg.run(args.duration)
+    finally:
+        if web is not None:
+            web.stop()
+    return 0
+
+
+def cmd_agg_web(args: argparse.Namespace) -> int:
+    """Serve the plant web view alone (the aggregator's ingest runs elsewhere), or hash a password."""
+    import getpass
+    import sys
+
+    if args.hash_password:
+        from sync.aggregator.web.auth import hash_password
+
+        pw = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+        try:
+            print(hash_password(pw))
+        except ValueError as e:
+            print(f"password: {e}", file=sys.stderr)
+            return 2
+        return 0
+    if not args.config:
+        print("-c/--config: required (or --hash-password)", file=sys.stderr)
+        return 2
+    cfg = _agg(args)
+    if cfg.web is None:
+        print(
+            f"{args.config}: web: the aggregator config has no web section (see the README's Plant web view)",
+            file=sys.stderr,
+        )
+        return 2
+    from sync.aggregator.web.app import server
+
+    srv = server(cfg, port=args.port)
+    scheme = "https" if cfg.web.tls else "http"
+    print(f"plant web view on {scheme}://{cfg.web.host}:{args.port or cfg.web.port}/", flush=True)
+    srv.run()
     return 0
 
 
@@ -173,7 +217,22 @@ def register(sub: Any) -> None:
         "--client-id",
         help="MQTT client id of this instance (several instances share the load; each needs its own)",
     )
+    r.add_argument(
+        "--no-web", action="store_true", help="do not serve the web view even when the config has web:"
+    )
     r.set_defaults(func=cmd_agg_run)
+
+    wv = asub.add_parser(
+        "web",
+        help="serve the plant web view (board, line detail, reports, orders, planning, quality)",
+        description="Serve the plant web view of the config's web: section (it also runs inside "
+        "`aggregator run`). Users, roles, TLS and the proxy header are in web:; hash a user's "
+        "password with --hash-password (reads it from the terminal or one line of stdin).",
+    )
+    wv.add_argument("-c", "--config", help="aggregator config file (YAML) with a web: section")
+    wv.add_argument("--port", type=int_arg(lo=1, hi=65535), help="listen on this port instead of web.port")
+    wv.add_argument("--hash-password", action="store_true", help="print the hash of a password for web.users")
+    wv.set_defaults(func=cmd_agg_web)
 
     s = asub.add_parser("status", help="each line: online, state, current order, last data, backlog")
     cfg_arg(s)
@@ -228,9 +287,10 @@ def register(sub: Any) -> None:
     acl.add_argument("--users", action="store_true", help="also list the broker users to create")
     acl.set_defaults(func=cmd_agg_acl)
 
-    from edge.cli import scheduling
+    from edge.cli import plant_materials, scheduling
 
     scheduling.register(asub)
+    plant_materials.register(asub)
 
     c = asub.add_parser("commands", help="commands queued for the lines and their results")
     cfg_arg(c)

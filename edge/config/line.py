@@ -9,6 +9,7 @@ raises :class:`ConfigError`, whose ``messages`` are ``FILE: path.to.field: what 
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge.config.base import TOPIC_SAFE_RE, CrossCheckError, Model, format_validation_error
 from edge.config.devices import Device, OpcUaDevice, Tag, check_address
+from edge.config.materials import BomCfg, MaterialMasterCfg, StockCfg, check_materials_sections
 from edge.config.operators import OperatorCfg, TuiCfg, check_operator_sections
 from edge.config.paths import store_file
 from edge.config.production import (
@@ -27,6 +29,7 @@ from edge.config.production import (
     check_line_sections,
 )
 from edge.config.quality import CharacteristicCfg, InspectionPlanCfg, MaterialCfg, check_quality_sections
+from edge.config.uns import SparkplugConfig, UnsConfig, check_plant_it_sections
 from edge.config.uplink import UplinkConfig
 from edge.core.errors import ConfigError
 from edge.core.yamlio import read_yaml
@@ -49,6 +52,10 @@ class LineIdentity(Model):
     """IANA time zone of the plant (shift calendars are in local time)."""
     description: str = ""
     """Free text shown in the operator UI and plant view."""
+    commissioned: datetime | None = None
+    """When the line went into production (plant local time if no offset). Time before
+    it is no loss: it is outside planned production time. Default: the agent's first
+    start on this store."""
 
     @field_validator("timezone")
     @classmethod
@@ -158,8 +165,19 @@ class LineConfig(Model):
     """Inspection plans (first-off, periodic checks) with their items."""
     materials: list[MaterialCfg] = []
     """Materials whose lot numbers are read from tags (traceability)."""
+    material_master: list[MaterialMasterCfg] = []
+    """Materials the line uses: unit, lot control, shelf life, backflush or issue."""
+    boms: list[BomCfg] = []
+    """Bills of materials: per product, its components, quantity per unit, scrap
+    allowance and the feeder each is loaded at."""
+    stock: StockCfg = StockCfg()
+    """Lineside stock: locations, shortage notices, produced lots."""
     uplink: UplinkConfig | None = None
     """Store-and-forward to the plant aggregator over MQTT (absent: local only)."""
+    uns: UnsConfig | None = None
+    """Unified namespace for plant IT: retained current value per tag, line state, KPIs."""
+    sparkplug: SparkplugConfig | None = None
+    """Sparkplug B edge node (Ignition and other Sparkplug host applications)."""
     operators: list[OperatorCfg] = []
     """Who may log in at the operator terminal (badge, name, role, PIN hash)."""
     tui: TuiCfg = TuiCfg()
@@ -193,7 +211,9 @@ class LineConfig(Model):
                 errors.append(f"{where}.{field}: tag {t.name!r}: {msg}")
         errors += check_line_sections(self)
         errors += check_quality_sections(self)
+        errors += check_materials_sections(self)
         errors += check_operator_sections(self)
+        errors += check_plant_it_sections(self)
         if errors:
             raise CrossCheckError(errors)
         return self
@@ -255,11 +275,23 @@ def resolve_paths(cfg: LineConfig, base: Path) -> LineConfig:
     uplink = cfg.uplink
     if uplink is not None:
         uplink = uplink.model_copy(update={"mqtt": uplink.mqtt.resolved(base)})
+    extra: dict[str, Any] = {}
+    for name in ("uns", "sparkplug"):
+        sec = getattr(cfg, name)
+        if sec is not None and sec.mqtt is not None:
+            extra[name] = sec.model_copy(update={"mqtt": sec.mqtt.resolved(base)})
     agent = cfg.agent
     if agent.socket is not None and not agent.socket.is_absolute():
         agent = agent.model_copy(update={"socket": base / agent.socket})
     return cfg.model_copy(
-        update={"store": store, "devices": devices, "uplink": uplink, "agent": agent, "source": base}
+        update={
+            "store": store,
+            "devices": devices,
+            "uplink": uplink,
+            "agent": agent,
+            "source": base,
+            **extra,
+        }
     )
 
 

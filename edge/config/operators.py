@@ -43,6 +43,9 @@ Permission = Literal[
     "record_lots",  # record produced lots/serials and consumed material lots
     "large_corrections",  # count corrections beyond tui.count_corrections (a supervisor's)
     "write",  # write a value to a writable PLC tag (`lineside write`)
+    "move_stock",  # move lots in and out of lineside locations, count stock, issue material
+    "hold_lots",  # put a lot, an order or a machine's time window on hold (quarantine)
+    "dispose_holds",  # release, scrap or rework what is on hold (signed; the quality role's)
 ]
 PERMISSIONS: tuple[str, ...] = Permission.__args__  # type: ignore[attr-defined]
 
@@ -54,13 +57,15 @@ _BASIC = [
     "inspect",
     "request_maintenance",
     "record_lots",
+    "move_stock",
+    "hold_lots",
 ]
 DEFAULT_ROLES: dict[str, list[str]] = {
     "operator": _BASIC,
     # Maintenance declares (and clears) a tool in maintenance on the orders that need it.
     "maintenance": ["explain_downtime", "request_maintenance", "block_orders"],
     "team_lead": [*_BASIC, "adjust_counts", "ack_alarms", "request_limits"],
-    "quality": [*_BASIC, "ack_alarms", "request_limits", "approve"],
+    "quality": [*_BASIC, "ack_alarms", "request_limits", "approve", "dispose_holds"],
     "supervisor": list(PERMISSIONS),
 }
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from edge.config.base import Id, Model
+from edge.config.materials import BomCfg, MaterialMasterCfg
 from edge.config.production import ProductCfg, ReasonCfg
 from edge.core.parse import check_text
 
@@ -80,10 +81,54 @@ class ProductsBody(Model):
     products: list[ProductCfg]
 
 
+class MaterialMasterBody(Model):
+    """Body of ``cmd/material_master``: a material master that replaces the config file's."""
+
+    materials: list[MaterialMasterCfg]
+
+
+class BomsBody(Model):
+    """Body of ``cmd/boms``: bills of materials that replace the config file's."""
+
+    boms: list[BomCfg]
+
+
+LotStatus = Literal["released", "quarantine", "blocked", "expired"]
+
+
+class LotEntry(Model):
+    """A material lot as the plant knows it: received, with its status."""
+
+    lot: Id
+    """Lot number (the plant's, as scanned at the line)."""
+    material: Id
+    """Material id."""
+    status: LotStatus
+    """Only released lots may be moved to the line; a block holds what was made from it."""
+    expiry: Annotated[float, Field(strict=True, ge=0, le=253_402_300_799)] | None = None
+    """Expiry, epoch seconds (None: does not expire)."""
+    supplier_lot: Annotated[str, Field(max_length=64), AfterValidator(check_text)] = ""
+    """The supplier's lot number (for a supplier's recall)."""
+    quantity: Annotated[float, Field(strict=False, ge=0, le=1e12)] | None = None
+    """Quantity received."""
+    reason: Annotated[str, Field(max_length=500), AfterValidator(check_text)] = ""
+    """Why the status is what it is (a recall notice, a failed incoming inspection)."""
+
+
+class LotsBody(Model):
+    """Body of ``cmd/lots``: lots received at the plant or whose status changed; each
+    replaces the line's cached entry of that lot."""
+
+    lots: Annotated[list[LotEntry], Field(min_length=1, max_length=10_000)]
+
+
 #: Command kind → the model of its body.
 BODIES: dict[str, type[Model]] = {
     "work_order": WorkOrderBody,
     "reasons": ReasonsBody,
     "products": ProductsBody,
     "plan": PlanBody,
+    "material_master": MaterialMasterBody,
+    "boms": BomsBody,
+    "lots": LotsBody,
 }

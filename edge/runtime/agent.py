@@ -26,8 +26,9 @@ from edge.drivers import Reading, create_driver
 from edge.logic.materials.lots import LotTagWatcher
 from edge.logic.model import Quality, Sample
 from edge.runtime.acquire import ChangeFilter, non_finite
-from edge.runtime.companion import Companion
+from edge.runtime.companion import Companion, TagWriting
 from edge.runtime.device_runner import DeviceRunner
+from edge.services import materials as materials_service
 from edge.services import plan as plan_service
 from edge.store import Store
 from edge.store import production as production_repo
@@ -37,6 +38,9 @@ log = logging.getLogger("lineside.agent")
 #: How often the agent looks whether the plan's next order can start (and records a
 #: resequencing when it cannot and the plant is unreachable).
 PLAN_CHECK_S = 2.0
+#: How often the agent backflushes the parts counted, makes produced lots, applies
+#: automatic holds and looks for shortages (``edge.services.materials``).
+MATERIALS_S = 2.0
 
 
 class Agent:
@@ -80,6 +84,9 @@ class Agent:
         # Built by the composition root (the CLI builds the uplink): started after the
         # agent, told of every commit, stopped after the last one.
         self.companions: list[Companion] = list(companions)
+        for c in self.companions:
+            if isinstance(c, TagWriting):  # writes from outside go through the allow-list here
+                c.use_writes(self.write_blocking)
         if self.companions:
             self.writer.on_commit = self._notify_companions
         self.readings = 0
@@ -97,6 +104,7 @@ class Agent:
         self.channel: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._plan_checked = 0.0
+        self._materials_done = 0.0
 
     def _notify_companions(self) -> None:
         for c in self.companions:
@@ -510,6 +518,12 @@ class Agent:
                 latest = production_repo.latest_state(self.store, m)
                 if latest is not None and latest[0] != State.NO_DATA.value:
                     facts.append(StateChange(last, m, State(latest[0]), State.NO_DATA, "agent not running"))
+            self.logic.resume(last)  # parts the counters caught up were made while not observed
+        # Reasons other domains imposed and did not lift hold on: re-apply them (no fact:
+        # they are on record already; a stop opening from now on takes them).
+        for _since, machine, source, reason, _detail in production_repo.active_impositions(self.store):
+            if machine in self.logic.machines:
+                self.logic.machines[machine].downtime.impose(now, source, reason)
         current = {v["tag"]: v for v in self.store.current_values()}
         for ml in self.logic.machines.values():
             for tag, kind in ml.counter_kind.items():
@@ -537,6 +551,7 @@ class Agent:
             facts += self.logic.tick(self.clock.now())
             try:
                 facts += await self._apply_order_commands()
+                facts += await self._apply_reason_requests()
             except Exception as e:  # a bad command must not stop the line logic
                 self.faults.fault("orders", str(e), what="cannot apply order commands")
             else:
@@ -555,6 +570,16 @@ class Agent:
                 self.lots.follow(facts)
             if facts:
                 self.writer.put_facts(facts)
+            if self.clock.mono() - self._materials_done >= MATERIALS_S:
+                self._materials_done = self.clock.mono()
+                try:
+                    await asyncio.to_thread(
+                        materials_service.materials_pass, self.cfg, self.store, now=self.clock.now()
+                    )
+                except Exception as e:  # never stop the line logic for the materials pass
+                    self.faults.fault("materials", str(e), what="materials pass failed")
+                else:
+                    self.faults.recovered("materials", "materials pass")
 
     async def _apply_order_commands(self) -> list[Any]:
         """Work-order requests queued by operators (or from above) → line logic."""
@@ -574,6 +599,27 @@ class Agent:
                 log.warning(msg)
             await asyncio.to_thread(self._mark_request, r.seq, applied, msg)
         return facts
+
+    async def _apply_reason_requests(self) -> list[Any]:
+        """Reasons other domains impose on (or lift from) a machine's stops → line logic."""
+        assert self.logic is not None
+        requests = await asyncio.to_thread(production_repo.pending_reason_requests, self.store)
+        facts: list[Any] = []
+        for r in requests:
+            try:
+                facts += self.logic.impose_reason(
+                    self.clock.now(), r.machine, r.reason, source=r.source, detail=r.detail
+                )
+                applied = True
+            except (ValueError, KeyError) as e:
+                applied = False
+                log.warning("imposed reason %s on %s by %s refused: %s", r.reason, r.machine, r.by, e)
+            await asyncio.to_thread(self._mark_reason_request, r.seq, applied)
+        return facts
+
+    def _mark_reason_request(self, seq: int, applied: bool) -> None:
+        with self.store.transaction(sync_full=True):
+            production_repo.mark_reason_request(self.store, seq, applied)
 
     def _mark_request(self, seq: int, applied: bool, msg: str) -> None:
         with self.store.transaction(sync_full=True):

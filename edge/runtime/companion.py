@@ -5,7 +5,8 @@ them after its last commit. ``edge`` so never imports ``sync``."""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -33,4 +34,15 @@ class UpstreamLink(Protocol):
     @property
     def last_ack(self) -> float | None:
         """Wall time of the last end-to-end acknowledgement (None before any)."""
+        ...
+
+
+@runtime_checkable
+class TagWriting(Protocol):
+    """A companion through which someone outside asks for PLC writes (the Sparkplug
+    node's DCMD): the agent hands it its allow-listed write when it is built."""
+
+    def use_writes(self, write: Callable[[str, Any, str, str], None]) -> None:
+        """``write(tag, value, who, reason)``: blocks until the outcome, raises
+        ``WriteRefused`` or ``LinesideError`` (``Agent.write_blocking``)."""
         ...

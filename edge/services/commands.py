@@ -1,4 +1,5 @@
-"""Commands from the plant (work orders, plans, reason tree, products): validated against the
+"""Commands from the plant (work orders, plans, reason tree, products, material master,
+BOMs, lots and their status): validated against the
 line, stored durably, answered once.
 
 A command is applied in one FULL-sync transaction together with its result and an audit
@@ -21,7 +22,17 @@ from pydantic import ValidationError
 
 from edge.config.base import Model, format_validation_error
 from edge.config.line import LineConfig
-from edge.config.plant import BODIES, PlanBody, ProductsBody, ReasonsBody, WorkOrderBody
+from edge.config.plant import (
+    BODIES,
+    BomsBody,
+    LotsBody,
+    MaterialMasterBody,
+    PlanBody,
+    ProductsBody,
+    ReasonsBody,
+    WorkOrderBody,
+)
+from edge.services import materials as materials_service
 from edge.services.context import Line, effective_config, line_context
 from edge.services.identity import PLANT, Actor, authorize
 from edge.services.production import dispatch_list
@@ -113,6 +124,18 @@ def _apply(line: Line, store: Store, cmd: PlantCommand, body: Model, now: float)
         return _work_order(line, store, cmd, body, now)
     if isinstance(body, PlanBody):
         return _plan(line, store, cmd, body, now)
+    if isinstance(body, LotsBody):
+        return materials_service.apply_lots(line, store, PLANT, list(body.lots), command_id=cmd.id, now=now)
+    if isinstance(body, MaterialMasterBody):
+        data = [m.model_dump() for m in body.materials]
+        _check_config(line, store, {"material_master": data})
+        repo.set_master_data(store, "material_master", data, command_id=cmd.id, ts=now)
+        return {"materials": len(data)}
+    if isinstance(body, BomsBody):
+        data = [b.model_dump() for b in body.boms]
+        _check_config(line, store, {"boms": data})
+        repo.set_master_data(store, "boms", data, command_id=cmd.id, ts=now)
+        return {"boms": len(data)}
     if isinstance(body, ReasonsBody):
         data = [r.model_dump() for r in body.reasons]
         _check_config(line, store, {"reasons": data})

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.config.line import LineConfig
+from edge.config.materials import BomCfg, MaterialMasterCfg
 from edge.config.production import ProductCfg, ReasonCfg, build_calendar, build_reason_tree
 from edge.config.quality import CharacteristicCfg
 from edge.core.errors import LinesideError, StoreError
@@ -134,12 +135,19 @@ def _remember(base: LineConfig, version: MasterVersion, ctx: LineContext) -> Lin
 
 
 def with_master_data(cfg: LineConfig, master_data: dict[str, Any]) -> LineConfig:
-    """``cfg`` with the plant's reason tree and products in place of the file's."""
+    """``cfg`` with the plant's reason tree, products, material master and BOMs in place
+    of the file's."""
     update: dict[str, Any] = {}
     if "reasons" in master_data:
         update["reasons"] = [ReasonCfg.model_validate(r) for r in master_data["reasons"]]
     if "products" in master_data:
         update["products"] = [ProductCfg.model_validate(p) for p in master_data["products"]]
+    if "material_master" in master_data:
+        update["material_master"] = [
+            MaterialMasterCfg.model_validate(m) for m in master_data["material_master"]
+        ]
+    if "boms" in master_data:
+        update["boms"] = [BomCfg.model_validate(b) for b in master_data["boms"]]
     return cfg.model_copy(update=update) if update else cfg
 
 

@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from edge.config.line import LineConfig
 from edge.core.errors import LinesideError, StoreError, WriteRefused
-from edge.services import inspections, maintenance, plan, production, quality, trace
+from edge.services import inspections, maintenance, materials, plan, production, quality, trace
 from edge.services.context import Line, config_of
 from edge.services.identity import Actor
 from edge.services.validate import OperatorInputError
@@ -84,6 +84,12 @@ ACTIONS: dict[str, Callable[..., Any]] = {
         maintenance.request_maintenance,
         trace.register_produced,
         trace.register_consumed,
+        materials.move_in,
+        materials.move_out,
+        materials.count,
+        materials.issue,
+        materials.put_on_hold,
+        materials.dispose,
     )
 }
 

@@ -71,6 +71,9 @@ PERMISSION_TEXT = {
     "record_lots": "record lots",
     "write": "write to PLC tags",
     "plant_commands": "send commands from the plant",
+    "move_stock": "move or count lineside stock",
+    "hold_lots": "put lots, orders or windows on hold",
+    "dispose_holds": "release, scrap or rework what is on hold",
 }
 
 
@@ -129,7 +132,14 @@ class Actor:
 #: Commands from the plant (work orders, reason tree, products), received over MQTT.
 PLANT = Actor("plant", "plant", None, "plant", frozenset({"plant_commands"}), "plant")
 #: The line itself: what the agent does on its own (SPC stop-line writes, lots read from tags).
-LINE = Actor("line", "line", None, "line", frozenset({"write"}), "line")
+LINE = Actor(
+    "line", "line", None, "line", frozenset({"write", "record_lots", "move_stock", "hold_lots"}), "line"
+)
+#: A Sparkplug host application (Ignition's MQTT Engine) writing by DCMD: holds ``write``
+#: only, and the Sparkplug node lets it write only the tags in ``sparkplug.writable``
+#: (who may publish a DCMD at all is the broker ACL's business). Audited as
+#: ``sparkplug host``.
+SPARKPLUG_HOST = Actor("plant", "sparkplug host", None, "sparkplug", frozenset({"write"}), "plant")
 
 
 def operator_actor(line: Line, op: OperatorCfg, auth: AuthMethod, signed: SignedWith | None = None) -> Actor:

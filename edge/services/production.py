@@ -12,7 +12,9 @@ here (``authorize``) before anything is written.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from edge.config.operators import CorrectionLimits
 from edge.logic.production.downtime import DowntimeEvent, resolve
@@ -219,6 +221,48 @@ def order_command(
     return seq
 
 
+# ----------------------------------------------------------------------------- imposed reasons
+
+
+def impose_reason(
+    line: Line,
+    store: Store,
+    actor: Actor,
+    machine: str,
+    reason: str | None,
+    *,
+    source: str,
+    detail: str = "",
+) -> int:
+    """Book ``machine``'s stops with ``reason`` on behalf of another domain, until the
+    same ``source`` lifts it (``reason=None``). The hook for other domains' use cases:
+
+    * maintenance: ``impose_reason(ctx, st, actor, "filler", "MAINT.CORRECTIVE",
+      source="maintenance:WO-17")`` when a work order takes the machine, and
+      ``reason=None`` with the same source when it gives it back. The reason's ``loss`` in
+      the reason tree decides the figures: ``availability`` for corrective work,
+      ``planned`` for preventive work;
+    * the SPC runtime runs inside the agent and calls
+      :meth:`edge.logic.production.line.LineLogic.impose_reason` directly instead.
+
+    It queues a request that the agent applies to the line logic within a second (stops
+    open then are cut there; see ``LineLogic.impose_reason``) and records a
+    ``ReasonImposed`` fact, re-applied after a restart. The caller authorizes and audits
+    its own use case; call this inside that use case's ``store.transaction()`` so the
+    request commits with it. Returns the request's
+    sequence number. Unknown machine or reason code: ``OperatorInputError``."""
+    ctx = line_context(line, store)
+    ctx.require_machine(machine)
+    source = require(source, "source")
+    if reason is not None and reason not in ctx.reasons.reasons:
+        raise OperatorInputError(f"reason: {reason!r} is not in the reason tree")
+    detail = detail.strip()
+    with store.transaction(sync_full=True):  # joins the caller's transaction
+        return repo.add_reason_request(
+            store, machine, source, reason, detail=detail, by=actor.who, ts=time.time()
+        )
+
+
 # ----------------------------------------------------------------------------- counts
 
 
@@ -378,9 +422,26 @@ def kpi_report(
         end = max(end, start)  # a clock set back: an empty window, never a negative one
         facts = repo.load_facts(store, start, end)
         events = effective_downtime(ctx, store, since=start)
+        configured = ctx.config.line.commissioned
+        commissioned = (
+            _local(configured, ctx.config.line.timezone).timestamp()
+            if configured is not None
+            else repo.commissioned_at(store)
+        )
     return build_report(
-        facts, start, end, line_machine=machine, tree=ctx.reasons, calendar=cal, events=events
+        facts,
+        start,
+        end,
+        line_machine=machine,
+        tree=ctx.reasons,
+        calendar=cal,
+        events=events,
+        commissioned=commissioned,
     )
+
+
+def _local(dt: datetime, tz: str) -> datetime:
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=ZoneInfo(tz))
 
 
 # Kept importable from here: quality and maintenance use cases moved to their own modules.
@@ -407,6 +468,7 @@ __all__ = [
     "effective_config",
     "effective_downtime",
     "enter_measurement",
+    "impose_reason",
     "kpi_report",
     "list_downtime",
     "machine_state",

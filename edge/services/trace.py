@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from edge.services import materials as materials_service
 from edge.services.context import Line, line_context
 from edge.services.identity import Actor, authorize
 from edge.services.validate import (
@@ -86,6 +87,7 @@ def register_produced(
             by=by,
             ts=now,
         )
+        materials_service.link_produced(store, lot, order=order, start=start, end=end, now=now)
         store.audit(
             who=by,
             action=f"trace.produced_{kind}",
@@ -126,6 +128,7 @@ def register_consumed(
             order = running.order if running else None
         if order is None:
             raise OperatorInputError("order: no work order is running; name one with --order")
+        materials_service.check_consumed_lot(line, store, material_lot, material, now=time.time())
         repo.add_consumed(
             store, material_lot, material, order=order, quantity=quantity, unit=unit, by=by, ts=time.time()
         )

@@ -99,6 +99,11 @@ class UplinkFeed:
             "devices": {d: v["state"] for d, v in self.store.device_status().items()},
         }
 
+    def line_state(self) -> str | None:
+        """State of the line's OEE machine (None without one, or before any): cheap
+        enough to ask after every commit."""
+        return production.machine_state(self.store, self._machine) if self._machine else None
+
     def current_order(self) -> dict[str, Any]:
         """The running order (order, product, since) and the dispatch list."""
         order, product, since = production.current_order(self.store)

@@ -54,6 +54,9 @@ STREAMS: tuple[str, ...] = (
     "inspections",
     "measurements",
     "maintenance_requests",
+    "stock_moves",
+    "lot_links",
+    "holds",
 )
 #: Streams that retention may prune once acknowledged (never audit-like records).
 PRUNABLE: dict[str, str] = {"samples": "ts_recv", "events": "ts"}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge.logic.materials.lots import LotConsumed
 from edge.logic.production.downtime import DowntimeEvent
-from edge.logic.production.line import MachineCount, OrderChange
+from edge.logic.production.line import MachineCount, OrderChange, ReasonImposed
 from edge.logic.production.state import StateChange
 
 if TYPE_CHECKING:  # charts pull in numpy: a line without SPC never loads it
@@ -99,13 +99,29 @@ def insert_facts(
             )
         elif isinstance(f, MachineCount):
             db.execute(
-                "INSERT INTO counts (ts, machine, good, scrap, ideal_cycle_s, startup, order_id, product) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (f.ts, f.machine, f.good, f.scrap, f.ideal_cycle_s, int(f.startup), f.order, f.product),
+                "INSERT INTO counts (ts, machine, good, scrap, ideal_cycle_s, startup, order_id, product, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    f.ts,
+                    f.machine,
+                    f.good,
+                    f.scrap,
+                    f.ideal_cycle_s,
+                    int(f.startup),
+                    f.order,
+                    f.product,
+                    "unobserved" if f.unobserved else "plc",
+                ),
             )
         elif isinstance(f, OrderChange):
             db.execute(
                 "INSERT INTO orders (ts, order_id, product, action) VALUES (?, ?, ?, ?)",
                 (f.ts, f.order, f.product, f.action),
+            )
+        elif isinstance(f, ReasonImposed):
+            db.execute(
+                "INSERT INTO imposed_reasons (ts, machine, source, reason, detail) VALUES (?, ?, ?, ?, ?)",
+                (f.ts, f.machine, f.source, f.reason, f.detail),
             )
         elif isinstance(f, LotConsumed):
             db.execute(

@@ -514,3 +514,153 @@ def m012_plan(db: sqlite3.Connection) -> None:
         );
         """
     )
+
+
+@migration
+def m014_execution(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- Local bookkeeping of line execution, not streams (no AUTOINCREMENT; rows are
+        -- never deleted, so a seq is never reused): the downtime, counts and orders
+        -- streams carry their effect on the figures up.
+        -- Reasons another domain imposed on a machine's stops (maintenance work orders,
+        -- SPC quality hold, changeover overrun); reason NULL lifts the source's imposition.
+        -- Facts of the line logic: the agent re-applies the active ones on restart.
+        CREATE TABLE imposed_reasons (
+            seq INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            machine TEXT NOT NULL,
+            source TEXT NOT NULL,
+            reason TEXT,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        -- Requests to impose or lift a reason, queued by another process for the agent
+        -- (applied: 0 pending, 1 applied, -1 refused).
+        CREATE TABLE reason_requests (
+            seq INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            machine TEXT NOT NULL,
+            source TEXT NOT NULL,
+            reason TEXT,
+            detail TEXT NOT NULL DEFAULT '',
+            by TEXT NOT NULL,
+            applied INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX reason_requests_pending ON reason_requests (applied) WHERE applied = 0;
+        -- Inspections that were due and not done by the end of their order (or grace).
+        CREATE TABLE inspection_misses (
+            seq INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            plan TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            product TEXT,
+            due_at REAL NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            UNIQUE (plan, order_id, due_at)
+        );
+        -- Changeovers the line went through: from one product to another, the standard
+        -- (planned) length from the changeover matrix, and when it ended.
+        CREATE TABLE changeovers (
+            seq INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('start', 'end', 'overrun')),
+            from_product TEXT,
+            to_product TEXT,
+            order_id TEXT,
+            standard_s REAL NOT NULL DEFAULT 0
+        );
+        """
+    )
+
+
+@migration
+def m017_materials(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- The plant's lot list as last sent down (one row per lot: its latest status).
+        CREATE TABLE material_lots (
+            lot TEXT PRIMARY KEY,
+            material TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('released', 'quarantine', 'blocked', 'expired')),
+            expiry REAL,
+            supplier_lot TEXT NOT NULL DEFAULT '',
+            quantity REAL,
+            reason TEXT NOT NULL DEFAULT '',
+            command_id TEXT NOT NULL,
+            updated REAL NOT NULL
+        );
+        -- Every stock movement at the line, append-only: quantity is signed (+ into the
+        -- location, - out of it), so on hand is a sum. A count is the difference found.
+        CREATE TABLE stock_moves (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('in', 'out', 'count', 'backflush', 'issue')),
+            location TEXT NOT NULL,
+            material TEXT NOT NULL,
+            lot TEXT NOT NULL,
+            quantity REAL NOT NULL,
+            order_id TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            by TEXT NOT NULL
+        );
+        CREATE INDEX stock_moves_location ON stock_moves (location, lot);
+        CREATE INDEX stock_moves_lot ON stock_moves (lot);
+        CREATE INDEX stock_moves_order ON stock_moves (order_id, ts);
+        -- Genealogy: the produced lot or serial `child` consumed the lot `parent`.
+        CREATE TABLE lot_links (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            parent TEXT NOT NULL,
+            child TEXT NOT NULL,
+            material TEXT NOT NULL,
+            location TEXT NOT NULL DEFAULT '',
+            quantity REAL,
+            order_id TEXT
+        );
+        CREATE INDEX lot_links_parent ON lot_links (parent);
+        CREATE INDEX lot_links_child ON lot_links (child);
+        -- Holds and their dispositions, append-only: the latest row of a hold_id is its state.
+        CREATE TABLE holds (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            hold_id TEXT NOT NULL,
+            target_kind TEXT NOT NULL CHECK (target_kind IN ('lot', 'order', 'window')),
+            target TEXT NOT NULL,
+            start REAL,
+            end REAL,
+            action TEXT NOT NULL CHECK (action IN ('hold', 'release', 'scrap', 'rework')),
+            reason TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT 'operator',
+            corrective_action TEXT NOT NULL DEFAULT '',
+            by TEXT NOT NULL
+        );
+        CREATE INDEX holds_id ON holds (hold_id, seq);
+        CREATE INDEX holds_target ON holds (target);
+        -- The materials pass's own marks (cursors over counts, inspections, SPC alarms;
+        -- shortage notices given). Local bookkeeping, not a stream.
+        CREATE TABLE materials_marks (
+            name TEXT PRIMARY KEY,
+            value
+        );
+        -- The pass starts after what the line recorded before materials existed.
+        INSERT INTO materials_marks (name, value) SELECT 'backflush.counts', coalesce(max(seq), 0) FROM counts;
+        INSERT INTO materials_marks (name, value) SELECT 'holds.inspections', coalesce(max(seq), 0) FROM inspections;
+        INSERT INTO materials_marks (name, value) SELECT 'holds.spc', coalesce(max(seq), 0) FROM spc_alarms;
+        """
+    )
+
+
+@migration
+def m018_uns(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- Durable positions of the plant-IT publishers (the Sparkplug node's last sample
+        -- handed to the broker, its birth-death sequence), so what a host missed while
+        -- it was offline, or the agent was down, is sent later from the store.
+        CREATE TABLE plant_it_marks (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        """
+    )

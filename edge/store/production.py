@@ -34,6 +34,13 @@ def first_state_change(store: Store) -> float | None:
     return float(ts) if ts is not None else None
 
 
+def commissioned_at(store: Store) -> float | None:
+    """When the line first produced data on this store: the agent's first start, else
+    the first state change (None on an empty store)."""
+    ts = store.db.execute("SELECT min(ts) FROM events WHERE kind = 'agent_started'").fetchone()[0]
+    return float(ts) if ts is not None else first_state_change(store)
+
+
 # ----------------------------------------------------------------------------- downtime
 
 
@@ -109,7 +116,8 @@ def order_counts(store: Store, machine: str, order: str | None) -> tuple[int, in
 def last_plc_count(store: Store, machine: str) -> tuple[str | None, str | None, float | None] | None:
     """(order, product, ideal cycle) of the last count the PLC reported for ``machine``."""
     row = store.db.execute(
-        "SELECT order_id, product, ideal_cycle_s FROM counts WHERE machine = ? AND source = 'plc' ORDER BY seq DESC LIMIT 1",
+        "SELECT order_id, product, ideal_cycle_s FROM counts WHERE machine = ? AND source IN ('plc', 'unobserved') "
+        "ORDER BY seq DESC LIMIT 1",
         (machine,),
     ).fetchone()
     return (row[0], row[1], row[2]) if row else None
@@ -270,6 +278,55 @@ def in_changeover(store: Store) -> bool:
     return bool(row) and row[0] == "changeover_start"
 
 
+# ----------------------------------------------------------------------------- imposed reasons
+
+
+@dataclass(frozen=True)
+class ReasonRequest:
+    seq: int
+    ts: float
+    machine: str
+    source: str
+    reason: str | None
+    detail: str
+    by: str
+
+
+def add_reason_request(
+    store: Store, machine: str, source: str, reason: str | None, *, detail: str, by: str, ts: float
+) -> int:
+    """Queue the imposition (``reason``) or lift (None) of a reason for the agent."""
+    cur = store.db.execute(
+        "INSERT INTO reason_requests (ts, machine, source, reason, detail, by) VALUES (?, ?, ?, ?, ?, ?)",
+        (ts, machine, source, reason, detail, by),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def pending_reason_requests(store: Store) -> list[ReasonRequest]:
+    return [
+        ReasonRequest(*r)
+        for r in store.db.execute(
+            "SELECT seq, ts, machine, source, reason, detail, by FROM reason_requests WHERE applied = 0 ORDER BY seq"
+        )
+    ]
+
+
+def mark_reason_request(store: Store, seq: int, applied: bool) -> None:
+    store.db.execute("UPDATE reason_requests SET applied = ? WHERE seq = ?", (1 if applied else -1, seq))
+
+
+def active_impositions(store: Store) -> list[tuple[float, str, str, str, str]]:
+    """(since, machine, source, reason, detail) of every imposition not lifted since,
+    oldest first (the order in which the line logic re-applies them)."""
+    rows = store.db.execute(
+        "SELECT i.ts, i.machine, i.source, i.reason, i.detail FROM imposed_reasons i "
+        "JOIN (SELECT machine, source, max(seq) AS seq FROM imposed_reasons GROUP BY machine, source) l "
+        "ON l.seq = i.seq WHERE i.reason IS NOT NULL ORDER BY i.seq"
+    ).fetchall()
+    return [(float(a), b, c, d, e) for a, b, c, d, e in rows]
+
+
 # ----------------------------------------------------------------------------- facts for KPIs
 
 
@@ -291,11 +348,22 @@ def load_facts(store: Store, start: float, end: float) -> Facts:
             for ts, mm, old, new, cause in rows
         ]
     counts: dict[str, list[MachineCount]] = {}
-    for ts, machine, good, scrap, ideal, startup, order, product in db.execute(
-        "SELECT ts, machine, good, scrap, ideal_cycle_s, startup, order_id, product FROM counts WHERE ts >= ? AND ts < ? ORDER BY seq",
+    for ts, machine, good, scrap, ideal, startup, order, product, source in db.execute(
+        "SELECT ts, machine, good, scrap, ideal_cycle_s, startup, order_id, product, source FROM counts "
+        "WHERE ts >= ? AND ts < ? ORDER BY seq",
         (start, end),
     ):
         counts.setdefault(machine, []).append(
-            MachineCount(ts, good, scrap, ideal, bool(startup), machine=machine, order=order, product=product)
+            MachineCount(
+                ts,
+                good,
+                scrap,
+                ideal,
+                bool(startup),
+                source == "unobserved",
+                machine=machine,
+                order=order,
+                product=product,
+            )
         )
     return Facts(changes, load_downtime(store, start), counts, order_facts(store))

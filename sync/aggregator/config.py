@@ -15,6 +15,7 @@ from edge.config.uplink import MqttConfig
 from edge.core.errors import ConfigError
 from edge.core.yamlio import read_yaml
 from sync.aggregator.scheduling.config import SchedulingCfg
+from sync.aggregator.web.config import WebCfg
 
 
 class AggregatorLine(Model):
@@ -23,6 +24,10 @@ class AggregatorLine(Model):
     area: Annotated[str, Field(pattern=TOPIC_SAFE_RE)]
     line: Annotated[str, Field(pattern=TOPIC_SAFE_RE)]
     description: str = ""
+    machine: str | None = None
+    """The line's OEE machine (``line_machine`` in the line config): its state is the
+    line's state on the web board and its counts the line's OEE in plant reports.
+    Default: the first machine by name that has counts."""
 
     @property
     def key(self) -> str:
@@ -41,6 +46,18 @@ class AggregatorStoreCfg(Model):
     ``PGPASSWORD`` or ``~/.pgpass``, not here."""
 
 
+class DeadLettersCfg(Model):
+    """Bounds of the dead-letter table: a flood of large or poisoned messages must not
+    fill the plant's disk."""
+
+    max_payload_bytes: Annotated[int, Field(ge=256, le=16_777_216)] = 65_536
+    """A payload is kept up to this many bytes (its original length is kept beside it)."""
+    keep: Annotated[int, Field(ge=10, le=10_000_000)] = 10_000
+    """The newest this many dead letters are kept."""
+    keep_days: Annotated[float, Field(gt=0, le=3650)] = 30.0
+    """Dead letters older than this are removed."""
+
+
 class AggregatorConfig(Model):
     """The plant aggregator: which lines it accepts and where it keeps their data."""
 
@@ -54,12 +71,16 @@ class AggregatorConfig(Model):
     ack_interval_ms: Annotated[int, Field(ge=1, le=10_000)] = 50
     """End-to-end acks are coalesced and published at most this often per stream."""
     max_seq_ahead: Annotated[int, Field(ge=1000)] = 100_000_000
-    """A batch starting further than this beyond what was committed is refused as
-    "from the future" (a corrupt or foreign sender)."""
+    """A batch reaching further than this beyond what was committed (its ``last_seq``)
+    is refused as "from the future" (a corrupt or foreign sender)."""
+    dead_letters: DeadLettersCfg = DeadLettersCfg()
+    """Payload size kept per dead letter and the table's retention."""
     command_resend_s: Annotated[float, Field(gt=0, le=86400)] = 30.0
     """Commands not yet acknowledged by their line are published again this often."""
     scheduling: SchedulingCfg | None = None
     """Finite-capacity scheduling (``lineside aggregator plan …``); none: no planning."""
+    web: WebCfg | None = None
+    """The plant web view (``lineside aggregator web``; ``aggregator run`` serves it too)."""
 
     source: Annotated[Path | None, Field(exclude=True)] = None
 
@@ -99,4 +120,15 @@ def load_aggregator_config(path: str | os.PathLike[str]) -> AggregatorConfig:
     store = cfg.store
     if store.url is None and store.path is not None:
         store = store.model_copy(update={"path": store_file(store.path, p.parent)})
-    return cfg.model_copy(update={"mqtt": cfg.mqtt.resolved(p.parent), "store": store, "source": p.parent})
+    web = cfg.web
+    if web is not None and web.tls is not None:
+        tls = web.tls.model_copy(
+            update={
+                "certificate": p.parent / web.tls.certificate,
+                "private_key": p.parent / web.tls.private_key,
+            }
+        )
+        web = web.model_copy(update={"tls": tls})
+    return cfg.model_copy(
+        update={"mqtt": cfg.mqtt.resolved(p.parent), "store": store, "source": p.parent, "web": web}
+    )

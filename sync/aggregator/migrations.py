@@ -311,6 +311,308 @@ def m003_scheduling(db: Database) -> None:
     )
 
 
+@AGGREGATOR
+def m007_web(db: Database) -> None:
+    """The plant web view: the streams it draws kept as tables (state changes, counts,
+    SPC points and limits, what each order did), hourly rollups kept as data arrives
+    (state seconds, counts and ideal time, downtime seconds per event and hour, scrap
+    by reason) so that a year's report never scans raw records, and the audit of what
+    plant users did in the browser."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE state_changes (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            machine TEXT NOT NULL,
+            old TEXT,
+            new TEXT NOT NULL,
+            cause TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX state_changes_by_time ON state_changes (line, machine, ts);
+        CREATE TABLE counts (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            machine TEXT NOT NULL,
+            good BIGINT NOT NULL,
+            scrap BIGINT NOT NULL,
+            ideal_cycle_s DOUBLE PRECISION,
+            startup INTEGER NOT NULL DEFAULT 0,
+            order_id TEXT,
+            scrap_reason TEXT,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX counts_by_time ON counts (line, machine, ts);
+        CREATE INDEX counts_by_order ON counts (line, order_id);
+        CREATE TABLE spc_points (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            characteristic TEXT NOT NULL,
+            value DOUBLE PRECISION NOT NULL,
+            dispersion DOUBLE PRECISION,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX spc_points_by_time ON spc_points (line, characteristic, ts);
+        CREATE TABLE spc_limits (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            characteristic TEXT NOT NULL,
+            action TEXT NOT NULL,
+            spec TEXT,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE TABLE order_runs (
+            line TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            product TEXT,
+            first_ts DOUBLE PRECISION NOT NULL,
+            last_ts DOUBLE PRECISION NOT NULL,
+            last_action TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            PRIMARY KEY (line, order_id)
+        );
+        CREATE TABLE rollup_state (
+            line TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            hour DOUBLE PRECISION NOT NULL,
+            state TEXT NOT NULL,
+            seconds DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, machine, hour, state)
+        );
+        CREATE INDEX rollup_state_by_hour ON rollup_state (hour);
+        CREATE TABLE rollup_counts (
+            line TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            hour DOUBLE PRECISION NOT NULL,
+            good BIGINT NOT NULL,
+            scrap BIGINT NOT NULL,
+            ideal_s DOUBLE PRECISION NOT NULL,
+            good_ideal_s DOUBLE PRECISION NOT NULL,
+            startup_scrap_ideal_s DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, machine, hour)
+        );
+        CREATE INDEX rollup_counts_by_hour ON rollup_counts (hour);
+        CREATE TABLE rollup_scrap (
+            line TEXT NOT NULL,
+            hour DOUBLE PRECISION NOT NULL,
+            reason TEXT NOT NULL,
+            scrap BIGINT NOT NULL,
+            PRIMARY KEY (line, hour, reason)
+        );
+        CREATE TABLE downtime_hours (
+            line TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            hour DOUBLE PRECISION NOT NULL,
+            seconds DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, event_id, hour)
+        );
+        CREATE INDEX downtime_hours_by_hour ON downtime_hours (line, hour);
+        CREATE INDEX downtime_open ON downtime (line, end_ts);
+        CREATE TABLE web_audit (
+            id {SERIAL},
+            ts DOUBLE PRECISION NOT NULL,
+            who TEXT NOT NULL,
+            role TEXT NOT NULL,
+            action TEXT NOT NULL,
+            entity TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '',
+            meaning TEXT NOT NULL DEFAULT 'performed',
+            address TEXT NOT NULL DEFAULT ''
+        )
+        """,
+    )
+
+
+@AGGREGATOR
+def m004_guards(db: Database) -> None:
+    """Store identity, dead-letter bounds and the lines' audit anchors.
+
+    Records, progress and pending ranges are kept per store incarnation (a line whose
+    store is recreated starts its sequences at 1 again, under a new incarnation): the
+    tables are rebuilt with ``incarnation`` in their keys, existing rows under "" (the
+    first incarnation a line then names adopts them). ``incarnations`` numbers each
+    line's incarnations (``epoch``) in the order they appeared. Dead letters keep the
+    original length of a payload stored truncated. ``audit_heads`` is the last verified
+    head of each line's audit chain and what the line last reported as its head."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE records_v2 (
+            line TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            incarnation TEXT NOT NULL DEFAULT '',
+            seq BIGINT NOT NULL,
+            received DOUBLE PRECISION NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (line, stream, incarnation, seq)
+        ) {WITHOUT_ROWID};
+        INSERT INTO records_v2 (line, stream, incarnation, seq, received, data)
+            SELECT line, stream, '', seq, received, data FROM records;
+        DROP TABLE records;
+        ALTER TABLE records_v2 RENAME TO records;
+        CREATE TABLE progress_v2 (
+            line TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            incarnation TEXT NOT NULL DEFAULT '',
+            contiguous BIGINT NOT NULL DEFAULT 0,
+            highest BIGINT NOT NULL DEFAULT 0,
+            updated DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, stream, incarnation)
+        );
+        INSERT INTO progress_v2 (line, stream, incarnation, contiguous, highest, updated)
+            SELECT line, stream, '', contiguous, highest, updated FROM progress;
+        DROP TABLE progress;
+        ALTER TABLE progress_v2 RENAME TO progress;
+        CREATE TABLE pending_v2 (
+            line TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            incarnation TEXT NOT NULL DEFAULT '',
+            after_seq BIGINT NOT NULL,
+            last_seq BIGINT NOT NULL,
+            PRIMARY KEY (line, stream, incarnation, after_seq, last_seq)
+        );
+        INSERT INTO pending_v2 (line, stream, incarnation, after_seq, last_seq)
+            SELECT line, stream, '', after_seq, last_seq FROM pending;
+        DROP TABLE pending;
+        ALTER TABLE pending_v2 RENAME TO pending;
+        CREATE TABLE incarnations (
+            line TEXT NOT NULL,
+            incarnation TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            first_seen DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, incarnation)
+        );
+        INSERT INTO incarnations (line, incarnation, epoch, first_seen)
+            SELECT line, '', 0, min(updated) FROM progress GROUP BY line;
+        ALTER TABLE dead_letters ADD COLUMN payload_len BIGINT;
+        CREATE INDEX dead_letters_by_time ON dead_letters (received);
+        CREATE TABLE audit_heads (
+            line TEXT NOT NULL,
+            incarnation TEXT NOT NULL,
+            seq BIGINT NOT NULL DEFAULT 0,
+            mac TEXT NOT NULL DEFAULT '',
+            verified DOUBLE PRECISION,
+            problem TEXT,
+            reported_seq BIGINT,
+            reported_mac TEXT,
+            reported DOUBLE PRECISION,
+            PRIMARY KEY (line, incarnation)
+        )
+        """,
+    )
+
+
 def apply(db: Database) -> list[str]:
     """Bring a plant store up to date; returns the migrations applied now."""
     return AGGREGATOR.apply(db)
+
+
+@AGGREGATOR
+def m006_materials(db: Database) -> None:
+    """Materials at the plant: the material master and BOMs sent to the lines, lots
+    received and their status (with its history), and from the lines' streams the
+    genealogy links, produced lots, holds and stock movements (the graph the plant
+    traces across lines)."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE plant_materials (
+            id TEXT PRIMARY KEY,
+            body TEXT NOT NULL,
+            updated DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE plant_boms (
+            product TEXT PRIMARY KEY,
+            body TEXT NOT NULL,
+            updated DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE plant_lots (
+            lot TEXT PRIMARY KEY,
+            material TEXT NOT NULL,
+            status TEXT NOT NULL,
+            expiry DOUBLE PRECISION,
+            supplier_lot TEXT NOT NULL DEFAULT '',
+            quantity DOUBLE PRECISION,
+            reason TEXT NOT NULL DEFAULT '',
+            received_at DOUBLE PRECISION NOT NULL,
+            updated DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX plant_lots_supplier ON plant_lots (supplier_lot);
+        CREATE TABLE lot_status_history (
+            id {SERIAL},
+            lot TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            by_who TEXT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX lot_status_history_lot ON lot_status_history (lot, ts);
+        CREATE TABLE genealogy (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            parent TEXT NOT NULL,
+            child TEXT NOT NULL,
+            material TEXT NOT NULL,
+            location TEXT NOT NULL DEFAULT '',
+            quantity DOUBLE PRECISION,
+            order_id TEXT,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX genealogy_parent ON genealogy (parent);
+        CREATE INDEX genealogy_child ON genealogy (child);
+        CREATE TABLE produced_lots (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            lot TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            order_id TEXT,
+            product TEXT,
+            machine TEXT,
+            start_ts DOUBLE PRECISION NOT NULL,
+            end_ts DOUBLE PRECISION NOT NULL,
+            quantity BIGINT,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX produced_lots_lot ON produced_lots (lot);
+        CREATE TABLE plant_holds (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            hold_id TEXT NOT NULL,
+            target_kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            start_ts DOUBLE PRECISION,
+            end_ts DOUBLE PRECISION,
+            action TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            source TEXT NOT NULL,
+            corrective_action TEXT NOT NULL DEFAULT '',
+            by_who TEXT NOT NULL,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX plant_holds_target ON plant_holds (target);
+        CREATE INDEX plant_holds_id ON plant_holds (line, hold_id, seq);
+        CREATE TABLE lot_moves (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            kind TEXT NOT NULL,
+            location TEXT NOT NULL,
+            material TEXT NOT NULL,
+            lot TEXT NOT NULL,
+            quantity DOUBLE PRECISION NOT NULL,
+            order_id TEXT,
+            reason TEXT NOT NULL DEFAULT '',
+            by_who TEXT NOT NULL,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX lot_moves_lot ON lot_moves (lot, ts)
+        """,
+    )

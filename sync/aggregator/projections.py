@@ -10,33 +10,59 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from sync.aggregator import rollups
 from sync.aggregator.db import Database
 from sync.protocol import parse_records
 from sync.protocol.records import (
     DowntimeEditRecord,
     DowntimeRecord,
     EventRecord,
+    HoldRecord,
     InspectionRecord,
+    LotLinkRecord,
+    ProducedRecord,
     SpcAlarmRecord,
+    StockMoveRecord,
 )
 
 Projection = Callable[[Database, str, list[dict[str, Any]]], None]
-PROJECTIONS: dict[str, Projection] = {}
+#: Projections of each stream, run in order (a rollup after the table it reads).
+PROJECTIONS: dict[str, list[Projection]] = {}
 
 
 def projection(stream: str) -> Callable[[Projection], Projection]:
     def add(fn: Projection) -> Projection:
-        PROJECTIONS[stream] = fn
+        PROJECTIONS.setdefault(stream, []).append(fn)
         return fn
 
     return add
 
 
-def project(db: Database, line: str, stream: str, records: list[dict[str, Any]]) -> None:
-    """Keep the plant tables of ``stream`` (if it has any) up to date with ``records``."""
-    fn = PROJECTIONS.get(stream)
-    if fn is not None:
+#: A later store incarnation's sequences and event ids are shifted into a space of their
+#: own in the plant tables (keyed by line and seq or event id): a recreated store's
+#: seq 1 is not the old store's seq 1.
+EPOCH_SPAN = 1 << 40
+
+
+def project(db: Database, line: str, stream: str, records: list[dict[str, Any]], epoch: int = 0) -> None:
+    """Keep the plant tables of ``stream`` (if it has any) up to date with ``records``
+    of the line's store incarnation ``epoch`` (0 the first)."""
+    fns = PROJECTIONS.get(stream, ())
+    if not fns:
+        return
+    if epoch:
+        records = [_shifted(r, epoch) for r in records]
+    for fn in fns:
         fn(db, line, records)
+
+
+def _shifted(r: dict[str, Any], epoch: int) -> dict[str, Any]:
+    out = dict(r)
+    if isinstance(r.get("seq"), int):
+        out["seq"] = r["seq"] + epoch * EPOCH_SPAN
+    if isinstance(r.get("event_id"), str):
+        out["event_id"] = f"{r['event_id']}@{epoch}"
+    return out
 
 
 @projection("downtime")
@@ -125,3 +151,129 @@ def plan_deviations(db: Database, line: str, records: list[dict[str, Any]]) -> N
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         rows,
     )
+
+
+@projection("lot_links")
+def lot_links(db: Database, line: str, records: list[dict[str, Any]]) -> None:
+    """Genealogy edges: the produced lot ``child`` consumed ``parent`` (across lines,
+    lots are joined by their ids)."""
+    recs: list[LotLinkRecord] = parse_records("lot_links", records)
+    db.executemany(
+        "INSERT INTO genealogy (line, seq, ts, parent, child, material, location, quantity, order_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [
+            (line, r.seq, r.ts, r.parent, r.child, r.material, r.location, r.quantity, r.order_id)
+            for r in recs
+        ],
+    )
+
+
+@projection("produced")
+def produced(db: Database, line: str, records: list[dict[str, Any]]) -> None:
+    recs: list[ProducedRecord] = parse_records("produced", records)
+    db.executemany(
+        "INSERT INTO produced_lots (line, seq, ts, lot, kind, order_id, product, machine, start_ts, end_ts, quantity) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [
+            (line, r.seq, r.ts, r.lot, r.kind, r.order_id, r.product, r.machine, r.start, r.end, r.quantity)
+            for r in recs
+        ],
+    )
+
+
+@projection("holds")
+def holds(db: Database, line: str, records: list[dict[str, Any]]) -> None:
+    """Holds and dispositions as the lines recorded them (the latest row of a
+    (line, hold_id) is its state)."""
+    recs: list[HoldRecord] = parse_records("holds", records)
+    db.executemany(
+        "INSERT INTO plant_holds (line, seq, ts, hold_id, target_kind, target, start_ts, end_ts, action, reason, "
+        "source, corrective_action, by_who) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [
+            (
+                line,
+                r.seq,
+                r.ts,
+                r.hold_id,
+                r.target_kind,
+                r.target,
+                r.start,
+                r.end,
+                r.action,
+                r.reason,
+                r.source,
+                r.corrective_action,
+                r.by,
+            )
+            for r in recs
+        ],
+    )
+    _quarantine_held_intermediates(
+        db, line, [r for r in recs if r.action == "hold" and r.target_kind == "lot"]
+    )
+
+
+def _quarantine_held_intermediates(db: Database, line: str, held: list[HoldRecord]) -> None:
+    """A lot put on hold at a line that the plant also sent to lines as a material lot
+    (an intermediate made on one line, used on another) goes into quarantine at the
+    plant, and the change down to every line that has reported, in the same transaction:
+    so the hold propagates across lines even when it was raised at a line that was
+    offline when the plant blocked the lot it came from."""
+    if not held:
+        return
+    lines = [r[0] for r in db.query("SELECT DISTINCT line FROM progress ORDER BY line")]
+    for r in held:
+        rows = db.query(
+            "SELECT lot, material, expiry, supplier_lot, quantity, status FROM plant_lots WHERE lot = ?",
+            (r.target,),
+        )
+        if not rows or rows[0][5] != "released":
+            continue
+        lot, material, expiry, supplier_lot, quantity, _ = rows[0]
+        why = f"on hold at {line}: {r.reason}"[:500]
+        db.execute(
+            "UPDATE plant_lots SET status = 'quarantine', reason = ?, updated = ? WHERE lot = ?",
+            (why, r.ts, lot),
+        )
+        db.execute(
+            "INSERT INTO lot_status_history (lot, status, reason, by_who, ts) VALUES (?, 'quarantine', ?, ?, ?)",
+            (lot, why, f"line:{line}", r.ts),
+        )
+        entry = {
+            "lot": lot,
+            "material": material,
+            "status": "quarantine",
+            "expiry": expiry,
+            "supplier_lot": supplier_lot,
+            "quantity": quantity,
+            "reason": why,
+        }
+        db.executemany(
+            "INSERT INTO commands (id, line, kind, body, issued_at) VALUES (?, ?, 'lots', ?, ?) ON CONFLICT DO NOTHING",
+            [
+                (f"lots-held-{line}-{r.seq}-{i}", ln, json.dumps({"lots": [entry]}), r.ts)
+                for i, ln in enumerate(lines)
+            ],
+        )
+
+
+@projection("stock_moves")
+def stock_moves(db: Database, line: str, records: list[dict[str, Any]]) -> None:
+    recs: list[StockMoveRecord] = parse_records("stock_moves", records)
+    db.executemany(
+        "INSERT INTO lot_moves (line, seq, ts, kind, location, material, lot, quantity, order_id, reason, by_who) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [
+            (line, r.seq, r.ts, r.kind, r.location, r.material, r.lot, r.quantity, r.order_id, r.reason, r.by)
+            for r in recs
+        ],
+    )
+
+
+# The plant web view's tables and hourly rollups (``sync.aggregator.rollups``).
+projection("downtime")(rollups.downtime_hours)
+projection("state_changes")(rollups.state_changes)
+projection("counts")(rollups.counts)
+projection("spc_points")(rollups.spc_points)
+projection("spc_limits")(rollups.spc_limits)
+projection("orders")(rollups.order_runs)

@@ -24,6 +24,7 @@ from sync import mqtt as m
 from sync.aggregator.config import AggregatorConfig
 from sync.aggregator.store import AggregatorStore, FutureBatch, line_key, open_store
 from sync.protocol import (
+    RECORDS,
     Ack,
     Command,
     CommandAck,
@@ -60,8 +61,9 @@ class Aggregator:
         self._client: Any = None
         self._version = m.V311 if cfg.mqtt.protocol == "3.1.1" else m.V5
         self.connected = threading.Event()
-        self._dirty: dict[tuple[str, str], int] = {}
-        self._ack_sent: dict[tuple[str, str], float] = {}
+        #: (line, stream, incarnation) → ack to publish.
+        self._dirty: dict[tuple[str, str, str], int] = {}
+        self._ack_sent: dict[tuple[str, str, str], float] = {}
         self._online: dict[str, bool] = {}
         self._logged: set[str] = set()
         #: Repeating faults (the broker, the plant store, commands) logged once, with recovery.
@@ -232,9 +234,11 @@ class Aggregator:
                 "store", f"{e}; messages left to redelivery", what="cannot commit to the plant store"
             )
             self._dirty.clear()
+            self.store.new_incarnations.clear()
             time.sleep(1.0)
             return
         self.faults.recovered("store", "plant store commits")
+        self._report_incarnations()
         self.counts["messages"] += len(group)
         for client, mid, qos, _topic, _payload in group:
             if qos > 0:
@@ -255,6 +259,7 @@ class Aggregator:
                 topic, "unknown_line", f"line {line} is not configured at this aggregator", payload, now
             )
             return
+        registered = len(self.store.new_incarnations)
         try:
             with self.store.savepoint():
                 if "/" not in rest and rest != "cmd-ack":
@@ -275,14 +280,21 @@ class Aggregator:
                         )
                 else:
                     raise PayloadError("topic", f"nothing is published on {rest!r} towards the aggregator")
-        except PayloadError as e:
-            self._dead(topic, e.kind, str(e), payload, now)
-        except FutureBatch as e:
-            self._dead(topic, "future", str(e), payload, now)
-        except Exception as e:  # a record the plant tables refuse (wrong types): keep it aside
-            self._dead(topic, "rejected", f"{type(e).__name__}: {e}", payload, now)
+        except Exception as e:
+            # Rolled back with the savepoint: an incarnation it registered is not there.
+            del self.store.new_incarnations[registered:]
+            if isinstance(e, PayloadError):
+                self._dead(topic, e.kind, str(e), payload, now)
+            elif isinstance(e, FutureBatch):
+                self._dead(topic, "future", str(e), payload, now)
+            else:  # a record the plant tables refuse (wrong types): keep it aside
+                self._dead(topic, "rejected", f"{type(e).__name__}: {e}", payload, now)
 
     def _batch(self, topic: str, topics: Topics, stream: str, payload: bytes, now: float) -> None:
+        if stream not in RECORDS:
+            raise PayloadError(
+                "unknown_stream", f"no stream {stream!r} in the protocol (sync.protocol.records)"
+            )
         b, texts = decode_batch(payload)
         if b.stream != stream or line_key(b.line) != topics.key:
             raise PayloadError(
@@ -290,8 +302,25 @@ class Aggregator:
             )
         ack = self.store.ingest_in_tx(b, now=now, max_ahead=self.cfg.max_seq_ahead, texts=texts)
         self.counts["records"] += len(b.records)
-        key = (line_key(b.line), stream)
+        key = (line_key(b.line), stream, b.incarnation)
         self._dirty[key] = max(ack, self._dirty.get(key, 0))
+
+    def _report_incarnations(self) -> None:
+        """After a commit: say which store incarnations appeared (a recreated line store
+        is reported, and its records are kept apart from the old store's)."""
+        for line, inc, epoch, how in self.store.new_incarnations:
+            if how == "new":
+                log.warning(
+                    "line %s: its store was recreated (new incarnation %s, #%d): its records are kept "
+                    "apart from the previous store's; what that store had not delivered is missing "
+                    "unless it is restored at the line",
+                    line,
+                    inc,
+                    epoch + 1,
+                )
+            else:
+                log.info("line %s: store incarnation %s (%s)", line, inc or "(none)", how)
+        self.store.remember_epochs()
 
     def _state(self, line: str, name: str, payload: bytes, now: float) -> None:
         if not payload:
@@ -336,11 +365,11 @@ class Aggregator:
         for key, acked in list(self._dirty.items()):
             if now - self._ack_sent.get(key, 0.0) < interval:
                 continue
-            line, stream = key
+            line, stream, inc = key
             ln = self.lines[line]
             self._client.publish(
                 Topics.of(ln).ack(stream),
-                encode(Ack(line=LineRef.of(ln), stream=stream, acked_seq=acked)),
+                encode(Ack(line=LineRef.of(ln), stream=stream, acked_seq=acked, incarnation=inc)),
                 qos=1,
                 retain=True,
             )

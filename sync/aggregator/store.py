@@ -26,6 +26,15 @@ from sync.aggregator.config import AggregatorConfig
 from sync.aggregator.db import Database
 from sync.aggregator.projections import project
 from sync.protocol import Batch, LineRef, Topics, record_texts
+from sync.protocol.records import RecordError
+
+#: Streams whose plant tables and rollups m007_web added (filled from what a store holds).
+WEB_STREAMS = ("state_changes", "counts", "downtime", "spc_points", "spc_limits", "orders")
+
+#: Dead letters: bytes of a payload kept, letters kept, days kept (AggregatorConfig's defaults).
+DEAD_LETTER_BYTES = 65_536
+DEAD_LETTERS_KEEP = 10_000
+DEAD_LETTERS_DAYS = 30.0
 
 
 def line_key(ref: LineRef) -> str:
@@ -35,11 +44,59 @@ def line_key(ref: LineRef) -> str:
 class AggregatorStore:
     """The plant store. ``target`` is a SQLite path or a ``postgresql://`` URL."""
 
-    def __init__(self, target: str | Path) -> None:
+    def __init__(
+        self,
+        target: str | Path,
+        *,
+        dead_letter_bytes: int = DEAD_LETTER_BYTES,
+        dead_letters_keep: int = DEAD_LETTERS_KEEP,
+        dead_letters_days: float = DEAD_LETTERS_DAYS,
+    ) -> None:
         self.db = Database(target)
         self.target = self.db.target
         self.dialect = self.db.dialect
-        migrations.apply(self.db)
+        self.dead_letter_bytes = dead_letter_bytes
+        self.dead_letters_keep = dead_letters_keep
+        self.dead_letters_days = dead_letters_days
+        self._epochs: dict[tuple[str, str], int] = {}
+        #: (line, incarnation, epoch, "first" | "adopted" | "new") registered since the
+        #: last :meth:`remember_epochs`.
+        self.new_incarnations: list[tuple[str, str, int, str]] = []
+        self._dead_since_trim = 0
+        if "m007_web" in migrations.apply(self.db):
+            self._backfill(WEB_STREAMS)
+
+    def _backfill(self, streams: tuple[str, ...], chunk: int = 5000) -> None:
+        """Feed the records a store already holds through the projections of ``streams``
+        (a migration added tables kept from them); idempotent, a chunk per transaction."""
+        keys = self.query(
+            "SELECT DISTINCT p.line, p.stream, p.incarnation, coalesce(i.epoch, 0) FROM progress p "
+            "LEFT JOIN incarnations i ON i.line = p.line AND i.incarnation = p.incarnation"
+        )
+        for line, stream, inc, epoch in keys:
+            if stream not in streams:
+                continue
+            after = 0
+            while True:
+                rows = self.query(
+                    "SELECT seq, data FROM records WHERE line = ? AND stream = ? AND incarnation = ? AND seq > ? "
+                    "ORDER BY seq LIMIT ?",
+                    (line, stream, inc, after, chunk),
+                )
+                if not rows:
+                    break
+                records = [json.loads(d) for _, d in rows]
+                try:
+                    with self.tx():
+                        project(self.db, line, stream, records, int(epoch))
+                except RecordError:  # one the new projection refuses: the rest still count
+                    for r in records:
+                        try:
+                            with self.tx():
+                                project(self.db, line, stream, [r], int(epoch))
+                        except RecordError:
+                            continue
+                after = int(rows[-1][0])
 
     # ------------------------------------------------------------------ plumbing
 
@@ -80,21 +137,37 @@ class AggregatorStore:
 
     def ingest(self, batch: Batch, *, now: float | None = None, max_ahead: int | None = None) -> int:
         """Commit one batch idempotently; returns the stream's new ack."""
-        with self.tx():
-            return self.ingest_in_tx(batch, now=now if now is not None else time.time(), max_ahead=max_ahead)
+        try:
+            with self.tx():
+                ack = self.ingest_in_tx(
+                    batch, now=now if now is not None else time.time(), max_ahead=max_ahead
+                )
+        except Exception:
+            self.new_incarnations.clear()
+            raise
+        self.remember_epochs()
+        return ack
 
     def ingest_in_tx(
         self, batch: Batch, *, now: float, max_ahead: int | None = None, texts: list[str] | None = None
     ) -> int:
         """The body of :meth:`ingest`, for callers that group several messages in one
-        transaction. Raises FutureBatch (nothing written) for a batch that starts further
-        than ``max_ahead`` beyond what was committed."""
+        transaction. Raises FutureBatch (nothing written) for a batch that reaches further
+        than ``max_ahead`` beyond what was committed: its ``last_seq`` is bounded, not only
+        where it starts, so a batch cannot move the ack far ahead and make the real
+        records behind it look received.
+
+        Progress is kept per store incarnation: the records of a line whose store was
+        recreated (sequences from 1 again) are kept apart from the old store's, never
+        taken for them (see :meth:`incarnation`)."""
         line = line_key(batch.line)
         stream = batch.stream
-        contiguous, highest = self._lock_progress(line, stream, now)
-        if max_ahead is not None and batch.after_seq > contiguous + max_ahead:
+        inc = batch.incarnation
+        epoch = self.incarnation(line, inc, now)
+        contiguous, highest = self._lock_progress(line, stream, inc, now)
+        if max_ahead is not None and batch.last_seq > contiguous + max_ahead:
             raise FutureBatch(
-                f"batch {batch.first_seq}..{batch.last_seq} of {stream} starts {batch.after_seq - contiguous} "
+                f"batch {batch.first_seq}..{batch.last_seq} of {stream} reaches {batch.last_seq - contiguous} "
                 f"beyond the committed {contiguous} (limit {max_ahead})"
             )
         if batch.last_seq <= contiguous:
@@ -102,62 +175,143 @@ class AggregatorStore:
         # ``texts``: the records' JSON as it arrived (protocol.decode_batch); else encoded here.
         data = texts if texts is not None else record_texts(batch)
         self._many(
-            "INSERT INTO records (line, stream, seq, received, data) VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO records (line, stream, incarnation, seq, received, data) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT DO NOTHING",
-            [(line, stream, r["seq"], now, d) for r, d in zip(batch.records, data, strict=True)],
+            [(line, stream, inc, r["seq"], now, d) for r, d in zip(batch.records, data, strict=True)],
         )
-        project(self.db, line, stream, batch.records)
+        project(self.db, line, stream, batch.records, epoch)
         highest = max(highest, batch.last_seq)
         if batch.after_seq <= contiguous:
             contiguous = batch.last_seq
             # Ranges that were waiting behind the gap this batch closed.
             while True:
                 rows = self._exec(
-                    "SELECT after_seq, last_seq FROM pending WHERE line = ? AND stream = ? AND after_seq <= ?",
-                    (line, stream, contiguous),
+                    "SELECT after_seq, last_seq FROM pending WHERE line = ? AND stream = ? AND incarnation = ? "
+                    "AND after_seq <= ?",
+                    (line, stream, inc, contiguous),
                 ).fetchall()
                 if not rows:
                     break
                 self._exec(
-                    "DELETE FROM pending WHERE line = ? AND stream = ? AND after_seq <= ?",
-                    (line, stream, contiguous),
+                    "DELETE FROM pending WHERE line = ? AND stream = ? AND incarnation = ? AND after_seq <= ?",
+                    (line, stream, inc, contiguous),
                 )
                 contiguous = max(contiguous, *(r[1] for r in rows))
         else:
             self._exec(
-                "INSERT INTO pending (line, stream, after_seq, last_seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (line, stream, batch.after_seq, batch.last_seq),
+                "INSERT INTO pending (line, stream, incarnation, after_seq, last_seq) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (line, stream, inc, batch.after_seq, batch.last_seq),
             )
         self._exec(
-            "UPDATE progress SET contiguous = ?, highest = ?, updated = ? WHERE line = ? AND stream = ?",
-            (contiguous, highest, now, line, stream),
+            "UPDATE progress SET contiguous = ?, highest = ?, updated = ? WHERE line = ? AND stream = ? "
+            "AND incarnation = ?",
+            (contiguous, highest, now, line, stream, inc),
         )
         return int(contiguous)
 
-    def _lock_progress(self, line: str, stream: str, now: float) -> tuple[int, int]:
+    def incarnation(self, line: str, incarnation: str, now: float) -> int:
+        """The epoch of a line's store ``incarnation`` (0, 1, … in the order they
+        appeared), registering a new one. The first incarnation a line names adopts the
+        rows kept under "" (from before incarnations, or from a line that sends none);
+        any later one is a recreated store: noted in :attr:`new_incarnations` (the
+        service reports it) and counted from sequence 0 on its own."""
+        key = (line, incarnation)
+        epoch = self._epochs.get(key)
+        if epoch is not None:
+            return epoch
+        row = self._exec(
+            "SELECT epoch FROM incarnations WHERE line = ? AND incarnation = ?", (line, incarnation)
+        ).fetchone()
+        if row is None:
+            known = {
+                str(i): int(e)
+                for i, e in self._exec(
+                    "SELECT incarnation, epoch FROM incarnations WHERE line = ?", (line,)
+                ).fetchall()
+            }
+            if incarnation and list(known) == [""]:
+                for table in ("records", "progress", "pending", "incarnations"):
+                    self._exec(
+                        f"UPDATE {table} SET incarnation = ? WHERE line = ? AND incarnation = ''",
+                        (incarnation, line),
+                    )
+                self.new_incarnations.append((line, incarnation, 0, "adopted"))
+            else:
+                epoch_new = max(known.values(), default=-1) + 1
+                self._exec(
+                    "INSERT INTO incarnations (line, incarnation, epoch, first_seen) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (line, incarnation, epoch_new, now),
+                )
+                self.new_incarnations.append((line, incarnation, epoch_new, "new" if known else "first"))
+            row = self._exec(
+                "SELECT epoch FROM incarnations WHERE line = ? AND incarnation = ?", (line, incarnation)
+            ).fetchone()
+        # Cached only once committed would be exact; an epoch never changes once assigned,
+        # and a rolled-back registration is registered again by the next batch.
+        return int(row[0])
+
+    def remember_epochs(self) -> None:
+        """After a commit: the incarnations seen in it need no lookup again."""
+        for line, inc, epoch, how in self.new_incarnations:
+            self._epochs[(line, inc)] = epoch
+            if how == "adopted":
+                self._epochs.pop((line, ""), None)
+        self.new_incarnations.clear()
+
+    def incarnations(self) -> list[dict[str, Any]]:
+        """Every line's store incarnations, oldest first."""
+        rows = self.query(
+            "SELECT line, incarnation, epoch, first_seen FROM incarnations ORDER BY line, epoch"
+        )
+        return [{"line": ln, "incarnation": i, "epoch": int(e), "first_seen": f} for ln, i, e, f in rows]
+
+    def _lock_progress(self, line: str, stream: str, incarnation: str, now: float) -> tuple[int, int]:
         self._exec(
-            "INSERT INTO progress (line, stream, contiguous, highest, updated) VALUES (?, ?, 0, 0, ?) "
-            "ON CONFLICT DO NOTHING",
-            (line, stream, now),
+            "INSERT INTO progress (line, stream, incarnation, contiguous, highest, updated) "
+            "VALUES (?, ?, ?, 0, 0, ?) ON CONFLICT DO NOTHING",
+            (line, stream, incarnation, now),
         )
         row = self._exec(
-            f"SELECT contiguous, highest FROM progress WHERE line = ? AND stream = ?{self.db.for_update}",
-            (line, stream),
+            "SELECT contiguous, highest FROM progress WHERE line = ? AND stream = ? AND incarnation = ?"
+            f"{self.db.for_update}",
+            (line, stream, incarnation),
         ).fetchone()
         return int(row[0]), int(row[1])
 
-    def ack(self, line: str, stream: str) -> int:
-        rows = self.query("SELECT contiguous FROM progress WHERE line = ? AND stream = ?", (line, stream))
+    def ack(self, line: str, stream: str, incarnation: str | None = None) -> int:
+        """The stream's ack for ``incarnation`` (None: the line's latest incarnation)."""
+        inc = self.latest_incarnation(line) if incarnation is None else incarnation
+        rows = self.query(
+            "SELECT contiguous FROM progress WHERE line = ? AND stream = ? AND incarnation = ?",
+            (line, stream, inc),
+        )
         return int(rows[0][0]) if rows else 0
 
-    def acks(self) -> dict[tuple[str, str], int]:
-        return {(ln, s): int(c) for ln, s, c in self.query("SELECT line, stream, contiguous FROM progress")}
+    def latest_incarnation(self, line: str) -> str:
+        rows = self.query(
+            "SELECT incarnation FROM incarnations WHERE line = ? ORDER BY epoch DESC LIMIT 1", (line,)
+        )
+        return str(rows[0][0]) if rows else ""
 
-    def records(self, line: str, stream: str) -> list[dict[str, Any]]:
+    def acks(self) -> dict[tuple[str, str], int]:
+        """(line, stream) → ack of the line's latest incarnation."""
+        rows = self.query(
+            "SELECT p.line, p.stream, p.contiguous FROM progress p JOIN incarnations i "
+            "ON i.line = p.line AND i.incarnation = p.incarnation "
+            "WHERE i.epoch = (SELECT max(epoch) FROM incarnations j WHERE j.line = p.line)"
+        )
+        return {(ln, s): int(c) for ln, s, c in rows}
+
+    def records(self, line: str, stream: str, incarnation: str | None = None) -> list[dict[str, Any]]:
+        """A stream's records of one incarnation (None: the line's latest)."""
+        inc = self.latest_incarnation(line) if incarnation is None else incarnation
         return [
             json.loads(d)
             for (d,) in self.query(
-                "SELECT data FROM records WHERE line = ? AND stream = ? ORDER BY seq", (line, stream)
+                "SELECT data FROM records WHERE line = ? AND stream = ? AND incarnation = ? ORDER BY seq",
+                (line, stream, inc),
             )
         ]
 
@@ -213,10 +367,39 @@ class AggregatorStore:
     def dead_letter(
         self, topic: str, kind: str, error: str, payload: bytes | None, *, now: float | None = None
     ) -> None:
+        """Keep a message that cannot be used, with why. The payload is stored up to
+        ``dead_letter_bytes`` (with its original length), and the table keeps the newest
+        ``dead_letters_keep`` letters of the last ``dead_letters_days`` days: a flood of
+        large or poisoned messages cannot fill the plant's disk."""
+        now = now if now is not None else time.time()
+        size = len(payload) if payload is not None else None
+        kept = payload[: self.dead_letter_bytes] if payload is not None else None
         self._exec(
-            "INSERT INTO dead_letters (received, topic, kind, error, payload) VALUES (?, ?, ?, ?, ?)",
-            (now if now is not None else time.time(), topic, kind, error, payload),
+            "INSERT INTO dead_letters (received, topic, kind, error, payload, payload_len) VALUES (?, ?, ?, ?, ?, ?)",
+            (now, topic[:500], kind, error[:2000], kept, size),
         )
+        self._dead_since_trim += 1
+        if self._dead_since_trim >= max(1, min(100, self.dead_letters_keep // 10)):
+            self.trim_dead_letters(now)
+
+    def trim_dead_letters(self, now: float) -> int:
+        """Apply the dead letters' retention (count and age); returns how many went."""
+        self._dead_since_trim = 0
+        n = self._exec(
+            "DELETE FROM dead_letters WHERE received < ?", (now - self.dead_letters_days * 86400,)
+        ).rowcount
+        row = self._exec(
+            "SELECT id FROM dead_letters ORDER BY id DESC LIMIT 1 OFFSET ?", (self.dead_letters_keep,)
+        ).fetchone()
+        if row is not None:
+            n += self._exec("DELETE FROM dead_letters WHERE id <= ?", (row[0],)).rowcount
+        return int(n)
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest dead letters (payload as stored, ``payload_len`` its original size)."""
+        cols = ("id", "received", "topic", "kind", "error", "payload", "payload_len")
+        rows = self.query(f"SELECT {', '.join(cols)} FROM dead_letters ORDER BY id DESC LIMIT ?", (limit,))
+        return [dict(zip(cols, r, strict=True)) for r in rows]
 
     def dead_letter_counts(self) -> dict[str, int]:
         return {k: int(n) for k, n in self.query("SELECT kind, count(*) FROM dead_letters GROUP BY kind")}
@@ -292,6 +475,26 @@ class AggregatorStore:
         )
         return [dict(zip(cols, r, strict=True)) | {"body": json.loads(r[3])} for r in rows]
 
+    # ------------------------------------------------------------------ web audit
+
+    def web_audit(
+        self,
+        ts: float,
+        who: str,
+        role: str,
+        action: str,
+        entity: str,
+        detail: str,
+        meaning: str,
+        address: str,
+    ) -> None:
+        """What a plant user did in the web view (``sync.aggregator.web``)."""
+        self._exec(
+            "INSERT INTO web_audit (ts, who, role, action, entity, detail, meaning, address) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ts, who, role, action, entity, detail, meaning, address),
+        )
+
 
 class FutureBatch(ValueError):
     """A batch far beyond what was committed for its stream."""
@@ -301,4 +504,10 @@ def open_store(cfg: AggregatorConfig) -> AggregatorStore:
     """The plant store an aggregator config names."""
     target = cfg.store.url or cfg.store.path
     assert target is not None
-    return AggregatorStore(target)
+    dl = cfg.dead_letters
+    return AggregatorStore(
+        target,
+        dead_letter_bytes=dl.max_payload_bytes,
+        dead_letters_keep=dl.keep,
+        dead_letters_days=dl.keep_days,
+    )

@@ -17,6 +17,7 @@ from sync.protocol.payloads import (
     _check_batch,
     _payload_error,
     decode,
+    records_finite,
 )
 from sync.protocol.topics import VERSION
 
@@ -50,6 +51,8 @@ def decode_batch(data: bytes | str) -> tuple[Batch, list[str]]:
             raise _payload_error(Batch, e) from None
         try:
             _check_batch(h, records)
+            if not records_finite(records):
+                raise ValueError("records: NaN or infinity (JSON numbers are finite)")
         except ValueError as e:
             raise PayloadError("schema", f"Batch: (payload): {e}") from None
         return Batch.model_construct(**dict(h), records=records), texts
@@ -103,13 +106,20 @@ def _scan_batch(data: bytes | str) -> tuple[str, list[dict[str, Any]], list[str]
 
 
 def encode_batch(
-    line: LineRef, stream: str, after_seq: int, records: list[str], seqs: tuple[int, int], sent_at: float
+    line: LineRef,
+    stream: str,
+    after_seq: int,
+    records: list[str],
+    seqs: tuple[int, int],
+    sent_at: float,
+    incarnation: str = "",
 ) -> bytes:
     """A :class:`Batch` from records already encoded as JSON objects (the uplink's hot
     path: no model instances). ``seqs`` is (first, last). Decodes with ``Batch``."""
+    inc = f'"incarnation":{_q(incarnation)},' if incarnation else ""
     head = (
         f'{{"v":{VERSION},"line":{{"enterprise":{_q(line.enterprise)},"site":{_q(line.site)},'
-        f'"area":{_q(line.area)},"line":{_q(line.line)}}},"stream":{_q(stream)},'
+        f'"area":{_q(line.area)},"line":{_q(line.line)}}},"stream":{_q(stream)},{inc}'
         f'"after_seq":{after_seq},"first_seq":{seqs[0]},"last_seq":{seqs[1]},"sent_at":{sent_at!r},"records":['
     )
     return (head + ",".join(records) + "]}").encode()

@@ -11,11 +11,50 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 # ------------------------------------------------------------------------------ payloads
 
 
+def finite(v: Any) -> bool:
+    """No NaN or infinity anywhere in ``v`` (JSON has no such numbers; Python's and
+    pydantic's parsers accept ``NaN``, ``Infinity`` and ``1e999`` all the same)."""
+    t = type(v)
+    if t is float:
+        return bool(v - v == 0)  # inf - inf and nan - nan are NaN
+    if t is dict:
+        return all(finite(x) for x in v.values())
+    if t is list:
+        return all(finite(x) for x in v)
+    return True
+
+
+def records_finite(records: list[dict[str, Any]]) -> bool:
+    """:func:`finite` over a batch's records, flat fields first (the hot path)."""
+    for r in records:
+        for x in r.values():
+            t = type(x)
+            if t is float:
+                if x - x != 0:
+                    return False
+            elif (t is dict or t is list) and not finite(x):
+                return False
+    return True
+
+
+#: A store's incarnation: 32 hex digits chosen at random when the store was created
+#: ("" from a sender that predates incarnations).
+INCARNATION_RE = r"^([0-9a-f]{32})?$"
+
+
 class Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     v: Literal[1] = 1
     """Schema version."""
+
+    @model_validator(mode="after")
+    def _finite(self) -> Payload:
+        # Any-typed parts (records, KPIs, command bodies) are not covered by allow_inf_nan.
+        for name, value in self.__dict__.items():
+            if isinstance(value, (dict, list)) and not finite(value):
+                raise ValueError(f"{name}: NaN or infinity (JSON numbers are finite)")
+        return self
 
 
 class LineRef(BaseModel):
@@ -36,6 +75,9 @@ class BatchHead(Payload):
 
     line: LineRef
     stream: Annotated[str, Field(pattern=r"^[a-z][a-z_]*$", max_length=40)]
+    incarnation: Annotated[str, Field(pattern=INCARNATION_RE)] = ""
+    """The sending store's incarnation: a store deleted and created anew starts its
+    sequences at 1 again, under a new incarnation, and the receiver keeps the two apart."""
     after_seq: Annotated[int, Field(ge=0)]
     first_seq: Annotated[int, Field(ge=1)]
     last_seq: Annotated[int, Field(ge=1)]
@@ -53,8 +95,12 @@ def _check_batch(b: BatchHead, records: list[dict[str, Any]]) -> None:
     if any(not isinstance(s, int) or isinstance(s, bool) for s in raw):
         raise ValueError("every record needs an integer seq")
     seqs: list[int] = [int(s) for s in raw if isinstance(s, int)]
+    # Every record in (after_seq, last_seq], strictly rising, first and last as stated:
+    # the count then fits the range too (at most last_seq - after_seq records).
     if seqs != sorted(set(seqs)) or seqs[0] != b.first_seq or seqs[-1] != b.last_seq:
         raise ValueError("record seqs must rise strictly from first_seq to last_seq")
+    if len(seqs) > b.last_seq - b.after_seq:
+        raise ValueError("more records than sequences between after_seq and last_seq")
 
 
 class Batch(BatchHead):
@@ -78,6 +124,9 @@ class Ack(Payload):
     line: LineRef
     stream: str
     acked_seq: Annotated[int, Field(ge=0)]
+    incarnation: Annotated[str, Field(pattern=INCARNATION_RE)] = ""
+    """The store incarnation acknowledged: a line ignores an ack for another one (its
+    store was recreated; the plant's ack is about the old store's records)."""
 
 
 class LineStatus(Payload):
@@ -127,7 +176,7 @@ class Command(Payload):
     """A command down to a line; ``id`` makes replays idempotent."""
 
     id: Annotated[str, Field(min_length=1, max_length=100)]
-    kind: Literal["work_order", "reasons", "products", "plan"]
+    kind: Literal["work_order", "reasons", "products", "plan", "material_master", "boms", "lots"]
     issued_at: float
     body: dict[str, Any]
     """Validated by the line against its own model of ``kind``

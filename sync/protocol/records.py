@@ -314,3 +314,48 @@ class MaintenanceRequestRecord(Record):
     priority: Literal["low", "normal", "urgent"]
     text: str
     by: str
+
+
+@register("stock_moves")
+class StockMoveRecord(Record):
+    """A lineside stock movement; ``quantity`` is signed (+ into the location, - out)."""
+
+    ts: float
+    kind: Literal["in", "out", "count", "backflush", "issue"]
+    location: str
+    material: str
+    lot: str
+    quantity: float
+    order_id: str | None
+    reason: str
+    by: str
+
+
+@register("lot_links")
+class LotLinkRecord(Record):
+    """Genealogy: the produced lot or serial ``child`` consumed the lot ``parent``."""
+
+    ts: float
+    parent: str
+    child: str
+    material: str
+    location: str
+    quantity: float | None
+    order_id: str | None
+
+
+@register("holds")
+class HoldRecord(Record):
+    """A hold put on a lot, an order or a machine's time window, or its disposition."""
+
+    ts: float
+    hold_id: str
+    target_kind: Literal["lot", "order", "window"]
+    target: str
+    start: float | None
+    end: float | None
+    action: Literal["hold", "release", "scrap", "rework"]
+    reason: str
+    source: str
+    corrective_action: str
+    by: str

@@ -159,16 +159,21 @@ class Uplink:
         self._new_client()
         tick = self.ucfg.batch_max_ms / 1000
         next_save = next_status = 0.0
+        published_state: str | None = None
         try:
             while True:
-                self._wake.wait(tick)
+                woke = self._wake.wait(tick)
                 self._wake.clear()
                 self._handle_events()
                 now = time.monotonic()
                 if self.engine.connected:
                     self.engine.pump(self._source, self._publisher, now=now, wall=time.time())
-                    if now >= next_status:
+                    # New rows committed: if the line's state changed, the plant hears it
+                    # now, not at the next status interval (the web board's 2 s promise).
+                    state = self._line_state() if woke else published_state
+                    if now >= next_status or state != published_state:
                         next_status = now + self.ucfg.status_interval_s
+                        published_state = state
                         self._publish_state()
                     for t in self.engine.check_timeouts(now):
                         # Once per stream until an ack moves it again (the resends double
@@ -347,6 +352,13 @@ class Uplink:
             return
         self.faults.recovered("cursor", "saving uplink cursors")
         self.engine.cursors_saved(changed)
+
+    def _line_state(self) -> str | None:
+        """The state of the line's OEE machine as committed (one indexed read)."""
+        try:
+            return self._feed.line_state() if self._feed is not None else None
+        except Exception:  # the store busy for a moment: the interval publishes it
+            return None
 
     def _publish_state(self) -> None:
         if not self.engine.connected or self._feed is None:

@@ -20,8 +20,9 @@ from sync.protocol import fields
 
 #: The line's quality codes by name (``edge.logic.model.Quality``).
 QUALITY_NAMES = {int(q): q.label for q in Quality}
-#: One encoder reused (json.dumps with options builds a new encoder per call).
-_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+#: One encoder reused (json.dumps with options builds a new encoder per call). It refuses
+#: NaN and infinities (the aggregator refuses a batch holding one): those go as strings.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 #: What the samples encoder below writes, field by field, and how it converts each.
 SAMPLE_FIELDS = ("seq", "tag", "ts", "ts_recv", "value", "quality")
 SAMPLE_VIAS = ("", "tag_name", "", "", "tagged_value", "quality_name")
@@ -71,7 +72,10 @@ class StoreSource:
         dumps = _COMPACT
 
         def encode(rows: list[tuple[Any, ...]]) -> list[tuple[int, str]]:
-            return [(r[0], dumps(dict(zip(names, r, strict=True)))) for r in rows]
+            try:
+                return [(r[0], dumps(dict(zip(names, r, strict=True)))) for r in rows]
+            except ValueError:  # a NaN or an infinity: as "nan"/"inf", like a sample's value
+                return [(r[0], dumps(dict(zip(names, map(_finite_or_text, r), strict=True)))) for r in rows]
 
         return encode
 
@@ -98,6 +102,10 @@ class StoreSource:
         return out
 
 
+def _finite_or_text(v: Any) -> Any:
+    return repr(v) if type(v) is float and v - v != 0 else v
+
+
 def value_json(v: Any, type_: str) -> str:
     """A stored value as JSON: arrays as stored, NaN and infinities as the strings
     "nan"/"inf" (JSON has no such numbers), booleans as booleans."""
@@ -106,5 +114,7 @@ def value_json(v: Any, type_: str) -> str:
     if type_ == "bool" and isinstance(v, int):
         return "true" if v else "false"
     if isinstance(v, str) and type_ != "string" and v.startswith("["):
+        if "NaN" in v or "Infinity" in v:  # an array holding one: as "nan"/"inf" strings
+            return json.dumps([_finite_or_text(x) for x in json.loads(v)])
         return v
     return json.dumps(v)

@@ -1,1 +1,3 @@
-"""Pure materials logic: lots read from tags (genealogy)."""
+"""Pure materials logic: lots read from tags, backflush quantities, first in first out
+across staged lots, shortage projection, lot checks at move-in, and hold propagation
+through genealogy."""

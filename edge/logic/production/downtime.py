@@ -89,6 +89,47 @@ class DowntimeTracker:
         self.fault_reasons = fault_reasons
         self.fault_code: int | None = None
         self.open: DowntimeEvent | None = None
+        #: Reasons another domain imposes on this machine's stops, by source (insertion
+        #: order: the latest imposition wins while several are active).
+        self.imposed: dict[str, str] = {}
+        self._stop_since: float | None = None  # start of the whole stop (parts cut by impositions)
+
+    @property
+    def imposed_reason(self) -> str | None:
+        """The reason imposed now (the latest active imposition), or None."""
+        return next(reversed(self.imposed.values())) if self.imposed else None
+
+    def _auto_reason(self, state: State) -> str | None:
+        if self.imposed:
+            return self.imposed_reason
+        if state == State.DOWN and self.fault_code:
+            return self.fault_reasons.get(self.fault_code)
+        if state in (State.STARVED, State.BLOCKED):
+            return self.fault_reasons.get(-1 if state == State.STARVED else -2)
+        return None
+
+    def impose(self, ts: float, source: str, reason: str | None) -> list[DowntimeEvent]:
+        """``source`` imposes ``reason`` on this machine's stops (None lifts it).
+
+        A stop open at ``ts`` is cut there when the reason in force changes: the part
+        before keeps the reason it had, the part after carries the imposed one (after a
+        lift, what the PLC says again). Stops opening while the imposition holds take it
+        as their automatic reason, before any fault code. Returns the events changed."""
+        before = self.imposed_reason
+        self.imposed.pop(source, None)
+        if reason is not None:
+            self.imposed[source] = reason
+        after = self.imposed_reason
+        ev = self.open
+        if ev is None or after == before:
+            return []
+        new_auto = self._auto_reason(ev.state)
+        if ts - ev.start < 0.0005:  # imposed as the stop opened: it is the stop's reason
+            self.open = replace(ev, auto_reason=new_auto)
+            return [self.open]
+        closed = replace(ev, end=ts, micro=False)
+        self.open = DowntimeEvent(f"{self.machine}@{ts:.3f}", self.machine, ts, None, ev.state, new_auto)
+        return [closed, self.open]
 
     def set_fault_code(self, code: object) -> DowntimeEvent | None:
         """Record the PLC fault code. A stop that opened without a reason takes the first
@@ -100,6 +141,7 @@ class DowntimeTracker:
             self.fault_code = None
         ev = self.open
         if ev is not None and ev.auto_reason is None and ev.state == State.DOWN and self.fault_code:
+            # (an imposed reason is never None, so it is never replaced by a fault code)
             reason = self.fault_reasons.get(self.fault_code)
             if reason is not None:
                 self.open = replace(ev, auto_reason=reason)
@@ -114,18 +156,17 @@ class DowntimeTracker:
             ev = self.open
             end = max(ch.ts, ev.start)  # never a negative stop, whatever the clock did
             dur = end - ev.start
+            whole = end - (self._stop_since if self._stop_since is not None else ev.start)
             self.open = None
             # A zero-length stop (several tags of one poll applied one after the other) is
             # recorded closed so its open version does not linger; reports skip it, and a
-            # stop opening at the same instant reuses and supersedes its id.
-            micro = ev.state in UNPLANNED_STOPS and 0 < dur < self.micro_stop_s
+            # stop opening at the same instant reuses and supersedes its id. A stop cut by
+            # an imposed reason is a micro-stop only if the whole stop was short.
+            micro = ev.state in UNPLANNED_STOPS and dur > 0 and whole < self.micro_stop_s
             out.append(replace(ev, end=end, micro=micro))
         if stopping and self.open is None:
-            auto = None
-            if ch.new == State.DOWN and self.fault_code:
-                auto = self.fault_reasons.get(self.fault_code)
-            elif ch.new in (State.STARVED, State.BLOCKED):
-                auto = self.fault_reasons.get(-1 if ch.new == State.STARVED else -2)
+            auto = self._auto_reason(ch.new)
+            self._stop_since = ch.ts
             self.open = DowntimeEvent(f"{self.machine}@{ch.ts:.3f}", self.machine, ch.ts, None, ch.new, auto)
             out.append(self.open)
         return out

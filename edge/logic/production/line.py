@@ -32,7 +32,19 @@ class OrderChange:
     action: str  # start | pause | resume | complete
 
 
-Fact = StateChange | DowntimeEvent | MachineCount | OrderChange
+@dataclass(frozen=True)
+class ReasonImposed:
+    """Another domain imposed (``reason``) or lifted (None) the reason of a machine's stops
+    (see :meth:`LineLogic.impose_reason`)."""
+
+    ts: float
+    machine: str
+    source: str
+    reason: str | None
+    detail: str = ""
+
+
+Fact = StateChange | DowntimeEvent | MachineCount | OrderChange | ReasonImposed
 
 
 @dataclass
@@ -58,6 +70,8 @@ class MachineLogic:
         }
         self.counter_kind = {tag: kind for kind, (tag, _bits) in spec.counters.items()}
         self.pending = 0  # parts counted once by one counter, to subtract from the other
+        #: Counter tag → since when it had no good value (its next increase caught up).
+        self.unobserved: dict[str, float] = {}
         self.tags = (
             spec.state.tags
             | set(self.counter_kind)
@@ -120,12 +134,21 @@ class LineLogic:
                 if updated is not None:
                     out.append(updated)
             kind = ml.counter_kind.get(tag)
-            if kind is not None and good:
+            if kind is not None and not good:
+                ml.unobserved.setdefault(tag, ts)
+            elif kind is not None:
                 delta = ml.counters[kind].update(value)
+                since = ml.unobserved.pop(tag, None)
                 if delta:
                     g, sc = ml.book(kind, delta)
                     if g or sc:
-                        out.append(self._record(ts, ml.name, g, sc))
+                        # Caught up after a time without data: produced while not observed,
+                        # booked at the start of the gap (see ``oee``).
+                        out.append(
+                            self._record(since, ml.name, g, sc, unobserved=True)
+                            if since is not None and since < ts
+                            else self._record(ts, ml.name, g, sc)
+                        )
             for ch in ml.state.update(ts, tag, value, good):
                 out.append(ch)
                 out.extend(ml.downtime.on_state(ch))
@@ -154,11 +177,64 @@ class LineLogic:
             self.order_started += after - before  # the start-up window keeps its length
         return out
 
-    def _record(self, ts: float, machine: str, good: int, scrap: int) -> MachineCount:
+    # --------------------------------------------------------------------- imposed reasons
+
+    def impose_reason(
+        self, ts: float, machine: str, reason: str | None, *, source: str, detail: str = ""
+    ) -> list[Fact]:
+        """The hook by which another domain books a machine's stops with its own reason.
+
+        ``source`` names the domain and the thing that holds (``"maintenance:WO-17"``,
+        ``"spc"``); ``reason`` is a code of the reason tree, so its ``loss`` decides how
+        the time counts (a corrective work order's reason with ``loss: availability``, a
+        preventive one's with ``loss: planned``, SPC's "quality hold"). ``None`` lifts that
+        source's imposition. While an imposition holds, every stop of ``machine`` carries
+        the reason (the latest active imposition wins over older ones and over the PLC's
+        fault code); a stop already open is cut at ``ts`` so the time before keeps its own
+        reason. The machine's state is not changed: the imposition explains a stop, it
+        does not make one (stop the machine through its PLC for that).
+
+        Replayable: the returned :class:`ReasonImposed` fact is stored (table
+        ``imposed_reasons``) and the agent re-applies active impositions on restart.
+        From another process, queue a request with
+        ``edge.services.production.impose_reason`` (the agent applies it within a second);
+        inside the agent (SPC runtime) call this method and hand the facts to the writer.
+        """
+        ml = self.machines.get(machine)
+        if ml is None:
+            raise KeyError(f"unknown machine {machine!r}")
+        if not source:
+            raise ValueError("an imposed reason needs a source")
+        out: list[Fact] = [ReasonImposed(ts, machine, source, reason, detail)]
+        out.extend(ml.downtime.impose(ts, source, reason))
+        return out
+
+    def imposed(self) -> dict[str, dict[str, str]]:
+        """Active impositions: machine → source → reason."""
+        return {m: dict(ml.downtime.imposed) for m, ml in self.machines.items() if ml.downtime.imposed}
+
+    def resume(self, since: float) -> None:
+        """The agent was not running since ``since``: every counter's next increase was
+        produced while not observed (booked at ``since``)."""
+        for ml in self.machines.values():
+            for tag in ml.counter_kind:
+                ml.unobserved.setdefault(tag, since)
+
+    def _record(
+        self, ts: float, machine: str, good: int, scrap: int, *, unobserved: bool = False
+    ) -> MachineCount:
         ideal = self.ideal_cycle.get(self.product) if self.product else None
         startup = self.order_started is not None and ts - self.order_started < self.startup_window_s
         return MachineCount(
-            ts, good, scrap, ideal, startup, machine=machine, order=self.order, product=self.product
+            ts,
+            good,
+            scrap,
+            ideal,
+            startup,
+            unobserved,
+            machine=machine,
+            order=self.order,
+            product=self.product,
         )
 
     # --------------------------------------------------------------------- orders

@@ -14,10 +14,23 @@ Standard definitions (Nakajima; oee.com):
 
 The window is cut into elementary segments at every state change and break edge, so
 each second of calendar time is classified exactly once.
+
+Two rules keep every loss ≥ 0 (each a figure the plant can check):
+
+* a machine that runs and makes parts during a break (or outside its shift) did not
+  take the break: that part of it is run time, so the parts made then have run time
+  to be made in (a machine merely shown running through a break, with nothing counted,
+  took it);
+* parts counted after a time without data (the agent or the device was down and the
+  counter caught up) were produced while not observed. They are counted (good, scrap),
+  and the gap's time without data becomes run time as long as those parts took at ideal
+  speed (``unobserved_run_s``), first from unplanned, then from planned time: they
+  never push Performance above what was observed.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,6 +53,7 @@ class CountRecord:
     scrap: int
     ideal_cycle_s: float | None  # of the product being made; None if unknown
     startup: bool = False  # made inside the start-up window of an order / changeover
+    unobserved: bool = False  # booked when a counter caught up after a time without data
 
 
 #: Run time below which Performance is not defined (seconds).
@@ -66,6 +80,9 @@ class Kpi:
     state_s: dict[str, float] = field(default_factory=dict)
     failures: int = 0
     unknown_ideal_count: int = 0
+    no_data_planned_s: float = 0.0  # no data in planned time (breaks, outside shifts)
+    unobserved_count: int = 0  # parts produced while not observed
+    unobserved_run_s: float = 0.0  # time without data that became run time for them
 
     @property
     def planned_production_s(self) -> float:
@@ -113,7 +130,7 @@ class Kpi:
         ideal time they add up to the planned production time."""
         scrap_ideal = self.ideal_s - self.good_ideal_s
         return {
-            "no_data": self.downtime_s - self.breakdown_s - self.setup_s,
+            "no_data": self.no_data_s,
             "breakdowns": self.breakdown_s,
             "setup_adjustments": self.setup_s,
             "small_stops": self.micro_stop_s,
@@ -141,6 +158,8 @@ class Kpi:
             "six_big_losses_s": self.six_big_losses(),
             "state_s": dict(self.state_s),
             "failures": self.failures,
+            "unobserved_count": self.unobserved_count,
+            "unobserved_run_s": self.unobserved_run_s,
             "mtbf_s": self.mtbf_s,
             "mttr_s": self.mttr_s,
         }
@@ -186,6 +205,8 @@ def compute(
 ) -> Kpi:
     """KPIs of one machine (or line) for [start, end)."""
     k = Kpi(start, end, calendar_s=end - start)
+    counts = list(counts)
+    made = sorted(c.ts for c in counts if not c.unobserved and c.good + c.scrap > 0)
     # Time no interval covers (before the first state is known, gaps) is no data:
     # every second of the window is classified exactly once.
     states = _fill_gaps(states, start, end)
@@ -207,21 +228,23 @@ def compute(
             k.state_s[iv.state.value] = k.state_s.get(iv.state.value, 0.0) + d
             mid = (p0 + p1) / 2
             in_break = any(b0 <= mid < b1 for b0, b1 in breaks)
+            if iv.state == State.RUNNING and (not in_break or _made_in(made, p0, p1)):
+                k.run_s += d  # in a break too when parts were made: it was not taken
+                continue
             if in_break or iv.state == State.PLANNED_STOP:
                 k.planned_stop_s += d
-                continue
-            if iv.state == State.RUNNING:
-                k.run_s += d
+                if iv.state == State.NO_DATA:
+                    k.no_data_planned_s += d
                 continue
             # A stop: classify by the downtime event covering it.
             covering = next(
                 (x for x in ev_by_start if x.start <= mid and (x.end is None or mid < x.end)), None
             )
             loss = loss_of(covering, tree) if covering is not None else Loss.AVAILABILITY
-            if iv.state == State.NO_DATA:
-                k.no_data_s += d
             if loss == Loss.PLANNED:
                 k.planned_stop_s += d
+                if iv.state == State.NO_DATA:
+                    k.no_data_planned_s += d
             elif loss == Loss.PERFORMANCE:
                 k.run_s += d
                 k.micro_stop_s += d
@@ -232,11 +255,14 @@ def compute(
                     k.setup_s += d
                 elif iv.state != State.NO_DATA:
                     k.breakdown_s += d
+                else:
+                    k.no_data_s += d
     k.failures = sum(
         1
         for ev in events
         if ev.state == State.DOWN and start <= ev.start < end and loss_of(ev, tree) == Loss.AVAILABILITY
     )
+    unobserved_ideal = 0.0
     for c in counts:
         if not (start <= c.ts < end):
             continue
@@ -249,7 +275,35 @@ def compute(
         k.good_ideal_s += c.good * c.ideal_cycle_s
         if c.startup:
             k.startup_scrap_ideal_s += c.scrap * c.ideal_cycle_s
+        if c.unobserved:
+            k.unobserved_count += c.good + c.scrap
+            unobserved_ideal += (c.good + c.scrap) * c.ideal_cycle_s
+    if unobserved_ideal > 0:
+        _produced_while_not_observed(k, unobserved_ideal)
     return k
+
+
+def _made_in(made: list[float], a: float, b: float) -> bool:
+    """Whether parts were counted in [a, b] (``made`` sorted)."""
+    i = bisect.bisect_left(made, a)
+    return i < len(made) and made[i] <= b
+
+
+def _produced_while_not_observed(k: Kpi, ideal_s: float) -> None:
+    """Parts that were made while nobody watched took at least their ideal time: that
+    much of the time without data is run time, from unplanned time without data first
+    (an availability loss that was not one), then from planned time without data (a
+    break or time outside the shift that was worked). What is left of ``ideal_s`` beyond
+    all time without data stays in Performance: the ideal cycle in the config is too slow."""
+    take = min(ideal_s, k.no_data_s)
+    k.no_data_s -= take
+    k.downtime_s -= take
+    k.run_s += take
+    rest = min(ideal_s - take, k.no_data_planned_s)
+    k.no_data_planned_s -= rest
+    k.planned_stop_s -= rest
+    k.run_s += rest
+    k.unobserved_run_s = take + rest
 
 
 __all__ = ["UNPLANNED_STOPS", "CountRecord", "Interval", "Kpi", "compute", "intervals"]

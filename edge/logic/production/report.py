@@ -44,19 +44,23 @@ class Facts:
         return cls(changes, {m: list(v.values()) for m, v in events.items()}, counts, orders)
 
 
-def unscheduled(calendar: ShiftCalendar | None, start: float, end: float) -> list[tuple[float, float]]:
-    """Planned-stop intervals: outside shifts and during breaks."""
-    if calendar is None or not calendar.patterns:
-        return []
+def unscheduled(
+    calendar: ShiftCalendar | None, start: float, end: float, commissioned: float | None = None
+) -> list[tuple[float, float]]:
+    """Planned-stop intervals: outside shifts, during breaks and before the line was
+    commissioned."""
     out: list[tuple[float, float]] = []
-    t = start
-    for s in calendar.instances_between(start, end):
-        if s.start > t:
-            out.append((t, s.start))
-        out.extend(s.breaks)
-        t = max(t, s.end)
-    if t < end:
-        out.append((t, end))
+    if commissioned is not None and commissioned > start:
+        out.append((start, min(commissioned, end)))
+    if calendar is not None and calendar.patterns:
+        t = start
+        for s in calendar.instances_between(start, end):
+            if s.start > t:
+                out.append((t, s.start))
+            out.extend(s.breaks)
+            t = max(t, s.end)
+        if t < end:
+            out.append((t, end))
     # Sorted and non-overlapping, so that ``planned_overlap`` can bisect.
     merged: list[tuple[float, float]] = []
     for a, b in sorted(out):
@@ -114,10 +118,12 @@ def build_report(
     tree: ReasonTree,
     calendar: ShiftCalendar | None,
     events: dict[str, list[DowntimeEvent]] | None = None,
+    commissioned: float | None = None,
 ) -> dict[str, Any]:
-    """Everything ``lineside replay`` / ``lineside kpi`` print, as plain data."""
+    """Everything ``lineside replay`` / ``lineside kpi`` print, as plain data. Time before
+    ``commissioned`` (the line went into production) is outside planned production time."""
     evs = events if events is not None else facts.events
-    planned_all = unscheduled(calendar, start, end)
+    planned_all = unscheduled(calendar, start, end, commissioned)
     rep: dict[str, Any] = {"start": start, "end": end, "line_machine": line_machine}
 
     def line_kpi(a: float, b: float) -> dict[str, Any]:

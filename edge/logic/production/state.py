@@ -115,8 +115,15 @@ class StateTracker:
         if any(not self.good.get(t, False) for t in needed):
             bad = sorted(t for t in needed if not self.good.get(t, False))
             return State.NO_DATA, f"no good value for {', '.join(bad)}"
-        if self.planned is not None:
+        machine = self._machine_state(now)
+        if self.planned is not None and (machine is None or machine[0] != State.RUNNING):
             return State.PLANNED_STOP, self.planned
+        return machine
+
+    def _machine_state(self, now: float) -> tuple[State, str] | None:
+        """What the signals say. A machine that runs during a planned stop (a pause or
+        changeover it did not take) is running: its parts were made in run time."""
+        m = self.model
         for r in m.rules:
             if r.matches(self.values.get(r.tag)):
                 return r.state, f"{r.tag} {r.op} {r.value!r}"

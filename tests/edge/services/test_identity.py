@@ -39,6 +39,12 @@ ARGS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "maintenance.request_maintenance": (("filler", "leaks"), {}),
     "trace.register_produced": (("L-1",), {"order": "WO-1"}),
     "trace.register_consumed": (("M-1", "caps"), {"order": "WO-1"}),
+    "materials.move_in": (("F-1", "L-1"), {"quantity": 5.0}),
+    "materials.move_out": (("F-1", "L-1"), {}),
+    "materials.count": (("F-1", "L-1", 3.0), {}),
+    "materials.issue": (("label", 2.0), {}),
+    "materials.put_on_hold": (("lot", "L-1", "why"), {}),
+    "materials.dispose": (("H-1", "release", "ok"), {}),
 }
 
 

@@ -139,7 +139,11 @@ TABLES = [
     "commands", "dead_letters", "downtime", "downtime_reasons", "inspections", "line_state", "line_status",
     "pending", "progress", "records", "shift_kpis", "spc_alarms",
     "plan_orders", "plan_routings", "plans", "plan_events", "plan_maintenance", "plan_materials",
-    "plan_deviations",
+    "plan_deviations", "incarnations", "audit_heads",
+    "state_changes", "counts", "spc_points", "spc_limits", "order_runs", "rollup_state", "rollup_counts",
+    "rollup_scrap", "downtime_hours", "web_audit",
+    "plant_materials", "plant_boms", "plant_lots", "lot_status_history", "genealogy", "produced_lots",
+    "plant_holds", "lot_moves",
 ]  # fmt: skip
 
 

@@ -48,7 +48,14 @@ CORPUS: list[tuple[str, bytes, str]] = [
     (f"{BASE}/events", batch(10**12, [10**12 + 1]), "future"),
     (f"{BASE}/downtime", batch(0, [1], stream="downtime"), "rejected"),  # records lack what downtime needs
     ("lineside/v1/acme/test/a1/l9/events", batch(0, [1]), "unknown_line"),
-    (f"{BASE}/no_such_stream", b"{}", "schema"),
+    (f"{BASE}/no_such_stream", b"{}", "unknown_stream"),
+    # Finding 8: a well-formed batch on a stream the protocol does not know.
+    (f"{BASE}/no_such_stream", batch(0, [1], stream="no_such_stream"), "unknown_stream"),
+    # Finding 8: NaN and Infinity in a record (Python's JSON reads them; JSON has none).
+    (f"{BASE}/events", batch(0, [1]).replace(b'"ts": 1.0', b'"ts": NaN'), "schema"),
+    (f"{BASE}/events", batch(0, [1]).replace(b'"ts": 1.0', b'"ts": 1e999'), "schema"),
+    # Finding 2: starts at the committed point but reaches far beyond it.
+    (f"{BASE}/events", batch(0, [1, 10**12]), "future"),
     (f"{BASE}/state/status", b'{"v":1,"online":"maybe"}', "schema"),
     (f"{BASE}/state/shift_kpi", b"{", "not_json"),
     (f"{BASE}/state/alarms", b"[1,2]", "schema"),
@@ -87,8 +94,9 @@ def test_malformed_payloads_are_dead_letters_and_ingest_goes_on(
         for _, _, kind in CORPUS:
             want[kind] = want.get(kind, 0) + 1
         wait(lambda: agg.store.dead_letter_counts() == want and agg.store.ack(LINE_KEY, "events") == 3)
+        # Finding 2: the far-reaching batch neither moved the ack nor displaced m1.
         assert [r["message"] for r in agg.store.records(LINE_KEY, "events")] == ["m1", "m2", "m3"]
-        row = agg.store.query("SELECT topic, error FROM dead_letters WHERE kind = 'future'")[0]
+        row = agg.store.query("SELECT topic, error FROM dead_letters WHERE kind = 'future' ORDER BY id")[0]
         assert row[0] == f"{BASE}/events" and "beyond the committed 2" in row[1]
     finally:
         pub.close()

@@ -173,3 +173,42 @@ def test_projections_read_records_through_their_schema(agg_target: str) -> None:
         )
     assert st.ack(LINE, "spc_alarms") == 0 and st.records(LINE, "spc_alarms") == []
     assert st.query("SELECT count(*) FROM spc_alarms") == [(0,)]
+
+
+# --------------------------------------------------------------------- guards (issue 13)
+
+INC_A, INC_B = "a" * 32, "b" * 32
+
+
+def inc_batch(first: int, last: int, inc: str, value: int = 10) -> Batch:
+    b = batch(first, last)
+    recs = [{"seq": s, "value": s * value} for s in range(first, last + 1)]
+    return b.model_copy(update={"incarnation": inc, "records": recs})
+
+
+def test_a_recreated_store_is_a_new_incarnation_not_old_data(agg_target: str) -> None:
+    """Finding 1: a line store recreated starts at seq 1 again. Before, the plant took
+    its batches for ones already received (ack 30 ≥ 5) and they were lost."""
+    st = AggregatorStore(agg_target)
+    assert st.ingest(batch(1, 30)) == 30  # a line from before incarnations
+    assert st.ingest(inc_batch(31, 40, INC_A)) == 40  # upgraded: its incarnation adopts them
+    assert st.incarnations()[0]["incarnation"] == INC_A
+    assert st.ingest(inc_batch(1, 5, INC_B, value=7)) == 5  # the store recreated
+    assert st.ack(LINE, "samples", INC_A) == 40 and st.ack(LINE, "samples", INC_B) == 5
+    assert st.ack(LINE, "samples") == 5  # the latest incarnation's
+    assert [r["value"] for r in st.records(LINE, "samples")] == [7, 14, 21, 28, 35]
+    assert len(st.records(LINE, "samples", INC_A)) == 40
+    assert [(i["incarnation"], i["epoch"]) for i in st.incarnations()] == [(INC_A, 0), (INC_B, 1)]
+
+
+def test_dead_letters_are_bounded_in_size_and_number(agg_target: str) -> None:
+    """Finding 8: 20 × 6 MB grew the plant store to 126 MB."""
+    st = AggregatorStore(agg_target, dead_letter_bytes=1000, dead_letters_keep=10, dead_letters_days=1)
+    for i in range(25):
+        st.dead_letter("lineside/v1/x", "schema", f"big {i}", b"x" * 6_000_000, now=1000.0 + i)
+    st.trim_dead_letters(1100.0)
+    kept = st.dead_letters()
+    assert len(kept) == 10 and kept[0]["error"] == "big 24"
+    assert all(len(d["payload"]) == 1000 and d["payload_len"] == 6_000_000 for d in kept)
+    st.trim_dead_letters(1000.0 + 2 * 86400)  # older than a day: gone
+    assert st.dead_letters() == []

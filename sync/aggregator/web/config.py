@@ -1,0 +1,102 @@
+"""The ``web:`` section of the aggregator config: where the plant web view listens,
+who may log in with which role, TLS, and the plant's conventions for its reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from edge.config.base import Model
+
+Role = Literal["viewer", "planner", "quality", "maintenance", "manager", "admin"]
+ROLE_NAMES: tuple[str, ...] = ("viewer", "planner", "quality", "maintenance", "manager", "admin")
+USER_RE = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+HASH_RE = r"^pbkdf2_sha256\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$"
+
+
+class WebUser(Model):
+    name: Annotated[str, Field(pattern=USER_RE)]
+    """Login name."""
+    role: Role
+    """viewer (reads only), planner (orders and plans), quality, maintenance, manager
+    (all of those), admin (also the audit log)."""
+    password_hash: Annotated[str, Field(pattern=HASH_RE)] | None = None
+    """From ``lineside aggregator web --hash-password``; none: only through the proxy
+    header (single sign-on)."""
+    full_name: str = ""
+
+
+class WebTls(Model):
+    certificate: Path
+    private_key: Path
+
+
+class SpecLimits(Model):
+    lsl: float | None = None
+    usl: float | None = None
+    target: float | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> SpecLimits:
+        if self.lsl is not None and self.usl is not None and self.lsl >= self.usl:
+            raise ValueError("lsl must be below usl")
+        return self
+
+
+class WebCfg(Model):
+    """The plant web view (``lineside aggregator web``, or ``aggregator run`` with this section)."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on; 0.0.0.0 for every interface (put TLS in front, or set ``tls``)."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    users: list[WebUser] = []
+    """Plant users and their roles. With none, nobody can log in (unless ``proxy_user_header``)."""
+    proxy_user_header: str | None = None
+    """Single sign-on behind a reverse proxy: the header carrying the authenticated user
+    (e.g. ``X-Remote-User``), believed only from ``trusted_proxies``. A user named
+    there gets that entry's role; anyone else ``proxy_default_role``."""
+    proxy_default_role: Role = "viewer"
+    trusted_proxies: list[str] = ["127.0.0.1", "::1"]
+    tls: WebTls | None = None
+    """Serve HTTPS directly (PEM files); else plain HTTP behind a TLS-terminating proxy."""
+    secure_cookies: bool | None = None
+    """Mark the session cookie Secure (HTTPS only); default: when ``tls`` is set. Set it
+    true behind a TLS proxy."""
+    session_idle_s: Annotated[float, Field(ge=60, le=30 * 86400)] = 8 * 3600
+    """A session ends after this long without a request (a TV on the board keeps its own alive)."""
+    andon_rotate_s: Annotated[float, Field(ge=3, le=3600)] = 15
+    """TV/andon mode shows each area this long."""
+    live_poll_s: Annotated[float, Field(ge=0.1, le=10)] = 0.5
+    """How often the live-update feed looks at the plant store (one reader for all browsers)."""
+    timezone: str = "UTC"
+    """The plant's time zone: days in trends and dates typed into period fields."""
+    planned_categories: list[str] = ["PLANNED"]
+    """Reason categories (first segment of a reason code) that are planned stops."""
+    setup_categories: list[str] = ["SETUP"]
+    """Reason categories that are setup and adjustments."""
+    spec_limits: dict[str, SpecLimits] = {}
+    """Specification limits per SPC characteristic, for capability (Cp, Cpk, Pp, Ppk)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _unique(self) -> WebCfg:
+        names = [u.name.lower() for u in self.users]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"users: {sorted(dup)[0]!r} appears twice")
+        return self
+
+    @property
+    def cookies_secure(self) -> bool:
+        return self.secure_cookies if self.secure_cookies is not None else self.tls is not None

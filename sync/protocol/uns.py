@@ -1,0 +1,236 @@
+"""The unified namespace (UNS) for plant IT: topics and payloads any MQTT consumer can
+read without a Lineside decoder (pure: no I/O).
+
+Layout under ``{root}/{enterprise}/{site}/{area}/{line}/`` (ISA-95; root ``uns/v1``)::
+
+    {device}/{tag}        retained  TagValue: value, unit, quality, ISO 8601 time (ms), epoch ms
+    _state                retained  LineState: online (last will: offline), state, order, devices
+    {machine}/_state      retained  MachineState
+    _order                retained  OrderState: the running work order
+    _kpi                  retained  KpiState: the shift's (or last 24 h's) OEE and counts
+
+Tag names and machine and device names start with a letter (the config insists), so the
+``_``-prefixed levels never collide with them. Every payload is JSON with ``"v": 1``;
+:func:`json_schemas` is what ``lineside topics --schema`` prints.
+
+The optional UMH mapping (United Manufacturing Hub, data model v1): ``umh/v1/{enterprise}/
+{site}/{area}/{line}/{device}/_historian/{tag}`` with ``{"timestamp_ms": …, "{tag}": value}``.
+Dots in tag names become ``_`` there, because UMH bridges MQTT levels to Kafka topics
+whose separator is the dot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sync.protocol.payloads import LineRef
+
+Quality = Literal["good", "bad", "stale"]
+JsonValue = bool | int | float | str | list[Any] | None
+
+
+def iso_ms(ts: float) -> str:
+    """``2026-12-01T08:15:02.123Z``: ISO 8601, UTC, milliseconds (the instant of
+    :func:`epoch_ms`, rounded the same way)."""
+    ms = epoch_ms(ts)
+    return f"{datetime.fromtimestamp(ms // 1000, UTC):%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+
+
+def epoch_ms(ts: float) -> int:
+    return round(ts * 1000)
+
+
+class UnsPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    """Schema version."""
+
+
+class Stamped(UnsPayload):
+    timestamp: str = Field(description="ISO 8601 UTC with milliseconds, e.g. 2026-12-01T08:15:02.123Z")
+    ts_ms: int = Field(description="the same instant in milliseconds since the Unix epoch")
+
+
+class TagValue(Stamped):
+    """Retained on ``{device}/{tag}``: the tag's current value as the line recorded it
+    (after its deadband); ``timestamp`` is the source time of the value."""
+
+    tag: str
+    device: str
+    value: JsonValue = Field(description="number, boolean, string, array; null when quality is not good")
+    unit: str = Field(description="engineering unit ('' when the tag has none)")
+    quality: Quality
+    type: str = Field(description="the tag's data type at the device (float32, int16, bool, string …)")
+
+
+class LineState(Stamped):
+    """Retained on ``_state``; the last will publishes it with ``online: false``."""
+
+    line: LineRef
+    online: bool
+    state: str | None = Field(
+        default=None, description="the line machine's state: running, idle, down, starved …"
+    )
+    order: str | None = None
+    product: str | None = None
+    devices: dict[str, str] = Field(default={}, description="PLC connection state per device")
+
+
+class MachineState(Stamped):
+    """Retained on ``{machine}/_state``."""
+
+    machine: str
+    state: str | None
+
+
+class OrderState(Stamped):
+    """Retained on ``_order``: the work order running now (nulls: none)."""
+
+    order: str | None
+    product: str | None
+    since: str | None = Field(description="when the order started (ISO 8601 UTC, ms)")
+
+
+class KpiState(Stamped):
+    """Retained on ``_kpi``: the KPIs of the shift running now (``shift`` is
+    ``YYYY-MM-DD/NAME``), or of the last 24 h on a line without a shift calendar."""
+
+    shift: str | None
+    start: str
+    end: str
+    oee: float | None = None
+    availability: float | None = None
+    performance: float | None = None
+    quality: float | None = None
+    good: int | None = None
+    scrap: int | None = None
+    kpi: dict[str, Any] = Field(
+        default={}, description="the line's whole KPI report (run and down time, MTBF …)"
+    )
+
+
+class UmhHistorian(BaseModel):
+    """UMH ``_historian`` payload: ``timestamp_ms`` and one ``{tag}: value``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    timestamp_ms: int
+
+
+#: Every UNS payload by the name ``lineside topics --schema`` gives it.
+UNS_PAYLOADS: dict[str, type[BaseModel]] = {
+    "tag_value": TagValue,
+    "line_state": LineState,
+    "machine_state": MachineState,
+    "order_state": OrderState,
+    "kpi_state": KpiState,
+    "umh_historian": UmhHistorian,
+}
+
+
+def json_schemas() -> dict[str, Any]:
+    """The JSON schema of each UNS payload, by name."""
+    return {name: model.model_json_schema(mode="serialization") for name, model in UNS_PAYLOADS.items()}
+
+
+def umh_name(tag: str) -> str:
+    return tag.replace(".", "_")
+
+
+@dataclass(frozen=True)
+class UnsTopics:
+    root: str
+    enterprise: str
+    site: str
+    area: str
+    line: str
+
+    @classmethod
+    def of(cls, root: str, identity: Any) -> UnsTopics:
+        return cls(root, identity.enterprise, identity.site, identity.area, identity.line)
+
+    @property
+    def base(self) -> str:
+        return f"{self.root}/{self.enterprise}/{self.site}/{self.area}/{self.line}"
+
+    def tag(self, device: str, tag: str) -> str:
+        return f"{self.base}/{device}/{tag}"
+
+    @property
+    def line_state(self) -> str:
+        return f"{self.base}/_state"
+
+    def machine_state(self, machine: str) -> str:
+        return f"{self.base}/{machine}/_state"
+
+    @property
+    def order(self) -> str:
+        return f"{self.base}/_order"
+
+    @property
+    def kpi(self) -> str:
+        return f"{self.base}/_kpi"
+
+    def umh_historian(self, device: str, tag: str) -> str:
+        return f"umh/v1/{self.enterprise}/{self.site}/{self.area}/{self.line}/{device}/_historian/{umh_name(tag)}"
+
+    @property
+    def subtree(self) -> str:
+        return f"{self.base}/#"
+
+
+def tag_value(tag: str, device: str, type_: str, unit: str, value: Any, quality: str, ts: float) -> TagValue:
+    """The UNS payload of one recorded value (a value whose quality is not good is null)."""
+    q: Any = quality if quality in ("good", "bad", "stale") else "bad"
+    return TagValue(
+        tag=tag,
+        device=device,
+        type=type_,
+        unit=unit,
+        value=_jsonable(value) if q == "good" else None,
+        quality=q,
+        timestamp=iso_ms(ts),
+        ts_ms=epoch_ms(ts),
+    )
+
+
+def umh_payload(tag: str, value: Any, ts: float) -> UmhHistorian:
+    return UmhHistorian(timestamp_ms=epoch_ms(ts), **{umh_name(tag): _jsonable(value)})
+
+
+def _jsonable(v: Any) -> Any:
+    """NaN and infinities as the strings ``nan``/``inf`` (JSON has no such numbers)."""
+    if isinstance(v, float) and v != v:
+        return "nan"
+    if isinstance(v, float) and v in (float("inf"), float("-inf")):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
+def kpi_state(shift: str | None, report: dict[str, Any], now: float) -> KpiState:
+    """The UNS KPI payload of a line KPI report (``edge.services.production.kpi_report``)."""
+    total = report.get("total", {})
+
+    def num(key: str) -> Any:
+        v = total.get(key)
+        return v if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    return KpiState(
+        shift=shift,
+        start=iso_ms(report["start"]),
+        end=iso_ms(report["end"]),
+        oee=num("oee"),
+        availability=num("availability"),
+        performance=num("performance"),
+        quality=num("quality"),
+        good=int(g) if (g := num("good")) is not None else None,
+        scrap=int(s) if (s := num("scrap")) is not None else None,
+        kpi=total,
+        timestamp=iso_ms(now),
+        ts_ms=epoch_ms(now),
+    )

@@ -1,0 +1,192 @@
+"""The unified namespace read as an integrator would, with ``mosquitto_sub``: a retained
+value per tag with unit, quality and ISO time; the line's state and its last will."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.logic.model import Quality, Sample
+from edge.store import Store
+from sync.protocol.uns import LineState, TagValue, UnsTopics, iso_ms, json_schemas, kpi_state, tag_value
+from sync.uns import UnsPublisher
+from tests.conftest import make_config
+from tests.sync.conftest import wait
+
+DEVICE = [{"name": "plc", "protocol": "modbus_tcp", "host": "127.0.0.1", "port": 1}]
+TAGS = [
+    {"name": "plc.temp", "device": "plc", "address": "hr:0", "type": "float32", "eng_unit": "°C"},
+    {"name": "plc.count", "device": "plc", "address": "hr:2", "type": "uint32", "eng_unit": "pcs"},
+    {"name": "plc.recipe", "device": "plc", "address": "hr:4", "type": "string", "length": 8},
+]
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def retained(port: int, topic: str, count: int) -> dict[str, Any]:
+    """topic → payload of the ``count`` retained messages under ``topic`` (mosquitto_sub)."""
+    exe = shutil.which("mosquitto_sub")
+    if exe is None:
+        pytest.fail("mosquitto_sub is needed: apt-get install mosquitto-clients")
+    out = subprocess.run(
+        [
+            exe,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-t",
+            topic,
+            "-v",
+            "--retained-only",
+            "-C",
+            str(count),
+            "-W",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    found = {}
+    for line in out.stdout.splitlines():
+        t, _, body = line.partition(" ")
+        found[t] = json.loads(body)
+    return found
+
+
+def test_uns_values_read_with_mosquitto_sub(tmp_path: Path, mosquitto: Any) -> None:
+    cfg = make_config(
+        DEVICE,
+        TAGS,
+        tmp_path,
+        uns={"mqtt": {"port": mosquitto.port, "keepalive_s": 5}, "umh": True, "state_interval_s": 0.1},
+    )
+    store = Store(cfg.store.path)
+    store.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
+    t0 = 1_790_000_000.25
+    store.append_samples([Sample("plc.temp", 20.0, Quality.GOOD, t0, t0)])
+    pub = UnsPublisher(cfg)
+    pub.start()
+    try:
+        wait(lambda: pub.published >= 1, 10)
+        # Changes after the start: the latest per tag is what stays retained.
+        store.append_samples(
+            [
+                Sample("plc.temp", 21.5, Quality.GOOD, t0 + 1, t0 + 1),
+                Sample("plc.count", 7, Quality.GOOD, t0 + 1, t0 + 1),
+                Sample("plc.count", 8, Quality.GOOD, t0 + 2, t0 + 2),
+                Sample("plc.recipe", None, Quality.BAD, t0 + 2, t0 + 2),
+            ]
+        )
+        pub.notify()
+        wait(lambda: pub.published >= 4 and pub.states >= 2, 10)
+        base = "uns/v1/acme/test/a1/l1"
+        got = retained(mosquitto.port, f"{base}/#", 5)  # 3 tags, _state, _order
+    finally:
+        pub.stop(3)
+    temp = got[f"{base}/plc/plc.temp"]
+    assert temp == {
+        "v": 1,
+        "tag": "plc.temp",
+        "device": "plc",
+        "value": 21.5,
+        "unit": "°C",
+        "quality": "good",
+        "type": "float32",
+        "timestamp": "2026-09-21T14:13:21.250Z",
+        "ts_ms": 1_790_000_001_250,
+    }
+    assert ISO_MS.match(temp["timestamp"])
+    count = got[f"{base}/plc/plc.count"]
+    assert (count["value"], count["unit"], count["ts_ms"]) == (8, "pcs", 1_790_000_002_250)
+    recipe = got[f"{base}/plc/plc.recipe"]
+    assert (recipe["value"], recipe["quality"], recipe["unit"]) == (None, "bad", "")
+    state = LineState.model_validate(got[f"{base}/_state"])
+    assert state.online and state.line.line == "l1"
+    order = got[f"{base}/_order"]
+    assert order["order"] is None and ISO_MS.match(order["timestamp"])
+    for topic, body in got.items():  # every payload is what its model says
+        if "/_" not in topic:
+            TagValue.model_validate(body)
+    # A clean stop leaves the line retained offline (the last will says the same).
+    after = retained(mosquitto.port, f"{base}/_state", 1)
+    assert after[f"{base}/_state"]["online"] is False
+
+
+def test_payloads_and_topics() -> None:
+    t = UnsTopics.of("uns/v1", make_line())
+    assert t.tag("filler", "filler.speed") == "uns/v1/acme/hamburg/filling/line1/filler/filler.speed"
+    assert t.machine_state("capper") == "uns/v1/acme/hamburg/filling/line1/capper/_state"
+    assert t.umh_historian("filler", "filler.speed") == (
+        "umh/v1/acme/hamburg/filling/line1/filler/_historian/filler_speed"
+    )
+    assert iso_ms(0.0015) == "1970-01-01T00:00:00.002Z"
+    v = tag_value("a.nan", "plc", "float64", "", float("nan"), "good", 1.0)
+    assert v.value == "nan"
+    assert tag_value("a", "plc", "bool", "", True, "stale", 1.0).value is None
+    k = kpi_state("2026-12-01/early", {"start": 0.0, "end": 60.0, "total": {"oee": 0.5, "good": 10}}, 60.0)
+    assert (k.oee, k.good, k.scrap, k.start) == (0.5, 10, None, "1970-01-01T00:00:00.000Z")
+    schemas = json_schemas()
+    assert set(schemas) == {
+        "tag_value",
+        "line_state",
+        "machine_state",
+        "order_state",
+        "kpi_state",
+        "umh_historian",
+    }
+    assert "unit" in schemas["tag_value"]["required"]
+
+
+def make_line() -> Any:
+    from edge.config.line import LineIdentity
+
+    return LineIdentity(enterprise="acme", site="hamburg", area="filling", line="line1")
+
+
+def test_config_cross_checks_and_wiring(tmp_path: Path) -> None:
+    from edge.core.errors import ConfigError
+    from sync.sparkplug import SparkplugNode, sparkplug_companions
+    from sync.uns import uns_companions
+
+    tags = [
+        *TAGS,
+        {"name": "plc.sp", "device": "plc", "address": "hr:8", "type": "float32", "writable": True},
+    ]
+    with pytest.raises(ConfigError) as e:
+        make_config(
+            DEVICE, tags, tmp_path, sparkplug={"writable": ["plc.temp", "nope", "plc.sp", "plc.sp"]}, uns={}
+        )
+    assert set(e.value.messages) >= {
+        "<config>: sparkplug.mqtt: required (this line has no uplink whose broker it could use)",
+        "<config>: uns.mqtt: required (this line has no uplink whose broker it could use)",
+        "<config>: sparkplug.writable[0]: tag 'plc.temp' is not writable (set writable: true on the tag first)",
+        "<config>: sparkplug.writable[1]: unknown tag 'nope'",
+        "<config>: sparkplug.writable[3]: 'plc.sp' is listed twice",
+    }
+    with pytest.raises(ConfigError):
+        make_config(DEVICE, tags, tmp_path, sparkplug={"group_id": "a/b"}, uplink={})
+    cfg = make_config(
+        DEVICE, tags, tmp_path, uplink={"mqtt": {"port": 1884}}, uns={}, sparkplug={"writable": ["plc.sp"]}
+    )
+    (u,) = uns_companions(cfg)
+    (node,) = sparkplug_companions(cfg)
+    assert u.mqtt.port == 1884 and u.client_id == "lineside-edge-acme-test-a1-l1-uns"
+    assert isinstance(node, SparkplugNode) and node.client_id == "lineside-spb-acme-test-a1-l1"
+    assert (node.topics.group, node.topics.node) == ("acme-test-a1", "l1")
+    off = make_config(DEVICE, tags, tmp_path, uplink={}, uns={"enabled": False}, sparkplug={"enabled": False})
+    assert uns_companions(off) == [] and sparkplug_companions(off) == []
+
+    # The agent hands its allow-listed write to a companion that takes writes.
+    from edge.runtime.agent import Agent
+
+    agent = Agent(cfg, companions=[node])
+    assert node._write == agent.write_blocking
+    agent.store.close()

@@ -1,0 +1,178 @@
+"""The plant web view through Starlette's test client (no browser): login, roles, CSRF
+on every POST, the pages render what the plant store holds, orders reach the outbox,
+every action is audited."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from sync.aggregator.store import AggregatorStore
+from sync.aggregator.web.app import create_app
+from tests.sync.web.plant import H0, KEY, PASSWORD, cfg, fill
+
+
+def period(a: float, b: float) -> str:
+    """START..END in the plant's time zone (UTC in these configs)."""
+    f = "%Y-%m-%dT%H:%M"
+    return f"{datetime.fromtimestamp(a, UTC).strftime(f)}..{datetime.fromtimestamp(b, UTC).strftime(f)}"
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> str:
+    p = str(tmp_path / "plant.db")
+    st = AggregatorStore(p)
+    fill(st)
+    st.close()
+    return p
+
+
+@pytest.fixture
+def client(store_path: str) -> Iterator[TestClient]:
+    with TestClient(create_app(cfg(store_path)), base_url="http://127.0.0.1") as c:
+        yield c
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, "no CSRF field on the page"
+    return m.group(1)
+
+
+def login(c: TestClient, user: str, password: str = PASSWORD) -> str:
+    page = c.get("/login")
+    r = c.post(
+        "/login",
+        data={"user": user, "password": password, "csrf": csrf_of(page.text), "next": "/"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    return csrf_of(c.get("/").text)
+
+
+def test_pages_need_a_login_and_a_wrong_password_gets_none(client: TestClient) -> None:
+    r = client.get("/line/" + KEY, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+    page = client.get("/login")
+    r = client.post("/login", data={"user": "paula", "password": "wrong one", "csrf": csrf_of(page.text)})
+    assert r.status_code == 401 and "wrong password" in r.text
+    assert client.get("/", follow_redirects=False).status_code == 303
+    # The login form itself carries a CSRF token (login CSRF).
+    r = client.post("/login", data={"user": "paula", "password": PASSWORD, "csrf": "forged"})
+    assert r.status_code == 403
+
+
+def test_session_cookie_is_httponly_and_samesite(client: TestClient) -> None:
+    page = client.get("/login")
+    r = client.post(
+        "/login",
+        data={"user": "paula", "password": PASSWORD, "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_board_and_line_detail_show_the_store(client: TestClient) -> None:
+    login(client, "victor")
+    board = client.get("/").text
+    assert 'data-line="acme/hamburg/filling/line1"' in board and "running" in board
+    assert "WO-1" in board and "3000/6000" in board and "1 SPC alarm" in board and "backlog 3" in board
+    assert "hamburg · packing" in board and "never connected" in board  # line2: no data yet
+    p = period(H0, H0 + 7200)
+    page = client.get(f"/line/{KEY}", params={"period": p, "by": "hour"}).text
+    assert 'data-category="MECH"' in page and "MECH.JAM" in page and "PLANNED.MEETING" in page
+    assert 'data-characteristic="fill_weight"' in page and "Cpk 2.01" in page
+    assert 'data-state="down"' in page  # the timeline
+    for by in ("day", "shift"):
+        assert client.get(f"/line/{KEY}", params={"period": p, "by": by}).status_code == 200
+    assert client.get(f"/line/{KEY}", params={"period": "yesterday-ish"}).status_code == 400
+    assert client.get("/line/acme/x/y/z").status_code == 404
+
+
+def test_report_and_csv_over_any_scope(client: TestClient) -> None:
+    login(client, "victor")
+    q = {"scope": "area:hamburg/filling", "period": period(H0, H0 + 7200)}
+    page = client.get("/reports", params=q).text
+    assert "MECH.JAM" in page and "underfill" in page
+    csv = client.get("/reports.csv", params=q)
+    assert csv.headers["content-type"].startswith("text/csv")
+    head, line, total = csv.text.strip().splitlines()
+    assert head.startswith("line,oee,availability") and line.startswith(KEY) and total.startswith("total")
+    assert client.get("/reports", params={"scope": "site:nowhere"}).status_code == 400
+
+
+def test_planner_releases_an_order_and_it_is_queued_and_audited(client: TestClient, store_path: str) -> None:
+    csrf = login(client, "paula")
+    r = client.post(
+        "/orders/release",
+        data={"csrf": csrf, "line": KEY, "order_id": "WO-7", "product": "COLA-500", "quantity": "500"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    st = AggregatorStore(store_path)
+    try:
+        cmds = st.commands(KEY)
+        assert [c["body"]["order_id"] for c in cmds] == ["WO-7"] and cmds[0]["body"]["quantity"] == 500
+    finally:
+        st.close()
+    bad = client.post(
+        "/orders/release", data={"csrf": csrf, "line": KEY, "order_id": "bad id!", "product": "P"}
+    )
+    assert bad.status_code == 400 and "order_id" in bad.text
+    client.post("/logout", data={"csrf": csrf})
+    login(client, "ada")
+    audit = client.get("/audit").text
+    assert "order.release" in audit and "paula" in audit and "WO-7" in audit
+
+
+def test_a_viewer_cannot_release_and_a_post_without_csrf_is_refused(
+    client: TestClient, store_path: str
+) -> None:
+    csrf = login(client, "victor")
+    assert "can see orders but not release" in client.get("/orders", params={"line": KEY}).text
+    r = client.post("/orders/release", data={"csrf": csrf, "line": KEY, "order_id": "WO-8", "product": "P"})
+    assert r.status_code == 403 and "viewer may not" in r.text
+    client.post("/logout", data={"csrf": csrf})
+    csrf = login(client, "paula")
+    for data in (
+        {"line": KEY, "order_id": "WO-9", "product": "P"},
+        {"csrf": "x" + csrf, "line": KEY, "order_id": "WO-9", "product": "P"},
+    ):
+        r = client.post("/orders/release", data=data)
+        assert r.status_code == 403 and "CSRF" in r.text
+    st = AggregatorStore(store_path)
+    try:
+        assert st.commands(KEY) == []
+    finally:
+        st.close()
+    assert client.get("/audit").status_code == 403  # a planner does not read the audit log
+
+
+def test_proxy_header_is_believed_only_from_a_trusted_proxy(store_path: str) -> None:
+    app = create_app(cfg(store_path, proxy_user_header="X-Remote-User", trusted_proxies=["testclient"]))
+    with TestClient(app) as c:  # the test client's address is "testclient"
+        r = c.get("/", headers={"X-Remote-User": "sso.person"})
+        assert r.status_code == 200 and "sso.person · viewer" in r.text
+    app = create_app(cfg(store_path, proxy_user_header="X-Remote-User"))
+    with TestClient(app) as c:
+        assert c.get("/", headers={"X-Remote-User": "ada"}, follow_redirects=False).status_code == 303
+
+
+def test_other_pages_render(client: TestClient) -> None:
+    login(client, "victor")
+    for path in (
+        "/andon",
+        "/quality",
+        "/planning",
+        f"/orders?line={KEY}",
+        "/health",
+        "/static/uplot/uPlot.iife.min.js",
+    ):
+        assert client.get(path).status_code == 200, path
+    assert "above USL" in client.get("/quality").text
