@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv test lint bench demo demo-headless soak clean check-mosquitto node-opcua
+.PHONY: venv test lint bench demo demo-headless soak clean check-mosquitto check-chromium node-opcua
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ node-opcua:
 	  $(PY) -c "from tests.edge.drivers.node_opcua import cache_dir, install; install(cache_dir())"; \
 	else echo "node/npm not installed: the node-opcua driver tests will be skipped"; fi
 
-test: venv check-mosquitto node-opcua
+check-chromium:
+	@command -v chromium >/dev/null 2>&1 || test -x "$${LINESIDE_CHROMIUM:-/usr/bin/chromium}" || { \
+	  echo "chromium is not installed; the browser tests of the plant web view drive the system Chromium."; \
+	  echo "Install it with:  sudo apt-get install -y chromium   (Debian/Raspberry Pi OS)"; exit 1; }
+
+test: venv check-mosquitto check-chromium node-opcua
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: venv

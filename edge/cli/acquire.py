@@ -208,6 +208,27 @@ def cmd_topics(args: argparse.Namespace) -> int:
     from edge.services.data import STREAMS
     from sync.protocol import COMMANDS, STATE_NAMES, Topics
 
+    if args.schema:
+        from sync.protocol import PAYLOADS
+        from sync.protocol.uns import json_schemas
+
+        print(
+            json.dumps(
+                {
+                    "uns": json_schemas(),
+                    "lineside": {n: m.model_json_schema(mode="serialization") for n, m in PAYLOADS.items()},
+                },
+                indent=1,
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    if not args.config:
+        print("lineside topics: -c/--config is required (except with --schema)", file=sys.stderr)
+        return 2
+    from sync.sparkplug import topic_rows as sparkplug_rows
+    from sync.uns import topic_rows as uns_rows
+
     cfg = _load(args.config)
     t = Topics.of(cfg.line)
     rows = (
@@ -216,6 +237,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
         + [("up", "QoS 1", t.cmd_ack, "results of commands")]
         + [("down", "QoS 1", t.ack(s), f"end-to-end ack of {s}") for s in STREAMS]
         + [("down", "QoS 1", t.cmd(c), f"{c.replace('_', ' ')} commands") for c in COMMANDS]
+        + uns_rows(cfg)
+        + sparkplug_rows(cfg)
     )
     if args.json:
         print(
@@ -248,9 +271,20 @@ def register(sub: Any) -> None:
     cs = csub.add_parser("schema", help="print the JSON schema of a line config (for editor completion)")
     cs.set_defaults(func=cmd_config_schema)
 
-    tp = sub.add_parser("topics", help="the MQTT topic map of a line (unified namespace)")
-    tp.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    tp = sub.add_parser(
+        "topics",
+        help="the MQTT topic map of a line (batch streams, unified namespace, Sparkplug B), or the payloads' JSON schemas",
+        description="Print every MQTT topic the line publishes or reads, with its delivery and meaning: "
+        "the exactly-once batch streams and their acks, retained state, commands, the unified namespace "
+        "(uns:) and the Sparkplug B edge node (sparkplug:). With --schema, print the JSON schema of every "
+        "JSON payload (the unified namespace's and Lineside's own) instead; Sparkplug payloads are "
+        "protobuf (sync/protocol/sparkplug/sparkplug_b.proto).",
+    )
+    tp.add_argument("-c", "--config", help="line config file (YAML); required except with --schema")
     tp.add_argument("--json", action="store_true", help="machine-readable output")
+    tp.add_argument(
+        "--schema", action="store_true", help="print the JSON schema of each payload (needs no config)"
+    )
     tp.set_defaults(func=cmd_topics)
 
     r = sub.add_parser("run", help="run the edge agent for a line")

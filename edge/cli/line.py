@@ -70,7 +70,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     rep = replay(cfg, Path(args.samples))
-    return emit(args.json, rep, lambda: print_report(rep, cfg.line.timezone))
+
+    def text() -> None:
+        print_report(rep, cfg.line.timezone)
+        orders = rep.get("maintenance")
+        if orders is not None:
+            zone = ZoneInfo(cfg.line.timezone)
+            print(f"\nmaintenance orders the plans and long stops raise: {len(orders)}")
+            for o in orders:
+                at = datetime.fromtimestamp(o["ts"], zone).strftime("%Y-%m-%d %H:%M:%S")
+                print(f"  {at} {o['type']:<10} {o['asset']:<16} {o['plan'] or '':<22} {o['detail']}")
+
+    return emit(args.json, rep, text)
 
 
 def cmd_kpi(args: argparse.Namespace) -> int:

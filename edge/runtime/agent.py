@@ -17,6 +17,7 @@ from typing import Any
 
 from edge.config.devices import Tag
 from edge.config.line import LineConfig
+from edge.config.maintenance import build_maintenance_logic
 from edge.config.production import build_line_logic
 from edge.core import sdnotify
 from edge.core.clock import AgentClock, ClockStep, boot_id
@@ -31,13 +32,17 @@ from edge.runtime.device_runner import DeviceRunner
 from edge.services import materials as materials_service
 from edge.services import plan as plan_service
 from edge.store import Store
+from edge.store import maintenance as maintenance_repo
 from edge.store import production as production_repo
+from edge.store import uns as uns_repo
 from edge.store.writer import SampleWriter
 
 log = logging.getLogger("lineside.agent")
 #: How often the agent looks whether the plan's next order can start (and records a
 #: resequencing when it cannot and the plant is unreachable).
 PLAN_CHECK_S = 2.0
+#: How often the maintenance plans' meters (run hours, cycles) are saved for a restart.
+MAINT_SAVE_S = 60.0
 #: How often the agent backflushes the parts counted, makes produced lots, applies
 #: automatic holds and looks for shortages (``edge.services.materials``).
 MATERIALS_S = 2.0
@@ -76,8 +81,12 @@ class Agent:
             self.lots = LotTagWatcher(
                 {m.lot_tag: m.material for m in cfg.materials}, order=running.order if running else None
             )
+        #: Maintenance plans and long stops → work orders (None: nothing to watch).
+        self.maint = build_maintenance_logic(cfg) if cfg.machines else None
+        self._maint_saved = 0.0
         self._logic_tags = (
-            (set(self.logic.by_tag) if self.logic else set())
+            (set(self.maint.by_tag) if self.maint else set())
+            | (set(self.logic.by_tag) if self.logic else set())
             | (self.quality.tags if self.quality else set())
             | (set(self.lots.by_tag) if self.lots else set())
         )
@@ -179,14 +188,21 @@ class Agent:
     def _feed_logic(self, samples: list[Sample]) -> None:
         """Line logic sees exactly the samples that are stored, so replaying the store
         reproduces the live facts."""
-        if self.logic is None and self.quality is None and self.lots is None:
+        if self.logic is None and self.quality is None and self.lots is None and self.maint is None:
             return
         facts: list[Any] = []
+        maint = self.maint
         for s in samples:
             if s.tag in self._logic_tags:
                 good = s.quality == Quality.GOOD
                 if self.logic is not None:
-                    facts.extend(self.logic.on_sample(s.ts, s.tag, s.value, good))
+                    line_facts = self.logic.on_sample(s.ts, s.tag, s.value, good)
+                    if line_facts:
+                        facts.extend(line_facts)
+                        if maint is not None:
+                            facts.extend(maint.follow(line_facts))
+                if maint is not None:
+                    facts.extend(maint.on_sample(s.ts, s.tag, s.value, good))
                 if self.quality is not None:
                     facts.extend(self.quality.feed(s.ts, s.tag, s.value, good))
                 if self.lots is not None:
@@ -339,6 +355,8 @@ class Agent:
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
         if self.logic is not None:
             await asyncio.to_thread(self._resume_logic)
+        if self.maint is not None:
+            await asyncio.to_thread(self._resume_maintenance)
         if self.logic is not None or self.quality is not None:
             self._tasks.append(asyncio.create_task(self._tick(), name="logic-tick"))
         self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
@@ -389,6 +407,8 @@ class Agent:
         if getattr(self, "_metrics", None) is not None:
             self._metrics.shutdown()
         await self.writer.close()
+        if self.maint is not None:
+            await self._save_maintenance()
         await asyncio.to_thread(self._write_status)
         await asyncio.to_thread(self.store.append_event, "agent_stopped", "agent", "agent stopped")
         for c in self.companions:
@@ -548,14 +568,22 @@ class Agent:
                 if facts:
                     self.writer.put_facts(facts)
                 continue
-            facts += self.logic.tick(self.clock.now())
+            now = self.clock.now()
+            line_facts = self.logic.tick(now)
             try:
-                facts += await self._apply_order_commands()
-                facts += await self._apply_reason_requests()
+                line_facts += await self._apply_order_commands()
+                line_facts += await self._apply_reason_requests()
             except Exception as e:  # a bad command must not stop the line logic
                 self.faults.fault("orders", str(e), what="cannot apply order commands")
             else:
                 self.faults.recovered("orders", "applying order commands")
+            facts += line_facts
+            if self.maint is not None:
+                facts += self.maint.follow(line_facts)
+                facts += self.maint.tick(now)
+                if self.clock.mono() - self._maint_saved >= MAINT_SAVE_S:
+                    self._maint_saved = self.clock.mono()
+                    await self._save_maintenance()
             if self.clock.mono() - self._plan_checked >= PLAN_CHECK_S:
                 self._plan_checked = self.clock.mono()
                 try:
@@ -580,6 +608,29 @@ class Agent:
                     self.faults.fault("materials", str(e), what="materials pass failed")
                 else:
                     self.faults.recovered("materials", "materials pass")
+
+    async def _save_maintenance(self) -> None:
+        """Where the plans' meters stand, for the next start."""
+        assert self.maint is not None
+        snap = self.maint.snapshot(self.clock.now())
+        try:
+            await asyncio.to_thread(self._write_maint_state, snap)
+        except Exception as e:
+            self.faults.fault("maintenance", str(e), what="cannot save the maintenance meters")
+        else:
+            self.faults.recovered("maintenance", "saving the maintenance meters")
+
+    def _write_maint_state(self, snap: dict[str, Any]) -> None:
+        with self.store.transaction():
+            maintenance_repo.save_plan_states(self.store, snap, self.clock.now())
+
+    def _resume_maintenance(self) -> None:
+        """Plans continue from their saved meters; long stops that have their order keep it."""
+        assert self.maint is not None
+        self.maint.restore(maintenance_repo.plan_states(self.store))
+        self.maint.mark_opened(
+            k[5:] for k in maintenance_repo.raised_keys(self.store) if k.startswith("stop:")
+        )
 
     async def _apply_order_commands(self) -> list[Any]:
         """Work-order requests queued by operators (or from above) → line logic."""
@@ -636,6 +687,7 @@ class Agent:
                     max_age_s=r.max_age_days * 86400,
                     max_bytes=int(r.max_size_mb * 1e6),
                     require_ack=self.cfg.uplink is not None and self.cfg.uplink.enabled,
+                    samples_held_after=self._sparkplug_cursor(),
                 )
                 if any(removed.values()):
                     log.info("retention removed %s", removed)
@@ -643,6 +695,13 @@ class Agent:
                 self.faults.fault("retention", str(e), what="retention failed")
             else:
                 self.faults.recovered("retention", "retention")
+
+    def _sparkplug_cursor(self) -> int | None:
+        """The last sample the Sparkplug node has sent (None: no node, or never born)."""
+        sp = self.cfg.sparkplug
+        if sp is None or not sp.enabled:
+            return None
+        return uns_repo.mark(self.store, uns_repo.SPARKPLUG_CURSOR)
 
     async def _checkpoints(self) -> None:
         """Keep the WAL bounded: a TRUNCATE checkpoint every ``store.checkpoint_s``; one a

@@ -444,8 +444,8 @@ def _local(dt: datetime, tz: str) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=ZoneInfo(tz))
 
 
-# Kept importable from here: quality and maintenance use cases moved to their own modules.
-from edge.services.maintenance import MAINTENANCE_PRIORITIES, request_maintenance  # noqa: E402
+# Kept importable from here: quality use cases moved to their own module (maintenance's
+# are in edge.services.maintenance, which uses this module's impose_reason).
 from edge.services.quality import (  # noqa: E402
     ack_alarms,
     approve_limits,
@@ -455,7 +455,6 @@ from edge.services.quality import (  # noqa: E402
 )
 
 __all__ = [
-    "MAINTENANCE_PRIORITIES",
     "ORDER_ACTIONS",
     "OperatorInputError",
     "ack_alarms",
@@ -474,7 +473,6 @@ __all__ = [
     "machine_state",
     "order_command",
     "request_limits",
-    "request_maintenance",
     "require",
     "spc_alarms",
     "split_event",

@@ -21,9 +21,9 @@ from edge.services.identity import Actor
 from edge.services.writes import perform_write, refuse_write
 from edge.store import Store
 from edge.store import uns as repo
-from edge.store.uns import TagSample
+from edge.store.uns import SPARKPLUG_BD_SEQ, SPARKPLUG_CURSOR, TagSample
 
-__all__ = ["PlantItFeed", "TagInfo", "TagSample"]
+__all__ = ["SPARKPLUG_BD_SEQ", "SPARKPLUG_CURSOR", "PlantItFeed", "TagInfo", "TagSample"]
 
 #: ``write(tag, value, who, reason)``: the agent's allow-listed write (``Agent.write_blocking``).
 WriteFn = Callable[[str, Any, str, str], None]

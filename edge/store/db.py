@@ -54,6 +54,8 @@ STREAMS: tuple[str, ...] = (
     "inspections",
     "measurements",
     "maintenance_requests",
+    "maint_events",
+    "maint_stock",
     "stock_moves",
     "lot_links",
     "holds",
@@ -562,10 +564,14 @@ class Store:
         now: float | None = None,
         chunk: int = 20_000,
         require_ack: bool = True,
+        samples_held_after: int | None = None,
     ) -> dict[str, int]:
         """Delete acknowledged rows that are too old, then the oldest acknowledged samples
         while the file is larger than ``max_bytes``. Unacknowledged rows are never touched.
-        ``require_ack=False`` (a line without uplink) treats every row as acknowledged."""
+        ``require_ack=False`` (a line without uplink) treats every row as acknowledged.
+        ``samples_held_after``: samples after this sequence are still owed to another
+        consumer (the Sparkplug node's host): age retention keeps them; the size limit
+        does not wait for it (a full disk would stop the line's own recording)."""
         now = now if now is not None else time.time()
         removed: dict[str, int] = {}
 
@@ -574,6 +580,8 @@ class Store:
 
         for stream, ts_col in PRUNABLE.items():
             acked = acked_of(stream)
+            if stream == "samples" and samples_held_after is not None:
+                acked = min(acked, samples_held_after)
             if acked <= 0:
                 continue
             with self._tx():

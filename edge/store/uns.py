@@ -11,6 +11,12 @@ from typing import NamedTuple
 from edge.logic.model import Quality
 from edge.store.db import Store, decode_value
 
+#: The Sparkplug node's mark: the last sample it handed to the broker (retention waits
+#: for it by age).
+SPARKPLUG_CURSOR = "sparkplug.cursor"
+#: The Sparkplug node's last birth-death sequence.
+SPARKPLUG_BD_SEQ = "sparkplug.bd_seq"
+
 
 class TagSample(NamedTuple):
     seq: int

@@ -34,7 +34,7 @@ from edge.config.line import LineConfig
 from edge.config.uns import SparkplugConfig
 from edge.core.errors import LinesideError
 from edge.services.identity import SPARKPLUG_HOST
-from edge.services.uns import PlantItFeed, TagSample
+from edge.services.uns import SPARKPLUG_BD_SEQ, SPARKPLUG_CURSOR, PlantItFeed, TagSample
 from sync.companion import MqttCompanion
 from sync.protocol.sparkplug import (
     REBIRTH,
@@ -52,8 +52,8 @@ from sync.protocol.sparkplug import (
 
 log = logging.getLogger("lineside.sparkplug")
 
-CURSOR = "sparkplug.cursor"
-BD_SEQ = "sparkplug.bd_seq"
+CURSOR = SPARKPLUG_CURSOR
+BD_SEQ = SPARKPLUG_BD_SEQ
 #: How often the cursor is made durable while data flows.
 SAVE_EVERY_S = 0.5
 
@@ -304,7 +304,7 @@ class SparkplugNode(MqttCompanion):
             live = [r for r in rows if r.seq > self._birth_seq]
             self._send(history, historical=True)
             self._send(live, historical=False)
-        if now >= self._next_node:
+        if rows or now >= self._next_node:  # a state change goes out with the commit that made it
             self._next_node = now + self.scfg.node_interval_s
             self._node_data()
         if now >= self._next_save:
@@ -373,10 +373,39 @@ class SparkplugNode(MqttCompanion):
         self._saved = self._confirmed
 
 
+def topic_rows(cfg: LineConfig) -> list[tuple[str, str, str, str]]:
+    """(direction, delivery, topic, meaning) of the line's Sparkplug B edge node, for
+    ``lineside topics`` (nothing without an enabled ``sparkplug:`` section)."""
+    sp = cfg.sparkplug
+    if sp is None or not sp.enabled:
+        return []
+    t = SparkplugTopics(sp.group(cfg.line), sp.node(cfg.line))
+    rows = [
+        ("up", "QoS 0", t.node_topic("NBIRTH"), "node birth: bdSeq, Node Control/Rebirth, line state"),
+        ("up", "will", t.node_topic("NDEATH"), "node death (MQTT last will, QoS 1) with bdSeq"),
+        ("up", "QoS 0", t.node_topic("NDATA"), "line state, order, machine states on change"),
+        ("down", "QoS 0", t.node_topic("NCMD"), "Node Control/Rebirth"),
+    ]
+    for device in dict.fromkeys(tag.device for tag in cfg.tags):
+        rows += [
+            (
+                "up",
+                "QoS 0",
+                t.device_topic("DBIRTH", device),
+                f"birth of {device}: every tag with type, unit, alias",
+            ),
+            ("up", "QoS 0", t.device_topic("DDATA", device), f"changed tags of {device} (by alias)"),
+            ("down", "QoS 0", t.device_topic("DCMD", device), "writes of the tags in sparkplug.writable"),
+        ]
+    if sp.primary_host:
+        rows.append(("down", "retained", state_topic(sp.primary_host), "the primary host's STATE"))
+    return rows
+
+
 def sparkplug_companions(cfg: LineConfig) -> list[SparkplugNode]:
     if cfg.sparkplug is None or not cfg.sparkplug.enabled:
         return []
     return [SparkplugNode(cfg)]
 
 
-__all__ = ["SparkplugNode", "sparkplug_companions"]
+__all__ = ["SparkplugNode", "sparkplug_companions", "topic_rows"]

@@ -123,7 +123,9 @@ class UnsPublisher(MqttCompanion):
             for r in rows:
                 latest[r.tag] = r
             self._publish_values(list(latest.values()))
-        if now >= self._next_state:
+        # New rows committed: a changed state is published now, not at the next look
+        # (as the uplink does since the plant's web board promised 2 s).
+        if rows or now >= self._next_state:
             self._next_state = now + self.ucfg.state_interval_s
             self._publish_state()
         if now >= self._next_kpi:
@@ -200,10 +202,28 @@ class UnsPublisher(MqttCompanion):
         self.states += 1
 
 
+def topic_rows(cfg: LineConfig) -> list[tuple[str, str, str, str]]:
+    """(direction, delivery, topic, meaning) of the line's unified namespace, for
+    ``lineside topics`` (nothing without an enabled ``uns:`` section)."""
+    if cfg.uns is None or not cfg.uns.enabled:
+        return []
+    t = UnsTopics.of(cfg.uns.root, cfg.line)
+    rows = [("up", "retained", t.tag(tag.device, tag.name), f"TagValue of {tag.name}") for tag in cfg.tags]
+    rows += [("up", "retained", t.line_state, "LineState (last will: online false)")]
+    rows += [("up", "retained", t.machine_state(m.name), f"MachineState of {m.name}") for m in cfg.machines]
+    rows += [("up", "retained", t.order, "OrderState"), ("up", "retained", t.kpi, "KpiState")]
+    if cfg.uns.umh:
+        rows += [
+            ("up", "QoS 1", t.umh_historian(tag.device, tag.name), f"UMH _historian value of {tag.name}")
+            for tag in cfg.tags
+        ]
+    return rows
+
+
 def uns_companions(cfg: LineConfig, *, agent_name: str = "") -> list[UnsPublisher]:
     if cfg.uns is None or not cfg.uns.enabled:
         return []
     return [UnsPublisher(cfg, agent_name=agent_name)]
 
 
-__all__ = ["UnsPublisher", "uns_companions"]
+__all__ = ["UnsPublisher", "topic_rows", "uns_companions"]
