@@ -23,10 +23,12 @@ from edge.config.operators import OperatorCfg, TuiCfg, check_operator_sections
 from edge.config.paths import store_file
 from edge.config.production import (
     CalendarCfg,
+    ChangeoverCfg,
     MachineCfg,
     OrderCfg,
     ProductCfg,
     ReasonCfg,
+    ScrapReasonCfg,
     check_line_sections,
 )
 from edge.config.quality import CharacteristicCfg, InspectionPlanCfg, MaterialCfg, check_quality_sections
@@ -160,6 +162,10 @@ class LineConfig(Model):
     """Product assumed when no work order is running (for performance)."""
     orders: list[OrderCfg] = []
     """Work orders known in advance (replay and tests)."""
+    changeovers: ChangeoverCfg = ChangeoverCfg()
+    """Changeover matrix (standard minutes product → product) and how overruns are booked."""
+    scrap_reasons: list[ScrapReasonCfg] = []
+    """Scrap reason tree (category → reason); scrap is booked with one of its codes."""
     characteristics: list[CharacteristicCfg] = []
     """Quality characteristics under SPC."""
     inspections: list[InspectionPlanCfg] = []

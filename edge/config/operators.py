@@ -42,6 +42,7 @@ Permission = Literal[
     "request_limits",  # request new SPC limits (another person approves them)
     "record_lots",  # record produced lots/serials and consumed material lots
     "large_corrections",  # count corrections beyond tui.count_corrections (a supervisor's)
+    "release_holds",  # release an order held by a failed first-off without a re-check (signed)
     "write",  # write a value to a writable PLC tag (`lineside write`)
     "approve_maintenance",  # approve (or reject) maintenance requests and schedule work orders; signed
     "do_maintenance",  # work on maintenance orders: start, pause, labour, parts, failure codes, finish (signed)

@@ -539,6 +539,23 @@ class Agent:
                 if latest is not None and latest[0] != State.NO_DATA.value:
                     facts.append(StateChange(last, m, State(latest[0]), State.NO_DATA, "agent not running"))
             self.logic.resume(last)  # parts the counters caught up were made while not observed
+        running = production_repo.running_order(self.store)
+        co = production_repo.open_changeover(self.store)
+        good = 0
+        if running is not None and self.logic.line_machine is not None:
+            good = production_repo.order_counts(self.store, self.logic.line_machine, running.order)[0]
+        facts += self.logic.restore(
+            order=running.order if running else None,
+            product=running.product if running else None,
+            started=running.start if running else None,
+            last_action=running.last_action if running else None,
+            quantity=production_repo.requested_quantity(self.store, running.order) if running else None,
+            good=good,
+            last_product=production_repo.last_order_product(self.store),
+            changeover=co[0] if co else None,
+            overrun=co[1] if co else False,
+            now=now,
+        )
         # Reasons other domains imposed and did not lift hold on: re-apply them (no fact:
         # they are on record already; a stop opening from now on takes them).
         for _since, machine, source, reason, _detail in production_repo.active_impositions(self.store):
@@ -594,6 +611,13 @@ class Agent:
                     self.faults.fault("plan", str(e), what="cannot check the plan's sequence")
                 else:
                     self.faults.recovered("plan", "checking the plan's sequence")
+                if self.cfg.inspections:
+                    try:
+                        await asyncio.to_thread(self._check_missed)
+                    except Exception as e:  # a record, not a reason to stop the line logic
+                        self.faults.fault("inspections", str(e), what="cannot record missed inspections")
+                    else:
+                        self.faults.recovered("inspections", "recording missed inspections")
             if self.lots is not None:
                 self.lots.follow(facts)
             if facts:
@@ -641,15 +665,42 @@ class Agent:
             now = self.clock.now()
             try:
                 if r.action in ("changeover_start", "changeover_end"):
-                    facts += self.logic.changeover(now, r.action == "changeover_start")
+                    facts += self.logic.changeover(
+                        now, r.action == "changeover_start", r.product, r.order or None
+                    )
                 else:
-                    facts += self.logic.order_action(now, r.action, r.order or None, r.product)
+                    if r.action in ("start", "resume"):
+                        await asyncio.to_thread(self._refuse_held, r.order or self.logic.order)
+                    if r.action == "complete" or (r.action == "start" and self.logic.order):
+                        await asyncio.to_thread(self._order_ends, now)
+                    facts += self.logic.order_action(
+                        now, r.action, r.order or None, r.product, quantity=r.quantity
+                    )
                 applied, msg = True, f"order {r.order or self.logic.order}: {r.action} by {r.by}"
             except (ValueError, KeyError) as e:
                 applied, msg = False, f"order command {r.action} {r.order or ''} by {r.by} refused: {e}"
                 log.warning(msg)
             await asyncio.to_thread(self._mark_request, r.seq, applied, msg)
         return facts
+
+    def _refuse_held(self, order: str | None) -> None:
+        """An order on hold (a failed first-off) neither starts nor resumes."""
+        from edge.store import plant as plant_repo
+
+        block = plant_repo.blocks(self.store).get(order or "")
+        if block is not None and block[0] == "first_off":
+            raise ValueError(f"order {order} is on hold ({block[1] or 'first-off failed'})")
+
+    def _check_missed(self) -> None:
+        from edge.services.inspections import record_missed
+
+        record_missed(self.cfg, self.store, now=self.clock.now())
+
+    def _order_ends(self, now: float) -> None:
+        """The running order ends: inspections still due for it are missed."""
+        from edge.services.inspections import record_missed
+
+        record_missed(self.cfg, self.store, now=now, order_ends=True)
 
     async def _apply_reason_requests(self) -> list[Any]:
         """Reasons other domains impose on (or lift from) a machine's stops → line logic."""

@@ -69,6 +69,7 @@ PERMISSION_TEXT = {
     "request_limits": "request new SPC limits",
     "approve": "approve or reject new SPC limits",
     "record_lots": "record lots",
+    "release_holds": "release an order on hold without a passing re-check",
     "write": "write to PLC tags",
     "plant_commands": "send commands from the plant",
     "approve_maintenance": "approve, reject or schedule maintenance work orders",

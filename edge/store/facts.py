@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from edge.logic.maintenance.engine import CorrectiveDue, OrderDue
 from edge.logic.materials.lots import LotConsumed
 from edge.logic.production.downtime import DowntimeEvent
-from edge.logic.production.line import MachineCount, OrderChange, ReasonImposed
+from edge.logic.production.line import Changeover, MachineCount, OrderChange, OrderNotice, ReasonImposed
 from edge.logic.production.state import StateChange
 
 if TYPE_CHECKING:  # charts pull in numpy: a line without SPC never loads it
@@ -124,6 +124,17 @@ def insert_facts(
             db.execute(
                 "INSERT INTO imposed_reasons (ts, machine, source, reason, detail) VALUES (?, ?, ?, ?, ?)",
                 (f.ts, f.machine, f.source, f.reason, f.detail),
+            )
+        elif isinstance(f, Changeover):
+            db.execute(
+                "INSERT INTO changeovers (ts, action, from_product, to_product, order_id, standard_s) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (f.ts, f.action, f.from_product, f.to_product, f.order, f.standard_s),
+            )
+        elif isinstance(f, OrderNotice):
+            db.execute(
+                "INSERT INTO events (ts, kind, source, message, data) VALUES (?, ?, 'line', ?, ?)",
+                (f.ts, f"order_{f.kind}", f.message, json.dumps({"order": f.order})),
             )
         elif isinstance(f, (OrderDue, CorrectiveDue)):
             from edge.store.maintenance_orders import insert_fact
