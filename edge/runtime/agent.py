@@ -21,7 +21,7 @@ from edge.config.maintenance import build_maintenance_logic
 from edge.config.production import build_line_logic
 from edge.core import sdnotify
 from edge.core.clock import AgentClock, ClockStep, boot_id
-from edge.core.errors import DriverError, LinesideError, WriteRefused
+from edge.core.errors import DriverError, LinesideError, StoreUnusable, WriteRefused
 from edge.core.faultlog import FaultLog
 from edge.drivers import Reading, create_driver
 from edge.logic.materials.lots import LotTagWatcher
@@ -31,7 +31,7 @@ from edge.runtime.companion import Companion, TagWriting
 from edge.runtime.device_runner import DeviceRunner
 from edge.services import materials as materials_service
 from edge.services import plan as plan_service
-from edge.store import Store
+from edge.store import Store, StoreLock
 from edge.store import maintenance as maintenance_repo
 from edge.store import production as production_repo
 from edge.store import uns as uns_repo
@@ -114,6 +114,11 @@ class Agent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._plan_checked = 0.0
         self._materials_done = 0.0
+        #: The exclusive hold on the store, taken at :meth:`start`.
+        self.lock = StoreLock(self.store.path)
+        #: Why the agent stopped on its own (the store deleted or replaced under it):
+        #: :meth:`run` raises it after stopping (exit 2, no restart).
+        self.fatal: LinesideError | None = None
 
     def _notify_companions(self) -> None:
         for c in self.companions:
@@ -331,6 +336,8 @@ class Agent:
 
     async def start(self) -> None:
         self._ready = False  # READY=1 sent: watchdog pings may follow
+        # A second agent on this store stops here, before it touches anything.
+        self.lock.acquire()
         self._loop = asyncio.get_running_loop()
         from edge.runtime.channel import OperatorChannel
 
@@ -414,6 +421,7 @@ class Agent:
         for c in self.companions:
             # Last chance to send what is committed; the rest goes at the next start.
             await asyncio.to_thread(c.stop, 2.0)
+        self.lock.release()
         log.info("agent stopped: %d samples committed", self.writer.committed)
 
     async def run(self, duration: float | None = None) -> None:
@@ -428,6 +436,8 @@ class Agent:
                     pass
         finally:
             await self.stop()
+        if self.fatal is not None:
+            raise self.fatal
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -467,6 +477,14 @@ class Agent:
         wd = sdnotify.watchdog_interval()
         period = min(self.cfg.agent.heartbeat_s, wd) if wd else self.cfg.agent.heartbeat_s
         while True:
+            replaced = self.store.replaced()
+            if replaced is not None:
+                # Anything written from now on would go into a file nobody reads (deleted)
+                # or beside one another process put there: stop, exit 2, a person acts.
+                log.error("%s; stopping (restore the store, then start the agent again)", replaced)
+                self.fatal = StoreUnusable(replaced)
+                self._stopping.set()
+                return
             step = self.clock.check()
             if step is not None:
                 await self._clock_stepped(step)

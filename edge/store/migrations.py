@@ -708,3 +708,21 @@ def m018_uns(db: sqlite3.Connection) -> None:
         );
         """
     )
+
+
+@migration
+def m013_store_identity(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- The store's identity: a random incarnation id chosen when the store is created
+        -- (or first opened by this version). Every batch carries it, so a store deleted
+        -- and created anew (sequences from 1 again) is never taken for the old one, and
+        -- an ack about another incarnation is ignored.
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        INSERT INTO meta (key, value) VALUES ('incarnation', lower(hex(randomblob(16))));
+        INSERT INTO meta (key, value) VALUES ('created_at', CAST((julianday('now') - 2440587.5) * 86400.0 AS TEXT));
+        """
+    )
