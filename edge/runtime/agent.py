@@ -559,65 +559,70 @@ class Agent:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            facts: list[Any] = []
-            if self.quality is not None:
-                try:
-                    facts += await self.quality.tick()
-                except Exception as e:
-                    self.faults.fault("spc", str(e), what="SPC tick failed")
-                else:
-                    self.faults.recovered("spc", "SPC tick")
-            if self.logic is None:
-                if facts:
-                    self.writer.put_facts(facts)
-                continue
-            now = self.clock.now()
-            line_facts = self.logic.tick(now)
+            await self.tick_once()
+
+    async def tick_once(self) -> None:
+        """One second of line logic: time passes for states, stops and plans; queued
+        order and reason requests are applied; SPC, the plan check and materials run."""
+        facts: list[Any] = []
+        if self.quality is not None:
             try:
-                line_facts += await self._apply_order_commands()
-                line_facts += await self._apply_reason_requests()
-            except Exception as e:  # a bad command must not stop the line logic
-                self.faults.fault("orders", str(e), what="cannot apply order commands")
+                facts += await self.quality.tick()
+            except Exception as e:
+                self.faults.fault("spc", str(e), what="SPC tick failed")
             else:
-                self.faults.recovered("orders", "applying order commands")
-            facts += line_facts
-            if self.maint is not None:
-                facts += self.maint.follow(line_facts)
-                facts += self.maint.tick(now)
-                if self.clock.mono() - self._maint_saved >= MAINT_SAVE_S:
-                    self._maint_saved = self.clock.mono()
-                    await self._save_maintenance()
-            if self.clock.mono() - self._plan_checked >= PLAN_CHECK_S:
-                self._plan_checked = self.clock.mono()
-                try:
-                    await asyncio.to_thread(
-                        plan_service.check_sequence, self.cfg, self.store, now=self.clock.now()
-                    )
-                except Exception as e:  # the plan is advice: never stop the line logic for it
-                    self.faults.fault("plan", str(e), what="cannot check the plan's sequence")
-                else:
-                    self.faults.recovered("plan", "checking the plan's sequence")
-                if self.cfg.inspections:
-                    try:
-                        await asyncio.to_thread(self._check_missed)
-                    except Exception as e:  # a record, not a reason to stop the line logic
-                        self.faults.fault("inspections", str(e), what="cannot record missed inspections")
-                    else:
-                        self.faults.recovered("inspections", "recording missed inspections")
-            if self.lots is not None:
-                self.lots.follow(facts)
+                self.faults.recovered("spc", "SPC tick")
+        if self.logic is None:
             if facts:
                 self.writer.put_facts(facts)
-            if self.clock.mono() - self._materials_done >= MATERIALS_S:
-                self._materials_done = self.clock.mono()
+            return
+        now = self.clock.now()
+        line_facts = self.logic.tick(now)
+        try:
+            line_facts += await self._apply_order_commands()
+            line_facts += await self._apply_reason_requests()
+        except Exception as e:  # a bad command must not stop the line logic
+            self.faults.fault("orders", str(e), what="cannot apply order commands")
+        else:
+            self.faults.recovered("orders", "applying order commands")
+        facts += line_facts
+        if self.maint is not None:
+            facts += self.maint.follow(line_facts)
+            facts += self.maint.tick(now)
+            if self.clock.mono() - self._maint_saved >= MAINT_SAVE_S:
+                self._maint_saved = self.clock.mono()
+                await self._save_maintenance()
+        if self.clock.mono() - self._plan_checked >= PLAN_CHECK_S:
+            self._plan_checked = self.clock.mono()
+            try:
+                await asyncio.to_thread(
+                    plan_service.check_sequence, self.cfg, self.store, now=self.clock.now()
+                )
+            except Exception as e:  # the plan is advice: never stop the line logic for it
+                self.faults.fault("plan", str(e), what="cannot check the plan's sequence")
+            else:
+                self.faults.recovered("plan", "checking the plan's sequence")
+            if self.cfg.inspections:
                 try:
-                    await asyncio.to_thread(
-                        materials_service.materials_pass, self.cfg, self.store, now=self.clock.now()
-                    )
-                except Exception as e:  # never stop the line logic for the materials pass
-                    self.faults.fault("materials", str(e), what="materials pass failed")
+                    await asyncio.to_thread(self._check_missed)
+                except Exception as e:  # a record, not a reason to stop the line logic
+                    self.faults.fault("inspections", str(e), what="cannot record missed inspections")
                 else:
-                    self.faults.recovered("materials", "materials pass")
+                    self.faults.recovered("inspections", "recording missed inspections")
+        if self.lots is not None:
+            self.lots.follow(facts)
+        if facts:
+            self.writer.put_facts(facts)
+        if self.clock.mono() - self._materials_done >= MATERIALS_S:
+            self._materials_done = self.clock.mono()
+            try:
+                await asyncio.to_thread(
+                    materials_service.materials_pass, self.cfg, self.store, now=self.clock.now()
+                )
+            except Exception as e:  # never stop the line logic for the materials pass
+                self.faults.fault("materials", str(e), what="materials pass failed")
+            else:
+                self.faults.recovered("materials", "materials pass")
 
     async def _save_maintenance(self) -> None:
         """Where the plans' meters stand, for the next start."""
