@@ -103,6 +103,7 @@ class Agent:
         #: and their recovery once.
         self.faults = FaultLog(log)
         self._bad_values: set[str] = set()
+        self._tag_errors: dict[str, str] = {}  # tag -> why the device answers it BAD
         self._boot_id = boot_id()
         #: The last periodic store check (``PRAGMA quick_check``), for the status.
         self.store_check: dict[str, Any] | None = None
@@ -142,9 +143,14 @@ class Agent:
         and its return to finite values once."""
         out: list[Reading] | None = None
         bad = self._bad_values
+        errors = self._tag_errors
         for i, r in enumerate(readings):
             if r.quality != Quality.GOOD:
+                if r.error is not None and errors.get(r.tag) != r.error:
+                    self._tag_failed(r.tag, r.error)
                 continue
+            if errors and r.tag in errors:
+                self._tag_failed(r.tag, None)
             if non_finite(r.value):
                 if out is None:
                     out = list(readings)
@@ -163,6 +169,26 @@ class Agent:
                 bad.discard(r.tag)
                 self.faults.recovered(f"value:{r.tag}", f"tag {r.tag}")
         return readings if out is None else out
+
+    def _tag_failed(self, tag: str, why: str | None) -> None:
+        """A tag the device answers BAD for a reason (unknown node or Logix tag, a type
+        other than declared, a refused address), or good again (``why`` None): logged
+        once, recorded as an event, and shown in the agent status's ``bad_tags``."""
+        now = self.clock.now()
+        if why is None:
+            del self._tag_errors[tag]
+            self.faults.recovered(f"tag:{tag}", f"tag {tag}")
+            self._background(self._record_event("tag_good", tag, f"{tag}: good again", None, now))
+            return
+        self._tag_errors[tag] = why
+        self.faults.fault(f"tag:{tag}", why, what=f"tag {tag} is BAD", level=logging.WARNING)
+        self._background(self._record_event("tag_bad", tag, f"{tag}: {why}", {"error": why}, now))
+
+    async def _record_event(self, kind: str, source: str, msg: str, data: Any, now: float) -> None:
+        try:
+            await asyncio.to_thread(self.store.append_event, kind, source, msg, data, now)
+        except Exception as e:  # the store is failing: its own fault is logged once
+            self.faults.fault("events", str(e), what="cannot record an event")
 
     def _feed_logic(self, samples: list[Sample]) -> None:
         """Line logic sees exactly the samples that are stored, so replaying the store
@@ -432,7 +458,13 @@ class Agent:
                 "pending": self.writer.pending,
                 "store_check": self.store_check,
                 "devices": {
-                    n: {"state": r.state, "error": r.last_error, "reads": r.reads}
+                    n: {
+                        "state": r.state,
+                        "error": r.last_error,
+                        "reads": r.reads,
+                        # Tags the device answers BAD, and why (see _tag_failed).
+                        "bad_tags": {t: why for t, why in self._tag_errors.items() if t in r.tag_names},
+                    }
                     for n, r in self.runners.items()
                 },
             }

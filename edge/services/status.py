@@ -40,6 +40,9 @@ def status_of(line: Line, st: Store, now: float | None = None) -> dict[str, Any]
     age = heartbeat_age(agent, now=now)
     alive = agent_alive(agent, cfg.agent.heartbeat_s, now=now)
     tags_cfg = {t.name: t for t in cfg.tags}
+    # Why the agent's devices answer tags BAD (unknown node, other type …), while it runs.
+    agent_devices = agent.get("devices", {}).get("value") or {}
+    why_bad = {t: w for d in agent_devices.values() for t, w in (d.get("bad_tags") or {}).items()}
     out_tags = []
     for v in values:
         t = tags_cfg.get(v["tag"])
@@ -50,7 +53,12 @@ def status_of(line: Line, st: Store, now: float | None = None) -> dict[str, Any]
             if not alive or (hb_s and v["ts_recv"] and now - v["ts_recv"] > limit):
                 quality = "stale"
         out_tags.append(
-            v | {"quality": quality, "age_s": None if v["ts_recv"] is None else round(now - v["ts_recv"], 3)}
+            v
+            | {
+                "quality": quality,
+                "age_s": None if v["ts_recv"] is None else round(now - v["ts_recv"], 3),
+                "why": why_bad.get(v["tag"]) if quality == "bad" and alive else None,
+            }
         )
     dev_out = {}
     for d in cfg.devices:
