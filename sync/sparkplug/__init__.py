@@ -143,6 +143,22 @@ class SparkplugNode(MqttCompanion):
             self._save(force=True)
             self._feed.close()
 
+    def _status(self) -> dict[str, Any]:
+        s = self.session
+        return {
+            "node": f"{self.topics.group}/{self.topics.node}",
+            "born": bool(s and s.born and self.connected),
+            "bd_seq": s.bd_seq if s else None,
+            "primary_host": self.scfg.primary_host,
+            "host_online": self._host_online,
+            "sent_upto": self._confirmed,
+            "dead_devices": sorted(self._dead),
+        } | self.stats
+
+    def _write_status(self, status: dict[str, Any]) -> None:
+        if self._feed is not None:
+            self._feed.write_status("sparkplug", status)
+
     def _will(self) -> tuple[str, bytes, bool]:
         assert self._feed is not None
         last = self._feed.mark(BD_SEQ)
