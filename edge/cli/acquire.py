@@ -142,6 +142,24 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"\nuplink: {'connected' if u['connected'] else 'OFFLINE'} to {u.get('broker', '?')} "
             f"(MQTT {u.get('protocol', '?')}), {last}, {u['records']} records sent, {u['resends']} resends"
         )
+    pit = st.get("plant_it", {})
+    if "uns" in pit:
+        u2 = pit["uns"]
+        print(
+            f"unified namespace: {'connected' if u2['connected'] else 'OFFLINE'} to {u2.get('broker', '?')}, "
+            f"{u2.get('root', '?')}/…, {u2.get('values', 0):,} values published"
+        )
+    if "sparkplug" in pit:
+        sp = pit["sparkplug"]
+        host = sp.get("primary_host")
+        state = "born" if sp.get("born") else ("connected, not born" if sp["connected"] else "OFFLINE")
+        unsent = sp.get("unsent")
+        print(
+            f"sparkplug node {sp.get('node', '?')}: {state} (bdSeq {sp.get('bd_seq', '?')})"
+            + (f", primary host {host} {'online' if sp.get('host_online') else 'OFFLINE'}" if host else "")
+            + (f", {unsent:,} samples not yet sent" if unsent else "")
+            + (f", devices dead: {', '.join(sp['dead_devices'])}" if sp.get("dead_devices") else "")
+        )
     pending = {k: v for k, v in st["backlog"].items() if v}
     total = sum(pending.values())
     if u is not None or total:

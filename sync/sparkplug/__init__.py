@@ -48,6 +48,7 @@ from sync.protocol.sparkplug import (
     datatype_of,
     decode_payload,
     get_value,
+    legacy_state_topic,
     parse_state,
     state_topic,
 )
@@ -143,6 +144,22 @@ class SparkplugNode(MqttCompanion):
             self._save(force=True)
             self._feed.close()
 
+    def _status(self) -> dict[str, Any]:
+        s = self.session
+        return {
+            "node": f"{self.topics.group}/{self.topics.node}",
+            "born": bool(s and s.born and self.connected),
+            "bd_seq": s.bd_seq if s else None,
+            "primary_host": self.scfg.primary_host,
+            "host_online": self._host_online,
+            "sent_upto": self._confirmed,
+            "dead_devices": sorted(self._dead),
+        } | self.stats
+
+    def _write_status(self, status: dict[str, Any]) -> None:
+        if self._feed is not None:
+            self._feed.write_status("sparkplug", status)
+
     def _will(self) -> tuple[str, bytes, bool]:
         assert self._feed is not None
         last = self._feed.mark(BD_SEQ)
@@ -156,6 +173,7 @@ class SparkplugNode(MqttCompanion):
         if self.scfg.primary_host is not None:
             self._host_online = False  # until its (retained) STATE says otherwise
             subs.append((state_topic(self.scfg.primary_host), 1))
+            subs.append((legacy_state_topic(self.scfg.primary_host), 1))
         self.subscribe(subs)
         if self._host_online:
             self._birth()
@@ -249,10 +267,13 @@ class SparkplugNode(MqttCompanion):
     # ------------------------------------------------------------------ messages in
 
     def _message(self, topic: str, payload: bytes) -> None:
-        if self.scfg.primary_host is not None and topic == state_topic(self.scfg.primary_host):
+        host = self.scfg.primary_host
+        if host is not None and topic in (state_topic(host), legacy_state_topic(host)):
             online = parse_state(payload)
             if online is None:
-                log.warning("ignoring a STATE message that is not Sparkplug 3.0 JSON on %s", topic)
+                log.warning(
+                    "ignoring a STATE message that is neither Sparkplug 3.0 JSON nor 2.2 text on %s", topic
+                )
                 return
             was, self._host_online = self._host_online, online
             if online and not was:

@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.runtime.agent import Agent
+from edge.services.status import gather_status
 from edge.simulate.modbus_server import ModbusSimServer
 from sync.sparkplug import sparkplug_companions
 from sync.uns import uns_companions
@@ -106,6 +107,18 @@ async def test_dcmd_writes_through_the_agent_and_uns_shows_it(
         srv = ModbusSimServer(cfg.devices[0], cfg.tags)
         await srv.start()
         await wait_for(lambda: seen.get("spBv1.0/acme-test-a1/DBIRTH/l1/plc") == 2, 10)
+
+        # `lineside status` shows both publishers.
+        def plant_it() -> dict[str, Any]:
+            return dict(gather_status(cfg)["plant_it"])
+
+        await wait_for(
+            lambda: plant_it()["sparkplug"].get("born") and not plant_it()["sparkplug"]["dead_devices"], 10
+        )
+        pit = plant_it()
+        assert pit["uns"]["connected"] and pit["uns"]["values"] >= 3
+        sp = pit["sparkplug"]
+        assert (sp["node"], sp["host_online"], sp["writes"]) == ("acme-test-a1/l1", True, 1)
     finally:
         await agent.stop()
         await srv.stop()
