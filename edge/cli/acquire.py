@@ -28,6 +28,7 @@ def config_kind(data: Any) -> str:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from edge.config.devices import missing_files
     from edge.config.line import load_config
     from edge.core.yamlio import read_yaml
     from sync.aggregator.config import load_aggregator_config
@@ -41,6 +42,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
                 what = f"{n} line{'s' if n != 1 else ''}): aggregator config, store {agg.store.url or agg.store.path}"
             else:
                 cfg = load_config(f)
+                missing = missing_files(cfg.devices)
+                if missing:
+                    raise ConfigError([f"{f}: {m}" for m in missing])
                 what = (
                     f"{len(cfg.devices)} devices, {len(cfg.tags)} tags): line config, store {cfg.store.path}"
                 )
@@ -127,7 +131,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if len(val) > 20:
             val = val[:17] + "..."
         unit = f" {t['eng_unit']}" if t["eng_unit"] and t["value"] is not None else ""
-        print(f"{t['tag']:<30} {val + unit:<20} {t['quality']:<8} {_age(t['ts_recv'], now)}")
+        why = f"  {t['why']}" if t.get("why") else ""
+        print(f"{t['tag']:<30} {val + unit:<20} {t['quality']:<8} {_age(t['ts_recv'], now)}{why}")
     u = st["uplink"]
     if u is None:
         print("\nuplink: not configured (data stays on this machine)")
@@ -136,6 +141,24 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"\nuplink: {'connected' if u['connected'] else 'OFFLINE'} to {u.get('broker', '?')} "
             f"(MQTT {u.get('protocol', '?')}), {last}, {u['records']} records sent, {u['resends']} resends"
+        )
+    pit = st.get("plant_it", {})
+    if "uns" in pit:
+        u2 = pit["uns"]
+        print(
+            f"unified namespace: {'connected' if u2['connected'] else 'OFFLINE'} to {u2.get('broker', '?')}, "
+            f"{u2.get('root', '?')}/…, {u2.get('values', 0):,} values published"
+        )
+    if "sparkplug" in pit:
+        sp = pit["sparkplug"]
+        host = sp.get("primary_host")
+        state = "born" if sp.get("born") else ("connected, not born" if sp["connected"] else "OFFLINE")
+        unsent = sp.get("unsent")
+        print(
+            f"sparkplug node {sp.get('node', '?')}: {state} (bdSeq {sp.get('bd_seq', '?')})"
+            + (f", primary host {host} {'online' if sp.get('host_online') else 'OFFLINE'}" if host else "")
+            + (f", {unsent:,} samples not yet sent" if unsent else "")
+            + (f", devices dead: {', '.join(sp['dead_devices'])}" if sp.get("dead_devices") else "")
         )
     pending = {k: v for k, v in st["backlog"].items() if v}
     total = sum(pending.values())
@@ -203,6 +226,27 @@ def cmd_topics(args: argparse.Namespace) -> int:
     from edge.services.data import STREAMS
     from sync.protocol import COMMANDS, STATE_NAMES, Topics
 
+    if args.schema:
+        from sync.protocol import PAYLOADS
+        from sync.protocol.uns import json_schemas
+
+        print(
+            json.dumps(
+                {
+                    "uns": json_schemas(),
+                    "lineside": {n: m.model_json_schema(mode="serialization") for n, m in PAYLOADS.items()},
+                },
+                indent=1,
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    if not args.config:
+        print("lineside topics: -c/--config is required (except with --schema)", file=sys.stderr)
+        return 2
+    from sync.sparkplug import topic_rows as sparkplug_rows
+    from sync.uns import topic_rows as uns_rows
+
     cfg = _load(args.config)
     t = Topics.of(cfg.line)
     rows = (
@@ -211,6 +255,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
         + [("up", "QoS 1", t.cmd_ack, "results of commands")]
         + [("down", "QoS 1", t.ack(s), f"end-to-end ack of {s}") for s in STREAMS]
         + [("down", "QoS 1", t.cmd(c), f"{c.replace('_', ' ')} commands") for c in COMMANDS]
+        + uns_rows(cfg)
+        + sparkplug_rows(cfg)
     )
     if args.json:
         print(
@@ -243,9 +289,20 @@ def register(sub: Any) -> None:
     cs = csub.add_parser("schema", help="print the JSON schema of a line config (for editor completion)")
     cs.set_defaults(func=cmd_config_schema)
 
-    tp = sub.add_parser("topics", help="the MQTT topic map of a line (unified namespace)")
-    tp.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    tp = sub.add_parser(
+        "topics",
+        help="the MQTT topic map of a line (batch streams, unified namespace, Sparkplug B), or the payloads' JSON schemas",
+        description="Print every MQTT topic the line publishes or reads, with its delivery and meaning: "
+        "the exactly-once batch streams and their acks, retained state, commands, the unified namespace "
+        "(uns:) and the Sparkplug B edge node (sparkplug:). With --schema, print the JSON schema of every "
+        "JSON payload (the unified namespace's and Lineside's own) instead; Sparkplug payloads are "
+        "protobuf (sync/protocol/sparkplug/sparkplug_b.proto).",
+    )
+    tp.add_argument("-c", "--config", help="line config file (YAML); required except with --schema")
     tp.add_argument("--json", action="store_true", help="machine-readable output")
+    tp.add_argument(
+        "--schema", action="store_true", help="print the JSON schema of each payload (needs no config)"
+    )
     tp.set_defaults(func=cmd_topics)
 
     r = sub.add_parser("run", help="run the edge agent for a line")

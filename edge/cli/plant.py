@@ -197,6 +197,31 @@ def cmd_agg_acl(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agg_maint(args: argparse.Namespace) -> int:
+    from edge.cli.maintenance import print_reliability
+    from sync.aggregator.queries import plant_maintenance
+
+    cfg = _agg(args)
+    now = time.time()
+    since = parse_time(args.since, "UTC", "--since")
+    rows = plant_maintenance(cfg, since=since, until=now, line=args.line)
+
+    def show() -> None:
+        for r in rows:
+            rep = r["report"]
+            print(f"== {r['line']}: {len(r['backlog'])} open orders, backlog {rep['backlog_h']:.1f} h")
+            if args.view == "backlog":
+                for o in r["backlog"]:
+                    print(
+                        f"  {o['id']:<8} {o['type']:<10} {o['state']:<11} {o['priority']:<6} "
+                        f"{o['asset']:<16} {o['remaining_h']:>5.1f} h  {o['title']}"
+                    )
+            else:
+                print_reliability(rep)
+
+    return emit(args.json, rows, show)
+
+
 def register(sub: Any) -> None:
     a = sub.add_parser(
         "aggregator", help="the plant aggregator: ingest from the lines, plant view, orders down"
@@ -244,6 +269,21 @@ def register(sub: Any) -> None:
     rp.add_argument("--shift", help="shift as YYYY-MM-DD/NAME (default: each line's latest)")
     rp.add_argument("--json", action="store_true", help="machine-readable output")
     rp.set_defaults(func=cmd_agg_report)
+
+    mt = asub.add_parser(
+        "maint",
+        help="maintenance across the plant: each line's backlog, or reliability per line and asset",
+    )
+    cfg_arg(mt)
+    mt.add_argument(
+        "view", choices=["backlog", "reliability"], help="open orders, or MTBF/MTTR/MTTA per asset"
+    )
+    mt.add_argument("--line", help="only this line (key or short name)")
+    mt.add_argument(
+        "--since", default="-30d", help="start of the period (ISO 8601, epoch, -7d; default -30d)"
+    )
+    mt.add_argument("--json", action="store_true", help="machine-readable output")
+    mt.set_defaults(func=cmd_agg_maint)
 
     o = asub.add_parser("order", help="work orders down to a line")
     osub = o.add_subparsers(dest="order_command", metavar="ACTION", required=True)

@@ -17,18 +17,27 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge.config.base import TOPIC_SAFE_RE, CrossCheckError, Model, format_validation_error
 from edge.config.devices import Device, OpcUaDevice, Tag, check_address
+from edge.config.maintenance import MaintenanceCfg, check_maintenance_section
 from edge.config.materials import BomCfg, MaterialMasterCfg, StockCfg, check_materials_sections
 from edge.config.operators import OperatorCfg, TuiCfg, check_operator_sections
 from edge.config.paths import store_file
 from edge.config.production import (
     CalendarCfg,
+    ChangeoverCfg,
     MachineCfg,
     OrderCfg,
     ProductCfg,
     ReasonCfg,
+    ScrapReasonCfg,
     check_line_sections,
 )
-from edge.config.quality import CharacteristicCfg, InspectionPlanCfg, MaterialCfg, check_quality_sections
+from edge.config.quality import (
+    CharacteristicCfg,
+    InspectionPlanCfg,
+    MaterialCfg,
+    SpcCfg,
+    check_quality_sections,
+)
 from edge.config.uns import SparkplugConfig, UnsConfig, check_plant_it_sections
 from edge.config.uplink import UplinkConfig
 from edge.core.errors import ConfigError
@@ -159,8 +168,14 @@ class LineConfig(Model):
     """Product assumed when no work order is running (for performance)."""
     orders: list[OrderCfg] = []
     """Work orders known in advance (replay and tests)."""
+    changeovers: ChangeoverCfg = ChangeoverCfg()
+    """Changeover matrix (standard minutes product → product) and how overruns are booked."""
+    scrap_reasons: list[ScrapReasonCfg] = []
+    """Scrap reason tree (category → reason); scrap is booked with one of its codes."""
     characteristics: list[CharacteristicCfg] = []
     """Quality characteristics under SPC."""
+    spc: SpcCfg = SpcCfg()
+    """Around SPC alarms: acknowledgement cause/action codes, the quality-hold reason."""
     inspections: list[InspectionPlanCfg] = []
     """Inspection plans (first-off, periodic checks) with their items."""
     materials: list[MaterialCfg] = []
@@ -182,6 +197,8 @@ class LineConfig(Model):
     """Who may log in at the operator terminal (badge, name, role, PIN hash)."""
     tui: TuiCfg = TuiCfg()
     """Operator terminal: idle logout, theme, roles and their permissions."""
+    maintenance: MaintenanceCfg = MaintenanceCfg()
+    """Assets, maintenance plans, failure codes and spare parts."""
 
     # Set by the loader, not part of the file.
     source: Annotated[Path | None, Field(exclude=True)] = None
@@ -213,6 +230,7 @@ class LineConfig(Model):
         errors += check_quality_sections(self)
         errors += check_materials_sections(self)
         errors += check_operator_sections(self)
+        errors += check_maintenance_section(self)
         errors += check_plant_it_sections(self)
         if errors:
             raise CrossCheckError(errors)

@@ -37,7 +37,8 @@ class UnsConfig(Model):
     root: Annotated[str, Field(pattern=TOPIC_PREFIX_RE, max_length=100)] = "uns/v1"
     """Topic prefix before the line's ISA-95 path."""
     state_interval_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
-    """How often line, machine and order state are looked at (published only on change)."""
+    """How often line, machine and order state are looked at besides after every commit
+    of new samples (published only on change)."""
     kpi_interval_s: Annotated[float, Field(gt=0, le=86400)] = 30.0
     """How often the KPIs are recomputed (published only on change)."""
     umh: bool = False
@@ -70,7 +71,8 @@ class SparkplugConfig(Model):
     max_metrics: Annotated[int, Field(ge=1, le=10_000)] = 500
     """Most metrics in one DATA message (a backlog goes out in several)."""
     node_interval_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
-    """How often the node's own metrics (line state, order) are looked at (sent on change)."""
+    """How often the node's own metrics (line state, order) are looked at besides after
+    every commit of new samples (sent on change)."""
 
     def group(self, line: Any) -> str:
         return self.group_id or f"{line.enterprise}-{line.site}-{line.area}"

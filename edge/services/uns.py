@@ -21,9 +21,9 @@ from edge.services.identity import Actor
 from edge.services.writes import perform_write, refuse_write
 from edge.store import Store
 from edge.store import uns as repo
-from edge.store.uns import TagSample
+from edge.store.uns import SPARKPLUG_BD_SEQ, SPARKPLUG_CURSOR, TagSample
 
-__all__ = ["PlantItFeed", "TagInfo", "TagSample"]
+__all__ = ["SPARKPLUG_BD_SEQ", "SPARKPLUG_CURSOR", "PlantItFeed", "TagInfo", "TagSample"]
 
 #: ``write(tag, value, who, reason)``: the agent's allow-listed write (``Agent.write_blocking``).
 WriteFn = Callable[[str, Any, str, str], None]
@@ -113,6 +113,10 @@ class PlantItFeed:
 
     def save_marks(self, marks: dict[str, int]) -> None:
         repo.set_marks(self.store, marks)
+
+    def write_status(self, name: str, status: dict[str, Any]) -> None:
+        """A publisher's own state (``uns``, ``sparkplug``) for ``lineside status``."""
+        self.store.set_agent_status({name: status})
 
     # ------------------------------------------------------------------ writes
 

@@ -1,5 +1,6 @@
 """Facts of the pure logic → rows: state changes, downtime versions, counts, order changes,
-SPC points, alarms and frozen limits, and lots read from lot tags.
+SPC points, alarms and frozen limits, lots read from lot tags, and the maintenance work
+orders plans and long stops raise.
 
 ``insert_facts`` runs inside the transaction that commits the samples which caused the
 facts (``Store.append_samples``), so a crash never leaves a fact without its cause.
@@ -14,9 +15,10 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from edge.logic.maintenance.engine import CorrectiveDue, OrderDue
 from edge.logic.materials.lots import LotConsumed
 from edge.logic.production.downtime import DowntimeEvent
-from edge.logic.production.line import MachineCount, OrderChange, ReasonImposed
+from edge.logic.production.line import Changeover, MachineCount, OrderChange, OrderNotice, ReasonImposed
 from edge.logic.production.state import StateChange
 
 if TYPE_CHECKING:  # charts pull in numpy: a line without SPC never loads it
@@ -74,18 +76,25 @@ def insert_facts(
     for f in facts:
         if isinstance(f, SpcPoint):
             db.execute(
-                "INSERT INTO spc_points (ts, characteristic, value, dispersion, z) VALUES (?, ?, ?, ?, ?)",
-                (f.ts, f.characteristic, f.value, f.dispersion, f.z),
+                "INSERT INTO spc_points (ts, characteristic, value, dispersion, z, product, n) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (f.ts, f.characteristic, f.value, f.dispersion, f.z, f.product, f.n),
             )
         elif isinstance(f, SpcAlarm):
             db.execute(
-                "INSERT INTO spc_alarms (ts, characteristic, kind, rule, detail, value) VALUES (?, ?, ?, ?, ?, ?)",
-                (f.ts, f.characteristic, f.kind, f.rule, f.detail, f.value),
+                "INSERT INTO spc_alarms (ts, characteristic, kind, rule, detail, value, product) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (f.ts, f.characteristic, f.kind, f.rule, f.detail, f.value, f.product),
             )
         elif isinstance(f, LimitsFrozen):
             db.execute(
-                "INSERT INTO spc_limits (ts, characteristic, action, spec, by, reason) VALUES (?, ?, 'frozen', ?, ?, ?)",
-                (f.ts, f.characteristic, spec_to_json(f.spec), LINE, f"{f.reason} ({f.points} points)"),
+                "INSERT INTO spc_limits (ts, characteristic, action, spec, by, reason, product) VALUES (?, ?, 'frozen', ?, ?, ?, ?)",
+                (
+                    f.ts,
+                    f.characteristic,
+                    spec_to_json(f.spec),
+                    LINE,
+                    f"{f.reason} ({f.points} points)",
+                    f.product,
+                ),
             )
         elif isinstance(f, StateChange):
             db.execute(
@@ -123,6 +132,21 @@ def insert_facts(
                 "INSERT INTO imposed_reasons (ts, machine, source, reason, detail) VALUES (?, ?, ?, ?, ?)",
                 (f.ts, f.machine, f.source, f.reason, f.detail),
             )
+        elif isinstance(f, Changeover):
+            db.execute(
+                "INSERT INTO changeovers (ts, action, from_product, to_product, order_id, standard_s) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (f.ts, f.action, f.from_product, f.to_product, f.order, f.standard_s),
+            )
+        elif isinstance(f, OrderNotice):
+            db.execute(
+                "INSERT INTO events (ts, kind, source, message, data) VALUES (?, ?, 'line', ?, ?)",
+                (f.ts, f"order_{f.kind}", f.message, json.dumps({"order": f.order})),
+            )
+        elif isinstance(f, (OrderDue, CorrectiveDue)):
+            from edge.store.maintenance_orders import insert_fact
+
+            insert_fact(db, f, audit)
         elif isinstance(f, LotConsumed):
             db.execute(
                 "INSERT INTO consumed (ts, material_lot, material, order_id, source, by) VALUES (?, ?, ?, ?, 'tag', ?)",

@@ -1,6 +1,7 @@
 """The broker ACL for a plant: each line's credentials confined to its own subtree (it
-may publish its streams, state and command results, and read its acks and commands);
-the aggregator reads everything upward and writes acks and commands."""
+may publish its streams, state and command results, and read its acks and commands),
+plus its unified namespace and Sparkplug B topics at their default places; the
+aggregator reads everything upward and writes acks and commands."""
 
 from __future__ import annotations
 
@@ -27,12 +28,22 @@ def render_acl(cfg: AggregatorConfig, aggregator_user: str = "lineside-aggregato
     ]
     for ln in cfg.lines:
         t = Topics.of(ln)
+        spb_group = f"{ln.enterprise}-{ln.site}-{ln.area}"
         out += [
             f"user {line_user(ln.key)}",
             f"topic write {t.base}/+",
             f"topic write {t.base}/state/+",
             f"topic read {t.base}/ack/+",
             f"topic read {t.base}/cmd/+",
+            # Plant IT at the default places (uns: root uns/v1, the UMH mapping, and a
+            # Sparkplug node with the default group and edge node ids).
+            f"topic write uns/v1/{ln.key}/#",
+            f"topic write umh/v1/{ln.key}/#",
+            f"topic write spBv1.0/{spb_group}/+/{ln.line}",
+            f"topic write spBv1.0/{spb_group}/+/{ln.line}/+",
+            f"topic read spBv1.0/{spb_group}/NCMD/{ln.line}",
+            f"topic read spBv1.0/{spb_group}/DCMD/{ln.line}/+",
+            "topic read spBv1.0/STATE/+",
             "",
         ]
     return "\n".join(out)

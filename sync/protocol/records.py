@@ -228,6 +228,8 @@ class SpcPointRecord(Record):
     value: float
     dispersion: float | None
     z: float | None
+    product: str | None = None
+    n: float | None = None
 
 
 @register("spc_alarms")
@@ -247,6 +249,8 @@ class SpcAckRecord(Record):
     upto_alarm: int
     by: str
     comment: str
+    cause: str = ""
+    action: str = ""
 
 
 @register("spc_limits")
@@ -257,6 +261,7 @@ class SpcLimitRecord(Record):
     spec: str | None
     by: str
     reason: str
+    product: str | None = None
 
 
 @register("produced")
@@ -314,6 +319,44 @@ class MaintenanceRequestRecord(Record):
     priority: Literal["low", "normal", "urgent"]
     text: str
     by: str
+
+
+@register("maint_events")
+class MaintEventRecord(Record):
+    """One step of a maintenance work order; ``data`` is its JSON (type, asset, plan,
+    labour hours, part and quantity, failure codes ...)."""
+
+    ts: float
+    wo: str
+    kind: Literal[
+        "created",
+        "approve",
+        "schedule",
+        "start",
+        "pause",
+        "resume",
+        "finish",
+        "cancel",
+        "labour",
+        "parts",
+        "failure",
+        "comment",
+    ]
+    data: str
+    by: str
+
+
+@register("maint_stock")
+class MaintStockRecord(Record):
+    """One spare-parts movement at the line's store room."""
+
+    ts: float
+    part: str
+    kind: Literal["receipt", "count", "issue", "reserve", "release"]
+    qty: float
+    wo: str | None
+    by: str
+    why: str
 
 
 @register("stock_moves")

@@ -89,6 +89,13 @@ class UnsPublisher(MqttCompanion):
         if self._feed is not None:
             self._feed.close()
 
+    def _status(self) -> dict[str, Any]:
+        return {"root": self.topics.base, "values": self.published, "states": self.states}
+
+    def _write_status(self, status: dict[str, Any]) -> None:
+        if self._feed is not None:
+            self._feed.write_status("uns", status)
+
     def _will(self) -> tuple[str, bytes, bool]:
         return self.topics.line_state, self._offline(), True
 
@@ -114,7 +121,7 @@ class UnsPublisher(MqttCompanion):
         except (RuntimeError, ValueError):
             pass
 
-    def _tick(self, now: float) -> None:
+    def _tick(self, now: float) -> bool:
         assert self._feed is not None
         rows = self._feed.samples_after(self._cursor, READ_LIMIT)
         if rows:
@@ -123,12 +130,15 @@ class UnsPublisher(MqttCompanion):
             for r in rows:
                 latest[r.tag] = r
             self._publish_values(list(latest.values()))
-        if now >= self._next_state:
+        # New rows committed: a changed state is published now, not at the next look
+        # (as the uplink does since the plant's web board promised 2 s).
+        if rows or now >= self._next_state:
             self._next_state = now + self.ucfg.state_interval_s
             self._publish_state()
         if now >= self._next_kpi:
             self._next_kpi = now + self.ucfg.kpi_interval_s
             self._publish_kpi()
+        return len(rows) == READ_LIMIT
 
     # ------------------------------------------------------------------ publishing
 
@@ -200,10 +210,28 @@ class UnsPublisher(MqttCompanion):
         self.states += 1
 
 
+def topic_rows(cfg: LineConfig) -> list[tuple[str, str, str, str]]:
+    """(direction, delivery, topic, meaning) of the line's unified namespace, for
+    ``lineside topics`` (nothing without an enabled ``uns:`` section)."""
+    if cfg.uns is None or not cfg.uns.enabled:
+        return []
+    t = UnsTopics.of(cfg.uns.root, cfg.line)
+    rows = [("up", "retained", t.tag(tag.device, tag.name), f"TagValue of {tag.name}") for tag in cfg.tags]
+    rows += [("up", "retained", t.line_state, "LineState (last will: online false)")]
+    rows += [("up", "retained", t.machine_state(m.name), f"MachineState of {m.name}") for m in cfg.machines]
+    rows += [("up", "retained", t.order, "OrderState"), ("up", "retained", t.kpi, "KpiState")]
+    if cfg.uns.umh:
+        rows += [
+            ("up", "QoS 1", t.umh_historian(tag.device, tag.name), f"UMH _historian value of {tag.name}")
+            for tag in cfg.tags
+        ]
+    return rows
+
+
 def uns_companions(cfg: LineConfig, *, agent_name: str = "") -> list[UnsPublisher]:
     if cfg.uns is None or not cfg.uns.enabled:
         return []
     return [UnsPublisher(cfg, agent_name=agent_name)]
 
 
-__all__ = ["UnsPublisher", "uns_companions"]
+__all__ = ["UnsPublisher", "topic_rows", "uns_companions"]

@@ -190,3 +190,30 @@ def test_config_cross_checks_and_wiring(tmp_path: Path) -> None:
     agent = Agent(cfg, companions=[node])
     assert node._write == agent.write_blocking
     agent.store.close()
+
+
+def test_topics_command_map_and_schemas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from edge.cli import main
+
+    data = {
+        "line": {"enterprise": "acme", "site": "test", "area": "a1", "line": "l1"},
+        "devices": DEVICE,
+        "tags": [*TAGS[:1], {"name": "plc.sp", "device": "plc", "address": "hr:8", "writable": True}],
+        "uplink": {},
+        "uns": {"umh": True},
+        "sparkplug": {"primary_host": "scada", "writable": ["plc.sp"]},
+    }
+    f = tmp_path / "l.yaml"
+    f.write_text(yaml.safe_dump(data))
+    assert main(["topics", "-c", str(f), "--json"]) == 0
+    topics = {r["topic"]: r for r in json.loads(capsys.readouterr().out)}
+    assert topics["uns/v1/acme/test/a1/l1/plc/plc.temp"]["delivery"] == "retained"
+    assert "umh/v1/acme/test/a1/l1/plc/_historian/plc_temp" in topics
+    assert topics["spBv1.0/acme-test-a1/NDEATH/l1"]["delivery"] == "will"
+    assert topics["spBv1.0/STATE/scada"]["direction"] == "down"
+    assert main(["topics", "--schema"]) == 0
+    schemas = json.loads(capsys.readouterr().out)
+    assert set(schemas["uns"]) >= {"tag_value", "line_state", "kpi_state"} and "batch" in schemas["lineside"]
+    assert main(["topics"]) == 2

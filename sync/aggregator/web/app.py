@@ -197,11 +197,16 @@ class LiveBoard:
         self.subscribers.add(q)
         try:
             yield "retry: 2000\n\n"
-            while True:
+            idle = 0.0
+            while not self.app.stopping():
                 try:
-                    msg = await asyncio.wait_for(q.get(), 15)
+                    msg = await asyncio.wait_for(q.get(), 1.0)
+                    idle = 0.0
                 except TimeoutError:
-                    msg = ": keep-alive\n\n"
+                    idle += 1.0
+                    if idle < 15:
+                        continue
+                    msg, idle = ": keep-alive\n\n", 0.0
                 yield msg
                 if await request.is_disconnected():
                     return
@@ -227,6 +232,12 @@ class WebApp:
         self.env = _environment(self.tz)
         self.live = LiveBoard(self)
         self._tile = self.env.get_template("_tile.html")
+        #: The uvicorn server serving this app, when there is one (see :func:`server`).
+        self.server: Any = None
+
+    def stopping(self) -> bool:
+        """The server is shutting down: live streams end so that it need not wait for them."""
+        return bool(self.server is not None and self.server.should_exit)
 
     def render_tile(self, t: dict[str, Any]) -> str:
         return self._tile.render(t=t, colour=_tile_colour(t))
@@ -776,8 +787,9 @@ def server(cfg: AggregatorConfig, *, store: AggregatorStore | None = None, port:
 
     assert cfg.web is not None
     tls = cfg.web.tls
+    app = create_app(cfg, store)
     config = uvicorn.Config(
-        create_app(cfg, store),
+        app,
         host=cfg.web.host,
         port=port if port is not None else cfg.web.port,
         log_level="warning",
@@ -786,7 +798,9 @@ def server(cfg: AggregatorConfig, *, store: AggregatorStore | None = None, port:
         proxy_headers=False,
         timeout_graceful_shutdown=2,
     )
-    return uvicorn.Server(config)
+    srv = uvicorn.Server(config)
+    app.state.web.server = srv
+    return srv
 
 
 class WebThread:

@@ -69,12 +69,20 @@ def test_a_line_is_confined_to_its_own_subtree(tmp_path: Path) -> None:
         forged = l1.publish(f"{L2}/samples", b"forged", qos=1)
         forged_state = l1.publish(f"{L2}/state/status", b"forged", qos=1)
         forged_ack = l1.publish(f"{L1}/ack/samples", b"self-ack", qos=1)  # a line may not ack itself
+        # Plant IT at the default places: its own unified namespace and Sparkplug node only.
+        uns = l1.publish("uns/v1/acme/hamburg/filling/line1/plc/plc.temp", b"{}", qos=1)
+        spb = l1.publish("spBv1.0/acme-hamburg-filling/DDATA/line1/plc", b"", qos=1)
+        forged_uns = l1.publish("uns/v1/acme/hamburg/filling/line2/plc/plc.temp", b"{}", qos=1)
+        forged_spb = l1.publish("spBv1.0/acme-hamburg-filling/NBIRTH/line2", b"", qos=1)
         agg.publish(f"{L1}/cmd/work_order", b"for line1", qos=1)
         agg.publish(f"{L2}/cmd/work_order", b"for line2", qos=1)
         time.sleep(1.0)
         assert (f"{L1}/samples", b"mine") in agg_got
         assert all(p != b"forged" for _, p in agg_got), agg_got
         assert l1_acks[ok.mid] == 0
+        # Accepted: 0, or 16 "no matching subscribers" (nobody listens there in this test).
+        assert l1_acks[uns.mid] in (0, 16) and l1_acks[spb.mid] in (0, 16)
+        assert (l1_acks[forged_uns.mid], l1_acks[forged_spb.mid]) == (135, 135)
         # MQTT 5: the broker answers a refused QoS 1 publish with "not authorized" (135).
         assert (
             l1_acks[forged.mid] == 135 and l1_acks[forged_state.mid] == 135 and l1_acks[forged_ack.mid] == 135

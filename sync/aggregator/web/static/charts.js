@@ -6,8 +6,10 @@
   var tEl = document.getElementById("trend-chart");
   if (tEl && trend.length && window.uPlot) {
     var pct = function (k) { return trend.map(function (r) { return r[k] == null ? null : 100 * r[k]; }); };
+    var period = window.LINESIDE_PERIOD || [];
     new uPlot({
-      width: width(tEl), height: 240, scales: { y: { range: [0, 110] } },
+      width: width(tEl), height: 240,
+      scales: { x: { time: true, range: period.length ? function () { return period; } : undefined }, y: { range: [0, 110] } },
       series: [{}, { label: "OEE %", stroke: "#111", width: 2 }, { label: "A %", stroke: "#1e9e4a" },
                { label: "P %", stroke: "#3b6fd1" }, { label: "Q %", stroke: "#d98200" }],
       axes: [{}, { label: "%" }],
