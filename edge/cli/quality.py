@@ -42,11 +42,25 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     with open_store(cfg, readonly=True) as st:
         n, problems = audit.verify(cfg, st)
     for p in problems:
-        print(f"audit entry {p.seq}: {p.kind}: {p.detail}", file=sys.stderr)
+        where = f"audit entry {p.seq}" if p.seq else "audit trail"
+        print(f"{where}: {p.kind}: {p.detail}", file=sys.stderr)
     if problems:
         print(f"audit trail NOT intact: {len(problems)} problem(s) in {n} entries", file=sys.stderr)
         return 1
     print(f"audit trail intact: {n} entries verified")
+    return 0
+
+
+def cmd_audit_key(args: argparse.Namespace) -> int:
+    from edge.services import audit
+
+    cfg = _load(args.config)
+    key = audit.public_key(cfg)
+    if args.export:
+        Path(args.export).write_text(key + "\n")
+        print(f"audit public key written to {args.export}")
+    else:
+        print(key)
     return 0
 
 
@@ -628,6 +642,16 @@ def register(sub: Any) -> None:
     )
     av.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     av.set_defaults(func=cmd_audit_verify)
+    ak = ausub.add_parser(
+        "key",
+        help="the audit trail's public key (Ed25519, 64 hex digits): for the aggregator's lines[].audit_key",
+        description="Print (or --export to a file) the public key the line's audit entries are signed "
+        "with. Anyone may hold it: it checks the chain but cannot sign. Put it in the aggregator's config "
+        "(lines[].audit_key) so the plant verifies the line's chain as it arrives.",
+    )
+    ak.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    ak.add_argument("--export", metavar="FILE", help="write the key to FILE instead of printing it")
+    ak.set_defaults(func=cmd_audit_key)
     al = ausub.add_parser(
         "list", help="latest audit entries: who, when, what (old -> new), why, signature meaning"
     )
