@@ -20,6 +20,7 @@ from edge.services import commands, production, status
 from edge.services.commands import PlantCommand
 from edge.services.context import effective_config
 from edge.store import STREAMS, Store, streams
+from edge.store import audit as audit_repo
 from edge.store.streams import SCHEMAS
 
 __all__ = ["STREAMS", "CommandIn", "UplinkFeed"]
@@ -73,6 +74,10 @@ class UplinkFeed:
     def last_seqs(self) -> dict[str, int]:
         return streams.last_seqs(self.store)
 
+    def incarnation(self) -> str:
+        """The store's incarnation id: batches carry it, acks must name it."""
+        return self.store.incarnation()
+
     def cursors(self) -> dict[str, tuple[int, int]]:
         """(sent_seq, acked_seq) per stream as last made durable."""
         out = {}
@@ -91,7 +96,12 @@ class UplinkFeed:
         """State of the line's OEE machine, running order, last data, backlog against
         ``acked`` (the aggregator's acks per stream), PLC connection states."""
         lasts = self.last_seqs()
+        with self.store.snapshot():
+            audit_seq, audit_mac = audit_repo.head(self.store.db)
         return {
+            "incarnation": self.store.incarnation(),
+            "audit_seq": audit_seq,
+            "audit_mac": audit_mac,
             "state": production.machine_state(self.store, self._machine) if self._machine else None,
             "order": production.current_order(self.store)[0],
             "last_data": status.last_data(self.store),

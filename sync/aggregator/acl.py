@@ -44,6 +44,7 @@ def render_acl(cfg: AggregatorConfig, aggregator_user: str = "lineside-aggregato
             f"topic read spBv1.0/{spb_group}/NCMD/{ln.line}",
             f"topic read spBv1.0/{spb_group}/DCMD/{ln.line}/+",
             "topic read spBv1.0/STATE/+",
+            "topic read STATE/+",
             "",
         ]
     return "\n".join(out)
