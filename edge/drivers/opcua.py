@@ -196,9 +196,11 @@ class OpcUaDriver:
         """Why the node cannot serve ``tag`` (unknown node, other type), or None."""
         status = dv.StatusCode_ if hasattr(dv, "StatusCode_") else dv.StatusCode
         if status is not None and not status.is_good():
-            if status.value == ua.StatusCodes.BadNodeIdUnknown:
+            if status.value in (ua.StatusCodes.BadNodeIdUnknown, ua.StatusCodes.BadNodeIdInvalid):
                 return f"node {tag.address} not found on the server ({status.name})"
-            return f"node {tag.address} has no data type ({status.name}): not a variable?"
+            if status.value == ua.StatusCodes.BadAttributeIdInvalid:
+                return f"node {tag.address} is not a variable ({status.name})"
+            return None  # e.g. the DataType not readable for this user: cannot tell, accept
         dtype = dv.Value.Value if dv.Value is not None else None
         if not isinstance(dtype, ua.NodeId):
             return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,15 @@ from edge.drivers.certs import create_app_certificate
 from edge.logic.model import Quality
 from edge.runtime.agent import Agent
 from edge.runtime.device_runner import DeviceRunner
+from edge.services.status import gather_status
 from tests.conftest import make_config, wait_for
 from tests.edge.drivers.node_opcua import NodeOpcUaServer, node_opcua
 
 __all__ = ["node_opcua"]  # the module-scoped fixture
+
+
+def current_quality(agent: Agent, tag: str) -> str | None:
+    return next((v["quality"] for v in agent.store.current_values() if v["tag"] == tag), None)
 
 
 def config(tmp_path: Path, server: NodeOpcUaServer, tags: list[dict[str, Any]], **dev: Any) -> Any:
@@ -100,6 +106,9 @@ async def test_agent_logs_records_and_reports_why_a_tag_is_bad(
     try:
         await wait_for(lambda: any(e["kind"] == "tag_bad" for e in agent.store.events()), timeout=10)
         agent._write_status()
+        # `lineside status` shows the reason beside the tag
+        await wait_for(lambda: current_quality(agent, "nope") == "bad")
+        tags = {t["tag"]: t for t in gather_status(cfg, time.time())["tags"]}
     finally:
         await agent.stop()
     why = "node ns=1;s=Nope not found on the server (BadNodeIdUnknown)"
@@ -109,6 +118,7 @@ async def test_agent_logs_records_and_reports_why_a_tag_is_bad(
     assert event["source"] == "nope" and why in event["message"]
     devices = agent.store.agent_status()["devices"]["value"]
     assert devices["ua"]["bad_tags"] == {"nope": why}
+    assert tags["nope"]["why"] == why and tags["speed"]["why"] is None
 
 
 async def test_a_security_mode_the_server_does_not_offer_is_named(
