@@ -48,6 +48,7 @@ from sync.protocol.sparkplug import (
     datatype_of,
     decode_payload,
     get_value,
+    legacy_state_topic,
     parse_state,
     state_topic,
 )
@@ -172,6 +173,7 @@ class SparkplugNode(MqttCompanion):
         if self.scfg.primary_host is not None:
             self._host_online = False  # until its (retained) STATE says otherwise
             subs.append((state_topic(self.scfg.primary_host), 1))
+            subs.append((legacy_state_topic(self.scfg.primary_host), 1))
         self.subscribe(subs)
         if self._host_online:
             self._birth()
@@ -265,10 +267,13 @@ class SparkplugNode(MqttCompanion):
     # ------------------------------------------------------------------ messages in
 
     def _message(self, topic: str, payload: bytes) -> None:
-        if self.scfg.primary_host is not None and topic == state_topic(self.scfg.primary_host):
+        host = self.scfg.primary_host
+        if host is not None and topic in (state_topic(host), legacy_state_topic(host)):
             online = parse_state(payload)
             if online is None:
-                log.warning("ignoring a STATE message that is not Sparkplug 3.0 JSON on %s", topic)
+                log.warning(
+                    "ignoring a STATE message that is neither Sparkplug 3.0 JSON nor 2.2 text on %s", topic
+                )
                 return
             was, self._host_online = self._host_online, online
             if online and not was:
