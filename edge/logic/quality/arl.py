@@ -65,14 +65,14 @@ def _one_sided_cusum(k: float, h: float, shift: float, m: int) -> float:
     return float(arl[0])
 
 
-def cusum_arl(k: float = 0.5, h: float = 5.0, shift: float = 0.0, m: int = 200) -> float:
+def cusum_arl(k: float = 0.5, h: float = 5.0, shift: float = 0.0, m: int = 100) -> float:
     """Two-sided tabular CUSUM (k, h in sigmas), zero start."""
     up = _one_sided_cusum(k, h, shift, m)
     down = _one_sided_cusum(k, h, -shift, m)
     return 1 / (1 / up + 1 / down)
 
 
-def ewma_arl(lam: float = 0.2, L: float = 2.962, shift: float = 0.0, m: int = 201) -> float:
+def ewma_arl(lam: float = 0.2, L: float = 2.962, shift: float = 0.0, m: int = 151) -> float:
     """EWMA with asymptotic limits ±L·√(λ/(2−λ)), started at the centre."""
     if m % 2 == 0:
         m += 1
@@ -99,6 +99,41 @@ class Simulated:
     runs: int
 
 
+def run_lengths_of(z: np.ndarray, ids: tuple[str, ...]) -> tuple[list[int], int]:
+    """Run lengths of the rules over a series, the chart restarting after each signal,
+    and where the unfinished last run starts.
+
+    The series is evaluated once. A run starting at ``s`` ends at the first violation
+    whose pattern lies wholly after ``s``; a violation within the first (longest
+    pattern) points of a run is confirmed by evaluating just those points afresh (a
+    fresh start sees fewer points, so its violations are a subset of the whole
+    series')."""
+    width = max(rule_width(r) for r in ids)
+    found = evaluate(z, ids)
+    pts = np.array([v.point for v in found], dtype=np.int64)
+    firsts = np.array([v.first for v in found], dtype=np.int64)
+    lengths: list[int] = []
+    s = 0
+    while True:
+        k = int(np.searchsorted(pts, s))
+        p: int | None = None
+        while p is None and k < len(pts):
+            q = int(pts[k])
+            j = int(np.searchsorted(pts, q, side="right"))
+            if q >= s + width - 1 or bool((firsts[k:j] >= s).any()):
+                p = q  # the pattern lies wholly after the restart
+            else:  # only a fresh start can tell whether the head holds a violation
+                early = evaluate(z[s : s + width - 1], ids)
+                if early:
+                    p = s + early[0].point
+                else:
+                    k = int(np.searchsorted(pts, s + width - 1))
+        if p is None:
+            return lengths, s
+        lengths.append(p - s + 1)
+        s = p + 1
+
+
 def rules_arl(
     rules: str | tuple[str, ...],
     shift: float = 0.0,
@@ -108,51 +143,21 @@ def rules_arl(
     seed: int = 1,
 ) -> Simulated:
     """ARL of a Shewhart chart with run rules by simulation: standard normal points
-    shifted by ``shift``·√n, the chart restarting after each signal.
-
-    One long series is evaluated once. A run starting at ``s`` ends at the first
-    violation whose pattern lies wholly after ``s``; a violation within the first
-    (longest pattern) points of a run is confirmed by evaluating just those points
-    afresh (a fresh start sees fewer points, so its violations are a subset of the
-    long series')."""
+    shifted by ``shift``·√n, the chart restarting after each signal
+    (:func:`run_lengths_of` over long series)."""
     ids = resolve_rules(rules) if isinstance(rules, str) else rules
     rng = np.random.default_rng(seed)
     d = shift * math.sqrt(n)
-    width = max(rule_width(r) for r in ids)
-
-    def violations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        found = evaluate(x, ids)
-        return (
-            np.array([v.point for v in found], dtype=np.int64),
-            np.array([v.first for v in found], dtype=np.int64),
-        )
-
-    series = rng.normal(d, 1.0, max(10_000, runs * 20))
-    pts, firsts = violations(series)
     lengths: list[int] = []
-    s = 0
+    carry = np.empty(0)
+    size = max(10_000, runs * 20)
     while len(lengths) < runs:
-        k = int(np.searchsorted(pts, s))
-        p: int | None = None
-        while p is None and k < len(pts):
-            q = int(pts[k])
-            j = int(np.searchsorted(pts, q, side="right"))
-            if q >= s + width - 1 or bool((firsts[k:j] >= s).any()):
-                p = q  # the pattern lies wholly after the restart
-            else:  # only a fresh start can tell whether the head holds a violation
-                early = evaluate(series[s : s + width - 1], ids)
-                if early:
-                    p = s + early[0].point
-                else:
-                    k = int(np.searchsorted(pts, s + width - 1))
-        if p is None:  # out of data: keep the unfinished run, draw more
-            series = np.concatenate([series[s:], rng.normal(d, 1.0, len(series))])
-            pts, firsts = violations(series)
-            s = 0
-            continue
-        lengths.append(p - s + 1)
-        s = p + 1
-    arr = np.array(lengths, float)
+        series = np.concatenate([carry, rng.normal(d, 1.0, size)])
+        got, rest = run_lengths_of(series, ids)
+        lengths += got
+        carry = series[rest:]
+        size *= 2
+    arr = np.array(lengths[:runs], float)
     return Simulated(float(arr.mean()), float(arr.std(ddof=1) / math.sqrt(len(arr))), len(arr))
 
 
