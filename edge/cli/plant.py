@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -184,11 +185,35 @@ def cmd_agg_commands(args: argparse.Namespace) -> int:
     return emit(args.json, rows, show)
 
 
-def cmd_agg_acl(args: argparse.Namespace) -> int:
-    from sync.aggregator.acl import line_user, render_acl
+def cmd_agg_audit_verify(args: argparse.Namespace) -> int:
+    from sync.aggregator.queries import audit_verify
 
     cfg = _agg(args)
-    print(render_acl(cfg, args.aggregator_user))
+    bad = 0
+    for r in audit_verify(cfg):
+        how = "signatures and links" if r["keyed"] else "links only (no lines[].audit_key)"
+        if r["problems"]:
+            bad += 1
+            for p in r["problems"]:
+                print(f"{r['line']}: {p}", file=sys.stderr)
+        else:
+            print(f"{r['line']}: audit chain intact: verified up to entry {r['verified']} ({how})")
+    if bad:
+        print(f"audit trail NOT intact on {bad} line(s)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_agg_acl(args: argparse.Namespace) -> int:
+    from edge.core.errors import ConfigError
+    from sync.aggregator.acl import AclCollision, line_user, render_acl
+
+    cfg = _agg(args)
+    try:
+        acl = render_acl(cfg, args.aggregator_user)
+    except AclCollision as e:
+        raise ConfigError([f"{args.config}: lines: {e}"]) from None
+    print(acl)
     if args.users:
         print("# broker users to create (mosquitto_passwd -b FILE USER PASSWORD):")
         print(f"#   {args.aggregator_user}")
@@ -321,6 +346,20 @@ def register(sub: Any) -> None:
     oi.add_argument("--line", help="line for rows without a line column")
     oi.set_defaults(func=cmd_agg_order_import)
 
+    au = asub.add_parser(
+        "audit", help="the lines' audit chains as the plant anchors them (verified as they arrive)"
+    )
+    ausub = au.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
+    av = ausub.add_parser(
+        "verify",
+        help="report chains broken on arrival, cut off or wiped at the line, rewritten, or recreated; exit 1 if any",
+        description="Each line's audit chain was checked link by link (and signature by signature with "
+        "lines[].audit_key) as it arrived; the last verified head is the plant's anchor. Compared with the "
+        "head each line reports in its status, a chain cut off at the end or wiped at the line is reported "
+        "even when the line's sqlite_sequence was reset.",
+    )
+    av.add_argument("-c", "--config", required=True, help="aggregator config file (YAML)")
+    av.set_defaults(func=cmd_agg_audit_verify)
     acl = asub.add_parser("acl", help="print a mosquitto ACL confining each line to its own topics")
     cfg_arg(acl)
     acl.add_argument("--aggregator-user", default="lineside-aggregator", help="broker user of the aggregator")

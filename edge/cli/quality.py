@@ -42,11 +42,25 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     with open_store(cfg, readonly=True) as st:
         n, problems = audit.verify(cfg, st)
     for p in problems:
-        print(f"audit entry {p.seq}: {p.kind}: {p.detail}", file=sys.stderr)
+        where = f"audit entry {p.seq}" if p.seq else "audit trail"
+        print(f"{where}: {p.kind}: {p.detail}", file=sys.stderr)
     if problems:
         print(f"audit trail NOT intact: {len(problems)} problem(s) in {n} entries", file=sys.stderr)
         return 1
     print(f"audit trail intact: {n} entries verified")
+    return 0
+
+
+def cmd_audit_key(args: argparse.Namespace) -> int:
+    from edge.services import audit
+
+    cfg = _load(args.config)
+    key = audit.public_key(cfg)
+    if args.export:
+        Path(args.export).write_text(key + "\n")
+        print(f"audit public key written to {args.export}")
+    else:
+        print(key)
     return 0
 
 
@@ -259,7 +273,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if res["direction"] == "forward":
         print(f"material lot {res['id']} was used in:")
         for u in res["used_in"]:
-            print(f"  order {u['order']} ({u['material']}):")
+            print(f"  order {u['order']} (product {u.get('product') or '?'}), as {u['material']}:")
             for p in u["produced"] or [
                 {"lot": "(no lots recorded yet)", "kind": "", "product": "", "start": None}
             ]:
@@ -280,10 +294,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
         for v in p["process_values"]:
             # Text, bool and array tags (min/max of JSON text are not numbers) get the count only.
             if v["mean"] is None or not all(isinstance(v[k], (int, float)) for k in ("min", "max")):
-                print(f"    {v['tag']:<28} {v['samples']:>7} samples")
+                print(f"    {v['tag']:<28} {v['samples']:>7} samples {v.get('changes', 0):>6} changes")
             else:
                 print(
-                    f"    {v['tag']:<28} {v['samples']:>7} samples  min {v['min']:.6g}  mean {v['mean']:.6g}  max {v['max']:.6g} {v['unit']}"
+                    f"    {v['tag']:<28} {v['samples']:>7} samples {v.get('changes', 0):>6} changes  "
+                    f"min {v['min']:.6g}  mean {v['mean']:.6g}  max {v['max']:.6g} {v['unit']} (time-weighted)"
                 )
         if p["spc_alarms"]:
             print("  SPC alarms in the window:")
@@ -628,6 +643,16 @@ def register(sub: Any) -> None:
     )
     av.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     av.set_defaults(func=cmd_audit_verify)
+    ak = ausub.add_parser(
+        "key",
+        help="the audit trail's public key (Ed25519, 64 hex digits): for the aggregator's lines[].audit_key",
+        description="Print (or --export to a file) the public key the line's audit entries are signed "
+        "with. Anyone may hold it: it checks the chain but cannot sign. Put it in the aggregator's config "
+        "(lines[].audit_key) so the plant verifies the line's chain as it arrives.",
+    )
+    ak.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    ak.add_argument("--export", metavar="FILE", help="write the key to FILE instead of printing it")
+    ak.set_defaults(func=cmd_audit_key)
     al = ausub.add_parser(
         "list", help="latest audit entries: who, when, what (old -> new), why, signature meaning"
     )
