@@ -17,6 +17,7 @@ from edge.core.errors import LinesideError
 from edge.services.context import Line, LineContext, line_context
 from edge.services.inspections import due, recent_results
 from edge.services.maintenance import recent_requests
+from edge.services.materials import materials_view
 from edge.services.production import dispatch_list, kpi_report, list_downtime
 from edge.services.quality import SpcView, capability, limit_requests, spc_alarms, spc_view
 from edge.services.status import status_of
@@ -56,6 +57,9 @@ class LineView:
     spc: dict[str, SpcView] = field(default_factory=dict)
     limit_requests: list[dict[str, Any]] = field(default_factory=list)
     """Pending requests for new SPC limits, newest first."""
+    materials: dict[str, Any] = field(default_factory=dict)
+    """Lineside stock (``on_hand``), open holds (``holds``) and feeders running short
+    (``shortages``); empty on a line without materials."""
 
     @property
     def backlog(self) -> int:
@@ -164,6 +168,7 @@ class ViewReader:
             maintenance=recent_requests(st, 20),
             spc={c.name: spc_view(ctx, st, c.name) for c in ctx.config.characteristics},
             limit_requests=limit_requests(st),
+            materials=materials_view(ctx, st, now),
         )
 
     def capability(self, name: str, since: float) -> dict[str, Any] | None:
