@@ -205,10 +205,15 @@ def cmd_agg_audit_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_agg_acl(args: argparse.Namespace) -> int:
-    from sync.aggregator.acl import line_user, render_acl
+    from edge.core.errors import ConfigError
+    from sync.aggregator.acl import AclCollision, line_user, render_acl
 
     cfg = _agg(args)
-    print(render_acl(cfg, args.aggregator_user))
+    try:
+        acl = render_acl(cfg, args.aggregator_user)
+    except AclCollision as e:
+        raise ConfigError([f"{args.config}: lines: {e}"]) from None
+    print(acl)
     if args.users:
         print("# broker users to create (mosquitto_passwd -b FILE USER PASSWORD):")
         print(f"#   {args.aggregator_user}")

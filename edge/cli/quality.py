@@ -273,7 +273,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if res["direction"] == "forward":
         print(f"material lot {res['id']} was used in:")
         for u in res["used_in"]:
-            print(f"  order {u['order']} ({u['material']}):")
+            print(f"  order {u['order']} (product {u.get('product') or '?'}), as {u['material']}:")
             for p in u["produced"] or [
                 {"lot": "(no lots recorded yet)", "kind": "", "product": "", "start": None}
             ]:
@@ -294,10 +294,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
         for v in p["process_values"]:
             # Text, bool and array tags (min/max of JSON text are not numbers) get the count only.
             if v["mean"] is None or not all(isinstance(v[k], (int, float)) for k in ("min", "max")):
-                print(f"    {v['tag']:<28} {v['samples']:>7} samples")
+                print(f"    {v['tag']:<28} {v['samples']:>7} samples {v.get('changes', 0):>6} changes")
             else:
                 print(
-                    f"    {v['tag']:<28} {v['samples']:>7} samples  min {v['min']:.6g}  mean {v['mean']:.6g}  max {v['max']:.6g} {v['unit']}"
+                    f"    {v['tag']:<28} {v['samples']:>7} samples {v.get('changes', 0):>6} changes  "
+                    f"min {v['min']:.6g}  mean {v['mean']:.6g}  max {v['max']:.6g} {v['unit']} (time-weighted)"
                 )
         if p["spc_alarms"]:
             print("  SPC alarms in the window:")
