@@ -367,6 +367,21 @@ async def test_wrong_pins_lock_the_login_for_a_minute(channel: OperatorChannel) 
     assert failed == [("terminal line1", "operator.login_failed")] * 5
 
 
+async def test_a_changeover_asks_onto_which_product(seeded: LineConfig) -> None:
+    """The standard minutes depend on the target product: the terminal asks for it (the
+    next order's product preselected), as the command line takes --product."""
+    app = make_app(seeded)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await login(pilot, "1001")
+        await pilot.press("f3", "o")
+        await pilot.pause()
+        assert form(app).query_one("#f-product", Select).value == "WATER-1000"  # WO-2 is next
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    got = rows(seeded, "SELECT action, product FROM order_requests WHERE action LIKE 'changeover%'")
+    assert got == [("changeover_start", "WATER-1000")]
+
+
 async def test_technician_takes_an_order_from_the_queue_to_done(seeded: LineConfig) -> None:
     from textual.widgets import Button
 
