@@ -48,6 +48,7 @@ class LineView:
     order_scrap: int
     changeover: bool
     paused: bool
+    held: bool  # on hold: a failed first-off
     shift: dict[str, Any] | None  # kpi_report of the running shift (None: no calendar/shift)
     alarms: list[dict[str, Any]]
     downtime: list[dict[str, Any]]
@@ -162,7 +163,8 @@ class ViewReader:
             target=target,
             order_good=good,
             order_scrap=scrap,
-            changeover=running is not None and production_repo.in_changeover(st),
+            changeover=production_repo.in_changeover(st),
+            held=running is not None and running.last_action == "hold",
             paused=running is not None and running.last_action == "pause",
             shift=self._shift_kpis(now),
             alarms=spc_alarms(ctx, st),
