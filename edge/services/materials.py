@@ -1061,3 +1061,27 @@ def check_consumed_lot(line: Line, store: Store, lot: str, material: str, *, now
         why = f"lot {lot!r} is on hold"
     if why is not None:
         raise MoveRefused(f"refused: {why}")
+
+
+def materials_view(line: Line, store: Store, now: float) -> dict[str, Any]:
+    """What the terminal shows of materials (inside the caller's snapshot): stock on
+    hand with each lot's status, open holds, feeders running short. Empty on a line
+    without materials."""
+    ctx = line_context(line, store)
+    if not (ctx.config.material_master or ctx.config.stock.locations):
+        return {}
+    status = {r["lot"]: r["status"] for r in repo.lots(store)}
+    return {
+        "on_hand": [
+            {
+                "location": o.location,
+                "material": o.material,
+                "lot": o.lot,
+                "quantity": o.quantity,
+                "status": status.get(o.lot, "-"),
+            }
+            for o in repo.on_hand(store)
+        ],
+        "holds": repo.holds(store, open_only=True)[-50:],
+        "shortages": [s.__dict__ for s in _shortages(ctx, store, now)],
+    }
