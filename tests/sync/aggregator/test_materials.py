@@ -124,6 +124,13 @@ def test_a_block_at_the_plant_while_lines_are_offline_holds_across_two_lines(tmp
             ship(c2, a, 1300)
         finally:
             a.close()
+        # Line 2 used up its bottles (the pass noticed): a replan trigger at the plant.
+        a = open_agg(agg)
+        try:
+            short = a.query("SELECT line, ref FROM plan_events WHERE kind = 'line_shortage'")
+        finally:
+            a.close()
+        assert set(short) == {(k2, "bottle")}
         # Both lines are unreachable now: the supplier recalls SUP-9.
         res = plant.recall(agg, "SUP-9", "supplier recall 42", now=1400)
         assert {(e["child"], e["level"]) for e in res["affected"]} == {("WO-1-0001", 1), ("WO-2-0001", 2)}
