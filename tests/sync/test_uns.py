@@ -10,7 +10,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.logic.model import Quality, Sample
 from edge.store import Store
@@ -72,6 +74,12 @@ def test_uns_values_read_with_mosquitto_sub(tmp_path: Path, mosquitto: Any) -> N
     store.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
     t0 = 1_790_000_000.25
     store.append_samples([Sample("plc.temp", 20.0, Quality.GOOD, t0, t0)])
+    umh: list[tuple[str, Any]] = []
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="umh-historian")
+    sub.on_message = lambda c, u, msg: umh.append((msg.topic, json.loads(msg.payload)))
+    sub.connect("127.0.0.1", mosquitto.port)
+    sub.subscribe("umh/v1/#", qos=1)
+    sub.loop_start()
     pub = UnsPublisher(cfg)
     pub.start()
     try:
@@ -89,8 +97,22 @@ def test_uns_values_read_with_mosquitto_sub(tmp_path: Path, mosquitto: Any) -> N
         wait(lambda: pub.published >= 4 and pub.states >= 2, 10)
         base = "uns/v1/acme/test/a1/l1"
         got = retained(mosquitto.port, f"{base}/#", 5)  # 3 tags, _state, _order
+        wait(
+            lambda: (
+                {t.rsplit("/", 1)[1] for t, b in umh if b.get("plc_count") == 8 or b.get("plc_temp") == 21.5}
+                == {"plc_temp", "plc_count"}
+            ),
+            10,
+        )
     finally:
         pub.stop(3)
+        sub.loop_stop()
+        sub.disconnect()
+    # UMH's _historian layout beside the namespace (not retained; bad values not sent).
+    umh_base = "umh/v1/acme/test/a1/l1/plc/_historian"
+    assert (f"{umh_base}/plc_temp", {"timestamp_ms": 1_790_000_001_250, "plc_temp": 21.5}) in umh
+    assert (f"{umh_base}/plc_count", {"timestamp_ms": 1_790_000_002_250, "plc_count": 8}) in umh
+    assert not any(t.endswith("plc_recipe") for t, _ in umh)
     temp = got[f"{base}/plc/plc.temp"]
     assert temp == {
         "v": 1,
@@ -217,3 +239,41 @@ def test_topics_command_map_and_schemas(tmp_path: Path, capsys: pytest.CaptureFi
     schemas = json.loads(capsys.readouterr().out)
     assert set(schemas["uns"]) >= {"tag_value", "line_state", "kpi_state"} and "batch" in schemas["lineside"]
     assert main(["topics"]) == 2
+
+
+def test_run_hands_the_agent_all_three_companions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lineside run`` is the composition root: uplink, namespace and Sparkplug node."""
+    import argparse
+
+    import yaml
+
+    import edge.cli.acquire as acquire
+    import edge.runtime.agent as agent_mod
+
+    built: list[Any] = []
+
+    class FakeAgent:
+        def __init__(self, cfg: Any, companions: Any = ()) -> None:
+            built.extend(companions)
+
+        async def run(self, duration: Any) -> None:
+            return None
+
+        def request_stop(self) -> None:
+            return None
+
+    monkeypatch.setattr(agent_mod, "Agent", FakeAgent)
+    monkeypatch.setattr(acquire, "_run_async", lambda coro, stop: coro.close())
+    data = {
+        "line": {"enterprise": "acme", "site": "test", "area": "a1", "line": "l1"},
+        "devices": DEVICE,
+        "tags": TAGS[:1],
+        "store": {"path": str(tmp_path / "l.db")},
+        "uplink": {},
+        "uns": {},
+        "sparkplug": {},
+    }
+    f = tmp_path / "l.yaml"
+    f.write_text(yaml.safe_dump(data))
+    assert acquire.cmd_run(argparse.Namespace(config=str(f), duration=None)) == 0
+    assert [type(c).__name__ for c in built] == ["Uplink", "UnsPublisher", "SparkplugNode"]
