@@ -256,7 +256,7 @@ class PlantView:
         acc: dict[float, dict[str, float]] = {}
 
         def a(h: float) -> dict[str, float]:
-            return acc.setdefault(h, {"running": 0.0, "all": 0.0, "planned": 0.0})
+            return acc.setdefault(h, {"running": 0.0, "all": 0.0, "planned": 0.0, "planned_state": 0.0})
 
         for ln in lines:
             machine = self.oee_machine(ln)
@@ -271,6 +271,8 @@ class PlantView:
                     d["running"] += s
                 if st not in NOT_PLANNED:
                     d["all"] += s
+                if st == "planned_stop":
+                    d["planned_state"] += s
             # The open interval after the latest change (not in the rollups yet).
             last = self.q(
                 "SELECT ts, new FROM state_changes WHERE line = ? AND machine = ? ORDER BY ts DESC LIMIT 1",
@@ -295,13 +297,14 @@ class PlantView:
                 kk.ideal_s += float(ideal)
                 kk.good_ideal_s += float(good_ideal)
                 kk.startup_scrap_ideal_s += float(su)
-            for h, seconds, reason, micro, _ev, dstart in self._downtime_hours(
+            for h, seconds, reason, micro, dstart, dstate in self._downtime_hours(
                 ln.key, machine, start, end, now
             ):
                 cls = loss_class(reason, micro, planned_cats, setup_cats)
                 kk, d = k(h), a(h)
                 if cls == "planned":
-                    d["planned"] += seconds
+                    if dstate not in NOT_PLANNED:  # else outside planned time already
+                        d["planned"] += seconds
                 elif cls == "small_stop":
                     kk.micro_stop_s += seconds
                 elif cls == "setup":
@@ -315,31 +318,143 @@ class PlantView:
             kk.run_s = d["running"] + kk.micro_stop_s
             ppt = max(d["all"] - d["planned"], kk.run_s)
             kk.downtime_s = ppt - kk.run_s
-            kk.planned_stop_s = d["planned"]
+            kk.planned_stop_s = d["planned"] + d["planned_state"]
         return dict(sorted(out.items()))
+
+    def _machines(self, lines: list[AggregatorLine]) -> dict[str, str]:
+        """The OEE machine of each line that has one (see :meth:`oee_machine`)."""
+        out = {ln.key: ln.machine for ln in lines if ln.machine}
+        rest = [ln.key for ln in lines if not ln.machine]
+        if rest:
+            marks = ", ".join("?" for _ in rest)
+            out.update(
+                (line, m)
+                for line, m in self.q(
+                    f"SELECT line, min(machine) FROM rollup_counts WHERE line IN ({marks}) GROUP BY line",
+                    rest,
+                )
+                if m
+            )
+        return out
+
+    def period_kpis(self, lines: list[AggregatorLine], start: float, end: float) -> dict[str, Kpi]:
+        """Plant-side KPIs of each line over [start, end) (whole hours), summed in the
+        database: a handful of grouped queries however long the period and however many
+        lines (what a plant year report needs)."""
+        start, end = hour_of(start), _ceil_hour(end)
+        now = time.time()
+        planned_cats, setup_cats = _planned_cats(self.cfg)
+        machines = self._machines(lines)
+        out = {ln.key: Kpi(start, end, calendar_s=end - start) for ln in lines}
+        if not machines:
+            return out
+        keys = list(machines)
+        marks = ", ".join("?" for _ in keys)
+        acc = {k: {"running": 0.0, "all": 0.0, "planned": 0.0, "planned_state": 0.0} for k in keys}
+
+        def add_state(line: str, st: str, s: float) -> None:
+            if st == "running":
+                acc[line]["running"] += s
+            if st not in NOT_PLANNED:
+                acc[line]["all"] += s
+            if st == "planned_stop":
+                acc[line]["planned_state"] += s
+
+        for line, m, st, s in self.q(
+            f"SELECT line, machine, state, sum(seconds) FROM rollup_state WHERE line IN ({marks}) "
+            "AND hour >= ? AND hour < ? GROUP BY line, machine, state",
+            (*keys, start, end),
+        ):
+            if machines.get(line) == m:
+                add_state(line, str(st), float(s))
+        if now > start:
+            for line, m in machines.items():
+                last = self.q(
+                    "SELECT ts, new FROM state_changes WHERE line = ? AND machine = ? ORDER BY ts DESC LIMIT 1",
+                    (line, m),
+                )
+                if last and min(now, end) > max(float(last[0][0]), start):
+                    add_state(line, str(last[0][1]), min(now, end) - max(float(last[0][0]), start))
+        for line, m, good, scrap, ideal, good_ideal, su in self.q(
+            f"SELECT line, machine, sum(good), sum(scrap), sum(ideal_s), sum(good_ideal_s), "
+            f"sum(startup_scrap_ideal_s) FROM rollup_counts WHERE line IN ({marks}) AND hour >= ? AND hour < ? "
+            "GROUP BY line, machine",
+            (*keys, start, end),
+        ):
+            if machines.get(line) == m:
+                k = out[line]
+                k.good, k.scrap = int(good), int(scrap)
+                k.ideal_s, k.good_ideal_s, k.startup_scrap_ideal_s = (
+                    float(ideal),
+                    float(good_ideal),
+                    float(su),
+                )
+        stops = [
+            (line, m, r or auto, bool(micro), float(s), int(n), str(dst))
+            for line, m, r, auto, micro, s, n, dst in self.q(
+                "SELECT h.line, d.machine, r.reason, d.auto_reason, d.micro, sum(h.seconds), "
+                "count(DISTINCT CASE WHEN d.start_ts >= ? THEN d.event_id END), d.state "
+                "FROM downtime_hours h JOIN downtime d ON d.line = h.line AND d.event_id = h.event_id "
+                "LEFT JOIN downtime_reasons r ON r.line = h.line AND r.event_id = h.event_id "
+                f"WHERE h.line IN ({marks}) AND h.hour >= ? AND h.hour < ? "
+                "GROUP BY h.line, d.machine, r.reason, d.auto_reason, d.micro, d.state",
+                (start, *keys, start, end),
+            )
+        ]
+        for line, m, ds, auto, micro, r, dst in self.q(
+            "SELECT d.line, d.machine, d.start_ts, d.auto_reason, d.micro, r.reason, d.state FROM downtime d "
+            "LEFT JOIN downtime_reasons r ON r.line = d.line AND r.event_id = d.event_id "
+            f"WHERE d.end_ts IS NULL AND d.line IN ({marks})",
+            keys,
+        ):
+            s = min(now, end) - max(float(ds), start)
+            if s > 0:
+                stops.append((line, m, r or auto, bool(micro), s, 1 if float(ds) >= start else 0, str(dst)))
+        for line, m, reason, micro, seconds, n, dstate in stops:
+            if machines.get(line) != m:
+                continue
+            k, cls = out[line], loss_class(reason, micro, planned_cats, setup_cats)
+            if cls == "planned":
+                # A planned stop in a state outside planned time already is not subtracted twice.
+                if dstate not in NOT_PLANNED:
+                    acc[line]["planned"] += seconds
+            elif cls == "small_stop":
+                k.micro_stop_s += seconds
+            elif cls == "setup":
+                k.setup_s += seconds
+            else:
+                k.breakdown_s += seconds
+                k.failures += n
+        for line, d in acc.items():
+            k = out[line]
+            k.run_s = d["running"] + k.micro_stop_s
+            ppt = max(d["all"] - d["planned"], k.run_s)
+            k.downtime_s = ppt - k.run_s
+            k.planned_stop_s = d["planned"] + d["planned_state"]
+        return out
 
     def _downtime_hours(
         self, line: str, machine: str, start: float, end: float, now: float
-    ) -> list[tuple[float, float, str | None, bool, str, float]]:
-        """(hour, seconds, reason, micro, event id, event start) of the machine's stops."""
+    ) -> list[tuple[float, float, str | None, bool, float, str]]:
+        """(hour, seconds, reason, micro, event start, state) of the machine's stops."""
         rows = [
-            (float(h), float(s), r or auto, bool(micro), ev, float(ds))
-            for h, s, r, auto, micro, ev, ds in self.q(
-                "SELECT h.hour, h.seconds, r.reason, d.auto_reason, d.micro, d.event_id, d.start_ts "
+            (float(h), float(s), r or auto, bool(micro), float(ds), str(st))
+            for h, s, r, auto, micro, ds, st in self.q(
+                "SELECT h.hour, h.seconds, r.reason, d.auto_reason, d.micro, d.start_ts, d.state "
                 "FROM downtime_hours h JOIN downtime d ON d.line = h.line AND d.event_id = h.event_id "
                 "LEFT JOIN downtime_reasons r ON r.line = h.line AND r.event_id = h.event_id "
                 "WHERE h.line = ? AND h.hour >= ? AND h.hour < ? AND d.machine = ?",
                 (line, start, end, machine),
             )
         ]
-        for ev, ds, auto, micro, r in self.q(
-            "SELECT d.event_id, d.start_ts, d.auto_reason, d.micro, r.reason FROM downtime d "
+        for ds, auto, micro, r, st in self.q(
+            "SELECT d.start_ts, d.auto_reason, d.micro, r.reason, d.state FROM downtime d "
             "LEFT JOIN downtime_reasons r ON r.line = d.line AND r.event_id = d.event_id "
             "WHERE d.line = ? AND d.end_ts IS NULL AND d.machine = ?",
             (line, machine),
         ):
             for h, s in split_hours(max(float(ds), start), min(now, end)):
-                rows.append((h, s, r or auto, bool(micro), ev, float(ds)))
+                rows.append((h, s, r or auto, bool(micro), float(ds), str(st)))
         return rows
 
     def trend(self, line: str, start: float, end: float, by: str) -> list[dict[str, Any]]:
@@ -385,43 +500,42 @@ class PlantView:
         planned_cats, setup_cats = _planned_cats(self.cfg)
         cats: dict[str, dict[str, Any]] = {}
         now = time.time()
-        for ln in lines:
-            rows = self.q(
-                "SELECT r.reason, d.auto_reason, d.micro, sum(h.seconds), count(DISTINCT h.event_id) "
-                "FROM downtime_hours h JOIN downtime d ON d.line = h.line AND d.event_id = h.event_id "
-                "LEFT JOIN downtime_reasons r ON r.line = h.line AND r.event_id = h.event_id "
-                "WHERE h.line = ? AND h.hour >= ? AND h.hour < ? GROUP BY r.reason, d.auto_reason, d.micro",
-                (ln.key, start, end),
+        keys = [ln.key for ln in lines]
+        marks = ", ".join("?" for _ in keys)
+        rows = self.q(
+            "SELECT r.reason, d.auto_reason, d.micro, sum(h.seconds), count(DISTINCT h.line || '/' || h.event_id) "
+            "FROM downtime_hours h JOIN downtime d ON d.line = h.line AND d.event_id = h.event_id "
+            "LEFT JOIN downtime_reasons r ON r.line = h.line AND r.event_id = h.event_id "
+            f"WHERE h.line IN ({marks}) AND h.hour >= ? AND h.hour < ? GROUP BY r.reason, d.auto_reason, d.micro",
+            (*keys, start, end),
+        )
+        rows += [
+            (r, auto, micro, sum(s for _, s in split_hours(max(float(ds), start), min(now, end))), 1)
+            for ds, auto, micro, r in self.q(
+                "SELECT d.start_ts, d.auto_reason, d.micro, r.reason FROM downtime d LEFT JOIN downtime_reasons r "
+                f"ON r.line = d.line AND r.event_id = d.event_id WHERE d.line IN ({marks}) AND d.end_ts IS NULL",
+                keys,
             )
-            rows += [
-                (r, auto, micro, sum(s for _, s in split_hours(max(float(ds), start), min(now, end))), 1)
-                for ds, auto, micro, r in self.q(
-                    "SELECT d.start_ts, d.auto_reason, d.micro, r.reason FROM downtime d LEFT JOIN downtime_reasons r "
-                    "ON r.line = d.line AND r.event_id = d.event_id WHERE d.line = ? AND d.end_ts IS NULL",
-                    (ln.key,),
-                )
-            ]
-            for r, auto, micro, seconds, n in rows:
-                reason = r or auto or "unexplained"
-                cat = category(r or auto)
-                c = cats.setdefault(
-                    cat,
-                    {
-                        "category": cat,
-                        "loss": loss_class(r or auto, False, planned_cats, setup_cats),
-                        "seconds": 0.0,
-                        "stops": 0,
-                        "reasons": {},
-                    },
-                )
-                c["seconds"] += float(seconds or 0)
-                c["stops"] += int(n)
-                rr = c["reasons"].setdefault(
-                    reason, {"reason": reason, "seconds": 0.0, "stops": 0, "micro": 0}
-                )
-                rr["seconds"] += float(seconds or 0)
-                rr["stops"] += int(n)
-                rr["micro"] += int(n) if micro else 0
+        ]
+        for r, auto, micro, seconds, n in rows:
+            reason = r or auto or "unexplained"
+            cat = category(r or auto)
+            c = cats.setdefault(
+                cat,
+                {
+                    "category": cat,
+                    "loss": loss_class(r or auto, False, planned_cats, setup_cats),
+                    "seconds": 0.0,
+                    "stops": 0,
+                    "reasons": {},
+                },
+            )
+            c["seconds"] += float(seconds or 0)
+            c["stops"] += int(n)
+            rr = c["reasons"].setdefault(reason, {"reason": reason, "seconds": 0.0, "stops": 0, "micro": 0})
+            rr["seconds"] += float(seconds or 0)
+            rr["stops"] += int(n)
+            rr["micro"] += int(n) if micro else 0
         out = []
         for c in sorted(cats.values(), key=lambda c: -c["seconds"]):
             c["reasons"] = sorted(c["reasons"].values(), key=lambda r: -r["seconds"])
@@ -566,14 +680,11 @@ class PlantView:
         scrap by reason over any period and scope, from the hourly rollups."""
         lines = scope_lines(self.cfg, scope)
         start, end = hour_of(start), _ceil_hour(end)
+        kpis = self.period_kpis(lines, start, end)
         per_line = []
         total: Kpi | None = None
         for ln in lines:
-            kl: Kpi | None = None
-            for _h, k in self.hourly([ln], start, end).items():
-                kl = _add(kl, k, start)
-            kl = kl or Kpi(start, end)
-            kl.end, kl.calendar_s = end, end - start
+            kl = kpis[ln.key]
             per_line.append({"line": ln.key, "name": ln.line, "site": ln.site, "area": ln.area} | _kpi(kl))
             total = _add(total, kl, start)
         total = total or Kpi(start, end)

@@ -106,3 +106,20 @@ def test_a_store_from_before_the_web_view_is_filled_from_its_records(tmp_path: P
     st = AggregatorStore(tmp_path / "p.db")  # applies m007_web, then replays the records
     assert rollups(st) == want
     st.close()
+
+
+def test_a_period_summed_in_the_database_matches_its_hours(tmp_path: Path) -> None:
+    st = AggregatorStore(tmp_path / "p.db")
+    fill(st)
+    c = cfg(str(tmp_path / "p.db"))
+    v = PlantView(c, st)
+    whole = v.period_kpis([c.lines[0]], H0, H0 + 7200)[KEY]
+    hours = list(v.hourly([c.lines[0]], H0, H0 + 7200).values())
+    assert whole.run_s == pytest.approx(sum(k.run_s for k in hours))
+    assert whole.downtime_s == pytest.approx(sum(k.downtime_s for k in hours))
+    assert whole.planned_stop_s == pytest.approx(900)
+    assert (whole.good, whole.scrap, whole.failures) == (3000, 60, 1)
+    # PPT: 2 h less the 15 min meeting (in planned_stop: not subtracted twice).
+    assert whole.planned_production_s == pytest.approx(7200 - 900)
+    assert whole.oee == pytest.approx(3000 / (7200 - 900))  # ideal time of good parts / PPT
+    st.close()
