@@ -176,3 +176,41 @@ def test_other_pages_render(client: TestClient) -> None:
     ):
         assert client.get(path).status_code == 200, path
     assert "above USL" in client.get("/quality").text
+
+
+def test_materials_and_a_trace_through_two_levels(client: TestClient, store_path: str) -> None:
+    from tests.sync.web.plant import ingest, record
+
+    st = AggregatorStore(store_path)
+    links = [
+        record(
+            "lot_links",
+            1,
+            ts=H0,
+            parent="PREFORM-7",
+            child="LOT-B1",
+            material="PREFORM",
+            location="",
+            quantity=100.0,
+            order_id="WO-1",
+        ),
+        record(
+            "lot_links",
+            2,
+            ts=H0,
+            parent="LOT-B1",
+            child="PAL-1",
+            material="COLA-500",
+            location="",
+            quantity=50.0,
+            order_id="WO-2",
+        ),
+    ]
+    ingest(st, "lot_links", links)
+    st.close()
+    login(client, "victor")
+    assert client.get("/materials").status_code == 200
+    page = client.get("/trace", params={"id": "LOT-B1"}).text
+    assert "PREFORM-7" in page and "PAL-1" in page and 'aria-label="genealogy"' in page
+    missing = client.get("/trace", params={"id": "NOPE"}).text
+    assert "no lot the plant knows" in missing

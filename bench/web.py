@@ -1,0 +1,525 @@
+"""Plant web view benchmark on PostgreSQL: 50 lines with a year of history in the plant store.
+
+The history is generated straight into the plant tables the aggregator keeps as data
+arrives (per line: about 8 stops a day with reasons, their state changes, and the hourly
+rollups of state seconds, counts and scrap that ingest would have written), in the
+schema ``lineside_bench_web`` of the database ``test`` on 127.0.0.1 (kept between runs;
+``--regen`` builds it again). Raw samples are not generated: no page reads them.
+
+Figures, each the median of ``--repeat`` requests through the ASGI app (HTTP, session,
+handler, PlantView, template), against the same SQL run bare in the same run:
+
+* the board page (50 tiles) — target ≤ 300 ms;
+* one line's month report — target ≤ 500 ms;
+* the plant's year report (50 lines) — target ≤ 2 s;
+* the aggregator's ingest rate (batches of 200 samples, each with a status change so
+  that tiles change and the live feed sends them) while the web view runs in the same
+  process: with 50 live-update (server-sent events) clients against none, measured
+  none / 50 / none so that drift cancels — target: falls by less than 10 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.table import Row, print_rows  # noqa: E402
+
+PG = os.environ.get("LINESIDE_BENCH_PG", "postgresql://root@127.0.0.1:5432/test")
+SCHEMA = "lineside_bench_web"
+URL = f"{PG}?options=-csearch_path%3D{SCHEMA}"
+N_LINES = 50
+DAYS = 365
+HOUR = 3600.0
+PASSWORD = "bench password"
+
+
+def config(port: int = 0) -> Any:
+    from sync.aggregator.config import AggregatorConfig
+    from sync.aggregator.web.auth import hash_password
+
+    lines = [
+        {
+            "enterprise": "acme",
+            "site": f"site{s}",
+            "area": f"area{a}",
+            "line": f"line{s}{a}{n}",
+            "machine": "filler",
+        }
+        for s in range(2)
+        for a in range(5)
+        for n in range(5)
+    ][:N_LINES]
+    return AggregatorConfig.model_validate(
+        {
+            "store": {"url": URL},
+            "lines": lines,
+            "web": {
+                "port": port or 8080,
+                "users": [
+                    {
+                        "name": "bench",
+                        "role": "viewer",
+                        "password_hash": hash_password(PASSWORD, iterations=1000),
+                    }
+                ],
+            },
+        }
+    )
+
+
+# ---------------------------------------------------------------------- history
+
+
+def _copy(conn: Any, table: str, cols: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
+        for r in rows:
+            cp.write_row(r)
+
+
+def generate(cfg: Any, end: float) -> dict[str, int]:
+    """A year of history for every line, written with COPY (what ingest would have kept)."""
+    import psycopg
+
+    from sync.aggregator.rollups import split_hours
+    from sync.aggregator.store import AggregatorStore
+    from sync.protocol import LineRef, LineStatus
+
+    start = end - DAYS * 86400
+    reasons = [
+        "MECH.JAM",
+        "MECH.TORQUE",
+        "MATL.LABEL",
+        "MATL.STARVED",
+        "UTIL.AIR",
+        "SETUP.CHANGEOVER",
+        "PLANNED.PM",
+    ]
+    counts: dict[str, int] = {}
+    with psycopg.connect(URL, autocommit=False) as conn:
+        for ln in cfg.lines:
+            rnd = random.Random(ln.key)
+            events, reasons_rows, dt_hours, changes = [], [], [], []
+            down_by_hour: dict[float, float] = {}
+            t, seq = start, 0
+            while True:
+                t += rnd.expovariate(8 / 86400)
+                if t >= end - 600:
+                    break
+                d = min(rnd.expovariate(1 / 600) + 20, 7200)
+                ev = f"e{seq}"
+                events.append((ln.key, ev, "filler", t, t + d, "down", None, int(d < 30), seq + 1))
+                reasons_rows.append((ln.key, ev, rnd.choice(reasons), "", "operator", seq + 1))
+                for h, s in split_hours(t, t + d):
+                    dt_hours.append((ln.key, ev, h, s))
+                    down_by_hour[h] = down_by_hour.get(h, 0.0) + s
+                changes.append((ln.key, 2 * seq + 1, t, "filler", "running", "down", "plc"))
+                changes.append((ln.key, 2 * seq + 2, t + d, "filler", "down", "running", "plc"))
+                seq += 1
+                t += d
+            state, cnt, scrap = [], [], []
+            h = start - start % HOUR
+            while h < end - end % HOUR:
+                down = min(down_by_hour.get(h, 0.0), HOUR)
+                state.append((ln.key, "filler", h, "running", HOUR - down))
+                if down:
+                    state.append((ln.key, "filler", h, "down", down))
+                good = int((HOUR - down) * rnd.uniform(1.6, 1.9))
+                bad = rnd.randint(0, 40)
+                cnt.append((ln.key, "filler", h, good, bad, (good + bad) * 0.5, good * 0.5, 0.0))
+                if bad:
+                    scrap.append((ln.key, h, rnd.choice(["underfill", "cap", "label"]), bad))
+                h += HOUR
+            _copy(
+                conn,
+                "downtime",
+                ("line", "event_id", "machine", "start_ts", "end_ts", "state", "auto_reason", "micro", "seq"),
+                events,
+            )
+            _copy(
+                conn,
+                "downtime_reasons",
+                ("line", "event_id", "reason", "comment", "by_who", "seq"),
+                reasons_rows,
+            )
+            _copy(conn, "downtime_hours", ("line", "event_id", "hour", "seconds"), dt_hours)
+            _copy(conn, "state_changes", ("line", "seq", "ts", "machine", "old", "new", "cause"), changes)
+            _copy(conn, "rollup_state", ("line", "machine", "hour", "state", "seconds"), state)
+            _copy(
+                conn,
+                "rollup_counts",
+                (
+                    "line",
+                    "machine",
+                    "hour",
+                    "good",
+                    "scrap",
+                    "ideal_s",
+                    "good_ideal_s",
+                    "startup_scrap_ideal_s",
+                ),
+                cnt,
+            )
+            _copy(conn, "rollup_scrap", ("line", "hour", "reason", "scrap"), scrap)
+            for k, n in (
+                ("downtime events", len(events)),
+                ("state changes", len(changes)),
+                ("rollup rows", len(state) + len(cnt) + len(scrap) + len(dt_hours)),
+            ):
+                counts[k] = counts.get(k, 0) + n
+        conn.commit()
+        conn.execute("ANALYZE")
+    st = AggregatorStore(URL)
+    try:
+        for i, ln in enumerate(cfg.lines):
+            ref = LineRef(enterprise=ln.enterprise, site=ln.site, area=ln.area, line=ln.line)
+            st.set_status(
+                ln.key,
+                LineStatus(
+                    line=ref,
+                    online=True,
+                    ts=end,
+                    agent="bench",
+                    state="running" if i % 7 else "down",
+                    order=f"WO-{i}",
+                ),
+                end,
+            )
+            st.set_state(
+                ln.key,
+                "shift_kpi",
+                {
+                    "shift": None,
+                    "start": end - 28800,
+                    "end": end,
+                    "ts": end,
+                    "kpi": {"oee": 0.71, "availability": 0.9, "performance": 0.82, "quality": 0.96},
+                    "pareto": [],
+                },
+                end,
+            )
+            st.set_state(
+                ln.key,
+                "current_order",
+                {
+                    "order": f"WO-{i}",
+                    "product": "COLA-500",
+                    "since": end - 3600,
+                    "ts": end,
+                    "dispatch": [{"order_id": f"WO-{i}", "quantity": 6000, "good": 2500, "state": "running"}],
+                },
+                end,
+            )
+    finally:
+        st.close()
+    return counts
+
+
+def prepare(cfg: Any, regen: bool) -> tuple[float, dict[str, int]]:
+    import psycopg
+
+    from sync.aggregator.store import AggregatorStore
+
+    with psycopg.connect(PG, autocommit=True) as admin:
+        have = admin.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (SCHEMA,)).fetchone()
+        if have and not regen:
+            row = admin.execute(f"SELECT max(hour) FROM {SCHEMA}.rollup_counts").fetchone()
+            n = admin.execute(f"SELECT count(DISTINCT line) FROM {SCHEMA}.rollup_counts").fetchone()
+            if row and row[0] and n and n[0] == N_LINES:
+                return float(row[0]) + HOUR, {}
+        admin.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        admin.execute(f"CREATE SCHEMA {SCHEMA}")
+    AggregatorStore(URL).close()  # the schema by the migrations
+    end = time.time() // HOUR * HOUR
+    return end, generate(cfg, end)
+
+
+# ---------------------------------------------------------------------- timing
+
+
+def median_ms(fn: Any, repeat: int) -> float:
+    fn()  # warm
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return statistics.median(out)
+
+
+def bare(store: Any, statements: list[tuple[str, tuple[Any, ...]]]) -> Any:
+    def run() -> None:
+        for sql, params in statements:
+            store.query(sql, params)
+
+    return run
+
+
+def board_sql(cfg: Any) -> list[tuple[str, tuple[Any, ...]]]:
+    out: list[tuple[str, tuple[Any, ...]]] = [
+        ("SELECT line, online, ts, state, order_id, last_data, backlog FROM line_status", ()),
+        (
+            "SELECT line, name, data FROM line_state WHERE name IN ('shift_kpi', 'current_order', 'alarms')",
+            (),
+        ),
+        (
+            "SELECT d.line, d.event_id, d.machine, d.start_ts, d.state, d.auto_reason, r.reason FROM downtime d "
+            "LEFT JOIN downtime_reasons r ON r.line = d.line AND r.event_id = d.event_id WHERE d.end_ts IS NULL",
+            (),
+        ),
+    ]
+    out += [
+        (
+            "SELECT ts, new FROM state_changes WHERE line = ? AND machine = ? ORDER BY ts DESC LIMIT 1",
+            (ln.key, "filler"),
+        )
+        for ln in cfg.lines
+    ]
+    return out
+
+
+def report_sql(keys: list[str], a: float, b: float) -> list[tuple[str, tuple[Any, ...]]]:
+    marks = ", ".join("?" for _ in keys)
+    return [
+        (
+            f"SELECT line, machine, state, sum(seconds) FROM rollup_state WHERE line IN ({marks}) AND hour >= ? "
+            "AND hour < ? GROUP BY line, machine, state",
+            (*keys, a, b),
+        ),
+        (
+            f"SELECT line, machine, sum(good), sum(scrap), sum(ideal_s) FROM rollup_counts WHERE line IN ({marks}) "
+            "AND hour >= ? AND hour < ? GROUP BY line, machine",
+            (*keys, a, b),
+        ),
+        (
+            "SELECT h.line, r.reason, d.micro, d.state, sum(h.seconds), count(DISTINCT h.event_id) FROM downtime_hours h "
+            "JOIN downtime d ON d.line = h.line AND d.event_id = h.event_id LEFT JOIN downtime_reasons r "
+            f"ON r.line = h.line AND r.event_id = h.event_id WHERE h.line IN ({marks}) AND h.hour >= ? AND h.hour < ? "
+            "GROUP BY h.line, r.reason, d.micro, d.state",
+            (*keys, a, b),
+        ),
+        (
+            f"SELECT reason, sum(scrap) FROM rollup_scrap WHERE line IN ({marks}) AND hour >= ? AND hour < ? "
+            "GROUP BY reason",
+            (*keys, a, b),
+        ),
+    ]
+
+
+CLIENTS = textwrap.dedent(
+    """
+    import asyncio, re, sys, httpx
+    url, n, seconds, pw = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+    async def main():
+        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+            page = await c.get("/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+            await c.post("/login", data={"user": "bench", "password": pw, "csrf": csrf, "next": "/"})
+            got = [0] * n
+            async def one(i):
+                async with c.stream("GET", "/events") as r:
+                    async for line in r.aiter_lines():
+                        if line.startswith("event: tile"):
+                            got[i] += 1
+            tasks = [asyncio.create_task(one(i)) for i in range(n)]
+            print("connected", flush=True)
+            await asyncio.sleep(seconds)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            print(sum(got), min(got), flush=True)
+    asyncio.run(main())
+    """
+)
+
+
+def ingest_rate(store: Any, cfg: Any, seconds: float, seqs: dict[str, int]) -> float:
+    """Records per second the plant store commits (batches of 200 samples, each with the
+    line's status flipping state: the tiles change and the live feed sends them)."""
+    from sync.protocol import Batch, LineRef, LineStatus
+
+    n, i = 0, 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        ln = cfg.lines[i % len(cfg.lines)]
+        ref = LineRef(enterprise=ln.enterprise, site=ln.site, area=ln.area, line=ln.line)
+        first = seqs.get(ln.key, 0) + 1
+        now = time.time()
+        recs = [
+            {
+                "seq": s,
+                "tag": "filler.fill_weight",
+                "ts": now,
+                "ts_recv": now,
+                "value": 500.0,
+                "quality": "good",
+            }
+            for s in range(first, first + 200)
+        ]
+        with store.tx():
+            store.ingest_in_tx(
+                Batch(
+                    line=ref,
+                    stream="samples",
+                    after_seq=first - 1,
+                    first_seq=first,
+                    last_seq=first + 199,
+                    sent_at=now,
+                    records=recs,
+                ),
+                now=now,
+            )
+            store.set_status(
+                ln.key,
+                LineStatus(
+                    line=ref,
+                    online=True,
+                    ts=now,
+                    agent="bench",
+                    state=("down", "running")[i // len(cfg.lines) % 2],
+                ),
+                now,
+            )
+        seqs[ln.key] = first + 199
+        n += 200
+        i += 1
+    return n / seconds
+
+
+def live_clients(cfg: Any, repeat_s: float) -> dict[str, float]:
+    from edge.cli.demo import free_port
+    from sync.aggregator.store import AggregatorStore
+    from sync.aggregator.web.app import server
+
+    port = free_port()
+    srv = server(cfg, port=port)
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    while not srv.started:
+        time.sleep(0.05)
+    store = AggregatorStore(URL)
+    seqs = dict(store.query("SELECT line, contiguous FROM progress WHERE stream = 'samples'"))
+    try:
+        a = ingest_rate(store, cfg, repeat_s, seqs)
+        p = subprocess.Popen(
+            [sys.executable, "-c", CLIENTS, f"http://127.0.0.1:{port}", "50", str(repeat_s + 6), PASSWORD],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert p.stdout is not None
+        assert p.stdout.readline().strip() == "connected"
+        time.sleep(2)  # every stream open
+        b = ingest_rate(store, cfg, repeat_s, seqs)
+        out = p.communicate(timeout=60)[0].split()
+        c = ingest_rate(store, cfg, repeat_s, seqs)
+    finally:
+        srv.should_exit = True
+        th.join(10)
+        store.close()
+    return {"none": (a + c) / 2, "with": b, "events": float(out[0]), "min_events": float(out[1])}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--regen", action="store_true", help="generate the year of history again")
+    ap.add_argument("--repeat", type=int, default=7, help="requests per page figure (median)")
+    ap.add_argument("--ingest-s", type=float, default=6.0, help="seconds per ingest-rate phase")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    try:
+        import psycopg
+
+        psycopg.connect(PG, connect_timeout=3).close()
+    except Exception as e:
+        print(f"bench/web.py: PostgreSQL not reachable at {PG} ({e}); set LINESIDE_BENCH_PG", file=sys.stderr)
+        return 1
+    from starlette.testclient import TestClient
+
+    from sync.aggregator.store import AggregatorStore
+    from sync.aggregator.web.app import create_app
+
+    cfg = config()
+    t = time.monotonic()
+    end, generated = prepare(cfg, args.regen)
+    gen_s = time.monotonic() - t
+    store = AggregatorStore(URL)
+    rows: list[Row] = []
+    try:
+        with TestClient(create_app(cfg), base_url="http://127.0.0.1") as c:
+            import re
+
+            page = c.get("/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert csrf
+            c.post("/login", data={"user": "bench", "password": PASSWORD, "csrf": csrf.group(1)})
+            one = cfg.lines[0].key
+            board = median_ms(lambda: c.get("/").raise_for_status(), args.repeat)
+            board_bare = median_ms(bare(store, board_sql(cfg)), args.repeat)
+            rows.append(
+                Row("web", "board page, 50 lines (ms)", board, "≤ 300", board_bare, "board's SQL bare", True)
+            )
+            month = median_ms(
+                lambda: c.get(
+                    "/reports", params={"scope": f"line:{one}", "period": "month"}
+                ).raise_for_status(),
+                args.repeat,
+            )
+            month_bare = median_ms(bare(store, report_sql([one], end - 30 * 86400, end)), args.repeat)
+            rows.append(
+                Row("web", "line month report (ms)", month, "≤ 500", month_bare, "its SQL bare", True)
+            )
+            year = median_ms(
+                lambda: c.get("/reports", params={"scope": "plant", "period": "year"}).raise_for_status(),
+                max(3, args.repeat // 2),
+            )
+            year_bare = median_ms(
+                bare(store, report_sql([ln.key for ln in cfg.lines], end - 365 * 86400, end)),
+                max(3, args.repeat // 2),
+            )
+            rows.append(
+                Row(
+                    "web", "plant year report, 50 lines (ms)", year, "≤ 2000", year_bare, "its SQL bare", True
+                )
+            )
+        live = live_clients(config(), args.ingest_s)
+        rows.append(
+            Row(
+                "web",
+                "ingest with 50 live clients (rec/s)",
+                live["with"],
+                "≥ 90 %",
+                live["none"],
+                "no clients, same run",
+            )
+        )
+    finally:
+        store.close()
+    print_rows(
+        rows,
+        f"Plant web view on PostgreSQL: {N_LINES} lines, {DAYS} days of history"
+        + (f" (generated in {gen_s:.0f} s: {generated})" if generated else " (kept from an earlier run)"),
+    )
+    drop = 1 - live["with"] / live["none"]
+    print(
+        f"live updates: {live['events']:.0f} tile events received by 50 clients (fewest per client "
+        f"{live['min_events']:.0f}); ingest fell by {100 * drop:.1f} %"
+    )
+    if args.json:
+        print(json.dumps({r.figure: r.measured for r in rows} | {"ingest_drop": drop}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
