@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.table import Row, print_rows  # noqa: E402
+from bench.table import Row, print_rows
 
 PG = os.environ.get("LINESIDE_BENCH_PG", "postgresql://root@127.0.0.1:5432/test")
 SCHEMA = "lineside_bench_web"
