@@ -121,6 +121,8 @@ def test_planner_releases_an_order_and_it_is_queued_and_audited(client: TestClie
         assert [c["body"]["order_id"] for c in cmds] == ["WO-7"] and cmds[0]["body"]["quantity"] == 500
     finally:
         st.close()
+    r = client.post("/planning/99/approve", data={"csrf": csrf})
+    assert r.status_code == 400 and "no plan 99" in r.text
     bad = client.post(
         "/orders/release", data={"csrf": csrf, "line": KEY, "order_id": "bad id!", "product": "P"}
     )
