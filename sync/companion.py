@@ -74,8 +74,10 @@ class MqttCompanion:
     def _message(self, topic: str, payload: bytes) -> None:
         """A message on a subscribed topic."""
 
-    def _tick(self, now: float) -> None:
-        """Called every tick and on every commit while connected."""
+    def _tick(self, now: float) -> bool:
+        """Called every tick and on every commit while connected; True: more is waiting
+        (a backlog), call again without waiting."""
+        return False
 
     def _lost(self) -> None:
         """The connection was lost (paho reconnects on its own unless this replaces the client)."""
@@ -159,13 +161,16 @@ class MqttCompanion:
             return
         try:
             self._new_client()
+            busy = False
             while not self._stop.is_set():
-                self._wake.wait(self.tick_s)
-                self._wake.clear()
+                if not busy:
+                    self._wake.wait(self.tick_s)
+                    self._wake.clear()
+                busy = False
                 self._handle_events()
                 if self.connected:
                     try:
-                        self._tick(time.monotonic())
+                        busy = self._tick(time.monotonic())
                     except Exception as e:  # a failing read must not end the thread
                         self.faults.fault("tick", str(e), what=f"{self.name} cannot publish")
                     else:

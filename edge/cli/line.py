@@ -49,6 +49,23 @@ def print_report(rep: dict[str, Any], tz: str) -> None:
         "\nsix big losses (+ time without data): "
         + ", ".join(f"{k.replace('_', ' ')} {_dur(v)}" for k, v in losses.items())
     )
+    total = rep["total"]
+    if total.get("unobserved_count"):
+        print(
+            f"produced while not observed: {total['unobserved_count']} parts "
+            f"(run time {_dur(total['unobserved_run_s'])} inferred at ideal speed)"
+        )
+    for c in rep.get("changeovers", []):
+        took = f"{_dur(c['end'] - c['start'])}" if c["end"] is not None else "running"
+        print(
+            f"changeover {c['from'] or '?'} → {c['to'] or '?'} at {when(c['start'])}: "
+            f"standard {_dur(c['standard_s'])}, took {took}"
+        )
+    missed = rep.get("inspections_missed", [])
+    if missed:
+        print(f"\nMISSED INSPECTIONS ({len(missed)})")
+        for m in missed:
+            print(f"{when(m['due_at']):<20} {m['plan']:<20} order {m['order']}  ({m['reason']})")
     print("\nMACHINE              OEE    failures   MTBF     MTTR")
     for m, k in rep["machines"].items():
         print(
@@ -70,7 +87,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     cfg = _load(args.config)
     rep = replay(cfg, Path(args.samples))
-    return emit(args.json, rep, lambda: print_report(rep, cfg.line.timezone))
+
+    def text() -> None:
+        print_report(rep, cfg.line.timezone)
+        orders = rep.get("maintenance")
+        if orders is not None:
+            zone = ZoneInfo(cfg.line.timezone)
+            print(f"\nmaintenance orders the plans and long stops raise: {len(orders)}")
+            for o in orders:
+                at = datetime.fromtimestamp(o["ts"], zone).strftime("%Y-%m-%d %H:%M:%S")
+                print(f"  {at} {o['type']:<10} {o['asset']:<16} {o['plan'] or '':<22} {o['detail']}")
+
+    return emit(args.json, rep, text)
 
 
 def cmd_kpi(args: argparse.Namespace) -> int:
@@ -152,6 +180,7 @@ def cmd_order(args: argparse.Namespace) -> int:
             product=args.product,
             quantity=args.quantity,
             due=due,
+            switch=args.switch,
         )
     print(f"{args.action} {args.order or ''} queued; the agent applies it within a second")
     return 0
@@ -314,8 +343,8 @@ def register(sub: Any) -> None:
         ("pause", "pause the running order (a planned stop)"),
         ("resume", "resume the paused order"),
         ("complete", "complete the running order"),
-        ("changeover_start", "begin a changeover (a planned stop)"),
-        ("changeover_end", "end the changeover"),
+        ("changeover_start", "begin a changeover: planned for its standard minutes, then setup loss"),
+        ("changeover_end", "end the changeover (it also ends with the line machine's first good part)"),
         (
             "list",
             "the dispatch list: in the plan's sequence with plan against actual, else by priority and due",
@@ -348,7 +377,20 @@ def register(sub: Any) -> None:
                 help="why it cannot start: material not staged, tool in maintenance, first-off hold",
             )
             a.add_argument("--detail", type=text_arg, help="what exactly (material, tool, who holds it)")
+        if action == "changeover_start":
+            a.add_argument(
+                "--product",
+                type=id_arg,
+                help="product the line changes over to (default: the product of ORDER); its standard "
+                "minutes (changeovers.matrix) are planned, the overrun is setup loss",
+            )
         if action == "start":
+            a.add_argument(
+                "--switch",
+                action="store_true",
+                help="confirm: another order runs; complete it and start this one (a changeover "
+                "begins when the product changes)",
+            )
             a.add_argument("--product", type=id_arg, help="product id (default: from the dispatch list)")
             a.add_argument(
                 "--quantity",
@@ -358,6 +400,7 @@ def register(sub: Any) -> None:
             a.add_argument("--due", help="due date: ISO 8601, plant local time")
         a.set_defaults(
             func=_order_args(cmd_order),
+            switch=False,
             product=None,
             quantity=None,
             due=None,
@@ -382,7 +425,13 @@ def register(sub: Any) -> None:
     cn.add_argument("machine", help="machine name")
     cn.add_argument("--good", type=int_arg(), default=0, help="parts to add to good (negative to remove)")
     cn.add_argument("--scrap", type=int_arg(), default=0, help="parts to add to scrap")
-    cn.add_argument("--scrap-reason", type=text_arg, help="why the parts are scrap (required with --scrap)")
+    cn.add_argument(
+        "--scrap-reason",
+        type=text_arg,
+        help="why the parts are scrap: a code of the config's scrap_reasons tree, the same the terminal "
+        "offers (required with --scrap). On a machine with scrap_entry: from_good (the default) "
+        "the parts move from good to scrap",
+    )
     cn.add_argument("--comment", type=text_arg, help="why (required for corrections)")
     add_auth(cn)
     cn.set_defaults(func=cmd_count)

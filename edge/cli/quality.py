@@ -303,6 +303,43 @@ def cmd_inspect_record(args: argparse.Namespace) -> int:
     return 0 if passed else 4
 
 
+def cmd_inspect_release(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
+    from edge.services.inspections import release_hold
+
+    cfg = _load(args.config)
+    with open_store(cfg) as st:
+        actor = operator(args, cfg, st, sign=True)
+        release_hold(cfg, st, actor, args.order, reason=args.reason)
+    print(f"{args.order}: hold released by {actor.who}; the order may resume")
+    return 0
+
+
+def cmd_inspect_missed(args: argparse.Namespace) -> int:
+    import time as _time
+
+    from edge.services.context import open_store
+    from edge.services.inspections import holds, missed_between
+
+    cfg = _load(args.config)
+    now = _time.time()
+    with open_store(cfg, readonly=True) as st:
+        rows = missed_between(st, now - args.hours * 3600, now + 1)
+        held = holds(st)
+    if args.json:
+        print(json.dumps({"missed": rows, "on_hold": held}, indent=1))
+        return 0
+    zone = ZoneInfo(cfg.line.timezone)
+    for r in rows:
+        when = datetime.fromtimestamp(r["due_at"], zone).strftime("%Y-%m-%d %H:%M")
+        print(f"{r['plan']:<20} order {r['order']:<14} due {when}  MISSED ({r['reason']})")
+    if not rows:
+        print(f"no inspection missed in the last {args.hours:g} h")
+    for order, why in held.items():
+        print(f"order {order} ON HOLD: {why}")
+    return 0
+
+
 def register(sub: Any) -> None:
     sp = sub.add_parser("spc", help="offline SPC on CSV files: control limits, run rules, capability")
     spsub = sp.add_subparsers(dest="spc_command", metavar="SUBCOMMAND")
@@ -426,9 +463,32 @@ def register(sub: Any) -> None:
     irec.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     irec.add_argument("plan", type=id_arg, help="inspection plan name")
     irec.add_argument("--item", action="append", help="NAME=VALUE for each item (a number, or pass/fail)")
-    irec.add_argument("--comment", type=text_arg, help="remarks")
+    irec.add_argument(
+        "--comment",
+        type=text_arg,
+        help="remarks; required when the result fails (what was found, what was done)",
+    )
     add_auth(irec, signs=True)
     irec.set_defaults(func=cmd_inspect_record)
+    irel = inssub.add_parser(
+        "release",
+        help="release an order held by a failed first-off without a re-check (supervisor, signed)",
+        description="A failed first-off holds its order (it neither starts nor resumes) until a "
+        "passing re-check of the plan. A supervisor (permission release_holds) may release it "
+        "instead, with a reason; signed with the PIN and audited as an approval.",
+    )
+    irel.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    irel.add_argument("order", type=id_arg, help="work order on hold")
+    irel.add_argument("--reason", required=True, type=text_arg, help="why the order may run anyway")
+    add_auth(irel, signs=True)
+    irel.set_defaults(func=cmd_inspect_release)
+    imis = inssub.add_parser("missed", help="inspections recorded as missed, and orders on hold")
+    imis.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    imis.add_argument(
+        "--hours", type=float_arg(lo=0.0, hi=24.0 * 366), default=24.0, help="look back (default 24)"
+    )
+    imis.add_argument("--json", action="store_true", help="machine-readable output")
+    imis.set_defaults(func=cmd_inspect_missed)
 
     tr = sub.add_parser(
         "trace",

@@ -17,15 +17,18 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge.config.base import TOPIC_SAFE_RE, CrossCheckError, Model, format_validation_error
 from edge.config.devices import Device, OpcUaDevice, Tag, check_address
+from edge.config.maintenance import MaintenanceCfg, check_maintenance_section
 from edge.config.materials import BomCfg, MaterialMasterCfg, StockCfg, check_materials_sections
 from edge.config.operators import OperatorCfg, TuiCfg, check_operator_sections
 from edge.config.paths import store_file
 from edge.config.production import (
     CalendarCfg,
+    ChangeoverCfg,
     MachineCfg,
     OrderCfg,
     ProductCfg,
     ReasonCfg,
+    ScrapReasonCfg,
     check_line_sections,
 )
 from edge.config.quality import CharacteristicCfg, InspectionPlanCfg, MaterialCfg, check_quality_sections
@@ -159,6 +162,10 @@ class LineConfig(Model):
     """Product assumed when no work order is running (for performance)."""
     orders: list[OrderCfg] = []
     """Work orders known in advance (replay and tests)."""
+    changeovers: ChangeoverCfg = ChangeoverCfg()
+    """Changeover matrix (standard minutes product → product) and how overruns are booked."""
+    scrap_reasons: list[ScrapReasonCfg] = []
+    """Scrap reason tree (category → reason); scrap is booked with one of its codes."""
     characteristics: list[CharacteristicCfg] = []
     """Quality characteristics under SPC."""
     inspections: list[InspectionPlanCfg] = []
@@ -182,6 +189,8 @@ class LineConfig(Model):
     """Who may log in at the operator terminal (badge, name, role, PIN hash)."""
     tui: TuiCfg = TuiCfg()
     """Operator terminal: idle logout, theme, roles and their permissions."""
+    maintenance: MaintenanceCfg = MaintenanceCfg()
+    """Assets, maintenance plans, failure codes and spare parts."""
 
     # Set by the loader, not part of the file.
     source: Annotated[Path | None, Field(exclude=True)] = None
@@ -213,6 +222,7 @@ class LineConfig(Model):
         errors += check_quality_sections(self)
         errors += check_materials_sections(self)
         errors += check_operator_sections(self)
+        errors += check_maintenance_section(self)
         errors += check_plant_it_sections(self)
         if errors:
             raise CrossCheckError(errors)

@@ -42,7 +42,11 @@ Permission = Literal[
     "request_limits",  # request new SPC limits (another person approves them)
     "record_lots",  # record produced lots/serials and consumed material lots
     "large_corrections",  # count corrections beyond tui.count_corrections (a supervisor's)
+    "release_holds",  # release an order held by a failed first-off without a re-check (signed)
     "write",  # write a value to a writable PLC tag (`lineside write`)
+    "approve_maintenance",  # approve (or reject) maintenance requests and schedule work orders; signed
+    "do_maintenance",  # work on maintenance orders: start, pause, labour, parts, failure codes, finish (signed)
+    "manage_parts",  # spare-parts receipts and stock counts
     "move_stock",  # move lots in and out of lineside locations, count stock, issue material
     "hold_lots",  # put a lot, an order or a machine's time window on hold (quarantine)
     "dispose_holds",  # release, scrap or rework what is on hold (signed; the quality role's)
@@ -63,7 +67,15 @@ _BASIC = [
 DEFAULT_ROLES: dict[str, list[str]] = {
     "operator": _BASIC,
     # Maintenance declares (and clears) a tool in maintenance on the orders that need it.
-    "maintenance": ["explain_downtime", "request_maintenance", "block_orders"],
+    # It approves, schedules and works maintenance orders and keeps the spare-parts store.
+    "maintenance": [
+        "explain_downtime",
+        "request_maintenance",
+        "block_orders",
+        "approve_maintenance",
+        "do_maintenance",
+        "manage_parts",
+    ],
     "team_lead": [*_BASIC, "adjust_counts", "ack_alarms", "request_limits"],
     "quality": [*_BASIC, "ack_alarms", "request_limits", "approve", "dispose_holds"],
     "supervisor": list(PERMISSIONS),

@@ -79,6 +79,10 @@ class MachineCfg(Model):
     """Production counters."""
     micro_stop_s: Annotated[float, Field(ge=0)] = 30.0
     """Stops shorter than this are micro-stops: a performance loss, not availability."""
+    scrap_entry: Literal["from_good", "extra"] = "from_good"
+    """Scrap an operator books on this machine: ``from_good``, parts its counters already
+    counted as good (found bad afterwards: they move from good to scrap); ``extra``,
+    parts the counters never saw (only scrap grows)."""
 
 
 class ReasonCfg(Model):
@@ -144,6 +148,30 @@ class ProductCfg(Model):
         if v is not None and info.data.get("ideal_cycle_s") is not None:
             raise ValueError("give ideal_cycle_s or ideal_rate_per_min, not both")
         return v
+
+
+class ScrapReasonCfg(Model):
+    code: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$")]
+    """Unique scrap reason code."""
+    name: str
+    """Text shown to operators."""
+    children: list[ScrapReasonCfg] = []
+    """Finer reasons."""
+
+
+class ChangeoverCfg(Model):
+    """Changeovers from one product to another. The standard length is planned time;
+    what a changeover takes beyond it is the "setup & adjustments" availability loss."""
+
+    matrix: dict[str, dict[str, Annotated[float, Field(ge=0)]]] = {}
+    """Standard minutes from product → to product. A pair not listed takes the target
+    product's ``changeover_min``; the same product needs none."""
+    overrun_reason: str | None = None
+    """Reason (in the ``SETUP`` category of the reason tree) the overrun is booked with.
+    Default: the first reason under ``SETUP``."""
+    end_at_first_good: bool = True
+    """The changeover ends with the first good part of the line machine (Nakajima's
+    "last good part to first good part"); otherwise only ``order changeover_end``."""
 
 
 class OrderCfg(Model):
@@ -264,6 +292,29 @@ def check_line_sections(cfg: Any) -> list[str]:
         pids.add(p.id)
         if p.ideal_cycle_s is None and p.ideal_rate_per_min is None:
             errors.append(f"products[{i}]: product {p.id!r} needs ideal_cycle_s or ideal_rate_per_min")
+    for a, row in cfg.changeovers.matrix.items():
+        for b in (a, *row):
+            if b not in pids:
+                errors.append(f"changeovers.matrix.{a}: {b!r} is not a product")
+    reason = cfg.changeovers.overrun_reason
+    if reason is not None and reason not in codes:
+        errors.append(f"changeovers.overrun_reason: {reason!r} is not in the reason tree")
+    elif reason is not None and not any(r.code == "SETUP" for r in cfg.reasons if _holds(r, reason)):
+        errors.append(
+            f"changeovers.overrun_reason: {reason!r} must lie under the SETUP category "
+            "(setup & adjustments is one of the six big losses)"
+        )
+    scrap_codes: set[str] = set()
+
+    def walk_scrap(node: Any, path: str) -> None:
+        if node.code in scrap_codes:
+            errors.append(f"{path}.code: duplicate scrap reason code {node.code!r}")
+        scrap_codes.add(node.code)
+        for j, c in enumerate(node.children):
+            walk_scrap(c, f"{path}.children[{j}]")
+
+    for i, r in enumerate(cfg.scrap_reasons):
+        walk_scrap(r, f"scrap_reasons[{i}]")
     for i, o in enumerate(cfg.orders):
         if o.product not in pids:
             errors.append(f"orders[{i}].product: order {o.id!r} is for unknown product {o.product!r}")
@@ -277,17 +328,70 @@ def check_line_sections(cfg: Any) -> list[str]:
     return errors
 
 
+def _holds(node: Any, code: str) -> bool:
+    return node.code == code or any(_holds(c, code) for c in node.children)
+
+
+def overrun_reason(cfg: Any) -> str | None:
+    """The reason a changeover's overrun is booked with: configured, else the first
+    reason under ``SETUP`` (a leaf if it has children), else None (unexplained stops)."""
+    if cfg.changeovers.overrun_reason is not None:
+        return str(cfg.changeovers.overrun_reason)
+    for r in cfg.reasons:
+        if r.code == "SETUP":
+            node = r
+            while node.children:
+                node = node.children[0]
+            return str(node.code)
+    return None
+
+
+def changeover_matrix(cfg: Any) -> dict[tuple[str, str], float]:
+    """Standard changeover seconds for every ordered pair of different products, and
+    ``("", to)`` for a changeover onto ``to`` from a product not known."""
+    by_id = {p.id: p for p in cfg.products}
+    out: dict[tuple[str, str], float] = {}
+    for b, pb in by_id.items():
+        out[("", b)] = pb.changeover_min * 60.0  # from a product not known
+    for a in by_id:
+        for b, pb in by_id.items():
+            if a != b:
+                minutes = cfg.changeovers.matrix.get(a, {}).get(b, pb.changeover_min)
+                out[(a, b)] = minutes * 60.0
+    return out
+
+
+def scrap_reason_names(cfg: Any) -> dict[str, str]:
+    """Scrap reason code → "Parent / Child" name, in tree order."""
+    out: dict[str, str] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        name = f"{prefix}{node.name}"
+        out[node.code] = name
+        for c in node.children:
+            walk(c, f"{name} / ")
+
+    for r in cfg.scrap_reasons:
+        walk(r, "")
+    return out
+
+
 __all__ = [
     "DAYS",
     "CalendarCfg",
+    "ChangeoverCfg",
     "MachineCfg",
     "OrderCfg",
     "ProductCfg",
     "ReasonCfg",
+    "ScrapReasonCfg",
     "build_calendar",
     "build_reason_tree",
     "build_state_model",
+    "changeover_matrix",
     "check_line_sections",
+    "overrun_reason",
+    "scrap_reason_names",
 ]
 
 
@@ -317,6 +421,10 @@ def build_line_logic(cfg: Any) -> Any:
         fault_reasons=dict(cfg.fault_codes),
         ideal_cycle={p.id: p.cycle_s for p in cfg.products},
         default_product=cfg.default_product,
+        changeover_s=changeover_matrix(cfg),
+        setup_reason=overrun_reason(cfg),
+        line_machine=line_machine(cfg),
+        end_changeover_at_first_good=cfg.changeovers.end_at_first_good,
     )
 
 

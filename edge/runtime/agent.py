@@ -17,10 +17,11 @@ from typing import Any
 
 from edge.config.devices import Tag
 from edge.config.line import LineConfig
+from edge.config.maintenance import build_maintenance_logic
 from edge.config.production import build_line_logic
 from edge.core import sdnotify
 from edge.core.clock import AgentClock, ClockStep, boot_id
-from edge.core.errors import DriverError, LinesideError, WriteRefused
+from edge.core.errors import DriverError, LinesideError, StoreUnusable, WriteRefused
 from edge.core.faultlog import FaultLog
 from edge.drivers import Reading, create_driver
 from edge.logic.materials.lots import LotTagWatcher
@@ -30,7 +31,8 @@ from edge.runtime.companion import Companion, TagWriting
 from edge.runtime.device_runner import DeviceRunner
 from edge.services import materials as materials_service
 from edge.services import plan as plan_service
-from edge.store import Store
+from edge.store import Store, StoreLock
+from edge.store import maintenance as maintenance_repo
 from edge.store import production as production_repo
 from edge.store import uns as uns_repo
 from edge.store.writer import SampleWriter
@@ -39,6 +41,8 @@ log = logging.getLogger("lineside.agent")
 #: How often the agent looks whether the plan's next order can start (and records a
 #: resequencing when it cannot and the plant is unreachable).
 PLAN_CHECK_S = 2.0
+#: How often the maintenance plans' meters (run hours, cycles) are saved for a restart.
+MAINT_SAVE_S = 60.0
 #: How often the agent backflushes the parts counted, makes produced lots, applies
 #: automatic holds and looks for shortages (``edge.services.materials``).
 MATERIALS_S = 2.0
@@ -77,8 +81,12 @@ class Agent:
             self.lots = LotTagWatcher(
                 {m.lot_tag: m.material for m in cfg.materials}, order=running.order if running else None
             )
+        #: Maintenance plans and long stops → work orders (None: nothing to watch).
+        self.maint = build_maintenance_logic(cfg) if cfg.machines else None
+        self._maint_saved = 0.0
         self._logic_tags = (
-            (set(self.logic.by_tag) if self.logic else set())
+            (set(self.maint.by_tag) if self.maint else set())
+            | (set(self.logic.by_tag) if self.logic else set())
             | (self.quality.tags if self.quality else set())
             | (set(self.lots.by_tag) if self.lots else set())
         )
@@ -105,6 +113,11 @@ class Agent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._plan_checked = 0.0
         self._materials_done = 0.0
+        #: The exclusive hold on the store, taken at :meth:`start`.
+        self.lock = StoreLock(self.store.path)
+        #: Why the agent stopped on its own (the store deleted or replaced under it):
+        #: :meth:`run` raises it after stopping (exit 2, no restart).
+        self.fatal: LinesideError | None = None
 
     def _notify_companions(self) -> None:
         for c in self.companions:
@@ -154,14 +167,21 @@ class Agent:
     def _feed_logic(self, samples: list[Sample]) -> None:
         """Line logic sees exactly the samples that are stored, so replaying the store
         reproduces the live facts."""
-        if self.logic is None and self.quality is None and self.lots is None:
+        if self.logic is None and self.quality is None and self.lots is None and self.maint is None:
             return
         facts: list[Any] = []
+        maint = self.maint
         for s in samples:
             if s.tag in self._logic_tags:
                 good = s.quality == Quality.GOOD
                 if self.logic is not None:
-                    facts.extend(self.logic.on_sample(s.ts, s.tag, s.value, good))
+                    line_facts = self.logic.on_sample(s.ts, s.tag, s.value, good)
+                    if line_facts:
+                        facts.extend(line_facts)
+                        if maint is not None:
+                            facts.extend(maint.follow(line_facts))
+                if maint is not None:
+                    facts.extend(maint.on_sample(s.ts, s.tag, s.value, good))
                 if self.quality is not None:
                     facts.extend(self.quality.feed(s.ts, s.tag, s.value, good))
                 if self.lots is not None:
@@ -290,6 +310,8 @@ class Agent:
 
     async def start(self) -> None:
         self._ready = False  # READY=1 sent: watchdog pings may follow
+        # A second agent on this store stops here, before it touches anything.
+        self.lock.acquire()
         self._loop = asyncio.get_running_loop()
         from edge.runtime.channel import OperatorChannel
 
@@ -314,6 +336,8 @@ class Agent:
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
         if self.logic is not None:
             await asyncio.to_thread(self._resume_logic)
+        if self.maint is not None:
+            await asyncio.to_thread(self._resume_maintenance)
         if self.logic is not None or self.quality is not None:
             self._tasks.append(asyncio.create_task(self._tick(), name="logic-tick"))
         self._tasks.append(asyncio.create_task(self._retention(), name="retention"))
@@ -364,11 +388,14 @@ class Agent:
         if getattr(self, "_metrics", None) is not None:
             self._metrics.shutdown()
         await self.writer.close()
+        if self.maint is not None:
+            await self._save_maintenance()
         await asyncio.to_thread(self._write_status)
         await asyncio.to_thread(self.store.append_event, "agent_stopped", "agent", "agent stopped")
         for c in self.companions:
             # Last chance to send what is committed; the rest goes at the next start.
             await asyncio.to_thread(c.stop, 2.0)
+        self.lock.release()
         log.info("agent stopped: %d samples committed", self.writer.committed)
 
     async def run(self, duration: float | None = None) -> None:
@@ -383,6 +410,8 @@ class Agent:
                     pass
         finally:
             await self.stop()
+        if self.fatal is not None:
+            raise self.fatal
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -416,6 +445,14 @@ class Agent:
         wd = sdnotify.watchdog_interval()
         period = min(self.cfg.agent.heartbeat_s, wd) if wd else self.cfg.agent.heartbeat_s
         while True:
+            replaced = self.store.replaced()
+            if replaced is not None:
+                # Anything written from now on would go into a file nobody reads (deleted)
+                # or beside one another process put there: stop, exit 2, a person acts.
+                log.error("%s; stopping (restore the store, then start the agent again)", replaced)
+                self.fatal = StoreUnusable(replaced)
+                self._stopping.set()
+                return
             step = self.clock.check()
             if step is not None:
                 await self._clock_stepped(step)
@@ -488,6 +525,23 @@ class Agent:
                 if latest is not None and latest[0] != State.NO_DATA.value:
                     facts.append(StateChange(last, m, State(latest[0]), State.NO_DATA, "agent not running"))
             self.logic.resume(last)  # parts the counters caught up were made while not observed
+        running = production_repo.running_order(self.store)
+        co = production_repo.open_changeover(self.store)
+        good = 0
+        if running is not None and self.logic.line_machine is not None:
+            good = production_repo.order_counts(self.store, self.logic.line_machine, running.order)[0]
+        facts += self.logic.restore(
+            order=running.order if running else None,
+            product=running.product if running else None,
+            started=running.start if running else None,
+            last_action=running.last_action if running else None,
+            quantity=production_repo.requested_quantity(self.store, running.order) if running else None,
+            good=good,
+            last_product=production_repo.last_order_product(self.store),
+            changeover=co[0] if co else None,
+            overrun=co[1] if co else False,
+            now=now,
+        )
         # Reasons other domains imposed and did not lift hold on: re-apply them (no fact:
         # they are on record already; a stop opening from now on takes them).
         for _since, machine, source, reason, _detail in production_repo.active_impositions(self.store):
@@ -517,14 +571,22 @@ class Agent:
                 if facts:
                     self.writer.put_facts(facts)
                 continue
-            facts += self.logic.tick(self.clock.now())
+            now = self.clock.now()
+            line_facts = self.logic.tick(now)
             try:
-                facts += await self._apply_order_commands()
-                facts += await self._apply_reason_requests()
+                line_facts += await self._apply_order_commands()
+                line_facts += await self._apply_reason_requests()
             except Exception as e:  # a bad command must not stop the line logic
                 self.faults.fault("orders", str(e), what="cannot apply order commands")
             else:
                 self.faults.recovered("orders", "applying order commands")
+            facts += line_facts
+            if self.maint is not None:
+                facts += self.maint.follow(line_facts)
+                facts += self.maint.tick(now)
+                if self.clock.mono() - self._maint_saved >= MAINT_SAVE_S:
+                    self._maint_saved = self.clock.mono()
+                    await self._save_maintenance()
             if self.clock.mono() - self._plan_checked >= PLAN_CHECK_S:
                 self._plan_checked = self.clock.mono()
                 try:
@@ -535,6 +597,13 @@ class Agent:
                     self.faults.fault("plan", str(e), what="cannot check the plan's sequence")
                 else:
                     self.faults.recovered("plan", "checking the plan's sequence")
+                if self.cfg.inspections:
+                    try:
+                        await asyncio.to_thread(self._check_missed)
+                    except Exception as e:  # a record, not a reason to stop the line logic
+                        self.faults.fault("inspections", str(e), what="cannot record missed inspections")
+                    else:
+                        self.faults.recovered("inspections", "recording missed inspections")
             if self.lots is not None:
                 self.lots.follow(facts)
             if facts:
@@ -550,6 +619,29 @@ class Agent:
                 else:
                     self.faults.recovered("materials", "materials pass")
 
+    async def _save_maintenance(self) -> None:
+        """Where the plans' meters stand, for the next start."""
+        assert self.maint is not None
+        snap = self.maint.snapshot(self.clock.now())
+        try:
+            await asyncio.to_thread(self._write_maint_state, snap)
+        except Exception as e:
+            self.faults.fault("maintenance", str(e), what="cannot save the maintenance meters")
+        else:
+            self.faults.recovered("maintenance", "saving the maintenance meters")
+
+    def _write_maint_state(self, snap: dict[str, Any]) -> None:
+        with self.store.transaction():
+            maintenance_repo.save_plan_states(self.store, snap, self.clock.now())
+
+    def _resume_maintenance(self) -> None:
+        """Plans continue from their saved meters; long stops that have their order keep it."""
+        assert self.maint is not None
+        self.maint.restore(maintenance_repo.plan_states(self.store))
+        self.maint.mark_opened(
+            k[5:] for k in maintenance_repo.raised_keys(self.store) if k.startswith("stop:")
+        )
+
     async def _apply_order_commands(self) -> list[Any]:
         """Work-order requests queued by operators (or from above) → line logic."""
         assert self.logic is not None
@@ -559,15 +651,42 @@ class Agent:
             now = self.clock.now()
             try:
                 if r.action in ("changeover_start", "changeover_end"):
-                    facts += self.logic.changeover(now, r.action == "changeover_start")
+                    facts += self.logic.changeover(
+                        now, r.action == "changeover_start", r.product, r.order or None
+                    )
                 else:
-                    facts += self.logic.order_action(now, r.action, r.order or None, r.product)
+                    if r.action in ("start", "resume"):
+                        await asyncio.to_thread(self._refuse_held, r.order or self.logic.order)
+                    if r.action == "complete" or (r.action == "start" and self.logic.order):
+                        await asyncio.to_thread(self._order_ends, now)
+                    facts += self.logic.order_action(
+                        now, r.action, r.order or None, r.product, quantity=r.quantity
+                    )
                 applied, msg = True, f"order {r.order or self.logic.order}: {r.action} by {r.by}"
             except (ValueError, KeyError) as e:
                 applied, msg = False, f"order command {r.action} {r.order or ''} by {r.by} refused: {e}"
                 log.warning(msg)
             await asyncio.to_thread(self._mark_request, r.seq, applied, msg)
         return facts
+
+    def _refuse_held(self, order: str | None) -> None:
+        """An order on hold (a failed first-off) neither starts nor resumes."""
+        from edge.store import plant as plant_repo
+
+        block = plant_repo.blocks(self.store).get(order or "")
+        if block is not None and block[0] == "first_off":
+            raise ValueError(f"order {order} is on hold ({block[1] or 'first-off failed'})")
+
+    def _check_missed(self) -> None:
+        from edge.services.inspections import record_missed
+
+        record_missed(self.cfg, self.store, now=self.clock.now())
+
+    def _order_ends(self, now: float) -> None:
+        """The running order ends: inspections still due for it are missed."""
+        from edge.services.inspections import record_missed
+
+        record_missed(self.cfg, self.store, now=now, order_ends=True)
 
     async def _apply_reason_requests(self) -> list[Any]:
         """Reasons other domains impose on (or lift from) a machine's stops → line logic."""

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from edge.config.devices import Tag
 from edge.config.line import LineConfig
+from edge.config.maintenance import build_maintenance_logic
 from edge.config.production import build_calendar, build_line_logic, build_reason_tree, line_machine
 from edge.core.errors import LinesideError
 from edge.core.parse import check_time
@@ -179,22 +180,37 @@ def replay(cfg: LineConfig, path: Path) -> dict[str, Any]:
     facts: list[Fact] = []
     k = 0
     on_sample, tick = logic.on_sample, logic.tick
+    # Maintenance plans see the same samples and facts as in the agent.
+    maint = build_maintenance_logic(cfg)
+    due: list[Any] = []
     last_tick = samples[0][0]
     for ts, tag, value in samples:
+        new: list[Fact] = []
         while k < len(order_actions) and order_actions[k][0] <= ts:
             t, action, oid, product = order_actions[k]
-            facts.extend(logic.order_action(t, action, oid, product))
+            new.extend(logic.order_action(t, action, oid, product))
             k += 1
         if ts - last_tick >= 1.0:
-            facts.extend(tick(ts))
+            new.extend(tick(ts))
+            if maint is not None:
+                due.extend(maint.tick(ts))
             last_tick = ts
-        facts.extend(on_sample(ts, tag, value, value is not None))
+        new.extend(on_sample(ts, tag, value, value is not None))
+        if maint is not None:
+            if new:
+                due.extend(maint.follow(new))
+            due.extend(maint.on_sample(ts, tag, value, value is not None))
+        facts.extend(new)
     end = samples[-1][0]
-    facts.extend(tick(end))
+    last = tick(end)
+    facts.extend(last)
+    if maint is not None:
+        due.extend(maint.follow(last))
+        due.extend(maint.tick(end))
     calendar = build_calendar(cfg.shifts, cfg.line.timezone) if cfg.shifts.patterns else None
     machine = line_machine(cfg)
     assert machine is not None
-    return build_report(
+    report = build_report(
         Facts.collect(facts),
         samples[0][0],
         end,
@@ -202,3 +218,38 @@ def replay(cfg: LineConfig, path: Path) -> dict[str, Any]:
         tree=build_reason_tree(cfg.reasons),
         calendar=calendar,
     )
+    if maint is not None:
+        report["maintenance"] = maintenance_orders(due)
+    return report
+
+
+def maintenance_orders(due: list[Any]) -> list[dict[str, Any]]:
+    """The work orders plans and long stops raised (one per due point), in time order."""
+    from edge.logic.maintenance.engine import OrderDue
+
+    out: list[dict[str, Any]] = []
+    for f in due:
+        if isinstance(f, OrderDue):
+            d = f.due
+            out.append(
+                {
+                    "ts": d.ts,
+                    "key": d.key,
+                    "plan": d.plan,
+                    "asset": d.asset,
+                    "type": d.kind,
+                    "detail": d.detail,
+                }
+            )
+        else:
+            out.append(
+                {
+                    "ts": f.ts,
+                    "key": f.key,
+                    "plan": None,
+                    "asset": f.machine,
+                    "type": "corrective",
+                    "detail": f.reason or "",
+                }
+            )
+    return sorted(out, key=lambda o: (o["ts"], o["key"]))

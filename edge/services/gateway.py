@@ -81,6 +81,7 @@ ACTIONS: dict[str, Callable[..., Any]] = {
         quality.approve_limits,
         quality.reject_limits,
         inspections.record,
+        inspections.release_hold,
         maintenance.request_maintenance,
         trace.register_produced,
         trace.register_consumed,

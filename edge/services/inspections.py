@@ -1,7 +1,13 @@
 """Inspections at the line: what is due or overdue for the running order, and recording
 results (quality records, committed with synchronous=FULL and audited). A result is
 signed by the inspector (the badge or PIN entered for it), and a failed inspection needs
-a comment saying what was found, on every path (terminal and CLI)."""
+a comment saying what was found, on every path (terminal, CLI and operator channel).
+
+Inspections hold: a failed first-off (a plan due at order start) puts the order on hold
+(it neither starts nor resumes) until a passing re-check of that plan, or a supervisor's
+release with a reason (signed, audited as an approval). A due inspection not done by the
+end of its grace, or by the end of its order, is recorded as missed once; the shift
+summary lists the misses."""
 
 from __future__ import annotations
 
@@ -11,10 +17,14 @@ from typing import Any
 from edge.logic.quality.inspections import due_inspections, judge
 from edge.services.context import Line, line_context
 from edge.services.identity import Actor, authorize, require_signature
-from edge.services.validate import OperatorInputError, number
+from edge.services.validate import OperatorInputError, ident, number, plain_text, require
 from edge.store import Store
+from edge.store import plant as plant_repo
 from edge.store import production as production_repo
 from edge.store import quality as repo
+
+#: Why an order is on hold (``order_blocks.reason``).
+HOLD = "first_off"
 
 
 def _parts(store: Store, machine: str | None, since: float) -> int:
@@ -105,7 +115,96 @@ def record(
             why=comment.strip(),
             meaning="performed",
         )
+        if plan.at_order_start and order is not None:
+            _first_off(store, by, plan_name, order, passed, comment.strip(), running is not None)
     return passed
+
+
+def _first_off(store: Store, by: str, plan: str, order: str, passed: bool, comment: str, runs: bool) -> None:
+    """A first-off result: a failure holds the order, a pass releases a hold."""
+    held = plant_repo.blocks(store).get(order)
+    now = time.time()
+    if not passed:
+        detail = f"first-off {plan} failed: {comment}"[:500]
+        plant_repo.set_block(store, order, HOLD, detail, by=by, ts=now)
+        if runs:  # the line stops making parts of it: the agent holds the running order
+            production_repo.add_order_request(
+                store, "hold", order, product=None, quantity=None, due=None, by=by, ts=now
+            )
+        store.audit(
+            who=by,
+            action="order.hold",
+            entity=order,
+            new={"detail": detail},
+            why=comment,
+            meaning="performed",
+        )
+    elif held is not None and held[0] == HOLD:
+        plant_repo.clear_block(store, order)
+        store.audit(
+            who=by,
+            action="order.release",
+            entity=order,
+            old={"detail": held[1]},
+            new={"by": f"passing re-check {plan}"},
+            meaning="performed",
+        )
+
+
+def release_hold(line: Line, store: Store, actor: Actor, order: str, *, reason: str) -> None:
+    """A supervisor releases an order held by a failed first-off without a passing
+    re-check: needs ``release_holds``, the signature (PIN) and a reason; audited as an
+    approval. The order may then resume (or start)."""
+    authorize(actor, "release_holds")
+    require_signature(actor, field="sign")
+    line_context(line, store)
+    order = ident(order, "order")
+    reason = plain_text(require(reason, "reason"), "reason", max_len=500).strip()
+    with store.transaction(sync_full=True):
+        held = plant_repo.blocks(store).get(order)
+        if held is None or held[0] != HOLD:
+            raise OperatorInputError(f"order: {order!r} is not on hold")
+        plant_repo.clear_block(store, order)
+        store.audit(
+            who=actor.who,
+            action="order.release",
+            entity=order,
+            old={"detail": held[1]},
+            new={"by": "supervisor override"},
+            why=reason,
+            meaning="approved",
+        )
+
+
+def holds(store: Store) -> dict[str, str]:
+    """Orders on hold → why."""
+    return {o: d for o, (r, d) in plant_repo.blocks(store).items() if r == HOLD}
+
+
+def record_missed(line: Line, store: Store, *, now: float | None = None, order_ends: bool = False) -> int:
+    """Record as missed what is due for the running order and past its grace (or, when
+    the order ends, all of it); each miss once. Returns how many were new."""
+    now = now if now is not None else time.time()
+    new = 0
+    with store.transaction():
+        for d in due(line, store, now):
+            if order_ends or d["overdue"]:
+                new += repo.add_miss(
+                    store,
+                    d["plan"],
+                    order=d["order"],
+                    product=d["product"],
+                    due_at=d["due_at"],
+                    reason=("order ended" if order_ends and not d["overdue"] else "grace passed")
+                    + f" ({d['reason']})",
+                    ts=now,
+                )
+    return new
+
+
+def missed_between(store: Store, start: float, end: float) -> list[dict[str, Any]]:
+    """Inspections recorded as missed in [start, end)."""
+    return repo.misses_between(store, start, end)
 
 
 def recent_results(store: Store, limit: int = 20) -> list[dict[str, Any]]:

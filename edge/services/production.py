@@ -17,15 +17,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge.config.operators import CorrectionLimits
+from edge.config.production import scrap_reason_names
 from edge.logic.production.downtime import DowntimeEvent, resolve
 from edge.logic.production.report import build_report, downtime_row, unscheduled
-from edge.services.context import Line, effective_config, line_context
+from edge.services.context import Line, config_of, effective_config, line_context
 from edge.services.identity import Actor, Refused, authorize
 from edge.services.plan import dispatch_state, with_plan
-from edge.services.validate import OperatorInputError, optional_ident, require, when, whole
+from edge.services.validate import OperatorInputError, optional_ident, plain_text, require, when, whole
 from edge.store import Store
 from edge.store import plant as plant_repo
 from edge.store import production as repo
+from edge.store import quality as quality_repo
 
 # ----------------------------------------------------------------------------- downtime
 
@@ -175,8 +177,15 @@ def order_command(
     product: str | None = None,
     quantity: int | None = None,
     due: float | None = None,
+    switch: bool = False,
 ) -> int:
-    """Queue a work-order request for the agent (it applies it to the line logic)."""
+    """Queue a work-order request for the agent (it applies it to the line logic).
+
+    Starting an order while another one runs needs ``switch=True`` (the operator's
+    confirmation): the running order is completed and, for another product, a changeover
+    begins. An order on hold (a failed first-off) neither starts nor resumes until a
+    passing re-check or a supervisor's release. ``changeover_start`` takes the product
+    the line changes over to (``product``; default: the product of ``order``)."""
     authorize(actor, "run_orders")
     ctx = line_context(line, store)
     by = actor.who
@@ -188,7 +197,29 @@ def order_command(
         quantity = whole(quantity, "quantity", lo=1, hi=100_000_000)
     if due is not None:
         due = when(due, "due")
+    if not isinstance(switch, bool):
+        raise OperatorInputError("switch: true or false")
     with store.transaction(sync_full=True):
+        running = repo.running_order(store)
+        if action in ("start", "resume"):
+            held = plant_repo.blocks(store).get(order or (running.order if running else ""))
+            if held is not None and held[0] == "first_off":
+                raise OperatorInputError(
+                    f"order: {order or (running.order if running else '')} is on hold ({held[1] or 'first-off failed'}); "
+                    "a passing re-check or a supervisor's release (`lineside inspect release`) lets it run"
+                )
+        if action == "start" and running is not None and running.order != order and not switch:
+            good = repo.order_counts(store, ctx.machine, running.order)[0] if ctx.machine else 0
+            qty = repo.requested_quantity(store, running.order)
+            raise OperatorInputError(
+                f"order: {running.order} is running ({good}{f' of {qty}' if qty else ''} good); "
+                f"confirm the switch (--switch; in the terminal: Switch) to complete it and start {order}"
+            )
+        if action == "changeover_start" and product is None and order:
+            known = repo.order_product(store, order) or plant_repo.released_work_order(store, order)
+            product = known[0] if known else None
+        if action == "changeover_start" and product is not None and product not in ctx.products:
+            raise OperatorInputError(f"product: {product!r} is not a product of this line")
         if action == "start":
             order = require(order, "order")
             if product is None or quantity is None or due is None:
@@ -279,8 +310,11 @@ def adjust_count(
 ) -> None:
     """Manual count correction or scrap entry by an operator (recorded with who and why).
 
-    ``good=-3, scrap=3`` books three parts the PLC counted as good as rejects. Booking
-    scrap needs ``book_scrap``, any other correction ``adjust_counts``; a correction
+    ``good=-3, scrap=3`` books three parts the PLC counted as good as rejects; plain
+    scrap (``scrap=3``) on a machine with ``scrap_entry: from_good`` (the default) does
+    the same, since its counters counted those parts as good. The reason is a code of
+    the ``scrap_reasons`` tree when the line has one. Booking scrap needs
+    ``book_scrap``, any other correction ``adjust_counts``; a correction
     beyond ``tui.count_corrections`` needs ``large_corrections`` too (a supervisor's), and
     none may drive the good or scrap count of the order it is booked on below zero."""
     ctx = line_context(line, store)
@@ -299,8 +333,13 @@ def adjust_count(
         raise OperatorInputError("good/scrap: more than 1,000,000 parts in one adjustment is not plausible")
     if scrap > 0 and not (scrap_reason or "").strip():
         raise OperatorInputError("scrap_reason: required when booking scrap")
+    if scrap_reason is not None:
+        scrap_reason = _scrap_reason(ctx.config, scrap_reason)
     if good < 0 or scrap < 0 or good > 0:
         require(comment, "comment")  # corrections must say why
+    cfg_machine = next(m for m in ctx.config.machines if m.name == machine)
+    if good == 0 and scrap > 0 and cfg_machine.scrap_entry == "from_good":
+        good = -scrap  # the counters counted these parts as good: they move to scrap
     by = actor.who
     with store.transaction(sync_full=True):
         last = repo.last_plc_count(store, machine)
@@ -327,6 +366,28 @@ def adjust_count(
             why=comment.strip() or (scrap_reason or ""),
             meaning="performed",
         )
+
+
+def scrap_reasons(line: Line) -> dict[str, str]:
+    """The scrap reason tree: code → "Category / Reason" (empty: free text is taken)."""
+    return scrap_reason_names(config_of(line))
+
+
+def _scrap_reason(cfg: Any, text: str) -> str:
+    """A scrap reason: a code of the ``scrap_reasons`` tree when the line has one (the
+    terminal and the command line take the same codes), else plain text."""
+    text = plain_text(text.strip(), "scrap_reason", max_len=200)
+    names = scrap_reason_names(cfg)
+    if not names:
+        return text
+    if text in names:
+        return text
+    t = text.lower()
+    near = [c for c, n in names.items() if t in c.lower() or t in n.lower()][:5]
+    raise OperatorInputError(
+        f"scrap_reason: {text!r} is not in the scrap reason tree"
+        + (f" (did you mean {', '.join(near)}?)" if near else f" (one of {', '.join(list(names)[:8])})")
+    )
 
 
 def correction_limit(limits: CorrectionLimits, order_quantity: int | None) -> int:
@@ -428,7 +489,9 @@ def kpi_report(
             if configured is not None
             else repo.commissioned_at(store)
         )
-    return build_report(
+        misses = quality_repo.misses_between(store, start, end)
+        changeovers = repo.changeovers_between(store, start, end)
+    rep = build_report(
         facts,
         start,
         end,
@@ -438,14 +501,17 @@ def kpi_report(
         events=events,
         commissioned=commissioned,
     )
+    rep["inspections_missed"] = misses
+    rep["changeovers"] = changeovers
+    return rep
 
 
 def _local(dt: datetime, tz: str) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=ZoneInfo(tz))
 
 
-# Kept importable from here: quality and maintenance use cases moved to their own modules.
-from edge.services.maintenance import MAINTENANCE_PRIORITIES, request_maintenance  # noqa: E402
+# Kept importable from here: quality use cases moved to their own module (maintenance's
+# are in edge.services.maintenance, which uses this module's impose_reason).
 from edge.services.quality import (  # noqa: E402
     ack_alarms,
     approve_limits,
@@ -455,7 +521,6 @@ from edge.services.quality import (  # noqa: E402
 )
 
 __all__ = [
-    "MAINTENANCE_PRIORITIES",
     "ORDER_ACTIONS",
     "OperatorInputError",
     "ack_alarms",
@@ -474,7 +539,6 @@ __all__ = [
     "machine_state",
     "order_command",
     "request_limits",
-    "request_maintenance",
     "require",
     "spc_alarms",
     "split_event",

@@ -73,6 +73,10 @@ class UplinkFeed:
     def last_seqs(self) -> dict[str, int]:
         return streams.last_seqs(self.store)
 
+    def incarnation(self) -> str:
+        """The store's incarnation id: batches carry it, acks must name it."""
+        return self.store.incarnation()
+
     def cursors(self) -> dict[str, tuple[int, int]]:
         """(sent_seq, acked_seq) per stream as last made durable."""
         out = {}

@@ -35,6 +35,7 @@ SIGNALS = (
     "recipe",
     "zone_temps",
     "heartbeat",
+    "motor_current",
 )
 
 
@@ -48,6 +49,10 @@ class LineModel:
     scrap_rate: float = 0.02
     drift_per_hour: float = 1.5  # grams of fill-weight drift per hour
     fill_offset: float = 0.0  # a step change of the filling valve (tests, demos)
+    wear_a_per_hour: float = 3.0
+    """How fast the capper motor's current rises as its bearings wear (amperes per hour
+    of running); the maintenance demo's condition-based plan watches it."""
+    motor_current: float = 4.0
     t0: float = 0.0
     producing: bool = True  # False freezes the counters (test rigs: exact ground truth)
     rng: random.Random = field(init=False)
@@ -67,6 +72,7 @@ class LineModel:
     _until: float = 0.0
     _last: float | None = None
     _frac: float = 0.0
+    _current_shown: float = 0.0
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -111,6 +117,10 @@ class LineModel:
         target_temp = 62.0 if self.state == RUNNING else 55.0
         self.temperature += (target_temp - self.temperature) * min(1.0, dt / 60.0) + self.rng.gauss(0, 0.05)
         self.pressure = 4.1 + 0.05 * math.sin(now / 30.0) + self.rng.gauss(0, 0.01)
+        # Bearing wear: the motor draws more current the longer it has run (none at rest).
+        if self.state == RUNNING:
+            self.motor_current += self.wear_a_per_hour * dt / 3600.0
+        self._current_shown = (self.motor_current + self.rng.gauss(0, 0.03)) if self.state == RUNNING else 0.0
 
     def signals(self) -> dict[str, Any]:
         running = self.state == RUNNING
@@ -133,7 +143,12 @@ class LineModel:
             "recipe": self.recipe,
             "zone_temps": [round(self.temperature + d, 2) for d in (-2.0, 0.0, 1.5, 3.0)],
             "heartbeat": self.heartbeat,
+            "motor_current": round(self._current_shown, 2),
         }
+
+    def replace_bearings(self) -> None:
+        """Maintenance replaced the worn bearings: the current is back to new."""
+        self.motor_current = 4.0
 
     def apply_write(self, signal: str, value: Any) -> None:
         """A client wrote to a writable tag bound to ``signal``."""

@@ -16,6 +16,8 @@ modules beside it (``production``, ``quality``, ``genealogy``, ``plant``, ``main
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import math
 import os
@@ -54,6 +56,8 @@ STREAMS: tuple[str, ...] = (
     "inspections",
     "measurements",
     "maintenance_requests",
+    "maint_events",
+    "maint_stock",
     "stock_moves",
     "lot_links",
     "holds",
@@ -123,6 +127,78 @@ def _read_only_fs(path: Path) -> bool:
         return False
 
 
+class StoreLock:
+    """The agent's exclusive hold on a store: ``flock`` on ``<store>.lock`` (a file of its
+    own, holding the agent's pid). A second agent on the same store refuses to start
+    (two agents count everything twice and take each other's MQTT session).
+
+    Why a separate file: the lock must never be taken on the database file itself. A
+    plain ``open()`` of a SQLite file, closed again, drops every POSIX lock SQLite holds
+    on it in this process (locks are per process and inode), silently."""
+
+    def __init__(self, store_path: str | Path) -> None:
+        self.path = Path(str(store_path) + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        except OSError as e:
+            raise StoreUnusable(f"{self.path}: cannot create the store's lock file ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise StoreUnusable(f"{self.path}: cannot lock the store ({e.strerror})") from None
+            raise StoreUnusable(
+                f"{str(self.path)[:-5]}: another agent{f' (pid {holder})' if holder else ''} is running on "
+                "this store; stop it first (two agents on one line count everything twice)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor releases the flock
+            self._fd = None
+
+    @staticmethod
+    def held(store_path: str | Path) -> bool:
+        """Whether an agent holds the store now."""
+        p = Path(str(store_path) + ".lock")
+        try:
+            fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a file, None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class Store:
     """A line's SQLite store."""
 
@@ -141,6 +217,19 @@ class Store:
             raise StoreError(f"{self.path}: no store here yet (has the agent run?)")
         if self.path.exists() and not self.path.is_file():
             raise StoreUnusable(f"{self.path}: not a file (a store is one SQLite file): check store.path")
+        if self.path.exists() and self.path.stat().st_size == 0:
+            # SQLite would take an empty file for a new database and start it afresh, and the
+            # line's sequences at 1 again: an emptied store is a fault, never re-initialised.
+            raise StoreUnusable(
+                f"{self.path}: the store file is empty (0 bytes): it was truncated or replaced. Stop the agent, "
+                "move it aside with its -wal and -shm files and restore a backup (or remove it to start an empty "
+                "store under a new incarnation)"
+            )
+        if not readonly and not self.path.exists() and StoreLock.held(self.path):
+            raise StoreUnusable(
+                f"{self.path}: the store file is gone while an agent still holds it: it was deleted under the "
+                "running agent (which stops when it notices); nothing is written to a new store meanwhile"
+            )
         try:
             if readonly:
                 self.db = self._open_readonly(timeout)
@@ -158,6 +247,9 @@ class Store:
             self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.Error as e:
             raise store_fault(e, self.path, "read" if readonly else "open") from None
+        #: (device, inode) of the file this store opened: a store deleted or replaced
+        #: under a running agent is noticed (:meth:`replaced`).
+        self.identity = file_identity(self.path)
         self._tag_ids: dict[str, int] = {}
         self._tag_names: dict[int, str] = {}
         #: Depth of the transaction (or snapshot) the lock holder has open; nested ones join it.
@@ -200,6 +292,24 @@ class Store:
         if isinstance(exc, sqlite3.Error):
             # A query of a repository failed: leave as StoreError naming the file.
             raise store_fault(exc, self.path, "read" if self.readonly else "use") from exc
+
+    def replaced(self) -> str | None:
+        """Why the file at the store's path is no longer the one this store opened
+        (deleted, or another file put in its place), or None while it is."""
+        now = file_identity(self.path)
+        if now == self.identity:
+            return None
+        if now is None:
+            return f"{self.path}: the store file was deleted under the running agent"
+        return f"{self.path}: the store file was replaced by another file under the running agent"
+
+    def incarnation(self) -> str:
+        """The store's incarnation id (random, chosen when the store was created)."""
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'incarnation'").fetchone()
+        except sqlite3.OperationalError:  # read-only, by an agent before incarnations
+            return ""
+        return str(row[0]) if row else ""
 
     def quick_check(self, max_errors: int = 10) -> list[str]:
         """``PRAGMA quick_check`` on a connection of its own (read-only, so the writer is

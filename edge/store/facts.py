@@ -1,5 +1,6 @@
 """Facts of the pure logic → rows: state changes, downtime versions, counts, order changes,
-SPC points, alarms and frozen limits, and lots read from lot tags.
+SPC points, alarms and frozen limits, lots read from lot tags, and the maintenance work
+orders plans and long stops raise.
 
 ``insert_facts`` runs inside the transaction that commits the samples which caused the
 facts (``Store.append_samples``), so a crash never leaves a fact without its cause.
@@ -14,9 +15,10 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from edge.logic.maintenance.engine import CorrectiveDue, OrderDue
 from edge.logic.materials.lots import LotConsumed
 from edge.logic.production.downtime import DowntimeEvent
-from edge.logic.production.line import MachineCount, OrderChange, ReasonImposed
+from edge.logic.production.line import Changeover, MachineCount, OrderChange, OrderNotice, ReasonImposed
 from edge.logic.production.state import StateChange
 
 if TYPE_CHECKING:  # charts pull in numpy: a line without SPC never loads it
@@ -123,6 +125,21 @@ def insert_facts(
                 "INSERT INTO imposed_reasons (ts, machine, source, reason, detail) VALUES (?, ?, ?, ?, ?)",
                 (f.ts, f.machine, f.source, f.reason, f.detail),
             )
+        elif isinstance(f, Changeover):
+            db.execute(
+                "INSERT INTO changeovers (ts, action, from_product, to_product, order_id, standard_s) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (f.ts, f.action, f.from_product, f.to_product, f.order, f.standard_s),
+            )
+        elif isinstance(f, OrderNotice):
+            db.execute(
+                "INSERT INTO events (ts, kind, source, message, data) VALUES (?, ?, 'line', ?, ?)",
+                (f.ts, f"order_{f.kind}", f.message, json.dumps({"order": f.order})),
+            )
+        elif isinstance(f, (OrderDue, CorrectiveDue)):
+            from edge.store.maintenance_orders import insert_fact
+
+            insert_fact(db, f, audit)
         elif isinstance(f, LotConsumed):
             db.execute(
                 "INSERT INTO consumed (ts, material_lot, material, order_id, source, by) VALUES (?, ?, ?, ?, 'tag', ?)",

@@ -574,6 +574,50 @@ def m014_execution(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m016_maintenance(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- Every step of every maintenance work order (created, approve, schedule, start,
+        -- pause, resume, finish, cancel, labour, parts, failure, comment): append-only,
+        -- with who and when; an order's state is folded from its steps.
+        CREATE TABLE maint_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            wo TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL DEFAULT '{}',
+            by TEXT NOT NULL
+        );
+        CREATE INDEX maint_events_wo ON maint_events (wo, seq);
+        -- Spare-parts movements at the line's store room: append-only and audited.
+        CREATE TABLE maint_stock (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            part TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('receipt', 'count', 'issue', 'reserve', 'release')),
+            qty REAL NOT NULL,
+            wo TEXT,
+            by TEXT NOT NULL,
+            why TEXT NOT NULL DEFAULT ''
+        );
+        -- Work-order numbers, and the due point (plan occurrence, long stop) each order was
+        -- raised for: one order per due point, across restarts.
+        CREATE TABLE maint_orders (
+            n INTEGER PRIMARY KEY,
+            key TEXT UNIQUE,
+            ts REAL NOT NULL
+        );
+        -- Where each plan's meters stand (run hours, cycles, next due point), for a restart.
+        CREATE TABLE maint_plan_state (
+            plan TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            ts REAL NOT NULL
+        );
+        """
+    )
+
+
+@migration
 def m017_materials(db: sqlite3.Connection) -> None:
     db.executescript(
         """
@@ -662,5 +706,23 @@ def m018_uns(db: sqlite3.Connection) -> None:
             value INTEGER NOT NULL,
             updated_at REAL NOT NULL
         );
+        """
+    )
+
+
+@migration
+def m013_store_identity(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- The store's identity: a random incarnation id chosen when the store is created
+        -- (or first opened by this version). Every batch carries it, so a store deleted
+        -- and created anew (sequences from 1 again) is never taken for the old one, and
+        -- an ack about another incarnation is ignored.
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        INSERT INTO meta (key, value) VALUES ('incarnation', lower(hex(randomblob(16))));
+        INSERT INTO meta (key, value) VALUES ('created_at', CAST((julianday('now') - 2440587.5) * 86400.0 AS TEXT));
         """
     )

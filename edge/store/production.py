@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.logic.production.downtime import Assign, DowntimeEvent, Split
-from edge.logic.production.line import MachineCount, OrderChange
+from edge.logic.production.line import Changeover, MachineCount, OrderChange
 from edge.logic.production.report import Facts
 from edge.logic.production.state import State, StateChange
 from edge.store.db import Store
@@ -223,6 +223,7 @@ class OrderRequest:
     product: str | None
     action: str
     by: str
+    quantity: int | None = None
 
 
 def add_order_request(
@@ -249,7 +250,7 @@ def pending_order_requests(store: Store) -> list[OrderRequest]:
     return [
         OrderRequest(*r)
         for r in store.db.execute(
-            "SELECT seq, ts, order_id, product, action, by FROM order_requests WHERE applied = 0 ORDER BY seq"
+            "SELECT seq, ts, order_id, product, action, by, quantity FROM order_requests WHERE applied = 0 ORDER BY seq"
         )
     ]
 
@@ -276,6 +277,43 @@ def in_changeover(store: Store) -> bool:
         "ORDER BY seq DESC LIMIT 1"
     ).fetchone()
     return bool(row) and row[0] == "changeover_start"
+
+
+def last_order_product(store: Store) -> str | None:
+    """The product of the last order the line started (None before any)."""
+    row = store.db.execute(
+        "SELECT product FROM orders WHERE action = 'start' ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def open_changeover(store: Store) -> tuple[Changeover, bool] | None:
+    """The changeover under way (its start, whether it overran), None when none is."""
+    rows = store.db.execute(
+        "SELECT ts, action, from_product, to_product, order_id, standard_s FROM changeovers "
+        "WHERE seq >= coalesce((SELECT max(seq) FROM changeovers WHERE action = 'start'), 0) ORDER BY seq"
+    ).fetchall()
+    if not rows or rows[0][1] != "start" or any(r[1] == "end" for r in rows):
+        return None
+    ts, _a, frm, to, order, std = rows[0]
+    return Changeover(ts, "start", frm, to, order, std), any(r[1] == "overrun" for r in rows)
+
+
+def changeovers_between(store: Store, start: float, end: float) -> list[dict[str, object]]:
+    """Changeovers that started in [start, end): from, to, standard and actual length."""
+    out: list[dict[str, object]] = []
+    cur: dict[str, object] | None = None
+    for ts, action, frm, to, order, std in store.db.execute(
+        "SELECT ts, action, from_product, to_product, order_id, standard_s FROM changeovers "
+        "WHERE ts >= ? AND ts < ? ORDER BY seq",
+        (start, end),
+    ):
+        if action == "start":
+            cur = {"start": ts, "from": frm, "to": to, "order": order, "standard_s": std, "end": None}
+            out.append(cur)
+        elif cur is not None and action == "end":
+            cur["end"] = ts
+    return out
 
 
 # ----------------------------------------------------------------------------- imposed reasons

@@ -308,3 +308,26 @@ def recent_inspections(store: Store, limit: int = 20) -> list[dict[str, Any]]:
             (limit,),
         )
     ]
+
+
+def add_miss(
+    store: Store, plan: str, *, order: str, product: str | None, due_at: float, reason: str, ts: float
+) -> int:
+    """Record a missed inspection (once per plan, order and due time): 1 if new."""
+    cur = store.db.execute(
+        "INSERT OR IGNORE INTO inspection_misses (ts, plan, order_id, product, due_at, reason) VALUES (?, ?, ?, ?, ?, ?)",
+        (ts, plan, order, product, due_at, reason),
+    )
+    return cur.rowcount
+
+
+def misses_between(store: Store, start: float, end: float) -> list[dict[str, Any]]:
+    """Missed inspections recorded in [start, end), oldest first."""
+    return [
+        {"ts": ts, "plan": plan, "order": o, "product": p, "due_at": due, "reason": r}
+        for ts, plan, o, p, due, r in store.db.execute(
+            "SELECT ts, plan, order_id, product, due_at, reason FROM inspection_misses "
+            "WHERE ts >= ? AND ts < ? ORDER BY seq",
+            (start, end),
+        )
+    ]

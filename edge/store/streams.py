@@ -279,6 +279,18 @@ SCHEMAS: dict[str, StreamSchema] = {
             ("text", str),
             ("by", str),
         ),
+        # Every step of every maintenance work order; the plant folds them as the line does.
+        _schema("maint_events", ("ts", float), ("wo", str), ("kind", str), ("data", str), ("by", str)),
+        _schema(
+            "maint_stock",
+            ("ts", float),
+            ("part", str),
+            ("kind", str),
+            ("qty", float),
+            ("wo", str | None),
+            ("by", str),
+            ("why", str),
+        ),
     )
 }
 

@@ -27,6 +27,9 @@ class TagSample(NamedTuple):
     """``good``, ``bad`` or ``stale``."""
 
 
+#: Quality code → name (a dict lookup per row, not an enum call).
+_LABELS = {int(q): q.label for q in Quality}
+
 _SAMPLES = (
     "SELECT s.seq, t.name, t.type, s.ts, s.value, s.quality FROM samples s JOIN tags t ON t.id = s.tag_id "
     "WHERE s.seq > ? AND s.seq <= ? ORDER BY s.seq LIMIT ?"
@@ -38,8 +41,9 @@ def samples_after(store: Store, after: int, limit: int, upto: int | None = None)
     hi = upto if upto is not None else 2**62
     with store._lock:
         rows = store.db.execute(_SAMPLES, (after, hi, limit)).fetchall()
+    labels = _LABELS
     return [
-        TagSample(int(seq), name, float(ts), decode_value(v, type_), Quality(q).label)
+        TagSample(seq, name, ts, decode_value(v, type_), labels.get(q, "bad"))
         for seq, name, type_, ts, v, q in rows
     ]
 

@@ -616,3 +616,36 @@ def m006_materials(db: Database) -> None:
         CREATE INDEX lot_moves_lot ON lot_moves (lot, ts)
         """,
     )
+
+
+@AGGREGATOR
+def m005_maintenance(db: Database) -> None:
+    """Maintenance: every step of every line's work orders and every spare-parts movement,
+    as the lines recorded them (the plant folds them with the line's own logic)."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE maint_events (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            wo TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL,
+            by_who TEXT NOT NULL,
+            PRIMARY KEY (line, seq)
+        );
+        CREATE TABLE maint_stock (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            part TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            qty DOUBLE PRECISION NOT NULL,
+            wo TEXT,
+            by_who TEXT NOT NULL,
+            why TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (line, seq)
+        )
+        """,
+    )

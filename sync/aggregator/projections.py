@@ -20,6 +20,8 @@ from sync.protocol.records import (
     HoldRecord,
     InspectionRecord,
     LotLinkRecord,
+    MaintEventRecord,
+    MaintStockRecord,
     ProducedRecord,
     SpcAlarmRecord,
     StockMoveRecord,
@@ -277,3 +279,25 @@ projection("counts")(rollups.counts)
 projection("spc_points")(rollups.spc_points)
 projection("spc_limits")(rollups.spc_limits)
 projection("orders")(rollups.order_runs)
+
+
+@projection("maint_events")
+def maint_events(db: Database, line: str, records: list[dict[str, Any]]) -> None:
+    """Every step of the line's maintenance work orders, once each."""
+    recs: list[MaintEventRecord] = parse_records("maint_events", records)
+    db.executemany(
+        "INSERT INTO maint_events (line, seq, ts, wo, kind, data, by_who) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        [(line, r.seq, r.ts, r.wo, r.kind, r.data, r.by) for r in recs],
+    )
+
+
+@projection("maint_stock")
+def maint_stock(db: Database, line: str, records: list[dict[str, Any]]) -> None:
+    """Every spare-parts movement of the line's store room, once each."""
+    recs: list[MaintStockRecord] = parse_records("maint_stock", records)
+    db.executemany(
+        "INSERT INTO maint_stock (line, seq, ts, part, kind, qty, wo, by_who, why) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [(line, r.seq, r.ts, r.part, r.kind, r.qty, r.wo, r.by, r.why) for r in recs],
+    )

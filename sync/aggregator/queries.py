@@ -117,3 +117,78 @@ def plant_report(cfg: AggregatorConfig, *, shift: str | None = None) -> dict[str
         }
     finally:
         store.close()
+
+
+def plant_maintenance(
+    cfg: AggregatorConfig, *, since: float, until: float, line: str | None = None
+) -> list[dict[str, Any]]:
+    """Per line: open work orders (the backlog) and the maintenance report (reliability per
+    asset and failure mode, Pareto, compliance, backlog hours), folded from the records
+    the line sent with the line's own logic, so the figures are the line's."""
+    from edge.logic.maintenance.reliability import Stop
+    from edge.logic.maintenance.report import maintenance_report
+    from edge.logic.maintenance.stock import Part, apply_movement
+    from edge.logic.maintenance.workorders import WoEvent, fold
+
+    store = open_store(cfg)
+    try:
+        out = []
+        for ln in cfg.lines:
+            if line is not None and line not in (ln.key, ln.key.rsplit("/", 1)[-1]):
+                continue
+            evs = [
+                WoEvent.of(*r)
+                for r in store.query(
+                    "SELECT seq, ts, wo, kind, data, by_who FROM maint_events WHERE line = ? ORDER BY seq",
+                    (ln.key,),
+                )
+            ]
+            orders = fold(evs)
+            stops = [
+                Stop(e, m, float(s), None if en is None else float(en), st, bool(mi), r)
+                for e, m, s, en, st, mi, r in store.query(
+                    "SELECT d.event_id, d.machine, d.start_ts, d.end_ts, d.state, d.micro, "
+                    "coalesce(r.reason, d.auto_reason) FROM downtime d LEFT JOIN downtime_reasons r "
+                    "ON r.line = d.line AND r.event_id = d.event_id "
+                    "WHERE d.line = ? AND d.state = 'down' AND (d.end_ts IS NULL OR d.end_ts >= ?) ORDER BY d.start_ts",
+                    (ln.key, since),
+                )
+            ]
+            parts: dict[str, Part] = {}
+            for part, kind, qty, wo in store.query(
+                "SELECT part, kind, qty, wo FROM maint_stock WHERE line = ? ORDER BY seq", (ln.key,)
+            ):
+                apply_movement(parts, part, kind, float(qty), wo)
+            backlog = sorted(
+                (o.as_dict() for o in orders.values() if o.open),
+                key=lambda o: (o["due"] or o["created"], o["id"]),
+            )
+            out.append(
+                {
+                    "line": ln.key,
+                    "backlog": [
+                        {
+                            k: o[k]
+                            for k in (
+                                "id",
+                                "type",
+                                "asset",
+                                "title",
+                                "state",
+                                "priority",
+                                "due",
+                                "remaining_h",
+                            )
+                        }
+                        for o in backlog
+                    ],
+                    "report": maintenance_report(orders, stops, since, until),
+                    "stock": {
+                        p.id: {"on_hand": p.on_hand, "reserved": p.reserved, "available": p.available}
+                        for p in parts.values()
+                    },
+                }
+            )
+        return out
+    finally:
+        store.close()

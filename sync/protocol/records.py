@@ -316,6 +316,44 @@ class MaintenanceRequestRecord(Record):
     by: str
 
 
+@register("maint_events")
+class MaintEventRecord(Record):
+    """One step of a maintenance work order; ``data`` is its JSON (type, asset, plan,
+    labour hours, part and quantity, failure codes ...)."""
+
+    ts: float
+    wo: str
+    kind: Literal[
+        "created",
+        "approve",
+        "schedule",
+        "start",
+        "pause",
+        "resume",
+        "finish",
+        "cancel",
+        "labour",
+        "parts",
+        "failure",
+        "comment",
+    ]
+    data: str
+    by: str
+
+
+@register("maint_stock")
+class MaintStockRecord(Record):
+    """One spare-parts movement at the line's store room."""
+
+    ts: float
+    part: str
+    kind: Literal["receipt", "count", "issue", "reserve", "release"]
+    qty: float
+    wo: str | None
+    by: str
+    why: str
+
+
 @register("stock_moves")
 class StockMoveRecord(Record):
     """A lineside stock movement; ``quantity`` is signed (+ into the location, - out)."""

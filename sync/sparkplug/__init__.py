@@ -294,11 +294,12 @@ class SparkplugNode(MqttCompanion):
 
     # ------------------------------------------------------------------ data out
 
-    def _tick(self, now: float) -> None:
+    def _tick(self, now: float) -> bool:
         if self.session is None or not self.session.born:
-            return
+            return False
         assert self._feed is not None
-        rows = self._feed.samples_after(self._cursor, self.scfg.max_metrics * 20)
+        limit = self.scfg.max_metrics * 20
+        rows = self._feed.samples_after(self._cursor, limit)
         if rows:
             history = [r for r in rows if r.seq <= self._birth_seq]
             live = [r for r in rows if r.seq > self._birth_seq]
@@ -310,6 +311,7 @@ class SparkplugNode(MqttCompanion):
         if now >= self._next_save:
             self._next_save = now + SAVE_EVERY_S
             self._save()
+        return len(rows) == limit
 
     def _send(self, rows: list[TagSample], *, historical: bool) -> None:
         assert self.session is not None

@@ -114,7 +114,7 @@ class UnsPublisher(MqttCompanion):
         except (RuntimeError, ValueError):
             pass
 
-    def _tick(self, now: float) -> None:
+    def _tick(self, now: float) -> bool:
         assert self._feed is not None
         rows = self._feed.samples_after(self._cursor, READ_LIMIT)
         if rows:
@@ -131,6 +131,7 @@ class UnsPublisher(MqttCompanion):
         if now >= self._next_kpi:
             self._next_kpi = now + self.ucfg.kpi_interval_s
             self._publish_kpi()
+        return len(rows) == READ_LIMIT
 
     # ------------------------------------------------------------------ publishing
 

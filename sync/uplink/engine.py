@@ -87,9 +87,11 @@ class Timeout:
 
 
 class Engine:
-    def __init__(self, ref: LineRef, streams: Iterable[str], limits: Limits) -> None:
+    def __init__(self, ref: LineRef, streams: Iterable[str], limits: Limits, incarnation: str = "") -> None:
         self.ref = ref
         self.limits = limits
+        #: The store's incarnation, carried in every batch (set before the first pump).
+        self.incarnation = incarnation
         self.streams = {s: StreamState(s) for s in streams}
         self.connected = False
         self._outstanding: dict[int, StreamState] = {}
@@ -253,7 +255,7 @@ class Engine:
             size += len(r) + 1
             if not buf and size < budget // 2:
                 self._fill(s, source)
-        payload = encode_batch(self.ref, s.name, s.pos, recs, (first, last), wall)
+        payload = encode_batch(self.ref, s.name, s.pos, recs, (first, last), wall, self.incarnation)
         mid = client.publish(s.name, payload)
         if s.pos == s.acked:
             s.ack_wait_since = now

@@ -155,6 +155,7 @@ class Uplink:
                 self._feed.close()
                 self._feed = None
             return
+        self.engine.incarnation = self._feed.incarnation()
         self.engine.load(self._feed.cursors())
         self._new_client()
         tick = self.ucfg.batch_max_ms / 1000
@@ -324,6 +325,15 @@ class Uplink:
             return
         if ack.stream not in self.engine.streams or ack.line != self.ref:
             self._log_once("foreign-ack", f"ignoring an ack for another line or stream on {topic}")
+            return
+        if ack.incarnation != self.engine.incarnation:
+            # About another store (this line's before it was recreated, or a forgery): taking
+            # it would mark records acknowledged that the plant never received.
+            self._log_once(
+                f"other-incarnation-{ack.stream}",
+                f"ignoring an ack of {ack.stream} for store incarnation {ack.incarnation or '(none)'}: this "
+                f"store is {self.engine.incarnation}",
+            )
             return
         assert self._feed is not None
         last = self._feed.last_seqs()[ack.stream]

@@ -91,6 +91,7 @@ def test_record_and_due_from_the_store(
     assert rows == [("first_off", 0, clara), ("hourly_torque", 1, clara)]
     assert [r[0] for r in st.db.execute("SELECT action FROM audit")] == [
         "inspection.record",
+        "order.hold",  # a failed first-off holds its order
         "inspection.record",
     ]
     assert main(["inspect", "due", "-c", cfgfile]) == 0

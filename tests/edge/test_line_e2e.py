@@ -122,7 +122,7 @@ async def test_injected_fault_becomes_downtime_and_reason_moves_the_loss(
             "filler",
             good=-2,
             scrap=2,
-            scrap_reason="underfilled",
+            scrap_reason="FILL.UNDER",
             comment="found at checkweigher",
         )
         assert kpi_report(cfg, agent.store, order="WO-1")["orders"][0]["scrap"] == before + 2

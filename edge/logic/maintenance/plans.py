@@ -179,8 +179,13 @@ class PlanTracker:
         point = k * s.every
         self.next_due = point + s.every
         unit = "h" if s.trigger == "run_hours" else "cycles"
+        at = ts
+        if self.run is not None and self.run.running_since is not None:
+            # The moment the meter passed the point (ticks and samples notice it later),
+            # so the agent and a replay stamp it alike.
+            at = max(self.run.running_since, ts - (meter - point) * 3600.0)
         return PlanDue(
-            ts, s.id, s.asset, s.kind, s.trigger, f"{s.id}={point:g}", f"{point:g} {unit} reached", meter
+            at, s.id, s.asset, s.kind, s.trigger, f"{s.id}={point:g}", f"{point:g} {unit} reached", point
         )
 
     def meter(self, now: float) -> float | None:

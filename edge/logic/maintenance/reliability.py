@@ -57,14 +57,23 @@ def failures(stops: Iterable[Stop], orders: Mapping[str, WorkOrder], now: float)
     """The failure list of the module docstring; an open stop counts up to ``now``."""
     by_stop = {wo.stop_event: wo for wo in orders.values() if wo.stop_event and wo.type == "corrective"}
     out: list[Failure] = []
-    for s in stops:
+    # A stop cut in parts (a reason imposed while it lasted, a clock step) is one failure:
+    # parts of one machine that follow each other without a gap are joined.
+    merged: list[tuple[Stop, float, list[str], str | None]] = []
+    for s in sorted(stops, key=lambda s: (s.machine, s.start)):
         if s.state != "down" or s.micro:
             continue
         end = s.end if s.end is not None else now
         if end <= s.start:
             continue
-        wo = by_stop.get(s.event_id)
-        mode = (wo.problem if wo else None) or s.reason or "uncoded"
+        last = merged[-1] if merged else None
+        if last is not None and last[0].machine == s.machine and abs(s.start - last[1]) < 0.001:
+            merged[-1] = (last[0], end, [*last[2], s.event_id], last[3] or s.reason)
+        else:
+            merged.append((s, end, [s.event_id], s.reason))
+    for s, end, ids, reason in merged:
+        wo = next((by_stop[i] for i in ids if i in by_stop), None)
+        mode = (wo.problem if wo else None) or reason or "uncoded"
         out.append(Failure(s.machine, s.start, end, mode, wo.approved_at if wo else None))
     for wo in orders.values():
         if wo.type != "corrective" or wo.stop_event or wo.state == "cancelled":

@@ -91,8 +91,13 @@ class WorkOrder:
     plan: str | None = None
     due: float | None = None
     stop_event: str | None = None
+    request: int | None = None
+    """The operator's maintenance request it came from."""
     failure_start: float | None = None
     estimate_h: float = 0.0
+    tolerance_s: float = 0.0
+    missed_s: float = 0.0
+    """A plan's order: its tolerance window (compliance)."""
     steps: list[dict[str, Any]] = field(default_factory=list)
     labour: dict[str, float] = field(default_factory=dict)  # technician -> hours
     parts: dict[str, float] = field(default_factory=dict)  # part -> quantity issued
@@ -149,10 +154,13 @@ def apply_event(orders: dict[str, WorkOrder], ev: WoEvent) -> None:
             plan=d.get("plan"),
             due=d.get("due"),
             stop_event=d.get("stop_event"),
+            request=d.get("request"),
             failure_start=d.get(
                 "failure_start", ev.ts if d.get("type", "corrective") == "corrective" else None
             ),
             estimate_h=float(d.get("estimate_h", 0.0)),
+            tolerance_s=float(d.get("tolerance_s", 0.0)),
+            missed_s=float(d.get("missed_s", 0.0)),
             planned_parts={str(k): float(v) for k, v in (d.get("parts") or {}).items()},
             problem=d.get("problem"),
         )

@@ -8,7 +8,7 @@ Facts: ``StateChange``, ``DowntimeEvent`` (opened, then again when closed),
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from edge.logic.production.counters import CounterTracker
@@ -44,7 +44,33 @@ class ReasonImposed:
     detail: str = ""
 
 
-Fact = StateChange | DowntimeEvent | MachineCount | OrderChange | ReasonImposed
+@dataclass(frozen=True)
+class Changeover:
+    """A changeover started, ran past its standard length (``overrun``: from then on its
+    stops are the "setup & adjustments" loss) or ended."""
+
+    ts: float
+    action: str  # start | overrun | end
+    from_product: str | None
+    to_product: str | None
+    order: str | None
+    standard_s: float
+
+
+@dataclass(frozen=True)
+class OrderNotice:
+    """Something the line tells its operators about the running order."""
+
+    ts: float
+    order: str
+    kind: str  # quantity_reached
+    message: str
+
+
+Fact = StateChange | DowntimeEvent | MachineCount | OrderChange | ReasonImposed | Changeover | OrderNotice
+
+#: The source under which a changeover's overrun imposes the setup reason.
+CHANGEOVER_SOURCE = "changeover"
 
 
 @dataclass
@@ -107,7 +133,14 @@ class LineLogic:
         ideal_cycle: dict[str, float],
         default_product: str | None = None,
         startup_window_s: float = 0.0,
+        changeover_s: dict[tuple[str, str], float] | None = None,
+        setup_reason: str | None = None,
+        line_machine: str | None = None,
+        end_changeover_at_first_good: bool = True,
     ) -> None:
+        """``changeover_s``: standard seconds per (from, to) product pair, ``("", to)`` for
+        a changeover onto ``to`` from an unknown product; ``setup_reason``: the reason a
+        changeover's overrun imposes on every machine's stops."""
         self.machines = {m.state.machine: MachineLogic(m, fault_reasons) for m in machines}
         self.by_tag: dict[str, list[MachineLogic]] = {}
         for ml in self.machines.values():
@@ -120,6 +153,18 @@ class LineLogic:
         self.product: str | None = default_product
         self.order_started: float | None = None
         self.paused = False
+        self.held = False  # on hold (a failed first-off): not planned time
+        self.quantity: int | None = None
+        self.order_good = 0  # good parts of the running order on the line machine
+        self._noticed = False
+        self.changeover_s = changeover_s or {}
+        self.setup_reason = setup_reason
+        self.line_machine = line_machine or (machines[0].state.machine if machines else None)
+        self.end_changeover_at_first_good = end_changeover_at_first_good
+        self.last_product: str | None = None  # product of the last order run
+        self.co: Changeover | None = None  # the running changeover (its start)
+        self.co_overrun = False
+        self._changed_over_to: str | None = None  # a changeover ended onto this product
 
     # --------------------------------------------------------------------- samples
 
@@ -127,7 +172,7 @@ class LineLogic:
         targets = self.by_tag.get(tag)
         if not targets:
             return []
-        out: list[Fact] = []
+        out: list[Fact] = self._overrun_due(ts) if self.co is not None else []
         for ml in targets:
             if tag == ml.spec.fault_code_tag:
                 updated = ml.downtime.set_fault_code(value if good else None)
@@ -149,13 +194,15 @@ class LineLogic:
                             if since is not None and since < ts
                             else self._record(ts, ml.name, g, sc)
                         )
+                        if g and ml.name == self.line_machine:
+                            out.extend(self._good_parts(ts, g))
             for ch in ml.state.update(ts, tag, value, good):
                 out.append(ch)
                 out.extend(ml.downtime.on_state(ch))
         return out
 
     def tick(self, ts: float) -> list[Fact]:
-        out: list[Fact] = []
+        out: list[Fact] = self._overrun_due(ts) if self.co is not None else []
         for ml in self.machines.values():
             for ch in ml.state.tick(ts):
                 out.append(ch)
@@ -240,9 +287,20 @@ class LineLogic:
     # --------------------------------------------------------------------- orders
 
     def order_action(
-        self, ts: float, action: str, order: str | None = None, product: str | None = None
+        self,
+        ts: float,
+        action: str,
+        order: str | None = None,
+        product: str | None = None,
+        *,
+        quantity: int | None = None,
     ) -> list[Fact]:
-        """Start, pause, resume or complete a work order; pause and changeover are planned stops."""
+        """Start, pause, hold, resume or complete a work order.
+
+        A pause is a planned stop; a hold (a failed first-off) is not: its time is lost.
+        Starting an order while another runs completes that one first (the service asks
+        the operator to confirm), and starting one for another product than the last
+        order's begins a changeover (unless one ran onto that product already)."""
         out: list[Fact] = []
         if action == "start":
             if order is None or product is None:
@@ -251,38 +309,156 @@ class LineLogic:
                 raise KeyError(f"unknown product {product!r}")
             if self.order is not None:
                 out += self.order_action(ts, "complete")
-            self.order, self.product, self.order_started, self.paused = order, product, ts, False
+            prev = self.last_product
+            self.order, self.product, self.order_started = order, product, ts
+            self.paused = self.held = False
+            self.quantity, self.order_good, self._noticed = quantity, 0, False
+            out.append(OrderChange(ts, order, product, action))
+            if self.co is not None:
+                if self.co.to_product is None:
+                    self.co = replace(self.co, to_product=product, order=order)
+            elif prev is not None and prev != product and self._changed_over_to != product:
+                out += self._changeover_start(ts, prev, product)
+            self.last_product, self._changed_over_to = product, None
         elif self.order is None:
             raise ValueError(f"no work order is running to {action}")
-        elif action == "pause":
-            self.paused = True
-        elif action == "resume":
-            self.paused = False
-        elif action == "complete":
-            pass
+        elif action in ("pause", "hold", "resume", "complete"):
+            if action == "resume":
+                self.paused = self.held = False
+            elif action == "pause":
+                self.paused = True
+            elif action == "hold":
+                self.held = True
+            assert self.product is not None
+            out.append(OrderChange(ts, self.order, self.product, action))
         else:
             raise ValueError(f"unknown order action {action!r}")
-        assert self.order is not None and self.product is not None
-        out.append(OrderChange(ts, self.order, self.product, action))
-        planned = "order paused" if self.paused else None
+        out += self._apply_planned(ts)
+        if action == "complete":
+            self.order, self.product, self.order_started = None, self.default_product, None
+            self.paused = self.held = False
+            self.quantity = None
+        return out
+
+    def _planned_reason(self) -> str | None:
+        if self.co is not None and not self.co_overrun:
+            return "changeover"
+        return "order paused" if self.paused else None
+
+    def _apply_planned(self, ts: float) -> list[Fact]:
+        out: list[Fact] = []
+        planned = self._planned_reason()
         for ml in self.machines.values():
+            if ml.state.planned == planned:
+                continue
             for ch in ml.state.set_planned(ts, planned):
                 out.append(ch)
                 out.extend(ml.downtime.on_state(ch))
-        if action == "complete":
-            self.order, self.product, self.order_started, self.paused = (
-                None,
-                self.default_product,
-                None,
-                False,
-            )
         return out
 
-    def changeover(self, ts: float, active: bool) -> list[Fact]:
-        """An operator starts or ends a changeover (a planned stop)."""
+    def _good_parts(self, ts: float, good: int) -> list[Fact]:
+        """Good parts of the line machine: they end a changeover, and may fill the order."""
         out: list[Fact] = []
-        for ml in self.machines.values():
-            for ch in ml.state.set_planned(ts, "changeover" if active else None):
-                out.append(ch)
-                out.extend(ml.downtime.on_state(ch))
+        if self.co is not None and self.end_changeover_at_first_good:
+            out += self.changeover(ts, False)
+        if self.order is not None:
+            self.order_good += good
+            if self.quantity and not self._noticed and self.order_good >= self.quantity:
+                self._noticed = True
+                out.append(
+                    OrderNotice(
+                        ts,
+                        self.order,
+                        "quantity_reached",
+                        f"order {self.order}: quantity reached ({self.order_good} of {self.quantity} good)",
+                    )
+                )
         return out
+
+    def standard_changeover_s(self, from_product: str | None, to_product: str | None) -> float:
+        """The standard (planned) length of a changeover between two products."""
+        if to_product is None or from_product == to_product:
+            return 0.0
+        return self.changeover_s.get(
+            (from_product or "", to_product), self.changeover_s.get(("", to_product), 0.0)
+        )
+
+    def changeover(
+        self, ts: float, active: bool, to_product: str | None = None, order: str | None = None
+    ) -> list[Fact]:
+        """An operator starts a changeover (onto ``to_product``) or ends it.
+
+        Its standard length (the changeover matrix) is a planned stop; from then on it
+        overruns: the planned stop ends and the machines' stops carry the setup reason
+        (an availability loss, "setup & adjustments"). It ends here, or with the line
+        machine's first good part."""
+        if active:
+            if self.co is not None:
+                raise ValueError("a changeover is running already (end it first)")
+            if to_product is not None and to_product not in self.ideal_cycle:
+                raise KeyError(f"unknown product {to_product!r}")
+            frm = self.product if self.order is not None else self.last_product
+            return self._changeover_start(ts, frm, to_product, order)
+        if self.co is None:
+            raise ValueError("no changeover is running")
+        co, self.co, self.co_overrun = self.co, None, False
+        self._changed_over_to = co.to_product
+        out: list[Fact] = [Changeover(ts, "end", co.from_product, co.to_product, co.order, co.standard_s)]
+        for m, ml in self.machines.items():
+            if CHANGEOVER_SOURCE in ml.downtime.imposed:
+                out += self.impose_reason(ts, m, None, source=CHANGEOVER_SOURCE)
+        return out + self._apply_planned(ts)
+
+    def _changeover_start(
+        self, ts: float, frm: str | None, to: str | None, order: str | None = None
+    ) -> list[Fact]:
+        std = self.standard_changeover_s(frm, to)
+        self.co = Changeover(ts, "start", frm, to, order if order is not None else self.order, std)
+        self.co_overrun = False
+        out: list[Fact] = [self.co]
+        if std <= 0:
+            return out + self._overrun(ts)
+        return out + self._apply_planned(ts)
+
+    def _overrun_due(self, ts: float) -> list[Fact]:
+        co = self.co
+        if co is None or self.co_overrun or ts < co.ts + co.standard_s:
+            return []
+        return self._overrun(co.ts + co.standard_s)
+
+    def _overrun(self, at: float) -> list[Fact]:
+        co = self.co
+        assert co is not None
+        self.co_overrun = True
+        out: list[Fact] = [Changeover(at, "overrun", co.from_product, co.to_product, co.order, co.standard_s)]
+        out += self._apply_planned(at)
+        if self.setup_reason is not None:
+            detail = f"changeover {co.from_product or '?'} → {co.to_product or '?'} beyond {co.standard_s / 60:g} min"
+            for m in self.machines:
+                out += self.impose_reason(at, m, self.setup_reason, source=CHANGEOVER_SOURCE, detail=detail)
+        return out
+
+    def restore(
+        self,
+        *,
+        order: str | None,
+        product: str | None,
+        started: float | None,
+        last_action: str | None,
+        quantity: int | None,
+        good: int,
+        last_product: str | None,
+        changeover: Changeover | None,
+        overrun: bool,
+        now: float,
+    ) -> list[Fact]:
+        """Continue after a restart where the store says the line was: the running
+        order (paused or held), its good count and a changeover under way."""
+        self.last_product = last_product
+        if order is not None and product in self.ideal_cycle:
+            self.order, self.product, self.order_started = order, product, started
+            self.paused, self.held = last_action == "pause", last_action == "hold"
+            self.quantity, self.order_good = quantity, good
+            self._noticed = bool(quantity) and good >= (quantity or 0)
+        self.co, self.co_overrun = changeover, overrun
+        return self._apply_planned(now)

@@ -84,12 +84,28 @@ class ProductionPane(Pane):
                     order,
                     product=v["product"] or None,
                     quantity=qty,
+                    **({"switch": True} if v.get("switch") == "yes" else {}),
                 )
                 return f"order {order} start queued"
 
+            running = term.snapshot.order if term.snapshot else None
+            confirm = (
+                [
+                    FormField(
+                        "switch",
+                        "Switch",
+                        kind="select",
+                        options=[(f"yes: complete {running} and switch", "yes")],
+                        placeholder=f"{running} is running: confirm",
+                    )
+                ]
+                if running
+                else []
+            )
             term.form(
                 "Start a work order",
                 [
+                    *confirm,
                     FormField(
                         "order", "Order", value=row["order_id"] if row else "", placeholder="work order id"
                     ),
@@ -158,6 +174,20 @@ class ProductionPane(Pane):
         options = [(m.name, m.name) for m in term.line.config.machines]
         return FormField("machine", "Machine", kind="select", value=lm or "", options=options)
 
+    def _scrap_reason_field(self) -> FormField:
+        """The scrap reason: a choice from the line's scrap reason tree (the codes the
+        command line takes), or free text on a line without one."""
+        names = production.scrap_reasons(self.terminal.line)
+        if names:
+            return FormField(
+                "reason",
+                "Scrap reason",
+                kind="select",
+                options=[(f"{code}  {name}", code) for code, name in names.items()],
+                placeholder="choose a reason…",
+            )
+        return FormField("reason", "Scrap reason", placeholder="e.g. underfilled, cap missing")
+
     def action_scrap(self) -> None:
         term = self.terminal
 
@@ -181,7 +211,7 @@ class ProductionPane(Pane):
                 [
                     self._machine_field(),
                     FormField("quantity", "Parts", placeholder="number of scrapped parts"),
-                    FormField("reason", "Scrap reason", placeholder="e.g. underfilled, cap missing"),
+                    self._scrap_reason_field(),
                     FormField("comment", "Comment", placeholder="optional"),
                 ],
                 save,

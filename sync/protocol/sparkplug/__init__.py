@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sync.protocol.sparkplug.sparkplug_b_pb2 import Payload
 
@@ -196,8 +196,7 @@ def _quality(m: Any, quality: str) -> None:
     pv.int_value = QUALITY_CODES.get(quality, 0)
 
 
-@dataclass(frozen=True)
-class Point:
+class Point(NamedTuple):
     """One value of a metric: (metric, value, quality, source time)."""
 
     metric: MetricDef

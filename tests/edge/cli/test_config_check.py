@@ -16,7 +16,7 @@ def test_shipped_configs_check_ok_and_name_their_kind(capsys: pytest.CaptureFixt
     line, agg = REPO / "config" / "line1.yaml", REPO / "config" / "aggregator.yaml"
     assert main(["config", "check", str(line), str(agg)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"{line}: ok (4 devices, 19 tags): line config, store ")
+    assert out[0].startswith(f"{line}: ok (4 devices, 20 tags): line config, store ")
     assert out[1].startswith(f"{agg}: ok (1 line): aggregator config, store ")
 
 

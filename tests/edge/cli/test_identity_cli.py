@@ -70,7 +70,7 @@ def event_id(store: Path) -> str:
 def actions(cfg: str, store: Path) -> dict[str, list[str]]:
     """Several operator commands (without who runs them)."""
     return {
-        "order start": ["order", "start", "-c", cfg, "WO-2", "--product", "COLA-500"],
+        "order start": ["order", "start", "-c", cfg, "WO-2", "--product", "COLA-500", "--switch"],
         "order block": ["order", "block", "-c", cfg, "WO-1", "--reason", "material"],
         "count": ["count", "-c", cfg, "filler", "--good", "1000000", "--comment", "more"],
         "spc ack": ["spc", "ack", "-c", cfg, "fill_weight", "--comment", "ok"],

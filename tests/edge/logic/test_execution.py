@@ -142,3 +142,68 @@ def test_catch_up_counts_after_an_outage_never_push_performance_above_100() -> N
     logic.resume(600)
     late = logic.on_sample(700, "good", 460, True)
     assert [(c.ts, c.good, c.unobserved) for c in late if hasattr(c, "unobserved")] == [(600, 10, True)]
+
+
+def test_a_changeover_overrun_is_setup_loss_the_standard_part_planned() -> None:
+    """WO-1 (product A, 10 parts) runs; WO-2 (product B) is started over it at t=100.
+    The matrix gives A → B 10 min standard. The line stands still until t=1000 and the
+    first good part at t=1010 ends the changeover: 600 s planned, 300 s "setup &
+    adjustments" (found: a changeover was wholly planned, setup always 0)."""
+    from edge.logic.production.line import Changeover, OrderChange, OrderNotice
+
+    logic = _line(changeover_s={("A", "B"): 600.0}, setup_reason="SETUP.CHANGEOVER")
+    facts = logic.on_sample(0, "code", 1, True) + logic.on_sample(0, "fault", 0, True)
+    facts += logic.on_sample(0, "good", 0, True) + logic.on_sample(0, "scrap", 0, True)
+    facts += logic.order_action(0, "start", "WO-1", "A", quantity=10)
+    for t in range(1, 13):
+        facts += logic.on_sample(t * 5, "good", t, True)
+    notices = [f for f in facts if isinstance(f, OrderNotice)]
+    assert [(n.ts, n.kind) for n in notices] == [(50, "quantity_reached")]  # once, at the 10th
+    facts += logic.on_sample(99, "code", 3, True)  # the line stops for the changeover
+    facts += logic.order_action(100, "start", "WO-2", "B")
+    assert [(o.order, o.action) for o in facts if isinstance(o, OrderChange)][-2:] == [
+        ("WO-1", "complete"),
+        ("WO-2", "start"),
+    ]
+    facts += logic.tick(650)
+    facts += logic.tick(701)  # the standard ran out at 700
+    facts += logic.on_sample(1000, "code", 1, True)
+    facts += logic.on_sample(1010, "good", 13, True)  # first good part of B
+    cos = [
+        (c.ts, c.action, c.from_product, c.to_product, c.standard_s)
+        for c in facts
+        if isinstance(c, Changeover)
+    ]
+    assert cos == [
+        (100, "start", "A", "B", 600.0),
+        (700, "overrun", "A", "B", 600.0),
+        (1010, "end", "A", "B", 600.0),
+    ]
+    assert logic.co is None and logic.imposed() == {}
+    fx = Facts.collect(facts)
+    k = compute(
+        0, 1100, intervals(fx.changes["filler"], 1100), fx.events["filler"], fx.counts["filler"], TREE
+    )
+    assert k.planned_stop_s == 600
+    assert k.setup_s == pytest.approx(300) and k.six_big_losses()["setup_adjustments"] == pytest.approx(300)
+    assert k.breakdown_s == 0 and k.micro_stop_s == pytest.approx(1)  # 99..100: a small stop
+    _losses_non_negative(k)
+
+
+def test_changeover_within_its_standard_is_wholly_planned_and_same_product_needs_none() -> None:
+    logic = _line(changeover_s={("A", "B"): 600.0}, setup_reason="SETUP.CHANGEOVER")
+    logic.on_sample(0, "code", 3, True)
+    logic.order_action(0, "start", "WO-1", "A")
+    logic.order_action(10, "complete")
+    assert logic.co is None
+    facts = logic.changeover(20, True, "B")
+    facts += logic.changeover(300, False)
+    facts += logic.order_action(310, "start", "WO-2", "B")  # changed over already: none again
+    assert logic.co is None
+    fx = Facts.collect(facts)
+    k = compute(20, 300, intervals(fx.changes["filler"], 300), fx.events.get("filler", []), [], TREE)
+    assert k.planned_stop_s == 280 and k.setup_s == 0
+    logic.order_action(400, "start", "WO-3", "B", quantity=5)  # same product: no changeover
+    assert logic.co is None
+    with pytest.raises(ValueError, match="no changeover"):
+        logic.changeover(410, False)

@@ -389,6 +389,9 @@ def test_the_terminal_never_opens_the_key(tmp_path: Path, monkeypatch: pytest.Mo
                 await pilot.press("f3", "s")
                 await pilot.pause()
                 await fill(pilot, "order", "WO-2")
+                from textual.widgets import Select
+
+                app.screen.query_one("#f-switch", Select).value = "yes"  # WO-1 runs: confirm
                 await pilot.press("ctrl+s")
                 await settle(pilot)
                 assert "order WO-2 start queued" in app.last_message

@@ -86,3 +86,134 @@ def test_first_shift_with_a_break_worked_through_kpi_and_shift_kpi(tmp_path: Pat
         assert k["performance"] == pytest.approx(359 / 360)  # the count at `now` is the end
         assert k["run_s"] == pytest.approx(3600)  # the break (09:30–09:45) was worked
         assert all(v >= 0 for v in k["six_big_losses_s"].values()), k["six_big_losses_s"]
+
+
+def _running(st: object, order: str, product: str, ts: float) -> None:
+    from edge.logic.production.line import OrderChange
+
+    st.append_samples([], [OrderChange(ts, order, product, "start")])  # type: ignore[attr-defined]
+
+
+def _actions(st: object) -> list[tuple[str, str]]:
+    return [
+        (r.action, r.order)
+        for r in repo.pending_order_requests(st)  # type: ignore[arg-type]
+    ]
+
+
+def test_starting_an_order_over_a_running_one_needs_the_switch(tmp_path: Path) -> None:
+    from edge.services.production import order_command
+
+    cfg = load_config(example_on_free_ports(tmp_path))
+    anna = as_operator(cfg, "1001")
+    with open_store(cfg) as st:
+        _running(st, "WO-1", "COLA-500", 1000.0)
+        with pytest.raises(OperatorInputError, match=r"WO-1 is running .*--switch"):
+            order_command(cfg, st, anna, "start", "WO-2", product="WATER-1000")
+        assert _actions(st) == []
+        order_command(cfg, st, anna, "start", "WO-2", product="WATER-1000", quantity=100, switch=True)
+        assert _actions(st) == [("start", "WO-2")]
+
+
+def test_a_failed_first_off_holds_the_order_until_a_passing_recheck(tmp_path: Path) -> None:
+    """Found: a failed first-off cleared the due item and held nothing. Now the order is
+    held (the agent refuses to resume it) until a passing re-check of the plan."""
+    from edge.runtime.agent import Agent
+    from edge.services.inspections import holds, record
+    from edge.services.production import order_command
+
+    cfg = load_config(example_on_free_ports(tmp_path))
+    anna, clara = as_operator(cfg, "1001"), as_operator(cfg, "1003")
+    ok = {"fill_height": 182, "cap_seal": "pass", "label_position": "pass"}
+    with open_store(cfg) as st:
+        _running(st, "WO-1", "COLA-500", 1000.0)
+        with pytest.raises(OperatorInputError, match="comment"):
+            record(cfg, st, clara, "first_off", ok | {"fill_height": 190})
+        assert not record(cfg, st, clara, "first_off", ok | {"fill_height": 190}, comment="overfilled")
+        assert "WO-1" in holds(st) and _actions(st) == [("hold", "WO-1")]
+        with pytest.raises(OperatorInputError, match="on hold"):
+            order_command(cfg, st, anna, "resume", "WO-1")
+    # The agent applies the hold, and refuses a resume that reached the store anyway.
+    agent = Agent(cfg)
+    assert agent.logic is not None
+    agent.logic.order_action(1000.0, "start", "WO-1", "COLA-500")
+    asyncio.run(agent._apply_order_commands())
+    assert agent.logic.held
+    with agent.store.transaction():
+        repo.add_order_request(
+            agent.store, "resume", "WO-1", product=None, quantity=None, due=None, by="x", ts=1.0
+        )
+    asyncio.run(agent._apply_order_commands())
+    assert agent.logic.held
+    assert any(e["kind"] == "order_refused" and "on hold" in e["message"] for e in agent.store.events())
+    # A passing re-check releases it.
+    assert record(cfg, agent.store, clara, "first_off", ok)
+    assert holds(agent.store) == {}
+    order_command(cfg, agent.store, anna, "resume", "WO-1")
+    asyncio.run(agent._apply_order_commands())
+    assert not agent.logic.held
+    agent.store.close()
+
+
+def test_a_supervisor_releases_a_hold_with_a_reason_signed_and_audited(tmp_path: Path) -> None:
+    from edge.services.identity import Refused
+    from edge.services.inspections import holds, record, release_hold
+
+    cfg = load_config(example_on_free_ports(tmp_path))
+    clara, ben, eva = as_operator(cfg, "1003"), as_operator(cfg, "1002"), as_operator(cfg, "1005")
+    with open_store(cfg) as st:
+        _running(st, "WO-1", "COLA-500", 1000.0)
+        bad = {"fill_height": 182, "cap_seal": "fail", "label_position": "pass"}
+        record(cfg, st, clara, "first_off", bad, comment="seal leaks")
+        with pytest.raises(Refused):
+            release_hold(cfg, st, ben, "WO-1", reason="ok")  # a team lead may not
+        with pytest.raises(Refused):
+            release_hold(cfg, st, as_operator(cfg, "1005", signed=None), "WO-1", reason="ok")  # unsigned
+        with pytest.raises(OperatorInputError, match="reason"):
+            release_hold(cfg, st, eva, "WO-1", reason=" ")
+        release_hold(cfg, st, eva, "WO-1", reason="seal tester faulty; 20 bottles checked by hand")
+        assert holds(st) == {}
+        row = st.db.execute(
+            "SELECT who, meaning, why FROM audit WHERE action = 'order.release' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        assert row[1] == "approved" and "checked by hand" in row[2] and "Eva" in row[0]
+        with pytest.raises(OperatorInputError, match="not on hold"):
+            release_hold(cfg, st, eva, "WO-1", reason="again")
+
+
+def test_a_due_inspection_not_done_is_recorded_missed_once_and_shown_for_the_shift(tmp_path: Path) -> None:
+    """Found: a first-off due for one order vanished when the next order started."""
+    from edge.services.inspections import record_missed
+    from edge.services.production import kpi_report
+
+    cfg = load_config(example_on_free_ports(tmp_path))
+    t0 = _day(8)
+    with open_store(cfg) as st:
+        _running(st, "WO-1", "COLA-500", t0)
+        assert record_missed(cfg, st, now=t0 + 60) == 0  # due, within its grace
+        assert record_missed(cfg, st, now=t0 + 16 * 60) == 1  # first_off: grace of 15 min passed
+        assert record_missed(cfg, st, now=t0 + 17 * 60) == 0  # once
+        assert record_missed(cfg, st, now=t0 + 70 * 60, order_ends=True) == 1  # hourly_torque at the end
+        rep = kpi_report(cfg, st, shift="2026-11-30/early", now=t0 + 71 * 60)
+    assert [(m["plan"], m["order"]) for m in rep["inspections_missed"]] == [
+        ("first_off", "WO-1"),
+        ("hourly_torque", "WO-1"),
+    ]
+
+
+def test_scrap_reasons_come_from_the_tree_and_move_counted_parts_from_good(tmp_path: Path) -> None:
+    """Found: the reason was free text, and scrap booked after the counters counted the
+    part as good stayed in good too."""
+    from edge.logic.production.line import MachineCount
+    from edge.services.production import adjust_count
+
+    cfg = load_config(example_on_free_ports(tmp_path))
+    anna = as_operator(cfg, "1001")
+    with open_store(cfg) as st:
+        st.append_samples(
+            [], [MachineCount(1.0, 40, 0, 0.5, machine="filler", order="WO-1", product="COLA-500")]
+        )
+        with pytest.raises(OperatorInputError, match=r"scrap_reason: 'underfilled' is not .* FILL.UNDER"):
+            adjust_count(cfg, st, anna, "filler", scrap=3, scrap_reason="underfilled")
+        adjust_count(cfg, st, anna, "filler", scrap=3, scrap_reason="FILL.UNDER")
+        assert repo.order_counts(st, "filler", "WO-1") == (37, 3)

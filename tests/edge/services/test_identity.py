@@ -36,6 +36,7 @@ ARGS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "quality.approve_limits": ((1,), {}),
     "quality.reject_limits": ((1,), {"comment": "c"}),
     "inspections.record": (("first_off", {"fill_height": "182"}), {}),
+    "inspections.release_hold": (("WO-1",), {"reason": "r"}),
     "maintenance.request_maintenance": (("filler", "leaks"), {}),
     "trace.register_produced": (("L-1",), {"order": "WO-1"}),
     "trace.register_consumed": (("M-1", "caps"), {"order": "WO-1"}),
@@ -206,7 +207,7 @@ def test_count_corrections_stay_above_zero_and_large_ones_need_a_supervisor(cfg:
         adjust_count(cfg, st, ben, "filler", good=50, comment="recount")
         adjust_count(cfg, st, eva, "filler", good=400, comment="counter was off")
         adjust_count(
-            cfg, st, ben, "filler", good=-39, scrap=39, scrap_reason="underfilled", comment="rebooked"
+            cfg, st, ben, "filler", good=-39, scrap=39, scrap_reason="FILL.UNDER", comment="rebooked"
         )
         total = st.db.execute("SELECT sum(good), sum(scrap) FROM counts WHERE order_id = 'WO-1'").fetchone()
     assert total == (39 + 50 + 400 - 39, 1 + 39)

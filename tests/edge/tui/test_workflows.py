@@ -110,6 +110,12 @@ async def test_start_and_complete_orders(seeded: LineConfig) -> None:
         await fill(pilot, "quantity", "8000")
         await pilot.press("ctrl+s")
         await pilot.pause()
+        # WO-1 runs: the switch must be confirmed (it completes WO-1).
+        assert "WO-1 is running" in form(app).error
+        assert rows(seeded, "SELECT count(*) FROM order_requests WHERE order_id = 'WO-2'") == [(0,)]
+        form(app).query_one("#f-switch", Select).value = "yes"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
         app.query_one("#pr-table", DataTable).focus()
         await pilot.press("c")  # complete the order the line runs (WO-1)
         await pilot.pause()
@@ -137,14 +143,18 @@ async def test_scrap_entry_refuses_bad_input_then_books(seeded: LineConfig) -> N
         await pilot.pause()
         assert "scrap_reason: required" in form(app).error
         assert rows(seeded, "SELECT count(*) FROM counts WHERE source = 'operator'") == [(0,)]
-        await fill(pilot, "reason", "underfilled")
+        # The reason is a code of the scrap reason tree, as on the command line.
+        reasons = form(app).query_one("#f-reason", Select)
+        assert ("FILL.UNDER  Filling / Underfilled", "FILL.UNDER") in reasons._options  # type: ignore[attr-defined]
+        reasons.value = "FILL.UNDER"
         await pilot.press("ctrl+s")
         await pilot.pause()
     got = rows(
         seeded,
         "SELECT machine, good, scrap, scrap_reason, by, order_id FROM counts WHERE source = 'operator'",
     )
-    assert got == [("filler", 0, 5, "underfilled", ANNA, "WO-1")]
+    # The filler's counters counted them as good: they move from good to scrap.
+    assert got == [("filler", -5, 5, "FILL.UNDER", ANNA, "WO-1")]
 
 
 async def test_inspection_with_plausibility_check_and_signature(seeded: LineConfig) -> None:
@@ -313,7 +323,7 @@ async def test_a_locked_store_refuses_in_place_and_writes_nothing(channel: Opera
         await pilot.press("f3", "x")
         await pilot.pause()
         await fill(pilot, "quantity", "3")
-        await fill(pilot, "reason", "cap missing")
+        form(app).query_one("#f-reason", Select).value = "CLOSE.CAP"
         other = sqlite3.connect(seeded.store.path, isolation_level=None)
         other.execute("BEGIN EXCLUSIVE")
         try:
@@ -329,7 +339,7 @@ async def test_a_locked_store_refuses_in_place_and_writes_nothing(channel: Opera
         await pilot.pause()
         assert not isinstance(app.screen, FormScreen)
     assert rows(seeded, "SELECT scrap, scrap_reason FROM counts WHERE source = 'operator'") == [
-        (3, "cap missing")
+        (3, "CLOSE.CAP")
     ]
 
 

@@ -143,7 +143,7 @@ TABLES = [
     "state_changes", "counts", "spc_points", "spc_limits", "order_runs", "rollup_state", "rollup_counts",
     "rollup_scrap", "downtime_hours", "web_audit",
     "plant_materials", "plant_boms", "plant_lots", "lot_status_history", "genealogy", "produced_lots",
-    "plant_holds", "lot_moves",
+    "plant_holds", "lot_moves", "maint_events", "maint_stock",
 ]  # fmt: skip
 
 

@@ -39,6 +39,11 @@ CHOICES = {
     ("spc_limits", "action"): "frozen",
     ("produced", "kind"): "lot",
     ("maintenance_requests", "priority"): "urgent",
+    ("maint_events", "kind"): "created",
+    ("maint_stock", "kind"): "receipt",
+    ("stock_moves", "kind"): "in",
+    ("holds", "target_kind"): "lot",
+    ("holds", "action"): "hold",
 }
 
 

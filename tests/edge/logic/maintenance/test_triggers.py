@@ -42,7 +42,7 @@ def test_run_hours_from_run_signal_and_across_a_restart() -> None:
     assert tr2.on_value(7200.0 + 5400, True) is None
     assert tr2.meter(7200.0 + 5400) == 1.5
     d = tr2.tick(7200.0 + 5400 + 1800)
-    assert d is not None and d.key == "belt=2" and d.meter == 2.0
+    assert d is not None and d.key == "belt=2" and d.meter == 2.0 and d.ts == 7200.0 + 5400 + 1800
     assert tr2.tick(7200.0 + 5400 + 1900) is None
     # no good value: not running
     tr2.on_value(20000.0, None)
