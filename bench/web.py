@@ -93,7 +93,7 @@ def generate(cfg: Any, end: float) -> dict[str, int]:
     """A year of history for every line, written with COPY (what ingest would have kept)."""
     import psycopg
 
-    from sync.aggregator.rollups import split_hours
+    from sync.aggregator.rollups import day_of, split_hours
     from sync.aggregator.store import AggregatorStore
     from sync.protocol import LineRef, LineStatus
 
@@ -173,6 +173,59 @@ def generate(cfg: Any, end: float) -> dict[str, int]:
                 cnt,
             )
             _copy(conn, "rollup_scrap", ("line", "hour", "reason", "scrap"), scrap)
+            # The day rollups ingest keeps beside the hours.
+            sd: dict[tuple[float, str], float] = {}
+            for _l, _m, hh, st_, sec in state:
+                k = (day_of(hh), st_)
+                sd[k] = sd.get(k, 0.0) + sec
+            cd: dict[float, list[float]] = {}
+            for _l, _m, hh, *vals in cnt:
+                acc = cd.setdefault(day_of(hh), [0.0] * 5)
+                for j, v in enumerate(vals):
+                    acc[j] += v
+            scd: dict[tuple[float, str], int] = {}
+            for _l, hh, reason, n in scrap:
+                scd[(day_of(hh), reason)] = scd.get((day_of(hh), reason), 0) + n
+            std: dict[tuple[float, str, int], list[float]] = {}
+            why = {r[1]: r[2] for r in reasons_rows}
+            for ev in events:
+                for hh, sec in split_hours(ev[3], ev[4]):
+                    acc = std.setdefault((day_of(hh), why[ev[1]], ev[7]), [0.0, 0])
+                    acc[0] += sec
+                    acc[1] += int(hh <= ev[3])
+            _copy(
+                conn,
+                "rollup_state_days",
+                ("line", "machine", "day", "state", "seconds"),
+                [(ln.key, "filler", d, st_, sec) for (d, st_), sec in sd.items()],
+            )
+            _copy(
+                conn,
+                "rollup_counts_days",
+                (
+                    "line",
+                    "machine",
+                    "day",
+                    "good",
+                    "scrap",
+                    "ideal_s",
+                    "good_ideal_s",
+                    "startup_scrap_ideal_s",
+                ),
+                [(ln.key, "filler", d, int(v[0]), int(v[1]), v[2], v[3], v[4]) for d, v in cd.items()],
+            )
+            _copy(
+                conn,
+                "rollup_scrap_days",
+                ("line", "day", "reason", "scrap"),
+                [(ln.key, d, r, n) for (d, r), n in scd.items()],
+            )
+            _copy(
+                conn,
+                "rollup_stops_days",
+                ("line", "day", "machine", "reason", "micro", "state", "seconds", "stops"),
+                [(ln.key, d, "filler", r, mi, "down", v[0], int(v[1])) for (d, r, mi), v in std.items()],
+            )
             for k, n in (
                 ("downtime events", len(events)),
                 ("state changes", len(changes)),
@@ -234,7 +287,10 @@ def prepare(cfg: Any, regen: bool) -> tuple[float, dict[str, int]]:
 
     with psycopg.connect(PG, autocommit=True) as admin:
         have = admin.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (SCHEMA,)).fetchone()
-        if have and not regen:
+        days = admin.execute(
+            "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'rollup_stops_days'", (SCHEMA,)
+        ).fetchone()
+        if have and days and not regen:
             row = admin.execute(f"SELECT max(hour) FROM {SCHEMA}.rollup_counts").fetchone()
             n = admin.execute(f"SELECT count(DISTINCT line) FROM {SCHEMA}.rollup_counts").fetchone()
             if row and row[0] and n and n[0] == N_LINES:
@@ -268,7 +324,15 @@ def bare(store: Any, statements: list[tuple[str, tuple[Any, ...]]]) -> Any:
 
 
 def board_sql(cfg: Any) -> list[tuple[str, tuple[Any, ...]]]:
-    out: list[tuple[str, tuple[Any, ...]]] = [
+    """The statements the board page runs (PlantView.board), with their parameters."""
+    keys = tuple(ln.key for ln in cfg.lines)
+    marks = ", ".join("?" for _ in keys)
+    latest = " UNION ALL ".join(
+        f"SELECT * FROM (SELECT line, ts, new FROM state_changes WHERE line = ? AND machine = ? "
+        f"ORDER BY ts DESC LIMIT 1) AS q{i}"
+        for i in range(len(keys))
+    )
+    return [
         ("SELECT line, online, ts, state, order_id, last_data, backlog FROM line_status", ()),
         (
             "SELECT line, name, data FROM line_state WHERE name IN ('shift_kpi', 'current_order', 'alarms')",
@@ -276,21 +340,16 @@ def board_sql(cfg: Any) -> list[tuple[str, tuple[Any, ...]]]:
         ),
         (
             "SELECT d.line, d.event_id, d.machine, d.start_ts, d.state, d.auto_reason, r.reason FROM downtime d "
-            "LEFT JOIN downtime_reasons r ON r.line = d.line AND r.event_id = d.event_id WHERE d.end_ts IS NULL",
-            (),
+            "LEFT JOIN downtime_reasons r ON r.line = d.line AND r.event_id = d.event_id "
+            f"WHERE d.line IN ({marks}) AND d.end_ts IS NULL ORDER BY d.start_ts",
+            keys,
         ),
+        (latest, tuple(x for k in keys for x in (k, "filler"))),
     ]
-    out += [
-        (
-            "SELECT ts, new FROM state_changes WHERE line = ? AND machine = ? ORDER BY ts DESC LIMIT 1",
-            (ln.key, "filler"),
-        )
-        for ln in cfg.lines
-    ]
-    return out
 
 
 def report_sql(keys: list[str], a: float, b: float) -> list[tuple[str, tuple[Any, ...]]]:
+    """The grouped statements a report runs (PlantView.report), with their parameters."""
     marks = ", ".join("?" for _ in keys)
     return [
         (
@@ -299,16 +358,19 @@ def report_sql(keys: list[str], a: float, b: float) -> list[tuple[str, tuple[Any
             (*keys, a, b),
         ),
         (
-            f"SELECT line, machine, sum(good), sum(scrap), sum(ideal_s) FROM rollup_counts WHERE line IN ({marks}) "
+            "SELECT line, machine, sum(good), sum(scrap), sum(ideal_s), sum(good_ideal_s), sum(startup_scrap_ideal_s) "
+            f"FROM rollup_counts WHERE line IN ({marks}) "
             "AND hour >= ? AND hour < ? GROUP BY line, machine",
             (*keys, a, b),
         ),
         (
-            "SELECT h.line, r.reason, d.micro, d.state, sum(h.seconds), count(DISTINCT h.event_id) FROM downtime_hours h "
-            "JOIN downtime d ON d.line = h.line AND d.event_id = h.event_id LEFT JOIN downtime_reasons r "
-            f"ON r.line = h.line AND r.event_id = h.event_id WHERE h.line IN ({marks}) AND h.hour >= ? AND h.hour < ? "
-            "GROUP BY h.line, r.reason, d.micro, d.state",
-            (*keys, a, b),
+            "SELECT h.line, d.machine, r.reason, d.auto_reason, d.micro, d.state, sum(h.seconds), "
+            "sum(CASE WHEN h.hour <= d.start_ts OR h.hour = ? THEN 1 ELSE 0 END) "
+            "FROM downtime_hours h JOIN downtime d ON d.line = h.line AND d.event_id = h.event_id "
+            "LEFT JOIN downtime_reasons r ON r.line = h.line AND r.event_id = h.event_id "
+            f"WHERE h.line IN ({marks}) AND h.hour >= ? AND h.hour < ? "
+            "GROUP BY h.line, d.machine, r.reason, d.auto_reason, d.micro, d.state",
+            (a, *keys, a, b),
         ),
         (
             f"SELECT reason, sum(scrap) FROM rollup_scrap WHERE line IN ({marks}) AND hour >= ? AND hour < ? "
@@ -331,7 +393,7 @@ CLIENTS = textwrap.dedent(
             async def one(i):
                 async with c.stream("GET", "/events") as r:
                     async for line in r.aiter_lines():
-                        if line.startswith("event: tile"):
+                        if line.startswith("event: tiles"):
                             got[i] += 1
             tasks = [asyncio.create_task(one(i)) for i in range(n)]
             print("connected", flush=True)

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sync.aggregator import migrations
+from sync.aggregator import migrations, rollups
 from sync.aggregator.config import AggregatorConfig
 from sync.aggregator.db import Database
 from sync.aggregator.projections import project
@@ -63,8 +63,12 @@ class AggregatorStore:
         #: last :meth:`remember_epochs`.
         self.new_incarnations: list[tuple[str, str, int, str]] = []
         self._dead_since_trim = 0
-        if "m007_web" in migrations.apply(self.db):
+        applied = migrations.apply(self.db)
+        if "m007_web" in applied:
             self._backfill(WEB_STREAMS)
+        elif "m007_web_days" in applied:
+            with self.tx():
+                rollups.rebuild_days(self.db)
 
     def _backfill(self, streams: tuple[str, ...], chunk: int = 5000) -> None:
         """Feed the records a store already holds through the projections of ``streams``

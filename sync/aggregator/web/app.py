@@ -170,6 +170,7 @@ class LiveBoard:
         self.app = app
         self.subscribers: set[asyncio.Queue[str]] = set()
         self.tiles: dict[str, str] = {}
+        self.seen: dict[str, str] = {}
         self.task: asyncio.Task[None] | None = None
         self.polls = 0
 
@@ -178,14 +179,20 @@ class LiveBoard:
             try:
                 tiles = await run_in_threadpool(self.app.view.board)
                 self.polls += 1
+                changed = []
                 for t in tiles:
-                    html = self.app.render_tile(t)
-                    if self.tiles.get(t["line"]) != html:
+                    key = json.dumps({k: v for k, v in t.items() if k != "now"}, sort_keys=True, default=str)
+                    if self.seen.get(t["line"]) != key:
+                        self.seen[t["line"]] = key
+                        html = self.app.render_tile(t)
                         self.tiles[t["line"]] = html
-                        msg = "event: tile\ndata: " + json.dumps({"line": t["line"], "html": html}) + "\n\n"
-                        for q in list(self.subscribers):
-                            if q.qsize() < 500:
-                                q.put_nowait(msg)
+                        changed.append({"line": t["line"], "html": html})
+                if changed:
+                    # One message per poll for all tiles that changed, encoded once.
+                    msg = "event: tiles\ndata: " + json.dumps(changed) + "\n\n"
+                    for q in list(self.subscribers):
+                        if q.qsize() < 100:
+                            q.put_nowait(msg)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the store away for a moment: try again

@@ -103,7 +103,11 @@ def plant(tmp_path: Path) -> Iterator[dict[str, Any]]:
     broker = Mosquitto(tmp_path / "broker")
     broker.start()
     web_port = free_port()
-    cfg = example_on_free_ports(tmp_path, data_changes=lambda d: d.update(uplink=uplink_section(broker.port)))
+    # A status interval far longer than the 2 s promise: only the uplink's publishing on
+    # a state change can keep it.
+    cfg = example_on_free_ports(
+        tmp_path, data_changes=lambda d: d.update(uplink=uplink_section(broker.port, status_interval_s=60))
+    )
     agg = agg_yaml(tmp_path, broker.port, web_port)
     # The aggregator starts while the simulator builds its OPC UA address space (the
     # slowest part); the agent once the PLCs answer.
