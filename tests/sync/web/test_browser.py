@@ -183,6 +183,7 @@ def test_a_plant_user_in_the_browser(browser: Any, plant: dict[str, Any]) -> Non
     stopped_colour = page.eval_on_selector(TILE, "e => getComputedStyle(e).borderTopColor")
     page.screenshot(path=str(SHOTS / "board-stopped.png"))
     assert stopped_colour != running_colour
+    (SHOTS / "tile-latency.txt").write_text(f"{took:.2f} s from the PLC stop to the tile's new colour\n")
     assert took <= 2.0, f"the tile changed {took:.2f} s after the stop"
     page.wait_for_timeout(1500)
     stop_line(sim, False)
