@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: venv test lint bench demo demo-headless soak clean check-mosquitto check-chromium
+.PHONY: venv test lint bench demo demo-headless soak clean check-mosquitto check-chromium node-opcua
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,12 +19,20 @@ check-mosquitto:
 	  echo "mosquitto is not installed; the uplink tests need a real broker."; \
 	  echo "Install it with:  sudo apt-get install -y mosquitto   (Debian/Raspberry Pi OS)"; exit 1; }
 
+# The OPC UA driver tests also run against node-opcua (a server of another implementation
+# than asyncua): installed from the npm registry into a cache outside the repository, once,
+# when node and npm are there (the tests skip with the reason when node is missing).
+node-opcua:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+	  $(PY) -c "from tests.edge.drivers.node_opcua import cache_dir, install; install(cache_dir())"; \
+	else echo "node/npm not installed: the node-opcua driver tests will be skipped"; fi
+
 check-chromium:
 	@command -v chromium >/dev/null 2>&1 || test -x "$${LINESIDE_CHROMIUM:-/usr/bin/chromium}" || { \
 	  echo "chromium is not installed; the browser tests of the plant web view drive the system Chromium."; \
 	  echo "Install it with:  sudo apt-get install -y chromium   (Debian/Raspberry Pi OS)"; exit 1; }
 
-test: venv check-mosquitto check-chromium
+test: venv check-mosquitto check-chromium node-opcua
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: venv

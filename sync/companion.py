@@ -19,6 +19,9 @@ from edge.config.uplink import MqttConfig
 from edge.core.faultlog import FaultLog
 from sync import mqtt as m
 
+#: How often a publisher records its state for ``lineside status``.
+STATUS_EVERY_S = 2.0
+
 
 class MqttCompanion:
     """Base of a publisher companion (one thread, one paho client at a time)."""
@@ -84,6 +87,13 @@ class MqttCompanion:
 
     def _published(self, mid: int) -> None:
         """The message ``mid`` left (QoS 0: written to the socket; QoS 1: PUBACK)."""
+
+    def _status(self) -> dict[str, Any] | None:
+        """What ``lineside status`` shows of this publisher (None: nothing)."""
+        return None
+
+    def _write_status(self, status: dict[str, Any]) -> None:
+        """Record :meth:`_status` (subclasses write it through their store feed)."""
 
     def _closing(self) -> None:
         """Stopping while connected: publish what a clean stop says (an offline state)."""
@@ -162,6 +172,7 @@ class MqttCompanion:
         try:
             self._new_client()
             busy = False
+            next_status = 0.0
             while not self._stop.is_set():
                 if not busy:
                     self._wake.wait(self.tick_s)
@@ -175,6 +186,9 @@ class MqttCompanion:
                         self.faults.fault("tick", str(e), what=f"{self.name} cannot publish")
                     else:
                         self.faults.recovered("tick", f"{self.name} publishing")
+                if time.monotonic() >= next_status:
+                    next_status = time.monotonic() + STATUS_EVERY_S
+                    self._record_status()
             self._handle_events()
             if self.connected:
                 try:
@@ -187,7 +201,20 @@ class MqttCompanion:
             if self._client is not None:
                 self._client.disconnect()
                 self._client.loop_stop()
+            self.connected = False
+            self._record_status()
             self._close()
+
+    def _record_status(self) -> None:
+        status = self._status()
+        if status is None:
+            return
+        try:
+            self._write_status(status | {"connected": self.connected, "broker": m.describe(self.mqtt)})
+        except Exception as e:  # the store busy or failing: the next look tries again
+            self.faults.fault("status", str(e), what=f"cannot record {self.name} status")
+        else:
+            self.faults.recovered("status", f"recording {self.name} status")
 
     def _handle_events(self) -> None:
         while True:

@@ -129,7 +129,15 @@ class Operator:
                     )
                     self.started = True
                 for ch in {a["characteristic"] for a in spc_alarms(self.cfg, st)}:
-                    ack_alarms(self.cfg, st, ben, ch, comment="checked the filler")
+                    ack_alarms(
+                        self.cfg,
+                        st,
+                        ben,
+                        ch,
+                        comment="checked the filler",
+                        cause="filler_valve",
+                        action="adjusted",
+                    )
                 open_ = [
                     d for d in list_downtime(self.cfg, st, include_explained=False) if d["end"] is not None
                 ]

@@ -28,6 +28,7 @@ def config_kind(data: Any) -> str:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from edge.config.devices import missing_files
     from edge.config.line import load_config
     from edge.core.yamlio import read_yaml
     from sync.aggregator.config import load_aggregator_config
@@ -41,6 +42,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
                 what = f"{n} line{'s' if n != 1 else ''}): aggregator config, store {agg.store.url or agg.store.path}"
             else:
                 cfg = load_config(f)
+                missing = missing_files(cfg.devices)
+                if missing:
+                    raise ConfigError([f"{f}: {m}" for m in missing])
                 what = (
                     f"{len(cfg.devices)} devices, {len(cfg.tags)} tags): line config, store {cfg.store.path}"
                 )
@@ -127,7 +131,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if len(val) > 20:
             val = val[:17] + "..."
         unit = f" {t['eng_unit']}" if t["eng_unit"] and t["value"] is not None else ""
-        print(f"{t['tag']:<30} {val + unit:<20} {t['quality']:<8} {_age(t['ts_recv'], now)}")
+        why = f"  {t['why']}" if t.get("why") else ""
+        print(f"{t['tag']:<30} {val + unit:<20} {t['quality']:<8} {_age(t['ts_recv'], now)}{why}")
     u = st["uplink"]
     if u is None:
         print("\nuplink: not configured (data stays on this machine)")
@@ -136,6 +141,24 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"\nuplink: {'connected' if u['connected'] else 'OFFLINE'} to {u.get('broker', '?')} "
             f"(MQTT {u.get('protocol', '?')}), {last}, {u['records']} records sent, {u['resends']} resends"
+        )
+    pit = st.get("plant_it", {})
+    if "uns" in pit:
+        u2 = pit["uns"]
+        print(
+            f"unified namespace: {'connected' if u2['connected'] else 'OFFLINE'} to {u2.get('broker', '?')}, "
+            f"{u2.get('root', '?')}/…, {u2.get('values', 0):,} values published"
+        )
+    if "sparkplug" in pit:
+        sp = pit["sparkplug"]
+        host = sp.get("primary_host")
+        state = "born" if sp.get("born") else ("connected, not born" if sp["connected"] else "OFFLINE")
+        unsent = sp.get("unsent")
+        print(
+            f"sparkplug node {sp.get('node', '?')}: {state} (bdSeq {sp.get('bd_seq', '?')})"
+            + (f", primary host {host} {'online' if sp.get('host_online') else 'OFFLINE'}" if host else "")
+            + (f", {unsent:,} samples not yet sent" if unsent else "")
+            + (f", devices dead: {', '.join(sp['dead_devices'])}" if sp.get("dead_devices") else "")
         )
     pending = {k: v for k, v in st["backlog"].items() if v}
     total = sum(pending.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -184,17 +185,66 @@ def cmd_agg_commands(args: argparse.Namespace) -> int:
     return emit(args.json, rows, show)
 
 
-def cmd_agg_acl(args: argparse.Namespace) -> int:
-    from sync.aggregator.acl import line_user, render_acl
+def cmd_agg_audit_verify(args: argparse.Namespace) -> int:
+    from sync.aggregator.queries import audit_verify
 
     cfg = _agg(args)
-    print(render_acl(cfg, args.aggregator_user))
+    bad = 0
+    for r in audit_verify(cfg):
+        how = "signatures and links" if r["keyed"] else "links only (no lines[].audit_key)"
+        if r["problems"]:
+            bad += 1
+            for p in r["problems"]:
+                print(f"{r['line']}: {p}", file=sys.stderr)
+        else:
+            print(f"{r['line']}: audit chain intact: verified up to entry {r['verified']} ({how})")
+    if bad:
+        print(f"audit trail NOT intact on {bad} line(s)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_agg_acl(args: argparse.Namespace) -> int:
+    from edge.core.errors import ConfigError
+    from sync.aggregator.acl import AclCollision, line_user, render_acl
+
+    cfg = _agg(args)
+    try:
+        acl = render_acl(cfg, args.aggregator_user)
+    except AclCollision as e:
+        raise ConfigError([f"{args.config}: lines: {e}"]) from None
+    print(acl)
     if args.users:
         print("# broker users to create (mosquitto_passwd -b FILE USER PASSWORD):")
         print(f"#   {args.aggregator_user}")
         for ln in cfg.lines:
             print(f"#   {line_user(ln.key)}")
     return 0
+
+
+def cmd_agg_maint(args: argparse.Namespace) -> int:
+    from edge.cli.maintenance import print_reliability
+    from sync.aggregator.queries import plant_maintenance
+
+    cfg = _agg(args)
+    now = time.time()
+    since = parse_time(args.since, "UTC", "--since")
+    rows = plant_maintenance(cfg, since=since, until=now, line=args.line)
+
+    def show() -> None:
+        for r in rows:
+            rep = r["report"]
+            print(f"== {r['line']}: {len(r['backlog'])} open orders, backlog {rep['backlog_h']:.1f} h")
+            if args.view == "backlog":
+                for o in r["backlog"]:
+                    print(
+                        f"  {o['id']:<8} {o['type']:<10} {o['state']:<11} {o['priority']:<6} "
+                        f"{o['asset']:<16} {o['remaining_h']:>5.1f} h  {o['title']}"
+                    )
+            else:
+                print_reliability(rep)
+
+    return emit(args.json, rows, show)
 
 
 def register(sub: Any) -> None:
@@ -245,6 +295,21 @@ def register(sub: Any) -> None:
     rp.add_argument("--json", action="store_true", help="machine-readable output")
     rp.set_defaults(func=cmd_agg_report)
 
+    mt = asub.add_parser(
+        "maint",
+        help="maintenance across the plant: each line's backlog, or reliability per line and asset",
+    )
+    cfg_arg(mt)
+    mt.add_argument(
+        "view", choices=["backlog", "reliability"], help="open orders, or MTBF/MTTR/MTTA per asset"
+    )
+    mt.add_argument("--line", help="only this line (key or short name)")
+    mt.add_argument(
+        "--since", default="-30d", help="start of the period (ISO 8601, epoch, -7d; default -30d)"
+    )
+    mt.add_argument("--json", action="store_true", help="machine-readable output")
+    mt.set_defaults(func=cmd_agg_maint)
+
     o = asub.add_parser("order", help="work orders down to a line")
     osub = o.add_subparsers(dest="order_command", metavar="ACTION", required=True)
     oa = osub.add_parser("add", help="release a work order to a line (delivered when the line is online)")
@@ -281,6 +346,20 @@ def register(sub: Any) -> None:
     oi.add_argument("--line", help="line for rows without a line column")
     oi.set_defaults(func=cmd_agg_order_import)
 
+    au = asub.add_parser(
+        "audit", help="the lines' audit chains as the plant anchors them (verified as they arrive)"
+    )
+    ausub = au.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
+    av = ausub.add_parser(
+        "verify",
+        help="report chains broken on arrival, cut off or wiped at the line, rewritten, or recreated; exit 1 if any",
+        description="Each line's audit chain was checked link by link (and signature by signature with "
+        "lines[].audit_key) as it arrived; the last verified head is the plant's anchor. Compared with the "
+        "head each line reports in its status, a chain cut off at the end or wiped at the line is reported "
+        "even when the line's sqlite_sequence was reset.",
+    )
+    av.add_argument("-c", "--config", required=True, help="aggregator config file (YAML)")
+    av.set_defaults(func=cmd_agg_audit_verify)
     acl = asub.add_parser("acl", help="print a mosquitto ACL confining each line to its own topics")
     cfg_arg(acl)
     acl.add_argument("--aggregator-user", default="lineside-aggregator", help="broker user of the aggregator")

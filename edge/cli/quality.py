@@ -42,11 +42,25 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     with open_store(cfg, readonly=True) as st:
         n, problems = audit.verify(cfg, st)
     for p in problems:
-        print(f"audit entry {p.seq}: {p.kind}: {p.detail}", file=sys.stderr)
+        where = f"audit entry {p.seq}" if p.seq else "audit trail"
+        print(f"{where}: {p.kind}: {p.detail}", file=sys.stderr)
     if problems:
         print(f"audit trail NOT intact: {len(problems)} problem(s) in {n} entries", file=sys.stderr)
         return 1
     print(f"audit trail intact: {n} entries verified")
+    return 0
+
+
+def cmd_audit_key(args: argparse.Namespace) -> int:
+    from edge.services import audit
+
+    cfg = _load(args.config)
+    key = audit.public_key(cfg)
+    if args.export:
+        Path(args.export).write_text(key + "\n")
+        print(f"audit public key written to {args.export}")
+    else:
+        print(key)
     return 0
 
 
@@ -99,8 +113,18 @@ def cmd_spc_ack(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     with open_store(cfg) as st:
         actor = operator(args, cfg, st)
-        top = ack_alarms(cfg, st, actor, args.characteristic, comment=args.comment or "")
-    print(f"{args.characteristic}: alarms up to {top} acknowledged by {actor.who}")
+        top = ack_alarms(
+            cfg,
+            st,
+            actor,
+            args.characteristic,
+            comment=args.comment or "",
+            cause=args.cause,
+            action=args.action,
+        )
+    print(
+        f"{args.characteristic}: alarms up to {top} acknowledged by {actor.who} ({args.cause}, {args.action})"
+    )
     return 0
 
 
@@ -111,8 +135,9 @@ def cmd_spc_enter(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     with open_store(cfg) as st:
         actor = operator(args, cfg, st)
-        enter_measurement(cfg, st, actor, args.characteristic, args.value)
-    print(f"{args.characteristic}: {args.value} recorded (by {actor.who})")
+        enter_measurement(cfg, st, actor, args.characteristic, args.value, args.size)
+    size = f" of {args.size}" if args.size is not None else ""
+    print(f"{args.characteristic}: {args.value}{size} recorded (by {actor.who})")
     return 0
 
 
@@ -123,11 +148,67 @@ def cmd_spc_recalc(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     with open_store(cfg) as st:
         actor = operator(args, cfg, st)
-        rid = request_limits(cfg, st, actor, args.characteristic, reason=args.reason or "")
+        tz = cfg.line.timezone
+        rid = request_limits(
+            cfg,
+            st,
+            actor,
+            args.characteristic,
+            reason=args.reason or "",
+            start=parse_time(args.start, tz, "--from") if args.start else None,
+            end=parse_time(args.end, tz, "--to") if args.end else None,
+            center=args.center,
+            sigma=args.sigma,
+            product=args.product,
+        )
     print(
         f"{args.characteristic}: new limits requested (request {rid}); another person approves them "
         f"with `lineside spc approve -c FILE {rid}`"
     )
+    return 0
+
+
+def cmd_spc_versions(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
+    from edge.services.quality import limit_versions
+
+    cfg = _load(args.config)
+    with open_store(cfg, readonly=True) as st:
+        rows = limit_versions(cfg, st, args.characteristic)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    zone = ZoneInfo(cfg.line.timezone)
+    for r in rows:
+        when = datetime.fromtimestamp(r["ts"], zone).strftime("%Y-%m-%d %H:%M")
+        mark = "ACTIVE" if r["active"] else ""
+        if r["action"] == "frozen":
+            what = f"CL {r['center']:.6g}  UCL {r['ucl']:.6g}  LCL {r['lcl']:.6g}"
+        else:
+            what = "new baseline requested"
+        print(f"{r['seq']:>5} {when} {r['product'] or '-':<12} {mark:<7}{what:<48} {r['by']}: {r['reason']}")
+    if not rows:
+        print(f"{args.characteristic}: no limits yet")
+    return 0
+
+
+def cmd_spc_arl(args: argparse.Namespace) -> int:
+    from edge.services.spc_arl import run_lengths
+
+    cfg = _load(args.config)
+    rows = run_lengths(cfg, shift=args.shift)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        print(f"{r['characteristic']} ({r['chart']}, n={r['n']}, rules {r['rules']}):")
+        print(f"  in control:          ARL0 {r['arl0']:.1f} points  ({r['method']})")
+        print(f"  {r['shift']:g} sigma mean shift: ARL1 {r['arl1']:.2f} points")
+        if r["points_per_day"] is not None:
+            print(
+                f"  at full speed {r['points_per_day']:.0f} points a day: {r['false_alarms_per_day']:.2f} false alarms a day"
+                + (f" (the config allows {r['allowed']:g})" if r["allowed"] is not None else "")
+            )
     return 0
 
 
@@ -192,7 +273,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if res["direction"] == "forward":
         print(f"material lot {res['id']} was used in:")
         for u in res["used_in"]:
-            print(f"  order {u['order']} ({u['material']}):")
+            print(f"  order {u['order']} (product {u.get('product') or '?'}), as {u['material']}:")
             for p in u["produced"] or [
                 {"lot": "(no lots recorded yet)", "kind": "", "product": "", "start": None}
             ]:
@@ -213,10 +294,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
         for v in p["process_values"]:
             # Text, bool and array tags (min/max of JSON text are not numbers) get the count only.
             if v["mean"] is None or not all(isinstance(v[k], (int, float)) for k in ("min", "max")):
-                print(f"    {v['tag']:<28} {v['samples']:>7} samples")
+                print(f"    {v['tag']:<28} {v['samples']:>7} samples {v.get('changes', 0):>6} changes")
             else:
                 print(
-                    f"    {v['tag']:<28} {v['samples']:>7} samples  min {v['min']:.6g}  mean {v['mean']:.6g}  max {v['max']:.6g} {v['unit']}"
+                    f"    {v['tag']:<28} {v['samples']:>7} samples {v.get('changes', 0):>6} changes  "
+                    f"min {v['min']:.6g}  mean {v['mean']:.6g}  max {v['max']:.6g} {v['unit']} (time-weighted)"
                 )
         if p["spc_alarms"]:
             print("  SPC alarms in the window:")
@@ -411,27 +493,56 @@ def register(sub: Any) -> None:
     )
     sk.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     sk.add_argument("characteristic", type=id_arg, help="characteristic name")
+    sk.add_argument("--cause", required=True, type=id_arg, help="cause code from the config's spc.causes")
+    sk.add_argument("--action", required=True, type=id_arg, help="action code from the config's spc.actions")
     sk.add_argument("--comment", required=True, type=text_arg, help="what was found and done")
     add_auth(sk)
     sk.set_defaults(func=cmd_spc_ack)
     se = spsub.add_parser("enter", help="an operator's measurement of a manual characteristic")
     se.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     se.add_argument("characteristic", type=id_arg, help="characteristic name (manual: true)")
-    se.add_argument("value", help="measured value")
+    se.add_argument("value", help="measured value (attribute charts: the count of defectives or defects)")
+    se.add_argument("--size", help="p and u charts: units inspected for this count")
     add_auth(se)
     se.set_defaults(func=cmd_spc_enter)
     sr = spsub.add_parser(
         "recalc",
-        help="request new control limits from a new baseline (another person approves: `spc approve`)",
-        description="Request new control limits (permission request_limits). Nothing changes at the "
-        "line until another person with the approve permission approves the request with their PIN "
-        "(`lineside spc approve`); then the agent collects a new baseline and freezes new limits.",
+        help="request new control limits: a new baseline, a baseline window, or typed (another person approves)",
+        description="Request new control limits (permission request_limits): from a new baseline "
+        "the line collects (no options), from the points charted in a baseline window (--from, --to), "
+        "or typed (--center, --sigma; variables charts). Limits are per product (--product; default "
+        "the product of the latest point). Nothing changes at the line until another person with the "
+        "approve permission approves the request with their PIN (`lineside spc approve`).",
     )
     sr.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     sr.add_argument("characteristic", type=id_arg, help="characteristic name")
     sr.add_argument("--reason", required=True, type=text_arg, help="why the process changed")
+    sr.add_argument("--from", dest="start", help="baseline window start (ISO 8601 local time, epoch, or -8h)")
+    sr.add_argument("--to", dest="end", help="baseline window end")
+    sr.add_argument("--center", type=float_arg(), help="typed limits: process centre")
+    sr.add_argument("--sigma", type=float_arg(lo=0), help="typed limits: process sigma (within subgroups)")
+    sr.add_argument("--product", type=id_arg, help="product whose limits these are")
     add_auth(sr)
     sr.set_defaults(func=cmd_spc_recalc)
+    sv = spsub.add_parser(
+        "versions", help="a characteristic's limit versions, newest first, the active one per product marked"
+    )
+    sv.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    sv.add_argument("characteristic", type=id_arg, help="characteristic name")
+    sv.add_argument("--json", action="store_true", help="machine-readable output")
+    sv.set_defaults(func=cmd_spc_versions)
+    sl = spsub.add_parser(
+        "arl",
+        help="average run lengths of the configured charts: false alarms a day in control, detection of a shift",
+        description="In-control ARL (false alarms) and the ARL after a mean shift for each characteristic "
+        "as configured: exact for rule 1, Markov chains for EWMA and CUSUM, simulation for run rules.",
+    )
+    sl.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    sl.add_argument(
+        "--shift", type=float_arg(lo=0, hi=10), default=1.5, help="mean shift in sigmas (default 1.5)"
+    )
+    sl.add_argument("--json", action="store_true", help="machine-readable output")
+    sl.set_defaults(func=cmd_spc_arl)
     sq = spsub.add_parser("requests", help="requests for new control limits (pending ones unless --all)")
     sq.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     sq.add_argument("--all", action="store_true", help="include approved and rejected requests")
@@ -532,6 +643,16 @@ def register(sub: Any) -> None:
     )
     av.add_argument("-c", "--config", required=True, help="line config file (YAML)")
     av.set_defaults(func=cmd_audit_verify)
+    ak = ausub.add_parser(
+        "key",
+        help="the audit trail's public key (Ed25519, 64 hex digits): for the aggregator's lines[].audit_key",
+        description="Print (or --export to a file) the public key the line's audit entries are signed "
+        "with. Anyone may hold it: it checks the chain but cannot sign. Put it in the aggregator's config "
+        "(lines[].audit_key) so the plant verifies the line's chain as it arrives.",
+    )
+    ak.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    ak.add_argument("--export", metavar="FILE", help="write the key to FILE instead of printing it")
+    ak.set_defaults(func=cmd_audit_key)
     al = ausub.add_parser(
         "list", help="latest audit entries: who, when, what (old -> new), why, signature meaning"
     )

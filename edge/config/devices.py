@@ -266,6 +266,26 @@ class Tag(Model):
         return self.type not in ("string", "bool") and self.elements == 1
 
 
+def missing_files(devices: list[Any]) -> list[str]:
+    """Files the devices name that do not exist (certificates, keys, password files),
+    one message each naming the field. ``config check`` reports them; loading does not,
+    so a config can be read on a machine without the agent's secrets."""
+    out: list[str] = []
+    for i, d in enumerate(devices):
+        if not isinstance(d, OpcUaDevice):
+            continue
+        fields: list[tuple[str, Path | None]] = [
+            (f"security.{f}", getattr(d.security, f))
+            for f in ("certificate", "private_key", "server_certificate")
+        ]
+        fields.append(("password_file", d.password_file))
+        for field, path in fields:
+            if path is not None and not path.is_file():
+                what = "is not a file" if path.exists() else "does not exist"
+                out.append(f"devices[{i}].{field}: device {d.name!r}: {path} {what}")
+    return out
+
+
 def check_address(t: Tag, dev: Any) -> list[tuple[str, str]]:
     """Protocol-specific checks of a tag's address and type; returns (field, message)."""
     out: list[tuple[str, str]] = []

@@ -31,7 +31,13 @@ from edge.config.production import (
     ScrapReasonCfg,
     check_line_sections,
 )
-from edge.config.quality import CharacteristicCfg, InspectionPlanCfg, MaterialCfg, check_quality_sections
+from edge.config.quality import (
+    CharacteristicCfg,
+    InspectionPlanCfg,
+    MaterialCfg,
+    SpcCfg,
+    check_quality_sections,
+)
 from edge.config.uns import SparkplugConfig, UnsConfig, check_plant_it_sections
 from edge.config.uplink import UplinkConfig
 from edge.core.errors import ConfigError
@@ -168,6 +174,8 @@ class LineConfig(Model):
     """Scrap reason tree (category → reason); scrap is booked with one of its codes."""
     characteristics: list[CharacteristicCfg] = []
     """Quality characteristics under SPC."""
+    spc: SpcCfg = SpcCfg()
+    """Around SPC alarms: acknowledgement cause/action codes, the quality-hold reason."""
     inspections: list[InspectionPlanCfg] = []
     """Inspection plans (first-off, periodic checks) with their items."""
     materials: list[MaterialCfg] = []

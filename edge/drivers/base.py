@@ -29,7 +29,9 @@ class Driver(Protocol):
     """What the agent needs from a protocol driver.
 
     Every failure to talk to the device is raised as ``edge.core.errors.DriverError``; a tag
-    the device answers for with an error comes back as a ``Reading`` with quality BAD.
+    the device answers for with an error comes back as a ``Reading`` with quality BAD and
+    the reason in ``error``. A driver whose readings carry the device's time says so with
+    a class attribute ``source_timestamps = True``.
     """
 
     name: str

@@ -3,6 +3,11 @@
 Tag definitions come from the config by default: many controllers and simulators do
 not answer the tag-list upload. pycomm3's single-tag write builds its message twice
 and so sends the payload twice; ``_Logix`` corrects that (see the method's comment).
+
+Every read answer carries the controller's data type. pycomm3 decodes the bytes as the
+definition says (from the config: a REAL read as DINT gives 1101791232), so ``_Logix``
+compares the answer's type with the declared one and fails the tag with the reason
+when they differ; so does a tag the controller does not know.
 """
 
 from __future__ import annotations
@@ -17,19 +22,54 @@ from pycomm3 import LogixDriver
 from pycomm3.cip import DataTypes
 from pycomm3.cip.data_types import Array
 from pycomm3.exceptions import PycommError
-from pycomm3.packets import WriteTagFragmentedRequestPacket, WriteTagRequestPacket
+from pycomm3.packets import (
+    ReadTagFragmentedResponsePacket,
+    ReadTagResponsePacket,
+    WriteTagFragmentedRequestPacket,
+    WriteTagRequestPacket,
+)
 
 from edge.config.devices import EthernetIpDevice, Tag
 from edge.core.errors import DriverError
 from edge.drivers.base import OnUpdate, Reading
-from edge.drivers.logix_types import LOGIX_TYPE
+from edge.drivers.logix_types import CODE_TO_TYPE, LOGIX_TYPE
 from edge.logic.model import Quality
 
 for _noisy in ("pycomm3",):
     logging.getLogger(_noisy).setLevel(logging.CRITICAL)
 
 
+#: Integer types a BOOL tag may address a bit of (``Flags.3``).
+_BIT_HOSTS = frozenset({"SINT", "USINT", "INT", "DINT", "LINT"})
+
+
+def type_mismatch(resp: Any) -> str | None:
+    """Why a read answer's data type is not the one its tag definition declares, or None."""
+    if not isinstance(resp, ReadTagResponsePacket) or not resp:
+        return None
+    data: Any = resp._data_type if isinstance(resp, ReadTagFragmentedResponsePacket) else resp.data
+    head = data[:2] if isinstance(data, bytes) else None
+    if not isinstance(head, bytes) or len(head) != 2 or head == b"\xa0\x02":  # a structure
+        return None
+    got = CODE_TO_TYPE.get(int.from_bytes(head, "little"))
+    declared = (resp.tag_info or {}).get("data_type_name")
+    if got is None or declared is None or got == declared:
+        return None
+    if declared == "BOOL" and got in _BIT_HOSTS:
+        return None
+    return f"declared {declared}, but the controller's tag {base_name(resp.tag)} is {got}"
+
+
 class _Logix(LogixDriver):
+    def send(self, request: Any) -> Any:
+        # Refuse to decode an answer as another type than the controller says it is.
+        response = super().send(request)
+        for resp in getattr(response, "responses", None) or [response]:
+            why = type_mismatch(resp)
+            if why is not None:
+                resp._error, resp.value = why, None
+        return response
+
     def _write_build_single_request(self, parsed_tag: dict[str, Any]) -> Any:
         # pycomm3 1.2.x calls build_message() and then resets ``_msg_setup``; sending
         # calls build_message() again, which appends the sequence and tag payload a
@@ -133,8 +173,15 @@ class EthernetIpDriver:
         comm_errors = 0
         for t, r in zip(tags, results, strict=True):
             if r.error:
-                comm_errors += "failed to send" in r.error.lower() or "connection" in r.error.lower()
-                out.append(Reading(t.name, None, Quality.BAD, error=r.error))
+                err = r.error.lower()
+                comm_errors += "failed to send" in err or "connection" in err
+                if "destination unknown" in err or "path segment error" in err:
+                    err = f"the controller has no tag {base_name(t.address)} ({r.error})"
+                else:
+                    err = r.error
+                out.append(Reading(t.name, None, Quality.BAD, error=err))
+            elif (why := _declared_type_problem(t, r.type)) is not None:
+                out.append(Reading(t.name, None, Quality.BAD, error=why))
             else:
                 out.append(Reading(t.name, _scale(t, r.value)))
         if tags and comm_errors == len(tags):
@@ -172,6 +219,20 @@ class EthernetIpDriver:
     async def check(self) -> None:
         if self.plc is None or not self.plc.connected:
             raise DriverError(self.name, "not connected")
+
+
+def _declared_type_problem(tag: Tag, got: str | None) -> str | None:
+    """The read's type (``REAL``, ``DINT[3]``; from the controller's tag list or another
+    tag's definition on the same Logix tag) against the tag's declared type."""
+    if not got:
+        return None
+    base = got.split("[", 1)[0]
+    want = LOGIX_TYPE.get(tag.type)
+    if want is None or base == want or base not in CODE_TO_TYPE.values():
+        return None
+    if want == "BOOL" and base in _BIT_HOSTS:
+        return None
+    return f"declared {want}, but the controller's tag {base_name(tag.address)} is {base}"
 
 
 def _scale(tag: Tag, value: Any) -> Any:

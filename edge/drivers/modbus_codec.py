@@ -112,7 +112,9 @@ _RANGES = {
 def encode_value(tag: Tag, value: bool | int | float | str) -> list[int]:
     """Engineering value → registers for a write (inverse of ``decode_registers``)."""
     if tag.type == "string":
-        data = str(value).encode("latin-1")[: tag.length or 0]
+        data = str(value).encode("latin-1")
+        if len(data) > (tag.length or 0):  # never cut short silently
+            raise ValueError(f"{len(data)} characters do not fit its length of {tag.length or 0}")
         n = ((tag.length or 2) + 1) // 2
         data = data.ljust(2 * n, b"\x00")
         return _from_bytes(data, "big", tag.byte_order)

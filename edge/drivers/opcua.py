@@ -1,9 +1,15 @@
 """OPC UA client driver (asyncua): subscriptions with polling fallback, secure channels.
 
 Node ids come as strings (``ns=2;s=Filler.Speed``) or browse paths
-(``/Objects/2:Filler/2:Speed``). With a security policy the server certificate is
-pinned: a server presenting any other certificate is refused. The client watchdog runs
-every few seconds (asyncua's 1 s default drops sessions on busy servers).
+(``/Objects/2:Filler/2:Speed``). At connect every tag's node is resolved and its DataType
+attribute read: a node the server does not know, a browse path that leads nowhere or a
+declared type other than the server's fails that tag (BAD, with the reason) for the
+session instead of passing a misread value as good. Several tags may name one node.
+
+With a security policy the server certificate is pinned: a server presenting any other
+certificate is refused, and so is a server that does not offer the configured policy and
+mode (named in the fault). The client watchdog runs every few seconds (asyncua's 1 s
+default drops sessions on busy servers).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 from asyncua import Client, Node, ua
 from asyncua.common.subscription import DataChangeEvent, OverflowPolicy
+from asyncua.common.ua_utils import data_type_to_variant_type
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from edge.config.devices import OpcUaDevice, Tag
@@ -26,8 +33,10 @@ from edge.drivers.certs import certificate_uri, load_der, thumbprint
 from edge.logic.model import Quality
 
 log = logging.getLogger("lineside.drivers.opcua")
+# asyncua logs every refused handshake and lost socket itself, some at CRITICAL and again
+# on every retry; the device runner logs each fault once with its reason and recovery.
 for _noisy in ("asyncua", "asyncua.client.ua_client", "asyncua.client.client", "asyncua.common.subscription"):
-    logging.getLogger(_noisy).setLevel(logging.CRITICAL)
+    logging.getLogger(_noisy).setLevel(logging.CRITICAL + 1)
 
 VARIANT = {
     "bool": ua.VariantType.Boolean,
@@ -43,6 +52,10 @@ VARIANT = {
     "float64": ua.VariantType.Double,
     "string": ua.VariantType.String,
 }
+
+
+#: Built-in DataType node ids of namespace 0 (Boolean = 1 … DiagnosticInfo = 25).
+_BUILTIN_TYPES = range(1, 26)
 
 
 def convert(tag: Tag, value: Any) -> Any:
@@ -73,11 +86,18 @@ def to_reading(tag: Tag, dv: ua.DataValue) -> Reading:
 
 
 class OpcUaDriver:
+    #: Readings carry the server's SourceTimestamp (the device runner keeps them in the session).
+    source_timestamps = True
+
     def __init__(self, device: OpcUaDevice, tags: list[Tag]) -> None:
         self.device = device
         self.name = device.name
         self.client: Client | None = None
+        self.tags = tags
         self.nodes: dict[str, Node] = {}
+        #: Tags that failed at connect (unknown node, wrong type) and why: BAD all session.
+        self.failed: dict[str, str] = {}
+        self._variant_of: dict[str, ua.VariantType | None] = {}
         self._subs: list[Any] = []
         self._consumers: list[asyncio.Task[None]] = []
         self.overflowed = False
@@ -133,10 +153,83 @@ class OpcUaDriver:
             raise DriverError(self.name, f"cannot connect to {d.endpoint}: {type(e).__name__}: {e}") from None
         self.client = c
         self.nodes = {}
+        self.failed = {}
+        try:
+            await self._resolve(self.tags)
+        except DriverError:
+            await self.close()
+            raise
+
+    async def _resolve(self, tags: Sequence[Tag]) -> None:
+        """Find every tag's node and check the server's DataType against the declared
+        type; a tag that fails is kept in ``failed`` with the reason."""
+        assert self.client is not None
+        for t in tags:
+            try:
+                await self._node(t)
+            except _TagError as e:
+                self.failed[t.name] = str(e)
+            except (TimeoutError, OSError, ConnectionError, ua.UaError) as e:
+                raise DriverError(self.name, f"browse failed: {e or type(e).__name__}") from None
+        resolved = [t for t in tags if t.name in self.nodes]
+        unique: dict[str, Node] = {}
+        for t in resolved:
+            unique.setdefault(self.nodes[t.name].nodeid.to_string(), self.nodes[t.name])
+        keys = list(unique)
+        types: dict[str, ua.DataValue] = {}
+        try:
+            for i in range(0, len(keys), 500):  # servers bound the nodes per request
+                chunk = keys[i : i + 500]
+                dvs = await self.client.read_attributes([unique[k] for k in chunk], ua.AttributeIds.DataType)
+                types.update(zip(chunk, dvs, strict=True))
+        except (TimeoutError, OSError, ConnectionError, ua.UaError) as e:
+            raise DriverError(
+                self.name, f"cannot read the nodes' data types: {e or type(e).__name__}"
+            ) from None
+        for t in resolved:
+            dv = types[self.nodes[t.name].nodeid.to_string()]
+            why = await self._type_problem(t, dv)
+            if why is not None:
+                self.failed[t.name] = why
+
+    async def _type_problem(self, tag: Tag, dv: ua.DataValue) -> str | None:
+        """Why the node cannot serve ``tag`` (unknown node, other type), or None."""
+        status = dv.StatusCode_ if hasattr(dv, "StatusCode_") else dv.StatusCode
+        if status is not None and not status.is_good():
+            if status.value in (ua.StatusCodes.BadNodeIdUnknown, ua.StatusCodes.BadNodeIdInvalid):
+                return f"node {tag.address} not found on the server ({status.name})"
+            if status.value == ua.StatusCodes.BadAttributeIdInvalid:
+                return f"node {tag.address} is not a variable ({status.name})"
+            return None  # e.g. the DataType not readable for this user: cannot tell, accept
+        dtype = dv.Value.Value if dv.Value is not None else None
+        if not isinstance(dtype, ua.NodeId):
+            return None
+        variant = await self._variant(dtype)
+        if variant is None or variant in (ua.VariantType.Variant, VARIANT[tag.type]):
+            return None
+        return f"declared {tag.type}, but the server's node {tag.address} holds {variant.name}"
+
+    async def _variant(self, dtype: ua.NodeId) -> ua.VariantType | None:
+        """The built-in type a DataType encodes as (None: cannot tell, accept)."""
+        if (
+            dtype.NamespaceIndex == 0
+            and isinstance(dtype.Identifier, int)
+            and dtype.Identifier in _BUILTIN_TYPES
+        ):
+            return ua.VariantType(dtype.Identifier)
+        key = dtype.to_string()
+        if key not in self._variant_of:
+            assert self.client is not None
+            try:
+                self._variant_of[key] = await data_type_to_variant_type(self.client.get_node(dtype))
+            except (ua.UaError, ValueError):
+                self._variant_of[key] = None  # a structure or an unknown type: cannot compare
+        return self._variant_of[key]
 
     async def _check_server_certificate(self) -> None:
-        """Compare the certificate the server advertises with the pinned one, so a
-        mismatch is reported as such instead of as a failed handshake."""
+        """Check that the server offers the configured policy and mode, and compare the
+        certificate it advertises with the pinned one, so either mismatch is reported as
+        such instead of as a failed handshake."""
         sec = self.device.security
         assert sec.server_certificate is not None
         try:
@@ -154,6 +247,19 @@ class OpcUaDriver:
             raise DriverError(
                 self.name, f"cannot connect to {self.device.endpoint}: {e or type(e).__name__}"
             ) from None
+        modes = list(
+            dict.fromkeys(
+                f"{ep.SecurityPolicyUri.rsplit('#', 1)[-1]}/{ep.SecurityMode.name.rstrip('_')}"
+                for ep in endpoints
+            )
+        )
+        if modes and f"{sec.policy}/{sec.mode}" not in modes:
+            raise DriverError(
+                self.name,
+                f"the server does not offer security policy {sec.policy} with mode {sec.mode} "
+                f"(it offers {', '.join(modes)})",
+                retryable=False,
+            )
         offered = {bytes(ep.ServerCertificate) for ep in endpoints if ep.ServerCertificate}
         if offered and not any(o.startswith(trusted) for o in offered):
             got = ", ".join(sorted(thumbprint(o) for o in offered))
@@ -207,7 +313,11 @@ class OpcUaDriver:
         out: list[Reading | None] = [None] * len(tags)
         nodes: list[Node] = []
         idx: list[int] = []
+        failed = self.failed
         for i, t in enumerate(tags):
+            if failed and t.name in failed:
+                out[i] = Reading(t.name, None, Quality.BAD, error=failed[t.name])
+                continue
             try:
                 nodes.append(await self._node(t))
                 idx.append(i)
@@ -233,17 +343,25 @@ class OpcUaDriver:
         fallback: list[Tag] = []
         by_interval: dict[int, list[Tag]] = {}
         for t in tags:
-            by_interval.setdefault(t.poll_ms, []).append(t)
+            if t.name in self.failed:
+                fallback.append(t)  # polled: comes back BAD with the reason
+            else:
+                by_interval.setdefault(t.poll_ms, []).append(t)
         for interval, group in by_interval.items():
-            nodes, mapping = [], {}
+            # One monitored item per node; every tag on that node gets its notifications.
+            nodes: list[Node] = []
+            mapping: dict[str, list[Tag]] = {}
             for t in group:
                 try:
                     n = await self._node(t)
                 except _TagError:
                     fallback.append(t)
                     continue
-                nodes.append(n)
-                mapping[n.nodeid.to_string()] = t
+                key = n.nodeid.to_string()
+                if key not in mapping:
+                    nodes.append(n)
+                    mapping[key] = []
+                mapping[key].append(t)
             if not nodes:
                 continue
             try:
@@ -273,14 +391,14 @@ class OpcUaDriver:
                 log.warning(
                     "%s: subscription refused (%s); polling %d tags instead", self.name, e, len(nodes)
                 )
-                fallback.extend(mapping.values())
+                fallback.extend(t for ts in mapping.values() for t in ts)
                 continue
             for n, r in zip(nodes, results if isinstance(results, list) else [results], strict=True):
                 if isinstance(r, ua.StatusCode) and not r.is_good():
-                    fallback.append(mapping[n.nodeid.to_string()])
+                    fallback.extend(mapping[n.nodeid.to_string()])
         return fallback
 
-    async def _consume(self, sub: Any, mapping: dict[str, Tag], on_update: OnUpdate) -> None:
+    async def _consume(self, sub: Any, mapping: dict[str, list[Tag]], on_update: OnUpdate) -> None:
         """Drain the subscription's queue: everything waiting is handed over as one batch."""
         queue = sub._event_queue  # asyncua exposes only one-at-a-time iteration
         async for first in sub:
@@ -293,8 +411,7 @@ class OpcUaDriver:
             readings = []
             for ev in batch:
                 if isinstance(ev, DataChangeEvent):
-                    tag = mapping.get(ev.node.nodeid.to_string())
-                    if tag is not None:
+                    for tag in mapping.get(ev.node.nodeid.to_string(), ()):
                         readings.append(to_reading(tag, ev.data.monitored_item.Value))
             if readings:
                 on_update(readings)
@@ -314,12 +431,17 @@ class OpcUaDriver:
     async def write(self, tag: Tag, value: Any) -> None:
         if self.client is None:
             raise DriverError(self.name, "not connected")
-        node = await self._node(tag)
+        if tag.name in self.failed:
+            raise ValueError(self.failed[tag.name])  # refused: it would write the wrong thing
+        try:
+            node = await self._node(tag)
+        except _TagError as e:
+            raise ValueError(str(e)) from None
         raw = value
         if tag.numeric and (tag.scale != 1.0 or tag.offset != 0.0):
             raw = (float(value) - tag.offset) / tag.scale
-        if tag.type.startswith(("int", "uint")) and not isinstance(raw, bool):
-            raw = round(float(raw))
+        if tag.type.startswith(("int", "uint")) and not isinstance(raw, (bool, int)):
+            raw = round(float(raw))  # whole numbers stay exact (64-bit beyond a float's 2**53)
         elif tag.type.startswith("float"):
             raw = float(raw)
         elif tag.type == "bool":

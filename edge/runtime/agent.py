@@ -103,6 +103,7 @@ class Agent:
         #: and their recovery once.
         self.faults = FaultLog(log)
         self._bad_values: set[str] = set()
+        self._tag_errors: dict[str, str] = {}  # tag -> why the device answers it BAD
         self._boot_id = boot_id()
         #: The last periodic store check (``PRAGMA quick_check``), for the status.
         self.store_check: dict[str, Any] | None = None
@@ -142,9 +143,14 @@ class Agent:
         and its return to finite values once."""
         out: list[Reading] | None = None
         bad = self._bad_values
+        errors = self._tag_errors
         for i, r in enumerate(readings):
             if r.quality != Quality.GOOD:
+                if r.error is not None and errors.get(r.tag) != r.error:
+                    self._tag_failed(r.tag, r.error)
                 continue
+            if errors and r.tag in errors:
+                self._tag_failed(r.tag, None)
             if non_finite(r.value):
                 if out is None:
                     out = list(readings)
@@ -163,6 +169,26 @@ class Agent:
                 bad.discard(r.tag)
                 self.faults.recovered(f"value:{r.tag}", f"tag {r.tag}")
         return readings if out is None else out
+
+    def _tag_failed(self, tag: str, why: str | None) -> None:
+        """A tag the device answers BAD for a reason (unknown node or Logix tag, a type
+        other than declared, a refused address), or good again (``why`` None): logged
+        once, recorded as an event, and shown in the agent status's ``bad_tags``."""
+        now = self.clock.now()
+        if why is None:
+            del self._tag_errors[tag]
+            self.faults.recovered(f"tag:{tag}", f"tag {tag}")
+            self._background(self._record_event("tag_good", tag, f"{tag}: good again", None, now))
+            return
+        self._tag_errors[tag] = why
+        self.faults.fault(f"tag:{tag}", why, what=f"tag {tag} is BAD", level=logging.WARNING)
+        self._background(self._record_event("tag_bad", tag, f"{tag}: {why}", {"error": why}, now))
+
+    async def _record_event(self, kind: str, source: str, msg: str, data: Any, now: float) -> None:
+        try:
+            await asyncio.to_thread(self.store.append_event, kind, source, msg, data, now)
+        except Exception as e:  # the store is failing: its own fault is logged once
+            self.faults.fault("events", str(e), what="cannot record an event")
 
     def _feed_logic(self, samples: list[Sample]) -> None:
         """Line logic sees exactly the samples that are stored, so replaying the store
@@ -432,7 +458,13 @@ class Agent:
                 "pending": self.writer.pending,
                 "store_check": self.store_check,
                 "devices": {
-                    n: {"state": r.state, "error": r.last_error, "reads": r.reads}
+                    n: {
+                        "state": r.state,
+                        "error": r.last_error,
+                        "reads": r.reads,
+                        # Tags the device answers BAD, and why (see _tag_failed).
+                        "bad_tags": {t: why for t, why in self._tag_errors.items() if t in r.tag_names},
+                    }
                     for n, r in self.runners.items()
                 },
             }
@@ -559,65 +591,70 @@ class Agent:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            facts: list[Any] = []
-            if self.quality is not None:
-                try:
-                    facts += await self.quality.tick()
-                except Exception as e:
-                    self.faults.fault("spc", str(e), what="SPC tick failed")
-                else:
-                    self.faults.recovered("spc", "SPC tick")
-            if self.logic is None:
-                if facts:
-                    self.writer.put_facts(facts)
-                continue
-            now = self.clock.now()
-            line_facts = self.logic.tick(now)
+            await self.tick_once()
+
+    async def tick_once(self) -> None:
+        """One second of line logic: time passes for states, stops and plans; queued
+        order and reason requests are applied; SPC, the plan check and materials run."""
+        facts: list[Any] = []
+        if self.quality is not None:
             try:
-                line_facts += await self._apply_order_commands()
-                line_facts += await self._apply_reason_requests()
-            except Exception as e:  # a bad command must not stop the line logic
-                self.faults.fault("orders", str(e), what="cannot apply order commands")
+                facts += await self.quality.tick()
+            except Exception as e:
+                self.faults.fault("spc", str(e), what="SPC tick failed")
             else:
-                self.faults.recovered("orders", "applying order commands")
-            facts += line_facts
-            if self.maint is not None:
-                facts += self.maint.follow(line_facts)
-                facts += self.maint.tick(now)
-                if self.clock.mono() - self._maint_saved >= MAINT_SAVE_S:
-                    self._maint_saved = self.clock.mono()
-                    await self._save_maintenance()
-            if self.clock.mono() - self._plan_checked >= PLAN_CHECK_S:
-                self._plan_checked = self.clock.mono()
-                try:
-                    await asyncio.to_thread(
-                        plan_service.check_sequence, self.cfg, self.store, now=self.clock.now()
-                    )
-                except Exception as e:  # the plan is advice: never stop the line logic for it
-                    self.faults.fault("plan", str(e), what="cannot check the plan's sequence")
-                else:
-                    self.faults.recovered("plan", "checking the plan's sequence")
-                if self.cfg.inspections:
-                    try:
-                        await asyncio.to_thread(self._check_missed)
-                    except Exception as e:  # a record, not a reason to stop the line logic
-                        self.faults.fault("inspections", str(e), what="cannot record missed inspections")
-                    else:
-                        self.faults.recovered("inspections", "recording missed inspections")
-            if self.lots is not None:
-                self.lots.follow(facts)
+                self.faults.recovered("spc", "SPC tick")
+        if self.logic is None:
             if facts:
                 self.writer.put_facts(facts)
-            if self.clock.mono() - self._materials_done >= MATERIALS_S:
-                self._materials_done = self.clock.mono()
+            return
+        now = self.clock.now()
+        line_facts = self.logic.tick(now)
+        try:
+            line_facts += await self._apply_order_commands()
+            line_facts += await self._apply_reason_requests()
+        except Exception as e:  # a bad command must not stop the line logic
+            self.faults.fault("orders", str(e), what="cannot apply order commands")
+        else:
+            self.faults.recovered("orders", "applying order commands")
+        facts += line_facts
+        if self.maint is not None:
+            facts += self.maint.follow(line_facts)
+            facts += self.maint.tick(now)
+            if self.clock.mono() - self._maint_saved >= MAINT_SAVE_S:
+                self._maint_saved = self.clock.mono()
+                await self._save_maintenance()
+        if self.clock.mono() - self._plan_checked >= PLAN_CHECK_S:
+            self._plan_checked = self.clock.mono()
+            try:
+                await asyncio.to_thread(
+                    plan_service.check_sequence, self.cfg, self.store, now=self.clock.now()
+                )
+            except Exception as e:  # the plan is advice: never stop the line logic for it
+                self.faults.fault("plan", str(e), what="cannot check the plan's sequence")
+            else:
+                self.faults.recovered("plan", "checking the plan's sequence")
+            if self.cfg.inspections:
                 try:
-                    await asyncio.to_thread(
-                        materials_service.materials_pass, self.cfg, self.store, now=self.clock.now()
-                    )
-                except Exception as e:  # never stop the line logic for the materials pass
-                    self.faults.fault("materials", str(e), what="materials pass failed")
+                    await asyncio.to_thread(self._check_missed)
+                except Exception as e:  # a record, not a reason to stop the line logic
+                    self.faults.fault("inspections", str(e), what="cannot record missed inspections")
                 else:
-                    self.faults.recovered("materials", "materials pass")
+                    self.faults.recovered("inspections", "recording missed inspections")
+        if self.lots is not None:
+            self.lots.follow(facts)
+        if facts:
+            self.writer.put_facts(facts)
+        if self.clock.mono() - self._materials_done >= MATERIALS_S:
+            self._materials_done = self.clock.mono()
+            try:
+                await asyncio.to_thread(
+                    materials_service.materials_pass, self.cfg, self.store, now=self.clock.now()
+                )
+            except Exception as e:  # never stop the line logic for the materials pass
+                self.faults.fault("materials", str(e), what="materials pass failed")
+            else:
+                self.faults.recovered("materials", "materials pass")
 
     async def _save_maintenance(self) -> None:
         """Where the plans' meters stand, for the next start."""

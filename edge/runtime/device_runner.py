@@ -3,6 +3,14 @@
 Like a polling coordinator: every driver error becomes one DriverError; the first one
 is logged (and recorded as an event) once, retries are quiet, and the recovery is
 logged once. While the device is faulted all its tags are BAD.
+
+A device has recovered when it answers: the first good read after a (re)connect, or the
+subscriptions it accepted when nothing is polled. A TCP connect alone is no recovery (a
+Modbus gateway may accept connections and never answer).
+
+Device timestamps older than the session (a server that kept a value across the
+reconnect sends its old SourceTimestamp) are replaced by the agent's clock: a sample is
+never stamped before the fault the agent recorded when the connection was lost.
 """
 
 from __future__ import annotations
@@ -27,6 +35,25 @@ OnState = Callable[[str, str, str | None], None]  # device, state, error
 HeartbeatCheck = Callable[[Sequence[Tag]], Callable[[float], bool]]
 
 
+#: No read deadline below this: a healthy device on a loaded network answers a fast poll
+#: group late now and then, and that must not count as a fault.
+MIN_READ_DEADLINE_S = 0.5
+
+
+def read_deadline(period_s: float, timeout_s: float) -> float:
+    """How long one poll of a group may take before the device counts as not answering:
+    one poll period, at least ``MIN_READ_DEADLINE_S``, at most the device's timeout."""
+    return min(timeout_s, max(period_s, MIN_READ_DEADLINE_S))
+
+
+def bad_within_s(period_s: float, timeout_s: float) -> float:
+    """The longest time from a device going silent to its tags being recorded BAD: the
+    next poll starts within one period and fails after the read deadline. Two poll periods
+    for groups polled every 0.5 s or slower (with ``timeout_s`` ≥ the period); a 200 ms
+    group: 0.7 s, 3.5 periods (README, Architecture)."""
+    return period_s + read_deadline(period_s, timeout_s)
+
+
 class DeviceRunner:
     """Runs one device. With ``heartbeat_check`` (the change filter's), a driver that can
     report only changed values (``ChangeReader``: Modbus) does so, and reports every tag
@@ -47,6 +74,7 @@ class DeviceRunner:
         self.device = device
         self.name = device.name
         self.tags = tags
+        self.tag_names = frozenset(t.name for t in tags)
         self.driver = driver
         self.on_readings = on_readings
         self.on_state = on_state
@@ -58,6 +86,10 @@ class DeviceRunner:
         self.fault_since: float | None = None
         self.last_error: str | None = None
         self.reads = 0
+        #: When the current session connected (the agent's clock).
+        self.session_start = 0.0
+        #: Does the driver stamp readings with the device's time (OPC UA)?
+        self._stamps = bool(getattr(driver, "source_timestamps", False))
         self._retryable = True
         self._stop = asyncio.Event()
 
@@ -88,11 +120,13 @@ class DeviceRunner:
 
     async def _session(self) -> None:
         await self.driver.connect()
+        self.session_start = self.clock()
         subs = [t for t in self.tags if t.mode == "subscribe"]
         polled = [t for t in self.tags if t.mode == "poll"]
         if subs:
-            polled += await self.driver.subscribe(subs, lambda rs: self.on_readings(rs, self.clock()))
-        self._recovered()
+            polled += await self.driver.subscribe(subs, self._on_update)
+        if not polled:
+            self._recovered()  # the server accepted the subscriptions: it answers
         groups: dict[int, list[Tag]] = {}
         for t in polled:
             groups.setdefault(t.poll_ms, []).append(t)
@@ -129,10 +163,23 @@ class DeviceRunner:
                 if task.done() and not task.cancelled():
                     task.exception()
 
+    def _on_update(self, readings: list[Reading]) -> None:
+        now = self.clock()
+        self.on_readings(self._stamped(readings, now) if self._stamps else readings, now)
+
+    def _stamped(self, readings: list[Reading], now: float) -> list[Reading]:
+        """Readings whose device timestamp lies before this session are stamped ``now``."""
+        start = self.session_start
+        out: list[Reading] | None = None
+        for i, r in enumerate(readings):
+            if r.ts is not None and r.ts < start:
+                if out is None:
+                    out = list(readings)
+                out[i] = r._replace(ts=now)
+        return readings if out is None else out
+
     def _deadline(self, period: float) -> float:
-        # Fail a read within about one period (at least 0.5 s, at most the device timeout)
-        # so a dead device turns its tags bad within two poll periods.
-        return min(self.device.timeout_s, max(period, 0.5))
+        return read_deadline(period, self.device.timeout_s)
 
     async def _poll(self, period: float, tags: list[Tag]) -> None:
         loop = asyncio.get_running_loop()
@@ -156,8 +203,12 @@ class DeviceRunner:
             except TimeoutError:
                 raise DriverError(self.name, f"no answer within {deadline:g} s") from None
             now = self.clock()
+            if self.state != "connected":
+                self._recovered()  # the first good read of this session
             if reader is not None and heartbeat_due is not None:
                 readings = reader.changes(tags, answers, heartbeat_due(now))
+            elif self._stamps:
+                readings = self._stamped(readings, now)
             self.reads += 1
             if readings:
                 on_readings(readings, now)

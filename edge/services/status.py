@@ -27,7 +27,8 @@ def last_data(store: Store) -> float | None:
 
 
 def status_of(line: Line, st: Store, now: float | None = None) -> dict[str, Any]:
-    """The agent's, devices', tags', uplink's and store's state as read from an open store."""
+    """The agent's, devices', tags', uplink's, plant-IT publishers' (``uns``, ``sparkplug``)
+    and store's state as read from an open store."""
     cfg = config_of(line)
     now = now if now is not None else time.time()
     agent = st.agent_status()
@@ -39,6 +40,9 @@ def status_of(line: Line, st: Store, now: float | None = None) -> dict[str, Any]
     age = heartbeat_age(agent, now=now)
     alive = agent_alive(agent, cfg.agent.heartbeat_s, now=now)
     tags_cfg = {t.name: t for t in cfg.tags}
+    # Why the agent's devices answer tags BAD (unknown node, other type …), while it runs.
+    agent_devices = agent.get("devices", {}).get("value") or {}
+    why_bad = {t: w for d in agent_devices.values() for t, w in (d.get("bad_tags") or {}).items()}
     out_tags = []
     for v in values:
         t = tags_cfg.get(v["tag"])
@@ -49,7 +53,12 @@ def status_of(line: Line, st: Store, now: float | None = None) -> dict[str, Any]
             if not alive or (hb_s and v["ts_recv"] and now - v["ts_recv"] > limit):
                 quality = "stale"
         out_tags.append(
-            v | {"quality": quality, "age_s": None if v["ts_recv"] is None else round(now - v["ts_recv"], 3)}
+            v
+            | {
+                "quality": quality,
+                "age_s": None if v["ts_recv"] is None else round(now - v["ts_recv"], 3),
+                "why": why_bad.get(v["tag"]) if quality == "bad" and alive else None,
+            }
         )
     dev_out = {}
     for d in cfg.devices:
@@ -68,8 +77,23 @@ def status_of(line: Line, st: Store, now: float | None = None) -> dict[str, Any]
         if up:
             uplink |= up
         uplink["connected"] = bool(uplink["connected"]) and alive
+    plant_it: dict[str, Any] = {}
+    for name in ("uns", "sparkplug"):
+        sec = getattr(cfg, name, None)
+        if sec is None or not sec.enabled:
+            continue
+        rec = dict(agent.get(name, {}).get("value") or {"connected": False})
+        rec["connected"] = bool(rec.get("connected")) and alive
+        if name == "sparkplug":
+            sent = rec.get("sent_upto")
+            rec["born"] = bool(rec.get("born")) and alive
+            rec["unsent"] = (
+                max(0, st.last_seq("samples") - sent) if isinstance(sent, int) and sent >= 0 else None
+            )
+        plant_it[name] = rec
     return {
         "line": cfg.line.model_dump(),
+        "plant_it": plant_it,
         "agent": {
             "alive": alive,
             "heartbeat": hb,

@@ -2,9 +2,11 @@
 under which process values, and forward, which products contain a material lot.
 
 Produced lots are linked to a work order, a machine and a time window; material lots
-are consumed for a work order (by an operator here, or read from lot tags by the agent,
-``edge.logic.materials.lots``). Process values are summarised per tag over the lot's
-window straight from the samples (the ``ts`` index makes that a range scan).
+are consumed for a work order of this line (by an operator here, or read from lot tags
+by the agent, ``edge.logic.materials.lots``). Process values are summarised per tag over
+the lot's window sample-and-hold: the value in force at the window's start counts, so a
+tag that did not change in the window shows its value, not "no samples"; min, mean and
+max are time-weighted, with the number of changes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from edge.services.validate import (
 )
 from edge.store import Store
 from edge.store import genealogy as repo
+from edge.store import plant as plant_repo
 from edge.store import production as production_repo
 from edge.store import quality as quality_repo
 
@@ -128,6 +131,11 @@ def register_consumed(
             order = running.order if running else None
         if order is None:
             raise OperatorInputError("order: no work order is running; name one with --order")
+        if not known_order(store, order):
+            raise OperatorInputError(
+                f"order: {order!r} is not an order of this line (it has not run here, is not "
+                "requested and not on the dispatch list)"
+            )
         materials_service.check_consumed_lot(line, store, material_lot, material, now=time.time())
         repo.add_consumed(
             store, material_lot, material, order=order, quantity=quantity, unit=unit, by=by, ts=time.time()
@@ -168,7 +176,12 @@ def trace(line: Line, store: Store, ident: str) -> dict[str, Any]:
                 "id": ident,
                 "direction": "forward",
                 "used_in": [
-                    {"order": order, "material": material, "produced": repo.produced_for_order(store, order)}
+                    {
+                        "order": order,
+                        "product": order_product(store, order),
+                        "material": material,
+                        "produced": repo.produced_for_order(store, order),
+                    }
                     for order, material in uses
                 ],
             }
@@ -177,6 +190,27 @@ def trace(line: Line, store: Store, ident: str) -> dict[str, Any]:
     )
 
 
+def known_order(store: Store, order: str) -> bool:
+    """Whether ``order`` is an order of this line: it ran, was requested, or is on the
+    dispatch list. (Material lots are checked by the materials domain.)"""
+    return (
+        production_repo.order_product(store, order) is not None
+        or production_repo.order_was_started(store, order)
+        or plant_repo.work_order_status(store, order) is not None
+    )
+
+
+def order_product(store: Store, order: str) -> str | None:
+    """The product a work order makes (as it ran, else as released)."""
+    ran = production_repo.order_product(store, order)
+    if ran is not None:
+        return ran[0]
+    released = plant_repo.released_work_order(store, order)
+    return released[0] if released else None
+
+
 def process_values(store: Store, start: float, end: float) -> list[dict[str, Any]]:
-    """Per tag over [start, end]: samples, min, mean, max and the last value (numeric tags)."""
+    """Per tag over [start, end], sample-and-hold (the value in force at ``start``
+    counts): samples, changes, time-weighted min, mean and max, the value at start and
+    the last value (``edge.store.genealogy.process_values``)."""
     return repo.process_values(store, start, end)

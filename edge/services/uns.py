@@ -114,6 +114,10 @@ class PlantItFeed:
     def save_marks(self, marks: dict[str, int]) -> None:
         repo.set_marks(self.store, marks)
 
+    def write_status(self, name: str, status: dict[str, Any]) -> None:
+        """A publisher's own state (``uns``, ``sparkplug``) for ``lineside status``."""
+        self.store.set_agent_status({name: status})
+
     # ------------------------------------------------------------------ writes
 
     def write(self, actor: Actor, tag: str, value: Any, write: WriteFn, *, reason: str) -> str:

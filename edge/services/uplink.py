@@ -20,6 +20,7 @@ from edge.services import commands, production, status
 from edge.services.commands import PlantCommand
 from edge.services.context import effective_config
 from edge.store import STREAMS, Store, streams
+from edge.store import audit as audit_repo
 from edge.store.streams import SCHEMAS
 
 __all__ = ["STREAMS", "CommandIn", "UplinkFeed"]
@@ -95,7 +96,12 @@ class UplinkFeed:
         """State of the line's OEE machine, running order, last data, backlog against
         ``acked`` (the aggregator's acks per stream), PLC connection states."""
         lasts = self.last_seqs()
+        with self.store.snapshot():
+            audit_seq, audit_mac = audit_repo.head(self.store.db)
         return {
+            "incarnation": self.store.incarnation(),
+            "audit_seq": audit_seq,
+            "audit_mac": audit_mac,
             "state": production.machine_state(self.store, self._machine) if self._machine else None,
             "order": production.current_order(self.store)[0],
             "last_data": status.last_data(self.store),

@@ -1,5 +1,10 @@
 """Model of a bottle-filling line: states with random faults and micro-stops, counters,
-a fill weight that drifts slowly, temperatures and a fault code.
+a fill weight per bottle, temperatures and a fault code.
+
+The fill weight is an in-control process by default, as a filler's weight controller
+keeps it: each bottle 500 g + N(0, 0.8 g), a new value per bottle filled (none while the
+filler stands). ``fill_offset`` (a step of the filling valve) and ``drift_per_hour``
+(a worn valve) put it out of control for tests and demos.
 
 Pure and deterministic for a given seed: ``step(now)`` takes the time as an argument.
 The servers publish ``signals()`` at the addresses the config's tags name with ``sim:``.
@@ -47,7 +52,8 @@ class LineModel:
     mttr_s: float = 120.0
     micro_stop_every_s: float = 240.0
     scrap_rate: float = 0.02
-    drift_per_hour: float = 1.5  # grams of fill-weight drift per hour
+    drift_per_hour: float = 0.0  # grams of fill-weight drift per hour (a worn valve)
+    fill_sigma: float = 0.8  # bottle-to-bottle standard deviation of the fill weight (g)
     fill_offset: float = 0.0  # a step change of the filling valve (tests, demos)
     wear_a_per_hour: float = 3.0
     """How fast the capper motor's current rises as its bearings wear (amperes per hour
@@ -56,6 +62,7 @@ class LineModel:
     t0: float = 0.0
     producing: bool = True  # False freezes the counters (test rigs: exact ground truth)
     rng: random.Random = field(init=False)
+    weights: random.Random = field(init=False)
     state: int = RUNNING
     fault_code: int = 0
     cycle_count: int = 0
@@ -76,6 +83,7 @@ class LineModel:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+        self.weights = random.Random(self.seed * 7919 + 1)  # own stream: states stay as they were
 
     def _exp(self, mean: float) -> float:
         return self.rng.expovariate(1.0 / mean)
@@ -107,13 +115,12 @@ class LineModel:
             )
             n, self._frac = int(self._frac), self._frac - int(self._frac)
             for _ in range(n):
+                self._fill(now)
                 self.cycle_count = (self.cycle_count + 1) & 0xFFFFFFFF
                 if self.rng.random() < self.scrap_rate:
                     self.scrap_count += 1
                 else:
                     self.good_count += 1
-        hours = (now - self.t0) / 3600.0
-        self.fill_weight = 500.0 + self.fill_offset + self.drift_per_hour * hours + self.rng.gauss(0.0, 0.8)
         target_temp = 62.0 if self.state == RUNNING else 55.0
         self.temperature += (target_temp - self.temperature) * min(1.0, dt / 60.0) + self.rng.gauss(0, 0.05)
         self.pressure = 4.1 + 0.05 * math.sin(now / 30.0) + self.rng.gauss(0, 0.01)
@@ -121,6 +128,13 @@ class LineModel:
         if self.state == RUNNING:
             self.motor_current += self.wear_a_per_hour * dt / 3600.0
         self._current_shown = (self.motor_current + self.rng.gauss(0, 0.03)) if self.state == RUNNING else 0.0
+
+    def _fill(self, now: float) -> None:
+        """One bottle filled: its weight."""
+        hours = (now - self.t0) / 3600.0
+        self.fill_weight = (
+            500.0 + self.fill_offset + self.drift_per_hour * hours + self.weights.gauss(0.0, self.fill_sigma)
+        )
 
     def signals(self) -> dict[str, Any]:
         running = self.state == RUNNING

@@ -743,9 +743,11 @@ class Store:
             raise StoreError(f"{self.path}: opened read-only; only the agent signs audit entries")
         if not hasattr(self, "_audit_key"):
             self._audit_key = audit.load_key(self.path)
+            self._incarnation = self.incarnation()
         return audit.append(
             self.db,
             self._audit_key,
+            incarnation=self._incarnation,
             who=who,
             action=action,
             entity=entity,
@@ -804,9 +806,12 @@ class _Tx:
                     raise store_fault(exc, st.path, "write to") from exc
                 return
             st._depth = 0
+            key = getattr(st, "_audit_key", None)
+            committed = False
             try:
                 try:
                     db.execute("ROLLBACK" if exc_type else "COMMIT")
+                    committed = exc_type is None
                 except sqlite3.Error as e:
                     # A failed COMMIT (disk full, I/O error) leaves the transaction open;
                     # roll it back so the next transaction can start.
@@ -818,10 +823,30 @@ class _Tx:
                         db.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as e:
                 raise store_fault(e, st.path, "write to") from e
+            finally:
+                if key is not None and key.pending:
+                    if committed:
+                        _record_heads(st, key)
+                    key.pending.clear()
             if isinstance(exc, sqlite3.Error):
                 raise store_fault(exc, st.path, "write to") from exc
         finally:
             st._lock.release()
+
+
+def _record_heads(st: Store, key: Any) -> None:
+    """The audit chain's new head, outside the store (``audit.record_heads``); a failure
+    to write it is logged, the committed change stands."""
+    from edge.store import audit
+
+    try:
+        audit.record_heads(key)
+    except OSError as e:
+        import logging
+
+        logging.getLogger("lineside.store").error(
+            "%s: cannot record the audit chain's head outside the store: %s", st.path, e
+        )
 
 
 def _insert_rows(db: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]]) -> None:

@@ -76,18 +76,25 @@ def insert_facts(
     for f in facts:
         if isinstance(f, SpcPoint):
             db.execute(
-                "INSERT INTO spc_points (ts, characteristic, value, dispersion, z) VALUES (?, ?, ?, ?, ?)",
-                (f.ts, f.characteristic, f.value, f.dispersion, f.z),
+                "INSERT INTO spc_points (ts, characteristic, value, dispersion, z, product, n) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (f.ts, f.characteristic, f.value, f.dispersion, f.z, f.product, f.n),
             )
         elif isinstance(f, SpcAlarm):
             db.execute(
-                "INSERT INTO spc_alarms (ts, characteristic, kind, rule, detail, value) VALUES (?, ?, ?, ?, ?, ?)",
-                (f.ts, f.characteristic, f.kind, f.rule, f.detail, f.value),
+                "INSERT INTO spc_alarms (ts, characteristic, kind, rule, detail, value, product) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (f.ts, f.characteristic, f.kind, f.rule, f.detail, f.value, f.product),
             )
         elif isinstance(f, LimitsFrozen):
             db.execute(
-                "INSERT INTO spc_limits (ts, characteristic, action, spec, by, reason) VALUES (?, ?, 'frozen', ?, ?, ?)",
-                (f.ts, f.characteristic, spec_to_json(f.spec), LINE, f"{f.reason} ({f.points} points)"),
+                "INSERT INTO spc_limits (ts, characteristic, action, spec, by, reason, product) VALUES (?, ?, 'frozen', ?, ?, ?, ?)",
+                (
+                    f.ts,
+                    f.characteristic,
+                    spec_to_json(f.spec),
+                    LINE,
+                    f"{f.reason} ({f.points} points)",
+                    f.product,
+                ),
             )
         elif isinstance(f, StateChange):
             db.execute(

@@ -100,24 +100,92 @@ def uses_of_material_lot(store: Store, material_lot: str) -> list[tuple[str, str
 
 
 def process_values(store: Store, start: float, end: float) -> list[dict[str, Any]]:
-    """Per tag over [start, end]: samples, min, mean, max (numeric tags) of the good samples."""
-    rows = store.db.execute(
-        "SELECT t.name, t.type, t.eng_unit, count(*), min(s.value), avg(s.value), max(s.value) "
-        "FROM samples s JOIN tags t ON t.id = s.tag_id "
-        "WHERE s.ts >= ? AND s.ts <= ? AND s.quality = 0 GROUP BY s.tag_id ORDER BY t.name",
-        (start, end),
-    ).fetchall()
+    """Per tag over [start, end], sample-and-hold: the value in force at ``start`` (the
+    last sample before it) counts until the first sample in the window, and every value
+    holds until the next one. Numeric tags get min, max and the time-weighted mean over
+    the time with a good value; every tag gets the samples in the window and the number
+    of changes of value or quality (against the value in force at start too).
+
+    One pass over the window in time order (the ``ts`` index, no sort), plus one lookup
+    per tag for the value in force at start: from the current values when the tag has
+    not changed since, else the last sample before ``start``."""
+    db = store.db
+    tags = {
+        tid: (name, type_, unit)
+        for tid, name, type_, unit in db.execute("SELECT id, name, type, eng_unit FROM tags")
+    }
+    current = {
+        tid: (v, q, ts)
+        for tid, v, q, ts in db.execute("SELECT tag_id, value, quality, ts FROM current_values")
+    }
+    # Per tag: [ts, value, quality, samples, weighted sum, weighted time, min, max, changes]
+    acc: dict[int, list[Any]] = {}
+    for tid, cur in current.items():
+        if cur[2] < start:  # not changed since before the window: its value holds throughout
+            held: tuple[Any, int] | None = (cur[0], cur[1])
+        else:
+            row = db.execute(
+                "SELECT value, quality FROM samples WHERE tag_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
+                (tid, start),
+            ).fetchone()
+            held = (row[0], row[1]) if row else None
+        if held is not None:
+            v, q = held
+            num = q == 0 and isinstance(v, (int, float)) and not isinstance(v, bool)
+            acc[tid] = [
+                start,
+                v,
+                q,
+                0,
+                0.0,
+                0.0,
+                v if num else None,
+                v if num else None,
+                0,
+                v if q == 0 else None,
+            ]
+    for tid, ts, v, q in db.execute(
+        "SELECT tag_id, ts, value, quality FROM samples WHERE ts >= ? AND ts <= ? ORDER BY ts", (start, end)
+    ):
+        a = acc.get(tid)
+        num = q == 0 and (v.__class__ is float or v.__class__ is int)
+        if a is None:
+            acc[tid] = [ts, v, q, 1, 0.0, 0.0, v if num else None, v if num else None, 0, None]
+            continue
+        pv = a[1]
+        if a[2] == 0 and (pv.__class__ is float or pv.__class__ is int):
+            d = ts - a[0]
+            a[4] += pv * d
+            a[5] += d
+        if v != pv or q != a[2]:
+            a[8] += 1
+        a[0], a[1], a[2] = ts, v, q
+        a[3] += 1
+        if num:
+            if a[6] is None or v < a[6]:
+                a[6] = v
+            if a[7] is None or v > a[7]:
+                a[7] = v
     out = []
-    for name, type_, unit, n, lo, mean, hi in rows:
+    for tid, a in sorted(acc.items(), key=lambda kv: tags.get(kv[0], ("",))[0]):
+        name, type_, unit = tags.get(tid, (str(tid), "float64", ""))
+        ts, v, q, n, wsum, wdur, lo, hi, changes, at_start = a
+        if q == 0 and (v.__class__ is float or v.__class__ is int):  # the last value holds to the end
+            wsum += v * (end - ts)
+            wdur += end - ts
         numeric = type_ not in ("string", "bool")
+        mean = wsum / wdur if wdur > 0 else (lo if lo is not None and lo == hi else None)
         out.append(
             {
                 "tag": name,
                 "unit": unit,
                 "samples": n,
+                "changes": changes,
+                "at_start": decode_value(at_start, type_),
                 "min": decode_value(lo, type_) if numeric else None,
-                "mean": mean if numeric else None,
+                "mean": mean if numeric and lo is not None else None,
                 "max": decode_value(hi, type_) if numeric else None,
+                "last": decode_value(v, type_) if q == 0 else None,
             }
         )
     return out

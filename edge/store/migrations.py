@@ -574,6 +574,35 @@ def m014_execution(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m015_spc(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- Limits are kept per product (NULL: the limits of a line without products),
+        -- and points and alarms say which product they were charted for.
+        ALTER TABLE spc_points ADD COLUMN product TEXT;
+        -- n: the sample size of an attribute point.
+        ALTER TABLE spc_points ADD COLUMN n REAL;
+        ALTER TABLE spc_alarms ADD COLUMN product TEXT;
+        ALTER TABLE spc_limits ADD COLUMN product TEXT;
+        CREATE INDEX spc_points_char ON spc_points (characteristic, seq);
+        CREATE INDEX spc_limits_char ON spc_limits (characteristic, seq);
+        -- The out-of-control action plan: an acknowledgement names a cause and an action
+        -- from the config's lists, besides its comment.
+        ALTER TABLE spc_acks ADD COLUMN cause TEXT NOT NULL DEFAULT '';
+        ALTER TABLE spc_acks ADD COLUMN action TEXT NOT NULL DEFAULT '';
+        -- Manual attribute samples: the count in value, the units inspected in size.
+        ALTER TABLE measurements ADD COLUMN size REAL;
+        -- What a request for new limits asks for: a new baseline at the line (neither
+        -- given), limits from the points of a baseline window, or typed centre/sigma.
+        ALTER TABLE spc_limit_requests ADD COLUMN product TEXT;
+        ALTER TABLE spc_limit_requests ADD COLUMN window_start REAL;
+        ALTER TABLE spc_limit_requests ADD COLUMN window_end REAL;
+        ALTER TABLE spc_limit_requests ADD COLUMN typed TEXT;
+        """
+    )
+
+
+@migration
 def m016_maintenance(db: sqlite3.Connection) -> None:
     db.executescript(
         """

@@ -24,29 +24,107 @@ __all__ = ["spec_from_json", "spec_to_json"]  # the codec of frozen limits lives
 # ----------------------------------------------------------------------------- limits
 
 
-def frozen_spec_text(store: Store, characteristic: str, *, in_force: bool = False) -> str | None:
-    """The limits last frozen for a characteristic, as stored. ``in_force``: None while a
+def frozen_spec_text(
+    store: Store, characteristic: str, *, in_force: bool = False, product: str | None = None
+) -> str | None:
+    """The limits last frozen for a characteristic (and product: limits are kept per
+    product, NULL for a line without products), as stored. ``in_force``: None while a
     recalculation requested after them is pending (the line collects a new baseline)."""
     row = store.db.execute(
-        "SELECT action, spec FROM spc_limits WHERE characteristic = ? AND (action = 'frozen' OR ?) "
-        "ORDER BY seq DESC LIMIT 1",
-        (characteristic, int(in_force)),
+        "SELECT action, spec FROM spc_limits WHERE characteristic = ? AND product IS ? "
+        "AND (action = 'frozen' OR ?) ORDER BY seq DESC LIMIT 1",
+        (characteristic, product, int(in_force)),
     ).fetchone()
     return row[1] if row and row[0] == "frozen" and row[1] else None
 
 
-def frozen_spec(store: Store, characteristic: str, *, in_force: bool = False) -> ChartSpec | None:
+def frozen_spec(
+    store: Store, characteristic: str, *, in_force: bool = False, product: str | None = None
+) -> ChartSpec | None:
     """:func:`frozen_spec_text` decoded."""
-    text = frozen_spec_text(store, characteristic, in_force=in_force)
+    text = frozen_spec_text(store, characteristic, in_force=in_force, product=product)
     return spec_from_json(text) if text else None
 
 
-def add_recalculation(store: Store, characteristic: str, *, by: str, reason: str, ts: float) -> int:
+def add_recalculation(
+    store: Store, characteristic: str, *, by: str, reason: str, ts: float, product: str | None = None
+) -> int:
     cur = store.db.execute(
-        "INSERT INTO spc_limits (ts, characteristic, action, by, reason) VALUES (?, ?, 'recalculate', ?, ?)",
-        (ts, characteristic, by, reason),
+        "INSERT INTO spc_limits (ts, characteristic, action, by, reason, product) "
+        "VALUES (?, ?, 'recalculate', ?, ?, ?)",
+        (ts, characteristic, by, reason, product),
     )
     return int(cur.lastrowid or 0)
+
+
+def add_frozen(
+    store: Store, characteristic: str, spec: str, *, by: str, reason: str, ts: float, product: str | None
+) -> int:
+    """A new limit version approved by people (from a baseline window or typed)."""
+    cur = store.db.execute(
+        "INSERT INTO spc_limits (ts, characteristic, action, spec, by, reason, product) "
+        "VALUES (?, ?, 'frozen', ?, ?, ?, ?)",
+        (ts, characteristic, spec, by, reason, product),
+    )
+    return int(cur.lastrowid or 0)
+
+
+@dataclass(frozen=True)
+class LimitRow:
+    """One row of a characteristic's limit history: a frozen version or a request for a
+    new baseline."""
+
+    seq: int
+    ts: float
+    characteristic: str
+    action: str
+    spec: str | None
+    by: str
+    reason: str
+    product: str | None
+
+
+def limit_rows_after(store: Store, seq: int) -> list[LimitRow]:
+    """Limit rows after ``seq`` (what the agent acts on), oldest first."""
+    return [
+        LimitRow(*r)
+        for r in store.db.execute(
+            "SELECT seq, ts, characteristic, action, spec, by, reason, product FROM spc_limits "
+            "WHERE seq > ? ORDER BY seq",
+            (seq,),
+        )
+    ]
+
+
+def limit_history(store: Store, characteristic: str) -> list[LimitRow]:
+    """Every limit version and recalculation of a characteristic, newest first."""
+    return [
+        LimitRow(*r)
+        for r in store.db.execute(
+            "SELECT seq, ts, characteristic, action, spec, by, reason, product FROM spc_limits "
+            "WHERE characteristic = ? ORDER BY seq DESC",
+            (characteristic,),
+        )
+    ]
+
+
+def last_limit_row(store: Store) -> int:
+    top = store.db.execute("SELECT max(seq) FROM spc_limits").fetchone()[0]
+    return int(top or 0)
+
+
+def points_between(
+    store: Store, characteristic: str, product: str | None, start: float, end: float
+) -> list[tuple[float, float | None, float | None]]:
+    """(value, dispersion, n) of the points charted in [start, end], oldest first."""
+    return [
+        (float(v), None if d is None else float(d), None if n is None else float(n))
+        for v, d, n in store.db.execute(
+            "SELECT value, dispersion, n FROM spc_points WHERE characteristic = ? AND product IS ? "
+            "AND ts >= ? AND ts <= ? ORDER BY seq",
+            (characteristic, product, start, end),
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -63,20 +141,44 @@ class LimitRequest:
     decided_by: str | None
     decided_ts: float | None
     comment: str
+    product: str | None = None
+    window_start: float | None = None
+    window_end: float | None = None
+    typed: str | None = None  # JSON {"center": .., "sigma": ..}
 
 
 _REQUEST_COLS = (
-    "id, ts, characteristic, reason, requested_by, requested_badge, status, decided_by, decided_ts, comment"
+    "id, ts, characteristic, reason, requested_by, requested_badge, status, decided_by, decided_ts, comment, "
+    "product, window_start, window_end, typed"
 )
 
 
 def add_limit_request(
-    store: Store, characteristic: str, *, reason: str, by: str, badge: str, ts: float
+    store: Store,
+    characteristic: str,
+    *,
+    reason: str,
+    by: str,
+    badge: str,
+    ts: float,
+    product: str | None = None,
+    window: tuple[float, float] | None = None,
+    typed: str | None = None,
 ) -> int:
     cur = store.db.execute(
-        "INSERT INTO spc_limit_requests (ts, characteristic, reason, requested_by, requested_badge) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (ts, characteristic, reason, by, badge),
+        "INSERT INTO spc_limit_requests (ts, characteristic, reason, requested_by, requested_badge, "
+        "product, window_start, window_end, typed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            ts,
+            characteristic,
+            reason,
+            by,
+            badge,
+            product,
+            window[0] if window else None,
+            window[1] if window else None,
+            typed,
+        ),
     )
     return int(cur.lastrowid or 0)
 
@@ -115,33 +217,28 @@ def decide_limit_request(
     )
 
 
-def recalculations_after(store: Store, seq: int) -> list[tuple[int, str]]:
-    """(seq, characteristic) of the recalculation requests after ``seq``."""
-    return [
-        (int(s), str(c))
-        for s, c in store.db.execute(
-            "SELECT seq, characteristic FROM spc_limits WHERE action = 'recalculate' AND seq > ? ORDER BY seq",
-            (seq,),
-        )
-    ]
-
-
-def last_recalculation(store: Store) -> int:
-    """Sequence of the latest recalculation request (0: none)."""
-    top = store.db.execute("SELECT max(seq) FROM spc_limits WHERE action = 'recalculate'").fetchone()[0]
-    return int(top or 0)
-
-
 # ----------------------------------------------------------------------------- points
 
 
-def recent_points(store: Store, characteristic: str, limit: int) -> list[tuple[float, float]]:
-    """The last ``limit`` points (ts, value) of a characteristic, oldest first."""
+def recent_points(
+    store: Store, characteristic: str, limit: int, *, product: str | None = None, any_product: bool = True
+) -> list[tuple[float, float, float | None]]:
+    """The last ``limit`` points (ts, value, dispersion) of a characteristic (of one
+    product unless ``any_product``), oldest first."""
     rows = store.db.execute(
-        "SELECT ts, value FROM spc_points WHERE characteristic = ? ORDER BY seq DESC LIMIT ?",
-        (characteristic, limit),
+        "SELECT ts, value, dispersion FROM spc_points WHERE characteristic = ? AND (? OR product IS ?) "
+        "ORDER BY seq DESC LIMIT ?",
+        (characteristic, int(any_product), product, limit),
     ).fetchall()
-    return [(float(t), float(v)) for t, v in reversed(rows)]
+    return [(float(t), float(v), None if d is None else float(d)) for t, v, d in reversed(rows)]
+
+
+def last_point_product(store: Store, characteristic: str) -> tuple[bool, str | None]:
+    """(any point yet, the product of the latest point)."""
+    row = store.db.execute(
+        "SELECT product FROM spc_points WHERE characteristic = ? ORDER BY seq DESC LIMIT 1", (characteristic,)
+    ).fetchone()
+    return (row is not None, row[0] if row else None)
 
 
 # ----------------------------------------------------------------------------- alarms
@@ -216,31 +313,58 @@ def ack_state(store: Store, characteristic: str) -> tuple[int | None, float | No
     return row[0], row[1], row[2]
 
 
-def add_ack(store: Store, characteristic: str, upto_alarm: int, *, by: str, comment: str, ts: float) -> int:
+def add_ack(
+    store: Store,
+    characteristic: str,
+    upto_alarm: int,
+    *,
+    by: str,
+    comment: str,
+    ts: float,
+    cause: str = "",
+    action: str = "",
+) -> int:
     cur = store.db.execute(
-        "INSERT INTO spc_acks (ts, characteristic, upto_alarm, by, comment) VALUES (?, ?, ?, ?, ?)",
-        (ts, characteristic, upto_alarm, by, comment),
+        "INSERT INTO spc_acks (ts, characteristic, upto_alarm, by, comment, cause, action) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (ts, characteristic, upto_alarm, by, comment, cause, action),
     )
     return int(cur.lastrowid or 0)
+
+
+def acks_after(store: Store, seq: int) -> list[tuple[int, float, str]]:
+    """(seq, ts, characteristic) of the acknowledgements after ``seq``."""
+    return [
+        (int(q), float(t), str(c))
+        for q, t, c in store.db.execute(
+            "SELECT seq, ts, characteristic FROM spc_acks WHERE seq > ? ORDER BY seq", (seq,)
+        )
+    ]
+
+
+def last_ack(store: Store) -> int:
+    return int(store.db.execute("SELECT coalesce(max(seq), 0) FROM spc_acks").fetchone()[0])
 
 
 # ----------------------------------------------------------------------------- measurements
 
 
-def add_measurement(store: Store, characteristic: str, value: float, *, by: str, ts: float) -> int:
+def add_measurement(
+    store: Store, characteristic: str, value: float, *, by: str, ts: float, size: float | None = None
+) -> int:
     cur = store.db.execute(
-        "INSERT INTO measurements (ts, characteristic, value, by) VALUES (?, ?, ?, ?)",
-        (ts, characteristic, value, by),
+        "INSERT INTO measurements (ts, characteristic, value, by, size) VALUES (?, ?, ?, ?, ?)",
+        (ts, characteristic, value, by, size),
     )
     return int(cur.lastrowid or 0)
 
 
-def measurements_after(store: Store, seq: int) -> list[tuple[int, float, str, float]]:
-    """(seq, ts, characteristic, value) of the measurements after ``seq``."""
+def measurements_after(store: Store, seq: int) -> list[tuple[int, float, str, float, float | None]]:
+    """(seq, ts, characteristic, value, size) of the measurements after ``seq``."""
     return [
-        (int(s), float(t), str(c), float(v))
-        for s, t, c, v in store.db.execute(
-            "SELECT seq, ts, characteristic, value FROM measurements WHERE seq > ? ORDER BY seq", (seq,)
+        (int(s), float(t), str(c), float(v), None if n is None else float(n))
+        for s, t, c, v, n in store.db.execute(
+            "SELECT seq, ts, characteristic, value, size FROM measurements WHERE seq > ? ORDER BY seq", (seq,)
         )
     ]
 

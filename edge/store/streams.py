@@ -168,6 +168,8 @@ SCHEMAS: dict[str, StreamSchema] = {
             ("value", float),
             ("dispersion", float | None),
             ("z", float | None),
+            ("product", str | None),
+            ("n", float | None),
         ),
         _schema(
             "spc_alarms",
@@ -185,6 +187,8 @@ SCHEMAS: dict[str, StreamSchema] = {
             ("upto_alarm", int),
             ("by", str),
             ("comment", str),
+            ("cause", str),
+            ("action", str),
         ),
         _schema(
             "spc_limits",
@@ -194,6 +198,7 @@ SCHEMAS: dict[str, StreamSchema] = {
             ("spec", str | None),
             ("by", str),
             ("reason", str),
+            ("product", str | None),
         ),
         _schema(
             "produced",

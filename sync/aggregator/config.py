@@ -24,6 +24,10 @@ class AggregatorLine(Model):
     area: Annotated[str, Field(pattern=TOPIC_SAFE_RE)]
     line: Annotated[str, Field(pattern=TOPIC_SAFE_RE)]
     description: str = ""
+    audit_key: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    """The line's audit public key (``lineside audit key -c LINE.yaml``): the aggregator
+    checks every audit entry's signature as it arrives and dead-letters what it cannot.
+    Without it only the chain's links are checked."""
     machine: str | None = None
     """The line's OEE machine (``line_machine`` in the line config): its state is the
     line's state on the web board and its counts the line's OEE in plant reports.

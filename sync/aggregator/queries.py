@@ -192,3 +192,62 @@ def plant_maintenance(
         return out
     finally:
         store.close()
+
+
+def audit_verify(cfg: AggregatorConfig) -> list[dict[str, Any]]:
+    """Each line's audit chain as the plant anchors it: the head verified as the entries
+    arrived, against the head the line reports now. Problems: a chain broken on arrival
+    (unlinked, unsigned, a gap), a line whose chain now ends before what the plant
+    verified (cut off at the end, or wiped, even with ``sqlite_sequence`` reset: the
+    plant's copy remembers), one that differs where both have it (rewritten), and a
+    store recreated (its earlier chain ended where the plant last saw it)."""
+    store = open_store(cfg)
+    try:
+        heads: dict[str, list[dict[str, Any]]] = {}
+        for h in store.audit_heads():
+            heads.setdefault(h["line"], []).append(h)
+        epochs = {(i["line"], i["incarnation"]): i["epoch"] for i in store.incarnations()}
+        out = []
+        for ln in cfg.lines:
+            latest = store.latest_incarnation(ln.key)
+            problems: list[str] = []
+            verified = 0
+            for h in sorted(heads.get(ln.key, []), key=lambda h: epochs.get((ln.key, h["incarnation"]), 0)):
+                inc, seq = h["incarnation"], int(h["seq"] or 0)
+                if h["problem"]:
+                    problems.append(f"broken on arrival: {h['problem']}")
+                if inc != latest:
+                    if seq:
+                        problems.append(
+                            f"wiped: the line's store was recreated; its chain before (incarnation {inc or '-'}) "
+                            f"reached entry {seq} at the plant"
+                        )
+                    continue
+                verified = seq
+                rep = h["reported_seq"]
+                if rep is None:
+                    continue
+                rep = int(rep)
+                if rep < seq:
+                    what = "wiped" if rep == 0 else "cut off"
+                    problems.append(
+                        f"{what}: the line's chain now ends at entry {rep}, the plant verified it up to {seq} "
+                        f"(entries {rep + 1}..{seq} are gone at the line)"
+                    )
+                if 1 <= rep <= seq:
+                    mac = store.audit_mac_at(ln.key, inc, rep)
+                    if mac is not None and mac != h["reported_mac"]:
+                        problems.append(
+                            f"rewritten: the line's entry {rep} differs from the one the plant verified"
+                        )
+            out.append(
+                {
+                    "line": ln.key,
+                    "verified": verified,
+                    "keyed": ln.audit_key is not None,
+                    "problems": problems,
+                }
+            )
+        return out
+    finally:
+        store.close()

@@ -22,7 +22,7 @@ from edge.core import sdnotify
 from edge.core.faultlog import FaultLog
 from sync import mqtt as m
 from sync.aggregator.config import AggregatorConfig
-from sync.aggregator.store import AggregatorStore, FutureBatch, line_key, open_store
+from sync.aggregator.store import AggregatorStore, AuditBroken, FutureBatch, line_key, open_store
 from sync.protocol import (
     RECORDS,
     Ack,
@@ -53,6 +53,7 @@ class Aggregator:
     ) -> None:
         self.cfg = cfg
         self.store = store or open_store(cfg)
+        self.store.audit_keys = {ln.key: ln.audit_key for ln in cfg.lines}
         self.lines = {ln.key: ln for ln in cfg.lines}
         self.client_id = client_id or cfg.mqtt.client_id or "lineside-aggregator"
         self._in: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -287,6 +288,9 @@ class Aggregator:
                 self._dead(topic, e.kind, str(e), payload, now)
             elif isinstance(e, FutureBatch):
                 self._dead(topic, "future", str(e), payload, now)
+            elif isinstance(e, AuditBroken):
+                self._audit_broken(line, payload, str(e), now)
+                self._dead(topic, "audit", str(e), payload, now)
             else:  # a record the plant tables refuse (wrong types): keep it aside
                 self._dead(topic, "rejected", f"{type(e).__name__}: {e}", payload, now)
 
@@ -304,6 +308,14 @@ class Aggregator:
         self.counts["records"] += len(b.records)
         key = (line_key(b.line), stream, b.incarnation)
         self._dirty[key] = max(ack, self._dirty.get(key, 0))
+
+    def _audit_broken(self, line: str, payload: bytes, problem: str, now: float) -> None:
+        try:
+            inc = decode_batch(payload)[0].incarnation
+        except PayloadError:
+            inc = ""
+        self.store.audit_problem(line, inc, problem, now)
+        self.faults.fault(f"audit:{line}", problem, what=f"line {line}'s audit chain")
 
     def _report_incarnations(self) -> None:
         """After a commit: say which store incarnations appeared (a recreated line store
@@ -340,6 +352,8 @@ class Aggregator:
             if line_key(obj.line) != line:
                 raise PayloadError("schema", "LineStatus: line does not match the topic")
             self.store.set_status(line, obj, now)
+            if obj.online and obj.audit_seq is not None:
+                self.store.audit_reported(line, obj.incarnation, obj.audit_seq, obj.audit_mac or "", now)
             was = self._online.get(line)
             self._online[line] = obj.online
             if obj.online and was is not True:

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from edge.core import auditsig
 from sync.aggregator import migrations, rollups
 from sync.aggregator.config import AggregatorConfig
 from sync.aggregator.db import Database
@@ -63,6 +64,10 @@ class AggregatorStore:
         #: last :meth:`remember_epochs`.
         self.new_incarnations: list[tuple[str, str, int, str]] = []
         self._dead_since_trim = 0
+        #: Line → its audit public key (hex) where configured: audit entries are checked
+        #: against it as they arrive (see :meth:`_verify_audit`).
+        self.audit_keys: dict[str, str | None] = {}
+        self._audit_pub: dict[str, Any] = {}
         applied = migrations.apply(self.db)
         if "m007_web" in applied:
             self._backfill(WEB_STREAMS)
@@ -176,6 +181,14 @@ class AggregatorStore:
             )
         if batch.last_seq <= contiguous:
             return contiguous  # all here already
+        if stream == "audit":
+            if batch.after_seq > contiguous:
+                # The chain is checked link by link as it arrives: taken in order only
+                # (nothing stored; the line resends from the ack).
+                return contiguous
+            self._verify_audit(
+                line, inc, contiguous, [r for r in batch.records if r["seq"] > contiguous], now
+            )
         # ``texts``: the records' JSON as it arrived (protocol.decode_batch); else encoded here.
         data = texts if texts is not None else record_texts(batch)
         self._many(
@@ -213,6 +226,100 @@ class AggregatorStore:
             (contiguous, highest, now, line, stream, inc),
         )
         return int(contiguous)
+
+    # ------------------------------------------------------------------ audit anchor
+
+    def _verify_audit(
+        self, line: str, inc: str, contiguous: int, records: list[dict[str, Any]], now: float
+    ) -> None:
+        """Check audit entries extending a line's chain: each follows the last verified
+        one without a gap, links to its signature and, where the line's public key is
+        configured, is signed with it. The head verified last is kept (``audit_heads``):
+        the plant's anchor of the line's chain, outside the line. Raises AuditBroken
+        (the batch becomes a dead letter, the problem is recorded)."""
+        row = self._exec(
+            "SELECT seq, mac FROM audit_heads WHERE line = ? AND incarnation = ?", (line, inc)
+        ).fetchone()
+        head_mac: str | None
+        if row is not None and row[1] and int(row[0]) == contiguous:
+            head_seq, head_mac = int(row[0]), str(row[1])
+        elif contiguous == 0:
+            head_seq, head_mac = 0, auditsig.GENESIS
+        else:  # entries from before the anchor existed: continue from the last one kept
+            head_seq = contiguous
+            got = self._exec(
+                "SELECT data FROM records WHERE line = ? AND stream = 'audit' AND incarnation = ? AND seq = ?",
+                (line, inc, contiguous),
+            ).fetchone()
+            head_mac = str(json.loads(got[0]).get("mac")) if got else None
+        key = self._audit_key(line)
+        for r in records:
+            seq, prev, mac = r["seq"], str(r.get("prev")), str(r.get("mac"))
+            if seq != head_seq + 1:
+                raise AuditBroken(
+                    f"audit entry {seq}: entries {head_seq + 1}..{seq - 1} are missing from the chain"
+                )
+            if head_mac is not None and prev != head_mac:
+                raise AuditBroken(
+                    f"audit entry {seq}: not linked to entry {head_seq} (an entry was removed or replaced)"
+                )
+            if key is not None:
+                legacy_ok = auditsig.is_legacy(mac) and (head_mac is None or len(head_mac) == 64)
+                if not legacy_ok and not auditsig.signed_by(key, prev, seq, r, mac):
+                    raise AuditBroken(f"audit entry {seq}: not signed with the line's audit key")
+            head_seq, head_mac = seq, mac
+        self._exec(
+            "INSERT INTO audit_heads (line, incarnation, seq, mac, verified) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (line, incarnation) DO UPDATE SET seq = excluded.seq, mac = excluded.mac, "
+            "verified = excluded.verified",
+            (line, inc, head_seq, head_mac or "", now),
+        )
+
+    def _audit_key(self, line: str) -> Any:
+        if line not in self._audit_pub:
+            raw = self.audit_keys.get(line)
+            self._audit_pub[line] = auditsig.public_key(raw) if raw else None
+        return self._audit_pub[line]
+
+    def audit_problem(self, line: str, inc: str, problem: str, now: float) -> None:
+        """Keep the first problem found in a line's chain (outside the failed batch's savepoint)."""
+        self._exec(
+            "INSERT INTO audit_heads (line, incarnation, problem, verified) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (line, incarnation) DO UPDATE SET problem = coalesce(audit_heads.problem, excluded.problem)",
+            (line, inc, problem, now),
+        )
+
+    def audit_reported(self, line: str, inc: str, seq: int, mac: str, now: float) -> None:
+        """The head the line reports of its own chain now (its status)."""
+        self._exec(
+            "INSERT INTO audit_heads (line, incarnation, reported_seq, reported_mac, reported) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (line, incarnation) DO UPDATE SET reported_seq = excluded.reported_seq, "
+            "reported_mac = excluded.reported_mac, reported = excluded.reported",
+            (line, inc, seq, mac, now),
+        )
+
+    def audit_heads(self) -> list[dict[str, Any]]:
+        cols = (
+            "line",
+            "incarnation",
+            "seq",
+            "mac",
+            "verified",
+            "problem",
+            "reported_seq",
+            "reported_mac",
+            "reported",
+        )
+        rows = self.query(f"SELECT {', '.join(cols)} FROM audit_heads ORDER BY line, incarnation")
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    def audit_mac_at(self, line: str, inc: str, seq: int) -> str | None:
+        """The signature of the line's audit entry ``seq`` as the plant holds it."""
+        rows = self.query(
+            "SELECT data FROM records WHERE line = ? AND stream = 'audit' AND incarnation = ? AND seq = ?",
+            (line, inc, seq),
+        )
+        return str(json.loads(rows[0][0]).get("mac")) if rows else None
 
     def incarnation(self, line: str, incarnation: str, now: float) -> int:
         """The epoch of a line's store ``incarnation`` (0, 1, … in the order they
@@ -504,14 +611,20 @@ class FutureBatch(ValueError):
     """A batch far beyond what was committed for its stream."""
 
 
+class AuditBroken(ValueError):
+    """Audit entries that do not extend the line's verified chain."""
+
+
 def open_store(cfg: AggregatorConfig) -> AggregatorStore:
     """The plant store an aggregator config names."""
     target = cfg.store.url or cfg.store.path
     assert target is not None
     dl = cfg.dead_letters
-    return AggregatorStore(
+    store = AggregatorStore(
         target,
         dead_letter_bytes=dl.max_payload_bytes,
         dead_letters_keep=dl.keep,
         dead_letters_days=dl.keep_days,
     )
+    store.audit_keys = {ln.key: ln.audit_key for ln in cfg.lines}
+    return store

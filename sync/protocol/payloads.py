@@ -146,6 +146,13 @@ class LineStatus(Payload):
     """Records not yet acknowledged by the aggregator, all streams."""
     devices: dict[str, str] = {}
     """PLC connection state per device."""
+    incarnation: Annotated[str, Field(pattern=INCARNATION_RE)] = ""
+    """The line store's incarnation (see :class:`BatchHead`)."""
+    audit_seq: Annotated[int, Field(ge=0)] | None = None
+    """The head of the line's audit chain now: its last entry's seq (0: empty) …"""
+    audit_mac: Annotated[str, Field(max_length=200)] | None = None
+    """… and signature. The plant compares it with the chain it verified: a line whose
+    chain ends before, or differently from, what the plant holds was cut or rewritten."""
 
 
 class ShiftKpi(Payload):

@@ -228,6 +228,8 @@ class SpcPointRecord(Record):
     value: float
     dispersion: float | None
     z: float | None
+    product: str | None = None
+    n: float | None = None
 
 
 @register("spc_alarms")
@@ -247,6 +249,8 @@ class SpcAckRecord(Record):
     upto_alarm: int
     by: str
     comment: str
+    cause: str = ""
+    action: str = ""
 
 
 @register("spc_limits")
@@ -257,6 +261,7 @@ class SpcLimitRecord(Record):
     spec: str | None
     by: str
     reason: str
+    product: str | None = None
 
 
 @register("produced")

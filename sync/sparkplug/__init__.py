@@ -17,6 +17,8 @@
   read from the store after a durable cursor (the last one the broker took), so what
   the host missed — host offline, broker away, agent stopped — goes out after the next
   birth as DDATA flagged ``is_historical``.
+* A device whose PLC connection is down (``fault``) gets DDEATH and no DDATA; when it is
+  back, a DBIRTH with its current values.
 * NCMD ``Node Control/Rebirth`` = true: NBIRTH and DBIRTHs again (same bdSeq).
 * DCMD: a write of a tag in ``sparkplug.writable`` on the addressed device goes through
   the agent's allow-listed write and the audit trail (actor ``sparkplug host``); any
@@ -46,6 +48,7 @@ from sync.protocol.sparkplug import (
     datatype_of,
     decode_payload,
     get_value,
+    legacy_state_topic,
     parse_state,
     state_topic,
 )
@@ -88,6 +91,8 @@ class SparkplugNode(MqttCompanion):
         self._devices: dict[str, list[MetricDef]] = {}
         self._node_metrics: dict[str, MetricDef] = {}
         self._node_values: dict[str, Any] = {}
+        self._dead: set[str] = set()
+        """Devices whose PLC connection is down: DDEATH sent, no DDATA until their DBIRTH."""
         self._writable = set(scfg.writable)
         self._cursor = 0
         """Last sample handed to paho in this session."""
@@ -139,6 +144,22 @@ class SparkplugNode(MqttCompanion):
             self._save(force=True)
             self._feed.close()
 
+    def _status(self) -> dict[str, Any]:
+        s = self.session
+        return {
+            "node": f"{self.topics.group}/{self.topics.node}",
+            "born": bool(s and s.born and self.connected),
+            "bd_seq": s.bd_seq if s else None,
+            "primary_host": self.scfg.primary_host,
+            "host_online": self._host_online,
+            "sent_upto": self._confirmed,
+            "dead_devices": sorted(self._dead),
+        } | self.stats
+
+    def _write_status(self, status: dict[str, Any]) -> None:
+        if self._feed is not None:
+            self._feed.write_status("sparkplug", status)
+
     def _will(self) -> tuple[str, bytes, bool]:
         assert self._feed is not None
         last = self._feed.mark(BD_SEQ)
@@ -152,6 +173,7 @@ class SparkplugNode(MqttCompanion):
         if self.scfg.primary_host is not None:
             self._host_online = False  # until its (retained) STATE says otherwise
             subs.append((state_topic(self.scfg.primary_host), 1))
+            subs.append((legacy_state_topic(self.scfg.primary_host), 1))
         self.subscribe(subs)
         if self._host_online:
             self._birth()
@@ -205,15 +227,13 @@ class SparkplugNode(MqttCompanion):
             self._save(force=True)
         self._birth_seq = last
         current = self._feed.current()
-        self._node_values = self._node_state()
+        self._node_values, devices = self._node_state()
         node_points = [Point(self._node_metrics[n], v, "good", now) for n, v in self._node_values.items()]
         self.publish(self.topics.node_topic("NBIRTH"), self.session.nbirth(node_points, now), qos=0)
-        for device, metrics in self._devices.items():
-            points = []
-            for d in metrics:
-                s = current.get(d.name)
-                points.append(Point(d, s.value, s.quality, s.ts) if s else Point(d, None, "bad", now))
-            self.publish(self.topics.device_topic("DBIRTH", device), self.session.dbirth(points, now), qos=0)
+        self._dead = {d for d in self._devices if devices.get(d) == "fault"}
+        for device in self._devices:
+            if device not in self._dead:
+                self._dbirth(device, current, now)
         self.stats["births"] += 1
         log.info(
             "sparkplug node %s/%s born (bdSeq %d)%s",
@@ -222,6 +242,14 @@ class SparkplugNode(MqttCompanion):
             self.session.bd_seq,
             f"; {last - self._cursor} samples follow as history" if last > self._cursor else "",
         )
+
+    def _dbirth(self, device: str, current: dict[str, TagSample], now: float) -> None:
+        assert self.session is not None
+        points = []
+        for d in self._devices[device]:
+            s = current.get(d.name)
+            points.append(Point(d, s.value, s.quality, s.ts) if s else Point(d, None, "bad", now))
+        self.publish(self.topics.device_topic("DBIRTH", device), self.session.dbirth(points, now), qos=0)
 
     def _host_offline(self) -> None:
         """The primary host went offline: NDEATH now, and a new connection that waits
@@ -239,10 +267,13 @@ class SparkplugNode(MqttCompanion):
     # ------------------------------------------------------------------ messages in
 
     def _message(self, topic: str, payload: bytes) -> None:
-        if self.scfg.primary_host is not None and topic == state_topic(self.scfg.primary_host):
+        host = self.scfg.primary_host
+        if host is not None and topic in (state_topic(host), legacy_state_topic(host)):
             online = parse_state(payload)
             if online is None:
-                log.warning("ignoring a STATE message that is not Sparkplug 3.0 JSON on %s", topic)
+                log.warning(
+                    "ignoring a STATE message that is neither Sparkplug 3.0 JSON nor 2.2 text on %s", topic
+                )
                 return
             was, self._host_online = self._host_online, online
             if online and not was:
@@ -300,14 +331,14 @@ class SparkplugNode(MqttCompanion):
         assert self._feed is not None
         limit = self.scfg.max_metrics * 20
         rows = self._feed.samples_after(self._cursor, limit)
+        if rows or now >= self._next_node:  # a state change goes out with the commit that made it
+            self._next_node = now + self.scfg.node_interval_s
+            self._node_data()
         if rows:
             history = [r for r in rows if r.seq <= self._birth_seq]
             live = [r for r in rows if r.seq > self._birth_seq]
             self._send(history, historical=True)
             self._send(live, historical=False)
-        if rows or now >= self._next_node:  # a state change goes out with the commit that made it
-            self._next_node = now + self.scfg.node_interval_s
-            self._node_data()
         if now >= self._next_save:
             self._next_save = now + SAVE_EVERY_S
             self._save()
@@ -318,9 +349,10 @@ class SparkplugNode(MqttCompanion):
         if not rows:
             return
         by_device: dict[str, list[TagSample]] = {}
+        dead = self._dead
         for r in rows:
-            if r.tag in self._tag_metrics:
-                by_device.setdefault(self._device_of[r.tag], []).append(r)
+            if r.tag in self._tag_metrics and (device := self._device_of[r.tag]) not in dead:
+                by_device.setdefault(device, []).append(r)
         now = time.time()
         n = self.scfg.max_metrics
         for device, samples in by_device.items():
@@ -340,7 +372,8 @@ class SparkplugNode(MqttCompanion):
         if not by_device:
             self._confirmed = max(self._confirmed, last)
 
-    def _node_state(self) -> dict[str, Any]:
+    def _node_state(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The node metrics' values, and each device's connection state."""
         assert self._feed is not None
         st = self._feed.line_state()
         values: dict[str, Any] = {
@@ -350,18 +383,30 @@ class SparkplugNode(MqttCompanion):
         }
         for m, state in st["machines"].items():
             values[f"Machines/{m}/State"] = state
-        return values
+        return values, st["devices"]
 
     def _node_data(self) -> None:
         assert self.session is not None
         now = time.time()
-        values = self._node_state()
+        values, devices = self._node_state()
         changed = [n for n, v in values.items() if self._node_values.get(n) != v and n in self._node_metrics]
-        if not changed:
-            return
-        self._node_values.update(values)
-        points = [Point(self._node_metrics[n], values[n], "good", now) for n in changed]
-        self.publish(self.topics.node_topic("NDATA"), self.session.data(points, now), qos=0)
+        if changed:
+            self._node_values.update(values)
+            points = [Point(self._node_metrics[n], values[n], "good", now) for n in changed]
+            self.publish(self.topics.node_topic("NDATA"), self.session.data(points, now), qos=0)
+        # A device whose PLC connection is lost dies (DDEATH), and is born again with its
+        # current values when it is back (its values meanwhile were bad anyway).
+        current: dict[str, TagSample] | None = None
+        for device in self._devices:
+            down = devices.get(device) == "fault"
+            if down and device not in self._dead:
+                self._dead.add(device)
+                self.publish(self.topics.device_topic("DDEATH", device), self.session.ddeath(now), qos=0)
+                log.info("sparkplug device %s dead (its PLC connection is down)", device)
+            elif not down and device in self._dead:
+                self._dead.discard(device)
+                current = current if current is not None else self._feed.current() if self._feed else {}
+                self._dbirth(device, current, now)
 
     def _save(self, *, force: bool = False) -> None:
         if self._feed is None or self._confirmed < 0 or (self._confirmed == self._saved and not force):

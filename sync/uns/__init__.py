@@ -89,6 +89,13 @@ class UnsPublisher(MqttCompanion):
         if self._feed is not None:
             self._feed.close()
 
+    def _status(self) -> dict[str, Any]:
+        return {"root": self.topics.base, "values": self.published, "states": self.states}
+
+    def _write_status(self, status: dict[str, Any]) -> None:
+        if self._feed is not None:
+            self._feed.write_status("uns", status)
+
     def _will(self) -> tuple[str, bytes, bool]:
         return self.topics.line_state, self._offline(), True
 

@@ -1,6 +1,7 @@
 """Simulator → agent: a shift of the fill weight raises an SPC alarm, the agent writes
-the stop-line tag on the simulated PLC through the allow-list, and the line stays
-stopped until an operator acknowledges with a comment."""
+the stop-line tag on the simulated PLC through the allow-list, books the filler's stop
+as a quality hold, and the line stays stopped until an operator acknowledges with a
+cause, an action and a comment."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ async def test_drift_alarm_stops_the_line_until_acknowledged(tmp_path: Path) -> 
         {
             "name": "fill_weight",
             "tag": "filler.fill_weight",
+            "sampling": {"every_parts": 2},
             "chart": "imr",
             "spec": {"lsl": 490, "usl": 520},
             "rules": "we1",
@@ -72,9 +74,33 @@ async def test_drift_alarm_stops_the_line_until_acknowledged(tmp_path: Path) -> 
         await asyncio.sleep(2.5)  # nobody acknowledged: the alarm and the stop stay
         assert spc_alarms(cfg, agent.store) and enip.get("Program:Main.StopLine") is True
 
+        # SPC stopped the line: the filler's stop is a quality hold, not "idle / unexplained".
+        await wait_for(
+            lambda: agent.store.db.execute(
+                "SELECT count(*) FROM downtime WHERE machine = 'filler' AND auto_reason = 'QUAL.HOLD'"
+            ).fetchone()[0],
+            timeout=5,
+        )
+        assert not agent.store.db.execute(
+            "SELECT count(*) FROM downtime WHERE machine = 'capper' AND auto_reason = 'QUAL.HOLD'"
+        ).fetchone()[0]
         with pytest.raises(OperatorInputError, match="comment: required"):
-            ack_alarms(cfg, agent.store, clara, "fill_weight", comment=" ")
-        ack_alarms(cfg, agent.store, clara, "fill_weight", comment="valve 3 recalibrated")
+            ack_alarms(
+                cfg, agent.store, clara, "fill_weight", comment=" ", cause="material", action="adjusted"
+            )
+        with pytest.raises(OperatorInputError, match="cause: 'weather' is not one of"):
+            ack_alarms(
+                cfg, agent.store, clara, "fill_weight", comment="x", cause="weather", action="adjusted"
+            )
+        ack_alarms(
+            cfg,
+            agent.store,
+            clara,
+            "fill_weight",
+            comment="valve 3 recalibrated",
+            cause="filler_valve",
+            action="adjusted",
+        )
         await wait_for(lambda: enip.get("Program:Main.StopLine") is False, timeout=5)
         assert spc_alarms(cfg, agent.store) == []
         writes = [(w["tag"], w["value"], w["outcome"], w["requested_by"]) for w in agent.store.writes()]
@@ -156,7 +182,7 @@ async def test_the_agent_collects_a_new_baseline_only_for_an_approved_request(tm
         for i in range(10):
             enter_measurement(cfg, agent.store, ben, "torque", 2.0 + 0.01 * (i % 3))
         assert agent.quality is not None
-        tracker = agent.quality.trackers["torque"]
+        tracker = agent.quality.tracker("torque")
         await wait_for(lambda: tracker.frozen, timeout=5)
         rid = request_limits(cfg, agent.store, ben, "torque", reason="new torque head")
         await asyncio.sleep(2.5)  # the agent ticks every second: nothing to act on

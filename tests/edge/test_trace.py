@@ -158,3 +158,54 @@ def test_a_failed_fact_batch_commits_neither_samples_nor_lots(tmp_path: Path) ->
     with pytest.raises(StoreError):
         st.append_samples([sample], [bad])
     assert st.count("samples") == 0 and st.count("consumed") == 0
+
+
+def test_a_tag_that_did_not_change_in_the_window_counts_with_its_value_in_force(tmp_path: Path) -> None:
+    """Found: process values used only the samples inside the window, so a tag that did
+    not change showed 1 sample or none. Sample-and-hold: the value in force at the start
+    counts; min, mean and max are time-weighted, with the number of changes."""
+    from edge.store.genealogy import process_values
+
+    st = Store(tmp_path / "s.db")
+    st.register_tags(
+        [("temp", "d", "float32", "°C"), ("speed", "d", "float32", "bpm"), ("mode", "d", "string", "")]
+    )
+    t0 = 1_000_000.0
+    st.append_samples(
+        [
+            Sample("speed", 300.0, Quality.GOOD, t0 - 5000, t0 - 5000),  # no change for hours
+            Sample("temp", 60.0, Quality.GOOD, t0 - 100, t0 - 100),
+            Sample("mode", "auto", Quality.GOOD, t0 - 100, t0 - 100),
+            Sample("temp", 70.0, Quality.GOOD, t0 + 15, t0 + 15),
+            Sample("temp", 70.0, Quality.GOOD, t0 + 30, t0 + 30),  # a heartbeat row: no change
+        ]
+    )
+    pv = {v["tag"]: v for v in process_values(st, t0, t0 + 60)}
+    assert pv["speed"] | {"unit": None} == {
+        "tag": "speed",
+        "unit": None,
+        "samples": 0,
+        "changes": 0,
+        "at_start": 300.0,
+        "min": 300.0,
+        "mean": 300.0,
+        "max": 300.0,
+        "last": 300.0,
+    }
+    t = pv["temp"]
+    assert (t["samples"], t["changes"], t["at_start"], t["min"], t["max"]) == (2, 1, 60.0, 60.0, 70.0)
+    assert t["mean"] == pytest.approx((60 * 15 + 70 * 45) / 60)  # not (70 + 70) / 2
+    assert pv["mode"]["last"] == "auto" and pv["mode"]["mean"] is None
+    st.close()
+
+
+def test_forward_trace_names_the_product_and_consumption_needs_a_known_order(line) -> None:  # type: ignore[no-untyped-def]
+    """Found: forward trace labelled orders with the material id; consumption was
+    accepted for orders the line never knew."""
+    _cfgfile, cfg, st, _t0 = line
+    anna = as_operator(cfg, "1001")
+    with pytest.raises(OperatorInputError, match="order: 'WO-NOPE' is not an order of this line"):
+        register_consumed(cfg, st, anna, "PRE-1", "preforms", order="WO-NOPE")
+    register_consumed(cfg, st, anna, "PRE-1", "preforms", order="WO-7")
+    [use] = trace(cfg, st, "PRE-1")["used_in"]
+    assert (use["order"], use["product"], use["material"]) == ("WO-7", "COLA-500", "preforms")

@@ -59,18 +59,22 @@ class Hold:
         return None
 
     def update(self, ts: float, value: float | None) -> Fired | None:
-        fired = self._check(ts)  # a hold that completed before this sample
+        since = self.since
+        # a hold that completed before this sample
+        fired = self._check(ts) if since is not None and ts - since >= self.for_s else None
         if value is None:
             self.since, self.last = None, None
             return fired
         self.last = value
-        if beyond(value, self.limit, self.op):
-            if self.since is None:
+        if (value > self.limit) if self.op == "above" else (value < self.limit):
+            if since is None:
                 self.since = ts
+                if self.for_s <= 0:
+                    return fired or self._check(ts)
         else:
             self.since = None
             self.armed = True
-        return fired or self._check(ts)
+        return fired
 
     def tick(self, now: float) -> Fired | None:
         return self._check(now)
@@ -83,7 +87,13 @@ class Trend:
     window_s: float
     op: Direction = "above"
     min_points: int = 10
+    every_s: float = 60.0
+    """The fit is looked at once per this many seconds of sample time (the sums take
+    every sample): wear moves over hours, and a fit per sample would cost more than all
+    other plans together. Sample time, not wall time, so a replay looks at the same
+    moments as the agent did."""
     armed: bool = True
+    looked: float | None = None
     points: deque[tuple[float, float]] = field(default_factory=deque)
     origin: float | None = None
     n: int = 0
@@ -151,6 +161,9 @@ class Trend:
         cut = ts - self.origin - self.window_s
         while self.points and self.points[0][0] < cut:
             self._drop()
+        if self.looked is not None and ts - self.looked < self.every_s:
+            return None
+        self.looked = ts
         cross = self.projected(ts)
         if cross is not None and cross - ts <= self.horizon_s:
             if self.armed:

@@ -59,6 +59,8 @@ class OrderDue:
 
 
 MaintFact = OrderDue | CorrectiveDue
+#: What a sample of a tag no plan reads returns (shared: callers only read it).
+_NONE: list[MaintFact] = []
 
 
 class MaintenanceLogic:
@@ -80,9 +82,13 @@ class MaintenanceLogic:
                 self.by_tag.setdefault(spec.tag, []).append(tr)
             elif spec.trigger == "run_hours" and spec.machine is not None:
                 self.by_machine.setdefault(spec.machine, []).append(tr)
-        self._timed = [
-            t for t in self.trackers.values() if t.spec.trigger in ("calendar", "threshold", "run_hours")
-        ]
+        self._handlers: dict[str, list[Any]] = {
+            t: [tr.handle for tr in trs] for t, trs in self.by_tag.items()
+        }
+        self._calendars = [t for t in self.trackers.values() if t.spec.trigger == "calendar"]
+        self._cal_next = min((t.next_due for t in self._calendars), default=float("inf"))
+        self._holds = [t for t in self.trackers.values() if t.hold is not None]
+        self._runs = [t for t in self.trackers.values() if t.run is not None]
         self.corrective_after_s = corrective_after_s or {}
         self.open_stops: dict[str, DowntimeEvent] = {}
         self._opened: set[str] = set()
@@ -92,14 +98,18 @@ class MaintenanceLogic:
             out.append(OrderDue(due, self.templates[due.plan]))
 
     def on_sample(self, ts: float, tag: str, value: Any, good: bool) -> list[MaintFact]:
-        trs = self.by_tag.get(tag)
-        if not trs:
-            return []
-        out: list[MaintFact] = []
+        handlers = self._handlers.get(tag)
+        if handlers is None:
+            return _NONE
         v = value if good else None
-        for tr in trs:
-            self._wrap(tr.on_value(ts, v), out)
-        return out
+        out: list[MaintFact] | None = None
+        for h in handlers:
+            due = h(ts, v)
+            if due is not None:
+                if out is None:
+                    out = []
+                out.append(OrderDue(due, self.templates[due.plan]))
+        return out if out is not None else _NONE
 
     def follow(self, facts: Iterable[Any]) -> list[MaintFact]:
         """The line logic's facts: state changes drive run meters, down stops are watched."""
@@ -132,11 +142,27 @@ class MaintenanceLogic:
         return [CorrectiveDue(ev.start + limit, ev.machine, ev.id, ev.start, ev.auto_reason, f"stop:{ev.id}")]
 
     def tick(self, now: float) -> list[MaintFact]:
+        """Time passes: calendar points reached, holds completed, run meters that passed a
+        due point between samples, stops that grew past the threshold. Only what can be
+        due is looked at (calendars when the earliest point is reached, holds that are
+        holding, meters that run)."""
         out: list[MaintFact] = []
-        for tr in self._timed:
-            self._wrap(tr.tick(now), out)
-        for ev in list(self.open_stops.values()):
-            out += self._check_stop(ev, now)
+        if now >= self._cal_next:
+            for tr in self._calendars:
+                self._wrap(tr.tick(now), out)
+            self._cal_next = min(t.next_due for t in self._calendars)
+        for tr in self._holds:
+            h = tr.hold
+            if h is not None and h.since is not None and h.armed and now - h.since >= h.for_s:
+                self._wrap(tr.tick(now), out)
+        for tr in self._runs:
+            r = tr.run
+            since = r.running_since if r is not None else None
+            if r is not None and since is not None and r.seconds + now - since >= tr.next_due * 3600.0:
+                self._wrap(tr.tick(now), out)
+        if self.open_stops:
+            for ev in list(self.open_stops.values()):
+                out += self._check_stop(ev, now)
         return out
 
     # ------------------------------------------------------------------ restart
@@ -149,6 +175,7 @@ class MaintenanceLogic:
             tr = self.trackers.get(pid)
             if tr is not None:
                 tr.restore(d)
+        self._cal_next = min((t.next_due for t in self._calendars), default=float("inf"))
 
     def mark_opened(self, stop_ids: Iterable[str]) -> None:
         """Stops that already have their corrective order (after a restart)."""

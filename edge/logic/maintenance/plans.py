@@ -110,6 +110,27 @@ class PlanTracker:
             self.hold = Hold(s.limit, s.for_s, s.op)
         elif s.trigger == "trend":
             self.trend = Trend(s.limit, s.horizon_s, s.window_s, s.op, s.min_points)
+        #: The sample handler of this trigger (the engine calls it for every sample of
+        #: the plan's tag: one call, no dispatch on the trigger).
+        self.handle = {
+            "cycles": self._on_cycles,
+            "run_hours": self._on_run,
+        }.get(s.trigger, self.on_value)
+
+    def _on_cycles(self, ts: float, value: Any) -> PlanDue | None:
+        c = self.cycles
+        assert c is not None
+        if value is not None:
+            c.total += c.tracker.update(value)
+            if c.total < self.next_due:
+                return None
+        return self._meter_due(ts)
+
+    def _on_run(self, ts: float, value: Any) -> PlanDue | None:
+        r = self.run
+        assert r is not None
+        r.set_running(ts, None if value is None else bool(value))
+        return self._meter_due(ts)
 
     # ------------------------------------------------------------------ inputs
 
@@ -123,7 +144,7 @@ class PlanTracker:
         if self.run is not None:
             self.run.set_running(ts, None if value is None else bool(value))
             return self._meter_due(ts)
-        num = _number(value)
+        num = value if type(value) is float else _number(value)
         watch = self.hold or self.trend
         if watch is None:
             return None

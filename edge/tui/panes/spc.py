@@ -1,5 +1,6 @@
 """F4 SPC: a characteristic's last 60 points against its limits, the points that raised
-alarms, capability over the shift; ``k`` acknowledges its alarms (comment required),
+alarms, the dispersion panel (R, S or MR) below, both against the time of day;
+capability over the shift; ``k`` acknowledges its alarms (cause, action and comment),
 ``m`` enters a manual measurement, ``l`` requests new limits, ``v`` (shown while a
 request for the characteristic is pending) approves or rejects it: another person than
 the requester, with the approve permission, signing with the PIN."""
@@ -46,6 +47,7 @@ class SpcPane(Pane):
                 allow_blank=not self.names,
             )
         yield PlotextPlot(id="spc-plot")
+        yield PlotextPlot(id="spc-disp")
         yield Static("", id="spc-info")
 
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -68,10 +70,19 @@ class SpcPane(Pane):
             self.query_one("#spc-info", Static).update("No characteristics under SPC on this line.")
             return
         s = v.spc[self.current]
-        key = (s.name, tuple(s.points), s.center, s.ucl, s.lcl, tuple(sorted(s.violations)), self.size)
+        key = (
+            s.name,
+            tuple(s.points),
+            tuple(s.dispersion),
+            s.center,
+            s.ucl,
+            s.lcl,
+            tuple(sorted(s.violations)),
+            self.size,
+        )
         if key != self._drawn:
             self._drawn = key
-            self._draw(s)
+            self._draw(s, clock)
         alarms = [a for a in v.alarms if a["characteristic"] == s.name]
         lim = (
             f"CL {s.center:.4g}  UCL {s.ucl:.4g}  LCL {s.lcl:.4g}"
@@ -97,23 +108,57 @@ class SpcPane(Pane):
             )
         self.query_one("#spc-info", Static).update(head)
 
-    def _draw(self, s: SpcView) -> None:
+    def _draw(self, s: SpcView, clock: Clock) -> None:
+        """The chart's panel (X̄, I, p …) over its dispersion panel (R, S, MR) when it has
+        one, both against the time of day of the points."""
         plot = self.query_one("#spc-plot", PlotextPlot)
+        disp = self.query_one("#spc-disp", PlotextPlot)
+        two = bool(s.dispersion_label and s.dispersion)
+        disp.display = two
         plt = plot.plt
         plt.clear_figure()
         n = len(s.points)
-        xs = list(range(1, n + 1))
-        ys = [p[1] for p in s.points]
+        xs = [p[0] for p in s.points]
+        ticks = self._ticks(xs, clock)
         if n:
-            plt.plot(xs, ys, marker="dot", color="cyan")
-            bad = [(i + 1, p[1]) for i, p in enumerate(s.points) if p[0] in s.violations]
+            plt.plot(xs, [p[1] for p in s.points], marker="dot", color="cyan")
+            bad = [p for p in s.points if p[0] in s.violations]
             if bad:
                 plt.scatter([b[0] for b in bad], [b[1] for b in bad], marker="x", color="red")
         for y, colour in ((s.center, "green"), (s.ucl, "red"), (s.lcl, "red")):
             if y is not None:
                 plt.hline(y, colour)
-        plt.title(f"{s.name} {s.chart}  (last {n} points)")
+        main = {"xbar-r": "X̄", "xbar-s": "X̄", "imr": "I"}.get(s.chart, s.chart)
+        product = f" {s.product}" if s.product else ""
+        plt.title(f"{s.name}{product}  {main}  (last {n} points)")
+        plt.frame(False)
+        if ticks:
+            plt.xticks(*ticks)
         plot.refresh()
+        if not two:
+            return
+        dp = disp.plt
+        dp.clear_figure()
+        dp.plot([d[0] for d in s.dispersion], [d[1] for d in s.dispersion], marker="dot", color="cyan")
+        for y, colour in ((s.d_center, "green"), (s.d_ucl, "red")):
+            if y is not None:
+                dp.hline(y, colour)
+        if s.d_lcl:
+            dp.hline(s.d_lcl, "red")
+        dp.title(s.dispersion_label or "")
+        dp.frame(False)
+        if ticks:
+            dp.xticks(*ticks)
+        disp.refresh()
+
+    @staticmethod
+    def _ticks(xs: list[float], clock: Clock) -> tuple[list[float], list[str]] | None:
+        """Three to four time-of-day labels across the points."""
+        if len(xs) < 2:
+            return None
+        lo, hi = xs[0], xs[-1]
+        pos = [lo + (hi - lo) * i / 3 for i in range(4)]
+        return pos, [clock.hm(p) for p in pos]
 
     # ------------------------------------------------------------------ actions
 
@@ -137,13 +182,32 @@ class SpcPane(Pane):
                 return
 
             def save(v: dict[str, str]) -> str:
-                term.call(quality.ack_alarms, name, comment=v["comment"])
+                term.call(
+                    quality.ack_alarms, name, comment=v["comment"], cause=v["cause"], action=v["action"]
+                )
                 return f"{name}: {len(open_)} alarm(s) acknowledged"
 
             a = open_[0]
+            spc = term.line.config.spc
             term.form(
                 f"Acknowledge SPC alarms: {name}",
-                [FormField("comment", "Comment", placeholder="what was found and done (required)")],
+                [
+                    FormField("comment", "Comment", placeholder="what was found and done (required)"),
+                    FormField(
+                        "cause",
+                        "Cause",
+                        kind="select",
+                        value=spc.causes[0],
+                        options=[(c, c) for c in spc.causes],
+                    ),
+                    FormField(
+                        "action",
+                        "Action",
+                        kind="select",
+                        value=spc.actions[0],
+                        options=[(c, c) for c in spc.actions],
+                    ),
+                ],
                 save,
                 intro=f"{len(open_)} open; latest {term.fmt.hms(a['ts'])} {a['kind']} {a['rule']}: {a['detail']}",
             )

@@ -103,9 +103,17 @@ def state_topic(host: str) -> str:
     return f"{NAMESPACE}/STATE/{host}"
 
 
+def legacy_state_topic(host: str) -> str:
+    """Sparkplug 2.2's STATE topic (``STATE/{host}``, payload ``ONLINE``/``OFFLINE``), which
+    host applications of that generation still publish."""
+    return f"STATE/{host}"
+
+
 def parse_state(payload: bytes) -> bool | None:
-    """A STATE payload (``{"online": true, "timestamp": …}``) → online, or None if it is
-    not one."""
+    """A STATE payload → online, or None if it is not one: 3.0's JSON
+    (``{"online": true, "timestamp": …}``) or 2.2's text (``ONLINE``/``OFFLINE``)."""
+    if payload in (b"ONLINE", b"OFFLINE"):
+        return payload == b"ONLINE"
     try:
         body = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
@@ -323,6 +331,7 @@ __all__ = [
     "datatype_of",
     "decode_payload",
     "get_value",
+    "legacy_state_topic",
     "parse_state",
     "set_value",
     "state_topic",

@@ -38,3 +38,42 @@ def test_aggregator_config_errors_come_from_the_aggregator_loader(
 def test_quiet_check_prints_nothing_for_valid_files(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "check", "-q", str(REPO / "config" / "aggregator.yaml")]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_opcua_security_files_that_do_not_exist_fail_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13 finding 14: the check passed certificate files that do not exist (paths
+    are relative to the config file)."""
+    (tmp_path / "edge.der").write_bytes(b"x")
+    data = {
+        "line": {"enterprise": "acme", "site": "s", "area": "a", "line": "l1"},
+        "devices": [
+            {
+                "name": "filler",
+                "protocol": "opcua",
+                "endpoint": "opc.tcp://127.0.0.1:4840",
+                "security": {
+                    "policy": "Basic256Sha256",
+                    "mode": "SignAndEncrypt",
+                    "certificate": "edge.der",
+                    "private_key": "pki/edge-key.pem",
+                    "server_certificate": "pki/server.der",
+                },
+            }
+        ],
+        "tags": [{"name": "speed", "device": "filler", "address": "ns=2;s=Speed"}],
+        "store": {"path": "line.db"},
+    }
+    cfg = tmp_path / "line.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    assert main(["config", "check", str(cfg)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"{cfg}: devices[0].security.private_key: device 'filler': {tmp_path}/pki/edge-key.pem does not exist",
+        f"{cfg}: devices[0].security.server_certificate: device 'filler': {tmp_path}/pki/server.der does not exist",
+    ]
+    (tmp_path / "pki").mkdir()
+    (tmp_path / "pki" / "edge-key.pem").write_bytes(b"x")
+    (tmp_path / "pki" / "server.der").write_bytes(b"x")
+    assert main(["config", "check", str(cfg)]) == 0

@@ -163,7 +163,23 @@ def test_a_valid_measurement_still_goes_in(line: Path, capsys: pytest.CaptureFix
         (["spc", "limits", "--chart", "imr", "--lsl", "nan", "x.csv"], "--lsl"),
         (["run", "-c", "{line}", "--duration", "inf"], "--duration"),
         (["audit", "list", "-c", "{line}", "--limit", "-1"], "--limit"),
-        (["spc", "ack", "-c", "{line}", "fill_weight", *BY, "--comment", "ok\x1b[2J"], "--comment"),
+        (
+            [
+                "spc",
+                "ack",
+                "-c",
+                "{line}",
+                "fill_weight",
+                *BY,
+                "--cause",
+                "material",
+                "--action",
+                "none",
+                "--comment",
+                "ok\x1b[2J",
+            ],
+            "--comment",
+        ),
     ],
 )
 def test_every_number_option_uses_the_strict_readers(

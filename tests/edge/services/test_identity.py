@@ -30,7 +30,7 @@ ARGS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "plan.block_order": (("WO-1", "material"), {"detail": "caps"}),
     "plan.unblock_order": (("WO-1",), {}),
     "production.adjust_count": (("filler",), {"good": 5, "comment": "c"}),
-    "quality.ack_alarms": (("fill_weight",), {"comment": "c"}),
+    "quality.ack_alarms": (("fill_weight",), {"comment": "c", "cause": "material", "action": "adjusted"}),
     "quality.enter_measurement": (("fill_weight", 500.0), {}),
     "quality.request_limits": (("fill_weight",), {"reason": "r"}),
     "quality.approve_limits": ((1,), {}),

@@ -10,7 +10,7 @@ import yaml
 
 from edge.cli import main
 from edge.store import Store
-from edge.store.audit import GENESIS, load_key, verify
+from edge.store.audit import GENESIS, key_path, load_key, public_key_path, verify
 from tests.conftest import REPO, as_operator
 
 
@@ -44,7 +44,8 @@ def test_intact_chain_verifies(line: tuple[Path, Store], capsys: pytest.CaptureF
     assert problems(st) == []
     assert main(["audit", "verify", "-c", str(cfgfile)]) == 0
     assert "intact: 5 entries" in capsys.readouterr().out
-    assert (Path(str(st.path) + ".audit-key").stat().st_mode & 0o777) == 0o600
+    assert (key_path(st.path).stat().st_mode & 0o777) == 0o600  # the private key: the agent's user only
+    assert (public_key_path(st.path).stat().st_mode & 0o777) == 0o644
 
 
 def test_edited_entry_is_detected(line: tuple[Path, Store], capsys: pytest.CaptureFixture[str]) -> None:
@@ -95,3 +96,35 @@ def test_operator_actions_are_audited(tmp_path: Path) -> None:
     [row] = st.db.execute("SELECT who, action, entity, prev FROM audit").fetchall()
     assert row == ("Anna Operator (1001)", "order.start", "WO-9", GENESIS)
     assert problems(st) == []
+
+
+@pytest.mark.parametrize("cut", ["tail", "wipe"])
+def test_tail_truncation_and_a_wipe_are_detected_even_with_the_counter_reset(
+    line: tuple[Path, Store], capsys: pytest.CaptureFixture[str], cut: str
+) -> None:
+    """Finding 6: ``DELETE FROM audit WHERE seq > 20`` with ``sqlite_sequence`` reset, or a
+    full wipe, verified as intact: nothing in the store remembered the cut-off end. The
+    signed heads kept outside the store do; new entries after the cut do not hide it."""
+    cfgfile, st = line
+    keep = 2 if cut == "tail" else 0
+    st.db.execute("DELETE FROM audit WHERE seq > ?", (keep,))
+    st.db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'audit'", (keep,))
+    with st.transaction(sync_full=True):  # the chain carries on as if nothing was missing
+        st.audit(who="mallory", action="test.change", entity="x", meaning="performed")
+    found = problems(st)
+    assert (keep + 2, "deleted") in found, found
+    assert (keep + 1, "replaced") in found, found
+    assert main(["audit", "verify", "-c", str(cfgfile)]) == 1
+    err = capsys.readouterr().err
+    assert "the signed head outside the store says the chain reached 5" in err
+
+
+def test_the_public_key_checks_the_chain_without_the_private_key(
+    line: tuple[Path, Store], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfgfile, st = line
+    assert main(["audit", "key", "-c", str(cfgfile)]) == 0
+    pub = capsys.readouterr().out.strip()
+    assert len(pub) == 64 and pub == public_key_path(st.path).read_text().strip()
+    key_path(st.path).rename(key_path(st.path).with_suffix(".moved"))  # as a user who cannot read it
+    assert main(["audit", "verify", "-c", str(cfgfile)]) == 0

@@ -189,8 +189,25 @@ def test_frozen_limits_and_a_pending_recalculation(tmp_path: Path) -> None:
         seq = quality.add_recalculation(st, "w", by="clara", reason="new nozzle", ts=2.0)
     assert quality.frozen_spec(st, "w") is not None
     assert quality.frozen_spec(st, "w", in_force=True) is None
-    assert quality.last_recalculation(st) == seq and quality.recalculations_after(st, 0) == [(seq, "w")]
+    assert quality.last_limit_row(st) == seq
+    assert [(r.seq, r.action) for r in quality.limit_rows_after(st, seq - 1)] == [(seq, "recalculate")]
     assert quality.frozen_spec(st, "other") is None
+    # Limits are kept per product: another product has none yet, then its own.
+    assert quality.frozen_spec(st, "w", product="COLA") is None
+    with st.transaction():
+        quality.add_frozen(
+            st,
+            "w",
+            spec_to_json(fixed_spec("imr", 1, 300.0, 1.0)),
+            by="clara",
+            reason="typed",
+            ts=3.0,
+            product="COLA",
+        )
+    cola = quality.frozen_spec(st, "w", product="COLA", in_force=True)
+    assert cola is not None and cola.primary.center == 300.0
+    assert quality.frozen_spec(st, "w", in_force=True) is None  # the product-less one still recalculates
+    assert [r.action for r in quality.limit_history(st, "w")] == ["frozen", "recalculate", "frozen"]
 
 
 def test_alarms_and_their_acknowledgement(tmp_path: Path) -> None:
@@ -208,11 +225,14 @@ def test_alarms_and_their_acknowledgement(tmp_path: Path) -> None:
     top = quality.last_alarm(st, "w")
     assert [a.acknowledged for a in quality.alarms(st)] == [False, False]
     with st.transaction():
-        quality.add_ack(st, "w", top or 0, by="ben", comment="ok", ts=3.0)
+        quality.add_ack(
+            st, "w", top or 0, by="ben", comment="ok", ts=3.0, cause="material", action="adjusted"
+        )
+    assert quality.acks_after(st, 0) == [(quality.last_ack(st), 3.0, "w")]
     assert [a.acknowledged for a in quality.alarms(st)] == [True, True]
     assert quality.ack_state(st, "w") == (top, 2.0, top)
     assert quality.alarm_times(st, "w", 1.5) == {2.0}
-    assert quality.recent_points(st, "w", 10) == [(1.0, 501.0)]
+    assert quality.recent_points(st, "w", 10) == [(1.0, 501.0, None)]
     with st.transaction():
         quality.add_measurement(st, "w", 499.0, by="ann", ts=0.5)  # before the last point: charted
         later = quality.add_measurement(st, "w", 498.0, by="ann", ts=5.0)

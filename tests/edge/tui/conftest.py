@@ -110,8 +110,8 @@ def seed(store: Store, cfg: LineConfig) -> None:
             ts = at("07:00") + i * 300
             value = 500 + 0.6 * math.sin(i / 3) + (2.4 if i == 33 else 0)
             db.execute(
-                "INSERT INTO spc_points (ts, characteristic, value, dispersion, z) VALUES (?, 'fill_weight', ?, 2.0, NULL)",
-                (ts, round(value, 3)),
+                "INSERT INTO spc_points (ts, characteristic, value, dispersion, z) VALUES (?, 'fill_weight', ?, ?, NULL)",
+                (ts, round(value, 3), round(3.5 + 1.2 * math.cos(i / 2.5), 3)),
             )
             if i == 33:
                 db.execute(

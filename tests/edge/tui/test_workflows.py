@@ -202,8 +202,8 @@ async def test_acknowledge_spc_alarm_needs_a_comment(seeded: LineConfig) -> None
         await settle(pilot)
         assert "1 alarm(s) acknowledged" in app.last_message
         assert app.snapshot is not None and app.snapshot.alarms == []
-    got = rows(seeded, "SELECT characteristic, by, comment FROM spc_acks")
-    assert got == [("fill_weight", BEN, "nozzle 4 cleaned")]
+    got = rows(seeded, "SELECT characteristic, by, comment, cause, action FROM spc_acks")
+    assert got == [("fill_weight", BEN, "nozzle 4 cleaned", "no_cause_found", "none")]
     assert rows(seeded, "SELECT who, action, meaning FROM audit WHERE action = 'spc.acknowledge'") == [
         (BEN, "spc.acknowledge", "reviewed")
     ]

@@ -113,7 +113,7 @@ def test_status_and_report_from_plant_tables(agg_cfg: Path, capsys: pytest.Captu
     out = capsys.readouterr().out
     assert "OEE  61.0%" in out and "MTBF" in out and "JAM (availability)" in out
     assert main(["aggregator", "acl", "-c", str(agg_cfg), "--users"]) == 0
-    assert "user line-acme-hamburg-filling-line1" in capsys.readouterr().out
+    assert "user line-acme.hamburg.filling.line1" in capsys.readouterr().out
 
 
 def test_a_damaged_plant_store_exits_2_naming_the_file(

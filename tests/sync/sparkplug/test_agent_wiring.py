@@ -1,7 +1,8 @@
 """The agent with the unified namespace and the Sparkplug node as ``lineside run`` wires
 them, against a simulated Modbus PLC and a real broker: a DCMD from the host (encoded by
 Eclipse Tahu's codec) writes the allow-listed coil through the agent's write path, and
-the tag's new value comes back in the namespace."""
+the tag's new value comes back in the namespace; the PLC's outage is a DDEATH and its
+return a DBIRTH."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.runtime.agent import Agent
+from edge.services.status import gather_status
 from edge.simulate.modbus_server import ModbusSimServer
 from sync.sparkplug import sparkplug_companions
 from sync.uns import uns_companions
@@ -56,12 +58,14 @@ async def test_dcmd_writes_through_the_agent_and_uns_shows_it(
         sparkplug={"mqtt": broker, "primary_host": "scada", "writable": ["andon"]},
     )
     got: dict[str, bytes] = {}
+    seen: dict[str, int] = {}
     lock = threading.Lock()
     host = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="scada")
 
     def on_message(c: Any, u: Any, msg: Any) -> None:
         with lock:
             got[msg.topic] = msg.payload
+            seen[msg.topic] = seen.get(msg.topic, 0) + 1
 
     host.on_message = on_message
     host.connect("127.0.0.1", mosquitto.port)
@@ -96,6 +100,25 @@ async def test_dcmd_writes_through_the_agent_and_uns_shows_it(
         assert (line["online"], line["state"], line["devices"]) == (True, "running", {"plc": "connected"})
         kpi = json.loads(got[f"{base}/_kpi"])
         assert kpi["shift"] is None and kpi["kpi"]["run_s"] >= 0
+
+        # The PLC goes away: its Sparkplug device dies; back, it is born again.
+        await srv.stop()
+        await wait_for(lambda: seen.get("spBv1.0/acme-test-a1/DDEATH/l1/plc") == 1, 10)
+        srv = ModbusSimServer(cfg.devices[0], cfg.tags)
+        await srv.start()
+        await wait_for(lambda: seen.get("spBv1.0/acme-test-a1/DBIRTH/l1/plc") == 2, 10)
+
+        # `lineside status` shows both publishers.
+        def plant_it() -> dict[str, Any]:
+            return dict(gather_status(cfg)["plant_it"])
+
+        await wait_for(
+            lambda: plant_it()["sparkplug"].get("born") and not plant_it()["sparkplug"]["dead_devices"], 10
+        )
+        pit = plant_it()
+        assert pit["uns"]["connected"] and pit["uns"]["values"] >= 3
+        sp = pit["sparkplug"]
+        assert (sp["node"], sp["host_online"], sp["writes"]) == ("acme-test-a1/l1", True, 1)
     finally:
         await agent.stop()
         await srv.stop()

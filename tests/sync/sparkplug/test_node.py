@@ -1,7 +1,8 @@
 """The Sparkplug B edge node against a real broker, every message decoded by Eclipse
 Tahu's JavaScript codec (not ours): births with datatypes, engineering units and
 aliases; seq wrapping at 255; bdSeq in NDEATH and the next NBIRTH; data the primary host
-missed while its STATE said offline, sent after it came back flagged is_historical; a
+missed while its STATE said offline (across a restart of the node), sent after it came
+back flagged is_historical; a
 rebirth on NCMD; a DCMD to a tag that is not allow-listed refused and audited, one to
 an allow-listed tag written through the write path and audited."""
 
@@ -105,7 +106,15 @@ def test_sparkplug_node_decoded_by_tahu(tmp_path: Path, mosquitto: Any) -> None:
         wait(lambda: len(host.kinds("NDEATH")) == 1, 10)
         wait(lambda: node.connected and node.session is not None and node.session.bd_seq != first_bd, 10)
         missed = [Sample("plc.temp", 30.0 + i, Quality.GOOD, t0 + 10 + i, t0 + 10 + i) for i in range(5)]
-        store.append_samples(missed)
+        store.append_samples(missed[:3])
+        # The agent restarts meanwhile: the new node knows what the host missed from the
+        # store (the durable cursor), not from the old one's memory.
+        node.stop(3)
+        node = SparkplugNode(cfg)
+        node.use_writes(lambda tag, value, who, reason: writes.append((tag, value, who)))
+        node.start()
+        wait(lambda: node.connected, 10)
+        store.append_samples(missed[3:])
         store.append_samples([Sample("plc.running", None, Quality.BAD, t0 + 20, t0 + 20)])
         node.notify()
         host.state(True)
@@ -182,11 +191,13 @@ def test_sparkplug_node_decoded_by_tahu(tmp_path: Path, mosquitto: Any) -> None:
     assert [by_alias[d["metrics"][0]["alias"]] for d in data] == ["plc.count"] * 300
     assert [d["metrics"][0]["value"] for d in data] == list(range(300))
 
-    # bdSeq: NDEATH carries the session's, the next NBIRTH the next one.
+    # bdSeq: NDEATH carries the session's; every connection after it has the next one
+    # (the node reconnected to wait, then was restarted: two more), kept in the store.
     bd0 = node_metrics["bdSeq"]["value"]
     assert decoded[deaths[0]]["metrics"] == [{"name": "bdSeq", "type": "Int64", "value": bd0}]
     nb2 = {m["name"]: m for m in decoded[births[1]]["metrics"]}
-    assert nb2["bdSeq"]["value"] == (bd0 + 1) % 256 and decoded[births[1]]["seq"] == 0
+    bd2 = (bd0 + 2) % 256
+    assert nb2["bdSeq"]["value"] == bd2 and decoded[births[1]]["seq"] == 0
 
     # What the host missed follows the second birth, flagged historical, in order.
     after = [decoded[i] for i in range(births[1], births[2]) if kinds[i] == "DDATA"]
@@ -202,7 +213,7 @@ def test_sparkplug_node_decoded_by_tahu(tmp_path: Path, mosquitto: Any) -> None:
 
     # The rebirth: a new NBIRTH with seq 0 and the same bdSeq, then the DBIRTH again.
     nb3 = {m["name"]: m for m in decoded[births[2]]["metrics"]}
-    assert decoded[births[2]]["seq"] == 0 and nb3["bdSeq"]["value"] == (bd0 + 1) % 256
+    assert decoded[births[2]]["seq"] == 0 and nb3["bdSeq"]["value"] == bd2
     assert kinds[births[2] + 1] == "DBIRTH"
     # A clean stop says NDEATH with the session's bdSeq.
-    assert kinds[-1] == "NDEATH" and decoded[-1]["metrics"][0]["value"] == (bd0 + 1) % 256
+    assert kinds[-1] == "NDEATH" and decoded[-1]["metrics"][0]["value"] == bd2
