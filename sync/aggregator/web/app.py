@@ -719,6 +719,14 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
             graph=_trace_graph(result) if result else None,
         )
 
+    @guarded()
+    async def maintenance(request: Request, s: Session) -> Response:
+        from sync.aggregator.queries import plant_maintenance
+
+        text, a, b = _period(request, "30d")
+        rows = await run_in_threadpool(lambda: plant_maintenance(w.cfg, since=a, until=b))
+        return w.page(request, "maintenance.html", s, rows=rows, period=text, start=a, end=b)
+
     # ------------------------------------------------------------------ quality, audit
 
     @guarded()
@@ -762,6 +770,7 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
         Route("/planning/{pid:int}/{action}", plan_action, methods=["POST"]),
         Route("/quality", quality),
         Route("/materials", materials),
+        Route("/maintenance", maintenance),
         Route("/trace", trace),
         Route("/audit", audit),
         Route("/health", health),

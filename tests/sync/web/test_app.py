@@ -172,6 +172,8 @@ def test_other_pages_render(client: TestClient) -> None:
         "/andon",
         "/quality",
         "/planning",
+        "/maintenance",
+        "/maintenance?period=year",
         f"/orders?line={KEY}",
         "/health",
         "/static/uplot/uPlot.iife.min.js",
