@@ -24,12 +24,14 @@ class Row:
         if not self.ceiling or not self.measured:
             return ""
         r = self.ceiling / self.measured if self.lower_is_better else self.measured / self.ceiling
-        return f"{r:.2f}"
+        return f"{r:.2f}" if r >= 0.01 else f"{r:.1e}"
 
 
 def fmt(v: float | None) -> str:
     if v is None:
         return ""
+    if 0 < abs(v) < 0.01:
+        return f"{v:.1e}"
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}"
 
 

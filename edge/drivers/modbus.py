@@ -79,6 +79,29 @@ class InputRegisters(_Registers, ReadInputRegistersResponse):  # type: ignore[mi
     """The answer to an input-register read (function 4); registered on each client."""
 
 
+#: Modbus exception codes (Modbus Application Protocol V1.1b3, section 7).
+EXCEPTIONS = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "server device failure",
+    5: "acknowledge",
+    6: "server device busy",
+    8: "memory parity error",
+    10: "gateway path unavailable",
+    11: "gateway target device failed to respond",
+}
+
+
+def refusal(rsp: Any) -> str:
+    """A device's error answer in words, the same on every poll (the tag's reason is
+    logged and recorded once, and again only when it changes)."""
+    code = getattr(rsp, "exception_code", None)
+    if isinstance(code, int):
+        return f"exception {code} ({EXCEPTIONS.get(code, 'unknown')})"
+    return type(rsp).__name__
+
+
 class ModbusDriver:
     def __init__(self, device: ModbusTcpDevice | ModbusRtuDevice, tags: list[Tag]) -> None:
         self.device = device
@@ -205,7 +228,7 @@ class ModbusDriver:
             if raw is not None and raw == dec.last and remember and not full:
                 continue  # the common case: a register block exactly as last time
             if rsp.isError():
-                err = f"device refused {block.table}:{block.start}+{block.count} (unit {block.unit}): {rsp}"
+                err = f"device refused {block.table}:{block.start}+{block.count} (unit {block.unit}): {refusal(rsp)}"
             else:
                 # Coils come as bits, registers as their bytes (kept by HoldingRegisters /
                 # InputRegisters; packed again only for an answer pymodbus decoded itself).
@@ -251,7 +274,9 @@ class ModbusDriver:
         except ModbusException as e:
             raise DriverError(self.name, f"write failed: {e}") from None
         if rsp.isError():
-            raise DriverError(self.name, f"device refused the write to {tag.address}: {rsp}", retryable=False)
+            raise DriverError(
+                self.name, f"device refused the write to {tag.address}: {refusal(rsp)}", retryable=False
+            )
 
     async def subscribe(self, tags: Sequence[Tag], on_update: OnUpdate) -> list[Tag]:
         return list(tags)

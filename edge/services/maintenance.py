@@ -657,3 +657,53 @@ def reliability_report(
     orders = _orders(store)
     stops = [rel.Stop(e, m, s, en, st, bool(mi), r) for e, m, s, en, st, mi, r in repo.stops(store, since)]
     return maintenance_report(orders, stops, since, end)
+
+
+# ------------------------------------------------------------------ the terminal's entry
+
+#: Steps the technician's screen performs through :func:`technician_step`.
+TECHNICIAN_STEPS = ("approve", "start", "pause", "resume", "labour", "parts", "failure", "comment", "finish")
+
+
+def technician_step(
+    line: Line,
+    store: Store,
+    actor: Actor,
+    order: str,
+    step: str,
+    *,
+    hours: float | None = None,
+    part: str | None = None,
+    qty: float | None = None,
+    problem: str | None = None,
+    cause: str | None = None,
+    remedy: str | None = None,
+    text: str | None = None,
+) -> dict[str, Any]:
+    """One step on an order from the terminal (over the operator channel), returning the
+    order as plain data. The use case of each step authorizes it (approving and finishing
+    must be signed: the terminal sends the PIN entered for it)."""
+    order = ident(order, "order")
+    if step == "approve":
+        wo = approve(line, store, actor, order)
+    elif step == "start":
+        wo = start(line, store, actor, order)
+    elif step == "pause":
+        wo = pause(line, store, actor, order)
+    elif step == "resume":
+        wo = resume(line, store, actor, order)
+    elif step == "labour":
+        wo = book_labour(line, store, actor, order, number(hours, "hours") if hours is not None else 0.0)
+    elif step == "parts":
+        if part is None or qty is None:
+            raise OperatorInputError("part: choose the part and give the quantity")
+        wo = issue_part(line, store, actor, order, part, qty)
+    elif step == "failure":
+        wo = code_failure(line, store, actor, order, problem=problem, cause=cause, remedy=remedy)
+    elif step == "comment":
+        wo = comment(line, store, actor, order, text or "")
+    elif step == "finish":
+        wo = finish(line, store, actor, order, comment_text=text or "")
+    else:
+        raise OperatorInputError(f"step: {step!r} is not one of {', '.join(TECHNICIAN_STEPS)}")
+    return wo.as_dict()

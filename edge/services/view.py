@@ -16,7 +16,8 @@ from typing import Any
 from edge.core.errors import LinesideError
 from edge.services.context import Line, LineContext, line_context
 from edge.services.inspections import due, recent_results
-from edge.services.maintenance import recent_requests
+from edge.services.maintenance import plans as maintenance_plans
+from edge.services.maintenance import recent_requests, work_orders
 from edge.services.production import dispatch_list, kpi_report, list_downtime
 from edge.services.quality import SpcView, capability, limit_requests, spc_alarms, spc_view
 from edge.services.status import status_of
@@ -56,6 +57,10 @@ class LineView:
     spc: dict[str, SpcView] = field(default_factory=dict)
     limit_requests: list[dict[str, Any]] = field(default_factory=list)
     """Pending requests for new SPC limits, newest first."""
+    maint_orders: list[dict[str, Any]] = field(default_factory=list)
+    """Open maintenance work orders, newest first."""
+    maint_plans: list[dict[str, Any]] = field(default_factory=list)
+    """Maintenance plans with their meters, next due point and status."""
 
     @property
     def backlog(self) -> int:
@@ -164,6 +169,8 @@ class ViewReader:
             maintenance=recent_requests(st, 20),
             spc={c.name: spc_view(ctx, st, c.name) for c in ctx.config.characteristics},
             limit_requests=limit_requests(st),
+            maint_orders=[w.as_dict() for w in work_orders(st, open_only=True)[:50]],
+            maint_plans=maintenance_plans(ctx, st, now=now),
         )
 
     def capability(self, name: str, since: float) -> dict[str, Any] | None:

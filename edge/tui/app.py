@@ -167,8 +167,15 @@ class LinesideApp(App[None]):
             with TabPane(labels["inspections"], id="inspections"):
                 yield InspectionsPane()
             with TabPane(labels["maintenance"], id="maintenance"):
+                fc = self.cfg.maintenance.failure_codes
                 yield MaintenancePane(
-                    [m.name for m in self.cfg.machines] or [d.name for d in self.cfg.devices]
+                    [m.name for m in self.cfg.machines] or [d.name for d in self.cfg.devices],
+                    parts=[p.id for p in self.cfg.maintenance.parts],
+                    codes={
+                        "problem": [c.code for c in fc.problems],
+                        "cause": [c.code for c in fc.causes],
+                        "remedy": [c.code for c in fc.remedies],
+                    },
                 )
             with TabPane(labels["shift"], id="shift"):
                 yield ShiftPane()

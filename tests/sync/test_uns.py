@@ -10,7 +10,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.logic.model import Quality, Sample
 from edge.store import Store
@@ -72,6 +74,12 @@ def test_uns_values_read_with_mosquitto_sub(tmp_path: Path, mosquitto: Any) -> N
     store.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
     t0 = 1_790_000_000.25
     store.append_samples([Sample("plc.temp", 20.0, Quality.GOOD, t0, t0)])
+    umh: list[tuple[str, Any]] = []
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="umh-historian")
+    sub.on_message = lambda c, u, msg: umh.append((msg.topic, json.loads(msg.payload)))
+    sub.connect("127.0.0.1", mosquitto.port)
+    sub.subscribe("umh/v1/#", qos=1)
+    sub.loop_start()
     pub = UnsPublisher(cfg)
     pub.start()
     try:
@@ -89,8 +97,22 @@ def test_uns_values_read_with_mosquitto_sub(tmp_path: Path, mosquitto: Any) -> N
         wait(lambda: pub.published >= 4 and pub.states >= 2, 10)
         base = "uns/v1/acme/test/a1/l1"
         got = retained(mosquitto.port, f"{base}/#", 5)  # 3 tags, _state, _order
+        wait(
+            lambda: (
+                {t.rsplit("/", 1)[1] for t, b in umh if b.get("plc_count") == 8 or b.get("plc_temp") == 21.5}
+                == {"plc_temp", "plc_count"}
+            ),
+            10,
+        )
     finally:
         pub.stop(3)
+        sub.loop_stop()
+        sub.disconnect()
+    # UMH's _historian layout beside the namespace (not retained; bad values not sent).
+    umh_base = "umh/v1/acme/test/a1/l1/plc/_historian"
+    assert (f"{umh_base}/plc_temp", {"timestamp_ms": 1_790_000_001_250, "plc_temp": 21.5}) in umh
+    assert (f"{umh_base}/plc_count", {"timestamp_ms": 1_790_000_002_250, "plc_count": 8}) in umh
+    assert not any(t.endswith("plc_recipe") for t, _ in umh)
     temp = got[f"{base}/plc/plc.temp"]
     assert temp == {
         "v": 1,

@@ -21,9 +21,10 @@ process was corrected), as after any signal.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,8 +43,9 @@ EXTRA_RULES = {
 }
 
 
-@dataclass(frozen=True)
-class SpcPoint:
+class SpcPoint(NamedTuple):
+    """A plotted point (a NamedTuple: the live path makes one per subgroup, cheaply)."""
+
     ts: float
     characteristic: str
     value: float  # plotted statistic: individual, subgroup mean, proportion, count or EWMA/CUSUM input
@@ -53,8 +55,12 @@ class SpcPoint:
     n: float | None = None  # sample size of an attribute point
 
 
-@dataclass(frozen=True)
-class SpcAlarm:
+#: ``SpcPoint`` built from a tuple of all its fields at C speed (the NamedTuple's own
+#: constructor is a Python function: a third of a live point's cost).
+_new_point = functools.partial(tuple.__new__, SpcPoint)
+
+
+class SpcAlarm(NamedTuple):
     ts: float
     characteristic: str
     kind: str  # out_of_control | out_of_spec
@@ -134,11 +140,18 @@ class CharacteristicTracker:
     ack_ts: float | None = None
     ack_point: int = -1
     _ewma: float = 0.0
-    _ewma_i: int = 0
     _cp: float = 0.0
     _cm: float = 0.0
+    _sig: float = 0.0
+    _center: float = 0.0
+    _shewhart: bool = False
+    _fast: bool = False
+    _ewma_decay: float = 1.0
+    _ewma_width: float = 0.0
 
     def __post_init__(self) -> None:
+        grouped = self.chart in ("xbar-r", "xbar-s") or (self.chart in SMOOTHED_CHARTS and self.subgroup_size)
+        self._n = (self.subgroup_size or 1) if grouped else 1
         self.rule_ids = resolve_rules(self.rules) if self.chart not in SMOOTHED_CHARTS else ()
         if self.spec is not None:
             self.freeze(self.spec)
@@ -150,24 +163,28 @@ class CharacteristicTracker:
     @property
     def n(self) -> int:
         """Values per plotted point."""
-        if self.chart in ("xbar-r", "xbar-s") or (self.chart in SMOOTHED_CHARTS and self.subgroup_size):
-            return self.subgroup_size or 1
-        return 1
+        return self._n
 
     def freeze(self, spec: ChartSpec) -> None:
         self.spec = spec
+        self._sig = float(spec.primary.point_sigma)  # type: ignore[arg-type]
+        self._center = float(spec.primary.center)
         self._state = RuleState(self.rule_ids)
+        self._rules = self._state.add
+        # Frozen variables charts with run rules, EWMA and CUSUM take the short path.
+        self._shewhart = self.chart in ("imr", "xbar-r", "xbar-s") and self._sig > 0
+        self._fast = self._sig > 0 and (self._shewhart or self.chart in SMOOTHED_CHARTS)
         self.i, self.active, self.ack_ts, self.ack_point = -1, set(), None, -1
         self._restart_smoothed()
 
     def _restart_smoothed(self) -> None:
         self._ewma = self.spec.primary.center if self.spec is not None else 0.0
-        self._ewma_i = 0
+        self._ewma_decay, self._ewma_width = 1.0, 0.0
         self._cp = self._cm = 0.0
 
     def restart_baseline(self) -> None:
         """Recalculation (an approved request): collect a new baseline."""
-        self.spec, self._state = None, None
+        self.spec, self._state, self._shewhart, self._fast = None, None, False, False
         self._baseline.clear()
         self._sizes.clear()
         self._last = None
@@ -195,35 +212,95 @@ class CharacteristicTracker:
 
     def add(self, ts: float, value: float) -> list[Any]:
         """One individual value (I-MR, or EWMA/CUSUM of individuals)."""
-        return self.add_subgroup(ts, [value])
+        if not self._fast or self._n != 1:
+            return self.add_subgroup(ts, [value])
+        # The hot path of a frozen chart of individuals: a few microseconds a point.
+        if not math.isfinite(value):
+            return []
+        lsl, usl = self.lsl, self.usl
+        out: list[Any] = (
+            self._out_of_spec(ts, [value])
+            if (lsl is not None and value < lsl) or (usl is not None and value > usl)
+            else []
+        )
+        last = self._last
+        self._last = value
+        self._plot(
+            ts, value, (value - last if value >= last else last - value) if last is not None else None, out
+        )
+        return out
 
     def add_subgroup(self, ts: float, values: list[float]) -> list[Any]:
         """One complete subgroup (``n`` values; one value for individuals)."""
         out: list[Any] = []
-        vals = [float(v) for v in values if v is not None and math.isfinite(v)]
-        if len(vals) != len(values) or not vals:
+        k = len(values)
+        if not k:
             return out
-        for v in vals:
-            for side, bad in (
-                ("lsl", self.lsl is not None and v < self.lsl),
-                ("usl", self.usl is not None and v > self.usl),
-            ):
-                if bad and self._gate_spec(ts, side):
-                    limit = self.lsl if side == "lsl" else self.usl
-                    word = "below LSL" if side == "lsl" else "above USL"
-                    out.append(
-                        SpcAlarm(
-                            ts, self.name, "out_of_spec", side, f"{v:g} {word} {limit:g}", v, self.product
-                        )
-                    )
-        if self.n == 1:
-            x = vals[-1]
+        total = sum(values)
+        if not math.isfinite(total):  # a NaN or an infinity among them: never charted
+            return out
+        lsl, usl = self.lsl, self.usl
+        lo = hi = 0.0
+        if self.chart != "xbar-s" or lsl is not None or usl is not None:
+            lo, hi = min(values), max(values)
+            if (lsl is not None and lo < lsl) or (usl is not None and hi > usl):
+                out += self._out_of_spec(ts, values)
+        disp: float | None
+        if self._n == 1:
+            x = values[-1]
             disp = abs(x - self._last) if self._last is not None else None
             self._last = x
         else:
-            x = sum(vals) / len(vals)
-            disp = float(np.std(vals, ddof=1)) if self.chart == "xbar-s" else max(vals) - min(vals)
-        out += self._point(ts, x, disp, vals)
+            x = total / k
+            if self.chart == "xbar-s":
+                ss = sum([v * v for v in values]) - x * total
+                disp = math.sqrt(ss / (k - 1)) if ss > 0 else 0.0
+            else:
+                disp = hi - lo
+        if self._fast:
+            self._plot(ts, x, disp, out)
+            return out
+        out += self._point(ts, x, disp, values)
+        return out
+
+    def _plot(self, ts: float, x: float, disp: float | None, out: list[Any]) -> None:
+        """A point of a frozen variables, EWMA or CUSUM chart, checked at once."""
+        self.i += 1
+        if self._shewhart:
+            z = (x - self._center) / self._sig
+            out.append(_new_point((ts, self.name, x, disp, z, self.product, None)))
+            hits = self._rules(z)
+            if hits:
+                self._alarm(ts, x, hits, out)
+            return
+        if self.chart == "ewma":
+            z = self._ewma_step(x, self._center, self._sig)
+        else:
+            z = self._cusum_step(x, self._center, self._sig)
+        out.append(_new_point((ts, self.name, x, disp, z, self.product, None)))
+        if z > 3 or z < -3:
+            self._signal(ts, x, out)
+
+    def _alarm(self, ts: float, x: float, hits: list[str], out: list[Any]) -> None:
+        for rule in hits:
+            if self._gate(ts, rule):
+                out.append(SpcAlarm(ts, self.name, "out_of_control", rule, RULES[rule], x, self.product))
+
+    def _out_of_spec(self, ts: float, values: list[float]) -> list[Any]:
+        out: list[Any] = []
+        for v in values:
+            if self.lsl is not None and v < self.lsl and self._gate_spec(ts, "lsl"):
+                out.append(
+                    SpcAlarm(
+                        ts, self.name, "out_of_spec", "lsl", f"{v:g} below LSL {self.lsl:g}", v, self.product
+                    )
+                )
+            if self.usl is not None and v > self.usl and self._gate_spec(ts, "usl"):
+                out.append(
+                    SpcAlarm(
+                        ts, self.name, "out_of_spec", "usl", f"{v:g} above USL {self.usl:g}", v, self.product
+                    )
+                )
         return out
 
     def _gate_spec(self, ts: float, side: str) -> bool:
@@ -243,51 +320,50 @@ class CharacteristicTracker:
                 self.freeze(spec)
                 out.append(LimitsFrozen(ts, self.name, spec, points, "baseline complete", self.product))
             return out
+        if self._fast:
+            out = []
+            self._plot(ts, x, disp, out)
+            return out
         self.i += 1
-        lim = self.spec.primary
-        sig = float(lim.point_sigma)
-        if self.chart == "ewma":
-            return self._smoothed(ts, x, disp, self._ewma_step(x, lim.center, sig))
-        if self.chart == "cusum":
-            return self._smoothed(ts, x, disp, self._cusum_step(x, lim.center, sig))
-        z = (x - lim.center) / sig if sig > 0 else 0.0
-        return self._check(ts, x, disp, z)
+        return self._check(ts, x, disp, 0.0)  # a degenerate baseline (no spread): no z
 
     def _check(self, ts: float, x: float, disp: float | None, z: float, n: float | None = None) -> list[Any]:
         assert self._state is not None
-        out: list[Any] = [SpcPoint(ts, self.name, x, disp, z, self.product, n)]
-        for rule in self._state.add(z):
-            if self._gate(ts, rule):
-                out.append(SpcAlarm(ts, self.name, "out_of_control", rule, RULES[rule], x, self.product))
+        out: list[Any] = [_new_point((ts, self.name, x, disp, z, self.product, n))]
+        hits = self._state.add(z)
+        if hits:
+            self._alarm(ts, x, hits, out)
         return out
 
     def _ewma_step(self, x: float, mu0: float, sig: float) -> float:
+        """EWMA statistic in units of its exact time-varying limit times 3."""
         lam = self.ewma_lambda
         self._ewma = lam * x + (1 - lam) * self._ewma
-        self._ewma_i += 1
-        width = self.ewma_L * sig * math.sqrt(lam / (2 - lam) * (1 - (1 - lam) ** (2 * self._ewma_i)))
+        if self._ewma_decay > 1e-15:  # (1−λ)^(2i): the limits widen to their asymptote
+            self._ewma_decay *= (1 - lam) * (1 - lam)
+            self._ewma_width = self.ewma_L * sig * math.sqrt(lam / (2 - lam) * (1 - self._ewma_decay))
+        width = self._ewma_width
         return 3 * (self._ewma - mu0) / width if width > 0 else 0.0
 
     def _cusum_step(self, x: float, mu0: float, sig: float) -> float:
         k, h = self.cusum_k * sig, self.cusum_h * sig
-        self._cp = max(0.0, x - (mu0 + k) + self._cp)
-        self._cm = max(0.0, (mu0 - k) - x + self._cm)
+        cp = x - (mu0 + k) + self._cp
+        cm = (mu0 - k) - x + self._cm
+        self._cp = cp = cp if cp > 0 else 0.0
+        self._cm = cm = cm if cm > 0 else 0.0
         if h <= 0:
             return 0.0
-        return 3 * (self._cp if self._cp >= self._cm else -self._cm) / h
+        return 3 * (cp if cp >= cm else -cm) / h
 
-    def _smoothed(self, ts: float, x: float, disp: float | None, z: float) -> list[Any]:
-        out: list[Any] = [SpcPoint(ts, self.name, x, disp, z, self.product)]
-        if abs(z) > 3:
-            if self._gate(ts, self.chart):
-                out.append(
-                    SpcAlarm(
-                        ts, self.name, "out_of_control", self.chart, EXTRA_RULES[self.chart], x, self.product
-                    )
+    def _signal(self, ts: float, x: float, out: list[Any]) -> None:
+        if self._gate(ts, self.chart):
+            out.append(
+                SpcAlarm(
+                    ts, self.name, "out_of_control", self.chart, EXTRA_RULES[self.chart], x, self.product
                 )
-            if self.chart == "cusum":  # restart after a signal: a new signal needs new evidence
-                self._cp = self._cm = 0.0
-        return out
+            )
+        if self.chart == "cusum":  # restart after a signal: a new signal needs new evidence
+            self._cp = self._cm = 0.0
 
     # ------------------------------------------------------------------ attributes
 

@@ -174,7 +174,11 @@ def evaluate(z: Array, rules: tuple[str, ...]) -> list[Violation]:
 
 
 class RuleState:
-    """Incremental evaluation: ``add(z)`` returns the rules the new point violates."""
+    """Incremental evaluation: ``add(z)`` returns the rules the new point violates.
+
+    The rules are grouped by kind once, so a point costs one pass over the few counters
+    each kind needs; the "k of w" windows are only counted for a point beyond the zone
+    (the completing point must be one of them)."""
 
     def __init__(self, rules: tuple[str, ...]) -> None:
         self.rules = rules
@@ -184,43 +188,92 @@ class RuleState:
         self.up = self.down = self.inc = self.dec = self.alt = self.within = self.outside = 0
         self.last3: deque[float] = deque(maxlen=3)
         self.last5: deque[float] = deque(maxlen=5)
+        by: dict[str, list[tuple[str, int, int, float]]] = {}
+        for rule in rules:
+            kind, a, w, lim = _SPEC[rule]
+            by.setdefault(kind, []).append((rule, a, w, lim))
+        self._beyond = [(r, lim) for r, _a, _w, lim in by.get("beyond", [])]
+        self._side = [(r, a) for r, a, _w, _l in by.get("side_run", [])]
+        self._trend = [(r, a - 1) for r, a, _w, _l in by.get("trend", [])]
+        self._alternate = [(r, a - 2) for r, a, _w, _l in by.get("alternate", [])]
+        self._k_of_w = [(r, a, w, lim) for r, a, w, lim in by.get("k_of_w", [])]
+        self._within = [(r, a) for r, a, _w, _l in by.get("within_run", [])]
+        self._outside = [(r, a) for r, a, _w, _l in by.get("outside_run", [])]
+        order = {r: i for i, r in enumerate(rules)}
+        self._order = order.__getitem__
+        # Only the counters some chosen rule reads are kept up to date.
+        self._need_d = bool(self._trend or self._alternate)
+        self._need_band = bool(self._within or self._outside)
+        self._need_win = bool(self._k_of_w)
 
     def add(self, z: float) -> list[str]:
         self.i += 1
-        self.up = self.up + 1 if z > 0 else 0
-        self.down = self.down + 1 if z < 0 else 0
-        if self.prev is not None:
-            d = z - self.prev
-            self.inc = self.inc + 1 if d > 0 else 0
-            self.dec = self.dec + 1 if d < 0 else 0
+        if z > 0:
+            self.up += 1
+            self.down = 0
+        elif z < 0:
+            self.down += 1
+            self.up = 0
+        else:
+            self.up = self.down = 0
+        prev = self.prev
+        if prev is not None and self._need_d:
+            d = z - prev
+            if d > 0:
+                self.inc += 1
+                self.dec = 0
+            elif d < 0:
+                self.dec += 1
+                self.inc = 0
+            else:
+                self.inc = self.dec = 0
             self.alt = self.alt + 1 if d * self.prev_d < 0 else 0
             self.prev_d = d
         self.prev = z
-        az = abs(z)
-        self.within = self.within + 1 if az < 1 else 0
-        self.outside = self.outside + 1 if az > 1 else 0
-        self.last3.append(z)
-        self.last5.append(z)
-        hit: list[str] = []
-        for rule in self.rules:
-            kind, a, _w, lim = _SPEC[rule]
-            if kind == "beyond":
-                ok = az > lim
-            elif kind == "side_run":
-                ok = max(self.up, self.down) >= a
-            elif kind == "trend":
-                ok = max(self.inc, self.dec) >= a - 1
-            elif kind == "alternate":
-                ok = self.alt >= a - 2
-            elif kind == "k_of_w":
-                win = self.last3 if _w == 3 else self.last5
-                ok = (z > lim and sum(v > lim for v in win) >= a) or (
-                    z < -lim and sum(v < -lim for v in win) >= a
-                )
-            elif kind == "within_run":
-                ok = self.within >= a
+        az = -z if z < 0 else z
+        if self._need_band:
+            if az < 1:
+                self.within += 1
+                self.outside = 0
+            elif az > 1:
+                self.outside += 1
+                self.within = 0
             else:
-                ok = self.outside >= a
-            if ok:
+                self.within = self.outside = 0
+        if self._need_win:
+            self.last3.append(z)
+            self.last5.append(z)
+        hit: list[str] = []
+        for rule, lim in self._beyond:
+            if az > lim:
                 hit.append(rule)
+        if self._side:
+            run = self.up if self.up > self.down else self.down
+            for rule, a in self._side:
+                if run >= a:
+                    hit.append(rule)
+        if self._need_d and self._trend:
+            run = self.inc if self.inc > self.dec else self.dec
+            for rule, a in self._trend:
+                if run >= a:
+                    hit.append(rule)
+        if self._need_d:
+            for rule, a in self._alternate:
+                if self.alt >= a:
+                    hit.append(rule)
+        for rule, a, w, lim in self._k_of_w:
+            if az > lim:
+                win = self.last3 if w == 3 else self.last5
+                n = sum(1 for v in win if v > lim) if z > lim else sum(1 for v in win if v < -lim)
+                if n >= a:
+                    hit.append(rule)
+        if self._need_band:
+            for rule, a in self._within:
+                if self.within >= a:
+                    hit.append(rule)
+            for rule, a in self._outside:
+                if self.outside >= a:
+                    hit.append(rule)
+        if len(hit) > 1:
+            hit.sort(key=self._order)
         return hit

@@ -5,6 +5,7 @@ that accepts TCP connections but never answers (issue 13, finding 14)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,37 @@ async def test_writes_that_do_not_fit_are_refused_and_recorded(tmp_path: Path, p
     log = [(w["tag"], w["outcome"]) for w in agent.store.writes()]
     assert log[:3] == [("setpoint", "refused"), ("limit", "refused"), ("label", "refused")]
     assert log[3:] == [(t, o) for t in ("setpoint", "limit", "label") for o in ("requested", "ok")]
+
+
+async def test_a_refused_address_is_bad_with_the_reason_logged_and_recorded_once(
+    tmp_path: Path, port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pyModbusTCP answers reads beyond its 100 registers with exception 2: the tag is BAD
+    with the reason on every poll, logged once and recorded as one event."""
+    server = server_mod.ModbusServer(
+        "127.0.0.1", port, no_block=True, data_bank=server_mod.DataBank(h_regs_size=100)
+    )
+    server.start()
+    tags = [
+        {"name": "ok", "address": "hr:0", "type": "uint16"},
+        {"name": "beyond", "address": "hr:500", "type": "uint16"},
+    ]
+    cfg = make_config([modbus_device(port)], [t | {"device": "plc", "poll_ms": 20} for t in tags], tmp_path)
+    agent = Agent(cfg)
+    caplog.set_level(logging.WARNING, logger="lineside")
+    await agent.start()
+    try:
+        await wait_for(lambda: agent.runners["plc"].reads >= 20)
+        agent._write_status()
+    finally:
+        await agent.stop()
+        server.stop()
+    why = "device refused hr:500+1 (unit 1): exception 2 (illegal data address)"
+    assert [r.getMessage() for r in caplog.records if "beyond" in r.getMessage()] == [
+        f"tag beyond is BAD: {why}"
+    ]
+    assert [e["message"] for e in agent.store.events() if e["kind"] == "tag_bad"] == [f"beyond: {why}"]
+    assert agent.store.agent_status()["devices"]["value"]["plc"]["bad_tags"] == {"beyond": why}
 
 
 def test_the_codec_never_cuts_a_string_short() -> None:

@@ -365,3 +365,37 @@ async def test_wrong_pins_lock_the_login_for_a_minute(channel: OperatorChannel) 
         assert app.operator is not None and app.operator.who == ANNA
     failed = rows(seeded, "SELECT who, action FROM audit WHERE action = 'operator.login_failed'")
     assert failed == [("terminal line1", "operator.login_failed")] * 5
+
+
+async def test_technician_takes_an_order_from_the_queue_to_done(seeded: LineConfig) -> None:
+    from textual.widgets import Button
+
+    from edge.logic.maintenance.engine import OrderDue, OrderTemplate
+    from edge.logic.maintenance.plans import PlanDue
+
+    due = PlanDue(
+        at("07:00"), "capper-motor-current", "capper.motor", "condition", "threshold", "k", "above 6"
+    )
+    with Store(seeded.store.path) as st:
+        st.append_samples([], [OrderDue(due, OrderTemplate("Check capper bearings", 1.5, (), "PLANNED.PM"))])
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 60)) as pilot:
+        await login(pilot, "1004")  # Dirk, maintenance
+        await pilot.press("f6")
+        await select_row(pilot, "#mo-list", "WO-1")
+        app.query_one("#mo-start", Button).press()
+        await settle(pilot)
+        assert "WO-1: start recorded, now in progress" in app.last_message
+        app.query_one("#mo-hours", Input).value = "0.5"
+        app.query_one("#mo-labour", Button).press()
+        await settle(pilot)
+        app.query_one("#mo-finish", Button).press()
+        await settle(pilot)
+        assert "pin: required" in app.last_message  # finishing is signed
+        app.query_one("#mo-pin", Input).value = "4444"
+        app.query_one("#mo-finish", Button).press()
+        await settle(pilot)
+        assert "now done" in app.last_message
+    got = rows(seeded, "SELECT kind, by FROM maint_events ORDER BY seq")
+    assert [k for k, _ in got] == ["created", "start", "labour", "finish"]
+    assert got[-1][1] == "Dirk Maintenance (1004)"
