@@ -103,11 +103,15 @@ def plant(tmp_path: Path) -> Iterator[dict[str, Any]]:
     broker = Mosquitto(tmp_path / "broker")
     broker.start()
     web_port = free_port()
+
     # A status interval far longer than the 2 s promise: only the uplink's publishing on
     # a state change can keep it.
-    cfg = example_on_free_ports(
-        tmp_path, data_changes=lambda d: d.update(uplink=uplink_section(broker.port, status_interval_s=60))
-    )
+    def changes(d: dict[str, Any]) -> None:
+        d.update(uplink=uplink_section(broker.port, status_interval_s=60))
+        # A subgroup every 0.5 s (the example samples every 600 bottles): a chart in seconds.
+        d["characteristics"][0]["sampling"] = {"every_s": 0.5}
+
+    cfg = example_on_free_ports(tmp_path, data_changes=changes)
     agg = agg_yaml(tmp_path, broker.port, web_port)
     # The aggregator starts while the simulator builds its OPC UA address space (the
     # slowest part); the agent once the PLCs answer.
@@ -115,7 +119,7 @@ def plant(tmp_path: Path) -> Iterator[dict[str, Any]]:
     try:
         with Sim(cfg) as sim:
             procs.append(start("run", "-c", str(cfg)))
-            yield {"url": f"http://127.0.0.1:{web_port}", "sim": sim.sim}
+            yield {"url": f"http://127.0.0.1:{web_port}", "sim": sim.sim, "db": tmp_path / "line1.db"}
     finally:
         errs = [stop(p) for p in reversed(procs)]
         broker.stop()
@@ -131,6 +135,18 @@ def stop_line(sim: Any, on: bool) -> None:
             if signal == "stop_line":
                 srv.set(name, on)
     sim.model.stop_line = on
+
+
+def line_dispatch(db: Path) -> list[dict[str, Any]]:
+    """The line's own dispatch list, from its store."""
+    from edge.services.production import dispatch_list
+    from edge.store import Store
+
+    st = Store(db, readonly=True)
+    try:
+        return dispatch_list(st)
+    finally:
+        st.close()
 
 
 def log_in(page: Any, url: str, user: str) -> None:
@@ -204,7 +220,11 @@ def test_a_plant_user_in_the_browser(browser: Any, plant: dict[str, Any]) -> Non
     page.fill('#release input[name="quantity"]', "1200")
     page.click('#release button[type="submit"]')
     assert "released WO-WEB-1" in page.inner_text("#message")
-    reload_until(page, '#dispatch tr[data-order="WO-WEB-1"]', 30)
+    end = time.monotonic() + 30
+    while "WO-WEB-1" not in [w["order_id"] for w in line_dispatch(plant["db"])]:
+        assert time.monotonic() < end, "WO-WEB-1 did not reach the line's dispatch list"
+        time.sleep(0.3)
+    reload_until(page, '#dispatch tr[data-order="WO-WEB-1"]', 30)  # as the line published it
 
     # A state-changing request without the CSRF token is refused (the session is valid).
     r = ctx.request.post(
