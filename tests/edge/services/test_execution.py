@@ -133,6 +133,10 @@ def test_a_failed_first_off_holds_the_order_until_a_passing_recheck(tmp_path: Pa
         assert "WO-1" in holds(st) and _actions(st) == [("hold", "WO-1")]
         with pytest.raises(OperatorInputError, match="on hold"):
             order_command(cfg, st, anna, "resume", "WO-1")
+        from edge.services.plan import unblock_order
+
+        with pytest.raises(OperatorInputError, match="first-off hold"):
+            unblock_order(cfg, st, anna, "WO-1")  # not a way around the re-check
     # The agent applies the hold, and refuses a resume that reached the store anyway.
     agent = Agent(cfg)
     assert agent.logic is not None
