@@ -24,19 +24,6 @@ def finite(v: Any) -> bool:
     return True
 
 
-def records_finite(records: list[dict[str, Any]]) -> bool:
-    """:func:`finite` over a batch's records, flat fields first (the hot path)."""
-    for r in records:
-        for x in r.values():
-            t = type(x)
-            if t is float:
-                if x - x != 0:
-                    return False
-            elif (t is dict or t is list) and not finite(x):
-                return False
-    return True
-
-
 #: A store's incarnation: 32 hex digits chosen at random when the store was created
 #: ("" from a sender that predates incarnations).
 INCARNATION_RE = r"^([0-9a-f]{32})?$"
