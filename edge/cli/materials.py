@@ -140,14 +140,14 @@ def cmd_stock_shortages(args: argparse.Namespace) -> int:
 
 
 def cmd_hold_put(args: argparse.Namespace) -> int:
-    from edge.services import materials
+    from edge.services import holds
     from edge.services.context import open_store
 
     cfg = _load(args.config)
     tz = cfg.line.timezone
     with open_store(cfg) as st:
         actor = operator(args, cfg, st)
-        r = materials.put_on_hold(
+        r = holds.put_on_hold(
             cfg,
             st,
             actor,
@@ -163,13 +163,13 @@ def cmd_hold_put(args: argparse.Namespace) -> int:
 
 
 def cmd_hold_list(args: argparse.Namespace) -> int:
-    from edge.services import materials
+    from edge.services import holds
     from edge.services.context import open_store
 
     cfg = _load(args.config)
     tz = cfg.line.timezone
     with open_store(cfg, readonly=True) as st:
-        rows = materials.holds(cfg, st, open_only=args.open)
+        rows = holds.holds(cfg, st, open_only=args.open)
 
     def show() -> None:
         for r in rows:
@@ -185,13 +185,13 @@ def cmd_hold_list(args: argparse.Namespace) -> int:
 
 
 def cmd_hold_dispose(args: argparse.Namespace) -> int:
-    from edge.services import materials
+    from edge.services import holds
     from edge.services.context import open_store
 
     cfg = _load(args.config)
     with open_store(cfg) as st:
         actor = operator(args, cfg, st, sign=True)
-        r = materials.dispose(
+        r = holds.dispose(
             cfg,
             st,
             actor,

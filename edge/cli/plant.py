@@ -229,13 +229,24 @@ def cmd_agg_maint(args: argparse.Namespace) -> int:
     cfg = _agg(args)
     now = time.time()
     since = parse_time(args.since, "UTC", "--since")
+    if args.view == "windows" and args.offer:
+        from sync.aggregator.maintenance import offer_windows
+
+        offered = offer_windows(cfg, now=now, since=since)
+        for w in offered:
+            print(f"offered {w['order']} on {w['resource']}: {w['duration_h']:g} h ({w['title']})")
+        print(f"{len(offered)} maintenance windows offered to the scheduler")
+        return 0
     rows = plant_maintenance(cfg, since=since, until=now, line=args.line)
 
     def show() -> None:
         for r in rows:
             rep = r["report"]
             print(f"== {r['line']}: {len(r['backlog'])} open orders, backlog {rep['backlog_h']:.1f} h")
-            if args.view == "backlog":
+            if args.view == "windows":
+                for w in r["windows"]:
+                    print(f"  {w['order']:<8} {w['asset']:<16} {w['duration_h']:>5.1f} h  {w['title']}")
+            elif args.view == "backlog":
                 for o in r["backlog"]:
                     print(
                         f"  {o['id']:<8} {o['type']:<10} {o['state']:<11} {o['priority']:<6} "
@@ -301,7 +312,14 @@ def register(sub: Any) -> None:
     )
     cfg_arg(mt)
     mt.add_argument(
-        "view", choices=["backlog", "reliability"], help="open orders, or MTBF/MTTR/MTTA per asset"
+        "view",
+        choices=["backlog", "reliability", "windows"],
+        help="open orders; MTBF/MTTR/MTTA per asset; planned preventive work (maintenance windows)",
+    )
+    mt.add_argument(
+        "--offer",
+        action="store_true",
+        help="windows: offer them to the scheduler as maintenance windows of the line's resource (once each)",
     )
     mt.add_argument("--line", help="only this line (key or short name)")
     mt.add_argument(
@@ -366,10 +384,11 @@ def register(sub: Any) -> None:
     acl.add_argument("--users", action="store_true", help="also list the broker users to create")
     acl.set_defaults(func=cmd_agg_acl)
 
-    from edge.cli import plant_materials, scheduling
+    from edge.cli import plant_masterdata, plant_materials, scheduling
 
     scheduling.register(asub)
     plant_materials.register(asub)
+    plant_masterdata.register(asub)
 
     c = asub.add_parser("commands", help="commands queued for the lines and their results")
     cfg_arg(c)

@@ -29,7 +29,7 @@ from edge.logic.model import Quality, Sample
 from edge.runtime.acquire import ChangeFilter, non_finite
 from edge.runtime.companion import Companion, TagWriting
 from edge.runtime.device_runner import DeviceRunner
-from edge.services import materials as materials_service
+from edge.services import materials_pass
 from edge.services import plan as plan_service
 from edge.store import Store, StoreLock
 from edge.store import maintenance as maintenance_repo
@@ -649,7 +649,7 @@ class Agent:
             self._materials_done = self.clock.mono()
             try:
                 await asyncio.to_thread(
-                    materials_service.materials_pass, self.cfg, self.store, now=self.clock.now()
+                    materials_pass.materials_pass, self.cfg, self.store, now=self.clock.now()
                 )
             except Exception as e:  # never stop the line logic for the materials pass
                 self.faults.fault("materials", str(e), what="materials pass failed")

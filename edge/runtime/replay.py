@@ -154,8 +154,9 @@ def read_samples(cfg: LineConfig, path: Path) -> list[tuple[float, str, Any]]:
     return rows
 
 
-def replay(cfg: LineConfig, path: Path) -> dict[str, Any]:
-    """Run the samples in ``path`` through the line logic; return the KPI report."""
+def replay(cfg: LineConfig, path: Path, *, kpis: bool = True) -> dict[str, Any]:
+    """Run the samples in ``path`` through the line logic; return the KPI report (and the
+    maintenance orders the plans raise). ``kpis=False``: the maintenance orders alone."""
     if not cfg.machines:
         raise LinesideError("the config defines no machines: nothing to compute (add a machines: section)")
     samples = read_samples(cfg, path)
@@ -207,6 +208,8 @@ def replay(cfg: LineConfig, path: Path) -> dict[str, Any]:
     if maint is not None:
         due.extend(maint.follow(last))
         due.extend(maint.tick(end))
+    if not kpis:
+        return {"maintenance": maintenance_orders(due) if maint is not None else []}
     calendar = build_calendar(cfg.shifts, cfg.line.timezone) if cfg.shifts.patterns else None
     machine = line_machine(cfg)
     assert machine is not None

@@ -145,6 +145,11 @@ class QualityRuntime:
 
                 self.tags |= build_state_model(m).tags
         store = agent.store
+        for c in self.cfg.characteristics:  # an alarm still holding the line before a restart
+            if c.actions.stop_line_tag or c.actions.andon_tag:
+                last_alarm, last_ts, acked = quality_repo.ack_state(store, c.name)
+                if last_alarm is not None and last_ts is not None and (acked is None or acked < last_alarm):
+                    self.holding[c.name] = float(last_ts)
         self.last_limit_seq = quality_repo.last_limit_row(store)
         self.last_ack_seq = quality_repo.last_ack(store)
         self.last_measurement_seq = quality_repo.last_charted_measurement(store)
@@ -310,16 +315,16 @@ class QualityRuntime:
         facts: list[Any] = []
         product = self.product()
         logic = self.agent.logic
-        # A hold re-applied after a restart (the agent restores impositions) that no alarm
-        # holds any more: lift it when the line runs.
+        # A hold re-applied after a restart (the agent restores impositions): it is ours
+        # to lift, at once if no alarm holds the line any more (when the line runs).
         if (
             not self._imposed
-            and not self.holding
             and logic is not None
             and self.line_machine
             and "spc" in logic.imposed().get(self.line_machine, {})
         ):
-            self._imposed = self._lift_pending = True
+            self._imposed = True
+            self._lift_pending = not self.holding
         rows = await asyncio.to_thread(quality_repo.measurements_after, store, self.last_measurement_seq)
         for seq, ts, name, value, size in rows:
             self.last_measurement_seq = seq

@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from edge.config.line import LineConfig
 from edge.core.errors import LinesideError, StoreError, WriteRefused
-from edge.services import inspections, maintenance, materials, plan, production, quality, trace
+from edge.services import holds, inspections, maintenance, materials, plan, production, quality, trace
 from edge.services.context import Line, config_of
 from edge.services.identity import Actor
 from edge.services.validate import OperatorInputError
@@ -93,8 +93,8 @@ ACTIONS: dict[str, Callable[..., Any]] = {
         materials.move_out,
         materials.count,
         materials.issue,
-        materials.put_on_hold,
-        materials.dispose,
+        holds.put_on_hold,
+        holds.dispose,
     )
 }
 

@@ -105,11 +105,18 @@ def block_order(line: Line, store: Store, actor: Actor, order: str, reason: str,
 
 
 def unblock_order(line: Line, store: Store, actor: Actor, order: str) -> None:
-    """Clear the block on ``order``: it can start again. Permission ``block_orders``."""
+    """Clear the block on ``order``: it can start again. Permission ``block_orders``. A
+    first-off hold is not cleared here (``edge.services.inspections``)."""
     authorize(actor, "block_orders")
     order = ident(order, "order")
     with store.transaction(sync_full=True):
         old = repo.blocks(store).get(order)
+        if old is not None and old[0] == "first_off":
+            # A first-off hold ends with a passing re-check or a supervisor's signed release.
+            raise OperatorInputError(
+                f"order: {order} is on a first-off hold; a passing re-check or `lineside inspect "
+                "release` (a supervisor, signed, with a reason) releases it"
+            )
         if old is None or not repo.clear_block(store, order):
             raise OperatorInputError(f"order: {order!r} is not blocked")
         store.audit(

@@ -218,7 +218,9 @@ def order_command(
         if action == "changeover_start" and product is None and order:
             known = repo.order_product(store, order) or plant_repo.released_work_order(store, order)
             product = known[0] if known else None
-        if action == "changeover_start" and product is not None and product not in ctx.products:
+        if action == "changeover_start" and product is None:
+            raise OperatorInputError("product: name the product the line changes over to (--product)")
+        if action == "changeover_start" and product not in ctx.products:
             raise OperatorInputError(f"product: {product!r} is not a product of this line")
         if action == "start":
             order = require(order, "order")

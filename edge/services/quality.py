@@ -441,6 +441,10 @@ def spc_view(line: Line, store: Store, characteristic: str, *, limit: int = 60) 
             sec = spec.secondary
             d_center, d_ucl, d_lcl = float(sec.center), _last(sec.ucl), _last(sec.lcl)
     label = _DISPERSION.get(c.chart)
+    if c.chart in ("ewma", "cusum"):
+        # The statistic, not the observations: in units of its decision limit (±3).
+        pts = repo.recent_statistics(store, c.name, limit, product=product)
+        center, ucl, lcl, label = 0.0, 3.0, -3.0, None
     unit = ""
     if c.tag:
         try:

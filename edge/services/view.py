@@ -18,6 +18,7 @@ from edge.services.context import Line, LineContext, line_context
 from edge.services.inspections import due, recent_results
 from edge.services.maintenance import plans as maintenance_plans
 from edge.services.maintenance import recent_requests, work_orders
+from edge.services.materials import materials_view
 from edge.services.production import dispatch_list, kpi_report, list_downtime
 from edge.services.quality import SpcView, capability, limit_requests, spc_alarms, spc_view
 from edge.services.status import status_of
@@ -47,6 +48,7 @@ class LineView:
     order_scrap: int
     changeover: bool
     paused: bool
+    held: bool  # on hold: a failed first-off
     shift: dict[str, Any] | None  # kpi_report of the running shift (None: no calendar/shift)
     alarms: list[dict[str, Any]]
     downtime: list[dict[str, Any]]
@@ -61,6 +63,9 @@ class LineView:
     """Open maintenance work orders, newest first."""
     maint_plans: list[dict[str, Any]] = field(default_factory=list)
     """Maintenance plans with their meters, next due point and status."""
+    materials: dict[str, Any] = field(default_factory=dict)
+    """Lineside stock (``on_hand``), open holds (``holds``) and feeders running short
+    (``shortages``); empty on a line without materials."""
 
     @property
     def backlog(self) -> int:
@@ -158,7 +163,8 @@ class ViewReader:
             target=target,
             order_good=good,
             order_scrap=scrap,
-            changeover=running is not None and production_repo.in_changeover(st),
+            changeover=production_repo.in_changeover(st),
+            held=running is not None and running.last_action == "hold",
             paused=running is not None and running.last_action == "pause",
             shift=self._shift_kpis(now),
             alarms=spc_alarms(ctx, st),
@@ -171,6 +177,7 @@ class ViewReader:
             limit_requests=limit_requests(st),
             maint_orders=[w.as_dict() for w in work_orders(st, open_only=True)[:50]],
             maint_plans=maintenance_plans(ctx, st, now=now),
+            materials=materials_view(ctx, st, now),
         )
 
     def capability(self, name: str, since: float) -> dict[str, Any] | None:

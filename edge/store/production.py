@@ -271,12 +271,9 @@ def requested_quantity(store: Store, order: str) -> int | None:
 
 
 def in_changeover(store: Store) -> bool:
-    """Whether the last changeover the agent applied was a start (none ended it since)."""
-    row = store.db.execute(
-        "SELECT action FROM order_requests WHERE applied = 1 AND action IN ('changeover_start', 'changeover_end') "
-        "ORDER BY seq DESC LIMIT 1"
-    ).fetchone()
-    return bool(row) and row[0] == "changeover_start"
+    """Whether a changeover is under way (the line started one and it has not ended: an
+    operator's end, or the line machine's first good part)."""
+    return open_changeover(store) is not None
 
 
 def last_order_product(store: Store) -> str | None:

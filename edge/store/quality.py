@@ -233,6 +233,19 @@ def recent_points(
     return [(float(t), float(v), None if d is None else float(d)) for t, v, d in reversed(rows)]
 
 
+def recent_statistics(
+    store: Store, characteristic: str, limit: int, *, product: str | None
+) -> list[tuple[float, float]]:
+    """The last ``limit`` (ts, z) of a characteristic and product, oldest first: what an
+    EWMA or CUSUM chart plots (its statistic in units where ±3 is the decision limit)."""
+    rows = store.db.execute(
+        "SELECT ts, z FROM spc_points WHERE characteristic = ? AND product IS ? AND z IS NOT NULL "
+        "ORDER BY seq DESC LIMIT ?",
+        (characteristic, product, limit),
+    ).fetchall()
+    return [(float(t), float(z)) for t, z in reversed(rows)]
+
+
 def last_point_product(store: Store, characteristic: str) -> tuple[bool, str | None]:
     """(any point yet, the product of the latest point)."""
     row = store.db.execute(

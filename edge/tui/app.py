@@ -47,6 +47,7 @@ from edge.tui.panes import (
     DowntimePane,
     InspectionsPane,
     MaintenancePane,
+    MaterialsPane,
     OverviewPane,
     Pane,
     ProductionPane,
@@ -97,6 +98,7 @@ PANES = [
     ("f5", "inspections", "F5 Checks"),
     ("f6", "maintenance", "F6 Maint"),
     ("f7", "shift", "F7 Shift"),
+    ("f8", "materials", "F8 Stock"),
 ]
 
 
@@ -179,6 +181,9 @@ class LinesideApp(App[None]):
                 )
             with TabPane(labels["shift"], id="shift"):
                 yield ShiftPane()
+            if self.cfg.material_master or self.cfg.stock.locations:  # only lines with materials
+                with TabPane(labels["materials"], id="materials"):
+                    yield MaterialsPane([x.id for x in self.cfg.stock.locations])
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -204,6 +209,7 @@ class LinesideApp(App[None]):
             *self.query(ProductionPane),
             *self.query(InspectionsPane),
             *self.query(MaintenancePane),
+            *self.query(MaterialsPane),
             *self.query(ShiftPane),
         ]
 
@@ -431,6 +437,8 @@ class LinesideApp(App[None]):
     # ------------------------------------------------------------------ navigation
 
     def action_show(self, pane: str) -> None:
+        if not self.query(f"#{pane}"):  # a pane this line does not have (F8 without materials)
+            return
         self.query_one(TabbedContent).active = pane
         self._focus_pane()
         self.refresh_data()

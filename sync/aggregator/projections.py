@@ -302,3 +302,26 @@ def maint_stock(db: Database, line: str, records: list[dict[str, Any]]) -> None:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [(line, r.seq, r.ts, r.part, r.kind, r.qty, r.wo, r.by, r.why) for r in recs],
     )
+
+
+@projection("events")
+def line_shortages(db: Database, line: str, records: list[dict[str, Any]]) -> None:
+    """A line's shortage notice (a feeder runs out within its ``stock.shortage_minutes``,
+    ``edge.services.materials``) becomes a replan trigger of the plant's scheduler
+    (``plan_events``, kind ``line_shortage``: the material is short at that line).
+    Idempotent under redelivery: the same notice is recorded once."""
+    mine = [r for r in records if r.get("kind") == "material.shortage"]
+    if not mine:
+        return
+    recs: list[EventRecord] = parse_records("events", mine)
+    for r in recs:
+        try:
+            d = json.loads(r.data or "{}")
+        except ValueError:
+            d = {}
+        material = str(d.get("material") or "") if isinstance(d, dict) else ""
+        db.execute(
+            "INSERT INTO plan_events (ts, kind, line, ref, detail) SELECT ?, 'line_shortage', ?, ?, ? "
+            "WHERE NOT EXISTS (SELECT 1 FROM plan_events WHERE kind = 'line_shortage' AND line = ? AND ref = ? AND ts = ?)",
+            (r.ts, line, material, r.message, line, material, r.ts),
+        )

@@ -163,9 +163,25 @@ def plant_maintenance(
                 (o.as_dict() for o in orders.values() if o.open),
                 key=lambda o: (o["due"] or o["created"], o["id"]),
             )
+            windows = sorted(
+                (
+                    {
+                        "order": o.id,
+                        "asset": o.asset,
+                        "start": (at := o.scheduled_start or o.due or o.created),
+                        "end": at + o.estimate_h * 3600,
+                        "duration_h": o.estimate_h,
+                        "title": o.title,
+                    }
+                    for o in orders.values()
+                    if o.open and o.type != "corrective"
+                ),
+                key=lambda w: (w["start"], w["order"]),
+            )
             out.append(
                 {
                     "line": ln.key,
+                    "windows": windows,
                     "backlog": [
                         {
                             k: o[k]

@@ -50,6 +50,7 @@ from sync.protocol.sparkplug import (
     get_value,
     legacy_state_topic,
     parse_state,
+    state_timestamp,
     state_topic,
 )
 
@@ -86,6 +87,8 @@ class SparkplugNode(MqttCompanion):
         self._feed: PlantItFeed | None = None
         self.session: EdgeSession | None = None
         self._host_online = scfg.primary_host is None
+        self._state_ts: int | None = None
+        """Timestamp of the last STATE taken: an older one is stale."""
         self._tag_metrics: dict[str, MetricDef] = {}
         self._device_of: dict[str, str] = {}
         self._devices: dict[str, list[MetricDef]] = {}
@@ -275,6 +278,12 @@ class SparkplugNode(MqttCompanion):
                     "ignoring a STATE message that is neither Sparkplug 3.0 JSON nor 2.2 text on %s", topic
                 )
                 return
+            ts = state_timestamp(payload)
+            if ts is not None and self._state_ts is not None and ts < self._state_ts:
+                log.info("ignoring a stale STATE of %s (older than the last one)", host)
+                return
+            if ts is not None:
+                self._state_ts = ts
             was, self._host_online = self._host_online, online
             if online and not was:
                 log.info("sparkplug primary host %s is online", self.scfg.primary_host)

@@ -7,6 +7,8 @@ line logic → maintenance logic → store, one tick a second on the agent's clo
   work is booked under the planned-maintenance reason, not unexplained — issues the
   bearings, codes the failure, books labour and finishes with a signature; stock and the
   reorder notice follow;
+* a jam stops the line for longer than the threshold: the line opens corrective orders
+  pre-filled with the fault code's reason; maintenance acknowledges one;
 * the uplink was down all along: shipped afterwards (twice, as a redelivery would), the
   plant holds every step exactly once and its backlog and MTBF/MTTR are the line's;
 * ``lineside replay`` of the stored samples raises the same orders as the live agent.
@@ -29,7 +31,7 @@ from edge.runtime.replay import replay
 from edge.services import maintenance as svc
 from edge.services.context import open_store
 from edge.services.production import list_downtime
-from edge.simulate.model import RUNNING, STOPPED, LineModel
+from edge.simulate.model import FAULTED, RUNNING, STOPPED, LineModel
 from sync.aggregator.config import AggregatorConfig
 from sync.aggregator.queries import plant_maintenance
 from sync.aggregator.store import open_store as open_agg
@@ -102,6 +104,16 @@ def test_condition_order_from_drift_to_done_booked_synced_and_replayed(
         await advance(5)
         model.state, model._until = RUNNING, 0.0
         await advance(120)
+        # A jam stops the line for longer than corrective_after_min (10 min): the line
+        # opens corrective orders, pre-filled with the fault code's reason where it has one.
+        model.state, model.fault_code, model._until = FAULTED, 101, now[0] + 700
+        await advance(720)
+        corrective = {o.asset: o for o in svc.work_orders(agent.store) if o.type == "corrective"}
+        assert {a: (o.state, o.reason) for a, o in corrective.items()} == {
+            "filler": ("requested", "MECH.JAM"),
+            "capper": ("requested", None),
+        }
+        svc.approve(cfg, agent.store, dirk, corrective["filler"].id, now=now[0])  # acknowledged
         await agent._save_maintenance()
         await agent.writer.flush()
         agent.store.close()
@@ -111,7 +123,7 @@ def test_condition_order_from_drift_to_done_booked_synced_and_replayed(
     with open_store(cfg) as st:
         # the capper's stop while the order was worked: planned maintenance, never unexplained
         stops = [e for e in list_downtime(cfg, st, include_explained=True) if e["machine"] == "capper"]
-        worked = [e for e in stops if (e["duration_s"] or 0) > 300]
+        worked = [e for e in stops if (e["duration_s"] or 0) > 300 and e["state"] != "down"]
         assert worked and all(e["reason"] == "PLANNED.PM" and e["loss"] == "planned" for e in worked)
         stock = {p["part"]: p for p in svc.stock(cfg, st)}
         assert (
@@ -126,6 +138,7 @@ def test_condition_order_from_drift_to_done_booked_synced_and_replayed(
         reorder = [r[0] for r in st.db.execute("SELECT data FROM events WHERE kind = 'maintenance.reorder'")]
         assert any('"BRG-6204"' in d for d in reorder)
         line_report = svc.reliability_report(cfg, st, since=T0, until=now[0])
+        line_open = [o.id for o in svc.work_orders(st, open_only=True)]
         n_events = st.db.execute("SELECT count(*) FROM maint_events").fetchone()[0]
         n_moves = st.db.execute("SELECT count(*) FROM maint_stock").fetchone()[0]
         keys = sorted(k for (k,) in st.db.execute("SELECT key FROM maint_orders WHERE key IS NOT NULL"))
@@ -159,10 +172,15 @@ def test_condition_order_from_drift_to_done_booked_synced_and_replayed(
     finally:
         a.close()
     assert plant["report"] == line_report
-    assert plant["backlog"] == []
+    assert sorted(o["id"] for o in plant["backlog"]) == sorted(line_open)
+    filler = line_report["assets"]["filler"]
+    assert filler["failures"] == 1 and abs(filler["mttr_h"] * 3600 - 700) <= 2
+    assert filler["mtta_h"] is not None and filler["mtbf_h"] is not None
+    assert [p["mode"] for p in line_report["pareto"]][:1] in (["MECH.JAM"], ["uncoded"])
     assert plant["stock"]["BRG-6204"]["on_hand"] == 1
-    # the stop for planned work is no failure
-    assert line_report["assets"]["capper.motor"]["failures"] == 0 and "capper" not in line_report["assets"]
+    # the capper's stop for planned work is no failure
+    assert line_report["assets"]["capper.motor"]["failures"] == 0
+    assert line_report["assets"]["capper"]["failures"] == 1  # the jam only
 
     # Replay of the stored samples raises the same orders as the live agent did.
     rep = replay(cfg, tmp_path / "samples.csv")

@@ -115,3 +115,17 @@ def test_cusum_and_ewma_from_the_command_line(tmp_path: Path, capsys: pytest.Cap
     assert res["panels"][0]["beyond_limits"][0] >= 21  # the shift starts at observation 21
     assert main(["spc", "check", "--chart", "ewma", "--lambda", "1.5", f]) == 2
     assert "--lambda: must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_spc_arl_reports_what_the_shipped_rules_promise(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import REPO
+
+    assert main(["spc", "arl", "-c", str(REPO / "config" / "line1.yaml"), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["characteristic"] == "fill_weight" and row["rules"] == "we1"
+    assert row["arl0"] == pytest.approx(370.4, abs=0.05)  # Montgomery §6.2.3
+    assert row["arl1"] == pytest.approx(1.57, abs=0.01)  # X̄ of 5 after a 1.5σ shift
+    assert row["points_per_day"] == pytest.approx(288) and row["false_alarms_per_day"] <= row["allowed"]
+    with pytest.raises(SystemExit) as e:
+        main(["spc", "arl", "-c", str(REPO / "config" / "line1.yaml"), "--shift", "x"])
+    assert e.value.code == 2

@@ -160,3 +160,28 @@ async def test_the_runtime_takes_up_an_approved_limit_version_and_an_acknowledge
     await rt.tick(T0 + 6)
     assert tr.ack_ts == T0 + 5
     assert rt.tracker("fill_weight", "WATER-1000").spec is None  # limits are per product
+
+
+async def test_an_alarm_holding_the_line_still_holds_it_after_a_restart(tmp_path: Path) -> None:
+    """The agent restarted while SPC held the line: the alarm still holds it until it is
+    acknowledged, and then the stop-line and andon tags are released."""
+    from edge.store import quality as repo
+
+    _cfg, host, _rt = shipped(tmp_path)
+    host.store.append_samples([], [SpcAlarm(T0, "fill_weight", "out_of_control", "we1", "beyond", 503.0)])
+    rt = QualityRuntime(host)  # the restart
+    assert rt.holding == {"fill_weight": T0}
+    await rt.tick(T0 + 1)
+    assert host.writes == []
+    with host.store.transaction():
+        repo.add_ack(
+            host.store,
+            "fill_weight",
+            repo.last_alarm(host.store, "fill_weight") or 0,
+            by="B",
+            comment="c",
+            ts=T0 + 2,
+        )
+    await rt.tick(T0 + 3)
+    assert rt.holding == {}
+    assert sorted(host.writes) == [("capper.andon", False), ("palletiser.stop_line", False)]

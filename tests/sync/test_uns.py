@@ -239,3 +239,41 @@ def test_topics_command_map_and_schemas(tmp_path: Path, capsys: pytest.CaptureFi
     schemas = json.loads(capsys.readouterr().out)
     assert set(schemas["uns"]) >= {"tag_value", "line_state", "kpi_state"} and "batch" in schemas["lineside"]
     assert main(["topics"]) == 2
+
+
+def test_run_hands_the_agent_all_three_companions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lineside run`` is the composition root: uplink, namespace and Sparkplug node."""
+    import argparse
+
+    import yaml
+
+    import edge.cli.acquire as acquire
+    import edge.runtime.agent as agent_mod
+
+    built: list[Any] = []
+
+    class FakeAgent:
+        def __init__(self, cfg: Any, companions: Any = ()) -> None:
+            built.extend(companions)
+
+        async def run(self, duration: Any) -> None:
+            return None
+
+        def request_stop(self) -> None:
+            return None
+
+    monkeypatch.setattr(agent_mod, "Agent", FakeAgent)
+    monkeypatch.setattr(acquire, "_run_async", lambda coro, stop: coro.close())
+    data = {
+        "line": {"enterprise": "acme", "site": "test", "area": "a1", "line": "l1"},
+        "devices": DEVICE,
+        "tags": TAGS[:1],
+        "store": {"path": str(tmp_path / "l.db")},
+        "uplink": {},
+        "uns": {},
+        "sparkplug": {},
+    }
+    f = tmp_path / "l.yaml"
+    f.write_text(yaml.safe_dump(data))
+    assert acquire.cmd_run(argparse.Namespace(config=str(f), duration=None)) == 0
+    assert [type(c).__name__ for c in built] == ["Uplink", "UnsPublisher", "SparkplugNode"]

@@ -5,6 +5,7 @@ from edge.tui.panes.base import Clock, Pane
 from edge.tui.panes.downtime import DowntimePane
 from edge.tui.panes.inspections import InspectionsPane
 from edge.tui.panes.maintenance import MaintenancePane
+from edge.tui.panes.materials import MaterialsPane
 from edge.tui.panes.overview import OverviewPane
 from edge.tui.panes.production import ProductionPane
 from edge.tui.panes.shift import ShiftPane
@@ -15,6 +16,7 @@ __all__ = [
     "DowntimePane",
     "InspectionsPane",
     "MaintenancePane",
+    "MaterialsPane",
     "OverviewPane",
     "Pane",
     "ProductionPane",

@@ -1,5 +1,7 @@
 """F5 Checks: inspections due and overdue for the running order, and the latest results;
-``e`` enters the selected inspection's results, signed with the operator's badge or PIN."""
+``e`` enters the selected inspection's results, signed with the operator's badge or PIN;
+``r`` releases the running order from a first-off hold without a re-check (a supervisor,
+with a reason, signed)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from edge.tui.panes.base import Clock, Pane, set_rows
 
 
 class InspectionsPane(Pane):
-    BINDINGS = [Binding("e", "inspect", "Inspect")]
+    BINDINGS = [Binding("e", "inspect", "Inspect"), Binding("r", "release", "Release hold")]
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -99,3 +101,29 @@ class InspectionsPane(Pane):
             term.form(f"Inspection: {plan.name}", fields, save)
 
         term.guarded("inspect", run)
+
+    def action_release(self) -> None:
+        term = self.terminal
+        v = term.snapshot
+        if v is None or v.order is None or not v.held:
+            term.say(
+                "no order on hold (a failed first-off holds it; a passing re-check releases it)", error=True
+            )
+            return
+        order = v.order
+
+        def run(op: Actor) -> None:
+            def save(f: dict[str, str]) -> str:
+                term.call_signed(f["sign"], inspections.release_hold, order, reason=f["reason"])
+                return f"{order}: hold released by {op.name}; the order may resume"
+
+            term.form(
+                f"Release {order} from its first-off hold",
+                [
+                    FormField("reason", "Reason", placeholder="why it may run without a passing re-check"),
+                    FormField("sign", "Sign", kind="password", placeholder="your badge or PIN"),
+                ],
+                save,
+            )
+
+        term.guarded("release_holds", run)

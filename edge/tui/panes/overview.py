@@ -34,7 +34,13 @@ class OverviewPane(Pane):
         since = f" for {dur(v.now - v.state_since)}" if v.state_since else ""
         st.update(f" {v.machine or 'line'}: {state}{since} ")
         if v.order:
-            order = f"Order [b]{v.order}[/b] · {v.product or '-'}" + ("  [b]PAUSED[/b]" if v.paused else "")
+            order = (
+                f"Order [b]{v.order}[/b] · {v.product or '-'}"
+                + ("  [b]PAUSED[/b]" if v.paused else "")
+                + ("  [b]ON HOLD[/b] (failed first-off)" if v.held else "")
+                + ("  [b]CHANGEOVER[/b]" if v.changeover else "")
+                + ("  [b]QUANTITY REACHED[/b]" if v.target and v.order_good >= v.target else "")
+            )
         else:
             order = "No order running (F3 Production: start one)"
         self.query_one("#ov-order", Static).update(order)

@@ -160,10 +160,37 @@ class ProductionPane(Pane):
 
         def run(op: Actor) -> None:
             v = term.snapshot
-            action = "changeover_end" if v is not None and v.changeover else "changeover_start"
-            term.call(production.order_command, action, v.order if v else None)
-            term.say(f"{action.replace('_', ' ')} queued")
-            term.refresh_data()
+            if v is not None and v.changeover:
+                term.call(production.order_command, "changeover_end", v.order)
+                term.say("changeover end queued")
+                term.refresh_data()
+                return
+            # Starting one: onto which product (its standard minutes are planned time)?
+            nxt = next(
+                (r for r in (v.dispatch if v else []) if r["order_id"] != (v.order if v else None)),
+                None,
+            )
+
+            def save(f: dict[str, str]) -> str:
+                product = require(f["product"], "product")
+                term.call(production.order_command, "changeover_start", None, product=product)
+                return f"changeover onto {product} queued"
+
+            term.form(
+                "Start a changeover",
+                [
+                    FormField(
+                        "product",
+                        "Onto product",
+                        kind="select",
+                        value=nxt["product"] if nxt else "",
+                        options=[(f"{p.id}  {p.name}", p.id) for p in term.line.config.products],
+                    )
+                ],
+                save,
+                intro="The standard minutes of the changeover matrix are planned time; beyond them "
+                "the changeover is setup loss. It ends with the first good part (or o again).",
+            )
 
         term.guarded("run_orders", run)
 

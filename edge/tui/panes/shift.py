@@ -1,5 +1,5 @@
-"""F7 Shift: the shift summary (OEE, losses, stops by reason, orders, inspections, alarms,
-requests). Display only: no keys of its own."""
+"""F7 Shift: the shift summary (OEE, losses, stops by reason, orders, changeovers,
+inspections done, overdue and missed, alarms, requests). Display only: no keys of its own."""
 
 from __future__ import annotations
 
@@ -50,4 +50,20 @@ class ShiftPane(ScrollPane):
             f"{sum(1 for r in v.inspections_due if r['overdue'])} overdue;  SPC alarms open {len(v.alarms)};  "
             f"maintenance requests {sum(1 for r in v.maintenance if r['ts'] >= k['start'])}"
         )
+        missed = k.get("inspections_missed") or []
+        if missed:
+            lines.append(
+                f"[b]Missed inspections {len(missed)}[/b]: "
+                + ", ".join(f"{m['plan']} ({m['order']}, due {clock.hm(m['due_at'])})" for m in missed[:6])
+            )
+        for c in k.get("changeovers") or []:
+            took = dur(c["end"] - c["start"]) if c["end"] is not None else "running"
+            lines.append(
+                f"Changeover {c['from'] or '?'} → {c['to'] or '?'} at {clock.hm(c['start'])}: "
+                f"standard {dur(c['standard_s'])}, took {took}"
+            )
+        if t.get("unobserved_count"):
+            lines.append(
+                f"Produced while not observed: {t['unobserved_count']} parts (run {dur(t['unobserved_run_s'])} inferred)"
+            )
         self.query_one("#sh-summary", Static).update("\n".join(lines))

@@ -15,9 +15,10 @@ from textual.containers import Horizontal
 from textual.widgets import Select, Static
 from textual_plotext import PlotextPlot
 
+from edge.core.parse import parse_time
 from edge.services import quality
 from edge.services.identity import Actor
-from edge.services.validate import require
+from edge.services.validate import OperatorInputError, number, require
 from edge.services.view import LineView, SpcView
 from edge.tui.forms import FormField
 from edge.tui.panes.base import Clock, Pane
@@ -239,15 +240,32 @@ class SpcPane(Pane):
 
         def run(op: Actor) -> None:
             def save(v: dict[str, str]) -> str:
-                rid = term.call(quality.request_limits, name, reason=v["reason"])
+                tz = term.line.config.line.timezone
+                opt: dict[str, Any] = {}
+                for key, field in (("start", "from"), ("end", "to")):
+                    if v[field].strip():
+                        try:
+                            opt[key] = parse_time(v[field], tz)
+                        except ValueError as e:
+                            raise OperatorInputError(f"{field}: {e}") from None
+                for key in ("center", "sigma"):
+                    if v[key].strip():
+                        opt[key] = number(v[key], key)
+                rid = term.call(quality.request_limits, name, reason=v["reason"], **opt)
                 return f"{name}: new limits requested (request {rid}); another person approves them"
 
             term.form(
                 f"New control limits: {name}",
-                [FormField("reason", "Reason", placeholder="e.g. new filler nozzle fitted (required)")],
+                [
+                    FormField("reason", "Reason", placeholder="e.g. new filler nozzle fitted (required)"),
+                    FormField("from", "From", placeholder="baseline window start: 2026-11-21T08:00 or -8h"),
+                    FormField("to", "To", placeholder="baseline window end"),
+                    FormField("center", "Centre", placeholder="or typed limits: process centre"),
+                    FormField("sigma", "Sigma", placeholder="and sigma (within subgroups)"),
+                ],
                 save,
-                intro="A request: once another person approves it (F4, v), the agent collects a new "
-                "baseline and freezes new limits.",
+                intro="Empty window and typed limits: the line collects a new baseline. A request: "
+                "once another person approves it (F4, v), the new limits are in force.",
             )
 
         term.guarded("request_limits", run)

@@ -122,6 +122,18 @@ def parse_state(payload: bytes) -> bool | None:
     return online if isinstance(online, bool) else None
 
 
+def state_timestamp(payload: bytes) -> int | None:
+    """The ``timestamp`` of a 3.0 STATE payload (None for 2.2's text or none given):
+    a STATE older than the last one seen is stale and ignored (3.0, host application
+    session establishment)."""
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    ts = body.get("timestamp") if isinstance(body, dict) else None
+    return ts if isinstance(ts, int) and not isinstance(ts, bool) else None
+
+
 # ------------------------------------------------------------------------ metrics
 
 
@@ -334,5 +346,6 @@ __all__ = [
     "legacy_state_topic",
     "parse_state",
     "set_value",
+    "state_timestamp",
     "state_topic",
 ]

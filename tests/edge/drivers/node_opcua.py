@@ -9,6 +9,7 @@ that needs it). Tests skip with the reason when node is missing.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -36,7 +37,7 @@ def cache_dir() -> Path:
 
 def install(cache: Path) -> None:
     """node-opcua into ``cache`` unless it is there (the npm registry, once)."""
-    if (cache / "node_modules" / "node-opcua" / "package.json").is_file():
+    if installed(cache):
         return
     npm = shutil.which("npm")
     if npm is None:
@@ -77,7 +78,12 @@ class NodeOpcUaServer:
         self.log.unlink(missing_ok=True)
 
 
-def start_server() -> NodeOpcUaServer:
+def installed(cache: Path) -> bool:
+    return (cache / "node_modules" / "node-opcua" / "package.json").is_file()
+
+
+def spawn() -> NodeOpcUaServer:
+    """Start the server process (it needs seconds to boot; see ``ready``)."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: the node-opcua server cannot run (apt-get install nodejs)")
@@ -96,22 +102,45 @@ def start_server() -> NodeOpcUaServer:
             text=True,
             env=env,
         )
-    server = NodeOpcUaServer(proc, port, log)
+    return NodeOpcUaServer(proc, port, log)
+
+
+def ready(server: NodeOpcUaServer) -> NodeOpcUaServer:
+    """Wait until the server listens (fail the test with its output if it does not)."""
     end = time.monotonic() + 60
-    while time.monotonic() < end and proc.poll() is None:
-        if "READY" in log.read_text(errors="replace").split():
+    while time.monotonic() < end and server.proc.poll() is None:
+        if "READY" in server.log.read_text(errors="replace").split():
             return server
         time.sleep(0.1)
+    text = server.log.read_text(errors="replace")
     server.stop()
-    text = log.read_text(errors="replace")
-    log.unlink()
     pytest.fail("node-opcua server did not start:\n" + text[-3000:])
+
+
+def start_server() -> NodeOpcUaServer:
+    return ready(spawn())
+
+
+_early: NodeOpcUaServer | None = None
+
+
+def start_early() -> None:
+    """Spawn the server while the test module is collected, so that it boots (seconds of
+    CPU, on the machine's other core) while the tests before it run; the fixture then
+    waits only for what is left. Only where node-opcua is installed already (else the
+    fixture installs it); stopped at exit if no test took it."""
+    global _early
+    if _early is None and shutil.which("node") and installed(cache_dir()):
+        _early = spawn()
+        atexit.register(_early.stop)
 
 
 @pytest.fixture(scope="module")
 def node_opcua() -> Iterator[NodeOpcUaServer]:
     """One node-opcua server per test module (it takes seconds to start)."""
-    server = start_server()
+    global _early
+    early, _early = _early, None
+    server = ready(early if early is not None and early.proc.poll() is None else spawn())
     try:
         yield server
     finally:

@@ -20,9 +20,11 @@ from edge.runtime.agent import Agent
 from edge.runtime.device_runner import DeviceRunner
 from edge.services.status import gather_status
 from tests.conftest import make_config, wait_for
-from tests.edge.drivers.node_opcua import NodeOpcUaServer, node_opcua
+from tests.edge.drivers.node_opcua import NodeOpcUaServer, node_opcua, start_early
 
 __all__ = ["node_opcua"]  # the module-scoped fixture
+
+start_early()  # boots while the tests collected before this module run
 
 
 def current_quality(agent: Agent, tag: str) -> str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge.logic.quality.charts import baseline, cusum, ewma, xbar_r_limits
 from edge.logic.quality.live import (
@@ -15,6 +17,7 @@ from edge.logic.quality.live import (
     fixed_spec,
     spec_from_points,
 )
+from edge.logic.quality.rules import RULES, RuleState, evaluate
 from edge.logic.quality.sampling import Sampler
 
 
@@ -157,3 +160,17 @@ def test_live_attribute_charts_freeze_the_offline_limits(chart: str) -> None:
     # A sample far above the centre alarms (rule 1 with its own per-sample limit).
     big = 0.5 * 200
     assert [a.rule for a in alarms(t.add_count(99.0, big, 200.0))] == ["we1"]
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    data=st.lists(st.floats(-4, 4, allow_nan=False), min_size=1, max_size=80),
+    rules=st.sets(st.sampled_from(sorted(RULES)), min_size=1, max_size=5),
+)
+def test_incremental_rules_match_batch_for_any_subset(data: list[float], rules: set[str]) -> None:
+    """The incremental state keeps only the counters its rules read: any subset of the
+    rules still gives what the batch evaluation gives."""
+    ids = tuple(sorted(rules))
+    state = RuleState(ids)
+    inc = sorted({(i, r) for i, x in enumerate(data) for r in state.add(x)})
+    assert inc == sorted({(v.point, v.rule) for v in evaluate(np.array(data), ids)})

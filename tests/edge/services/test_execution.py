@@ -133,6 +133,10 @@ def test_a_failed_first_off_holds_the_order_until_a_passing_recheck(tmp_path: Pa
         assert "WO-1" in holds(st) and _actions(st) == [("hold", "WO-1")]
         with pytest.raises(OperatorInputError, match="on hold"):
             order_command(cfg, st, anna, "resume", "WO-1")
+        from edge.services.plan import unblock_order
+
+        with pytest.raises(OperatorInputError, match="first-off hold"):
+            unblock_order(cfg, st, anna, "WO-1")  # not a way around the re-check
     # The agent applies the hold, and refuses a resume that reached the store anyway.
     agent = Agent(cfg)
     assert agent.logic is not None
@@ -217,3 +221,52 @@ def test_scrap_reasons_come_from_the_tree_and_move_counted_parts_from_good(tmp_p
             adjust_count(cfg, st, anna, "filler", scrap=3, scrap_reason="underfilled")
         adjust_count(cfg, st, anna, "filler", scrap=3, scrap_reason="FILL.UNDER")
         assert repo.order_counts(st, "filler", "WO-1") == (37, 3)
+
+
+def test_a_configured_commissioning_date_keeps_the_time_before_it_out_of_the_figures(tmp_path: Path) -> None:
+    from edge.logic.production.line import MachineCount
+    from edge.logic.production.state import State, StateChange
+    from edge.services.production import kpi_report
+
+    def commissioned(data: dict) -> None:  # type: ignore[type-arg]
+        data["line"]["commissioned"] = "2026-11-30T10:00:00"  # plant local time
+
+    cfg = load_config(example_on_free_ports(tmp_path, data_changes=commissioned))
+    with open_store(cfg) as st:
+        # A test run at 08:00 (before commissioning) left a state behind.
+        st.append_samples([], [StateChange(_day(8), "filler", None, State.RUNNING, "test run")])
+        st.append_samples([], [MachineCount(_day(10, 30), 3600, 0, 0.5, machine="filler")])
+        rep = kpi_report(cfg, st, shift="2026-11-30/early", now=_day(11))
+    t = rep["total"]
+    assert t["planned_production_s"] == pytest.approx(3600)  # 10:00–11:00 only
+    assert t["availability"] == pytest.approx(1.0) and t["performance"] == pytest.approx(0.5)
+
+
+def test_a_restarted_agent_continues_the_running_order_and_its_changeover(tmp_path: Path) -> None:
+    from edge.logic.production.line import Changeover, MachineCount, OrderChange
+    from edge.runtime.agent import Agent
+
+    cfg = load_config(example_on_free_ports(tmp_path))
+    with open_store(cfg) as st:
+        st.append_samples(
+            [],
+            [
+                OrderChange(100.0, "WO-1", "COLA-500", "start"),
+                MachineCount(150.0, 40, 0, 0.5, machine="filler", order="WO-1", product="COLA-500"),
+                OrderChange(200.0, "WO-1", "COLA-500", "complete"),
+                OrderChange(200.0, "WO-2", "WATER-1000", "start"),
+                Changeover(200.0, "start", "COLA-500", "WATER-1000", "WO-2", 2100.0),
+            ],
+        )
+    agent = Agent(cfg)
+    assert agent.logic is not None
+    agent._resume_logic()
+    lg = agent.logic
+    assert (lg.order, lg.product, lg.order_started, lg.last_product) == (
+        "WO-2",
+        "WATER-1000",
+        200.0,
+        "WATER-1000",
+    )
+    assert lg.co is not None and lg.co.standard_s == 2100.0 and not lg.co_overrun
+    agent.store.close()

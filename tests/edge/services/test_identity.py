@@ -44,8 +44,8 @@ ARGS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "materials.move_out": (("F-1", "L-1"), {}),
     "materials.count": (("F-1", "L-1", 3.0), {}),
     "materials.issue": (("label", 2.0), {}),
-    "materials.put_on_hold": (("lot", "L-1", "why"), {}),
-    "materials.dispose": (("H-1", "release", "ok"), {}),
+    "holds.put_on_hold": (("lot", "L-1", "why"), {}),
+    "holds.dispose": (("H-1", "release", "ok"), {}),
 }
 
 

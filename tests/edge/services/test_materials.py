@@ -11,7 +11,7 @@ import pytest
 
 from edge.config.line import LineConfig, load_config
 from edge.logic.production.line import MachineCount, OrderChange
-from edge.services import materials
+from edge.services import holds, materials, materials_pass
 from edge.services.commands import PlantCommand, apply_command
 from edge.services.context import open_store
 from edge.services.identity import Refused
@@ -118,15 +118,15 @@ def test_backflush_fifo_produced_lots_and_a_block_that_holds_them(cfg: LineConfi
             {"lot": "LB-1", "material": "label", "status": "released", "quantity": 100},
         )
         start(st)
-        materials.materials_pass(cfg, st, now=1000)  # sets the cursors
+        materials_pass.materials_pass(cfg, st, now=1000)  # sets the cursors
         materials.move_in(cfg, st, anna, "F-PREFORM", "PF-1", now=1001)
         materials.move_in(cfg, st, anna, "F-PREFORM", "PF-2", now=1002)
         materials.move_in(cfg, st, anna, "F-CAP", "CAP-1", now=1003)
         materials.move_in(cfg, st, anna, "STAGING", "LB-1", now=1004)
         parts(st, 1100, 50)  # 50 parts × 1.02 = 51 preforms from PF-1 (oldest)
-        materials.materials_pass(cfg, st, now=1101)
+        materials_pass.materials_pass(cfg, st, now=1101)
         parts(st, 1200, 50, 0)  # 51 more: 9 left in PF-1, 42 from PF-2; 100 parts → a lot
-        out = materials.materials_pass(cfg, st, now=1201)
+        out = materials_pass.materials_pass(cfg, st, now=1201)
         assert out["produced"] == ["WO-1-0001"]
         hand = {(r["location"], r["lot"]): r["quantity"] for r in materials.on_hand(cfg, st)}
         assert hand[("F-PREFORM", "PF-2")] == pytest.approx(500 - 42)
@@ -138,29 +138,39 @@ def test_backflush_fifo_produced_lots_and_a_block_that_holds_them(cfg: LineConfi
         assert links == {"PF-1": pytest.approx(60), "PF-2": pytest.approx(42), "CAP-1": pytest.approx(100)}
         # The next lot includes the labels issued.
         parts(st, 1300, 100)
-        assert materials.materials_pass(cfg, st, now=1301)["produced"] == ["WO-1-0002"]
+        assert materials_pass.materials_pass(cfg, st, now=1301)["produced"] == ["WO-1-0002"]
         assert "LB-1" in {p["parent"] for p in repo.parents(st, "WO-1-0002")}
         # A supplier recall: PF-1 blocked at the plant → WO-1-0001 held; -0002 (PF-2 only) not.
         res = send_lots(
             cfg, st, "c2", {"lot": "PF-1", "material": "preform", "status": "blocked", "reason": "recall 7"}
         )
         assert res.accepted
-        held = {h["target"]: h for h in materials.holds(cfg, st, open_only=True)}
+        held = {h["target"]: h for h in holds.holds(cfg, st, open_only=True)}
         assert set(held) == {"WO-1-0001"} and "recall 7" in held["WO-1-0001"]["reason"]
+        # The line's trace shows the lots consumed with feeder and quantity, and the hold.
+        from edge.services.trace import trace
+
+        g = trace(cfg, st, "WO-1-0001")["genealogy"]
+        assert {(i["parent"], i["location"]) for i in g["inputs"]} == {
+            ("PF-1", "F-PREFORM"),
+            ("PF-2", "F-PREFORM"),
+            ("CAP-1", "F-CAP"),
+        }
+        assert [h["source"] for h in g["holds"]] == ["block"]
         # Replaying the command changes nothing.
         send_lots(cfg, st, "c2", {"lot": "PF-1", "material": "preform", "status": "blocked"})
-        assert len(materials.holds(cfg, st)) == 1
+        assert len(holds.holds(cfg, st)) == 1
         # Disposition: quality, signed; an operator may not.
         hid = held["WO-1-0001"]["hold_id"]
         with pytest.raises(Refused):
-            materials.dispose(cfg, st, anna, hid, "release", "checked")
+            holds.dispose(cfg, st, anna, hid, "release", "checked")
         with pytest.raises(Refused, match="required to sign"):
-            materials.dispose(cfg, st, as_operator(cfg, "1003", signed=None), hid, "scrap", "recall")
-        materials.dispose(
+            holds.dispose(cfg, st, as_operator(cfg, "1003", signed=None), hid, "scrap", "recall")
+        holds.dispose(
             cfg, st, as_operator(cfg, "1003"), hid, "scrap", "supplier recall", corrective_action="SCAR-12"
         )
-        assert materials.holds(cfg, st, open_only=True) == []
-        assert materials.holds(cfg, st)[0]["corrective_action"] == "SCAR-12"
+        assert holds.holds(cfg, st, open_only=True) == []
+        assert holds.holds(cfg, st)[0]["corrective_action"] == "SCAR-12"
 
 
 def test_inspection_and_spc_holds_and_shortage_notice(cfg: LineConfig) -> None:
@@ -176,12 +186,12 @@ def test_inspection_and_spc_holds_and_shortage_notice(cfg: LineConfig) -> None:
         start(st)
         materials.move_in(cfg, st, anna, "F-PREFORM", "PF-1", now=1001)
         materials.move_in(cfg, st, anna, "F-CAP", "CAP-1", now=1001)
-        materials.materials_pass(cfg, st, now=1001)
+        materials_pass.materials_pass(cfg, st, now=1001)
         parts(st, 1060, 50)  # 51 preforms a minute: 69 left last 1.4 min
-        materials.materials_pass(cfg, st, now=1060)
+        materials_pass.materials_pass(cfg, st, now=1060)
         ev = [e for e in st.events() if e["kind"] == "material.shortage"]
         assert len(ev) == 1 and ev[0]["data"]["location"] == "F-PREFORM"
-        materials.materials_pass(cfg, st, now=1061)  # once, not every pass
+        materials_pass.materials_pass(cfg, st, now=1061)  # once, not every pass
         assert len([e for e in st.events() if e["kind"] == "material.shortage"]) == 1
         short = materials.shortages(cfg, st, now=1061)
         assert [(s.location, s.material) for s in short] == [("F-PREFORM", "preform")]
@@ -191,9 +201,9 @@ def test_inspection_and_spc_holds_and_shortage_notice(cfg: LineConfig) -> None:
             "VALUES (1070, 'first_off', 'WO-1', 'COLA-500', 0, 0, '[]', 'x')"
         )
         parts(st, 1080, 50)
-        out = materials.materials_pass(cfg, st, now=1081)
+        out = materials_pass.materials_pass(cfg, st, now=1081)
         assert out["produced"] == ["WO-1-0001"]
-        held = materials.holds(cfg, st, open_only=True)
+        held = holds.holds(cfg, st, open_only=True)
         kinds = sorted((h["target_kind"], h["source"]) for h in held)
         assert kinds == [("lot", "inspection"), ("window", "inspection")]
         # An out-of-spec point holds the lot in progress when it is made.
@@ -201,8 +211,8 @@ def test_inspection_and_spc_holds_and_shortage_notice(cfg: LineConfig) -> None:
             "INSERT INTO spc_alarms (ts, characteristic, kind, rule, detail, value) "
             "VALUES (1150, 'fill_weight', 'out_of_spec', 'spec', 'above USL', 512.0)"
         )
-        materials.materials_pass(cfg, st, now=1151)
+        materials_pass.materials_pass(cfg, st, now=1151)
         parts(st, 1200, 100)
-        out = materials.materials_pass(cfg, st, now=1201)
+        out = materials_pass.materials_pass(cfg, st, now=1201)
         lot2 = out["produced"][0]
-        assert any("SPC out of spec" in h["reason"] for h in materials.holds_on(st, lot2))
+        assert any("SPC out of spec" in h["reason"] for h in holds.holds_on(st, lot2))

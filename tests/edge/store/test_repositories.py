@@ -165,7 +165,15 @@ def test_order_requests_pending_applied_and_changeover(tmp_path: Path) -> None:
         production.mark_order_request(st, a, True)
         production.mark_order_request(st, b, False)
     assert production.pending_order_requests(st) == []
+    assert not production.in_changeover(st)  # applied, but the line has not started one yet
+    from edge.logic.production.line import Changeover
+
+    st.append_samples([], [Changeover(3.0, "start", "P", "Q", None, 600.0)])
     assert production.in_changeover(st)
+    st.append_samples([], [Changeover(700.0, "overrun", "P", "Q", None, 600.0)])
+    assert production.open_changeover(st) == (Changeover(3.0, "start", "P", "Q", None, 600.0), True)
+    st.append_samples([], [Changeover(800.0, "end", "P", "Q", None, 600.0)])
+    assert not production.in_changeover(st)
     assert not production.order_was_started(st, "WO-3")  # the line refused it
 
 

@@ -367,6 +367,21 @@ async def test_wrong_pins_lock_the_login_for_a_minute(channel: OperatorChannel) 
     assert failed == [("terminal line1", "operator.login_failed")] * 5
 
 
+async def test_a_changeover_asks_onto_which_product(seeded: LineConfig) -> None:
+    """The standard minutes depend on the target product: the terminal asks for it (the
+    next order's product preselected), as the command line takes --product."""
+    app = make_app(seeded)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await login(pilot, "1001")
+        await pilot.press("f3", "o")
+        await pilot.pause()
+        assert form(app).query_one("#f-product", Select).value == "WATER-1000"  # WO-2 is next
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    got = rows(seeded, "SELECT action, product FROM order_requests WHERE action LIKE 'changeover%'")
+    assert got == [("changeover_start", "WATER-1000")]
+
+
 async def test_technician_takes_an_order_from_the_queue_to_done(seeded: LineConfig) -> None:
     from textual.widgets import Button
 
@@ -399,3 +414,28 @@ async def test_technician_takes_an_order_from_the_queue_to_done(seeded: LineConf
     got = rows(seeded, "SELECT kind, by FROM maint_events ORDER BY seq")
     assert [k for k, _ in got] == ["created", "start", "labour", "finish"]
     assert got[-1][1] == "Dirk Maintenance (1004)"
+
+
+async def test_a_supervisor_releases_a_first_off_hold_at_the_terminal(seeded: LineConfig) -> None:
+    from edge.logic.production.line import OrderChange
+
+    with Store(seeded.store.path) as st:
+        st.append_samples([], [OrderChange(at("10:30"), "WO-1", "COLA-500", "hold")])
+        with st.transaction():
+            st.db.execute(
+                "INSERT INTO order_blocks (order_id, reason, detail, by, ts) VALUES ('WO-1', 'first_off', 'seal', 'x', 0)"
+            )
+    app = make_app(seeded)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await login(pilot, "1005")  # Eva, supervisor
+        await pilot.press("f5", "r")
+        await pilot.pause()
+        await fill(pilot, "reason", "seal tester faulty")
+        await fill(pilot, "sign", "5555")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "WO-1: hold released" in app.last_message
+    assert rows(seeded, "SELECT count(*) FROM order_blocks") == [(0,)]
+    assert rows(seeded, "SELECT meaning, why FROM audit WHERE action = 'order.release'") == [
+        ("approved", "seal tester faulty")
+    ]

@@ -13,7 +13,7 @@ from typing import Any
 
 from edge.config.line import LineConfig, load_config
 from edge.logic.production.line import MachineCount, OrderChange
-from edge.services import materials
+from edge.services import holds, materials, materials_pass
 from edge.services.commands import PlantCommand, apply_command
 from edge.services.context import open_store
 from edge.services.uplink import UplinkFeed
@@ -88,11 +88,11 @@ def ship(cfg: LineConfig, agg: AggregatorStore, now: float) -> None:
 
 def run(st: Store, cfg: LineConfig, order: str, t0: float, parts: int) -> list[str]:
     st.append_samples([], [OrderChange(t0, order, "COLA-500", "start")])
-    materials.materials_pass(cfg, st, now=t0)
+    materials_pass.materials_pass(cfg, st, now=t0)
     st.append_samples(
         [], [MachineCount(t0 + 60, parts, 0, 0.5, machine="filler", order=order, product="COLA-500")]
     )
-    return list(materials.materials_pass(cfg, st, now=t0 + 61)["produced"])
+    return list(materials_pass.materials_pass(cfg, st, now=t0 + 61)["produced"])
 
 
 def test_a_block_at_the_plant_while_lines_are_offline_holds_across_two_lines(tmp_path: Path) -> None:
@@ -124,17 +124,24 @@ def test_a_block_at_the_plant_while_lines_are_offline_holds_across_two_lines(tmp
             ship(c2, a, 1300)
         finally:
             a.close()
+        # Line 2 used up its bottles (the pass noticed): a replan trigger at the plant.
+        a = open_agg(agg)
+        try:
+            short = a.query("SELECT line, ref FROM plan_events WHERE kind = 'line_shortage'")
+        finally:
+            a.close()
+        assert set(short) == {(k2, "bottle")}
         # Both lines are unreachable now: the supplier recalls SUP-9.
         res = plant.recall(agg, "SUP-9", "supplier recall 42", now=1400)
         assert {(e["child"], e["level"]) for e in res["affected"]} == {("WO-1-0001", 1), ("WO-2-0001", 2)}
         assert res["lots"] == ["PF-1", "WO-1-0001"]  # the intermediate goes into quarantine too
         assert {r["lot"]: r["not_held"] for r in plant.reconcile(agg)}["PF-1"] == ["WO-1-0001", "WO-2-0001"]
         # While offline, line 1 refuses nothing new (it does not know yet) ...
-        assert materials.holds(c1, s1, open_only=True) == []
+        assert holds.holds(c1, s1, open_only=True) == []
         # ... the lines come back: the commands apply on arrival and hold what was made.
         assert deliver(agg, lines, 1500) == []
-        assert [h["target"] for h in materials.holds(c1, s1, open_only=True)] == ["WO-1-0001"]
-        assert [h["target"] for h in materials.holds(c2, s2, open_only=True)] == ["WO-2-0001"]
+        assert [h["target"] for h in holds.holds(c1, s1, open_only=True)] == ["WO-1-0001"]
+        assert [h["target"] for h in holds.holds(c2, s2, open_only=True)] == ["WO-2-0001"]
         a = open_agg(agg)
         try:
             ship(c1, a, 1600)

@@ -18,6 +18,7 @@ from sync.protocol.sparkplug import (
     get_value,
     parse_state,
     set_value,
+    state_timestamp,
 )
 from sync.protocol.sparkplug.sparkplug_b_pb2 import Payload
 
@@ -68,3 +69,5 @@ def test_types_and_state() -> None:
     assert parse_state(b'{"online": false, "timestamp": 1}') is False
     assert parse_state(b"ONLINE") is True and parse_state(b"OFFLINE") is False
     assert parse_state(b"maybe") is None and parse_state(b'{"online": 1}') is None
+    assert state_timestamp(b'{"online": true, "timestamp": 1700000000000}') == 1700000000000
+    assert state_timestamp(b"ONLINE") is None and state_timestamp(b'{"timestamp": true}') is None

@@ -53,8 +53,8 @@ class Observer:
         with self.lock:
             return [i for i, (t, _) in enumerate(self.messages) if t.split("/")[2] == kind]
 
-    def state(self, online: bool) -> None:
-        body = json.dumps({"online": online, "timestamp": 1}).encode()
+    def state(self, online: bool, timestamp: int = 1) -> None:
+        body = json.dumps({"online": online, "timestamp": timestamp}).encode()
         self.c.publish("spBv1.0/STATE/scada", body, qos=1, retain=True).wait_for_publish(5)
 
     def close(self) -> None:
@@ -120,10 +120,13 @@ def test_sparkplug_node_decoded_by_tahu(tmp_path: Path, mosquitto: Any) -> None:
         host.state(True)
         wait(lambda: len(host.kinds("NBIRTH")) == 2 and len(host.kinds("DDATA")) >= 306, 10)
 
-        # A rebirth on NCMD, and two DCMDs encoded by Tahu.
+        # A stale STATE (older than the last) is ignored: the node stays alive and
+        # answers the rebirth on NCMD that follows; then two DCMDs encoded by Tahu.
+        host.state(False, timestamp=0)
         rebirth = tahu.encode([{"name": "Node Control/Rebirth", "type": "Boolean", "value": True}])
         host.c.publish(f"spBv1.0/{GROUP}/NCMD/{NODE}", rebirth).wait_for_publish(5)
         wait(lambda: len(host.kinds("NBIRTH")) == 3, 10)
+        assert len(host.kinds("NDEATH")) == 1
         refused = tahu.encode([{"name": "plc.temp", "type": "Float", "value": 99.0}])
         allowed = tahu.encode([{"name": "plc.setpoint", "type": "Double", "value": 42.5}])
         host.c.publish(f"spBv1.0/{GROUP}/DCMD/{NODE}/plc", refused).wait_for_publish(5)
