@@ -170,7 +170,7 @@ class Command(Payload):
     """A command down to a line; ``id`` makes replays idempotent."""
 
     id: Annotated[str, Field(min_length=1, max_length=100)]
-    kind: Literal["work_order", "reasons", "products", "plan", "material_master", "boms", "lots"]
+    kind: Literal["work_order", "reasons", "products", "plan", "material_master", "boms", "lots", "operators"]
     issued_at: float
     body: dict[str, Any]
     """Validated by the line against its own model of ``kind``
