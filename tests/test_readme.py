@@ -182,6 +182,9 @@ def fixed_ports_in_use() -> list[int]:
     ports = [int(d["port"]) for d in data["devices"] if "port" in d]
     ports += [int(m.group(1)) for d in data["devices"] if (m := re.search(r":(\d+)/", d.get("endpoint", "")))]
     ports.append(int(data["uplink"]["mqtt"]["port"]))
+    agg = yaml.safe_load((REPO / "config" / "aggregator.yaml").read_text())
+    if agg.get("web"):
+        ports.append(int(agg["web"].get("port", 8080)))  # `aggregator run` serves the web view
     busy = []
     for port in ports:
         with socket.socket() as s:

@@ -111,6 +111,7 @@ class Demo:
         line["store"]["batch_max_latency_ms"] = 100
         agg["mqtt"].update({"host": "127.0.0.1", "port": self.port})
         agg["store"] = {"path": str(self.workdir / "plant.db")}
+        agg.pop("web", None)  # the demo shows its summary; the example's web view has a fixed port
         self.line_path = self.workdir / "line.yaml"
         self.agg_path = self.workdir / "aggregator.yaml"
         self.line_path.write_text(yaml.safe_dump(line, allow_unicode=True, sort_keys=False))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.cli.common import _age, _dur, _pct, emit, float_arg, id_arg, int_arg, parse_time, text_arg
+from edge.cli.plant_auth import add_plant_auth, audited, plant_user
 
 
 def _agg(args: argparse.Namespace) -> Any:
@@ -74,6 +75,25 @@ def cmd_agg_web(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agg_user_token(args: argparse.Namespace) -> int:
+    """Write a plant user's credential file for a script and print the token hash for the config."""
+    from edge.config.operators import hash_token, new_token
+    from edge.services.session import write_credential_fields
+    from sync.aggregator.users import PlantAuthError, find_user
+
+    cfg = _agg(args)
+    u = find_user(cfg.web.users if cfg.web else [], args.user)
+    if u is None:
+        raise PlantAuthError(f"--user: no plant user {args.user!r} in {args.config} (web.users)")
+    token = new_token()
+    write_credential_fields(args.output, "lineside plant credential", {"user": u.name, "token": token})
+    print(
+        f"{args.output}: credential of plant user {u.name} written (mode 600). Put this in their web.users[] entry:"
+    )
+    print(f'    token_hash: "{hash_token(token)}"')
+    return 0
+
+
 def cmd_agg_status(args: argparse.Namespace) -> int:
     from sync.aggregator.queries import plant_status
 
@@ -133,6 +153,7 @@ def cmd_agg_order_add(args: argparse.Namespace) -> int:
     from sync.aggregator.orders import queue_orders, release_body
 
     cfg = _agg(args)
+    user = plant_user(args, cfg, "orders")
     body = release_body(
         args.order,
         args.product,
@@ -142,6 +163,13 @@ def cmd_agg_order_add(args: argparse.Namespace) -> int:
         description=args.description or "",
     )
     ids = queue_orders(cfg, args.line, [body], cmd_id=args.id)
+    audited(
+        cfg,
+        user,
+        "order.release",
+        cfg.line(args.line).key,
+        f"{body['order_id']} {body['product']} x{args.quantity} (command {ids[0]})",
+    )
     print(f"queued work order {args.order} for {args.line} (command {ids[0]})")
     return 0
 
@@ -150,7 +178,9 @@ def cmd_agg_order_cancel(args: argparse.Namespace) -> int:
     from sync.aggregator.orders import cancel_body, queue_orders
 
     cfg = _agg(args)
+    user = plant_user(args, cfg, "orders")
     ids = queue_orders(cfg, args.line, [cancel_body(args.order)], cmd_id=args.id)
+    audited(cfg, user, "order.cancel", cfg.line(args.line).key, f"{args.order} (command {ids[0]})")
     print(f"queued cancellation of {args.order} for {args.line} (command {ids[0]})")
     return 0
 
@@ -159,7 +189,10 @@ def cmd_agg_order_import(args: argparse.Namespace) -> int:
     """CSV (header: line,order_id,product,quantity[,due,priority,description]) or a JSON list."""
     from sync.aggregator.orders import import_orders
 
-    n, lines = import_orders(_agg(args), Path(args.file), line=args.line)
+    cfg = _agg(args)
+    user = plant_user(args, cfg, "orders")
+    n, lines = import_orders(cfg, Path(args.file), line=args.line)
+    audited(cfg, user, "order.import", Path(args.file).name, f"{n} orders for {lines} lines")
     print(f"queued {n} work orders for {lines} lines")
     return 0
 
@@ -232,7 +265,15 @@ def cmd_agg_maint(args: argparse.Namespace) -> int:
     if args.view == "windows" and args.offer:
         from sync.aggregator.maintenance import offer_windows
 
+        user = plant_user(args, cfg, "maintenance")
         offered = offer_windows(cfg, now=now, since=since)
+        audited(
+            cfg,
+            user,
+            "maint.offer",
+            "windows",
+            ", ".join(f"{w['order']} on {w['resource']}" for w in offered),
+        )
         for w in offered:
             print(f"offered {w['order']} on {w['resource']}: {w['duration_h']:g} h ({w['title']})")
         print(f"{len(offered)} maintenance windows offered to the scheduler")
@@ -295,6 +336,21 @@ def register(sub: Any) -> None:
     wv.add_argument("--hash-password", action="store_true", help="print the hash of a password for web.users")
     wv.set_defaults(func=cmd_agg_web)
 
+    us = asub.add_parser("user", help="plant users (web.users): credential files for scripts")
+    ussub = us.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    ut = ussub.add_parser(
+        "token",
+        help="write a credential file for a script (user and token, mode 600) and print its token_hash",
+        description="Create a credential file with a random token for the plant user --user (mode 600, "
+        "never over an existing file) and print the token_hash line to add to their web.users entry. "
+        "A script then runs plant commands as that user with --credential FILE; approvals still ask "
+        "for the password.",
+    )
+    cfg_arg(ut)
+    ut.add_argument("--user", required=True, help="the plant user (a name in web.users)")
+    ut.add_argument("-o", "--output", required=True, help="credential file to create")
+    ut.set_defaults(func=cmd_agg_user_token)
+
     s = asub.add_parser("status", help="each line: online, state, current order, last data, backlog")
     cfg_arg(s)
     s.add_argument("--json", action="store_true", help="machine-readable output")
@@ -326,6 +382,7 @@ def register(sub: Any) -> None:
         "--since", default="-30d", help="start of the period (ISO 8601, epoch, -7d; default -30d)"
     )
     mt.add_argument("--json", action="store_true", help="machine-readable output")
+    add_plant_auth(mt, "maintenance", when="with --offer")
     mt.set_defaults(func=cmd_agg_maint)
 
     o = asub.add_parser("order", help="work orders down to a line")
@@ -349,12 +406,14 @@ def register(sub: Any) -> None:
     oa.add_argument(
         "--id", type=id_arg, help="command id (default: generated); the same id is never applied twice"
     )
+    add_plant_auth(oa, "orders")
     oa.set_defaults(func=cmd_agg_order_add)
     oc = osub.add_parser("cancel", help="cancel a released work order that has not started")
     cfg_arg(oc)
     oc.add_argument("--line", required=True, help="line key or short name")
     oc.add_argument("--order", required=True, type=id_arg, help="work order id")
     oc.add_argument("--id", type=id_arg, help="command id (default: generated)")
+    add_plant_auth(oc, "orders")
     oc.set_defaults(func=cmd_agg_order_cancel)
     oi = osub.add_parser(
         "import", help="import work orders from an ERP export (CSV with a header row, or JSON)"
@@ -362,6 +421,7 @@ def register(sub: Any) -> None:
     cfg_arg(oi)
     oi.add_argument("file", help="CSV (line,order_id,product,quantity,due,priority,description) or JSON list")
     oi.add_argument("--line", help="line for rows without a line column")
+    add_plant_auth(oi, "orders")
     oi.set_defaults(func=cmd_agg_order_import)
 
     au = asub.add_parser(

@@ -7,6 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from edge.cli.plant_auth import add_plant_auth, audited, plant_user
+
 WHAT = {
     "products": "the product list (id, name, ideal cycle time, …) as in a line config's products:",
     "reasons": "the downtime reason tree as in a line config's reasons:",
@@ -19,6 +21,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     from sync.aggregator.masterdata import load_items, push, push_materials, targets
 
     cfg = load_aggregator_config(args.config)
+    user = plant_user(args, cfg, "admin")
     keys = targets(cfg, line=args.line, area=args.area, all_lines=args.all)
     if args.kind == "materials":
         ids = push_materials(cfg, keys)
@@ -28,6 +31,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         items = load_items(path, args.kind)
         ids = push(cfg, args.kind, items, keys, where=f"{path}: ")
         what = f"{len(items)} {args.kind}"
+    audited(cfg, user, f"{args.kind}.push", ", ".join(keys), f"{what} (commands {', '.join(ids)})")
     print(f"queued {what} for {len(keys)} line(s): {', '.join(keys)}")
     print(f"commands: {', '.join(ids)} (lineside aggregator commands shows the lines' answers)")
     return 0
@@ -55,4 +59,5 @@ def register(asub: Any) -> None:
         to.add_argument("--line", help="one line (its key e/s/a/l, or its name when unique)")
         to.add_argument("--area", help="every line of an area (AREA or SITE/AREA)")
         to.add_argument("--all", action="store_true", help="every line of the aggregator config")
+        add_plant_auth(pp, "admin")
         pp.set_defaults(func=cmd_push, kind=kind)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.cli.common import emit, float_arg, id_arg, int_arg, parse_time, text_arg
+from edge.cli.plant_auth import add_plant_auth, audited, plant_user
 
 
 def _agg(args: argparse.Namespace) -> Any:
@@ -36,7 +37,10 @@ def cmd_material_add(args: argparse.Namespace) -> int:
     }
     if args.shelf_life_days is not None:
         body["shelf_life_days"] = args.shelf_life_days
-    ids = set_materials(_agg(args), [body], line=args.line)
+    cfg = _agg(args)
+    user = plant_user(args, cfg, "materials")
+    ids = set_materials(cfg, [body], line=args.line)
+    audited(cfg, user, "material.set", args.id, f"sent to {len(ids)} line(s)")
     print(f"material {args.id} set; the master goes to {len(ids)} line(s)")
     return 0
 
@@ -45,12 +49,15 @@ def cmd_material_import(args: argparse.Namespace) -> int:
     from edge.core.yamlio import read_yaml
     from sync.aggregator.materials import MaterialInputError, set_materials
 
+    cfg = _agg(args)
+    user = plant_user(args, cfg, "materials")
     data = read_yaml(Path(args.file))
     if isinstance(data, dict) and "materials" in data:
         data = data["materials"]
     if not isinstance(data, list):
         raise MaterialInputError(f"{args.file}: a list of materials (or materials: [...]) expected")
-    ids = set_materials(_agg(args), data, line=args.line)
+    ids = set_materials(cfg, data, line=args.line)
+    audited(cfg, user, "material.import", Path(args.file).name, f"{len(data)} materials, {len(ids)} line(s)")
     print(f"{len(data)} materials set; the master goes to {len(ids)} line(s)")
     return 0
 
@@ -85,7 +92,10 @@ def cmd_bom_set(args: argparse.Namespace) -> int:
     from sync.aggregator.materials import parse_component, set_bom
 
     body = {"product": args.product, "components": [parse_component(c) for c in args.component]}
-    ids = set_bom(_agg(args), body, line=args.line)
+    cfg = _agg(args)
+    user = plant_user(args, cfg, "materials")
+    ids = set_bom(cfg, body, line=args.line)
+    audited(cfg, user, "bom.set", args.product, ", ".join(args.component))
     print(f"BOM of {args.product} set ({len(body['components'])} components); BOMs go to {len(ids)} line(s)")
     return 0
 
@@ -93,8 +103,10 @@ def cmd_bom_set(args: argparse.Namespace) -> int:
 def cmd_lot_receive(args: argparse.Namespace) -> int:
     from sync.aggregator.materials import receive_lot
 
+    cfg = _agg(args)
+    user = plant_user(args, cfg, "materials")
     e = receive_lot(
-        _agg(args),
+        cfg,
         material=args.material,
         lot=args.lot,
         quantity=args.quantity,
@@ -102,6 +114,7 @@ def cmd_lot_receive(args: argparse.Namespace) -> int:
         supplier_lot=args.supplier_lot or "",
         status=args.status,
     )
+    audited(cfg, user, "lot.receive", e["lot"], f"{e['material']} {e['quantity']:g} {e['status']}")
     print(
         f"lot {e['lot']} ({e['material']}, {e['quantity']:g}) received {e['status']}, expires {_when(e['expiry'])}; "
         f"sent to {len(e['commands'])} line(s)"
@@ -121,14 +134,20 @@ def _affected(res: dict[str, Any]) -> None:
 def cmd_lot_status(args: argparse.Namespace) -> int:
     from sync.aggregator.materials import set_lot_status
 
-    res = set_lot_status(_agg(args), args.lot, args.status, args.reason or "")
+    cfg = _agg(args)
+    user = plant_user(args, cfg, "quality")
+    res = set_lot_status(cfg, args.lot, args.status, args.reason or "")
+    audited(cfg, user, "lot.status", ",".join(args.lot), f"{args.status}: {args.reason or ''}")
     return emit(args.json, res, lambda: _affected(res))
 
 
 def cmd_lot_recall(args: argparse.Namespace) -> int:
     from sync.aggregator.materials import recall
 
-    res = recall(_agg(args), args.supplier_lot, args.reason or "")
+    cfg = _agg(args)
+    user = plant_user(args, cfg, "quality")
+    res = recall(cfg, args.supplier_lot, args.reason or "")
+    audited(cfg, user, "lot.recall", args.supplier_lot, f"{', '.join(res['lots'])}: {args.reason or ''}")
     return emit(args.json, res, lambda: _affected(res))
 
 
@@ -250,6 +269,7 @@ def register(asub: Any) -> None:
     ma.add_argument("--shelf-life-days", type=float_arg(lo=0, hi=36500), help="days from receipt to expiry")
     ma.add_argument("--issue", action="store_true", help="issued explicitly at the line, not backflushed")
     line_arg(ma)
+    add_plant_auth(ma, "materials")
     ma.set_defaults(func=cmd_material_add)
     mi = msub.add_parser(
         "import", help="materials from a YAML/JSON file (a list, as material_master: in a line config)"
@@ -257,6 +277,7 @@ def register(asub: Any) -> None:
     cfg_arg(mi)
     mi.add_argument("file", help="YAML or JSON file")
     line_arg(mi)
+    add_plant_auth(mi, "materials")
     mi.set_defaults(func=cmd_material_import)
     ml = msub.add_parser("list", help="the plant's material master")
     cfg_arg(ml)
@@ -277,6 +298,7 @@ def register(asub: Any) -> None:
         help="MATERIAL:QTY_PER_UNIT[:SCRAP_ALLOWANCE[:FEEDER]], e.g. preform:1:0.02:F-PREFORM (repeat)",
     )
     line_arg(bs)
+    add_plant_auth(bs, "materials")
     bs.set_defaults(func=cmd_bom_set)
     bl = bsub.add_parser("list", help="the plant's BOMs")
     cfg_arg(bl)
@@ -298,6 +320,7 @@ def register(asub: Any) -> None:
         choices=["released", "quarantine"],
         help="released (default) or quarantine until incoming inspection",
     )
+    add_plant_auth(lr, "materials")
     lr.set_defaults(func=cmd_lot_receive)
     ls = losub.add_parser(
         "status",
@@ -308,12 +331,14 @@ def register(asub: Any) -> None:
     ls.add_argument("--status", required=True, choices=["released", "quarantine", "blocked", "expired"])
     ls.add_argument("--reason", type=text_arg, help="why (a recall notice, an inspection)")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
+    add_plant_auth(ls, "quality")
     ls.set_defaults(func=cmd_lot_status)
     lc = losub.add_parser("recall", help="block every lot received with a supplier's lot number")
     cfg_arg(lc)
     lc.add_argument("supplier_lot", type=text_arg, help="the supplier's lot number")
     lc.add_argument("--reason", type=text_arg, help="the recall notice")
     lc.add_argument("--json", action="store_true", help="machine-readable output")
+    add_plant_auth(lc, "quality")
     lc.set_defaults(func=cmd_lot_recall)
     ll = losub.add_parser("list", help="lots and their status")
     cfg_arg(ll)

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge.cli.common import emit, float_arg, id_arg, int_arg, parse_time, text_arg
+from edge.cli.plant_auth import add_plant_auth, audited, plant_user
 
 
 def ids_arg(text: str) -> list[str]:
@@ -97,7 +98,9 @@ def cmd_plan_solve(args: argparse.Namespace) -> int:
     from sync.aggregator.scheduling.service import solve_plan
 
     cfg = _agg(args)
+    user = plant_user(args, cfg, "plan")
     row = solve_plan(cfg, trigger="manual", time_limit=args.time_limit, seed=args.seed)
+    audited(cfg, user, "plan.solve", f"plan {row['id']}", row["status"])
 
     def show() -> None:
         _print_plan(row, _tz(cfg), ops=False)
@@ -105,7 +108,7 @@ def cmd_plan_solve(args: argparse.Namespace) -> int:
         _print_diff(row, _tz(cfg))
         if row["status"] == "proposed":
             print(
-                f"\nrelease it with: lineside aggregator plan release -c {args.config} {row['id']} --by NAME"
+                f"\nrelease it with: lineside aggregator plan release -c {args.config} {row['id']} --user NAME"
             )
 
     emit(args.json, row, show)
@@ -131,7 +134,10 @@ def cmd_plan_diff(args: argparse.Namespace) -> int:
 def cmd_plan_approve(args: argparse.Namespace) -> int:
     from sync.aggregator.scheduling.service import approve_plan
 
-    row = approve_plan(_agg(args), args.id, by=args.by)
+    cfg = _agg(args)
+    user = plant_user(args, cfg, "plan", sign=True)
+    row = approve_plan(cfg, args.id, by=user.name)
+    audited(cfg, user, "plan.approve", f"plan {row['id']}", "", "approved")
     print(f"plan {row['id']} approved by {row['decided_by']}")
     return 0
 
@@ -140,10 +146,19 @@ def cmd_plan_release(args: argparse.Namespace) -> int:
     from sync.aggregator.scheduling.service import release_plan
 
     cfg = _agg(args)
-    out = release_plan(cfg, args.id, by=args.by)
+    user = plant_user(args, cfg, "plan", sign=True)
+    out = release_plan(cfg, args.id, by=user.name)
+    audited(
+        cfg,
+        user,
+        "plan.release",
+        f"plan {out['plan']['id']}",
+        ", ".join(f"{line}: {cid}" for line, cid in out["commands"].items()),
+        "approved",
+    )
 
     def show() -> None:
-        print(f"plan {out['plan']['id']} released by {args.by}:")
+        print(f"plan {out['plan']['id']} released by {user.name}:")
         for line, cid in out["commands"].items():
             print(f"  {line}: command {cid}")
 
@@ -181,7 +196,10 @@ def cmd_plan_explain(args: argparse.Namespace) -> int:
 def cmd_plan_import(args: argparse.Namespace) -> int:
     from sync.aggregator.scheduling.service import import_plan_file
 
-    n, r = import_plan_file(_agg(args), Path(args.file))
+    cfg = _agg(args)
+    user = plant_user(args, cfg, "plan")
+    n, r = import_plan_file(cfg, Path(args.file))
+    audited(cfg, user, "plan.import", Path(args.file).name, f"{n} orders, {r} routings")
     print(f"imported {n} orders and {r} routings")
     return 0
 
@@ -234,6 +252,7 @@ def cmd_plan_event(args: argparse.Namespace) -> int:
 
     cfg = _agg(args)
     tz = _tz(cfg)
+    user = plant_user(args, cfg, "plan")
     if args.kind == "maintenance":
         if not (args.resource and args.start and args.end):
             raise service.PlanError("maintenance: give --resource, --start and --end")
@@ -244,6 +263,13 @@ def cmd_plan_event(args: argparse.Namespace) -> int:
             parse_time(args.end, tz, "--end"),
             args.reason or "",
         )
+        audited(
+            cfg,
+            user,
+            "plan.event",
+            args.resource,
+            f"maintenance {args.start} to {args.end} {args.reason or ''}",
+        )
         print(f"maintenance on {args.resource} recorded; the next replan keeps clear of it")
     elif args.kind == "shortage":
         if not args.material:
@@ -251,6 +277,13 @@ def cmd_plan_event(args: argparse.Namespace) -> int:
         until = parse_time(args.until, tz, "--until") if args.until else None
         orders = args.orders or []
         service.material_notice(cfg, args.material, until, orders)
+        audited(
+            cfg,
+            user,
+            "plan.event",
+            args.material,
+            f"shortage until {args.until or '-'} orders {','.join(orders)}",
+        )
         print(
             f"material {args.material}: {'available ' + _when(until, tz) if until else 'short with no date'}"
         )
@@ -258,6 +291,7 @@ def cmd_plan_event(args: argparse.Namespace) -> int:
         if not args.order:
             raise service.PlanError("cancel: give --order")
         service.cancel_order(cfg, args.order)
+        audited(cfg, user, "plan.event", args.order, "cancel")
         print(f"order {args.order} cancelled")
     return 0
 
@@ -316,6 +350,7 @@ def register(asub: Any) -> None:
     )
     s.add_argument("--seed", type=int_arg(lo=0, hi=2**31 - 1), help="random seed (default: scheduling.seed)")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+    add_plant_auth(s, "plan")
     s.set_defaults(func=cmd_plan_solve)
 
     for name, fn, text in (
@@ -336,14 +371,13 @@ def register(asub: Any) -> None:
     a = psub.add_parser("approve", help="approve a proposed plan (release sends it)")
     cfg_arg(a)
     plan_id(a)
-    # The aggregator has no plant users yet: who approves is free text (audited as typed).
-    a.add_argument("--by", required=True, type=text_arg, help="who approves (name)")
+    add_plant_auth(a, "plan", signs=True)
     a.set_defaults(func=cmd_plan_approve)
 
     r = psub.add_parser("release", help="approve (if proposed) and send the near part of a plan to the lines")
     cfg_arg(r)
     plan_id(r)
-    r.add_argument("--by", required=True, type=text_arg, help="who releases (name)")
+    add_plant_auth(r, "plan", signs=True)
     r.add_argument("--json", action="store_true", help="machine-readable output")
     r.set_defaults(func=cmd_plan_release)
 
@@ -352,6 +386,7 @@ def register(asub: Any) -> None:
     i.add_argument(
         "file", help="orders CSV (order_id,product,quantity,…), routings CSV (product,op,resource,…) or JSON"
     )
+    add_plant_auth(i, "plan")
     i.set_defaults(func=cmd_plan_import)
 
     f = psub.add_parser(
@@ -390,6 +425,7 @@ def register(asub: Any) -> None:
     e.add_argument("--until", help="shortage: when it will be available (none: no date)")
     e.add_argument("--orders", type=ids_arg, help="shortage: comma-separated orders it gates")
     e.add_argument("--order", type=id_arg, help="cancel: the order")
+    add_plant_auth(e, "plan")
     e.set_defaults(func=cmd_plan_event)
 
     ev = psub.add_parser("events", help="replan triggers and what the lines reported about their sequence")

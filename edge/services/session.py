@@ -260,6 +260,14 @@ class Credential:
 def read_credential(path: str | Path) -> Credential:
     """Read a credential file; refused (naming the file) unless its owner alone may read
     it and it holds exactly a ``badge:`` and a ``token:`` line."""
+    values = read_credential_fields(path, ("badge", "token"))
+    return Credential(Path(path), values["badge"], values["token"])
+
+
+def read_credential_fields(path: str | Path, keys: tuple[str, ...]) -> dict[str, str]:
+    """The ``key: value`` lines of a credential file (each of ``keys`` exactly once);
+    refused (naming the file) unless its owner alone may read it. Shared with the plant's
+    credential files (``lineside aggregator user token``: ``user:`` and ``token:``)."""
     p = Path(path)
     where = f"credential file {p}"
     try:
@@ -286,6 +294,8 @@ def read_credential(path: str | Path) -> Credential:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise OperatorInputError(f"{where}: not text") from None
+    shape = {"badge": "NUMBER", "user": "NAME"}
+    expected = " and ".join(f"'{k}: {shape.get(k, 'TEXT')}'" for k in keys)
     values: dict[str, str] = {}
     for n, line in enumerate(text.splitlines(), 1):
         s = line.strip()
@@ -293,26 +303,29 @@ def read_credential(path: str | Path) -> Credential:
             continue
         key, sep, value = s.partition(":")
         key = key.strip()
-        if not sep or key not in ("badge", "token") or key in values or not value.strip():
-            raise OperatorInputError(
-                f"{where}: line {n}: expected 'badge: NUMBER' and 'token: TEXT', once each"
-            )
+        if not sep or key not in keys or key in values or not value.strip():
+            raise OperatorInputError(f"{where}: line {n}: expected {expected}, once each")
         values[key] = value.strip()
-    if set(values) != {"badge", "token"}:
-        missing = ", ".join(sorted({"badge", "token"} - set(values)))
+    if set(values) != set(keys):
+        missing = ", ".join(sorted(set(keys) - set(values)))
         raise OperatorInputError(f"{where}: {missing} missing")
-    return Credential(p, values["badge"], values["token"])
+    return values
 
 
 def write_credential(path: str | Path, badge: str, token: str) -> None:
     """Create a credential file (mode 600; never over an existing file)."""
+    write_credential_fields(path, "lineside operator credential", {"badge": badge, "token": token})
+
+
+def write_credential_fields(path: str | Path, title: str, values: dict[str, str]) -> None:
+    """Create a credential file of ``key: value`` lines (mode 600; never over an existing file)."""
     p = Path(path)
     try:
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise OperatorInputError(f"{p}: exists already; remove it first or choose another name") from None
     with os.fdopen(fd, "w") as f:
-        f.write(f"# lineside operator credential: keep it mode 600\nbadge: {badge}\ntoken: {token}\n")
+        f.write(f"# {title}: keep it mode 600\n" + "".join(f"{k}: {v}\n" for k, v in values.items()))
 
 
 def describe(actor: Actor) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from edge.store import Store
 from edge.store import plant as line_repo
 from tests.conftest import REPO, example_on_free_ports
 from tests.mqtt_rig import Mosquitto, SilentProxy
+from tests.plant_users import PASSWORD, web_users
 from tests.sync.conftest import uplink_section
 from tests.sync.test_sync_e2e import start, stop
 
@@ -132,6 +133,7 @@ def agg_yaml(tmp_path: Path, port: int) -> Path:
         "lines": [{"enterprise": "acme", "site": "hamburg", "area": "filling", "line": "line1"}],
         "ack_interval_ms": 20,
         "command_resend_s": 2,
+        "web": web_users(),  # the plant users; the rig runs the aggregator with --no-web
         "scheduling": {
             "timezone": "Europe/Berlin",
             "horizon_h": 48,
@@ -183,7 +185,7 @@ def rig(tmp_path: Path) -> Iterator[dict[str, Any]]:
     procs = []
     try:
         with SimThread(cfg) as sim:
-            procs.append(start("aggregator", "run", "-c", str(agg_cfg)))
+            procs.append(start("aggregator", "run", "-c", str(agg_cfg), "--no-web"))
             procs.append(start("run", "-c", str(cfg)))
             yield {
                 "cfg": cfg,
@@ -218,7 +220,8 @@ def test_replan_on_a_line_down_reaches_the_line_and_offline_resequencing_reaches
         for i in range(1, 5)
     ]
     (tmp_path / "orders.json").write_text(json.dumps(orders))
-    cli("aggregator", "plan", "import", "-c", agg, str(tmp_path / "orders.json"))
+    paula = ("--user", "paula")
+    cli("aggregator", "plan", "import", "-c", agg, str(tmp_path / "orders.json"), *paula, stdin=PASSWORD)
     # New orders are a trigger: the planner thread proposes a plan for them.
     first = wait(
         lambda: (
@@ -230,7 +233,7 @@ def test_replan_on_a_line_down_reaches_the_line_and_offline_resequencing_reaches
         "a plan proposed for the new orders",
     )
     assert "order_new" in first["trigger"] and first["diff"]["added"] == [o["order_id"] for o in orders]
-    cli("aggregator", "plan", "release", "-c", agg, str(first["id"]), "--by", "Paula Planner")
+    cli("aggregator", "plan", "release", "-c", agg, str(first["id"]), *paula, stdin=PASSWORD)
     plan = wait(lambda: line_plan(db), 30, "the released sequence at the line")
     assert plan[0]["plan_id"] == str(first["id"])
     listed = cli("order", "list", "-c", cfg, "--json")
@@ -250,10 +253,8 @@ def test_replan_on_a_line_down_reaches_the_line_and_offline_resequencing_reaches
     assert d["moved"], d  # L1's work starts later or moves to the hand station
     text = cli("aggregator", "plan", "diff", "-c", agg, str(replan["id"]))
     assert "moved" in text
-    cli("aggregator", "plan", "approve", "-c", agg, str(replan["id"]), "--by", "Paula Planner")
-    out = cli(
-        "aggregator", "plan", "release", "-c", agg, str(replan["id"]), "--by", "Paula Planner", "--json"
-    )
+    cli("aggregator", "plan", "approve", "-c", agg, str(replan["id"]), *paula, stdin=PASSWORD)
+    out = cli("aggregator", "plan", "release", "-c", agg, str(replan["id"]), *paula, "--json", stdin=PASSWORD)
     assert out["plan"]["status"] == "released" and list(out["commands"]) == [LINE_KEY]
     new_plan = wait(
         lambda: (p := line_plan(db)) and p[0]["plan_id"] == str(replan["id"]) and p,

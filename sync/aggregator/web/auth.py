@@ -1,7 +1,7 @@
 """Plant users, roles, sessions and CSRF tokens of the web view (no web framework here).
 
-* Passwords are stored as PBKDF2-HMAC-SHA256 hashes in the config, in the format of the
-  line's PIN hashes (``pbkdf2_sha256$ITERATIONS$SALT$HASH``).
+* Users, roles, password hashing and checking are ``sync.aggregator.users``, shared
+  with the ``lineside aggregator`` commands (one user list, one role map).
 * A session is a random token in an HttpOnly, SameSite=Strict cookie; the server keeps
   the session (user, role, its CSRF token, last use) in memory, so a restart logs
   everyone out and nothing secret is in the cookie.
@@ -14,54 +14,31 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 
-from edge.config.operators import parse_hash
+from sync.aggregator.users import (
+    PERMISSION_TEXT,
+    ROLES,
+    check_password,
+    find_user,
+    hash_password,
+    verify_password,
+)
 from sync.aggregator.web.config import WebCfg, WebUser
 
-ITERATIONS = 200_000
-
-#: What each role may do. Read-only by default: only these permissions change anything.
-ROLES: dict[str, frozenset[str]] = {
-    "viewer": frozenset({"view"}),
-    "planner": frozenset({"view", "orders", "plan"}),
-    "quality": frozenset({"view", "quality"}),
-    "maintenance": frozenset({"view", "maintenance"}),
-    "manager": frozenset({"view", "orders", "plan", "quality", "maintenance"}),
-    "admin": frozenset({"view", "orders", "plan", "quality", "maintenance", "admin"}),
-}
-
-PERMISSION_TEXT = {
-    "view": "see the plant view",
-    "orders": "release, cancel and import work orders",
-    "plan": "approve and release plans",
-    "quality": "act on quality",
-    "maintenance": "act on maintenance",
-    "admin": "read the audit log",
-}
-
-
-def hash_password(password: str, *, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
-    if len(password) < 8:
-        raise ValueError("a password has at least 8 characters")
-    salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    return f"pbkdf2_sha256${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
-
-
-def check_password(password: str, password_hash: str) -> bool:
-    iterations, salt, digest = parse_hash(password_hash)
-    return hmac.compare_digest(hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations), digest)
-
-
-#: A hash to compare against for unknown users, so that a wrong name costs as long as a wrong password.
-_DUMMY = hash_password("not-a-password", salt=b"0" * 16)
+__all__ = [
+    "PERMISSION_TEXT",
+    "ROLES",
+    "Session",
+    "Sessions",
+    "check_password",
+    "csrf_ok",
+    "hash_password",
+]
 
 
 @dataclass
@@ -91,17 +68,12 @@ class Sessions:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def user(self, name: str) -> WebUser | None:
-        found = None
-        for u in self.cfg.users:
-            if hmac.compare_digest(u.name.lower().encode(), name.strip().lower().encode()):
-                found = u
-        return found
+        return find_user(self.cfg.users, name)
 
     def login(self, name: str, password: str, *, now: float | None = None) -> Session | None:
         """A new session when the password is the user's; None otherwise (same cost)."""
-        u = self.user(name)
-        ok = check_password(password, u.password_hash if u and u.password_hash else _DUMMY)
-        if not (u and u.password_hash and ok):
+        u = verify_password(self.cfg.users, name, password)
+        if u is None:
             return None
         return self._new(u.name, u.role, now, "password")
 

@@ -14,6 +14,7 @@ from edge.config.base import Model
 Role = Literal["viewer", "planner", "quality", "maintenance", "manager", "admin"]
 ROLE_NAMES: tuple[str, ...] = ("viewer", "planner", "quality", "maintenance", "manager", "admin")
 USER_RE = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+TOKEN_HASH_RE = r"^sha256\$[0-9a-f]{64}$"
 HASH_RE = r"^pbkdf2_sha256\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$"
 
 
@@ -27,6 +28,9 @@ class WebUser(Model):
     """From ``lineside aggregator web --hash-password``; none: only through the proxy
     header (single sign-on)."""
     full_name: str = ""
+    token_hash: Annotated[str, Field(pattern=TOKEN_HASH_RE)] | None = None
+    """Hash of the token in this user's credential file for scripts (``lineside
+    aggregator user token``); absent: no credential file is accepted for them."""
 
 
 class WebTls(Model):

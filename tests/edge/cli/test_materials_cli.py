@@ -15,6 +15,7 @@ from edge.services.commands import PlantCommand, apply_command
 from edge.store import Store
 from tests.conftest import example_on_free_ports, pin_on_stdin
 from tests.edge.services.test_materials import MATERIALS
+from tests.plant_users import password_on_stdin, web_users
 
 
 def test_stock_and_plant_commands(
@@ -39,21 +40,35 @@ def test_stock_and_plant_commands(
             {
                 "store": {"path": str(tmp_path / "plant.db")},
                 "lines": [{k: getattr(cfg.line, k) for k in ("enterprise", "site", "area", "line")}],
+                "web": web_users(),
             }
         )
     )
     a = ["aggregator"]
-    assert main([*a, "material", "add", "-c", str(agg), "--id", "cap", "--shelf-life-days", "30"]) == 0
+    password_on_stdin(monkeypatch, times=4)
     assert (
-        main([*a, "lot", "receive", "-c", str(agg), "--material", "cap", "--lot", "C1", "--quantity", "5"])
+        main(
+            [
+                *a,
+                "material",
+                "add",
+                "-c",
+                str(agg),
+                "--id",
+                "cap",
+                "--shelf-life-days",
+                "30",
+                "--user",
+                "paula",
+            ]
+        )
         == 0
     )
-    assert (
-        main([*a, "lot", "receive", "-c", str(agg), "--material", "nope", "--lot", "C2", "--quantity", "5"])
-        == 2
-    )
+    rx = [*a, "lot", "receive", "-c", str(agg), "--lot", "C1", "--quantity", "5", "--user", "paula"]
+    assert main([*rx, "--material", "cap"]) == 0
+    assert main([*rx, "--material", "nope"]) == 2
     assert "material: 'nope' is not in the plant's material master" in capsys.readouterr().err
-    assert main([*a, "lot", "recall", "-c", str(agg), "NO-SUCH"]) == 2
+    assert main([*a, "lot", "recall", "-c", str(agg), "NO-SUCH", "--user", "quinn"]) == 2
     assert main([*a, "commands", "-c", str(agg), "--json"]) == 0
     assert '"kind": "lots"' in capsys.readouterr().out
     assert main([*a, "trace", "-c", str(agg), "C1"]) == 0

@@ -25,6 +25,7 @@ from sync.aggregator.store import open_store
 from sync.uplink.session import Uplink
 from tests.conftest import make_config
 from tests.mqtt_rig import Mosquitto
+from tests.plant_users import password_on_stdin, web_users
 from tests.sync.conftest import DEVICE, TAGS, agg_config, uplink_section, wait
 
 LINE_KEY = "acme/test/a1/l1"
@@ -87,7 +88,9 @@ def test_the_line_rejects_what_fails_its_cross_checks_and_applies_the_rest(tmp_p
     store.close()
 
 
-def test_pushed_to_an_offline_line_applies_when_it_returns(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def test_pushed_to_an_offline_line_applies_when_it_returns(
+    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = make_config(
         DEVICE,
         TAGS,
@@ -97,17 +100,26 @@ def test_pushed_to_an_offline_line_applies_when_it_returns(tmp_path: Path, mosqu
     )
     acfg = agg_config(mosquitto.port, str(tmp_path / "agg.db"))
     agg_path = tmp_path / "agg.yaml"
-    agg_path.write_text(yaml.safe_dump(acfg.model_dump(mode="json", exclude={"source"})))
+    agg_path.write_text(
+        yaml.safe_dump(acfg.model_dump(mode="json", exclude={"source"}) | {"web": web_users()})
+    )
+    password_on_stdin(monkeypatch, times=4)
     (tmp_path / "products.yaml").write_text(
         yaml.safe_dump({"products": [{"id": "B", "ideal_cycle_s": 2.0}, {"id": "C", "ideal_cycle_s": 0.5}]})
     )
     (tmp_path / "ops.json").write_text(json.dumps([{"badge": "1001", "name": "Anna", "pin_hash": PIN_HASH}]))
     (tmp_path / "reasons.yaml").write_text(yaml.safe_dump([{"code": "bad code", "name": "x"}]))
-    c = str(agg_path)
-    assert main(["aggregator", "products", "push", "-c", c, str(tmp_path / "products.yaml"), "--all"]) == 0
-    assert main(["aggregator", "operators", "push", "-c", c, str(tmp_path / "ops.json"), "--line", "l1"]) == 0
+    c, ada = str(agg_path), ["--user", "ada"]
     assert (
-        main(["aggregator", "reasons", "push", "-c", c, str(tmp_path / "reasons.yaml"), "--area", "a1"]) == 2
+        main(["aggregator", "products", "push", "-c", c, str(tmp_path / "products.yaml"), "--all", *ada]) == 0
+    )
+    assert (
+        main(["aggregator", "operators", "push", "-c", c, str(tmp_path / "ops.json"), "--line", "l1", *ada])
+        == 0
+    )
+    assert (
+        main(["aggregator", "reasons", "push", "-c", c, str(tmp_path / "reasons.yaml"), "--area", "a1", *ada])
+        == 2
     )
     agg = Aggregator(acfg)
     agg.start()
@@ -127,7 +139,19 @@ def test_pushed_to_an_offline_line_applies_when_it_returns(tmp_path: Path, mosqu
         # Master data that does not fit the line comes back rejected with the line's reason.
         (tmp_path / "ops2.yaml").write_text(yaml.safe_dump([{"badge": "1002", "name": "Bo", "role": "boss"}]))
         assert (
-            main(["aggregator", "operators", "push", "-c", c, str(tmp_path / "ops2.yaml"), "--line", "l1"])
+            main(
+                [
+                    "aggregator",
+                    "operators",
+                    "push",
+                    "-c",
+                    c,
+                    str(tmp_path / "ops2.yaml"),
+                    "--line",
+                    "l1",
+                    *ada,
+                ]
+            )
             == 0
         )
         wait(lambda: all(c["state"] != "pending" for c in agg.store.commands()))

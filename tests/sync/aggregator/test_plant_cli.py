@@ -13,6 +13,7 @@ import yaml
 from edge.cli import main
 from sync.aggregator.store import AggregatorStore
 from sync.protocol import LineRef, LineStatus
+from tests.plant_users import password_on_stdin, web_users
 
 LINE = {"enterprise": "acme", "site": "hamburg", "area": "filling", "line": "line1"}
 KEY = "acme/hamburg/filling/line1"
@@ -21,25 +22,26 @@ KEY = "acme/hamburg/filling/line1"
 @pytest.fixture
 def agg_cfg(tmp_path: Path) -> Path:
     p = tmp_path / "agg.yaml"
-    p.write_text(yaml.safe_dump({"store": {"path": "plant.db"}, "lines": [LINE]}))
+    p.write_text(yaml.safe_dump({"store": {"path": "plant.db"}, "lines": [LINE], "web": web_users()}))
     return p
 
 
 def test_order_import_is_idempotent_and_names_bad_rows(
-    agg_cfg: Path, capsys: pytest.CaptureFixture[str]
+    agg_cfg: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    password_on_stdin(monkeypatch, times=4)
     csv = agg_cfg.parent / "erp.csv"
     csv.write_text(
         "line,order_id,product,quantity,due\nline1,WO-1,COLA-500,100,2026-12-01T06:00\nline1,WO-2,COLA-500,abc,\n"
     )
-    assert main(["aggregator", "order", "import", "-c", str(agg_cfg), str(csv)]) == 2
+    assert main(["aggregator", "order", "import", "-c", str(agg_cfg), str(csv), "--user", "paula"]) == 2
     err = capsys.readouterr().err
     assert "erp.csv: row 3: quantity: 'abc' is not a whole number" in err and "Traceback" not in err
     csv.write_text(
         "line,order_id,product,quantity,due\nline1,WO-1,COLA-500,100,2026-12-01T06:00\nline1,WO-2,WATER-1L,,\n"
     )
     for _ in range(2):
-        assert main(["aggregator", "order", "import", "-c", str(agg_cfg), str(csv)]) == 0
+        assert main(["aggregator", "order", "import", "-c", str(agg_cfg), str(csv), "--user", "paula"]) == 0
     assert main(["aggregator", "commands", "-c", str(agg_cfg), "--json"]) == 0
     out = capsys.readouterr().out
     cmds = json.loads(out[out.index("[") :])
@@ -59,6 +61,8 @@ def test_order_import_is_idempotent_and_names_bad_rows(
                 "X",
                 "--product",
                 "P",
+                "--user",
+                "paula",
             ]
         )
         == 2
