@@ -19,7 +19,6 @@ import pytest
 import yaml
 
 from edge.cli import main
-
 from sync.aggregator.erp import ErpExporter, confirmation_key, time_in_states
 from sync.aggregator.service import Aggregator
 from sync.aggregator.store import AggregatorStore
