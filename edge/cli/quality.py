@@ -304,6 +304,14 @@ def cmd_trace(args: argparse.Namespace) -> int:
             print("  SPC alarms in the window:")
             for a in p["spc_alarms"]:
                 print(f"    {when(a['ts'])} {a['characteristic']} {a['kind']} {a['rule']}: {a['detail']}")
+    g = res.get("genealogy") or {}
+    if g.get("inputs"):
+        print("  lots consumed (genealogy):")
+        for i in g["inputs"]:
+            qty = f"{i['quantity']:g}" if i["quantity"] is not None else ""
+            print(f"    {i['parent']:<20} {i['material']:<16} {qty:>10}  {i['location']}")
+    for h in g.get("holds", []):
+        print(f"  ON HOLD ({h['hold_id']}, {h['source']}): {h['reason']}")
     return 0
 
 

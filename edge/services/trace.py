@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from edge.services import holds as holds_service
 from edge.services import materials as materials_service
 from edge.services.context import Line, line_context
 from edge.services.identity import Actor, authorize
@@ -169,6 +170,8 @@ def trace(line: Line, store: Store, ident: str) -> dict[str, Any]:
                         "spc_alarms": quality_repo.alarms_between(store, p["start"], p["end"]),
                     }
                 )
+            # The lots it consumed with feeder and quantity, at every depth, and its holds.
+            out["genealogy"] = holds_service.genealogy(store, ident)
             return out
         uses = repo.uses_of_material_lot(store, ident)
         if uses:

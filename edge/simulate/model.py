@@ -41,6 +41,8 @@ SIGNALS = (
     "zone_temps",
     "heartbeat",
     "motor_current",
+    "feeder_lot",
+    "pallet_label",
 )
 
 
@@ -59,6 +61,12 @@ class LineModel:
     """How fast the capper motor's current rises as its bearings wear (amperes per hour
     of running); the maintenance demo's condition-based plan watches it."""
     motor_current: float = 4.0
+    lot_every_parts: int = 1000
+    """A new lot at the preform feeder every N bottles (``feeder_lot``: PF-0000, PF-0001 …,
+    as a scanner on the feeder reports it)."""
+    pallet_parts: int = 100
+    """Bottles per pallet: the palletiser's label printer prints a new serial
+    (``pallet_label``: PAL-00001 …) when a pallet is full."""
     t0: float = 0.0
     producing: bool = True  # False freezes the counters (test rigs: exact ground truth)
     rng: random.Random = field(init=False)
@@ -158,6 +166,11 @@ class LineModel:
             "zone_temps": [round(self.temperature + d, 2) for d in (-2.0, 0.0, 1.5, 3.0)],
             "heartbeat": self.heartbeat,
             "motor_current": round(self._current_shown, 2),
+            "feeder_lot": f"PF-{self.cycle_count // max(1, self.lot_every_parts):04d}",
+            # The label of the last full pallet (none before the first is full).
+            "pallet_label": f"PAL-{self.good_count // max(1, self.pallet_parts):05d}"
+            if self.good_count >= self.pallet_parts
+            else "",
         }
 
     def replace_bearings(self) -> None:

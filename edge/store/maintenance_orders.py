@@ -67,7 +67,8 @@ def insert_fact(
         data = {
             "type": "corrective",
             "asset": f.machine,
-            "title": f"{f.machine} down since {f.start:.0f}" + (f" ({f.reason})" if f.reason else ""),
+            "title": f"{f.machine} down for more than {max(1.0, (f.ts - f.start) / 60):.0f} min"
+            + (f" ({f.reason})" if f.reason else ""),
             "state": "requested",
             "stop_event": f.event_id,
             "failure_start": f.start,

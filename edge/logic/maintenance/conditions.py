@@ -145,23 +145,40 @@ class Trend:
             return None
         return now + (self.limit - at_now) / slope
 
+    def _rebase(self) -> None:
+        """Times relative to a new origin (the oldest point), so squares stay small."""
+        assert self.origin is not None
+        pts = [(t + self.origin, v) for t, v in self.points]
+        self.points.clear()
+        self.n, self.st, self.sv, self.stt, self.stv = 0, 0.0, 0.0, 0.0, 0.0
+        self.origin = pts[0][0]
+        for t, v in pts:
+            self._add(t - self.origin, v)
+
     def update(self, ts: float, value: float | None) -> Fired | None:
         if value is None:
             return None
-        if self.origin is None:
-            self.origin = ts
-        if self.n and ts - self.origin > 1e6:  # keep times small: re-base the sums
-            pts = [(t + self.origin, v) for t, v in self.points]
-            self.points.clear()
-            self.n, self.st, self.sv, self.stt, self.stv = 0, 0.0, 0.0, 0.0, 0.0
-            self.origin = pts[0][0]
-            for t, v in pts:
-                self._add(t - self.origin, v)
-        self._add(ts - self.origin, value)
-        cut = ts - self.origin - self.window_s
-        while self.points and self.points[0][0] < cut:
-            self._drop()
-        if self.looked is not None and ts - self.looked < self.every_s:
+        o = self.origin
+        if o is None:
+            o = self.origin = ts
+        elif self.n and ts - o > 1e6:
+            self._rebase()
+            o = self.origin
+            assert o is not None
+        t = ts - o
+        pts = self.points
+        pts.append((t, value))
+        self.n += 1
+        self.st += t
+        self.sv += value
+        self.stt += t * t
+        self.stv += t * value
+        cut = t - self.window_s
+        if pts[0][0] < cut:
+            while pts and pts[0][0] < cut:
+                self._drop()
+        looked = self.looked
+        if looked is not None and ts - looked < self.every_s:
             return None
         self.looked = ts
         cross = self.projected(ts)

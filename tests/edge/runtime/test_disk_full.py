@@ -66,15 +66,18 @@ def test_disk_full_is_logged_once_with_its_recovery(tmp_path: Path) -> None:
     script = f"""
 set -e
 mount -t tmpfs -o size=8m tmpfs {data}
-{py} -m edge.cli run -c {cfg_path} --duration 14 2> {log} &
-sleep 3
+{py} -m edge.cli run -c {cfg_path} --duration 20 2> {log} &
+# Fill the disk once the agent is writing (its start-up alone can take seconds on a
+# loaded machine), then free it well before the run ends.
+i=0; until grep -q "device plc connected" {log} || [ $i -ge 200 ]; do sleep 0.1; i=$((i+1)); done
+sleep 2
 dd if=/dev/zero of={data}/fill bs=4k 2>/dev/null || true
 sleep 6
 rm {data}/fill
 wait
 """
     try:
-        r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+        r = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=90)
     finally:
         sim.terminate()
         sim.wait(10)

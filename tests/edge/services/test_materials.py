@@ -147,6 +147,16 @@ def test_backflush_fifo_produced_lots_and_a_block_that_holds_them(cfg: LineConfi
         assert res.accepted
         held = {h["target"]: h for h in holds.holds(cfg, st, open_only=True)}
         assert set(held) == {"WO-1-0001"} and "recall 7" in held["WO-1-0001"]["reason"]
+        # The line's trace shows the lots consumed with feeder and quantity, and the hold.
+        from edge.services.trace import trace
+
+        g = trace(cfg, st, "WO-1-0001")["genealogy"]
+        assert {(i["parent"], i["location"]) for i in g["inputs"]} == {
+            ("PF-1", "F-PREFORM"),
+            ("PF-2", "F-PREFORM"),
+            ("CAP-1", "F-CAP"),
+        }
+        assert [h["source"] for h in g["holds"]] == ["block"]
         # Replaying the command changes nothing.
         send_lots(cfg, st, "c2", {"lot": "PF-1", "material": "preform", "status": "blocked"})
         assert len(holds.holds(cfg, st)) == 1

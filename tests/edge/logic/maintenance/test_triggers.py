@@ -168,3 +168,11 @@ def test_run_meter_basics() -> None:
     m.set_running(10.0, True)
     m.set_running(20.0, False)
     assert m.value(100.0) == 20.0
+
+
+def test_trend_over_weeks_keeps_its_precision() -> None:
+    """Times are re-based past 11.6 days: a slow drift still projects right."""
+    t = Trend(limit=40.0, horizon_s=24 * 3600.0, window_s=48 * 3600.0, min_points=5)
+    t0 = 1.8e9
+    fired = [f for h in range(600) if (f := t.update(t0 + h * 3600.0, 0.1 * h)) is not None]
+    assert len(fired) == 1 and abs(fired[0].ts - (t0 + 376 * 3600.0)) <= 3600.0
