@@ -218,3 +218,52 @@ def test_materials_and_a_trace_through_two_levels(client: TestClient, store_path
     assert "PREFORM-7" in page and "PAL-1" in page and 'aria-label="genealogy"' in page
     missing = client.get("/trace", params={"id": "NOPE"}).text
     assert "no lot the plant knows" in missing
+
+
+def test_a_proposed_plan_as_a_gantt_approved_from_the_page(client: TestClient, store_path: str) -> None:
+    from sync.aggregator.scheduling import store as plans
+
+    ops = [
+        {
+            "order": "WO-1",
+            "op": 0,
+            "product": "COLA-500",
+            "quantity": 600,
+            "resource": "L1",
+            "start": H0,
+            "end": H0 + 3600,
+        },
+        {
+            "order": "WO-2",
+            "op": 0,
+            "product": "WATER-1000",
+            "quantity": 300,
+            "resource": "HAND",
+            "start": H0,
+            "end": H0 + 7200,
+        },
+    ]
+    st = AggregatorStore(store_path)
+    with st.tx():
+        pid = plans.add_plan(
+            st,
+            created=H0,
+            origin=H0,
+            status="proposed",
+            trigger="line_down",
+            objective=1.0,
+            bound=1.0,
+            gap=0.0,
+            body={"ops": ops},
+            diff={"moved": ["WO-2"]},
+        )
+    st.close()
+    csrf = login(client, "paula")
+    page = client.get("/planning").text
+    assert 'aria-label="plan"' in page and "WO-1" in page and 'class="op moved"' in page
+    r = client.post(f"/planning/{pid}/approve", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert "approved" in client.get(f"/planning?plan={pid}").text
+    client.post("/logout", data={"csrf": csrf})
+    login(client, "ada")
+    assert "plan.approve" in client.get("/audit").text

@@ -236,9 +236,14 @@ def test_a_plant_user_in_the_browser(browser: Any, plant: dict[str, Any]) -> Non
     assert r.status == 403 and "CSRF" in r.text()
 
     # A viewer sees orders but cannot release them, not even by posting the form.
-    viewer = browser.new_context()
+    viewer = browser.new_context(viewport={"width": 768, "height": 1024})  # a tablet
     vpage = viewer.new_page()
     log_in(vpage, url, "victor")
+    vpage.screenshot(path=str(SHOTS / "board-tablet.png"))
+    vpage.goto(f"{url}/andon")
+    vpage.set_viewport_size({"width": 1920, "height": 1080})  # the TV
+    vpage.wait_for_selector(f"section.area.shown {TILE}")
+    vpage.screenshot(path=str(SHOTS / "andon.png"))
     vpage.goto(f"{url}/orders?line={KEY}")
     assert vpage.query_selector("#release") is None and vpage.query_selector("#readonly") is not None
     csrf = vpage.get_attribute('input[name="csrf"]', "value")
