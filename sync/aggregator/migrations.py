@@ -649,3 +649,53 @@ def m005_maintenance(db: Database) -> None:
         )
         """,
     )
+
+
+@AGGREGATOR
+def m007_web_days(db: Database) -> None:
+    """Day rollups beside the hourly ones (state seconds, counts, scrap by reason, and
+    stops by machine, reason and state with their seconds and count), so that a plant
+    year report sums 365 rows per line instead of 8,760 and joins nothing. Filled from
+    the hourly rollups when a store gains them (``store.AggregatorStore``)."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE rollup_state_days (
+            line TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            day DOUBLE PRECISION NOT NULL,
+            state TEXT NOT NULL,
+            seconds DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, machine, day, state)
+        );
+        CREATE TABLE rollup_counts_days (
+            line TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            day DOUBLE PRECISION NOT NULL,
+            good BIGINT NOT NULL,
+            scrap BIGINT NOT NULL,
+            ideal_s DOUBLE PRECISION NOT NULL,
+            good_ideal_s DOUBLE PRECISION NOT NULL,
+            startup_scrap_ideal_s DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, machine, day)
+        );
+        CREATE TABLE rollup_scrap_days (
+            line TEXT NOT NULL,
+            day DOUBLE PRECISION NOT NULL,
+            reason TEXT NOT NULL,
+            scrap BIGINT NOT NULL,
+            PRIMARY KEY (line, day, reason)
+        );
+        CREATE TABLE rollup_stops_days (
+            line TEXT NOT NULL,
+            day DOUBLE PRECISION NOT NULL,
+            machine TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            micro INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            seconds DOUBLE PRECISION NOT NULL,
+            stops BIGINT NOT NULL,
+            PRIMARY KEY (line, day, machine, reason, micro, state)
+        )
+        """,
+    )
