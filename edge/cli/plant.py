@@ -389,6 +389,7 @@ def register(sub: Any) -> None:
     scheduling.register(asub)
     plant_materials.register(asub)
     plant_masterdata.register(asub)
+    plant_masterdata.register_erp(asub)
 
     c = asub.add_parser("commands", help="commands queued for the lines and their results")
     cfg_arg(c)
