@@ -94,3 +94,36 @@ def pin_on_stdin(monkeypatch: pytest.MonkeyPatch, *pins: str) -> None:
     import io
 
     monkeypatch.setattr("sys.stdin", io.StringIO("".join(p + "\n" for p in pins)))
+
+
+def wait_serving(sim: Any, config: Path, timeout: float = 120.0) -> list[str]:
+    """Wait until ``lineside simulate`` (a Popen with ``stderr=PIPE``, text) serves every
+    device of ``config``: its log says "serving <device>" for each. Returns the simulator's
+    log lines, kept up to date by a thread that drains its stderr (so a chatty simulator
+    never blocks on a full pipe). Start-up takes seconds on a loaded machine: waiting for
+    the event, with a generous deadline, instead of a fixed sleep."""
+    import threading
+    import time
+
+    import yaml
+
+    devices = {d["name"] for d in yaml.safe_load(config.read_text())["devices"]}
+    lines: list[str] = []
+
+    def drain() -> None:
+        for line in sim.stderr:
+            lines.append(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        serving = {d for d in devices if any(f"serving {d} (" in x for x in list(lines))}
+        if serving == devices:
+            return lines
+        if sim.poll() is not None:
+            time.sleep(0.2)  # the rest of its log
+            raise AssertionError("the simulator exited:\n" + "".join(lines))
+        time.sleep(0.1)
+    raise AssertionError(
+        f"the simulator did not serve {sorted(devices)} within {timeout} s:\n" + "".join(lines)
+    )

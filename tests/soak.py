@@ -370,8 +370,11 @@ def compare(line_dbs: list[Path], plant_db: Path, truth: dict[str, int]) -> dict
                 key = stream if len(line_dbs) == 1 else f"{stream} #{i + 1}"
                 out["streams"][key] = _compare_stream(agg, line_db, inc, stream)
         counts = [c for inc in out["incarnations"] for c in agg.records(LINE_KEY, "counts", inc)]
-        filler = [c for c in counts if c["machine"] == "filler" and c.get("source", "plc") == "plc"]
-        capper = [c for c in counts if c["machine"] == "capper" and c.get("source", "plc") == "plc"]
+        # Parts the counters caught up after a restart are the PLC's too ("unobserved": made
+        # while the agent was not looking); corrections and manual entries are not.
+        plc = ("plc", "unobserved")
+        filler = [c for c in counts if c["machine"] == "filler" and c.get("source", "plc") in plc]
+        capper = [c for c in counts if c["machine"] == "capper" and c.get("source", "plc") in plc]
         out["counts"] = {
             "filler parts (cycle_count)": (truth["cycle_count"], sum(c["good"] + c["scrap"] for c in filler)),
             "filler scrap (scrap_count)": (truth["scrap_count"], sum(c["scrap"] for c in filler)),

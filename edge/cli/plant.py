@@ -384,10 +384,12 @@ def register(sub: Any) -> None:
     acl.add_argument("--users", action="store_true", help="also list the broker users to create")
     acl.set_defaults(func=cmd_agg_acl)
 
-    from edge.cli import plant_materials, scheduling
+    from edge.cli import plant_masterdata, plant_materials, scheduling
 
     scheduling.register(asub)
     plant_materials.register(asub)
+    plant_masterdata.register(asub)
+    plant_masterdata.register_erp(asub)
 
     c = asub.add_parser("commands", help="commands queued for the lines and their results")
     cfg_arg(c)

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field
 
 from edge.config.base import Id, Model
 from edge.config.materials import BomCfg, MaterialMasterCfg
+from edge.config.operators import OperatorCfg
 from edge.config.production import ProductCfg, ReasonCfg
 from edge.core.parse import check_text
 
@@ -81,6 +82,15 @@ class ProductsBody(Model):
     products: list[ProductCfg]
 
 
+class OperatorsBody(Model):
+    """Body of ``cmd/operators``: the operators who may log in, replacing the config
+    file's. They carry PIN hashes (``lineside operator hash-pin``) only: a field holding
+    a PIN is refused (the model forbids unknown fields) and so is a ``pin_hash`` that is
+    not a hash (the line's cross-checks)."""
+
+    operators: list[OperatorCfg]
+
+
 class MaterialMasterBody(Model):
     """Body of ``cmd/material_master``: a material master that replaces the config file's."""
 
@@ -131,4 +141,5 @@ BODIES: dict[str, type[Model]] = {
     "material_master": MaterialMasterBody,
     "boms": BomsBody,
     "lots": LotsBody,
+    "operators": OperatorsBody,
 }

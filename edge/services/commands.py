@@ -27,6 +27,7 @@ from edge.config.plant import (
     BomsBody,
     LotsBody,
     MaterialMasterBody,
+    OperatorsBody,
     PlanBody,
     ProductsBody,
     ReasonsBody,
@@ -136,6 +137,13 @@ def _apply(line: Line, store: Store, cmd: PlantCommand, body: Model, now: float)
         _check_config(line, store, {"boms": data})
         repo.set_master_data(store, "boms", data, command_id=cmd.id, ts=now)
         return {"boms": len(data)}
+    if isinstance(body, OperatorsBody):
+        # exclude_none: an operator without a PIN or token stays without one in the config.
+        data = [o.model_dump(exclude_none=True) for o in body.operators]
+        _check_config(line, store, {"operators": data})
+        repo.set_master_data(store, "operators", data, command_id=cmd.id, ts=now)
+        # The audit records who may log in, never their hashes.
+        return {"operators": [{"badge": o.badge, "name": o.name, "role": o.role} for o in body.operators]}
     if isinstance(body, ReasonsBody):
         data = [r.model_dump() for r in body.reasons]
         _check_config(line, store, {"reasons": data})

@@ -17,6 +17,7 @@ from typing import Any
 
 from edge.config.line import LineConfig
 from edge.config.materials import BomCfg, MaterialMasterCfg
+from edge.config.operators import OperatorCfg
 from edge.config.production import ProductCfg, ReasonCfg, build_calendar, build_reason_tree
 from edge.config.quality import CharacteristicCfg
 from edge.core.errors import LinesideError, StoreError
@@ -135,8 +136,8 @@ def _remember(base: LineConfig, version: MasterVersion, ctx: LineContext) -> Lin
 
 
 def with_master_data(cfg: LineConfig, master_data: dict[str, Any]) -> LineConfig:
-    """``cfg`` with the plant's reason tree, products, material master and BOMs in place
-    of the file's."""
+    """``cfg`` with the plant's reason tree, products, material master, BOMs and
+    operators in place of the file's."""
     update: dict[str, Any] = {}
     if "reasons" in master_data:
         update["reasons"] = [ReasonCfg.model_validate(r) for r in master_data["reasons"]]
@@ -148,6 +149,8 @@ def with_master_data(cfg: LineConfig, master_data: dict[str, Any]) -> LineConfig
         ]
     if "boms" in master_data:
         update["boms"] = [BomCfg.model_validate(b) for b in master_data["boms"]]
+    if "operators" in master_data:
+        update["operators"] = [OperatorCfg.model_validate(o) for o in master_data["operators"]]
     return cfg.model_copy(update=update) if update else cfg
 
 

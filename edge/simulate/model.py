@@ -57,10 +57,11 @@ class LineModel:
     drift_per_hour: float = 0.0  # grams of fill-weight drift per hour (a worn valve)
     fill_sigma: float = 0.8  # bottle-to-bottle standard deviation of the fill weight (g)
     fill_offset: float = 0.0  # a step change of the filling valve (tests, demos)
-    wear_a_per_hour: float = 3.0
+    wear_a_per_hour: float = 12.0
     """How fast the capper motor's current rises as its bearings wear (amperes per hour
-    of running); the maintenance demo's condition-based plan watches it."""
-    motor_current: float = 4.0
+    of running, up to 9.5 A); the example line's condition-based plan (above 6 A for
+    2 min) opens an order about 7 minutes into the demo."""
+    motor_current: float = 5.0
     lot_every_parts: int = 1000
     """A new lot at the preform feeder every N bottles (``feeder_lot``: PF-0000, PF-0001 …,
     as a scanner on the feeder reports it)."""
@@ -134,7 +135,7 @@ class LineModel:
         self.pressure = 4.1 + 0.05 * math.sin(now / 30.0) + self.rng.gauss(0, 0.01)
         # Bearing wear: the motor draws more current the longer it has run (none at rest).
         if self.state == RUNNING:
-            self.motor_current += self.wear_a_per_hour * dt / 3600.0
+            self.motor_current = min(9.5, self.motor_current + self.wear_a_per_hour * dt / 3600.0)
         self._current_shown = (self.motor_current + self.rng.gauss(0, 0.03)) if self.state == RUNNING else 0.0
 
     def _fill(self, now: float) -> None:

@@ -62,6 +62,35 @@ class DeadLettersCfg(Model):
     """Dead letters older than this are removed."""
 
 
+class ErpCfg(Model):
+    """ERP confirmations (``sync.aggregator.erp``): what each completed order did, sent
+    exactly once per confirmation as an HTTP POST and/or a JSON file in an outbox
+    directory, with an idempotency key."""
+
+    url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    """Endpoint the confirmations are POSTed to (JSON; header ``Idempotency-Key``). A
+    2xx answer acknowledges one; anything else is retried with backoff."""
+    outbox_dir: Path | None = None
+    """Directory an ERP connector picks files up from: ``{key}.json`` per confirmation,
+    written atomically (relative: to the config file)."""
+    token_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
+    """Name of an environment variable holding a bearer token for the endpoint."""
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """Per request."""
+    retry_min_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    """First retry after a failure; doubled per failure of the same confirmation …"""
+    retry_max_s: Annotated[float, Field(gt=0, le=86400)] = 300.0
+    """… up to this."""
+    interval_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    """How often completed orders are looked for and due confirmations sent."""
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> ErpCfg:
+        if self.url is None and self.outbox_dir is None:
+            raise ValueError("erp: give url, outbox_dir or both")
+        return self
+
+
 class AggregatorConfig(Model):
     """The plant aggregator: which lines it accepts and where it keeps their data."""
 
@@ -85,6 +114,8 @@ class AggregatorConfig(Model):
     """Finite-capacity scheduling (``lineside aggregator plan …``); none: no planning."""
     web: WebCfg | None = None
     """The plant web view (``lineside aggregator web``; ``aggregator run`` serves it too)."""
+    erp: ErpCfg | None = None
+    """ERP confirmations of completed orders (absent: none are sent)."""
 
     source: Annotated[Path | None, Field(exclude=True)] = None
 
@@ -133,6 +164,15 @@ def load_aggregator_config(path: str | os.PathLike[str]) -> AggregatorConfig:
             }
         )
         web = web.model_copy(update={"tls": tls})
+    erp = cfg.erp
+    if erp is not None and erp.outbox_dir is not None:
+        erp = erp.model_copy(update={"outbox_dir": p.parent / erp.outbox_dir})
     return cfg.model_copy(
-        update={"mqtt": cfg.mqtt.resolved(p.parent), "store": store, "source": p.parent, "web": web}
+        update={
+            "mqtt": cfg.mqtt.resolved(p.parent),
+            "store": store,
+            "source": p.parent,
+            "web": web,
+            "erp": erp,
+        }
     )

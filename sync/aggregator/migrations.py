@@ -649,3 +649,79 @@ def m005_maintenance(db: Database) -> None:
         )
         """,
     )
+
+
+@AGGREGATOR
+def m007_web_days(db: Database) -> None:
+    """Day rollups beside the hourly ones (state seconds, counts, scrap by reason, and
+    stops by machine, reason and state with their seconds and count), so that a plant
+    year report sums 365 rows per line instead of 8,760 and joins nothing. Filled from
+    the hourly rollups when a store gains them (``store.AggregatorStore``)."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE rollup_state_days (
+            line TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            day DOUBLE PRECISION NOT NULL,
+            state TEXT NOT NULL,
+            seconds DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, machine, day, state)
+        );
+        CREATE TABLE rollup_counts_days (
+            line TEXT NOT NULL,
+            machine TEXT NOT NULL,
+            day DOUBLE PRECISION NOT NULL,
+            good BIGINT NOT NULL,
+            scrap BIGINT NOT NULL,
+            ideal_s DOUBLE PRECISION NOT NULL,
+            good_ideal_s DOUBLE PRECISION NOT NULL,
+            startup_scrap_ideal_s DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, machine, day)
+        );
+        CREATE TABLE rollup_scrap_days (
+            line TEXT NOT NULL,
+            day DOUBLE PRECISION NOT NULL,
+            reason TEXT NOT NULL,
+            scrap BIGINT NOT NULL,
+            PRIMARY KEY (line, day, reason)
+        );
+        CREATE TABLE rollup_stops_days (
+            line TEXT NOT NULL,
+            day DOUBLE PRECISION NOT NULL,
+            machine TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            micro INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            seconds DOUBLE PRECISION NOT NULL,
+            stops BIGINT NOT NULL,
+            PRIMARY KEY (line, day, machine, reason, micro, state)
+        )
+        """,
+    )
+
+
+@AGGREGATOR
+def m008_plant_it(db: Database) -> None:
+    """ERP confirmations: an outbox of what each completed order did, one row per
+    confirmation keyed by its idempotency key (so a confirmation is queued once however
+    often the exporter looks), sent until the ERP acknowledges it."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE erp_outbox (
+            id TEXT PRIMARY KEY,
+            line TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created DOUBLE PRECISION NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try DOUBLE PRECISION NOT NULL,
+            last_error TEXT NOT NULL DEFAULT '',
+            sent_at DOUBLE PRECISION
+        );
+        CREATE INDEX erp_outbox_due ON erp_outbox (state, next_try)
+        """,
+    )

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from edge.logic.production.oee import Kpi
 from edge.logic.quality.capability import capability
 from sync.aggregator.config import AggregatorConfig, AggregatorLine
-from sync.aggregator.rollups import HOUR, hour_of, split_hours
+from sync.aggregator.rollups import DAY, HOUR, hour_of, split_hours
 from sync.aggregator.store import AggregatorStore
 
 #: States that are not planned production time.
@@ -102,11 +102,14 @@ class PlantView:
                 state[(line, name)] = json.loads(data)
             except ValueError:
                 continue
+        keys = [ln.key for ln in self.cfg.lines]
+        marks = ", ".join("?" for _ in keys)
         stops = {}
         for line, ev, machine, start, st, auto, reason in self.q(
             "SELECT d.line, d.event_id, d.machine, d.start_ts, d.state, d.auto_reason, r.reason FROM downtime d "
             "LEFT JOIN downtime_reasons r ON r.line = d.line AND r.event_id = d.event_id "
-            "WHERE d.end_ts IS NULL ORDER BY d.start_ts"
+            f"WHERE d.line IN ({marks}) AND d.end_ts IS NULL ORDER BY d.start_ts",
+            keys,
         ):
             stops[line] = {
                 "event_id": ev,
@@ -115,11 +118,12 @@ class PlantView:
                 "state": st,
                 "reason": reason or auto,
             }
+        latest = self._latest_changes()
         tiles = []
         for ln in self.cfg.lines:
             s = status.get(ln.key)
             st = s[3] if s else None
-            since = self._state_since(ln, st) if st else None
+            since = next((ts for ts, new in latest.get(ln.key, []) if new == st), None) if st else None
             kpi_msg = state.get((ln.key, "shift_kpi")) or {}
             kpi = kpi_msg.get("kpi") or {}
             co = state.get((ln.key, "current_order")) or {}
@@ -157,22 +161,30 @@ class PlantView:
             )
         return tiles
 
-    def _state_since(self, ln: AggregatorLine, state: str) -> float | None:
-        """When the line entered its current state: the newest change into it among the
-        line's last changes (the line's OEE machine when configured)."""
-        if ln.machine:
-            rows = self.q(
-                "SELECT ts, new FROM state_changes WHERE line = ? AND machine = ? ORDER BY ts DESC LIMIT 1",
-                (ln.key, ln.machine),
-            )
-        else:
-            rows = self.q(
-                "SELECT ts, new FROM state_changes WHERE line = ? ORDER BY seq DESC LIMIT 20", (ln.key,)
-            )
-        for ts, new in rows:
-            if new == state:
-                return float(ts)
-        return None
+    def _latest_changes(self) -> dict[str, list[tuple[float, str]]]:
+        """The newest state changes of each line, newest first: its OEE machine's last
+        one when configured, else the line's last 20 (the board takes the newest into the
+        line's current state as "since"). One round trip: an index probe per line."""
+        parts, params = [], []
+        for i, ln in enumerate(self.cfg.lines):
+            if ln.machine:
+                parts.append(
+                    f"SELECT * FROM (SELECT line, ts, new FROM state_changes WHERE line = ? AND machine = ? "
+                    f"ORDER BY ts DESC LIMIT 1) AS q{i}"
+                )
+                params += [ln.key, ln.machine]
+            else:
+                parts.append(
+                    f"SELECT * FROM (SELECT line, ts, new FROM state_changes WHERE line = ? "
+                    f"ORDER BY seq DESC LIMIT 20) AS q{i}"
+                )
+                params.append(ln.key)
+        out: dict[str, list[tuple[float, str]]] = {}
+        for line, ts, new in self.q(" UNION ALL ".join(parts), params) if parts else []:
+            out.setdefault(line, []).append((float(ts), str(new)))
+        for v in out.values():
+            v.sort(reverse=True)
+        return out
 
     # ------------------------------------------------------------------ timeline
 
@@ -256,7 +268,7 @@ class PlantView:
         acc: dict[float, dict[str, float]] = {}
 
         def a(h: float) -> dict[str, float]:
-            return acc.setdefault(h, {"running": 0.0, "all": 0.0, "planned": 0.0})
+            return acc.setdefault(h, {"running": 0.0, "all": 0.0, "planned": 0.0, "planned_state": 0.0})
 
         for ln in lines:
             machine = self.oee_machine(ln)
@@ -271,6 +283,8 @@ class PlantView:
                     d["running"] += s
                 if st not in NOT_PLANNED:
                     d["all"] += s
+                if st == "planned_stop":
+                    d["planned_state"] += s
             # The open interval after the latest change (not in the rollups yet).
             last = self.q(
                 "SELECT ts, new FROM state_changes WHERE line = ? AND machine = ? ORDER BY ts DESC LIMIT 1",
@@ -295,13 +309,14 @@ class PlantView:
                 kk.ideal_s += float(ideal)
                 kk.good_ideal_s += float(good_ideal)
                 kk.startup_scrap_ideal_s += float(su)
-            for h, seconds, reason, micro, _ev, dstart in self._downtime_hours(
+            for h, seconds, reason, micro, dstart, dstate in self._downtime_hours(
                 ln.key, machine, start, end, now
             ):
                 cls = loss_class(reason, micro, planned_cats, setup_cats)
                 kk, d = k(h), a(h)
                 if cls == "planned":
-                    d["planned"] += seconds
+                    if dstate not in NOT_PLANNED:  # else outside planned time already
+                        d["planned"] += seconds
                 elif cls == "small_stop":
                     kk.micro_stop_s += seconds
                 elif cls == "setup":
@@ -315,31 +330,188 @@ class PlantView:
             kk.run_s = d["running"] + kk.micro_stop_s
             ppt = max(d["all"] - d["planned"], kk.run_s)
             kk.downtime_s = ppt - kk.run_s
-            kk.planned_stop_s = d["planned"]
+            kk.planned_stop_s = d["planned"] + d["planned_state"]
         return dict(sorted(out.items()))
+
+    def _machines(self, lines: list[AggregatorLine]) -> dict[str, str]:
+        """The OEE machine of each line that has one (see :meth:`oee_machine`)."""
+        out = {ln.key: ln.machine for ln in lines if ln.machine}
+        rest = [ln.key for ln in lines if not ln.machine]
+        if rest:
+            marks = ", ".join("?" for _ in rest)
+            out.update(
+                (line, m)
+                for line, m in self.q(
+                    f"SELECT line, min(machine) FROM rollup_counts WHERE line IN ({marks}) GROUP BY line",
+                    rest,
+                )
+                if m
+            )
+        return out
+
+    def _stop_rows(
+        self, keys: list[str], start: float, end: float, now: float
+    ) -> list[tuple[str, str, str | None, bool, float, int, str]]:
+        """(line, machine, reason, micro, seconds, stops, state) of the lines' stops in
+        [start, end), grouped in the database (day rollups for whole days, hours at the
+        edges); open stops up to now. A stop counts in the hour it started (a stop that
+        began before the period adds its seconds, not a stop)."""
+        if not keys:
+            return []
+        marks = ", ".join("?" for _ in keys)
+        hours, days = _split(start, end)
+        rows: list[tuple[str, str, str | None, bool, float, int, str]] = []
+        for a, b in hours:
+            rows += [
+                (str(line), str(m), r or auto, bool(micro), float(s), int(n), str(dst))
+                for line, m, r, auto, micro, dst, s, n in self.q(
+                    "SELECT h.line, d.machine, r.reason, d.auto_reason, d.micro, d.state, sum(h.seconds), "
+                    "sum(CASE WHEN h.hour <= d.start_ts THEN 1 ELSE 0 END) "
+                    "FROM downtime_hours h JOIN downtime d ON d.line = h.line AND d.event_id = h.event_id "
+                    "LEFT JOIN downtime_reasons r ON r.line = h.line AND r.event_id = h.event_id "
+                    f"WHERE h.line IN ({marks}) AND h.hour >= ? AND h.hour < ? "
+                    "GROUP BY h.line, d.machine, r.reason, d.auto_reason, d.micro, d.state",
+                    (*keys, a, b),
+                )
+            ]
+        if days:
+            rows += [
+                (str(line), str(m), reason or None, bool(micro), float(s), int(n), str(dst))
+                for line, m, reason, micro, dst, s, n in self.q(
+                    "SELECT line, machine, reason, micro, state, sum(seconds), sum(stops) FROM rollup_stops_days "
+                    f"WHERE line IN ({marks}) AND day >= ? AND day < ? GROUP BY line, machine, reason, micro, state",
+                    (*keys, *days),
+                )
+            ]
+        for line, m, ds, auto, micro, r, dst in self.q(
+            "SELECT d.line, d.machine, d.start_ts, d.auto_reason, d.micro, r.reason, d.state FROM downtime d "
+            "LEFT JOIN downtime_reasons r ON r.line = d.line AND r.event_id = d.event_id "
+            f"WHERE d.line IN ({marks}) AND d.end_ts IS NULL",
+            keys,
+        ):
+            s = min(now, end) - max(float(ds), start)
+            if s > 0:
+                rows.append((str(line), str(m), r or auto, bool(micro), s, int(float(ds) >= start), str(dst)))
+        return rows
+
+    def period_kpis(
+        self,
+        lines: list[AggregatorLine],
+        start: float,
+        end: float,
+        stops: list[tuple[str, str, str | None, bool, float, int, str]] | None = None,
+    ) -> dict[str, Kpi]:
+        """Plant-side KPIs of each line over [start, end) (whole hours), summed in the
+        database: a handful of grouped queries however long the period and however many
+        lines (what a plant year report needs)."""
+        start, end = hour_of(start), _ceil_hour(end)
+        now = time.time()
+        planned_cats, setup_cats = _planned_cats(self.cfg)
+        machines = self._machines(lines)
+        out = {ln.key: Kpi(start, end, calendar_s=end - start) for ln in lines}
+        if not machines:
+            return out
+        keys = list(machines)
+        ", ".join("?" for _ in keys)
+        acc = {k: {"running": 0.0, "all": 0.0, "planned": 0.0, "planned_state": 0.0} for k in keys}
+
+        def add_state(line: str, st: str, s: float) -> None:
+            if st == "running":
+                acc[line]["running"] += s
+            if st not in NOT_PLANNED:
+                acc[line]["all"] += s
+            if st == "planned_stop":
+                acc[line]["planned_state"] += s
+
+        for line, m, st, s in self.q(
+            *_union(
+                "line, machine, state",
+                "seconds",
+                "rollup_state",
+                "rollup_state_days",
+                keys,
+                start,
+                end,
+                "line, machine, state",
+            )
+        ):
+            if machines.get(line) == m:
+                add_state(line, str(st), float(s))
+        if now > start:
+            for line, m in machines.items():
+                last = self.q(
+                    "SELECT ts, new FROM state_changes WHERE line = ? AND machine = ? ORDER BY ts DESC LIMIT 1",
+                    (line, m),
+                )
+                if last and min(now, end) > max(float(last[0][0]), start):
+                    add_state(line, str(last[0][1]), min(now, end) - max(float(last[0][0]), start))
+        for line, m, good, scrap, ideal, good_ideal, su in self.q(
+            *_union(
+                "line, machine",
+                "good, scrap, ideal_s, good_ideal_s, startup_scrap_ideal_s",
+                "rollup_counts",
+                "rollup_counts_days",
+                keys,
+                start,
+                end,
+                "line, machine",
+            )
+        ):
+            if machines.get(line) == m:
+                k = out[line]
+                k.good, k.scrap = int(good), int(scrap)
+                k.ideal_s, k.good_ideal_s, k.startup_scrap_ideal_s = (
+                    float(ideal),
+                    float(good_ideal),
+                    float(su),
+                )
+        if stops is None:
+            stops = self._stop_rows(keys, start, end, now)
+        for line, m, reason, micro, seconds, n, dstate in stops:
+            if machines.get(line) != m:
+                continue
+            k, cls = out[line], loss_class(reason, micro, planned_cats, setup_cats)
+            if cls == "planned":
+                # A planned stop in a state outside planned time already is not subtracted twice.
+                if dstate not in NOT_PLANNED:
+                    acc[line]["planned"] += seconds
+            elif cls == "small_stop":
+                k.micro_stop_s += seconds
+            elif cls == "setup":
+                k.setup_s += seconds
+            else:
+                k.breakdown_s += seconds
+                k.failures += n
+        for line, d in acc.items():
+            k = out[line]
+            k.run_s = d["running"] + k.micro_stop_s
+            ppt = max(d["all"] - d["planned"], k.run_s)
+            k.downtime_s = ppt - k.run_s
+            k.planned_stop_s = d["planned"] + d["planned_state"]
+        return out
 
     def _downtime_hours(
         self, line: str, machine: str, start: float, end: float, now: float
-    ) -> list[tuple[float, float, str | None, bool, str, float]]:
-        """(hour, seconds, reason, micro, event id, event start) of the machine's stops."""
+    ) -> list[tuple[float, float, str | None, bool, float, str]]:
+        """(hour, seconds, reason, micro, event start, state) of the machine's stops."""
         rows = [
-            (float(h), float(s), r or auto, bool(micro), ev, float(ds))
-            for h, s, r, auto, micro, ev, ds in self.q(
-                "SELECT h.hour, h.seconds, r.reason, d.auto_reason, d.micro, d.event_id, d.start_ts "
+            (float(h), float(s), r or auto, bool(micro), float(ds), str(st))
+            for h, s, r, auto, micro, ds, st in self.q(
+                "SELECT h.hour, h.seconds, r.reason, d.auto_reason, d.micro, d.start_ts, d.state "
                 "FROM downtime_hours h JOIN downtime d ON d.line = h.line AND d.event_id = h.event_id "
                 "LEFT JOIN downtime_reasons r ON r.line = h.line AND r.event_id = h.event_id "
                 "WHERE h.line = ? AND h.hour >= ? AND h.hour < ? AND d.machine = ?",
                 (line, start, end, machine),
             )
         ]
-        for ev, ds, auto, micro, r in self.q(
-            "SELECT d.event_id, d.start_ts, d.auto_reason, d.micro, r.reason FROM downtime d "
+        for ds, auto, micro, r, st in self.q(
+            "SELECT d.start_ts, d.auto_reason, d.micro, r.reason, d.state FROM downtime d "
             "LEFT JOIN downtime_reasons r ON r.line = d.line AND r.event_id = d.event_id "
             "WHERE d.line = ? AND d.end_ts IS NULL AND d.machine = ?",
             (line, machine),
         ):
             for h, s in split_hours(max(float(ds), start), min(now, end)):
-                rows.append((h, s, r or auto, bool(micro), ev, float(ds)))
+                rows.append((h, s, r or auto, bool(micro), float(ds), str(st)))
         return rows
 
     def trend(self, line: str, start: float, end: float, by: str) -> list[dict[str, Any]]:
@@ -382,46 +554,34 @@ class PlantView:
         """Downtime by category, each with its reasons (seconds, stops), longest first;
         all machines of the lines, planned stops included and marked."""
         start, end = hour_of(start), _ceil_hour(end)
+        now = time.time()
+        return self._pareto_of(self._stop_rows([ln.key for ln in lines], start, end, now))
+
+    def _pareto_of(
+        self, stops: list[tuple[str, str, str | None, bool, float, int, str]]
+    ) -> list[dict[str, Any]]:
         planned_cats, setup_cats = _planned_cats(self.cfg)
         cats: dict[str, dict[str, Any]] = {}
-        now = time.time()
-        for ln in lines:
-            rows = self.q(
-                "SELECT r.reason, d.auto_reason, d.micro, sum(h.seconds), count(DISTINCT h.event_id) "
-                "FROM downtime_hours h JOIN downtime d ON d.line = h.line AND d.event_id = h.event_id "
-                "LEFT JOIN downtime_reasons r ON r.line = h.line AND r.event_id = h.event_id "
-                "WHERE h.line = ? AND h.hour >= ? AND h.hour < ? GROUP BY r.reason, d.auto_reason, d.micro",
-                (ln.key, start, end),
+        rows = [(reason, None, micro, seconds, n) for _l, _m, reason, micro, seconds, n, _st in stops]
+        for r, auto, micro, seconds, n in rows:
+            reason = r or auto or "unexplained"
+            cat = category(r or auto)
+            c = cats.setdefault(
+                cat,
+                {
+                    "category": cat,
+                    "loss": loss_class(r or auto, False, planned_cats, setup_cats),
+                    "seconds": 0.0,
+                    "stops": 0,
+                    "reasons": {},
+                },
             )
-            rows += [
-                (r, auto, micro, sum(s for _, s in split_hours(max(float(ds), start), min(now, end))), 1)
-                for ds, auto, micro, r in self.q(
-                    "SELECT d.start_ts, d.auto_reason, d.micro, r.reason FROM downtime d LEFT JOIN downtime_reasons r "
-                    "ON r.line = d.line AND r.event_id = d.event_id WHERE d.line = ? AND d.end_ts IS NULL",
-                    (ln.key,),
-                )
-            ]
-            for r, auto, micro, seconds, n in rows:
-                reason = r or auto or "unexplained"
-                cat = category(r or auto)
-                c = cats.setdefault(
-                    cat,
-                    {
-                        "category": cat,
-                        "loss": loss_class(r or auto, False, planned_cats, setup_cats),
-                        "seconds": 0.0,
-                        "stops": 0,
-                        "reasons": {},
-                    },
-                )
-                c["seconds"] += float(seconds or 0)
-                c["stops"] += int(n)
-                rr = c["reasons"].setdefault(
-                    reason, {"reason": reason, "seconds": 0.0, "stops": 0, "micro": 0}
-                )
-                rr["seconds"] += float(seconds or 0)
-                rr["stops"] += int(n)
-                rr["micro"] += int(n) if micro else 0
+            c["seconds"] += float(seconds or 0)
+            c["stops"] += int(n)
+            rr = c["reasons"].setdefault(reason, {"reason": reason, "seconds": 0.0, "stops": 0, "micro": 0})
+            rr["seconds"] += float(seconds or 0)
+            rr["stops"] += int(n)
+            rr["micro"] += int(n) if micro else 0
         out = []
         for c in sorted(cats.values(), key=lambda c: -c["seconds"]):
             c["reasons"] = sorted(c["reasons"].values(), key=lambda r: -r["seconds"])
@@ -566,29 +726,30 @@ class PlantView:
         scrap by reason over any period and scope, from the hourly rollups."""
         lines = scope_lines(self.cfg, scope)
         start, end = hour_of(start), _ceil_hour(end)
+        stops = self._stop_rows([ln.key for ln in lines], start, end, time.time())
+        kpis = self.period_kpis(lines, start, end, stops)
         per_line = []
         total: Kpi | None = None
         for ln in lines:
-            kl: Kpi | None = None
-            for _h, k in self.hourly([ln], start, end).items():
-                kl = _add(kl, k, start)
-            kl = kl or Kpi(start, end)
-            kl.end, kl.calendar_s = end, end - start
+            kl = kpis[ln.key]
             per_line.append({"line": ln.key, "name": ln.line, "site": ln.site, "area": ln.area} | _kpi(kl))
             total = _add(total, kl, start)
         total = total or Kpi(start, end)
         total.end, total.calendar_s = end, (end - start) * len(lines)
         keys = [ln.key for ln in lines]
-        marks = ", ".join("?" for _ in keys)
+        ", ".join("?" for _ in keys)
         scrap = [
             {"reason": r, "scrap": int(n)}
-            for r, n in self.q(
-                f"SELECT reason, sum(scrap) FROM rollup_scrap WHERE line IN ({marks}) AND hour >= ? AND hour < ? "
-                "GROUP BY reason ORDER BY sum(scrap) DESC",
-                (*keys, start, end),
+            for r, n in sorted(
+                self.q(
+                    *_union(
+                        "reason", "scrap", "rollup_scrap", "rollup_scrap_days", keys, start, end, "reason"
+                    )
+                ),
+                key=lambda x: -int(x[1]),
             )
         ]
-        pareto = self.pareto(lines, start, end)
+        pareto = self._pareto_of(stops)
         top = sorted(
             ({"category": c["category"], **r} for c in pareto for r in c["reasons"]),
             key=lambda r: -r["seconds"],
@@ -665,6 +826,40 @@ class PlantView:
                 (limit,),
             )
         ]
+
+
+def _split(start: float, end: float) -> tuple[list[tuple[float, float]], tuple[float, float] | None]:
+    """[start, end) (whole hours) as hour ranges at the edges and the whole UTC days between."""
+    d0, d1 = math.ceil(start / DAY) * DAY, math.floor(end / DAY) * DAY
+    if d0 >= d1:
+        return [(start, end)], None
+    return [(a, b) for a, b in ((start, d0), (d1, end)) if b > a], (d0, d1)
+
+
+def _union(
+    keys_cols: str,
+    sum_cols: str,
+    hourly: str,
+    daily: str,
+    lines: list[str],
+    start: float,
+    end: float,
+    group: str,
+) -> tuple[str, list[Any]]:
+    """SQL summing ``sum_cols`` by ``group`` over an hourly rollup at the period's edges
+    and its day rollup for the whole days between (one statement)."""
+    marks = ", ".join("?" for _ in lines)
+    hours, days = _split(start, end)
+    parts, params = [], []
+    cols = f"{keys_cols}, {sum_cols}"
+    for a, b in hours:
+        parts.append(f"SELECT {cols} FROM {hourly} WHERE line IN ({marks}) AND hour >= ? AND hour < ?")
+        params += [*lines, a, b]
+    if days:
+        parts.append(f"SELECT {cols} FROM {daily} WHERE line IN ({marks}) AND day >= ? AND day < ?")
+        params += [*lines, *days]
+    sums = ", ".join(f"sum({c.strip()})" for c in sum_cols.split(","))
+    return f"SELECT {group}, {sums} FROM ({' UNION ALL '.join(parts)}) AS u GROUP BY {group}", params
 
 
 def _ceil_hour(ts: float) -> float:

@@ -274,6 +274,7 @@ def stock_moves(db: Database, line: str, records: list[dict[str, Any]]) -> None:
 
 # The plant web view's tables and hourly rollups (``sync.aggregator.rollups``).
 projection("downtime")(rollups.downtime_hours)
+projection("downtime_edits")(rollups.downtime_reason_days)
 projection("state_changes")(rollups.state_changes)
 projection("counts")(rollups.counts)
 projection("spc_points")(rollups.spc_points)

@@ -70,6 +70,7 @@ class Aggregator:
         #: Repeating faults (the broker, the plant store, commands) logged once, with recovery.
         self.faults = FaultLog(log)
         self.planner: Any = None
+        self.erp: Any = None
         self.counts: dict[str, int] = {
             "messages": 0,
             "records": 0,
@@ -84,6 +85,10 @@ class Aggregator:
         self._connect()
         for target, name in ((self._ingest_loop, "ingest"), (self._command_loop, "commands")):
             t = threading.Thread(target=target, name=f"aggregator-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        if self.cfg.erp is not None:
+            t = threading.Thread(target=self._erp_loop, name="aggregator-erp", daemon=True)
             t.start()
             self._threads.append(t)
         if self.cfg.scheduling is not None and self.cfg.scheduling.replan.watch:
@@ -390,6 +395,32 @@ class Aggregator:
             self._ack_sent[key] = now
             self.counts["acks"] += 1
             del self._dirty[key]
+
+    # ------------------------------------------------------------------ ERP confirmations
+
+    def _erp_loop(self) -> None:
+        """Its own store connection: an ERP that is slow to answer never holds up the ingest."""
+        from sync.aggregator.erp import ErpExporter
+
+        assert self.cfg.erp is not None
+        store: AggregatorStore | None = None
+        while True:
+            try:
+                if store is None:
+                    store = open_store(self.cfg)
+                    self.erp = ErpExporter(self.cfg, store)
+                self.erp.step()
+            except Exception as e:
+                self.faults.fault("erp", str(e), what="cannot export ERP confirmations")
+                if store is not None:
+                    store.close()
+                store = None
+            else:
+                self.faults.recovered("erp", "exporting ERP confirmations")
+            if self._stop.wait(self.cfg.erp.interval_s):
+                break
+        if store is not None:
+            store.close()
 
     # ------------------------------------------------------------------ commands down
 

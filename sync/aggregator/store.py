@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.core import auditsig
-from sync.aggregator import migrations
+from sync.aggregator import migrations, rollups
 from sync.aggregator.config import AggregatorConfig
 from sync.aggregator.db import Database
 from sync.aggregator.projections import project
@@ -68,8 +68,12 @@ class AggregatorStore:
         #: against it as they arrive (see :meth:`_verify_audit`).
         self.audit_keys: dict[str, str | None] = {}
         self._audit_pub: dict[str, Any] = {}
-        if "m007_web" in migrations.apply(self.db):
+        applied = migrations.apply(self.db)
+        if "m007_web" in applied:
             self._backfill(WEB_STREAMS)
+        elif "m007_web_days" in applied:
+            with self.tx():
+                rollups.rebuild_days(self.db)
 
     def _backfill(self, streams: tuple[str, ...], chunk: int = 5000) -> None:
         """Feed the records a store already holds through the projections of ``streams``

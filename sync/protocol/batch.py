@@ -17,12 +17,26 @@ from sync.protocol.payloads import (
     _check_batch,
     _payload_error,
     decode,
-    records_finite,
 )
 from sync.protocol.topics import VERSION
 
 _RECORDS_KEY = re.compile(r'"records"\s*:\s*\[')
-_SCAN = json.JSONDecoder().raw_decode
+
+
+def _finite_float(text: str) -> float:
+    v = float(text)
+    if v - v != 0:  # 1e999 and the like overflow to infinity
+        raise ValueError("not a finite number")
+    return v
+
+
+def _no_constant(text: str) -> float:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+#: The records scanner refuses NaN, Infinity and numbers that overflow as it reads (a
+#: payload holding one takes the plain path, which refuses it with its field named).
+_SCAN = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant).raw_decode
 _WS = " \t\n\r"
 #: One encoder reused: json.dumps with arguments builds a new encoder per call.
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -51,8 +65,6 @@ def decode_batch(data: bytes | str) -> tuple[Batch, list[str]]:
             raise _payload_error(Batch, e) from None
         try:
             _check_batch(h, records)
-            if not records_finite(records):
-                raise ValueError("records: NaN or infinity (JSON numbers are finite)")
         except ValueError as e:
             raise PayloadError("schema", f"Batch: (payload): {e}") from None
         return Batch.model_construct(**dict(h), records=records), texts

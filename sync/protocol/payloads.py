@@ -24,19 +24,6 @@ def finite(v: Any) -> bool:
     return True
 
 
-def records_finite(records: list[dict[str, Any]]) -> bool:
-    """:func:`finite` over a batch's records, flat fields first (the hot path)."""
-    for r in records:
-        for x in r.values():
-            t = type(x)
-            if t is float:
-                if x - x != 0:
-                    return False
-            elif (t is dict or t is list) and not finite(x):
-                return False
-    return True
-
-
 #: A store's incarnation: 32 hex digits chosen at random when the store was created
 #: ("" from a sender that predates incarnations).
 INCARNATION_RE = r"^([0-9a-f]{32})?$"
@@ -183,7 +170,7 @@ class Command(Payload):
     """A command down to a line; ``id`` makes replays idempotent."""
 
     id: Annotated[str, Field(min_length=1, max_length=100)]
-    kind: Literal["work_order", "reasons", "products", "plan", "material_master", "boms", "lots"]
+    kind: Literal["work_order", "reasons", "products", "plan", "material_master", "boms", "lots", "operators"]
     issued_at: float
     body: dict[str, Any]
     """Validated by the line against its own model of ``kind``

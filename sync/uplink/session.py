@@ -87,6 +87,8 @@ class Uplink:
         self.faults = FaultLog(log)
         self._counts: dict[str, Any] = {"connects": 0, "last_ack": None, "commands": 0}
         self._feed: UplinkFeed | None = None
+        #: Something the retained state reports changed (a command applied): publish now.
+        self._state_changed = False
         self._source: StoreSource | None = None
 
     # ------------------------------------------------------------------ companion
@@ -172,9 +174,10 @@ class Uplink:
                     # New rows committed: if the line's state changed, the plant hears it
                     # now, not at the next status interval (the web board's 2 s promise).
                     state = self._line_state() if woke else published_state
-                    if now >= next_status or state != published_state:
+                    if now >= next_status or state != published_state or self._state_changed:
                         next_status = now + self.ucfg.status_interval_s
                         published_state = state
+                        self._state_changed = False
                         self._publish_state()
                     for t in self.engine.check_timeouts(now):
                         # Once per stream until an ack moves it again (the resends double
@@ -316,6 +319,7 @@ class Uplink:
             if answer is not None:
                 self._counts["commands"] += 1
                 self._client.publish(self.topics.cmd_ack, answer, qos=1)
+                self._state_changed = True  # the dispatch list changed: the plant sees it now
 
     def _ack(self, topic: str, payload: bytes) -> None:
         try:

@@ -98,6 +98,16 @@ class SimThread:
         finally:
             await self.sim.stop()
 
+    def stop_line(self, on: bool) -> None:
+        """Set the palletiser's StopLine bit at the simulated PLC. The model reads its
+        writable tags back from the PLC every tick, so setting ``model.stop_line`` alone
+        is undone at the next tick."""
+        for srv, points in self.sim.enip:
+            for name, signal, _t in points:
+                if signal == "stop_line":
+                    srv.set(name, on)
+        self.sim.model.stop_line = on
+
     def __enter__(self) -> SimThread:
         self.thread.start()
         assert self._ready.wait(20), "the simulator did not start"
@@ -175,7 +185,14 @@ def rig(tmp_path: Path) -> Iterator[dict[str, Any]]:
         with SimThread(cfg) as sim:
             procs.append(start("aggregator", "run", "-c", str(agg_cfg)))
             procs.append(start("run", "-c", str(cfg)))
-            yield {"cfg": cfg, "agg": agg_cfg, "sim": sim.sim, "proxy": proxy, "db": tmp_path / "line1.db"}
+            yield {
+                "cfg": cfg,
+                "agg": agg_cfg,
+                "sim": sim.sim,
+                "simthread": sim,
+                "proxy": proxy,
+                "db": tmp_path / "line1.db",
+            }
     finally:
         errs = [stop(p) for p in reversed(procs)]
         proxy.close()
@@ -221,7 +238,7 @@ def test_replan_on_a_line_down_reaches_the_line_and_offline_resequencing_reaches
     assert all(r["planned_start"] is not None and r["adherence"] for r in listed[: len(plan)])
 
     # The line's PLC stops it; past the threshold (6 s) the planner proposes a replan.
-    rig["sim"].model.stop_line = True
+    rig["simthread"].stop_line(True)
 
     def proposed() -> dict[str, Any] | None:
         row = cli("aggregator", "plan", "show", "-c", agg, "--json")
@@ -243,7 +260,7 @@ def test_replan_on_a_line_down_reaches_the_line_and_offline_resequencing_reaches
         30,
         "the new sequence at the line",
     )
-    rig["sim"].model.stop_line = False
+    rig["simthread"].stop_line(False)
 
     # The plant link goes dead; the next planned order's material is not staged.
     rig["proxy"].go_silent()

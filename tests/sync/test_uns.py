@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,18 @@ ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def retained(port: int, topic: str, count: int) -> dict[str, Any]:
-    """topic → payload of the ``count`` retained messages under ``topic`` (mosquitto_sub)."""
+    """topic → payload of the ``count`` retained messages under ``topic`` (mosquitto_sub).
+    A message still on its way when mosquitto_sub subscribes arrives live, not retained,
+    and ends ``--retained-only`` early: then it reads again."""
+    for _ in range(20):
+        found = _retained_once(port, topic, count)
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    return found
+
+
+def _retained_once(port: int, topic: str, count: int) -> dict[str, Any]:
     exe = shutil.which("mosquitto_sub")
     if exe is None:
         pytest.fail("mosquitto_sub is needed: apt-get install mosquitto-clients")

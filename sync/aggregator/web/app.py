@@ -170,6 +170,7 @@ class LiveBoard:
         self.app = app
         self.subscribers: set[asyncio.Queue[str]] = set()
         self.tiles: dict[str, str] = {}
+        self.seen: dict[str, str] = {}
         self.task: asyncio.Task[None] | None = None
         self.polls = 0
 
@@ -178,14 +179,20 @@ class LiveBoard:
             try:
                 tiles = await run_in_threadpool(self.app.view.board)
                 self.polls += 1
+                changed = []
                 for t in tiles:
-                    html = self.app.render_tile(t)
-                    if self.tiles.get(t["line"]) != html:
+                    key = json.dumps({k: v for k, v in t.items() if k != "now"}, sort_keys=True, default=str)
+                    if self.seen.get(t["line"]) != key:
+                        self.seen[t["line"]] = key
+                        html = self.app.render_tile(t)
                         self.tiles[t["line"]] = html
-                        msg = "event: tile\ndata: " + json.dumps({"line": t["line"], "html": html}) + "\n\n"
-                        for q in list(self.subscribers):
-                            if q.qsize() < 500:
-                                q.put_nowait(msg)
+                        changed.append({"line": t["line"], "html": html})
+                if changed:
+                    # One message per poll for all tiles that changed, encoded once.
+                    msg = "event: tiles\ndata: " + json.dumps(changed) + "\n\n"
+                    for q in list(self.subscribers):
+                        if q.qsize() < 100:
+                            q.put_nowait(msg)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the store away for a moment: try again
@@ -679,6 +686,47 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
         await run_in_threadpool(w.audit, request, s, f"plan.{action}", f"plan {pid}", "", meaning)
         return RedirectResponse(f"/planning?plan={pid}", 303)
 
+    # ------------------------------------------------------------------ materials, trace
+
+    @guarded()
+    async def materials(request: Request, s: Session) -> Response:
+        from sync.aggregator import materials as mat
+
+        def load() -> dict[str, Any]:
+            return {"lots": mat.lot_list(w.cfg), "holds": mat.holds(w.cfg, open_only=True)}
+
+        d = await run_in_threadpool(load)
+        return w.page(request, "materials.html", s, lots=d["lots"], holds=d["holds"])
+
+    @guarded()
+    async def trace(request: Request, s: Session) -> Response:
+        from sync.aggregator import materials as mat
+
+        ident = (request.query_params.get("id") or "").strip()
+        result, error = None, None
+        if ident:
+            try:
+                result = await run_in_threadpool(lambda: mat.trace(w.cfg, ident))
+            except LinesideError as e:
+                error = str(e)
+        return w.page(
+            request,
+            "trace.html",
+            s,
+            ident=ident,
+            result=result,
+            error=error,
+            graph=_trace_graph(result) if result else None,
+        )
+
+    @guarded()
+    async def maintenance(request: Request, s: Session) -> Response:
+        from sync.aggregator.queries import plant_maintenance
+
+        text, a, b = _period(request, "30d")
+        rows = await run_in_threadpool(lambda: plant_maintenance(w.cfg, since=a, until=b))
+        return w.page(request, "maintenance.html", s, rows=rows, period=text, start=a, end=b)
+
     # ------------------------------------------------------------------ quality, audit
 
     @guarded()
@@ -721,6 +769,9 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
         Route("/planning", planning),
         Route("/planning/{pid:int}/{action}", plan_action, methods=["POST"]),
         Route("/quality", quality),
+        Route("/materials", materials),
+        Route("/maintenance", maintenance),
+        Route("/trace", trace),
         Route("/audit", audit),
         Route("/health", health),
         Mount("/static", StaticFiles(packages=[("sync.aggregator.web", "static")]), name="static"),
@@ -745,6 +796,52 @@ def _scopes(cfg: AggregatorConfig) -> list[tuple[str, str]]:
     ):
         out += [(f"{kind}:{n}", f"{kind} {n}") for n in names]
     return out
+
+
+def _trace_graph(result: dict[str, Any], width: float = 1000.0) -> dict[str, Any]:
+    """SVG geometry of a genealogy: the lot traced in the middle, what it was made from
+    to the left (one column per level), what was made from it to the right."""
+    cols: dict[int, list[str]] = {0: [result["id"]]}
+    edges = []
+    for e in result["backward"]:
+        cols.setdefault(-e["level"], [])
+        if e["parent"] not in cols[-e["level"]]:
+            cols[-e["level"]].append(e["parent"])
+        edges.append((e["parent"], e["child"], e.get("material") or ""))
+    for e in result["forward"]:
+        cols.setdefault(e["level"], [])
+        if e["child"] not in cols[e["level"]]:
+            cols[e["level"]].append(e["child"])
+        edges.append((e["parent"], e["child"], e.get("material") or ""))
+    levels = sorted(cols)
+    step = width / max(len(levels), 1)
+    pos: dict[str, tuple[float, float]] = {}
+    nodes = []
+    for i, lv in enumerate(levels):
+        for j, lot in enumerate(cols[lv]):
+            if lot in pos:
+                continue
+            pos[lot] = (i * step + 10, 20 + j * 44)
+            info = result["lots"].get(lot, {})
+            held = bool(info.get("holds")) or any(m.get("order_holds") for m in info.get("made", []))
+            status = (info.get("received") or {}).get("status", "")
+            nodes.append(
+                {
+                    "lot": lot,
+                    "x": pos[lot][0],
+                    "y": pos[lot][1],
+                    "root": lv == 0,
+                    "held": held,
+                    "status": status,
+                }
+            )
+    lines = [
+        {"x1": pos[a][0] + 150, "y1": pos[a][1] + 14, "x2": pos[b][0], "y2": pos[b][1] + 14, "material": m}
+        for a, b, m in edges
+        if a in pos and b in pos
+    ]
+    height = 40 + 44 * max((len(v) for v in cols.values()), default=1)
+    return {"nodes": nodes, "edges": lines, "width": width + 170, "height": height}
 
 
 def _plan_gantt(plan: dict[str, Any] | None, width: float = 1000.0) -> dict[str, Any] | None:

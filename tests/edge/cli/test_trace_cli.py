@@ -37,6 +37,8 @@ def test_trace_text_lists_array_and_text_tags_by_count(
         )
     assert main(["trace", "-c", str(path), "L-42"]) == 0
     out = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("    ")}
-    assert out["palletiser.zone_temps"].split()[1:] == ["5", "samples"]
-    assert out["filler.recipe"].split()[1:] == ["5", "samples"]
-    assert "min 500  mean 502  max 504" in out["filler.fill_weight"]
+    assert out["palletiser.zone_temps"].split()[1:] == ["5", "samples", "0", "changes"]
+    assert out["filler.recipe"].split()[1:] == ["5", "samples", "0", "changes"]
+    # Time-weighted (sample-and-hold): 504 holds from t0+4 to the lot's end at t0+10.
+    assert "min 500  mean 503  max 504" in out["filler.fill_weight"]  # (500+501+502+503+6×504)/10
+    assert "4 changes" in out["filler.fill_weight"]

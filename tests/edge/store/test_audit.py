@@ -128,3 +128,46 @@ def test_the_public_key_checks_the_chain_without_the_private_key(
     assert len(pub) == 64 and pub == public_key_path(st.path).read_text().strip()
     key_path(st.path).rename(key_path(st.path).with_suffix(".moved"))  # as a user who cannot read it
     assert main(["audit", "verify", "-c", str(cfgfile)]) == 0
+
+
+def test_a_store_signed_with_the_old_hmac_key_still_verifies_and_carries_on_with_ed25519(
+    tmp_path: Path,
+) -> None:
+    """Stores from before Ed25519: their HMAC entries are checked with their old key, new
+    entries are Ed25519, and an HMAC entry after those is refused (no way back)."""
+    import secrets
+
+    from edge.core import auditsig
+    from edge.store.audit import legacy_key_path
+
+    st = Store(tmp_path / "old.db")
+    old = secrets.token_bytes(32)
+    legacy_key_path(st.path).write_text(old.hex())
+    row = {
+        "ts": 1.0,
+        "who": "op",
+        "action": "a",
+        "entity": "e",
+        "old": None,
+        "new": None,
+        "why": "",
+        "meaning": None,
+    }
+    mac = auditsig.legacy_mac(old, GENESIS, 1, row)
+    st.db.execute(
+        "INSERT INTO audit (seq, ts, who, action, entity, old, new, why, meaning, prev, mac) "
+        "VALUES (1, 1.0, 'op', 'a', 'e', NULL, NULL, '', NULL, ?, ?)",
+        (GENESIS, mac),
+    )
+    with st.transaction(sync_full=True):
+        st.audit(who="op", action="b", entity="e", meaning="performed")
+    assert problems(st) == []
+    last = st.db.execute("SELECT mac FROM audit WHERE seq = 2").fetchone()[0]
+    assert len(last) == 128
+    forged = auditsig.legacy_mac(old, last, 3, row)  # someone with the old key, after the switch
+    st.db.execute(
+        "INSERT INTO audit (seq, ts, who, action, entity, old, new, why, meaning, prev, mac) "
+        "VALUES (3, 1.0, 'op', 'a', 'e', NULL, NULL, '', NULL, ?, ?)",
+        (last, forged),
+    )
+    assert (3, "edited or inserted") in problems(st)

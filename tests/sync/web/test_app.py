@@ -121,6 +121,8 @@ def test_planner_releases_an_order_and_it_is_queued_and_audited(client: TestClie
         assert [c["body"]["order_id"] for c in cmds] == ["WO-7"] and cmds[0]["body"]["quantity"] == 500
     finally:
         st.close()
+    r = client.post("/planning/99/approve", data={"csrf": csrf})
+    assert r.status_code == 400 and "no plan 99" in r.text
     bad = client.post(
         "/orders/release", data={"csrf": csrf, "line": KEY, "order_id": "bad id!", "product": "P"}
     )
@@ -170,9 +172,98 @@ def test_other_pages_render(client: TestClient) -> None:
         "/andon",
         "/quality",
         "/planning",
+        "/maintenance",
+        "/maintenance?period=year",
         f"/orders?line={KEY}",
         "/health",
         "/static/uplot/uPlot.iife.min.js",
     ):
         assert client.get(path).status_code == 200, path
     assert "above USL" in client.get("/quality").text
+
+
+def test_materials_and_a_trace_through_two_levels(client: TestClient, store_path: str) -> None:
+    from tests.sync.web.plant import ingest, record
+
+    st = AggregatorStore(store_path)
+    links = [
+        record(
+            "lot_links",
+            1,
+            ts=H0,
+            parent="PREFORM-7",
+            child="LOT-B1",
+            material="PREFORM",
+            location="",
+            quantity=100.0,
+            order_id="WO-1",
+        ),
+        record(
+            "lot_links",
+            2,
+            ts=H0,
+            parent="LOT-B1",
+            child="PAL-1",
+            material="COLA-500",
+            location="",
+            quantity=50.0,
+            order_id="WO-2",
+        ),
+    ]
+    ingest(st, "lot_links", links)
+    st.close()
+    login(client, "victor")
+    assert client.get("/materials").status_code == 200
+    page = client.get("/trace", params={"id": "LOT-B1"}).text
+    assert "PREFORM-7" in page and "PAL-1" in page and 'aria-label="genealogy"' in page
+    missing = client.get("/trace", params={"id": "NOPE"}).text
+    assert "no lot the plant knows" in missing
+
+
+def test_a_proposed_plan_as_a_gantt_approved_from_the_page(client: TestClient, store_path: str) -> None:
+    from sync.aggregator.scheduling import store as plans
+
+    ops = [
+        {
+            "order": "WO-1",
+            "op": 0,
+            "product": "COLA-500",
+            "quantity": 600,
+            "resource": "L1",
+            "start": H0,
+            "end": H0 + 3600,
+        },
+        {
+            "order": "WO-2",
+            "op": 0,
+            "product": "WATER-1000",
+            "quantity": 300,
+            "resource": "HAND",
+            "start": H0,
+            "end": H0 + 7200,
+        },
+    ]
+    st = AggregatorStore(store_path)
+    with st.tx():
+        pid = plans.add_plan(
+            st,
+            created=H0,
+            origin=H0,
+            status="proposed",
+            trigger="line_down",
+            objective=1.0,
+            bound=1.0,
+            gap=0.0,
+            body={"ops": ops},
+            diff={"moved": ["WO-2"]},
+        )
+    st.close()
+    csrf = login(client, "paula")
+    page = client.get("/planning").text
+    assert 'aria-label="plan"' in page and "WO-1" in page and 'class="op moved"' in page
+    r = client.post(f"/planning/{pid}/approve", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert "approved" in client.get(f"/planning?plan={pid}").text
+    client.post("/logout", data={"csrf": csrf})
+    login(client, "ada")
+    assert "plan.approve" in client.get("/audit").text

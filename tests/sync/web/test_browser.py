@@ -103,7 +103,15 @@ def plant(tmp_path: Path) -> Iterator[dict[str, Any]]:
     broker = Mosquitto(tmp_path / "broker")
     broker.start()
     web_port = free_port()
-    cfg = example_on_free_ports(tmp_path, data_changes=lambda d: d.update(uplink=uplink_section(broker.port)))
+
+    # A status interval far longer than the 2 s promise: only the uplink's publishing on
+    # a state change can keep it.
+    def changes(d: dict[str, Any]) -> None:
+        d.update(uplink=uplink_section(broker.port, status_interval_s=60))
+        # A subgroup every 0.5 s (the example samples every 600 bottles): a chart in seconds.
+        d["characteristics"][0]["sampling"] = {"every_s": 0.5}
+
+    cfg = example_on_free_ports(tmp_path, data_changes=changes)
     agg = agg_yaml(tmp_path, broker.port, web_port)
     # The aggregator starts while the simulator builds its OPC UA address space (the
     # slowest part); the agent once the PLCs answer.
@@ -111,7 +119,12 @@ def plant(tmp_path: Path) -> Iterator[dict[str, Any]]:
     try:
         with Sim(cfg) as sim:
             procs.append(start("run", "-c", str(cfg)))
-            yield {"url": f"http://127.0.0.1:{web_port}", "sim": sim.sim}
+            yield {
+                "url": f"http://127.0.0.1:{web_port}",
+                "sim": sim.sim,
+                "simthread": sim,
+                "db": tmp_path / "line1.db",
+            }
     finally:
         errs = [stop(p) for p in reversed(procs)]
         broker.stop()
@@ -119,14 +132,16 @@ def plant(tmp_path: Path) -> Iterator[dict[str, Any]]:
             assert "Traceback" not in e, e
 
 
-def stop_line(sim: Any, on: bool) -> None:
-    """The palletiser's StopLine bit at the simulated PLC (the tag the model reads back
-    every tick), as the line's own SPC action or an operator would set it."""
-    for srv, points in sim.enip:
-        for name, signal, _t in points:
-            if signal == "stop_line":
-                srv.set(name, on)
-    sim.model.stop_line = on
+def line_dispatch(db: Path) -> list[dict[str, Any]]:
+    """The line's own dispatch list, from its store."""
+    from edge.services.production import dispatch_list
+    from edge.store import Store
+
+    st = Store(db, readonly=True)
+    try:
+        return dispatch_list(st)
+    finally:
+        st.close()
 
 
 def log_in(page: Any, url: str, user: str) -> None:
@@ -150,9 +165,9 @@ def reload_until(page: Any, selector: str, timeout: float) -> Any:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(240)
 def test_a_plant_user_in_the_browser(browser: Any, plant: dict[str, Any]) -> None:
-    url, sim = plant["url"], plant["sim"]
+    url = plant["url"]
     SHOTS.mkdir(parents=True, exist_ok=True)
     ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
     page = ctx.new_page()
@@ -173,21 +188,30 @@ def test_a_plant_user_in_the_browser(browser: Any, plant: dict[str, Any]) -> Non
 
     # A stop at the PLC: the tile changes colour within 2 s.
     t0 = time.monotonic()
-    stop_line(sim, True)
+    plant["simthread"].stop_line(True)
     page.wait_for_selector(f'{TILE}:not([data-state="running"])', timeout=10_000)
     took = time.monotonic() - t0
     stopped_colour = page.eval_on_selector(TILE, "e => getComputedStyle(e).borderTopColor")
     page.screenshot(path=str(SHOTS / "board-stopped.png"))
     assert stopped_colour != running_colour
+    (SHOTS / "tile-latency.txt").write_text(f"{took:.2f} s from the PLC stop to the tile's new colour\n")
     assert took <= 2.0, f"the tile changed {took:.2f} s after the stop"
     page.wait_for_timeout(1500)
-    stop_line(sim, False)
+    plant["simthread"].stop_line(False)
 
     # Drill down: the line detail with the downtime Pareto and an SPC chart.
     page.click(TILE)
     page.wait_for_selector("#pareto")
     reload_until(page, "#pareto details.cat", 20).click()
-    reload_until(page, ".spc-chart[data-drawn] canvas", 30)
+    # The fill-weight chart drawn, with a dozen subgroups on it.
+    end = time.monotonic() + 60
+    while True:
+        reload_until(page, ".spc .spc-chart[data-drawn] canvas", 30)
+        if int(page.get_attribute(".spc", "data-points") or 0) >= 12:
+            break
+        assert time.monotonic() < end, "fewer than 12 SPC subgroups on the chart within 60 s"
+        page.wait_for_timeout(1000)
+        page.reload(wait_until="domcontentloaded")
     page.click("#pareto details.cat summary")
     page.screenshot(path=str(SHOTS / "line.png"), full_page=True)
     page.locator(".spc").first.screenshot(path=str(SHOTS / "spc.png"))
@@ -199,7 +223,11 @@ def test_a_plant_user_in_the_browser(browser: Any, plant: dict[str, Any]) -> Non
     page.fill('#release input[name="quantity"]', "1200")
     page.click('#release button[type="submit"]')
     assert "released WO-WEB-1" in page.inner_text("#message")
-    reload_until(page, '#dispatch tr[data-order="WO-WEB-1"]', 30)
+    end = time.monotonic() + 30
+    while "WO-WEB-1" not in [w["order_id"] for w in line_dispatch(plant["db"])]:
+        assert time.monotonic() < end, "WO-WEB-1 did not reach the line's dispatch list"
+        time.sleep(0.3)
+    reload_until(page, '#dispatch tr[data-order="WO-WEB-1"]', 30)  # as the line published it
 
     # A state-changing request without the CSRF token is refused (the session is valid).
     r = ctx.request.post(
@@ -208,9 +236,14 @@ def test_a_plant_user_in_the_browser(browser: Any, plant: dict[str, Any]) -> Non
     assert r.status == 403 and "CSRF" in r.text()
 
     # A viewer sees orders but cannot release them, not even by posting the form.
-    viewer = browser.new_context()
+    viewer = browser.new_context(viewport={"width": 768, "height": 1024})  # a tablet
     vpage = viewer.new_page()
     log_in(vpage, url, "victor")
+    vpage.screenshot(path=str(SHOTS / "board-tablet.png"))
+    vpage.goto(f"{url}/andon")
+    vpage.set_viewport_size({"width": 1920, "height": 1080})  # the TV
+    vpage.wait_for_selector(f"section.area.shown {TILE}")
+    vpage.screenshot(path=str(SHOTS / "andon.png"))
     vpage.goto(f"{url}/orders?line={KEY}")
     assert vpage.query_selector("#release") is None and vpage.query_selector("#readonly") is not None
     csrf = vpage.get_attribute('input[name="csrf"]', "value")

@@ -23,6 +23,10 @@ def rollups(st: AggregatorStore) -> dict[str, list[tuple[object, ...]]]:
         "counts": st.query("SELECT * FROM rollup_counts ORDER BY machine, hour"),
         "downtime": st.query("SELECT event_id, hour, seconds FROM downtime_hours ORDER BY event_id, hour"),
         "scrap": st.query("SELECT hour, reason, scrap FROM rollup_scrap ORDER BY hour, reason"),
+        "state_days": st.query("SELECT * FROM rollup_state_days ORDER BY machine, day, state"),
+        "counts_days": st.query("SELECT * FROM rollup_counts_days ORDER BY machine, day"),
+        "scrap_days": st.query("SELECT * FROM rollup_scrap_days ORDER BY day, reason"),
+        "stops_days": st.query("SELECT * FROM rollup_stops_days ORDER BY day, machine, reason, micro, state"),
     }
 
 
@@ -105,4 +109,64 @@ def test_a_store_from_before_the_web_view_is_filled_from_its_records(tmp_path: P
     st.close()
     st = AggregatorStore(tmp_path / "p.db")  # applies m007_web, then replays the records
     assert rollups(st) == want
+    st.close()
+
+
+def test_a_period_summed_in_the_database_matches_its_hours(tmp_path: Path) -> None:
+    st = AggregatorStore(tmp_path / "p.db")
+    fill(st)
+    c = cfg(str(tmp_path / "p.db"))
+    v = PlantView(c, st)
+    whole = v.period_kpis([c.lines[0]], H0, H0 + 7200)[KEY]
+    hours = list(v.hourly([c.lines[0]], H0, H0 + 7200).values())
+    assert whole.run_s == pytest.approx(sum(k.run_s for k in hours))
+    assert whole.downtime_s == pytest.approx(sum(k.downtime_s for k in hours))
+    assert whole.planned_stop_s == pytest.approx(900)
+    assert (whole.good, whole.scrap, whole.failures) == (3000, 60, 1)
+    # PPT: 2 h less the 15 min meeting (in planned_stop: not subtracted twice).
+    assert whole.planned_production_s == pytest.approx(7200 - 900)
+    assert whole.oee == pytest.approx(3000 / (7200 - 900))  # ideal time of good parts / PPT
+    st.close()
+
+
+def test_days_sum_their_hours_and_are_rebuilt_for_a_store_that_had_only_hours(tmp_path: Path) -> None:
+    st = AggregatorStore(tmp_path / "p.db")
+    fill(st)
+    want = rollups(st)
+    day = H0 - H0 % 86400
+    assert want["state_days"] == [
+        (KEY, "filler", day, "down", 600.0),
+        (KEY, "filler", day, "planned_stop", 900.0),
+        (KEY, "filler", day, "running", 5680.0),
+        (KEY, "filler", day, "starved", 20.0),
+    ]
+    assert [(r[3], r[4], r[5], r[6], r[7]) for r in want["stops_days"]] == [
+        ("MATL.STARVED", 1, "starved", 20.0, 1),
+        ("MECH.JAM", 0, "down", 600.0, 1),
+        ("PLANNED.MEETING", 0, "planned_stop", 900.0, 1),
+    ]
+    with st.tx():
+        for t in ("rollup_state_days", "rollup_counts_days", "rollup_scrap_days", "rollup_stops_days"):
+            st.db.execute(f"DROP TABLE {t}")
+        st.db.execute("DELETE FROM _migrations WHERE name = 'm007_web_days'")
+    st.close()
+    st = AggregatorStore(tmp_path / "p.db")
+    assert rollups(st) == want
+    st.close()
+
+
+def test_a_report_over_days_and_edge_hours_matches_the_hours(tmp_path: Path) -> None:
+    """Whole days come from the day rollups, the edges from the hours: the same figures."""
+    st = AggregatorStore(tmp_path / "p.db")
+    fill(st)
+    c = cfg(str(tmp_path / "p.db"))
+    v = PlantView(c, st)
+    day = H0 - H0 % 86400
+    for a, b in ((day - 3 * 3600, day + 86400 + 7200), (H0, H0 + 7200), (day, day + 86400)):
+        rep = v.report("plant", a, b)
+        hours = list(v.hourly([c.lines[0]], a, b).values())  # the open interval (running still) too
+        assert rep["lines"][0]["run_s"] == pytest.approx(sum(k.run_s for k in hours)), (a, b)
+        assert rep["lines"][0]["good"] == 3000 and rep["lines"][0]["failures"] == 1
+        assert rep["scrap"] == [{"reason": "underfill", "scrap": 60}]
+        assert {c["category"] for c in rep["pareto"]} == {"MECH", "MATL", "PLANNED"}
     st.close()

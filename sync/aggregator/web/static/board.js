@@ -17,10 +17,11 @@
   var live = document.getElementById("live");
   if (window.EventSource && document.querySelector(".tile")) {
     var es = new EventSource("/events");
-    es.addEventListener("tile", function (ev) {
-      var d = JSON.parse(ev.data);
-      document.querySelectorAll('.tile[data-line="' + CSS.escape(d.line) + '"]').forEach(function (el) {
-        el.outerHTML = d.html;
+    es.addEventListener("tiles", function (ev) {
+      JSON.parse(ev.data).forEach(function (d) {
+        document.querySelectorAll('.tile[data-line="' + CSS.escape(d.line) + '"]').forEach(function (el) {
+          el.outerHTML = d.html;
+        });
       });
       tick();
     });
