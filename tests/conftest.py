@@ -22,6 +22,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.nodeid.startswith(FIXED_PORT_FILES):
             item.add_marker(pytest.mark.xdist_group("fixed-ports"))
+
+
 LINE = {"enterprise": "acme", "site": "test", "area": "a1", "line": "l1", "timezone": "Europe/Berlin"}
 
 
