@@ -79,7 +79,7 @@ def test_retention_prunes_acknowledged_samples_first_and_keeps_rollups(tmp_path:
 
 
 def test_retention_config_names_tables_it_knows() -> None:
-    with pytest.raises(ValueError, match="tables.rollup_counts: not a table pruned by age"):
+    with pytest.raises(ValueError, match=r"tables\.rollup_counts: not a table pruned by age"):
         RetentionCfg.model_validate({"tables": {"rollup_counts": 10}})
 
 
