@@ -188,7 +188,19 @@ def test_materials_on_two_real_lines_with_the_uplink_down(tmp_path: Path) -> Non
             ("PF-OLD", "100", ("--expiry", "1000")),  # expired in 1970
         ):
             material = "cap" if lot.startswith("CAP") else "preform"
-            ok("aggregator", "lot", "receive", *a, "--material", material, "--lot", lot, "--quantity", qty, *extra)
+            ok(
+                "aggregator",
+                "lot",
+                "receive",
+                *a,
+                "--material",
+                material,
+                "--lot",
+                lot,
+                "--quantity",
+                qty,
+                *extra,
+            )
         wait(lambda: lot_status(db1, "PF-OLD") and lot_status(db2, "PF-OLD"), DEADLINE)
 
         # Line 1 runs WO-1; a quarantined and an expired lot are refused at the scan.
