@@ -12,6 +12,18 @@ from edge.cli.demo import free_port
 from edge.config.line import LineConfig, parse_config
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: Test files that run the demo on the example config's fixed ports (4840, 5020, 44818,
+#: 18830): under pytest-xdist they share one worker, one after another.
+FIXED_PORT_FILES = ("tests/test_readme.py", "tests/test_demo.py", "tests/edge/cli/test_demo_first_run.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(FIXED_PORT_FILES):
+            item.add_marker(pytest.mark.xdist_group("fixed-ports"))
+
+
 LINE = {"enterprise": "acme", "site": "test", "area": "a1", "line": "l1", "timezone": "Europe/Berlin"}
 
 
@@ -84,3 +96,36 @@ def pin_on_stdin(monkeypatch: pytest.MonkeyPatch, *pins: str) -> None:
     import io
 
     monkeypatch.setattr("sys.stdin", io.StringIO("".join(p + "\n" for p in pins)))
+
+
+def wait_serving(sim: Any, config: Path, timeout: float = 120.0) -> list[str]:
+    """Wait until ``lineside simulate`` (a Popen with ``stderr=PIPE``, text) serves every
+    device of ``config``: its log says "serving <device>" for each. Returns the simulator's
+    log lines, kept up to date by a thread that drains its stderr (so a chatty simulator
+    never blocks on a full pipe). Start-up takes seconds on a loaded machine: waiting for
+    the event, with a generous deadline, instead of a fixed sleep."""
+    import threading
+    import time
+
+    import yaml
+
+    devices = {d["name"] for d in yaml.safe_load(config.read_text())["devices"]}
+    lines: list[str] = []
+
+    def drain() -> None:
+        for line in sim.stderr:
+            lines.append(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        serving = {d for d in devices if any(f"serving {d} (" in x for x in list(lines))}
+        if serving == devices:
+            return lines
+        if sim.poll() is not None:
+            time.sleep(0.2)  # the rest of its log
+            raise AssertionError("the simulator exited:\n" + "".join(lines))
+        time.sleep(0.1)
+    raise AssertionError(
+        f"the simulator did not serve {sorted(devices)} within {timeout} s:\n" + "".join(lines)
+    )

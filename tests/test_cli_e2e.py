@@ -8,12 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, example_on_free_ports
+from tests.conftest import REPO, example_on_free_ports, wait_serving
 
 
 def lineside(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
@@ -37,8 +36,7 @@ def test_simulate_run_status_history(line_config: Path) -> None:
         text=True,
     )
     try:
-        time.sleep(2.5)
-        assert sim.poll() is None, sim.stderr.read() if sim.stderr else ""
+        wait_serving(sim, line_config)
         run = lineside("run", "-c", str(line_config), "--duration", "6")
         assert run.returncode == 0, run.stderr
         assert "fault" not in run.stderr, run.stderr

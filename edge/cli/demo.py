@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -196,6 +197,27 @@ class Demo:
             "priority": 1,
         }
         queue_orders(cfg, cfg.lines[0].line, [body], cmd_id=None)
+
+    def wait_flowing(self, timeout: float = 120.0, stop: Callable[[], bool] = lambda: False) -> None:
+        """Until the agent has recorded its first samples (a child dying, ``stop()`` or the
+        deadline end the wait too): a headless run's ``--duration`` counts from there, so a
+        slow start (a loaded machine takes many seconds to start five Python processes)
+        does not eat the time the demo is meant to show data moving."""
+        from edge.config.line import load_config
+        from edge.services import data
+        from edge.services.context import open_store
+
+        cfg = load_config(self.line_path)
+        end = time.time() + timeout
+        while time.time() < end and not stop() and not self.check():
+            if Path(cfg.store.path).exists():
+                try:
+                    with open_store(cfg, readonly=True) as st:
+                        if data.summary(st)["samples"]:
+                            return
+                except (LinesideError, OSError):  # not created yet, or mid-migration
+                    pass
+            time.sleep(0.5)
 
     def check(self) -> list[str]:
         """Children that died on their own."""

@@ -34,6 +34,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if args.headless:
             signal.signal(signal.SIGTERM, on_signal)
             signal.signal(signal.SIGINT, on_signal)
+            demo.wait_flowing(stop=lambda: stop)
             end = time.time() + args.duration
             while time.time() < end and not stop:
                 dead = demo.check()
@@ -101,13 +102,15 @@ def register(sub: Any) -> None:
         help="MQTT broker (default: auto)",
     )
     d.add_argument(
-        "--headless", action="store_true", help="no terminal UI: run --duration seconds, print a summary"
+        "--headless",
+        action="store_true",
+        help="no terminal UI: run --duration seconds once data flows, print a summary",
     )
     d.add_argument(
         "--duration",
         type=float_arg(lo=0, hi=1e9),
         default=30.0,
-        help="headless run time in seconds (default: %(default)s)",
+        help="headless run time in seconds, counted from the agent's first samples (default: %(default)s)",
     )
     d.add_argument("--theme", choices=["dark", "light", "high-contrast"], help="terminal UI colour theme")
     d.set_defaults(func=cmd_demo)

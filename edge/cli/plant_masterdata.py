@@ -7,6 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from edge.cli.common import int_arg
+
 WHAT = {
     "products": "the product list (id, name, ideal cycle time, …) as in a line config's products:",
     "reasons": "the downtime reason tree as in a line config's reasons:",
@@ -56,3 +58,42 @@ def register(asub: Any) -> None:
         to.add_argument("--area", help="every line of an area (AREA or SITE/AREA)")
         to.add_argument("--all", action="store_true", help="every line of the aggregator config")
         pp.set_defaults(func=cmd_push, kind=kind)
+
+
+def cmd_erp_outbox(args: argparse.Namespace) -> int:
+    from edge.cli.common import emit
+    from sync.aggregator import erp_store
+    from sync.aggregator.config import load_aggregator_config
+    from sync.aggregator.store import open_store
+
+    store = open_store(load_aggregator_config(args.config))
+    try:
+        rows = erp_store.outbox(store, limit=args.limit)
+    finally:
+        store.close()
+
+    def show() -> None:
+        for r in rows:
+            print(
+                f"{r['id']:<38} {r['line']:<28} {r['order_id']:<14} {r['state']:<8} "
+                f"{r['attempts']:>3} tries  good {r['body'].get('good', 0)} scrap {r['body'].get('scrap', 0)}"
+                f"  {r['last_error']}"
+            )
+
+    return emit(args.json, rows, show)
+
+
+def register_erp(asub: Any) -> None:
+    e = asub.add_parser("erp", help="ERP confirmations of completed orders (erp: in the aggregator config)")
+    esub = e.add_subparsers(dest="erp_command", metavar="ACTION", required=True)
+    o = esub.add_parser(
+        "outbox",
+        help="confirmations queued and sent, newest first",
+        description="Each completed order's confirmation (good, scrap by reason, start, end, run and down "
+        "time, lots consumed and produced) with its idempotency key, state (pending until the ERP "
+        "acknowledged it, then sent), tries and the last error.",
+    )
+    o.add_argument("-c", "--config", required=True, help="aggregator config file (YAML)")
+    o.add_argument("--limit", type=int_arg(1, 100_000), default=50, help="at most this many (default 50)")
+    o.add_argument("--json", action="store_true", help="machine-readable output (with the bodies)")
+    o.set_defaults(func=cmd_erp_outbox)

@@ -62,6 +62,84 @@ class DeadLettersCfg(Model):
     """Dead letters older than this are removed."""
 
 
+class ErpCfg(Model):
+    """ERP confirmations (``sync.aggregator.erp``): what each completed order did, sent
+    exactly once per confirmation as an HTTP POST and/or a JSON file in an outbox
+    directory, with an idempotency key."""
+
+    url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    """Endpoint the confirmations are POSTed to (JSON; header ``Idempotency-Key``). A
+    2xx answer acknowledges one; anything else is retried with backoff."""
+    outbox_dir: Path | None = None
+    """Directory an ERP connector picks files up from: ``{key}.json`` per confirmation,
+    written atomically (relative: to the config file)."""
+    token_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
+    """Name of an environment variable holding a bearer token for the endpoint."""
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """Per request."""
+    retry_min_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    """First retry after a failure; doubled per failure of the same confirmation …"""
+    retry_max_s: Annotated[float, Field(gt=0, le=86400)] = 300.0
+    """… up to this."""
+    interval_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    """How often completed orders are looked for and due confirmations sent."""
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> ErpCfg:
+        if self.url is None and self.outbox_dir is None:
+            raise ValueError("erp: give url, outbox_dir or both")
+        return self
+
+
+#: Tables pruned by age and their time column (``sync.aggregator.ops_store``). Rollups
+#: (``rollup_*``, ``downtime_hours``) are not here: they are the long-term record.
+AGED: dict[str, str] = {
+    "state_changes": "ts",
+    "counts": "ts",
+    "spc_points": "ts",
+    "lot_moves": "ts",
+    "maint_stock": "ts",
+    "maint_events": "ts",
+    "downtime": "end_ts",
+    "shift_kpis": "received",
+}
+
+
+class RetentionCfg(Model):
+    """How long the plant store keeps what, by age (``sync.aggregator.ops``). Hourly and
+    daily rollups are never pruned: they are the long-term record."""
+
+    samples_days: Annotated[float, Field(gt=0, le=36500)] = 30.0
+    """Raw sample records (the ``samples`` stream), acknowledged ones only; pruned first."""
+    records_days: Annotated[float, Field(gt=0, le=36500)] = 365.0
+    """Raw records of every other stream (acknowledged ones only)."""
+    tables_days: Annotated[float, Field(gt=0, le=36500)] = 730.0
+    """Projection tables kept from the streams (state changes, counts, SPC points,
+    lot moves, maintenance, downtime, shift KPIs)."""
+    tables: dict[str, Annotated[float, Field(gt=0, le=36500)]] = {}
+    """Per table, in place of ``tables_days`` (e.g. ``spc_points: 90``)."""
+    erp_sent_days: Annotated[float, Field(gt=0, le=36500)] = 90.0
+    """ERP confirmations acknowledged by the ERP (pending ones are never pruned)."""
+    interval_s: Annotated[float, Field(ge=1, le=86400)] = 3600.0
+    """How often the aggregator prunes."""
+
+    @model_validator(mode="after")
+    def _known(self) -> RetentionCfg:
+        for t in self.tables:
+            if t not in AGED:
+                raise ValueError(f"tables.{t}: not a table pruned by age (tables: {', '.join(sorted(AGED))})")
+        return self
+
+
+class MetricsCfg(Model):
+    """The Prometheus endpoint (``GET /metrics``, text exposition format 0.0.4)."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on (``0.0.0.0``: every interface; no authentication, so keep
+    it on a management network)."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 9464
+
+
 class AggregatorConfig(Model):
     """The plant aggregator: which lines it accepts and where it keeps their data."""
 
@@ -85,6 +163,12 @@ class AggregatorConfig(Model):
     """Finite-capacity scheduling (``lineside aggregator plan …``); none: no planning."""
     web: WebCfg | None = None
     """The plant web view (``lineside aggregator web``; ``aggregator run`` serves it too)."""
+    erp: ErpCfg | None = None
+    """ERP confirmations of completed orders (absent: none are sent)."""
+    retention: RetentionCfg | None = None
+    """Pruning by age (absent: the store keeps everything)."""
+    metrics: MetricsCfg | None = None
+    """A Prometheus endpoint (absent: none)."""
 
     source: Annotated[Path | None, Field(exclude=True)] = None
 
@@ -133,6 +217,15 @@ def load_aggregator_config(path: str | os.PathLike[str]) -> AggregatorConfig:
             }
         )
         web = web.model_copy(update={"tls": tls})
+    erp = cfg.erp
+    if erp is not None and erp.outbox_dir is not None:
+        erp = erp.model_copy(update={"outbox_dir": p.parent / erp.outbox_dir})
     return cfg.model_copy(
-        update={"mqtt": cfg.mqtt.resolved(p.parent), "store": store, "source": p.parent, "web": web}
+        update={
+            "mqtt": cfg.mqtt.resolved(p.parent),
+            "store": store,
+            "source": p.parent,
+            "web": web,
+            "erp": erp,
+        }
     )

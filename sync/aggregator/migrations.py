@@ -699,3 +699,29 @@ def m007_web_days(db: Database) -> None:
         )
         """,
     )
+
+
+@AGGREGATOR
+def m008_plant_it(db: Database) -> None:
+    """ERP confirmations: an outbox of what each completed order did, one row per
+    confirmation keyed by its idempotency key (so a confirmation is queued once however
+    often the exporter looks), sent until the ERP acknowledges it."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE erp_outbox (
+            id TEXT PRIMARY KEY,
+            line TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created DOUBLE PRECISION NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try DOUBLE PRECISION NOT NULL,
+            last_error TEXT NOT NULL DEFAULT '',
+            sent_at DOUBLE PRECISION
+        );
+        CREATE INDEX erp_outbox_due ON erp_outbox (state, next_try)
+        """,
+    )

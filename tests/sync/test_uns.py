@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,18 @@ ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def retained(port: int, topic: str, count: int) -> dict[str, Any]:
-    """topic → payload of the ``count`` retained messages under ``topic`` (mosquitto_sub)."""
+    """topic → payload of the ``count`` retained messages under ``topic`` (mosquitto_sub).
+    A message still on its way when mosquitto_sub subscribes arrives live, not retained,
+    and ends ``--retained-only`` early: then it reads again."""
+    for _ in range(20):
+        found = _retained_once(port, topic, count)
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    return found
+
+
+def _retained_once(port: int, topic: str, count: int) -> dict[str, Any]:
     exe = shutil.which("mosquitto_sub")
     if exe is None:
         pytest.fail("mosquitto_sub is needed: apt-get install mosquitto-clients")
@@ -203,6 +215,23 @@ def test_config_cross_checks_and_wiring(tmp_path: Path) -> None:
     assert u.mqtt.port == 1884 and u.client_id == "lineside-edge-acme-test-a1-l1-uns"
     assert isinstance(node, SparkplugNode) and node.client_id == "lineside-spb-acme-test-a1-l1"
     assert (node.topics.group, node.topics.node) == ("acme-test-a1", "l1")
+    # Beside an uplink that logs in, each needs a broker user of its own: the plant broker
+    # binds client ids to user names, so the uplink's user would share one session.
+    up = {"mqtt": {"port": 1884, "username": "line-acme.test.a1.l1"}}
+    with pytest.raises(ConfigError) as e:
+        make_config(
+            DEVICE,
+            tags,
+            tmp_path,
+            uplink=up,
+            uns={},
+            sparkplug={"mqtt": {"username": "line-acme.test.a1.l1"}},
+        )
+    assert [m.split(":", 2)[1].strip() for m in e.value.messages] == ["uns.mqtt", "sparkplug.mqtt.username"]
+    assert "user of its own" in e.value.messages[0]
+    make_config(
+        DEVICE, tags, tmp_path, uplink=up, uns={"mqtt": {"username": "uns-l1"}}, sparkplug={"enabled": False}
+    )
     off = make_config(DEVICE, tags, tmp_path, uplink={}, uns={"enabled": False}, sparkplug={"enabled": False})
     assert uns_companions(off) == [] and sparkplug_companions(off) == []
 

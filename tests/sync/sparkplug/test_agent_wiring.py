@@ -115,7 +115,8 @@ async def test_dcmd_writes_through_the_agent_and_uns_shows_it(
         def recorded() -> bool:  # each publisher records its state every 2 s
             pit = plant_it()
             sp = pit["sparkplug"]
-            return bool(sp.get("born") and not sp["dead_devices"] and pit["uns"].get("values", 0) >= 3)
+            done = sp.get("born") and sp.get("writes") == 1 and not sp["dead_devices"]
+            return bool(done and pit["uns"].get("values", 0) >= 3)
 
         await wait_for(recorded, 10)
         pit = plant_it()
