@@ -33,8 +33,11 @@ check-chromium:
 	  echo "chromium is not installed; the browser tests of the plant web view drive the system Chromium."; \
 	  echo "Install it with:  sudo apt-get install -y chromium   (Debian/Raspberry Pi OS)"; exit 1; }
 
+# Two workers: much of the suite waits on real servers and processes; the tests on the
+# example config's fixed ports share one worker (tests/conftest.py). PYTEST_WORKERS= runs serially.
+PYTEST_WORKERS ?= -n 2 --dist loadgroup
 test: venv check-mosquitto check-chromium node-opcua
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check edge sync tests bench

@@ -12,6 +12,18 @@ from edge.cli.demo import free_port
 from edge.config.line import LineConfig, parse_config
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: Test files that run the demo on the example config's fixed ports (4840, 5020, 44818,
+#: 18830): under pytest-xdist they share one worker, one after another.
+FIXED_PORT_FILES = ("tests/test_readme.py", "tests/test_demo.py", "tests/edge/cli/test_demo_first_run.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(FIXED_PORT_FILES):
+            item.add_marker(pytest.mark.xdist_group("fixed-ports"))
+
+
 LINE = {"enterprise": "acme", "site": "test", "area": "a1", "line": "l1", "timezone": "Europe/Berlin"}
 
 
