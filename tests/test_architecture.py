@@ -22,6 +22,7 @@ SQL_OWNERS = (
     "sync/aggregator/projections.py",
     "sync/aggregator/materials_store.py",
     "sync/aggregator/erp_store.py",
+    "sync/aggregator/ops_store.py",
     "sync/aggregator/rollups.py",
     "sync/aggregator/scheduling/store.py",
 )

@@ -210,13 +210,15 @@ def cmd_agg_acl(args: argparse.Namespace) -> int:
 
     cfg = _agg(args)
     try:
-        acl = render_acl(cfg, args.aggregator_user)
+        acl = render_acl(cfg, args.aggregator_user, None if args.no_consumer else args.consumer_user)
     except AclCollision as e:
         raise ConfigError([f"{args.config}: lines: {e}"]) from None
     print(acl)
     if args.users:
         print("# broker users to create (mosquitto_passwd -b FILE USER PASSWORD):")
         print(f"#   {args.aggregator_user}")
+        if not args.no_consumer:
+            print(f"#   {args.consumer_user}  (read-only: namespace, Sparkplug, line state)")
         for ln in cfg.lines:
             print(f"#   {line_user(ln.key)}")
     return 0
@@ -387,6 +389,12 @@ def register(sub: Any) -> None:
     acl = asub.add_parser("acl", help="print a mosquitto ACL confining each line to its own topics")
     cfg_arg(acl)
     acl.add_argument("--aggregator-user", default="lineside-aggregator", help="broker user of the aggregator")
+    acl.add_argument(
+        "--consumer-user",
+        default="lineside-consumer",
+        help="broker user of the read-only consumer for dashboards and historians (default lineside-consumer)",
+    )
+    acl.add_argument("--no-consumer", action="store_true", help="no read-only consumer user")
     acl.add_argument("--users", action="store_true", help="also list the broker users to create")
     acl.set_defaults(func=cmd_agg_acl)
 

@@ -88,6 +88,20 @@ def check_plant_it_sections(cfg: Any) -> list[str]:
         sec = getattr(cfg, name)
         if sec is not None and sec.enabled and sec.mqtt is None and cfg.uplink is None:
             errors.append(f"{name}.mqtt: required (this line has no uplink whose broker it could use)")
+        # The plant broker binds client ids to user names (mosquitto's
+        # use_username_as_clientid, config/mosquitto): a second connection under the
+        # uplink's user would take over the uplink's session, and each would knock the
+        # other off every reconnect. So a section beside an uplink that logs in needs a
+        # user of its own.
+        up_user = cfg.uplink.mqtt.username if cfg.uplink is not None else None
+        if sec is not None and sec.enabled and up_user:
+            own = sec.mqtt.username if sec.mqtt is not None else None
+            if sec.mqtt is None or own == up_user:
+                field = f"{name}.mqtt" if sec.mqtt is None else f"{name}.mqtt.username"
+                errors.append(
+                    f"{field}: needs a broker user of its own, not the uplink's {up_user!r} (the plant "
+                    "broker binds client ids to user names, so both would share one session)"
+                )
     sp: SparkplugConfig | None = cfg.sparkplug
     if sp is not None:
         tags = {t.name: t for t in cfg.tags}

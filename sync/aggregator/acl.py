@@ -1,7 +1,9 @@
 """The broker ACL for a plant: each line's credentials confined to its own subtree (it
 may publish its streams, state and command results, and read its acks and commands),
 plus its unified namespace and Sparkplug B topics at their default places; the
-aggregator reads everything upward and writes acks and commands."""
+aggregator reads everything upward and writes acks and commands; a read-only consumer
+(dashboards, historians) reads the unified namespace, Sparkplug B and the lines' state,
+and writes nothing."""
 
 from __future__ import annotations
 
@@ -39,9 +41,29 @@ def _check_injective(cfg: AggregatorConfig) -> None:
         nodes[node] = ln.key
 
 
-def render_acl(cfg: AggregatorConfig, aggregator_user: str = "lineside-aggregator") -> str:
+def consumer_topics() -> list[str]:
+    """What the read-only consumer may read: the unified namespace (and its UMH
+    mapping), Sparkplug B (births, data, deaths, host STATE) and each line's retained
+    state. Not the command topics (operators pushed there carry PIN hashes), nor acks or
+    the exactly-once batch streams (the plant store and its projections are the place
+    for those)."""
+    return [
+        "topic read uns/v1/#",
+        "topic read umh/v1/#",
+        "topic read spBv1.0/#",
+        "topic read STATE/+",
+        f"topic read {ROOT}/+/+/+/+/state/+",
+    ]
+
+
+def render_acl(
+    cfg: AggregatorConfig,
+    aggregator_user: str = "lineside-aggregator",
+    consumer_user: str | None = "lineside-consumer",
+) -> str:
     """The ACL; AclCollision for a config in which two lines would share a user or topics.
-    The broker must also bind client ids to users (``use_username_as_clientid true``, as
+    ``consumer_user`` (None: none) reads what :func:`consumer_topics` lists and writes
+    nothing. The broker must also bind client ids to users (``use_username_as_clientid true``, as
     in ``config/mosquitto/mosquitto.conf``): otherwise any credential can connect with
     the aggregator's client id and take its session over."""
     _check_injective(cfg)
@@ -57,6 +79,9 @@ def render_acl(cfg: AggregatorConfig, aggregator_user: str = "lineside-aggregato
         f"topic write {ROOT}/+/+/+/+/cmd/+",
         "",
     ]
+    if consumer_user is not None:
+        out += ["# Read-only consumer: dashboards, historians (nothing to write).", f"user {consumer_user}"]
+        out += [*consumer_topics(), ""]
     for ln in cfg.lines:
         t = Topics.of(ln)
         spb_group = f"{ln.enterprise}-{ln.site}-{ln.area}"

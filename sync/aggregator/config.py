@@ -91,6 +91,55 @@ class ErpCfg(Model):
         return self
 
 
+#: Tables pruned by age and their time column (``sync.aggregator.ops_store``). Rollups
+#: (``rollup_*``, ``downtime_hours``) are not here: they are the long-term record.
+AGED: dict[str, str] = {
+    "state_changes": "ts",
+    "counts": "ts",
+    "spc_points": "ts",
+    "lot_moves": "ts",
+    "maint_stock": "ts",
+    "maint_events": "ts",
+    "downtime": "end_ts",
+    "shift_kpis": "received",
+}
+
+
+class RetentionCfg(Model):
+    """How long the plant store keeps what, by age (``sync.aggregator.ops``). Hourly and
+    daily rollups are never pruned: they are the long-term record."""
+
+    samples_days: Annotated[float, Field(gt=0, le=36500)] = 30.0
+    """Raw sample records (the ``samples`` stream), acknowledged ones only; pruned first."""
+    records_days: Annotated[float, Field(gt=0, le=36500)] = 365.0
+    """Raw records of every other stream (acknowledged ones only)."""
+    tables_days: Annotated[float, Field(gt=0, le=36500)] = 730.0
+    """Projection tables kept from the streams (state changes, counts, SPC points,
+    lot moves, maintenance, downtime, shift KPIs)."""
+    tables: dict[str, Annotated[float, Field(gt=0, le=36500)]] = {}
+    """Per table, in place of ``tables_days`` (e.g. ``spc_points: 90``)."""
+    erp_sent_days: Annotated[float, Field(gt=0, le=36500)] = 90.0
+    """ERP confirmations acknowledged by the ERP (pending ones are never pruned)."""
+    interval_s: Annotated[float, Field(ge=1, le=86400)] = 3600.0
+    """How often the aggregator prunes."""
+
+    @model_validator(mode="after")
+    def _known(self) -> RetentionCfg:
+        for t in self.tables:
+            if t not in AGED:
+                raise ValueError(f"tables.{t}: not a table pruned by age (tables: {', '.join(sorted(AGED))})")
+        return self
+
+
+class MetricsCfg(Model):
+    """The Prometheus endpoint (``GET /metrics``, text exposition format 0.0.4)."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on (``0.0.0.0``: every interface; no authentication, so keep
+    it on a management network)."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 9464
+
+
 class AggregatorConfig(Model):
     """The plant aggregator: which lines it accepts and where it keeps their data."""
 
@@ -116,6 +165,10 @@ class AggregatorConfig(Model):
     """The plant web view (``lineside aggregator web``; ``aggregator run`` serves it too)."""
     erp: ErpCfg | None = None
     """ERP confirmations of completed orders (absent: none are sent)."""
+    retention: RetentionCfg | None = None
+    """Pruning by age (absent: the store keeps everything)."""
+    metrics: MetricsCfg | None = None
+    """A Prometheus endpoint (absent: none)."""
 
     source: Annotated[Path | None, Field(exclude=True)] = None
 

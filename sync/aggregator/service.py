@@ -71,6 +71,7 @@ class Aggregator:
         self.faults = FaultLog(log)
         self.planner: Any = None
         self.erp: Any = None
+        self.metrics: Any = None
         self.counts: dict[str, int] = {
             "messages": 0,
             "records": 0,
@@ -91,6 +92,15 @@ class Aggregator:
             t = threading.Thread(target=self._erp_loop, name="aggregator-erp", daemon=True)
             t.start()
             self._threads.append(t)
+        if self.cfg.retention is not None:
+            t = threading.Thread(target=self._retention_loop, name="aggregator-retention", daemon=True)
+            t.start()
+            self._threads.append(t)
+        if self.cfg.metrics is not None:
+            from sync.aggregator.ops import MetricsServer
+
+            self.metrics = MetricsServer(self.cfg, lambda: dict(self.counts))
+            self.metrics.start()
         if self.cfg.scheduling is not None and self.cfg.scheduling.replan.watch:
             # Its own thread and store connection: a replan never holds up the ingest.
             from sync.aggregator.scheduling.service import Planner
@@ -111,6 +121,8 @@ class Aggregator:
         self._in.put(None)
         if self.planner is not None:
             self.planner.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
         for t in self._threads:
             t.join(10)
         if self._client is not None:
@@ -421,6 +433,27 @@ class Aggregator:
                 break
         if store is not None:
             store.close()
+
+    def _retention_loop(self) -> None:
+        """Prunes by age (``sync.aggregator.ops``) on its own store connection."""
+        from sync.aggregator.ops import prune
+
+        assert self.cfg.retention is not None
+        while not self._stop.is_set():
+            try:
+                store = open_store(self.cfg)
+                try:
+                    deleted = prune(store, self.cfg.retention, time.time())
+                finally:
+                    store.close()
+            except Exception as e:
+                self.faults.fault("retention", str(e), what="cannot prune the plant store")
+            else:
+                self.faults.recovered("retention", "pruning the plant store")
+                if any(deleted.values()):
+                    log.info("retention: %s", ", ".join(f"{k} {n}" for k, n in deleted.items() if n))
+            if self._stop.wait(self.cfg.retention.interval_s):
+                break
 
     # ------------------------------------------------------------------ commands down
 

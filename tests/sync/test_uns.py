@@ -215,6 +215,23 @@ def test_config_cross_checks_and_wiring(tmp_path: Path) -> None:
     assert u.mqtt.port == 1884 and u.client_id == "lineside-edge-acme-test-a1-l1-uns"
     assert isinstance(node, SparkplugNode) and node.client_id == "lineside-spb-acme-test-a1-l1"
     assert (node.topics.group, node.topics.node) == ("acme-test-a1", "l1")
+    # Beside an uplink that logs in, each needs a broker user of its own: the plant broker
+    # binds client ids to user names, so the uplink's user would share one session.
+    up = {"mqtt": {"port": 1884, "username": "line-acme.test.a1.l1"}}
+    with pytest.raises(ConfigError) as e:
+        make_config(
+            DEVICE,
+            tags,
+            tmp_path,
+            uplink=up,
+            uns={},
+            sparkplug={"mqtt": {"username": "line-acme.test.a1.l1"}},
+        )
+    assert [m.split(":", 2)[1].strip() for m in e.value.messages] == ["uns.mqtt", "sparkplug.mqtt.username"]
+    assert "user of its own" in e.value.messages[0]
+    make_config(
+        DEVICE, tags, tmp_path, uplink=up, uns={"mqtt": {"username": "uns-l1"}}, sparkplug={"enabled": False}
+    )
     off = make_config(DEVICE, tags, tmp_path, uplink={}, uns={"enabled": False}, sparkplug={"enabled": False})
     assert uns_companions(off) == [] and sparkplug_companions(off) == []
 

@@ -60,6 +60,7 @@ def test_a_line_is_confined_to_its_own_subtree(tmp_path: Path) -> None:
         "lineside-aggregator": "agg-secret",
         line_user(cfg.lines[0].key): "l1-secret",
         line_user(cfg.lines[1].key): "l2-secret",
+        "lineside-consumer": "ro-secret",
     }
     for i, (u, p) in enumerate(users.items()):
         subprocess.run(["mosquitto_passwd", *(["-c"] if i == 0 else []), "-b", str(pw), u, p], check=True)
@@ -79,7 +80,11 @@ def test_a_line_is_confined_to_its_own_subtree(tmp_path: Path) -> None:
         )
         l1, l1_got, l1_acks = client(b.port, line_user(cfg.lines[0].key), "l1-secret")
         l1.subscribe([(f"{L1}/cmd/+", 1), (f"{L2}/cmd/+", 1)])
+        # The read-only consumer reads the namespace and Sparkplug, never commands.
+        ro, ro_got, ro_acks = client(b.port, "lineside-consumer", "ro-secret")
+        ro.subscribe([("uns/v1/#", 1), ("spBv1.0/#", 1), ("lineside/v1/+/+/+/+/cmd/+", 1)])
         time.sleep(0.5)
+        ro_write = ro.publish("uns/v1/acme/hamburg/filling/line1/plc/plc.temp", b"ro", qos=1)
         ok = l1.publish(f"{L1}/samples", b"mine", qos=1)
         forged = l1.publish(f"{L2}/samples", b"forged", qos=1)
         forged_state = l1.publish(f"{L2}/state/status", b"forged", qos=1)
@@ -94,6 +99,9 @@ def test_a_line_is_confined_to_its_own_subtree(tmp_path: Path) -> None:
         agg.publish(f"{L2}/cmd/work_order", b"for line2", qos=1)
         time.sleep(1.0)
         assert (f"{L1}/samples", b"mine") in agg_got
+        assert ("uns/v1/acme/hamburg/filling/line1/plc/plc.temp", b"{}") in ro_got
+        assert ("spBv1.0/acme-hamburg-filling/DDATA/line1/plc", b"") in ro_got
+        assert not any("/cmd/" in t for t, _ in ro_got) and ro_acks[ro_write.mid] == 135
         assert all(p != b"forged" for _, p in agg_got), agg_got
         assert l1_acks[ok.mid] == 0
         # Accepted: 0, or 16 "no matching subscribers" (nobody listens there in this test).
@@ -132,7 +140,7 @@ def test_a_line_is_confined_to_its_own_subtree(tmp_path: Path) -> None:
         time.sleep(1.0)
         bad.loop_stop()
         assert codes and codes[0] == 135
-        for c in (agg, l1):
+        for c in (agg, l1, ro):
             c.disconnect()
             c.loop_stop()
     finally:
