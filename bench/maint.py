@@ -79,36 +79,36 @@ def line_logic_us() -> float:
     logic = build_line_logic(config())
     on_sample, tick = logic.on_sample, logic.tick
     last = data[0][0]
-    t = time.perf_counter()
+    t = time.process_time()
     for ts, tag, v in data:
         if ts - last >= 1.0:
             tick(ts)
             last = ts
         on_sample(ts, tag, v, True)
-    return (time.perf_counter() - t) / len(data) * 1e6
+    return (time.process_time() - t) / len(data) * 1e6
 
 
 def main() -> None:
     data = samples(4.0)
     n = len(data)
     probe: dict[str, int] = {"m00.count": 1}
-    t = time.perf_counter()
+    t = time.process_time()
     hits = 0
     for _ts, tag, _v in data:
         if tag in probe:
             hits += 1
-    ceiling_us = (time.perf_counter() - t) / n * 1e6
+    ceiling_us = (time.process_time() - t) / n * 1e6
     ml = MaintenanceLogic(plans())
     on_sample, tick = ml.on_sample, ml.tick
     due = 0
     last = data[0][0]
-    t = time.perf_counter()
+    t = time.process_time()
     for ts, tag, v in data:
         if ts - last >= 1.0:
             due += len(tick(ts))
             last = ts
         due += len(on_sample(ts, tag, v, True))
-    us = (time.perf_counter() - t) / n * 1e6
+    us = (time.process_time() - t) / n * 1e6
     line_us = line_logic_us()
     print_rows(
         [

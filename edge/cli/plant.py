@@ -264,6 +264,7 @@ def cmd_agg_maint(args: argparse.Namespace) -> int:
     cfg = _agg(args)
     now = time.time()
     since = parse_time(args.since, "UTC", "--since")
+    until = parse_time(args.until, "UTC", "--until") if args.until else now
     if args.view == "windows" and args.offer:
         from sync.aggregator.maintenance import offer_windows
 
@@ -280,7 +281,7 @@ def cmd_agg_maint(args: argparse.Namespace) -> int:
             print(f"offered {w['order']} on {w['resource']}: {w['duration_h']:g} h ({w['title']})")
         print(f"{len(offered)} maintenance windows offered to the scheduler")
         return 0
-    rows = plant_maintenance(cfg, since=since, until=now, line=args.line)
+    rows = plant_maintenance(cfg, since=since, until=until, line=args.line)
 
     def show() -> None:
         for r in rows:
@@ -382,6 +383,11 @@ def register(sub: Any) -> None:
     mt.add_argument("--line", help="only this line (key or short name)")
     mt.add_argument(
         "--since", default="-30d", help="start of the period (ISO 8601, epoch, -7d; default -30d)"
+    )
+    mt.add_argument(
+        "--until",
+        help="end of the period (default now; the same --since/--until as `lineside maint reliability` "
+        "gives the line's own figures)",
     )
     mt.add_argument("--json", action="store_true", help="machine-readable output")
     add_plant_auth(mt, "maintenance", when="with --offer")

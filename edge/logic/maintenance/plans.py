@@ -115,7 +115,22 @@ class PlanTracker:
         self.handle = {
             "cycles": self._on_cycles,
             "run_hours": self._on_run,
+            "threshold": self._on_watch,
+            "trend": self._on_watch,
         }.get(s.trigger, self.on_value)
+        watch = self.hold or self.trend
+        self._watch = watch.update if watch is not None else None
+
+    def _on_watch(self, ts: float, value: Any) -> PlanDue | None:
+        """A sample of a threshold or trend plan's tag: straight to its watch."""
+        fired = self._watch(ts, value if type(value) is float else _number(value))  # type: ignore[misc]
+        if fired is None:
+            return None
+        self.fires += 1
+        s = self.spec
+        return PlanDue(
+            fired.ts, s.id, s.asset, s.kind, s.trigger, f"{s.id}#{fired.ts:.3f}", fired.detail, fired.value
+        )
 
     def _on_cycles(self, ts: float, value: Any) -> PlanDue | None:
         c = self.cycles

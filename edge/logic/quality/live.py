@@ -152,6 +152,8 @@ class CharacteristicTracker:
     def __post_init__(self) -> None:
         grouped = self.chart in ("xbar-r", "xbar-s") or (self.chart in SMOOTHED_CHARTS and self.subgroup_size)
         self._n = (self.subgroup_size or 1) if grouped else 1
+        self._root_dof = math.sqrt(self._n - 1)  # √(n − 1) of a full subgroup's S
+        self._s_chart = self._n > 1 and self.chart == "xbar-s"
         self.rule_ids = resolve_rules(self.rules) if self.chart not in SMOOTHED_CHARTS else ()
         if self.spec is not None:
             self.freeze(self.spec)
@@ -240,23 +242,39 @@ class CharacteristicTracker:
         if not math.isfinite(total):  # a NaN or an infinity among them: never charted
             return out
         lsl, usl = self.lsl, self.usl
-        lo = hi = 0.0
-        if self.chart != "xbar-s" or lsl is not None or usl is not None:
-            lo, hi = min(values), max(values)
+        disp: float | None
+        if not self._s_chart:
+            # One sort gives both ends: half the cost of min() and max() on a subgroup.
+            ordered = sorted(values)
+            lo, hi = ordered[0], ordered[-1]
             if (lsl is not None and lo < lsl) or (usl is not None and hi > usl):
                 out += self._out_of_spec(ts, values)
-        disp: float | None
-        if self._n == 1:
-            x = values[-1]
-            disp = abs(x - self._last) if self._last is not None else None
-            self._last = x
+            if self._n == 1:
+                x = values[-1]
+                disp = abs(x - self._last) if self._last is not None else None
+                self._last = x
+            else:
+                x = total / k
+                disp = hi - lo
         else:
             x = total / k
-            if self.chart == "xbar-s":
-                ss = sum([v * v for v in values]) - x * total
-                disp = math.sqrt(ss / (k - 1)) if ss > 0 else 0.0
-            else:
-                disp = hi - lo
+            # S = sqrt(Σ(v − x̄)² / (k − 1)): math.dist sums the squared deviations in C,
+            # accurately (no cancellation as in Σv² − x̄·Σv).
+            dev = math.dist(values, [x] * k)
+            disp = dev / (self._root_dof if k == self._n else math.sqrt(k - 1)) if dev > 0 else 0.0
+            # No value lies farther from x̄ than sqrt(Σ(v − x̄)²): only when that band (with
+            # a margin for rounding) reaches a specification limit are the values checked.
+            reach = dev + 1e-9 * (abs(x) + dev)
+            if (lsl is not None and x - reach < lsl) or (usl is not None and x + reach > usl):
+                out += self._out_of_spec(ts, values)
+        if self._shewhart and self._n != 1:  # the hot path of a frozen X̄ chart: _plot inlined
+            self.i += 1
+            z = (x - self._center) / self._sig
+            out.append(_new_point((ts, self.name, x, disp, z, self.product, None)))
+            hits = self._rules(z)
+            if hits:
+                self._alarm(ts, x, hits, out)
+            return out
         if self._fast:
             self._plot(ts, x, disp, out)
             return out

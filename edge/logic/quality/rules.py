@@ -12,6 +12,7 @@ one of the points beyond the zone, as in Minitab and most SPC packages.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any, NamedTuple
 
@@ -197,6 +198,10 @@ class RuleState:
         self._trend = [(r, a - 1) for r, a, _w, _l in by.get("trend", [])]
         self._alternate = [(r, a - 2) for r, a, _w, _l in by.get("alternate", [])]
         self._k_of_w = [(r, a, w, lim) for r, a, w, lim in by.get("k_of_w", [])]
+        self._k_of_w_fast = [
+            (r, a, self.last3 if w == 3 else self.last5, lim, lim.__lt__, (-lim).__gt__)
+            for r, a, w, lim in self._k_of_w
+        ]
         self._within = [(r, a) for r, a, _w, _l in by.get("within_run", [])]
         self._outside = [(r, a) for r, a, _w, _l in by.get("outside_run", [])]
         order = {r: i for i, r in enumerate(rules)}
@@ -205,19 +210,53 @@ class RuleState:
         self._need_d = bool(self._trend or self._alternate)
         self._need_band = bool(self._within or self._outside)
         self._need_win = bool(self._k_of_w)
+        # The smallest threshold of each group: below it no rule of the group can fire.
+        self._beyond_min = min((lim for _r, lim in self._beyond), default=math.inf)
+        self._side_min = min((a for _r, a in self._side), default=math.inf)
+        self._k_min = min((lim for _r, _a, _w, lim in self._k_of_w), default=math.inf)
 
     def add(self, z: float) -> list[str]:
+        # The live agent calls this once per plotted point: counters are read into
+        # locals, and each group of rules is only looped over when the smallest
+        # threshold of the group is reached (mostly it is not).
         self.i += 1
+        hit: list[str] = []
         if z > 0:
-            self.up += 1
-            self.down = 0
+            az = z
+            up = self.up + 1
+            self.up, self.down = up, 0
         elif z < 0:
-            self.down += 1
-            self.up = 0
+            az = -z
+            up = self.down + 1  # the run on the side of z
+            self.up, self.down = 0, up
         else:
-            self.up = self.down = 0
+            az = z
+            up = self.up = self.down = 0
+        if az > self._beyond_min:
+            for rule, lim in self._beyond:
+                if az > lim:
+                    hit.append(rule)
+        if up >= self._side_min:
+            for rule, a in self._side:
+                if up >= a:
+                    hit.append(rule)
+        if self._need_d:
+            self._add_d(z, hit)
+        if self._need_win:
+            self.last3.append(z)
+            self.last5.append(z)
+            if az > self._k_min:
+                self._add_k_of_w(z, az, hit)
+        if self._need_band:
+            self._add_band(az, hit)
+        if hit and len(hit) > 1:
+            hit.sort(key=self._order)
+        return hit
+
+    def _add_d(self, z: float, hit: list[str]) -> None:
+        """Trend and alternation: counters of the differences between points."""
         prev = self.prev
-        if prev is not None and self._need_d:
+        if prev is not None:
             d = z - prev
             if d > 0:
                 self.inc += 1
@@ -230,50 +269,36 @@ class RuleState:
             self.alt = self.alt + 1 if d * self.prev_d < 0 else 0
             self.prev_d = d
         self.prev = z
-        az = -z if z < 0 else z
-        if self._need_band:
-            if az < 1:
-                self.within += 1
-                self.outside = 0
-            elif az > 1:
-                self.outside += 1
-                self.within = 0
-            else:
-                self.within = self.outside = 0
-        if self._need_win:
-            self.last3.append(z)
-            self.last5.append(z)
-        hit: list[str] = []
-        for rule, lim in self._beyond:
-            if az > lim:
+        run = self.inc if self.inc > self.dec else self.dec
+        for rule, a in self._trend:
+            if run >= a:
                 hit.append(rule)
-        if self._side:
-            run = self.up if self.up > self.down else self.down
-            for rule, a in self._side:
-                if run >= a:
-                    hit.append(rule)
-        if self._need_d and self._trend:
-            run = self.inc if self.inc > self.dec else self.dec
-            for rule, a in self._trend:
-                if run >= a:
-                    hit.append(rule)
-        if self._need_d:
-            for rule, a in self._alternate:
-                if self.alt >= a:
-                    hit.append(rule)
-        for rule, a, w, lim in self._k_of_w:
+        for rule, a in self._alternate:
+            if self.alt >= a:
+                hit.append(rule)
+
+    def _add_k_of_w(self, z: float, az: float, hit: list[str]) -> None:
+        """ "k of w beyond the zone": counted only when the new point is beyond it."""
+        for rule, a, win, lim, above, below in self._k_of_w_fast:
             if az > lim:
-                win = self.last3 if w == 3 else self.last5
-                n = sum(1 for v in win if v > lim) if z > lim else sum(1 for v in win if v < -lim)
+                # Counted in C: ``lim.__lt__`` over the window is "v > lim" per point.
+                n = sum(map(above, win)) if z > lim else sum(map(below, win))
                 if n >= a:
                     hit.append(rule)
-        if self._need_band:
-            for rule, a in self._within:
-                if self.within >= a:
-                    hit.append(rule)
-            for rule, a in self._outside:
-                if self.outside >= a:
-                    hit.append(rule)
-        if len(hit) > 1:
-            hit.sort(key=self._order)
-        return hit
+
+    def _add_band(self, az: float, hit: list[str]) -> None:
+        """Runs within and outside ±1σ."""
+        if az < 1:
+            self.within += 1
+            self.outside = 0
+        elif az > 1:
+            self.outside += 1
+            self.within = 0
+        else:
+            self.within = self.outside = 0
+        for rule, a in self._within:
+            if self.within >= a:
+                hit.append(rule)
+        for rule, a in self._outside:
+            if self.outside >= a:
+                hit.append(rule)
