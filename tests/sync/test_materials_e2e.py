@@ -27,6 +27,7 @@ from edge.store import Store
 from tests.conftest import REPO, example_on_free_ports, wait_serving
 from tests.edge.services.test_materials import MATERIALS
 from tests.mqtt_rig import Mosquitto
+from tests.plant_users import PASSWORD, web_users
 from tests.sync.conftest import uplink_section, wait
 
 KEYS = {n: f"acme/hamburg/filling/{n}" for n in ("line1", "line2")}
@@ -76,6 +77,7 @@ def agg_config(tmp_path: Path, port: int) -> Path:
                 ],
                 "ack_interval_ms": 20,
                 "command_resend_s": 1,
+                "web": web_users(),  # the plant users; the aggregator runs with --no-web
             }
         )
     )
@@ -172,14 +174,15 @@ def test_materials_on_two_real_lines_with_the_uplink_down(tmp_path: Path) -> Non
     try:
         sims = [start(tmp_path / "unused", "simulate", "-c", str(c), drain=True) for c in (c1, c2)]
         procs += sims
-        procs.append(start(tmp_path / "agg.log", "aggregator", "run", *a))
+        procs.append(start(tmp_path / "agg.log", "aggregator", "run", *a, "--no-web"))
         for sim, c in zip(sims, (c1, c2), strict=True):
             wait_serving(sim, c)
         for i, c in enumerate((c1, c2), 1):
             procs.append(start(tmp_path / f"agent{i}.log", "run", "-c", str(c)))
 
         # The plant: master, lots (one from the supplier's lot SUP-9), sent to every line.
-        ok("aggregator", "material", "import", *a, str(master))
+        plant = ("--user", "max")  # a manager: materials, and quality for the recall
+        ok("aggregator", "material", "import", *a, str(master), *plant, pin=PASSWORD)
         for lot, qty, extra in (
             ("PF-1", "10", ("--supplier-lot", "SUP-9")),
             ("PF-2", "5000", ()),
@@ -200,6 +203,8 @@ def test_materials_on_two_real_lines_with_the_uplink_down(tmp_path: Path) -> Non
                 "--quantity",
                 qty,
                 *extra,
+                *plant,
+                pin=PASSWORD,
             )
         wait(lambda: lot_status(db1, "PF-OLD") and lot_status(db2, "PF-OLD"), DEADLINE)
 
@@ -227,7 +232,20 @@ def test_materials_on_two_real_lines_with_the_uplink_down(tmp_path: Path) -> Non
         assert ("PF-1",) in rows(db1, "SELECT parent FROM lot_links WHERE child = ?", (inter,))
 
         # The plant takes line 1's lot in as line 2's material; line 2 packs it.
-        ok("aggregator", "lot", "receive", *a, "--material", "bottle", "--lot", inter, "--quantity", "30")
+        ok(
+            "aggregator",
+            "lot",
+            "receive",
+            *a,
+            "--material",
+            "bottle",
+            "--lot",
+            inter,
+            "--quantity",
+            "30",
+            *plant,
+            pin=PASSWORD,
+        )
         wait(lambda: lot_status(db2, inter) == "released", DEADLINE)
         l2 = ("-c", str(c2))
         ok("order", "start", *l2, "WO-2", "--product", "COLA-500", *ANNA, pin="1111")
@@ -241,7 +259,20 @@ def test_materials_on_two_real_lines_with_the_uplink_down(tmp_path: Path) -> Non
 
         # The uplink goes down; the supplier recalls SUP-9 at the plant meanwhile.
         broker.kill()
-        recall = json.loads(ok("aggregator", "lot", "recall", *a, "SUP-9", "--reason", "recall 42", "--json"))
+        recall = json.loads(
+            ok(
+                "aggregator",
+                "lot",
+                "recall",
+                *a,
+                "SUP-9",
+                "--reason",
+                "recall 42",
+                "--json",
+                *plant,
+                pin=PASSWORD,
+            )
+        )
         assert "PF-1" in recall["lots"], recall
         time.sleep(2)  # the lines cannot know yet
         assert lot_status(db1, "PF-1") == "released" and not held(db1) & {inter}
