@@ -9,7 +9,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from textual.widgets import Input, Static
+from textual.widgets import Input, Select, Static
 
 from edge.config.line import LineConfig, load_config
 from edge.runtime.agent import Agent
@@ -59,6 +59,11 @@ async def test_without_the_agent_nothing_is_recorded_and_the_input_is_kept(tmp_p
             await pilot.press("f3", "s")
             await pilot.pause()
             await fill(pilot, "order", "WO-2")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            # WO-1 runs: starting another order over it must be confirmed (it completes WO-1).
+            assert "WO-1 is running" in form(app).error
+            form(app).query_one("#f-switch", Select).value = "yes"
             await pilot.press("ctrl+s")
             await pilot.pause()
             assert "order WO-2 start queued" in app.last_message
