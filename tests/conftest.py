@@ -18,6 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 FIXED_PORT_FILES = ("tests/test_readme.py", "tests/test_demo.py", "tests/edge/cli/test_demo_first_run.py")
 
 
+# tryfirst: xdist's worker reads the group marks in its own (later registered, so earlier
+# called) hook of the same name.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.startswith(FIXED_PORT_FILES):
