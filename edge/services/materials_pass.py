@@ -253,27 +253,7 @@ def _auto_holds(ctx: LineContext, store: Store, now: float) -> list[str]:
             w = production_repo.order_window(store, order)
             since = w[0] if w else ts
         why = f"inspection {plan} failed: output of {order} since the last passing check"
-        hid = holds.new_id("H")
-        repo.add_hold_row(
-            store,
-            hold_id=hid,
-            target_kind="window",
-            target=machine,
-            start=since,
-            end=ts,
-            action="hold",
-            reason=why,
-            source="inspection",
-            corrective_action="",
-            by=BY_LINE,
-            ts=now,
-        )
-        store.audit(
-            who=BY_LINE,
-            action="hold.put",
-            entity=machine,
-            new={"hold": hid, "start": since, "end": ts, "reason": why},
-        )
+        _hold_window(store, machine, since, ts, why, "inspection", now, {"start": since, "end": ts})
         held += holds.hold_lots(
             store, repo.produced_overlapping(store, since, ts, order), why, "inspection", BY_LINE, now
         )
@@ -283,24 +263,7 @@ def _auto_holds(ctx: LineContext, store: Store, now: float) -> list[str]:
     alarms = repo.out_of_spec_after(store, after)
     for _seq, ts, characteristic, detail in alarms:
         why = f"SPC out of spec: {characteristic} {detail}".strip()
-        hid = holds.new_id("H")
-        repo.add_hold_row(
-            store,
-            hold_id=hid,
-            target_kind="window",
-            target=machine,
-            start=ts,
-            end=ts,
-            action="hold",
-            reason=why,
-            source="spc",
-            corrective_action="",
-            by=BY_LINE,
-            ts=now,
-        )
-        store.audit(
-            who=BY_LINE, action="hold.put", entity=machine, new={"hold": hid, "at": ts, "reason": why}
-        )
+        _hold_window(store, machine, ts, ts, why, "spc", now, {"at": ts})
         held += holds.hold_lots(store, repo.produced_overlapping(store, ts, ts), why, "spc", BY_LINE, now)
     if alarms:
         repo.set_mark(store, "holds.spc", alarms[-1][0])
@@ -334,3 +297,33 @@ def _shortage_notices(ctx: LineContext, store: Store, now: float) -> list[str]:
         if (loc, mat) not in short:
             repo.set_mark(store, name, 0)
     return out
+
+
+def _hold_window(
+    store: Store,
+    machine: str,
+    start: float,
+    end: float,
+    why: str,
+    source: str,
+    now: float,
+    when: dict[str, Any],
+) -> None:
+    """Put the line's own hold on a machine's output window and audit it (``when`` says
+    which times the audit entry names)."""
+    hid = holds.new_id("H")
+    repo.add_hold_row(
+        store,
+        hold_id=hid,
+        target_kind="window",
+        target=machine,
+        start=start,
+        end=end,
+        action="hold",
+        reason=why,
+        source=source,
+        corrective_action="",
+        by=BY_LINE,
+        ts=now,
+    )
+    store.audit(who=BY_LINE, action="hold.put", entity=machine, new={"hold": hid, **when, "reason": why})
