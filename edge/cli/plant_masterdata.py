@@ -89,7 +89,9 @@ def cmd_erp_outbox(args: argparse.Namespace) -> int:
 
 
 def register_erp(asub: Any) -> None:
-    e = asub.add_parser("erp", help="ERP confirmations of completed orders, shifts, hours (erp: in the aggregator config)")
+    e = asub.add_parser(
+        "erp", help="ERP confirmations of completed orders, shifts, hours (erp: in the aggregator config)"
+    )
     esub = e.add_subparsers(dest="erp_command", metavar="ACTION", required=True)
     o = esub.add_parser(
         "outbox",
