@@ -139,7 +139,8 @@ def _figures(
         "consumed": [
             {"material": mat, "lot": lot, "quantity": abs(float(q))} for mat, lot, q in facts["consumed"]
         ],
-        "lots_produced": [{"lot": lot, "kind": k, "quantity": q} for lot, k, q in facts["produced"]],
+        # (PostgreSQL sums a BIGINT column as a numeric: back to a JSON number.)
+        "lots_produced": [{"lot": lot, "kind": k, "quantity": int(q)} for lot, k, q in facts["produced"]],
     }
 
 

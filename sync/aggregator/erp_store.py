@@ -119,8 +119,10 @@ def stream_heads(store: AggregatorStore, line: str) -> list[tuple[str, float | N
         ts = None
         if rows:
             rec = json.loads(rows[0][0])
-            t = rec.get("ts", rec.get("end"))
-            ts = float(t) if isinstance(t, (int, float)) else None
+            # A record without its own time (a downtime version) was recorded no earlier
+            # than its end, or its start while open.
+            t = next((rec[k] for k in ("ts", "end", "start") if isinstance(rec.get(k), (int, float))), None)
+            ts = float(t) if t is not None else None
         out.append((str(stream), ts))
     return out
 
@@ -150,6 +152,9 @@ def set_coverage(store: AggregatorStore, line: str, covered_to: float, now: floa
 def period_cursor(store: AggregatorStore, line: str, kind: str, start_at: float, now: float) -> float:
     """How far the line's periods of ``kind`` are queued (the next ends after it);
     ``start_at`` the first time it is asked."""
+    rows = store.query("SELECT after_ts FROM erp_periods WHERE line = ? AND kind = ?", (line, kind))
+    if rows:
+        return float(rows[0][0])
     with store.tx():
         store._exec(
             "INSERT INTO erp_periods (line, kind, after_ts, updated) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",

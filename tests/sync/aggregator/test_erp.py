@@ -136,8 +136,8 @@ def queued(store: AggregatorStore) -> dict[str, dict[str, Any]]:
     return {r["id"]: r["body"] for r in erp_store.outbox(store, limit=10_000)}
 
 
-def test_an_order_across_a_shift_change_splits_and_its_periods_add_up_to_the_order(tmp_path: Path) -> None:
-    store = AggregatorStore(tmp_path / "agg.db")
+def test_an_order_across_a_shift_change_splits_and_its_periods_add_up_to_the_order(tmp_path: Path, agg_target: str) -> None:
+    store = AggregatorStore(agg_target)
     fill_span(store)
     status(store, h(31))  # the line had sent everything by 07:00 the next day
     erp = {
@@ -146,7 +146,7 @@ def test_an_order_across_a_shift_change_splits_and_its_periods_add_up_to_the_ord
         "calendar": CALENDAR,
         "periods_from": "2026-12-01T00:00:00Z",
     }
-    ex = ErpExporter(agg_config(1, str(tmp_path / "agg.db"), erp=erp), store)
+    ex = ErpExporter(agg_config(1, agg_target, erp=erp), store)
     ex.queue(h(32))
     q = queued(store)
     order = q[confirmation_key(LINE_KEY, "WO-9")]
@@ -199,8 +199,8 @@ def test_an_order_across_a_shift_change_splits_and_its_periods_add_up_to_the_ord
     store.close()
 
 
-def test_a_line_offline_at_the_period_end_gets_no_short_confirmation(tmp_path: Path) -> None:
-    store = AggregatorStore(tmp_path / "agg.db")
+def test_a_line_offline_at_the_period_end_gets_no_short_confirmation(tmp_path: Path, agg_target: str) -> None:
+    store = AggregatorStore(agg_target)
     fill_span(store)
     status(store, h(17.9))  # last heard of at 17:54, with nothing outstanding …
     status(store, h(17.95), online=False)  # … then gone
@@ -210,7 +210,7 @@ def test_a_line_offline_at_the_period_end_gets_no_short_confirmation(tmp_path: P
         "calendar": CALENDAR,
         "periods_from": "2026-12-01T00:00:00Z",
     }
-    ex = ErpExporter(agg_config(1, str(tmp_path / "agg.db"), erp=erp), store)
+    ex = ErpExporter(agg_config(1, agg_target, erp=erp), store)
     assert ex.queue(h(20)) == 0  # the day shift has ended, but its last minutes are not here
     assert ex.queue(h(23)) == 0
     # Back: each stream's contiguous point reaches 19:00 (nothing missing before it).
