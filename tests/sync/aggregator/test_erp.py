@@ -136,7 +136,9 @@ def queued(store: AggregatorStore) -> dict[str, dict[str, Any]]:
     return {r["id"]: r["body"] for r in erp_store.outbox(store, limit=10_000)}
 
 
-def test_an_order_across_a_shift_change_splits_and_its_periods_add_up_to_the_order(tmp_path: Path, agg_target: str) -> None:
+def test_an_order_across_a_shift_change_splits_and_its_periods_add_up_to_the_order(
+    tmp_path: Path, agg_target: str
+) -> None:
     store = AggregatorStore(agg_target)
     fill_span(store)
     status(store, h(31))  # the line had sent everything by 07:00 the next day
