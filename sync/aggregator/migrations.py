@@ -728,6 +728,32 @@ def m008_plant_it(db: Database) -> None:
 
 
 @AGGREGATOR
+def m009_erp_periods(db: Database) -> None:
+    """ERP confirmations per shift and per hour: the outbox names each confirmation's
+    period (empty for an order's), ``erp_periods`` is how far each line's periods of a
+    kind are queued (the next one ends after ``after_ts``), and ``erp_coverage`` how far
+    the plant holds each line's data (see ``sync.aggregator.erp``)."""
+    run_ddl(
+        db,
+        """
+        ALTER TABLE erp_outbox ADD COLUMN period TEXT NOT NULL DEFAULT '';
+        CREATE TABLE erp_periods (
+            line TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            after_ts DOUBLE PRECISION NOT NULL,
+            updated DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, kind)
+        );
+        CREATE TABLE erp_coverage (
+            line TEXT PRIMARY KEY,
+            covered_to DOUBLE PRECISION NOT NULL,
+            updated DOUBLE PRECISION NOT NULL
+        )
+        """,
+    )
+
+
+@AGGREGATOR
 def m010_web_sessions(db: Database) -> None:
     """Sessions of the plant web view in the plant store, so that a restart of the web
     view logs nobody out and every aggregator instance on one store accepts the same
