@@ -751,3 +751,10 @@ def m009_erp_periods(db: Database) -> None:
         )
         """,
     )
+
+
+@AGGREGATOR
+def m011_auth_lockout(db: Database) -> None:
+    """Plant users' lockout: failed logins are ``web_audit`` entries, counted per name
+    within a window; an index finds a name's entries without reading the whole log."""
+    run_ddl(db, "CREATE INDEX web_audit_by_who ON web_audit (who, ts)")
