@@ -79,7 +79,8 @@ def cmd_erp_outbox(args: argparse.Namespace) -> int:
     def show() -> None:
         for r in rows:
             print(
-                f"{r['id']:<38} {r['line']:<28} {r['order_id']:<14} {r['state']:<8} "
+                f"{r['id']:<38} {r['line']:<28} {r['order_id'] or '(line)':<14} "
+                f"{r['kind'] + (' ' + r['period'] if r['period'] else ''):<24} {r['state']:<8} "
                 f"{r['attempts']:>3} tries  good {r['body'].get('good', 0)} scrap {r['body'].get('scrap', 0)}"
                 f"  {r['last_error']}"
             )
@@ -88,7 +89,9 @@ def cmd_erp_outbox(args: argparse.Namespace) -> int:
 
 
 def register_erp(asub: Any) -> None:
-    e = asub.add_parser("erp", help="ERP confirmations of completed orders (erp: in the aggregator config)")
+    e = asub.add_parser(
+        "erp", help="ERP confirmations of completed orders, shifts, hours (erp: in the aggregator config)"
+    )
     esub = e.add_subparsers(dest="erp_command", metavar="ACTION", required=True)
     o = esub.add_parser(
         "outbox",
