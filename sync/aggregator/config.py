@@ -257,6 +257,8 @@ def load_aggregator_config(path: str | os.PathLike[str]) -> AggregatorConfig:
             }
         )
         web = web.model_copy(update={"tls": tls})
+        if problems := tls.problems():
+            raise ConfigError([f"{p}: {m}" for m in problems])
     erp = cfg.erp
     if erp is not None and erp.outbox_dir is not None:
         erp = erp.model_copy(update={"outbox_dir": p.parent / erp.outbox_dir})

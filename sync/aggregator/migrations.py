@@ -754,6 +754,31 @@ def m009_erp_periods(db: Database) -> None:
 
 
 @AGGREGATOR
+def m010_web_sessions(db: Database) -> None:
+    """Sessions of the plant web view in the plant store, so that a restart of the web
+    view logs nobody out and every aggregator instance on one store accepts the same
+    session. Only the SHA-256 of the session token is kept (the cookie's value is never
+    stored); the idle and absolute expiries, the user, their role and the session's CSRF
+    token are (``sync.aggregator.sessions_store``)."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE web_sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            via TEXT NOT NULL,
+            created DOUBLE PRECISION NOT NULL,
+            last_seen DOUBLE PRECISION NOT NULL,
+            expires DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX web_sessions_user ON web_sessions (user_name)
+        """,
+    )
+
+
+@AGGREGATOR
 def m011_auth_lockout(db: Database) -> None:
     """Plant users' lockout: failed logins are ``web_audit`` entries, counted per name
     within a window; an index finds a name's entries without reading the whole log."""

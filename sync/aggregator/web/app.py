@@ -30,10 +30,12 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge.core.errors import LinesideError
 from sync.aggregator import orders as order_cases
@@ -235,7 +237,9 @@ class WebApp:
         self.web: WebCfg = cfg.web
         self.store = store or open_store(cfg)
         self.view = PlantView(cfg, self.store)
-        self.sessions = Sessions(self.web)
+        self.sessions = Sessions(self.web, self.store)
+        # A role changed or a user removed in the config ends their sessions now.
+        self.sessions.revoke_stale()
         self.tz = ZoneInfo(self.web.timezone)
         self.env = _environment(self.tz)
         self.live = LiveBoard(self)
@@ -267,6 +271,7 @@ class WebApp:
         return HTMLResponse(html, status_code=status)
 
     def session_of(self, request: Request) -> Session | None:
+        """The request's session (from the plant store: call it in a worker thread)."""
         s = self.sessions.get(request.cookies.get(COOKIE))
         if s is None and self.web.proxy_user_header:
             client = request.client.host if request.client else ""
@@ -308,7 +313,7 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
 
         def wrap(fn: Callable[[Request, Session], Any]) -> Callable[[Request], Any]:
             async def handler(request: Request) -> Response:
-                s = w.session_of(request)
+                s = await run_in_threadpool(w.session_of, request)
                 if s is None:
                     if post:
                         return Response("not logged in", status_code=403)
@@ -413,7 +418,7 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
 
     @guarded(post=True)
     async def logout(request: Request, s: Session) -> Response:
-        w.sessions.logout(s.token)
+        await run_in_threadpool(w.sessions.logout, s.token)
         await run_in_threadpool(w.audit, request, s, "logout", s.user, "")
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(COOKIE)
@@ -791,9 +796,34 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
         Route("/health", health),
         Mount("/static", StaticFiles(packages=[("sync.aggregator.web", "static")]), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(Hsts)] if w.web.tls is not None else []
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.web = w
     return app
+
+
+HSTS = b"max-age=31536000"
+
+
+class Hsts:
+    """Under TLS, every response tells the browser to use HTTPS only for this host for a
+    year (``Strict-Transport-Security``, RFC 6797). A pure ASGI middleware, so the live
+    board's event stream passes through unbuffered."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_hsts(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"strict-transport-security", HSTS)]
+            await send(message)
+
+        await self.app(scope, receive, send_hsts)
 
 
 def _script_json(data: Any) -> str:

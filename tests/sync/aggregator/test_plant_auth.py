@@ -274,7 +274,13 @@ def test_a_scripts_credential_file_identifies_but_an_approval_needs_the_password
 def test_the_web_and_the_command_line_share_users_and_roles(agg: Path) -> None:
     cfg = load_aggregator_config(agg)
     assert cfg.web is not None
-    s = Sessions(cfg.web).login("quinn", PASSWORD)
+    from sync.aggregator.store import open_store
+
+    st = open_store(cfg)
+    try:
+        s = Sessions(cfg.web, st).login("quinn", PASSWORD)
+    finally:
+        st.close()
     u = authenticate(cfg, "quinn", PASSWORD)
     assert s is not None and (s.user, s.role, s.permissions) == (u.name, u.role, u.permissions)
     assert ROLES["viewer"] == frozenset({"view"})  # read-only by default
