@@ -248,3 +248,54 @@ def fill(st: AggregatorStore) -> None:
         },
         H0 + 7300,
     )
+
+
+def holds_history() -> list[dict[str, Any]]:
+    """Three holds at line1 and what became of them: lot LOT-7 held by an SPC point out
+    of spec and released after a re-check; order WO-1's output held by a failed
+    inspection and scrapped; the window of WO-2 held (still open)."""
+
+    def h(
+        seq: int, ts: float, hold_id: str, kind: str, target: str, action: str, reason: str, **kw: Any
+    ) -> dict[str, Any]:
+        return record(
+            "holds",
+            seq,
+            ts=H0 + ts,
+            hold_id=hold_id,
+            target_kind=kind,
+            target=target,
+            start=kw.get("start"),
+            end=kw.get("end"),
+            action=action,
+            reason=reason,
+            source=kw.get("source", "operator"),
+            corrective_action=kw.get("corrective_action", ""),
+            by=kw.get("by", "Quinn"),
+        )
+
+    return [
+        h(1, 600, "H-1", "lot", "LOT-7", "hold", "fill weight above USL", source="spc", by="line"),
+        h(2, 900, "H-2", "order", "WO-1", "hold", "torque check failed", source="inspection", by="line"),
+        h(
+            3,
+            1800,
+            "H-1",
+            "lot",
+            "LOT-7",
+            "release",
+            "re-weighed 20 bottles: all in spec",
+            corrective_action="filler nozzle 3 recalibrated",
+        ),
+        h(
+            4,
+            2400,
+            "H-2",
+            "order",
+            "WO-1",
+            "scrap",
+            "caps stripped",
+            corrective_action="capper head replaced",
+        ),
+        h(5, 3000, "H-3", "window", "WO-2", "hold", "label smear", start=H0 + 2000, end=H0 + 2900),
+    ]
