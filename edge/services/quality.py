@@ -392,9 +392,12 @@ class SpcView:
     d_center: float | None = None
     d_ucl: float | None = None
     d_lcl: float | None = None
+    d_violations: set[float] = field(default_factory=set)  # ts of R/S points that raised an alarm
 
 
 _DISPERSION = {"xbar-r": "R", "xbar-s": "S", "imr": "MR"}
+#: The rules of the dispersion panel (R, S beyond their limits): marked there, not on X̄.
+DISPERSION_RULES = ("r1", "s1")
 
 
 def _spec(store: Store, c: CharacteristicCfg, product: str | None) -> Any:
@@ -445,6 +448,7 @@ def spc_view(line: Line, store: Store, characteristic: str, *, limit: int = 60) 
         # The statistic, not the observations: in units of its decision limit (±3).
         pts = repo.recent_statistics(store, c.name, limit, product=product)
         center, ucl, lcl, label = 0.0, 3.0, -3.0, None
+    since = pts[0][0] if pts else 0.0
     unit = ""
     if c.tag:
         try:
@@ -461,7 +465,7 @@ def spc_view(line: Line, store: Store, characteristic: str, *, limit: int = 60) 
         lcl=lcl,
         lsl=c.spec.lsl,
         usl=c.spec.usl,
-        violations=repo.alarm_times(store, c.name, pts[0][0] if pts else 0.0),
+        violations=repo.alarm_times(store, c.name, since, rules=DISPERSION_RULES, exclude=True),
         frozen=center is not None,
         sigma_within=sigma,
         manual=c.manual,
@@ -471,6 +475,7 @@ def spc_view(line: Line, store: Store, characteristic: str, *, limit: int = 60) 
         d_center=d_center,
         d_ucl=d_ucl,
         d_lcl=d_lcl,
+        d_violations=repo.alarm_times(store, c.name, since, rules=DISPERSION_RULES) if label else set(),
     )
 
 

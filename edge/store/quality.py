@@ -286,14 +286,22 @@ def alarms(store: Store) -> list[AlarmRow]:
     ]
 
 
-def alarm_times(store: Store, characteristic: str, since: float) -> set[float]:
-    """When the alarms of a characteristic since ``since`` were raised."""
-    return {
-        float(ts)
-        for (ts,) in store.db.execute(
-            "SELECT ts FROM spc_alarms WHERE characteristic = ? AND ts >= ?", (characteristic, since)
-        )
-    }
+def alarm_times(
+    store: Store,
+    characteristic: str,
+    since: float,
+    *,
+    rules: tuple[str, ...] | None = None,
+    exclude: bool = False,
+) -> set[float]:
+    """When the alarms of a characteristic since ``since`` were raised (only those of
+    ``rules``, or with ``exclude`` all but those)."""
+    rows = store.db.execute(
+        "SELECT ts, rule FROM spc_alarms WHERE characteristic = ? AND ts >= ?", (characteristic, since)
+    )
+    if rules is None:
+        return {float(ts) for ts, _r in rows}
+    return {float(ts) for ts, r in rows if (r in rules) != exclude}
 
 
 def alarms_between(store: Store, start: float, end: float) -> list[dict[str, Any]]:

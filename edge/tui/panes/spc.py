@@ -79,6 +79,7 @@ class SpcPane(Pane):
             s.ucl,
             s.lcl,
             tuple(sorted(s.violations)),
+            tuple(sorted(s.d_violations)),
             self.size,
         )
         if key != self._drawn:
@@ -141,6 +142,9 @@ class SpcPane(Pane):
         dp = disp.plt
         dp.clear_figure()
         dp.plot([d[0] for d in s.dispersion], [d[1] for d in s.dispersion], marker="dot", color="cyan")
+        bad = [d for d in s.dispersion if d[0] in s.d_violations]
+        if bad:  # an R or S point beyond its own limits raised an alarm
+            dp.scatter([b[0] for b in bad], [b[1] for b in bad], marker="x", color="red")
         for y, colour in ((s.d_center, "green"), (s.d_ucl, "red")):
             if y is not None:
                 dp.hline(y, colour)
