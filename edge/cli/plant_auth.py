@@ -28,6 +28,7 @@ from typing import Any
 
 from sync.aggregator.users import (
     PERMISSION_TEXT,
+    AuditNote,
     PlantAuthError,
     PlantUser,
     audit,
@@ -121,3 +122,9 @@ def audited(
 ) -> None:
     """Record a plant command in the audit log the web view keeps."""
     audit(cfg, user, action, entity, detail, meaning=meaning, address=f"command line ({user.via})")
+
+
+def note(user: PlantUser, action: str, detail: str = "", meaning: str = "performed") -> AuditNote:
+    """The audit entry of a plant command, for a service that writes it in the same
+    transaction as the action (it fills in the entity: a plan, the lines)."""
+    return AuditNote(user, action, "", detail, meaning, f"command line ({user.via})")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.cli.common import int_arg
-from edge.cli.plant_auth import add_plant_auth, audited, plant_user
+from edge.cli.plant_auth import add_plant_auth, note, plant_user
 
 WHAT = {
     "products": "the product list (id, name, ideal cycle time, …) as in a line config's products:",
@@ -25,14 +25,15 @@ def cmd_push(args: argparse.Namespace) -> int:
     user = plant_user(args, cfg, "admin")
     keys = targets(cfg, line=args.line, area=args.area, all_lines=args.all)
     if args.kind == "materials":
-        ids = push_materials(cfg, keys)
         what = "material master and BOMs"
+        ids = push_materials(cfg, keys, audit=note(user, f"{args.kind}.push", what))
     else:
         path = Path(args.file)
         items = load_items(path, args.kind)
-        ids = push(cfg, args.kind, items, keys, where=f"{path}: ")
         what = f"{len(items)} {args.kind}"
-    audited(cfg, user, f"{args.kind}.push", ", ".join(keys), f"{what} (commands {', '.join(ids)})")
+        ids = push(
+            cfg, args.kind, items, keys, where=f"{path}: ", audit=note(user, f"{args.kind}.push", what)
+        )
     print(f"queued {what} for {len(keys)} line(s): {', '.join(keys)}")
     print(f"commands: {', '.join(ids)} (lineside aggregator commands shows the lines' answers)")
     return 0

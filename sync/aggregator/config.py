@@ -18,6 +18,7 @@ from edge.config.uplink import MqttConfig
 from edge.core.errors import ConfigError
 from edge.core.yamlio import read_yaml
 from sync.aggregator.scheduling.config import SchedulingCfg
+from sync.aggregator.users import LockoutCfg
 from sync.aggregator.web.config import WebCfg
 
 
@@ -199,8 +200,11 @@ class AggregatorConfig(Model):
     """Finite-capacity scheduling (``lineside aggregator plan …``); none: no planning."""
     web: WebCfg | None = None
     """The plant web view (``lineside aggregator web``; ``aggregator run`` serves it too)."""
+    lockout: LockoutCfg = LockoutCfg()
+    """Plant users (``web.users``) locked after failed logins, on the web and the command
+    line alike (default: 5 within 15 min lock for 15 min)."""
     erp: ErpCfg | None = None
-    """ERP confirmations of completed orders (absent: none are sent)."""
+    """ERP confirmations of completed orders, shifts, hours (absent: none are sent)."""
     retention: RetentionCfg | None = None
     """Pruning by age (absent: the store keeps everything)."""
     metrics: MetricsCfg | None = None

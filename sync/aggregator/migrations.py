@@ -776,3 +776,10 @@ def m010_web_sessions(db: Database) -> None:
         CREATE INDEX web_sessions_user ON web_sessions (user_name)
         """,
     )
+
+
+@AGGREGATOR
+def m011_auth_lockout(db: Database) -> None:
+    """Plant users' lockout: failed logins are ``web_audit`` entries, counted per name
+    within a window; an index finds a name's entries without reading the whole log."""
+    run_ddl(db, "CREATE INDEX web_audit_by_who ON web_audit (who, ts)")

@@ -42,6 +42,7 @@ from sync.aggregator import orders as order_cases
 from sync.aggregator.config import AggregatorConfig
 from sync.aggregator.plantview import PlantView, finite, parse_period, scope_lines
 from sync.aggregator.store import AggregatorStore, open_store
+from sync.aggregator.users import Locked, PlantAuthError, guarded_login
 from sync.aggregator.web.auth import PERMISSION_TEXT, Session, Sessions, csrf_ok
 from sync.aggregator.web.config import WebCfg
 
@@ -379,9 +380,23 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
             nxt = "/"
         if not pre or not secrets.compare_digest(pre, str(form.get("csrf") or "")):
             return Response("refused: login form without its CSRF token", status_code=403)
-        s = await run_in_threadpool(
-            w.sessions.login, str(form.get("user") or ""), str(form.get("password") or "")
-        )
+        name, password = str(form.get("user") or ""), str(form.get("password") or "")
+        try:  # the plant users' lockout, shared with the command line (sync.aggregator.users)
+            s = await run_in_threadpool(
+                guarded_login,
+                w.cfg,
+                w.store,
+                w.web.users,
+                name,
+                lambda: w.sessions.login(name, password),
+                field="login",
+                address=w.client(request),
+            )
+        except Locked as e:
+            log.warning("web: login for %r refused: locked", name[:64])
+            return w.page(request, "login.html", None, status=429, next=nxt, pre=pre, error=str(e))
+        except PlantAuthError:
+            s = None
         if s is None:
             log.warning(
                 "web: failed login for %r from %s", str(form.get("user") or "")[:64], w.client(request)
