@@ -76,8 +76,18 @@ def insert_facts(
     for f in facts:
         if isinstance(f, SpcPoint):
             db.execute(
-                "INSERT INTO spc_points (ts, characteristic, value, dispersion, z, product, n) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (f.ts, f.characteristic, f.value, f.dispersion, f.z, f.product, f.n),
+                "INSERT INTO spc_points (ts, characteristic, value, dispersion, z, product, n, subgroup) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    f.ts,
+                    f.characteristic,
+                    f.value,
+                    f.dispersion,
+                    f.z,
+                    f.product,
+                    f.n,
+                    json.dumps(f.values) if f.values is not None else None,
+                ),
             )
         elif isinstance(f, SpcAlarm):
             db.execute(

@@ -555,14 +555,18 @@ class AggregatorStore:
         """Queue several (id, line, kind, body) commands in one transaction: all or none.
         Ids that exist already are skipped (a re-import); returns how many were new."""
         with self.tx():
-            n = 0
-            for cmd_id, line, kind, body in commands:
-                cur = self._exec(
-                    "INSERT INTO commands (id, line, kind, body, issued_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (cmd_id, line, kind, json.dumps(body), now),
-                )
-                n += cur.rowcount
-            return n
+            return self.insert_commands(commands, now)
+
+    def insert_commands(self, commands: list[tuple[str, str, str, dict[str, Any]]], now: float) -> int:
+        """:meth:`add_commands` inside the caller's transaction (with its audit entry)."""
+        n = 0
+        for cmd_id, line, kind, body in commands:
+            cur = self._exec(
+                "INSERT INTO commands (id, line, kind, body, issued_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (cmd_id, line, kind, json.dumps(body), now),
+            )
+            n += cur.rowcount
+        return n
 
     def commands_to_send(
         self, now: float, resend_s: float
