@@ -10,13 +10,18 @@ from typing import Any
 from sync.aggregator.store import AggregatorStore
 
 
-def unconfirmed_orders(store: AggregatorStore) -> list[tuple[str, str, str | None, float, float]]:
-    """(line, order, product, first, last) of every completed order without a confirmation."""
+def unconfirmed_orders(
+    store: AggregatorStore, completed_after: float | None = None
+) -> list[tuple[str, str, str | None, float, float]]:
+    """(line, order, product, first, last) of every completed order without a
+    confirmation (completed after ``completed_after``: older ones' confirmations may
+    have been pruned once sent, and must not be queued again)."""
     rows = store.query(
         "SELECT r.line, r.order_id, r.product, r.first_ts, r.last_ts FROM order_runs r "
-        "WHERE r.last_action = 'complete' AND NOT EXISTS "
+        "WHERE r.last_action = 'complete' AND r.last_ts >= ? AND NOT EXISTS "
         "(SELECT 1 FROM erp_outbox o WHERE o.line = r.line AND o.order_id = r.order_id AND o.kind = 'order') "
-        "ORDER BY r.last_ts"
+        "ORDER BY r.last_ts",
+        (completed_after if completed_after is not None else -1e18,),
     )
     return [(str(a), str(b), c, float(d), float(e)) for a, b, c, d, e in rows]
 

@@ -427,6 +427,8 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
                 error="Unknown user or wrong password.",
             )
         await run_in_threadpool(w.audit, request, s, "login", s.user, f"role {s.role}")
+        if request.cookies.get(COOKIE):  # the session this browser had before ends
+            await run_in_threadpool(w.sessions.logout, request.cookies.get(COOKIE))
         resp = RedirectResponse(nxt, status_code=303)
         w.set_cookie(resp, s)
         resp.delete_cookie(PRE_COOKIE)

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -421,4 +422,21 @@ def test_written_exactly_once_across_a_sigkill_and_a_failing_endpoint(
     assert store.query("SELECT after_ts FROM erp_periods") == [(3600.0,)]
     assert erp.requests[:3] == [erp.requests[0]] * 3  # … after three refusals …
     assert erp.requests.count(erp.requests[0]) == 5  # … and once more after the kill
+    store.close()
+
+
+def test_a_confirmation_pruned_once_sent_is_not_queued_again(tmp_path: Path) -> None:
+    from sync.aggregator.config import RetentionCfg
+    from sync.aggregator.ops import prune
+
+    store = AggregatorStore(tmp_path / "agg.db")
+    fill(store)  # WO-1 and WO-2 completed at 1100 and 1200 (epoch s)
+    cfg = agg_config(1, str(tmp_path / "agg.db"), erp={"outbox_dir": str(tmp_path / "out")}, retention={})
+    ex = ErpExporter(cfg, store)
+    assert ex.step(now=2000.0) == (2, 2)
+    assert cfg.retention is not None
+    later = time.time() + cfg.retention.erp_sent_days * 86400 + 1  # (marked sent at the real time)
+    assert prune(store, RetentionCfg(), later)["erp_outbox"] == 2
+    assert ex.step(now=later) == (0, 0)  # the orders are not confirmed a second time
+    assert len(list((tmp_path / "out").iterdir())) == 2
     store.close()

@@ -117,6 +117,21 @@ def test_a_browser_keeps_its_session_across_a_restart_and_csrf_holds(tmp_path: P
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
 
+def test_a_new_login_ends_the_session_the_browser_had(tmp_path: Path) -> None:
+    path = str(tmp_path / "plant.db")
+    with TestClient(create_app(cfg(path)), base_url="http://127.0.0.1") as c:
+        login(c, "victor")
+        first = c.cookies["lineside_session"]
+        login(c, "paula")
+        assert c.cookies["lineside_session"] != first
+        st = AggregatorStore(path)
+        try:
+            assert sessions_store.get(st, token_hash(first)) is None
+            assert [u for u, _r, _v in sessions_store.holders(st)] == ["paula"]
+        finally:
+            st.close()
+
+
 def test_session_timeouts_are_checked_in_the_config() -> None:
     from pydantic import ValidationError
 
