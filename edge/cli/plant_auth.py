@@ -59,7 +59,9 @@ def add_plant_auth(
     g = parser.add_argument_group(
         f"plant user (one of these is required{' ' + when if when else ''})",
         f"The command runs as a plant user of web.users whose role may {PERMISSION_TEXT[permission]}, "
-        "and is audited under their name (the web view's audit log)."
+        "and is audited under their name (the web view's audit log). A failed login is audited "
+        "too, and lockout.max_failures of them within lockout.window_s lock the user (here and on "
+        "the web) for lockout.lock_s."
         + (
             " It is signed with the password: with --credential the password is asked in addition."
             if signs

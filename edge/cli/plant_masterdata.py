@@ -97,8 +97,9 @@ def register_erp(asub: Any) -> None:
     o = esub.add_parser(
         "outbox",
         help="confirmations queued and sent, newest first",
-        description="Each completed order's confirmation (good, scrap by reason, start, end, run and down "
-        "time, lots consumed and produced) with its idempotency key, state (pending until the ERP "
+        description="Each confirmation of a completed order, or of a line's or an order's shift or hour "
+        "(erp.periods; good, scrap by reason, start, end, run and down time, lots consumed and "
+        "produced) with its idempotency key, kind and period, state (pending until the ERP "
         "acknowledged it, then sent), tries and the last error.",
     )
     o.add_argument("-c", "--config", required=True, help="aggregator config file (YAML)")

@@ -234,7 +234,11 @@ class ErpExporter:
         if "order" in self.erp.periods:
             machines = {ln.key: ln.machine for ln in self.cfg.lines}
             rows = []
-            for line, order_id, product, first, last in repo.unconfirmed_orders(self.store):
+            # Sent confirmations are pruned after retention.erp_sent_days: an order completed
+            # before that would be queued again (its confirmation gone), so it is not looked at.
+            ret = self.cfg.retention
+            after = now - ret.erp_sent_days * 86400 if ret is not None else None
+            for line, order_id, product, first, last in repo.unconfirmed_orders(self.store, after):
                 body = build(self.store, line, order_id, product, first, last, machines.get(line))
                 rows.append((body["confirmation_id"], line, order_id, "order", body))
             if rows:

@@ -10,13 +10,18 @@ from typing import Any
 from sync.aggregator.store import AggregatorStore
 
 
-def unconfirmed_orders(store: AggregatorStore) -> list[tuple[str, str, str | None, float, float]]:
-    """(line, order, product, first, last) of every completed order without a confirmation."""
+def unconfirmed_orders(
+    store: AggregatorStore, completed_after: float | None = None
+) -> list[tuple[str, str, str | None, float, float]]:
+    """(line, order, product, first, last) of every completed order without a
+    confirmation (completed after ``completed_after``: older ones' confirmations may
+    have been pruned once sent, and must not be queued again)."""
     rows = store.query(
         "SELECT r.line, r.order_id, r.product, r.first_ts, r.last_ts FROM order_runs r "
-        "WHERE r.last_action = 'complete' AND NOT EXISTS "
+        "WHERE r.last_action = 'complete' AND r.last_ts >= ? AND NOT EXISTS "
         "(SELECT 1 FROM erp_outbox o WHERE o.line = r.line AND o.order_id = r.order_id AND o.kind = 'order') "
-        "ORDER BY r.last_ts"
+        "ORDER BY r.last_ts",
+        (completed_after if completed_after is not None else -1e18,),
     )
     return [(str(a), str(b), c, float(d), float(e)) for a, b, c, d, e in rows]
 
@@ -74,15 +79,22 @@ def active_orders(
     store: AggregatorStore, line: str, start: float, end: float
 ) -> list[tuple[str, str | None, float | None, float | None, bool]]:
     """(order, product, first, last, completed) of the orders active on ``line`` in
-    [start, end): begun before its end and not completed before its start, or with counts
-    in it. first/last are None for an order the line counted for but never reported."""
+    [start, end): with counts in it; or begun before its end and completed in it or
+    later; or, not completed, acted on (started, paused, resumed) in it or, unless
+    paused, the order the line acted on last (an order paused, or left for another,
+    and never completed is not active for ever).
+    first/last are None for an order the line counted for but never reported."""
     rows = store.query(
         "SELECT order_id, product, first_ts, last_ts, last_action FROM order_runs WHERE line = ? "
         "AND first_ts < ? AND (last_action <> 'complete' OR last_ts >= ?) ORDER BY first_ts, order_id",
         (line, end, start),
     )
+    latest = store.query("SELECT max(last_ts) FROM order_runs WHERE line = ? AND first_ts < ?", (line, end))
+    last_acted = latest[0][0] if latest else None
     out: dict[str, tuple[str, str | None, float | None, float | None, bool]] = {
-        str(o): (str(o), p, float(f), float(la), a == "complete") for o, p, f, la, a in rows
+        str(o): (str(o), p, float(f), float(la), a == "complete")
+        for o, p, f, la, a in rows
+        if a == "complete" or la >= start or (la == last_acted and a != "pause")
     }
     for (o,) in store.query(
         "SELECT DISTINCT order_id FROM counts WHERE line = ? AND ts >= ? AND ts < ? AND order_id IS NOT NULL",

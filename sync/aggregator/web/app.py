@@ -176,6 +176,8 @@ class LiveBoard:
         self.seen: dict[str, str] = {}
         self.task: asyncio.Task[None] | None = None
         self.polls = 0
+        #: How often an open stream looks its session up again.
+        self.session_recheck_s = min(30.0, app.sessions.touch_s)
 
     async def run(self) -> None:
         while True:
@@ -202,13 +204,22 @@ class LiveBoard:
                 log.warning("live board: %s", e)
             await asyncio.sleep(self.app.web.live_poll_s)
 
-    async def stream(self, request: Request) -> AsyncIterator[str]:
+    async def stream(self, request: Request, token: str) -> AsyncIterator[str]:
+        """The board's changes for one browser, as long as its session lives: every
+        ``session_recheck_s`` the session is looked up in the store again (which also
+        counts as a use: a TV on the board keeps its session), and the stream ends once
+        it was logged out, expired or revoked."""
         q: asyncio.Queue[str] = asyncio.Queue()
         self.subscribers.add(q)
+        checked = time.monotonic()
         try:
             yield "retry: 2000\n\n"
             idle = 0.0
             while not self.app.stopping():
+                if time.monotonic() - checked >= self.session_recheck_s:
+                    checked = time.monotonic()
+                    if await run_in_threadpool(self.app.sessions.get, token) is None:
+                        return
                 try:
                     msg = await asyncio.wait_for(q.get(), 1.0)
                     idle = 0.0
@@ -273,12 +284,17 @@ class WebApp:
     def session_of(self, request: Request) -> Session | None:
         """The request's session (from the plant store: call it in a worker thread)."""
         s = self.sessions.get(request.cookies.get(COOKIE))
-        if s is None and self.web.proxy_user_header:
+        if self.web.proxy_user_header:
             client = request.client.host if request.client else ""
-            user = request.headers.get(self.web.proxy_user_header)
+            user = (request.headers.get(self.web.proxy_user_header) or "").strip()
             if user and client in self.web.trusted_proxies:
-                s = self.sessions.proxy_login(user.strip())
-                request.state.new_session = s
+                if s is not None and s.user.lower() != user.lower():
+                    # The proxy authenticated someone else in this browser: its word wins.
+                    self.sessions.logout(s.token)
+                    s = None
+                if s is None:
+                    s = self.sessions.proxy_login(user)
+                    request.state.new_session = s
         return s
 
     def client(self, request: Request) -> str:
@@ -411,6 +427,8 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
                 error="Unknown user or wrong password.",
             )
         await run_in_threadpool(w.audit, request, s, "login", s.user, f"role {s.role}")
+        if request.cookies.get(COOKIE):  # the session this browser had before ends
+            await run_in_threadpool(w.sessions.logout, request.cookies.get(COOKIE))
         resp = RedirectResponse(nxt, status_code=303)
         w.set_cookie(resp, s)
         resp.delete_cookie(PRE_COOKIE)
@@ -441,7 +459,7 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
         if w.live.task is None or w.live.task.done():
             w.live.task = asyncio.create_task(w.live.run())
         return StreamingResponse(
-            w.live.stream(request),
+            w.live.stream(request, s.token),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )

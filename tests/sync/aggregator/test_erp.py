@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -80,12 +81,18 @@ def test_periods_are_whole_hours_and_the_calendars_shifts_ending_in_the_window()
 
 
 def fill_span(store: AggregatorStore) -> None:
-    """Order WO-9 runs 17:00–19:30 across the day/night shift change at 18:00."""
+    """Order WO-9 runs 17:00–19:30 across the day/night shift change at 18:00; WO-8 was
+    started at 10:00 and paused at 10:30, never to be completed."""
     with store.tx():
         store._exec(
             "INSERT INTO order_runs (line, order_id, product, first_ts, last_ts, last_action, seq) "
             "VALUES (?, 'WO-9', 'COLA', ?, ?, 'complete', 2)",
             (LINE_KEY, h(17), h(19.5)),
+        )
+        store._exec(
+            "INSERT INTO order_runs (line, order_id, product, first_ts, last_ts, last_action, seq) "
+            "VALUES (?, 'WO-8', 'COLA', ?, ?, 'pause', 1)",
+            (LINE_KEY, h(10), h(10.5)),
         )
         for seq, t, machine, good, scrap, reason in (
             (1, 17 + 10 / 60, "filler", 100, 2, "JAM"),
@@ -194,7 +201,11 @@ def test_an_order_across_a_shift_change_splits_and_its_periods_add_up_to_the_ord
         assert sorted(lot["lot"] for p in pieces for lot in p["lots_produced"]) == ["B-1", "B-2"]
     # The line's own day shift: running from 16:00 (before, its state is unknown), down from 17:40.
     line_day = q[confirmation_key(LINE_KEY, "", "shift", "2026-12-01/day")]
-    assert (line_day["order_id"], line_day["orders"], line_day["good"]) == (None, ["WO-9"], 100)
+    assert (line_day["order_id"], line_day["orders"], line_day["good"]) == (None, ["WO-8", "WO-9"], 100)
+    # The paused order is active in the hour it was paused in, not after it.
+    assert q[confirmation_key(LINE_KEY, "", "shift", "2026-12-01/night")]["orders"] == ["WO-9"]
+    assert confirmation_key(LINE_KEY, "WO-8", "hour", "2026-12-01T10:00Z") in q
+    assert confirmation_key(LINE_KEY, "WO-8", "hour", "2026-12-01T11:00Z") not in q
     assert line_day["time_by_state_s"] == {"running": 6000.0, "down": 1200.0}
     # Queued once: looking again queues nothing.
     assert ex.queue(h(32)) == 0 and len(queued(store)) == len(q)
@@ -227,7 +238,7 @@ def test_a_line_offline_at_the_period_end_gets_no_short_confirmation(tmp_path: P
                 "INSERT INTO records (line, stream, incarnation, seq, received, data) VALUES (?, ?, '', ?, ?, ?)",
                 (LINE_KEY, stream, seq, h(t), json.dumps({"seq": seq, "ts": h(t)})),
             )
-    assert ex.queue(h(23)) == 2  # the day shift: the line's and WO-9's
+    assert ex.queue(h(23)) == 3  # the day shift: the line's, WO-8's and WO-9's
     q = queued(store)
     day = q[confirmation_key(LINE_KEY, "WO-9", "shift", "2026-12-01/day")]
     assert (day["good"], day["scrap"]) == (100, 3)
@@ -240,7 +251,7 @@ def test_a_line_offline_at_the_period_end_gets_no_short_confirmation(tmp_path: P
     assert erp_store.coverage(store, LINE_KEY) == h(30.5)  # coverage never goes back
     assert (
         sorted(b["period"] for b in queued(store).values())
-        == ["2026-12-01/day"] * 2 + ["2026-12-01/night"] * 2
+        == ["2026-12-01/day"] * 3 + ["2026-12-01/night"] * 2
     )
     store.close()
 
@@ -411,4 +422,21 @@ def test_written_exactly_once_across_a_sigkill_and_a_failing_endpoint(
     assert store.query("SELECT after_ts FROM erp_periods") == [(3600.0,)]
     assert erp.requests[:3] == [erp.requests[0]] * 3  # … after three refusals …
     assert erp.requests.count(erp.requests[0]) == 5  # … and once more after the kill
+    store.close()
+
+
+def test_a_confirmation_pruned_once_sent_is_not_queued_again(tmp_path: Path) -> None:
+    from sync.aggregator.config import RetentionCfg
+    from sync.aggregator.ops import prune
+
+    store = AggregatorStore(tmp_path / "agg.db")
+    fill(store)  # WO-1 and WO-2 completed at 1100 and 1200 (epoch s)
+    cfg = agg_config(1, str(tmp_path / "agg.db"), erp={"outbox_dir": str(tmp_path / "out")}, retention={})
+    ex = ErpExporter(cfg, store)
+    assert ex.step(now=2000.0) == (2, 2)
+    assert cfg.retention is not None
+    later = time.time() + cfg.retention.erp_sent_days * 86400 + 1  # (marked sent at the real time)
+    assert prune(store, RetentionCfg(), later)["erp_outbox"] == 2
+    assert ex.step(now=later) == (0, 0)  # the orders are not confirmed a second time
+    assert len(list((tmp_path / "out").iterdir())) == 2
     store.close()

@@ -3,7 +3,8 @@
 
 * a session outlives its web process and is accepted by a second one on the store, its
   CSRF token with it (a form posted to the second process works, a POST without the
-  token is refused), and an expired session is refused and deleted;
+  token is refused), and an expired session is refused and deleted, and an open live
+  board then goes to the login page;
 * HTTPS with a certificate made by the test: the session cookie is ``Secure`` and every
   response carries ``Strict-Transport-Security``;
 * the quality page lists open holds, dispositions, orders held by a failed first-off and
@@ -133,7 +134,8 @@ def pg_store(pg_database: str) -> Iterator[str]:
 def test_a_session_outlives_its_web_process_and_is_shared(
     browser: Any, pg_store: str, tmp_path: Path
 ) -> None:
-    conf = write_config(tmp_path / "aggregator.yaml", pg_store)
+    # A short idle timeout: an open board looks its session up every 15 s.
+    conf = write_config(tmp_path / "aggregator.yaml", pg_store, session_idle_s=60)
     a = WebProcess(conf, free_port()).start()
     b = WebProcess(conf, free_port()).start()
     try:
@@ -142,6 +144,9 @@ def test_a_session_outlives_its_web_process_and_is_shared(
         ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
         page = ctx.new_page()
         log_in(page, a.url, "paula")
+        board = ctx.new_page()  # the live board in another tab, open throughout
+        board.goto(a.url + "/")
+        board.wait_for_selector("#live:not(.down)")
 
         # The quality page: open holds, dispositions, the first-off hold, failed inspections.
         page.goto(a.url + "/quality")
@@ -192,6 +197,8 @@ def test_a_session_outlives_its_web_process_and_is_shared(
         page.goto(b.url + "/orders?line=" + KEY)
         page.wait_for_selector("#login")
         assert "/login" in page.url
+        # The open board notices too: its stream ends and the page asks for a login.
+        board.wait_for_selector("#login", timeout=40_000)
         st = AggregatorStore(pg_store)
         try:
             assert sessions_store.count(st) == 0

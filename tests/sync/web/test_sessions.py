@@ -117,6 +117,21 @@ def test_a_browser_keeps_its_session_across_a_restart_and_csrf_holds(tmp_path: P
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
 
+def test_a_new_login_ends_the_session_the_browser_had(tmp_path: Path) -> None:
+    path = str(tmp_path / "plant.db")
+    with TestClient(create_app(cfg(path)), base_url="http://127.0.0.1") as c:
+        login(c, "victor")
+        first = c.cookies["lineside_session"]
+        login(c, "paula")
+        assert c.cookies["lineside_session"] != first
+        st = AggregatorStore(path)
+        try:
+            assert sessions_store.get(st, token_hash(first)) is None
+            assert [u for u, _r, _v in sessions_store.holders(st)] == ["paula"]
+        finally:
+            st.close()
+
+
 def test_session_timeouts_are_checked_in_the_config() -> None:
     from pydantic import ValidationError
 
@@ -197,3 +212,56 @@ def test_config_check_names_a_missing_or_wrong_tls_file(tmp_path: Path) -> None:
     mismatch = check({"certificate": str(other_crt), "private_key": str(key)})
     assert mismatch.returncode == 2 and "web.tls.private_key:" in mismatch.stderr
     assert "does not load with" in mismatch.stderr
+
+
+def test_the_live_board_ends_with_its_session(tmp_path: Path) -> None:
+    """An open board stream stops once its session is gone (logged out elsewhere, expired
+    or revoked): it does not go on showing the plant to a browser that lost its login."""
+    import threading
+
+    from tests.sync.web.plant import fill
+
+    path = str(tmp_path / "plant.db")
+    st = AggregatorStore(path)
+    fill(st)
+    st.close()
+    app = create_app(cfg(path))
+    app.state.web.live.session_recheck_s = 0.2
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        login(c, "victor")
+        token = c.cookies["lineside_session"]
+        other = AggregatorStore(path)  # another web process logs the session out
+        c_web = cfg(path).web
+        assert c_web is not None
+        out = threading.Event()
+
+        def log_out() -> None:
+            Sessions(c_web, other).logout(token)
+            out.set()
+
+        end = threading.Timer(1.5, log_out)
+        end.start()
+        try:
+            r = c.get("/events")  # returns when the stream has ended
+            ended_after_logout = out.is_set()
+        finally:
+            end.join()
+            other.close()
+        assert r.status_code == 200 and r.text.startswith("retry: 2000")
+        assert ended_after_logout  # live until the session was gone, not before
+        assert c.get("/", follow_redirects=False).status_code == 303
+
+
+def test_the_proxy_user_wins_over_an_older_session_in_the_browser(tmp_path: Path) -> None:
+    path = str(tmp_path / "plant.db")
+    app = create_app(cfg(path, proxy_user_header="X-Remote-User", trusted_proxies=["testclient"]))
+    with TestClient(app) as c:  # the test client's address is "testclient"
+        assert "sso.one · viewer" in c.get("/", headers={"X-Remote-User": "sso.one"}).text
+        assert "sso.one · viewer" in c.get("/").text  # the cookie alone
+        page = c.get("/", headers={"X-Remote-User": "ada"})  # someone else at this browser
+        assert "ada · admin" in page.text and "sso.one" not in page.text
+        st = AggregatorStore(path)
+        try:
+            assert [u for u, _r, _v in sessions_store.holders(st)] == ["ada"]
+        finally:
+            st.close()
