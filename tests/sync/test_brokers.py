@@ -240,8 +240,9 @@ def test_nats_mqtt_semantics(nats: NatsServer) -> None:
     exact, wild = common_semantics(nats.mqtt_port)
     settle(wild, 1)
     assert [m for m in wild.got if m[0] == "sem/a/status"] == [("sem/a/status", b"up", True)], wild.got
-    # A dotted level (the UNS topic of tag "filler.temperature"): NATS maps MQTT levels to
-    # subject tokens separated by ".", refuses it and drops the publisher.
+    # A dotted level (what the UNS topic of tag "filler.temperature" once was): NATS maps
+    # MQTT levels to subject tokens separated by ".", refuses it and drops the publisher.
+    # The namespace now has no dotted level (test_uns.py::test_uns_through_nats_mqtt).
     dotted = Probe(nats.mqtt_port, "sem-dotted")
     dotted.c.publish("sem/filler/filler.temperature", b"21.5", qos=1)
     assert dotted.dropped.wait(10), "NATS 2.9 took a topic with a dot"

@@ -227,8 +227,12 @@ def test_config_cross_checks_and_wiring(tmp_path: Path) -> None:
         "<config>: sparkplug.writable[1]: unknown tag 'nope'",
         "<config>: sparkplug.writable[3]: 'plc.sp' is listed twice",
     }
-    with pytest.raises(ConfigError):
-        make_config(DEVICE, tags, tmp_path, sparkplug={"group_id": "a/b"}, uplink={})
+    for bad in ({"sparkplug": {"group_id": "a/b"}}, {"sparkplug": {"edge_node_id": "l.1"}}):
+        with pytest.raises(ConfigError):  # one topic level each, without a dot
+            make_config(DEVICE, tags, tmp_path, uplink={}, **bad)
+    with pytest.raises(ConfigError) as e:
+        make_config(DEVICE, tags, tmp_path, uplink={}, uns={"root": "uns.v1"})
+    assert [m.split(":", 2)[1].strip() for m in e.value.messages] == ["uns.root"]
     cfg = make_config(
         DEVICE, tags, tmp_path, uplink={"mqtt": {"port": 1884}}, uns={}, sparkplug={"writable": ["plc.sp"]}
     )
