@@ -74,6 +74,38 @@ def plant_ack(tmp: Path, stream: str = "samples") -> int:
         return 0
 
 
+def wait_subscribed(tmp: Path, port: int, timeout: float = 60.0) -> None:
+    """Until the aggregator has subscribed: it keeps a line's status once it hears one.
+    Batches published before that would be lost to the broker, and the drain would stall
+    for the uplink's ack timeout (15 s) before resending them."""
+    import paho.mqtt.client as mqtt
+
+    from sync.protocol import LineRef, LineStatus, Topics, encode
+
+    ref = LineRef(**LINE)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-probe")
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    payload = encode(LineStatus(line=ref, online=False, ts=0.0))
+    end = time.monotonic() + timeout
+    try:
+        while time.monotonic() < end:
+            c.publish(Topics.of(ref).state("status"), payload, qos=1)
+            time.sleep(0.2)
+            try:
+                db = sqlite3.connect(f"file:{tmp / 'plant.db'}?mode=ro", uri=True, timeout=5)
+                seen = db.execute("SELECT count(*) FROM line_status").fetchone()[0]
+                db.close()
+            except sqlite3.Error:
+                seen = 0
+            if seen:
+                return
+        raise RuntimeError("the aggregator did not subscribe within a minute")
+    finally:
+        c.loop_stop()
+        c.disconnect()
+
+
 def bench_drain(tmp: Path) -> dict[str, Any]:
     from edge.config.line import parse_config
     from edge.logic.model import Quality, Sample
@@ -105,7 +137,7 @@ def bench_drain(tmp: Path) -> dict[str, Any]:
             ]
         )
     agg = start_aggregator(agg_yaml(tmp, broker.port))
-    time.sleep(1.5)
+    wait_subscribed(tmp, broker.port)
     up = Uplink(cfg)
     cpu0, start = time.process_time(), time.monotonic()
     up.start()
@@ -256,11 +288,133 @@ def bench_ingest(tmp: Path) -> dict[str, Any]:
     return {"ingest_samples_per_s": total / dt, "cpu_pct": 100 * cpu / dt, "raw_sqlite_per_s": total / raw_dt}
 
 
+def ingest_payloads(n_batches: int, per: int = 200) -> list[bytes]:
+    """``n_batches`` encoded sample batches of ``per`` records, as the uplink sends them."""
+    from sync.protocol import LineRef, encode_batch
+
+    ref = LineRef(**LINE)
+    payloads = []
+    for b in range(n_batches):
+        first = b * per + 1
+        recs = [
+            f'{{"seq":{s},"tag":"t{s % 100}","ts":{1.7e9 + s * 0.001!r},"ts_recv":{1.7e9 + s * 0.001!r},"value":{s * 0.5!r},"quality":"good"}}'
+            for s in range(first, first + per)
+        ]
+        payloads.append(encode_batch(ref, "samples", first - 1, recs, (first, first + per - 1), 0.0))
+    return payloads
+
+
+def work(kind: str, n: int, tmp: Path, dry: bool) -> None:
+    """One piece of the sync path, deterministic, for instruction counts that the load of
+    the machine does not change (``valgrind --tool=callgrind``). With ``dry`` only the
+    setup runs: the work's count is the difference of the two runs.
+
+    * ``ingest``: ``n`` batches of 200 samples decoded and committed by the aggregator's
+      store code (25 batches per transaction, a savepoint each, as the service does).
+    * ``uplink``: ``n`` × 1,000 samples of a line's store read, encoded and built into
+      batches by the uplink's engine (the client only counts them).
+    * ``insert``: ``n`` × 1,000 samples committed to a line's store in batches of 1,000
+      (what the index of ``m019_trace_index`` costs)."""
+    if kind == "ingest":
+        from sync.aggregator.store import AggregatorStore
+        from sync.protocol import decode_batch
+
+        payloads = ingest_payloads(n)
+        st = AggregatorStore(tmp / "ingest.db")
+        if not dry:
+            for g in range(0, n, 25):
+                with st.tx():
+                    for p in payloads[g : g + 25]:
+                        with st.savepoint():
+                            b, texts = decode_batch(p)
+                            st.ingest_in_tx(b, now=1.7e9, texts=texts)
+        st.close()
+        return
+    from edge.logic.model import Quality, Sample
+    from edge.store import Store
+
+    st = Store(tmp / "line.db")
+    st.register_tags((f"t{i}", "plc", "float32", "") for i in range(100))
+    t0 = 1.7e9
+
+    def rows(k: int) -> list[Sample]:
+        return [
+            Sample(f"t{i % 100}", float(i) * 0.5, Quality.GOOD, t0 + i * 0.001, t0 + i * 0.001)
+            for i in range(k, k + 1000)
+        ]
+
+    if kind == "insert":
+        batches = [rows(k * 1000) for k in range(n)]
+        if not dry:
+            for b in batches:
+                st.append_samples(b)
+        st.close()
+        return
+    for k in range(n):
+        st.append_samples(rows(k * 1000))
+    st.close()
+    if dry:
+        return
+    from edge.config.line import parse_config
+    from edge.services.uplink import STREAMS, UplinkFeed
+    from sync.protocol import LineRef
+    from sync.uplink.engine import Engine, Limits
+    from sync.uplink.source import StoreSource
+
+    cfg = parse_config(
+        {
+            "line": LINE,
+            "devices": [{"name": "plc", "protocol": "modbus_tcp", "host": "127.0.0.1", "port": 1}],
+            "tags": [{"name": "t0", "device": "plc", "address": "hr:0", "type": "float32"}],
+            "store": {"path": str(tmp / "line.db")},
+            "uplink": {"mqtt": {"port": 1}},
+        }
+    )
+    assert cfg.uplink is not None
+    feed = UplinkFeed(cfg)
+    source = StoreSource(feed)
+    u = cfg.uplink
+    eng = Engine(
+        LineRef(**LINE),
+        STREAMS,
+        Limits(inflight=u.inflight, unacked_records=u.unacked_records, batch_max_bytes=u.batch_max_bytes),
+        feed.incarnation(),
+    )
+    eng.load(feed.cursors())
+    eng.on_connect(False, 0.0)
+
+    class Count:
+        mid = 0
+
+        def publish(self, stream: str, payload: bytes) -> int:
+            self.mid += 1
+            return self.mid
+
+    client = Count()
+    while eng.pump(source, client, now=0.0, wall=0.0):
+        for mid in range(client.mid - eng.outstanding + 1, client.mid + 1):
+            eng.on_puback(mid)
+        eng.on_ack("samples", eng.streams["samples"].pos, 0.0)
+    assert eng.streams["samples"].pos == n * 1000, eng.streams["samples"].pos
+    feed.close()
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=10.0, help="latency measuring window (default 10)")
     p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    p.add_argument(
+        "--work",
+        choices=("ingest", "uplink", "insert"),
+        help="run only this piece, for valgrind --tool=callgrind (see work())",
+    )
+    p.add_argument("--n", type=int, default=50, help="size of --work (batches / thousands of samples)")
+    p.add_argument("--dry", action="store_true", help="with --work: the setup only")
     args = p.parse_args(argv)
+    if args.work:
+        with tempfile.TemporaryDirectory() as d:
+            work(args.work, args.n, Path(d), args.dry)
+        return {}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         ing = bench_ingest(tmp)

@@ -239,7 +239,7 @@ def cmd_agg_audit_verify(args: argparse.Namespace) -> int:
 
 def cmd_agg_acl(args: argparse.Namespace) -> int:
     from edge.core.errors import ConfigError
-    from sync.aggregator.acl import AclCollision, line_user, render_acl
+    from sync.aggregator.acl import AclCollision, line_user, render_acl, spb_user, uns_user
 
     cfg = _agg(args)
     try:
@@ -253,7 +253,9 @@ def cmd_agg_acl(args: argparse.Namespace) -> int:
         if not args.no_consumer:
             print(f"#   {args.consumer_user}  (read-only: namespace, Sparkplug, line state)")
         for ln in cfg.lines:
-            print(f"#   {line_user(ln.key)}")
+            print(f"#   {line_user(ln.key)}  (the line's uplink: uplink.mqtt.username)")
+            print(f"#   {uns_user(ln.key)}  (its unified namespace: uns.mqtt.username)")
+            print(f"#   {spb_user(ln.key)}  (its Sparkplug B node: sparkplug.mqtt.username)")
     return 0
 
 
@@ -446,7 +448,11 @@ def register(sub: Any) -> None:
     )
     av.add_argument("-c", "--config", required=True, help="aggregator config file (YAML)")
     av.set_defaults(func=cmd_agg_audit_verify)
-    acl = asub.add_parser("acl", help="print a mosquitto ACL confining each line to its own topics")
+    acl = asub.add_parser(
+        "acl",
+        help="print a mosquitto ACL confining each line's uplink, unified namespace and Sparkplug node "
+        "to their own topics",
+    )
     cfg_arg(acl)
     acl.add_argument("--aggregator-user", default="lineside-aggregator", help="broker user of the aggregator")
     acl.add_argument(

@@ -28,6 +28,7 @@ from typing import Any
 
 from sync.aggregator.users import (
     PERMISSION_TEXT,
+    AuditNote,
     PlantAuthError,
     PlantUser,
     audit,
@@ -58,7 +59,9 @@ def add_plant_auth(
     g = parser.add_argument_group(
         f"plant user (one of these is required{' ' + when if when else ''})",
         f"The command runs as a plant user of web.users whose role may {PERMISSION_TEXT[permission]}, "
-        "and is audited under their name (the web view's audit log)."
+        "and is audited under their name (the web view's audit log). A failed login is audited "
+        "too, and lockout.max_failures of them within lockout.window_s lock the user (here and on "
+        "the web) for lockout.lock_s."
         + (
             " It is signed with the password: with --credential the password is asked in addition."
             if signs
@@ -121,3 +124,9 @@ def audited(
 ) -> None:
     """Record a plant command in the audit log the web view keeps."""
     audit(cfg, user, action, entity, detail, meaning=meaning, address=f"command line ({user.via})")
+
+
+def note(user: PlantUser, action: str, detail: str = "", meaning: str = "performed") -> AuditNote:
+    """The audit entry of a plant command, for a service that writes it in the same
+    transaction as the action (it fills in the entity: a plan, the lines)."""
+    return AuditNote(user, action, "", detail, meaning, f"command line ({user.via})")

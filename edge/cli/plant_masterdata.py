@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.cli.common import int_arg
-from edge.cli.plant_auth import add_plant_auth, audited, plant_user
+from edge.cli.plant_auth import add_plant_auth, note, plant_user
 
 WHAT = {
     "products": "the product list (id, name, ideal cycle time, …) as in a line config's products:",
@@ -25,14 +25,15 @@ def cmd_push(args: argparse.Namespace) -> int:
     user = plant_user(args, cfg, "admin")
     keys = targets(cfg, line=args.line, area=args.area, all_lines=args.all)
     if args.kind == "materials":
-        ids = push_materials(cfg, keys)
         what = "material master and BOMs"
+        ids = push_materials(cfg, keys, audit=note(user, f"{args.kind}.push", what))
     else:
         path = Path(args.file)
         items = load_items(path, args.kind)
-        ids = push(cfg, args.kind, items, keys, where=f"{path}: ")
         what = f"{len(items)} {args.kind}"
-    audited(cfg, user, f"{args.kind}.push", ", ".join(keys), f"{what} (commands {', '.join(ids)})")
+        ids = push(
+            cfg, args.kind, items, keys, where=f"{path}: ", audit=note(user, f"{args.kind}.push", what)
+        )
     print(f"queued {what} for {len(keys)} line(s): {', '.join(keys)}")
     print(f"commands: {', '.join(ids)} (lineside aggregator commands shows the lines' answers)")
     return 0
@@ -79,7 +80,8 @@ def cmd_erp_outbox(args: argparse.Namespace) -> int:
     def show() -> None:
         for r in rows:
             print(
-                f"{r['id']:<38} {r['line']:<28} {r['order_id']:<14} {r['state']:<8} "
+                f"{r['id']:<38} {r['line']:<28} {r['order_id'] or '(line)':<14} "
+                f"{r['kind'] + (' ' + r['period'] if r['period'] else ''):<24} {r['state']:<8} "
                 f"{r['attempts']:>3} tries  good {r['body'].get('good', 0)} scrap {r['body'].get('scrap', 0)}"
                 f"  {r['last_error']}"
             )
@@ -88,13 +90,16 @@ def cmd_erp_outbox(args: argparse.Namespace) -> int:
 
 
 def register_erp(asub: Any) -> None:
-    e = asub.add_parser("erp", help="ERP confirmations of completed orders (erp: in the aggregator config)")
+    e = asub.add_parser(
+        "erp", help="ERP confirmations of completed orders, shifts, hours (erp: in the aggregator config)"
+    )
     esub = e.add_subparsers(dest="erp_command", metavar="ACTION", required=True)
     o = esub.add_parser(
         "outbox",
         help="confirmations queued and sent, newest first",
-        description="Each completed order's confirmation (good, scrap by reason, start, end, run and down "
-        "time, lots consumed and produced) with its idempotency key, state (pending until the ERP "
+        description="Each confirmation of a completed order, or of a line's or an order's shift or hour "
+        "(erp.periods; good, scrap by reason, start, end, run and down time, lots consumed and "
+        "produced) with its idempotency key, kind and period, state (pending until the ERP "
         "acknowledged it, then sent), tries and the last error.",
     )
     o.add_argument("-c", "--config", required=True, help="aggregator config file (YAML)")

@@ -192,6 +192,45 @@ def cmd_spc_versions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spc_capability(args: argparse.Namespace) -> int:
+    from edge.services.context import open_store
+    from edge.services.quality import capability
+
+    cfg = _load(args.config)
+    with open_store(cfg, readonly=True) as st:
+        cap = capability(cfg, st, args.characteristic)
+    if args.json:
+        print(json.dumps(cap, indent=1))
+        return 0
+    if cap is None:
+        print(
+            f"{args.characteristic}: no capability (no specification, an attribute chart, or fewer than 2 subgroups)"
+        )
+        return 0
+
+    def g(k: str) -> str:
+        return "-" if cap.get(k) is None else f"{cap[k]:.3f}"
+
+    zone = ZoneInfo(cfg.line.timezone)
+    since = datetime.fromtimestamp(cap["since"], zone).strftime("%Y-%m-%d %H:%M")
+    lim = cap["limits"]
+    version = (
+        "limits from config"
+        if lim is None
+        else f"limit version {lim['seq']} ({lim['action']} by {lim['by']})"
+    )
+    print(
+        f"{args.characteristic} ({cap['product'] or '-'}): {cap['subgroups']} subgroups of {cap['subgroup_size']} "
+        f"since {since}, {version}"
+    )
+    print(
+        f"  mean {cap['mean']:.6g}  sigma within {cap['sigma_within']:.5g} ({cap['sigma_within_method']})  "
+        f"overall {cap['sigma_overall']:.5g}"
+    )
+    print(f"  Cp {g('cp')}  Cpk {g('cpk')}  Pp {g('pp')}  Ppk {g('ppk')}   out of spec: {cap['out_of_spec']}")
+    return 0
+
+
 def cmd_spc_arl(args: argparse.Namespace) -> int:
     from edge.services.spc_arl import run_lengths
 
@@ -539,6 +578,18 @@ def register(sub: Any) -> None:
     sv.add_argument("characteristic", type=id_arg, help="characteristic name")
     sv.add_argument("--json", action="store_true", help="machine-readable output")
     sv.set_defaults(func=cmd_spc_versions)
+    sp_cap = spsub.add_parser(
+        "capability",
+        help="Cp/Cpk and Pp/Ppk of a characteristic from the subgroups of its limits in force",
+        description="Process capability at the line, for the product of the latest point: Cp and Cpk "
+        "from the within-subgroup sigma (R-bar/d2, S-bar/c4, MR-bar/d2) of the subgroups the chart "
+        "sampled under the limit version in force (for limits frozen from a baseline: from the "
+        "baseline on), Pp and Ppk from the overall standard deviation of their values.",
+    )
+    sp_cap.add_argument("-c", "--config", required=True, help="line config file (YAML)")
+    sp_cap.add_argument("characteristic", type=id_arg, help="characteristic name")
+    sp_cap.add_argument("--json", action="store_true", help="machine-readable output")
+    sp_cap.set_defaults(func=cmd_spc_capability)
     sl = spsub.add_parser(
         "arl",
         help="average run lengths of the configured charts: false alarms a day in control, detection of a shift",

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from edge.cli.common import emit, float_arg, id_arg, int_arg, parse_time, text_arg
-from edge.cli.plant_auth import add_plant_auth, audited, plant_user
+from edge.cli.plant_auth import add_plant_auth, audited, note, plant_user
 
 
 def ids_arg(text: str) -> list[str]:
@@ -136,8 +136,7 @@ def cmd_plan_approve(args: argparse.Namespace) -> int:
 
     cfg = _agg(args)
     user = plant_user(args, cfg, "plan", sign=True)
-    row = approve_plan(cfg, args.id, by=user.name)
-    audited(cfg, user, "plan.approve", f"plan {row['id']}", "", "approved")
+    row = approve_plan(cfg, args.id, by=user.name, audit=note(user, "plan.approve", meaning="approved"))
     print(f"plan {row['id']} approved by {row['decided_by']}")
     return 0
 
@@ -147,15 +146,7 @@ def cmd_plan_release(args: argparse.Namespace) -> int:
 
     cfg = _agg(args)
     user = plant_user(args, cfg, "plan", sign=True)
-    out = release_plan(cfg, args.id, by=user.name)
-    audited(
-        cfg,
-        user,
-        "plan.release",
-        f"plan {out['plan']['id']}",
-        ", ".join(f"{line}: {cid}" for line, cid in out["commands"].items()),
-        "approved",
-    )
+    out = release_plan(cfg, args.id, by=user.name, audit=note(user, "plan.release", meaning="approved"))
 
     def show() -> None:
         print(f"plan {out['plan']['id']} released by {user.name}:")

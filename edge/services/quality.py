@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edge.config.quality import CharacteristicCfg
-from edge.core.errors import StoreError
 from edge.services.context import Line, LineContext, line_context
 from edge.services.identity import Actor, Refused, authorize, require_signature
 from edge.services.validate import OperatorInputError, ident, number, plain_text, require, when, whole
@@ -392,9 +391,12 @@ class SpcView:
     d_center: float | None = None
     d_ucl: float | None = None
     d_lcl: float | None = None
+    d_violations: set[float] = field(default_factory=set)  # ts of R/S points that raised an alarm
 
 
 _DISPERSION = {"xbar-r": "R", "xbar-s": "S", "imr": "MR"}
+#: The rules of the dispersion panel (R, S beyond their limits): marked there, not on X̄.
+DISPERSION_RULES = ("r1", "s1")
 
 
 def _spec(store: Store, c: CharacteristicCfg, product: str | None) -> Any:
@@ -445,6 +447,7 @@ def spc_view(line: Line, store: Store, characteristic: str, *, limit: int = 60) 
         # The statistic, not the observations: in units of its decision limit (±3).
         pts = repo.recent_statistics(store, c.name, limit, product=product)
         center, ucl, lcl, label = 0.0, 3.0, -3.0, None
+    since = pts[0][0] if pts else 0.0
     unit = ""
     if c.tag:
         try:
@@ -461,7 +464,7 @@ def spc_view(line: Line, store: Store, characteristic: str, *, limit: int = 60) 
         lcl=lcl,
         lsl=c.spec.lsl,
         usl=c.spec.usl,
-        violations=repo.alarm_times(store, c.name, pts[0][0] if pts else 0.0),
+        violations=repo.alarm_times(store, c.name, since, rules=DISPERSION_RULES, exclude=True),
         frozen=center is not None,
         sigma_within=sigma,
         manual=c.manual,
@@ -471,33 +474,47 @@ def spc_view(line: Line, store: Store, characteristic: str, *, limit: int = 60) 
         d_center=d_center,
         d_ucl=d_ucl,
         d_lcl=d_lcl,
+        d_violations=repo.alarm_times(store, c.name, since, rules=DISPERSION_RULES) if label else set(),
     )
 
 
-def capability(line: Line, store: Store, characteristic: str, since: float) -> dict[str, Any] | None:
-    """Cp/Cpk (within sigma of the frozen limits) and Pp/Ppk (overall) from the individual
-    values since ``since``: the tag's samples or the manual measurements."""
-    from edge.logic.quality.capability import capability as compute
+def capability(line: Line, store: Store, characteristic: str) -> dict[str, Any] | None:
+    """Cp/Cpk and Pp/Ppk of a characteristic (for the product of its latest point) from
+    the rational subgroups charted under the limit version in force
+    (:func:`edge.store.quality.version_window`; the last 5000): Cp/Cpk with the within
+    sigma of those subgroups (R̄/d2 for X̄-R, S̄/c4 for X̄-S, MR̄/d2 for individuals),
+    Pp/Ppk with the overall standard deviation of their values. Not every stored
+    reading of the tag: only what the chart sampled. None for attribute charts, without
+    a specification, or with fewer than 2 subgroups."""
+    import json as _json
+
+    from edge.logic.quality.capability import subgroup_capability
 
     ctx: LineContext = line_context(line, store)
     c = next((c for c in ctx.config.characteristics if c.name == characteristic), None)
-    if c is None:
+    if c is None or c.chart in ("p", "np", "c", "u") or (c.spec.lsl is None and c.spec.usl is None):
         return None
-    if c.manual or not c.tag:
-        xs = repo.measurement_values(store, characteristic, since)
-    else:
-        try:
-            xs = [
-                r["value"]
-                for r in store.history(c.tag, since=since)
-                if r["quality"] == "good" and isinstance(r["value"], (int, float))
-            ][-5000:]
-        except StoreError:  # the tag has never been recorded in this store
-            return None
-    if len(xs) < 2 or (c.spec.lsl is None and c.spec.usl is None):
+    _any, product = repo.last_point_product(store, c.name)
+    start, inclusive, row = repo.version_window(store, c.name, product)
+    rows = repo.subgroups_since(store, c.name, product, start, inclusive)
+    n = c.values_per_point
+    groups: list[list[float]] = []
+    for _ts, value, sub in rows:
+        if n == 1:
+            groups.append([value])
+        elif sub is not None:
+            g = [float(v) for v in _json.loads(sub)]
+            if len(g) == n:
+                groups.append(g)
+    if len(groups) < 2:
         return None
-    sigma = _limits(store, c, repo.last_point_product(store, c.name)[1])[3]
     try:
-        return compute(xs, lsl=c.spec.lsl, usl=c.spec.usl, sigma_within=sigma, target=c.spec.target)
+        out = subgroup_capability(c.chart, groups, lsl=c.spec.lsl, usl=c.spec.usl, target=c.spec.target)
     except ValueError:
         return None
+    out["product"] = product
+    out["since"] = rows[0][0]
+    out["limits"] = (
+        None if row is None else {"seq": row.seq, "ts": row.ts, "action": row.action, "by": row.by}
+    )
+    return out

@@ -180,7 +180,7 @@ class ViewReader:
             materials=materials_view(ctx, st, now),
         )
 
-    def capability(self, name: str, since: float) -> dict[str, Any] | None:
-        """Cp/Cpk and Pp/Ppk of a characteristic from its values since ``since``."""
+    def capability(self, name: str) -> dict[str, Any] | None:
+        """Cp/Cpk and Pp/Ppk of a characteristic from the subgroups of its limit version."""
         with self.store.snapshot():
-            return capability(self.line, self.store, name, since)
+            return capability(self.line, self.store, name)

@@ -755,3 +755,15 @@ def m013_store_identity(db: sqlite3.Connection) -> None:
         INSERT INTO meta (key, value) VALUES ('created_at', CAST((julianday('now') - 2440587.5) * 86400.0 AS TEXT));
         """
     )
+
+
+@migration
+def m020_spc_rs(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- The measured values of an X̄-R or X̄-S subgroup (a JSON array), so capability
+        -- takes its within sigma (R̄/d2, s̄/c4) and its overall sigma from the subgroups
+        -- the chart sampled, not from every stored reading of the tag.
+        ALTER TABLE spc_points ADD COLUMN subgroup TEXT;
+        """
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edge.store.db import Store
-from edge.store.facts import spec_from_json, spec_to_json
+from edge.store.facts import LINE, spec_from_json, spec_to_json
 
 if TYPE_CHECKING:  # charts pull in numpy: a line without SPC never loads it
     from edge.logic.quality.charts import ChartSpec
@@ -125,6 +125,46 @@ def points_between(
             (characteristic, product, start, end),
         )
     ]
+
+
+def version_window(
+    store: Store, characteristic: str, product: str | None
+) -> tuple[float, bool, LimitRow | None]:
+    """Where the subgroups of the limit version in force for a product begin: (start,
+    inclusive, its row). Limits frozen by the line from a baseline include the baseline
+    subgroups (those after the previous limit row, or all); limits approved by people
+    (window or typed) the subgroups charted from their approval on; while a new baseline
+    is being collected, the subgroups since it was requested."""
+    rows = [
+        LimitRow(*r)
+        for r in store.db.execute(
+            "SELECT seq, ts, characteristic, action, spec, by, reason, product FROM spc_limits "
+            "WHERE characteristic = ? AND product IS ? ORDER BY seq DESC LIMIT 2",
+            (characteristic, product),
+        )
+    ]
+    if not rows:
+        return float("-inf"), True, None
+    top = rows[0]
+    if top.action == "recalculate":
+        return top.ts, False, top
+    if top.by == LINE:
+        return (rows[1].ts, False, top) if len(rows) > 1 else (float("-inf"), True, top)
+    return top.ts, True, top
+
+
+def subgroups_since(
+    store: Store, characteristic: str, product: str | None, start: float, inclusive: bool, limit: int = 5000
+) -> list[tuple[float, float, str | None]]:
+    """(ts, plotted value, subgroup values as JSON) of the last ``limit`` points of a
+    characteristic and product from ``start`` on, oldest first."""
+    op = ">=" if inclusive else ">"
+    rows = store.db.execute(
+        f"SELECT ts, value, subgroup FROM spc_points WHERE characteristic = ? AND product IS ? AND ts {op} ? "
+        "ORDER BY seq DESC LIMIT ?",
+        (characteristic, product, start, limit),
+    ).fetchall()
+    return [(float(t), float(v), g) for t, v, g in reversed(rows)]
 
 
 @dataclass(frozen=True)
@@ -286,14 +326,22 @@ def alarms(store: Store) -> list[AlarmRow]:
     ]
 
 
-def alarm_times(store: Store, characteristic: str, since: float) -> set[float]:
-    """When the alarms of a characteristic since ``since`` were raised."""
-    return {
-        float(ts)
-        for (ts,) in store.db.execute(
-            "SELECT ts FROM spc_alarms WHERE characteristic = ? AND ts >= ?", (characteristic, since)
-        )
-    }
+def alarm_times(
+    store: Store,
+    characteristic: str,
+    since: float,
+    *,
+    rules: tuple[str, ...] | None = None,
+    exclude: bool = False,
+) -> set[float]:
+    """When the alarms of a characteristic since ``since`` were raised (only those of
+    ``rules``, or with ``exclude`` all but those)."""
+    rows = store.db.execute(
+        "SELECT ts, rule FROM spc_alarms WHERE characteristic = ? AND ts >= ?", (characteristic, since)
+    )
+    if rules is None:
+        return {float(ts) for ts, _r in rows}
+    return {float(ts) for ts, r in rows if (r in rules) != exclude}
 
 
 def alarms_between(store: Store, start: float, end: float) -> list[dict[str, Any]]:

@@ -286,9 +286,8 @@ class LinesideApp(App[None]):
             return None
         key = (name, len(v.spc[name].points) and int(v.spc[name].points[-1][0]))
         if self._cap_cache is None or self._cap_cache[0] != key:
-            since = v.shift["start"] if v.shift else v.now - 8 * 3600
             assert self.reader is not None
-            self._cap_cache = (key, self.reader.capability(name, since))
+            self._cap_cache = (key, self.reader.capability(name))
         return self._cap_cache[1]
 
     def _header(self, v: LineView) -> None:

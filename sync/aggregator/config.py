@@ -4,17 +4,21 @@ it accepts data from."""
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edge.config.base import TOPIC_SAFE_RE, Model, format_validation_error
 from edge.config.paths import store_file
+from edge.config.production import CalendarCfg
 from edge.config.uplink import MqttConfig
 from edge.core.errors import ConfigError
 from edge.core.yamlio import read_yaml
 from sync.aggregator.scheduling.config import SchedulingCfg
+from sync.aggregator.users import LockoutCfg
 from sync.aggregator.web.config import WebCfg
 
 
@@ -83,11 +87,44 @@ class ErpCfg(Model):
     """… up to this."""
     interval_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
     """How often completed orders are looked for and due confirmations sent."""
+    periods: list[Literal["order", "shift", "hour"]] = ["order"]
+    """What is confirmed: ``order`` (each completed order), ``shift`` (each line and each
+    order active in a shift of ``calendar``), ``hour`` (the same per clock hour); one or several."""
+    calendar: CalendarCfg | None = None
+    """The shifts the ERP confirms by (``patterns``, ``non_working``; as the line config's
+    ``calendar``); needed for ``shift``."""
+    timezone: str = "UTC"
+    """Time zone of ``calendar``'s shift times."""
+    periods_from: datetime | None = None
+    """Confirm shifts and hours ending after this moment (ISO 8601 with offset); absent:
+    from the period in progress when the aggregator first looked."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        return v
+
+    @field_validator("periods_from")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("give the time zone offset (2026-12-01T06:00:00+01:00)")
+        return v
 
     @model_validator(mode="after")
     def _somewhere(self) -> ErpCfg:
         if self.url is None and self.outbox_dir is None:
             raise ValueError("erp: give url, outbox_dir or both")
+        if not self.periods:
+            raise ValueError("periods: name at least one of order, shift, hour")
+        if len(set(self.periods)) != len(self.periods):
+            raise ValueError("periods: each of order, shift, hour at most once")
+        if "shift" in self.periods and (self.calendar is None or not self.calendar.patterns):
+            raise ValueError("calendar: the shift periods need the shifts (calendar.patterns)")
         return self
 
 
@@ -163,8 +200,11 @@ class AggregatorConfig(Model):
     """Finite-capacity scheduling (``lineside aggregator plan …``); none: no planning."""
     web: WebCfg | None = None
     """The plant web view (``lineside aggregator web``; ``aggregator run`` serves it too)."""
+    lockout: LockoutCfg = LockoutCfg()
+    """Plant users (``web.users``) locked after failed logins, on the web and the command
+    line alike (default: 5 within 15 min lock for 15 min)."""
     erp: ErpCfg | None = None
-    """ERP confirmations of completed orders (absent: none are sent)."""
+    """ERP confirmations of completed orders, shifts, hours (absent: none are sent)."""
     retention: RetentionCfg | None = None
     """Pruning by age (absent: the store keeps everything)."""
     metrics: MetricsCfg | None = None
@@ -217,6 +257,8 @@ def load_aggregator_config(path: str | os.PathLike[str]) -> AggregatorConfig:
             }
         )
         web = web.model_copy(update={"tls": tls})
+        if problems := tls.problems():
+            raise ConfigError([f"{p}: {m}" for m in problems])
     erp = cfg.erp
     if erp is not None and erp.outbox_dir is not None:
         erp = erp.model_copy(update={"outbox_dir": p.parent / erp.outbox_dir})

@@ -39,6 +39,17 @@ def is_postgres_url(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
 
 
+def transient(e: BaseException) -> bool:
+    """Whether ``e`` says "run the transaction again" rather than "this is wrong": a
+    deadlock or serialization failure (SQLSTATE class 40), a lock not available (55P03),
+    SQLite's busy database. Several aggregator instances on one PostgreSQL store meet
+    these; the data is fine and a retry commits it."""
+    state = getattr(e, "sqlstate", None)
+    if isinstance(state, str):
+        return state.startswith("40") or state == "55P03"
+    return isinstance(e, sqlite3.OperationalError) and "locked" in str(e)
+
+
 class Database:
     """One connection (autocommit outside :meth:`tx`), serialised by a lock per process;
     across processes the engines' own locks serialise writers."""

@@ -30,6 +30,7 @@ from edge.core.yamlio import read_yaml
 from sync.aggregator import materials_store
 from sync.aggregator.config import AggregatorConfig
 from sync.aggregator.store import open_store
+from sync.aggregator.users import AuditNote
 
 #: What ``lineside aggregator KIND push`` sends: CLI name → (command kind, body key).
 KINDS: dict[str, tuple[str, str]] = {
@@ -107,15 +108,18 @@ def push(
     *,
     now: float | None = None,
     where: str = "",
+    audit: AuditNote | None = None,
 ) -> list[str]:
     """Check ``items`` and queue one ``kind`` command per line in ``keys`` (one
-    transaction: all or none); returns the command ids."""
+    transaction with ``audit``: all or none); returns the command ids."""
     cmd_kind, key = KINDS[kind]
     body = check_body(cmd_kind, key, items, where)
-    return _queue(cfg, cmd_kind, body, keys, now)
+    return _queue(cfg, [(cmd_kind, body)], keys, now, audit)
 
 
-def push_materials(cfg: AggregatorConfig, keys: list[str], *, now: float | None = None) -> list[str]:
+def push_materials(
+    cfg: AggregatorConfig, keys: list[str], *, now: float | None = None, audit: AuditNote | None = None
+) -> list[str]:
     """Send the plant's material master and BOMs (``lineside aggregator material``)
     again to ``keys``: a line added later, or one whose config was reset."""
     store = open_store(cfg)
@@ -127,19 +131,35 @@ def push_materials(cfg: AggregatorConfig, keys: list[str], *, now: float | None 
         raise MasterDataError(
             "materials: the plant's material master is empty (lineside aggregator material add)"
         )
-    ids = _queue(cfg, "material_master", check_body("material_master", "materials", master), keys, now)
+    bodies = [("material_master", check_body("material_master", "materials", master))]
     if boms:
-        ids += _queue(cfg, "boms", check_body("boms", "boms", boms), keys, now)
-    return ids
+        bodies.append(("boms", check_body("boms", "boms", boms)))
+    return _queue(cfg, bodies, keys, now, audit)
 
 
 def _queue(
-    cfg: AggregatorConfig, kind: str, body: dict[str, Any], keys: list[str], now: float | None
+    cfg: AggregatorConfig,
+    bodies: list[tuple[str, dict[str, Any]]],
+    keys: list[str],
+    now: float | None,
+    audit: AuditNote | None,
 ) -> list[str]:
-    cmds = [(f"{kind.replace('_', '-')}-{uuid.uuid4().hex[:12]}", k, kind, body) for k in keys]
+    """One command per body and line, and the audit entry (entity: the lines; its detail
+    followed by the command ids), in one transaction."""
+    now = now if now is not None else time.time()
+    cmds = [
+        (f"{kind.replace('_', '-')}-{uuid.uuid4().hex[:12]}", k, kind, body)
+        for kind, body in bodies
+        for k in keys
+    ]
+    ids = [c[0] for c in cmds]
     store = open_store(cfg)
     try:
-        store.add_commands(cmds, now if now is not None else time.time())
+        with store.tx():
+            store.insert_commands(cmds, now)
+            if audit is not None:
+                detail = f"{audit.detail} (commands {', '.join(ids)})" if audit.detail else ", ".join(ids)
+                audit.write(store, now, entity=", ".join(keys), detail=detail)
     finally:
         store.close()
-    return [c[0] for c in cmds]
+    return ids

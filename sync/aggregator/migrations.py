@@ -725,3 +725,61 @@ def m008_plant_it(db: Database) -> None:
         CREATE INDEX erp_outbox_due ON erp_outbox (state, next_try)
         """,
     )
+
+
+@AGGREGATOR
+def m009_erp_periods(db: Database) -> None:
+    """ERP confirmations per shift and per hour: the outbox names each confirmation's
+    period (empty for an order's), ``erp_periods`` is how far each line's periods of a
+    kind are queued (the next one ends after ``after_ts``), and ``erp_coverage`` how far
+    the plant holds each line's data (see ``sync.aggregator.erp``)."""
+    run_ddl(
+        db,
+        """
+        ALTER TABLE erp_outbox ADD COLUMN period TEXT NOT NULL DEFAULT '';
+        CREATE TABLE erp_periods (
+            line TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            after_ts DOUBLE PRECISION NOT NULL,
+            updated DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (line, kind)
+        );
+        CREATE TABLE erp_coverage (
+            line TEXT PRIMARY KEY,
+            covered_to DOUBLE PRECISION NOT NULL,
+            updated DOUBLE PRECISION NOT NULL
+        )
+        """,
+    )
+
+
+@AGGREGATOR
+def m010_web_sessions(db: Database) -> None:
+    """Sessions of the plant web view in the plant store, so that a restart of the web
+    view logs nobody out and every aggregator instance on one store accepts the same
+    session. Only the SHA-256 of the session token is kept (the cookie's value is never
+    stored); the idle and absolute expiries, the user, their role and the session's CSRF
+    token are (``sync.aggregator.sessions_store``)."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE web_sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            via TEXT NOT NULL,
+            created DOUBLE PRECISION NOT NULL,
+            last_seen DOUBLE PRECISION NOT NULL,
+            expires DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX web_sessions_user ON web_sessions (user_name)
+        """,
+    )
+
+
+@AGGREGATOR
+def m011_auth_lockout(db: Database) -> None:
+    """Plant users' lockout: failed logins are ``web_audit`` entries, counted per name
+    within a window; an index finds a name's entries without reading the whole log."""
+    run_ddl(db, "CREATE INDEX web_audit_by_who ON web_audit (who, ts)")

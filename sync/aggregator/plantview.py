@@ -768,8 +768,10 @@ class PlantView:
     # ------------------------------------------------------------------ quality
 
     def quality(self, now: float | None = None, days: float = 7) -> dict[str, Any]:
-        """SPC alarms across the plant, the lines' unacknowledged alarms, inspections
-        failed in the last ``days``."""
+        """SPC alarms across the plant, the lines' unacknowledged alarms, inspections of
+        the last ``days`` (failed ones marked), open holds, the dispositions of the last
+        ``days`` and the orders held by a failed first-off. Inspections due and missed
+        stay at the line: no line sends them."""
         now = now if now is not None else time.time()
         since = now - days * 86400
         alarms = [
@@ -796,7 +798,84 @@ class PlantView:
                 (since,),
             )
         ]
-        return {"alarms": alarms, "active": active, "inspections": inspections, "since": since}
+        return {
+            "alarms": alarms,
+            "active": active,
+            "inspections": inspections,
+            "since": since,
+            "holds": self.open_holds(),
+            "dispositions": self.dispositions(since),
+            "first_off_holds": self.first_off_holds(),
+        }
+
+    def open_holds(self) -> list[dict[str, Any]]:
+        """Holds the lines put on lots, orders and time windows that no disposition has
+        ended yet (the latest row of a line's hold is its state), oldest first."""
+        cols = ("line", "hold_id", "target_kind", "target", "start", "end", "reason", "source", "by", "ts")
+        return [
+            dict(zip(cols, r, strict=True))
+            for r in self.q(
+                "SELECT h.line, h.hold_id, h.target_kind, h.target, h.start_ts, h.end_ts, h.reason, h.source, "
+                "h.by_who, h.ts FROM plant_holds h WHERE h.action = 'hold' AND h.seq = (SELECT max(x.seq) "
+                "FROM plant_holds x WHERE x.line = h.line AND x.hold_id = h.hold_id) ORDER BY h.ts LIMIT 500"
+            )
+        ]
+
+    def dispositions(self, since: float) -> list[dict[str, Any]]:
+        """Holds disposed of since ``since`` (released, scrapped or sent to rework), newest
+        first, with what the hold was for and why it was put."""
+        cols = (
+            "line",
+            "ts",
+            "hold_id",
+            "target_kind",
+            "target",
+            "action",
+            "reason",
+            "corrective_action",
+            "by",
+            "held_at",
+            "held_by",
+            "hold_reason",
+        )
+        return [
+            dict(zip(cols, r, strict=True))
+            for r in self.q(
+                "SELECT d.line, d.ts, d.hold_id, d.target_kind, d.target, d.action, d.reason, d.corrective_action, "
+                "d.by_who, h.ts, h.by_who, h.reason FROM plant_holds d LEFT JOIN plant_holds h ON h.line = d.line "
+                "AND h.hold_id = d.hold_id AND h.action = 'hold' AND h.seq = (SELECT min(y.seq) FROM plant_holds y "
+                "WHERE y.line = d.line AND y.hold_id = d.hold_id AND y.action = 'hold') "
+                "WHERE d.action <> 'hold' AND d.ts >= ? ORDER BY d.ts DESC LIMIT 200",
+                (since,),
+            )
+        ]
+
+    def first_off_holds(self) -> list[dict[str, Any]]:
+        """Orders each line holds after a failed first-off inspection, from the dispatch
+        list the line last published (the line keeps the hold; a passing re-check or a
+        supervisor's release at the line ends it)."""
+        out = []
+        for line, data in self.q(
+            "SELECT line, data FROM line_state WHERE name = 'current_order' ORDER BY line"
+        ):
+            try:
+                d = json.loads(data)
+            except ValueError:
+                continue
+            for w in d.get("dispatch") or []:
+                blocked = w.get("blocked") if isinstance(w, dict) else None
+                # The words of edge.services.plan.BLOCK_REASONS["first_off"].
+                if isinstance(blocked, str) and blocked.startswith("first-off hold"):
+                    out.append(
+                        {
+                            "line": line,
+                            "order_id": w.get("order_id"),
+                            "product": w.get("product"),
+                            "detail": blocked,
+                            "ts": d.get("ts"),
+                        }
+                    )
+        return out
 
     # ------------------------------------------------------------------ audit
 

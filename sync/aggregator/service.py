@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import random
 import threading
 import time
 from typing import Any
@@ -22,6 +23,7 @@ from edge.core import sdnotify
 from edge.core.faultlog import FaultLog
 from sync import mqtt as m
 from sync.aggregator.config import AggregatorConfig
+from sync.aggregator.db import transient
 from sync.aggregator.store import AggregatorStore, AuditBroken, FutureBatch, line_key, open_store
 from sync.protocol import (
     RECORDS,
@@ -78,6 +80,7 @@ class Aggregator:
             "dead_letters": 0,
             "acks": 0,
             "commands_sent": 0,
+            "retries": 0,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -242,19 +245,38 @@ class Aggregator:
             self._flush_acks()
 
     def _process(self, group: list[Any]) -> None:
-        now = time.time()
-        try:
-            with self.store.tx():
-                for _client, _mid, _qos, topic, payload in group:
-                    self._one(topic, payload, now)
-        except Exception as e:  # the store itself failed: no PUBACK, the broker redelivers
-            self.faults.fault(
-                "store", f"{e}; messages left to redelivery", what="cannot commit to the plant store"
-            )
-            self._dirty.clear()
-            self.store.new_incarnations.clear()
-            time.sleep(1.0)
-            return
+        """Commit ``group`` in one transaction, then PUBACK its messages (in the order they
+        arrived, as MQTT wants). A failed commit is retried with the same messages until
+        it commits or the aggregator stops: they are never dropped unacknowledged (the
+        broker redelivers only on a new connection) nor acknowledged uncommitted. A
+        deadlock or serialization failure (another instance on the same PostgreSQL store)
+        is retried at once; any other store failure after a pause, logged once."""
+        # Committed in topic order (stable: each topic's messages keep theirs), so every
+        # instance locks the streams' progress rows in the same order and two instances
+        # committing groups of the same streams wait for each other instead of deadlocking.
+        ordered = sorted(group, key=lambda item: item[3])
+        dirty, records, dead = dict(self._dirty), self.counts["records"], self.counts["dead_letters"]
+        while True:
+            now = time.time()
+            try:
+                with self.store.tx():
+                    for _client, _mid, _qos, topic, payload in ordered:
+                        self._one(topic, payload, now)
+                break
+            except Exception as e:  # rolled back: nothing of the group is in the store
+                self._dirty = dict(dirty)
+                self.counts["records"], self.counts["dead_letters"] = records, dead
+                self.store.new_incarnations.clear()
+                if transient(e):
+                    self.counts["retries"] += 1
+                    log.debug("plant store: %s; committing the group again", e)
+                    time.sleep(random.uniform(0.0, 0.05))
+                    continue
+                self.faults.fault(
+                    "store", f"{e}; retrying the messages", what="cannot commit to the plant store"
+                )
+                if self._stop.wait(1.0):
+                    return  # unacknowledged: the broker redelivers them to this session
         self.faults.recovered("store", "plant store commits")
         self._report_incarnations()
         self.counts["messages"] += len(group)
@@ -299,6 +321,8 @@ class Aggregator:
                 else:
                     raise PayloadError("topic", f"nothing is published on {rest!r} towards the aggregator")
         except Exception as e:
+            if transient(e):  # not the message: the whole group is committed again
+                raise
             # Rolled back with the savepoint: an incarnation it registered is not there.
             del self.store.new_incarnations[registered:]
             if isinstance(e, PayloadError):

@@ -14,6 +14,12 @@ way they came in.
   keeps only the token's SHA-256 (``token_hash``), as on the line. A credential
   identifies but never signs: an approval asks for the password in addition.
 * Read-only by default: a role holds only the permissions listed in :data:`ROLES`.
+* Lockout (:func:`guarded_login`, the one rule for the web view and the command line):
+  every failed login is an audit entry (``login.failed``, the name tried, never the
+  password); ``lockout.max_failures`` failures of a name within ``lockout.window_s``
+  (and since its last success) lock it for ``lockout.lock_s`` from the last of them.
+  While locked the password is not checked; the attempt is audited (``login.locked``)
+  and refused with the time the lock ends.
 """
 
 from __future__ import annotations
@@ -24,15 +30,20 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
 
+from pydantic import Field
+
+from edge.config.base import Model
 from edge.config.operators import check_token, parse_hash
 from edge.core.errors import LinesideError
 
 if TYPE_CHECKING:
     from sync.aggregator.config import AggregatorConfig
+    from sync.aggregator.store import AggregatorStore
 
 ITERATIONS = 200_000
 
@@ -61,6 +72,25 @@ class PlantAuthError(LinesideError):
     """Not authenticated as a plant user, or outside the user's role (exit 2, nothing done)."""
 
     exit_code = 2
+
+
+class Locked(PlantAuthError):
+    """The user is locked after too many failed logins (exit 2); ``until`` when it ends."""
+
+    def __init__(self, message: str, until: float) -> None:
+        super().__init__(message)
+        self.until = until
+
+
+class LockoutCfg(Model):
+    """Failed logins of a plant user, on the web and on the command line alike."""
+
+    max_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    """This many failed logins of one name …"""
+    window_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 900.0
+    """… within this many seconds (and since the user's last success) lock it …"""
+    lock_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 900.0
+    """… for this long after the last of them."""
 
 
 class UserEntry(Protocol):
@@ -142,11 +172,114 @@ def _users(cfg: AggregatorConfig, field: str) -> Sequence[UserEntry]:
     return cfg.web.users
 
 
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def locked_until(store: AggregatorStore, cfg: LockoutCfg, who: str, now: float) -> float | None:
+    """When the lock of ``who`` ends, if they are locked now: the end of the latest run
+    of ``max_failures`` failed logins within ``window_s`` (after their last success), plus
+    ``lock_s``."""
+    from sync.aggregator import users_store
+
+    since = max(now - cfg.window_s - cfg.lock_s, users_store.last_success(store, who) or 0.0)
+    f = users_store.failures(store, who, since)
+    n = cfg.max_failures
+    until = max(
+        (f[i] + cfg.lock_s for i in range(n - 1, len(f)) if f[i] - f[i - n + 1] <= cfg.window_s), default=0.0
+    )
+    return until if until > now else None
+
+
+T = TypeVar("T")
+
+
+def guarded_login(
+    cfg: AggregatorConfig,
+    store: AggregatorStore,
+    users: Sequence[UserEntry],
+    name: str,
+    attempt: Callable[[], T | None],
+    *,
+    field: str,
+    address: str,
+    now: float | None = None,
+) -> T:
+    """Run ``attempt`` (a password or token check: the user, or None) under the lockout:
+    refused with :class:`Locked` while ``name`` is locked (the attempt not made); a
+    failure is audited under the name tried and refused; the result otherwise. The one
+    rule for every way into the plant."""
+    from sync.aggregator import users_store
+
+    lock = cfg.lockout
+    now = now if now is not None else time.time()
+    u = find_user(users, name)
+    who = u.name if u is not None else name.strip()[:64]
+    role = u.role if u is not None else ""
+    until = locked_until(store, lock, who, now)
+    if until is not None:
+        with store.tx():
+            store.web_audit(
+                now, who, role, users_store.LOCKED, who, f"locked until {_when(until)}", "refused", address
+            )
+        raise Locked(
+            f"{field}: plant user {who} is locked after {lock.max_failures} failed logins within "
+            f"{lock.window_s:g} s; the lock ends at {_when(until)} (in {(until - now) / 60:.0f} min); "
+            "an admin can see the attempts in the audit log",
+            until,
+        )
+    result = attempt()
+    if result is not None:
+        return result
+    with store.tx():
+        store.web_audit(
+            now,
+            who,
+            role,
+            users_store.FAILED,
+            who,
+            f"{field}: wrong password or credential",
+            "refused",
+            address,
+        )
+    until = locked_until(store, lock, who, now)
+    if until is not None:
+        raise Locked(
+            f"{field}: unknown plant user or wrong password; plant user {who} is now locked after "
+            f"{lock.max_failures} failed logins, until {_when(until)}",
+            until,
+        )
+    raise PlantAuthError(f"{field}: unknown plant user or wrong password")
+
+
+def _guarded(
+    cfg: AggregatorConfig,
+    name: str,
+    attempt: Callable[[Sequence[UserEntry]], T | None],
+    *,
+    field: str,
+    address: str,
+) -> T:
+    from sync.aggregator.store import open_store
+
+    users = _users(cfg, field)
+    store = open_store(cfg)
+    try:
+        return guarded_login(cfg, store, users, name, lambda: attempt(users), field=field, address=address)
+    finally:
+        store.close()
+
+
 def authenticate(cfg: AggregatorConfig, name: str, password: str, *, field: str = "--user") -> PlantUser:
-    """The plant user ``name`` when ``password`` is theirs; refused otherwise."""
-    u = verify_password(_users(cfg, field), name, password)
-    if u is None:
-        raise PlantAuthError(f"{field}: unknown plant user or wrong password")
+    """The plant user ``name`` when ``password`` is theirs; refused otherwise (audited,
+    and locked after too many failures)."""
+    u = _guarded(
+        cfg,
+        name,
+        lambda users: verify_password(users, name, password),
+        field=field,
+        address="command line (password)",
+    )
     return PlantUser(u.name, u.role, "password", signed=True)
 
 
@@ -154,12 +287,20 @@ def authenticate_token(
     cfg: AggregatorConfig, name: str, token: str, *, field: str = "--credential"
 ) -> PlantUser:
     """The plant user of a credential file (name and token); refused unless the token
-    hashes to their ``token_hash``."""
-    u = find_user(_users(cfg, field), name)
-    if u is None or not u.token_hash or not check_token(token, u.token_hash):
+    hashes to their ``token_hash`` (audited, and locked after too many failures)."""
+
+    def check(users: Sequence[UserEntry]) -> UserEntry | None:
+        u = find_user(users, name)
+        return u if u is not None and u.token_hash and check_token(token, u.token_hash) else None
+
+    try:
+        u = _guarded(cfg, name, check, field=field, address="command line (credential)")
+    except Locked:
+        raise
+    except PlantAuthError:
         raise PlantAuthError(
             f"{field}: the credential is not a plant user's current one (web.users[].token_hash)"
-        )
+        ) from None
     return PlantUser(u.name, u.role, "credential")
 
 
@@ -168,6 +309,35 @@ def authorize(user: PlantUser, permission: str, *, field: str = "--user") -> Non
     if not user.may(permission):
         raise PlantAuthError(
             f"{field}: {user.name} (role {user.role}) may not {PERMISSION_TEXT.get(permission, permission)}"
+        )
+
+
+@dataclass(frozen=True)
+class AuditNote:
+    """An audit entry a service writes in the same transaction as the action it records
+    (``entity`` and ``detail`` completed by the service when it knows them: a plan's id,
+    the commands queued)."""
+
+    user: PlantUser
+    action: str
+    entity: str = ""
+    detail: str = ""
+    meaning: str = "performed"
+    address: str = "command line"
+
+    def write(
+        self, store: AggregatorStore, now: float, *, entity: str | None = None, detail: str | None = None
+    ) -> None:
+        """Inside the action's transaction."""
+        store.web_audit(
+            now,
+            self.user.name,
+            self.user.role,
+            self.action,
+            self.entity if entity is None else entity,
+            self.detail if detail is None else detail,
+            self.meaning,
+            self.address,
         )
 
 
@@ -182,20 +352,15 @@ def audit(
     address: str = "command line",
     now: float | None = None,
 ) -> None:
-    """Record what a plant user did, in the audit log the web view keeps (``web_audit``)."""
+    """Record what a plant user did, in the audit log the web view keeps (``web_audit``),
+    after the action (for actions whose service does not take an :class:`AuditNote`)."""
     from sync.aggregator.store import open_store
 
     store = open_store(cfg)
     try:
-        store.web_audit(
-            now if now is not None else time.time(),
-            user.name,
-            user.role,
-            action,
-            entity,
-            detail,
-            meaning,
-            address,
-        )
+        with store.tx():
+            AuditNote(user, action, entity, detail, meaning, address).write(
+                store, now if now is not None else time.time()
+            )
     finally:
         store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,20 +24,19 @@ from sync.protocol.topics import VERSION
 _RECORDS_KEY = re.compile(r'"records"\s*:\s*\[')
 
 
-def _finite_float(text: str) -> float:
-    v = float(text)
-    if v - v != 0:  # 1e999 and the like overflow to infinity
-        raise ValueError("not a finite number")
-    return v
-
-
 def _no_constant(text: str) -> float:
     raise ValueError(f"{text} is not a JSON number")
 
 
-#: The records scanner refuses NaN, Infinity and numbers that overflow as it reads (a
-#: payload holding one takes the plain path, which refuses it with its field named).
-_SCAN = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant).raw_decode
+#: The records scanner: json's C scanner, its floats parsed in C. It refuses NaN and
+#: Infinity as it reads (``parse_constant``, called only for those words); numbers that
+#: overflow to infinity (1e999) are looked for once per batch (``_MAYBE_HUGE``). A payload
+#: holding either takes the plain path, which refuses it with its field named.
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(parse_constant=_no_constant).scan_once  # type: ignore[attr-defined]
+#: A JSON number can only overflow a float with an exponent of three digits or more, or
+#: with 200 digits or more before it (with |exponent| ≤ 99 and fewer than 200 digits it
+#: stays below 10^298). Text inside strings may match too: then the plain path judges.
+_MAYBE_HUGE = re.compile(r"[eE][+]?[0-9]{3}|[0-9]{200}")
 _WS = " \t\n\r"
 #: One encoder reused: json.dumps with arguments builds a new encoder per call.
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -80,14 +80,17 @@ def _scan_batch(data: bytes | str) -> tuple[str, list[dict[str, Any]], list[str]
     m = _RECORDS_KEY.search(text)
     if m is None:
         return None
+    if _MAYBE_HUGE.search(text) is not None:
+        return None
     pos, records, texts = m.end(), [], []
+    scan = _SCAN
     try:
         while text[pos] in _WS:
             pos += 1
         if text[pos] == "]":
             return None
         while True:
-            obj, end = _SCAN(text, pos)
+            obj, end = scan(text, pos)
             if not isinstance(obj, dict):
                 return None
             records.append(obj)
@@ -103,7 +106,7 @@ def _scan_batch(data: bytes | str) -> tuple[str, list[dict[str, Any]], list[str]
                 return None
             while text[pos] in _WS:
                 pos += 1
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, StopIteration):
         return None
     # The envelope without the records key (and the comma that joined it).
     left, right = text[: m.start()].rstrip(), text[pos:].lstrip()

@@ -4,6 +4,7 @@ noticed, not misread. Validation errors name the field."""
 
 from __future__ import annotations
 
+import operator
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -71,6 +72,10 @@ class BatchHead(Payload):
     sent_at: float
 
 
+_INT_ONLY = {int}
+_get_seq = operator.methodcaller("get", "seq")
+
+
 def _check_batch(b: BatchHead, records: list[dict[str, Any]]) -> None:
     if b.last_seq < b.first_seq:
         raise ValueError("last_seq is below first_seq")
@@ -78,13 +83,19 @@ def _check_batch(b: BatchHead, records: list[dict[str, Any]]) -> None:
         raise ValueError("after_seq must be below first_seq")
     if not records:
         raise ValueError("a batch carries at least one record")
-    raw = [r.get("seq") for r in records]
-    if any(not isinstance(s, int) or isinstance(s, bool) for s in raw):
+    # Checked per batch, not per record: the seqs gathered and their types compared as
+    # one set (``type`` is exact, so a bool, a float or a missing seq is not an int).
+    seqs: list[int] = list(map(_get_seq, records))
+    if set(map(type, seqs)) != _INT_ONLY:
         raise ValueError("every record needs an integer seq")
-    seqs: list[int] = [int(s) for s in raw if isinstance(s, int)]
     # Every record in (after_seq, last_seq], strictly rising, first and last as stated:
     # the count then fits the range too (at most last_seq - after_seq records).
-    if seqs != sorted(set(seqs)) or seqs[0] != b.first_seq or seqs[-1] != b.last_seq:
+    if (
+        seqs[0] != b.first_seq
+        or seqs[-1] != b.last_seq
+        or len(set(seqs)) != len(seqs)
+        or seqs != sorted(seqs)
+    ):
         raise ValueError("record seqs must rise strictly from first_seq to last_seq")
     if len(seqs) > b.last_seq - b.after_seq:
         raise ValueError("more records than sequences between after_seq and last_seq")

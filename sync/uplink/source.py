@@ -85,6 +85,7 @@ class StoreSource:
 
     def _encode_samples(self, rows: list[tuple[Any, ...]]) -> list[tuple[int, str]]:
         tags = self._tags
+        qnames = QUALITY_NAMES
         out = []
         for seq, tag_id, ts, ts_recv, value, quality in rows:
             tag = tags.get(tag_id)
@@ -92,11 +93,13 @@ class StoreSource:
                 tags.update((i, (json.dumps(n), t)) for i, (n, t) in self.feed.tags().items())
                 tag = tags.setdefault(tag_id, (json.dumps(f"#{tag_id}"), ""))
             tj, type_ = tag
+            # A finite float (most values) written inline as json writes it: no call.
+            vj = repr(value) if value.__class__ is float and value - value == 0 else value_json(value, type_)
             out.append(
                 (
                     seq,
-                    f'{{"seq":{seq},"tag":{tj},"ts":{ts!r},"ts_recv":{ts_recv!r},"value":{value_json(value, type_)},'
-                    f'"quality":"{QUALITY_NAMES.get(quality, quality)}"}}',
+                    f'{{"seq":{seq},"tag":{tj},"ts":{ts!r},"ts_recv":{ts_recv!r},"value":{vj},'
+                    f'"quality":"{qnames.get(quality, quality)}"}}',
                 )
             )
         return out
@@ -109,6 +112,8 @@ def _finite_or_text(v: Any) -> Any:
 def value_json(v: Any, type_: str) -> str:
     """A stored value as JSON: arrays as stored, NaN and infinities as the strings
     "nan"/"inf" (JSON has no such numbers), booleans as booleans."""
+    if v.__class__ is float and v - v == 0:  # the common case: a finite float, as json writes it
+        return float.__repr__(v)
     if v is None:
         return "null"
     if type_ == "bool" and isinstance(v, int):

@@ -118,13 +118,18 @@ def test_cusum_and_ewma_from_the_command_line(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_spc_arl_reports_what_the_shipped_rules_promise(capsys: pytest.CaptureFixture[str]) -> None:
+    from edge.logic.quality.arl import dispersion_beyond
     from tests.conftest import REPO
 
     assert main(["spc", "arl", "-c", str(REPO / "config" / "line1.yaml"), "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["characteristic"] == "fill_weight" and row["rules"] == "we1"
-    assert row["arl0"] == pytest.approx(370.4, abs=0.05)  # Montgomery §6.2.3
-    assert row["arl1"] == pytest.approx(1.57, abs=0.01)  # X̄ of 5 after a 1.5σ shift
+    # X̄ alone: 370.4 (Montgomery §6.2.3), 1.57 after a 1.5σ shift; the R chart signals
+    # too (independently, 0.0046 a point in control, unchanged by a mean shift).
+    p_r = dispersion_beyond("xbar-r", 5)
+    assert round(p_r, 4) == 0.0046
+    assert row["arl0"] == pytest.approx(1 / (1 - (1 - 1 / 370.4) * (1 - p_r)), rel=1e-4)
+    assert row["arl1"] == pytest.approx(1 / (1 - (1 - 1 / 1.57) * (1 - p_r)), abs=0.01)
     assert row["points_per_day"] == pytest.approx(288) and row["false_alarms_per_day"] <= row["allowed"]
     with pytest.raises(SystemExit) as e:
         main(["spc", "arl", "-c", str(REPO / "config" / "line1.yaml"), "--shift", "x"])

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from edge.config.line import LineConfig, load_config
 from edge.config.production import build_line_logic
-from edge.logic.quality.arl import shewhart_arl
+from edge.logic.quality.arl import chart_arl, shewhart_arl
 from edge.logic.quality.live import LimitsFrozen, SpcAlarm, SpcPoint
 from edge.runtime.spc import QualityRuntime
 from edge.simulate.model import LineModel
@@ -92,7 +92,7 @@ def test_a_day_in_control_gives_at_most_the_expected_false_alarms(tmp_path: Path
     # Rational subgroups: one every 600 bottles while the filler runs (it stops for faults
     # and micro-stops), not one per reading: 575 s used to give ~1000 "subgroups".
     assert 150 <= len(points) <= 288
-    expected = (len(points) - 25) / shewhart_arl(0.0)
+    expected = (len(points) - 25) / chart_arl("xbar-r", "we1", 0.0, 5)[0]  # X̄ and R charts
     assert c.expected_false_alarms_per_day is not None and expected <= c.expected_false_alarms_per_day
     assert len(ooc) <= c.expected_false_alarms_per_day
     assert not [f for f in facts if isinstance(f, SpcAlarm) and f.kind == "out_of_spec"]

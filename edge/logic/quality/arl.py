@@ -110,8 +110,8 @@ def run_lengths_of(z: np.ndarray, ids: tuple[str, ...]) -> tuple[list[int], int]
     series')."""
     width = max(rule_width(r) for r in ids)
     found = evaluate(z, ids)
-    pts = np.array([v.point for v in found], dtype=np.int64)
-    firsts = np.array([v.first for v in found], dtype=np.int64)
+    pts = found.point.astype(np.int64)
+    firsts = found.first.astype(np.int64)
     lengths: list[int] = []
     s = 0
     while True:
@@ -141,10 +141,13 @@ def rules_arl(
     *,
     runs: int = 2000,
     seed: int = 1,
+    dispersion: float = 0.0,
 ) -> Simulated:
     """ARL of a Shewhart chart with run rules by simulation: standard normal points
     shifted by ``shift``·√n, the chart restarting after each signal
-    (:func:`run_lengths_of` over long series)."""
+    (:func:`run_lengths_of` over long series). ``dispersion``: the probability a point
+    that an independent R or S chart signals; each simulated run length L then counts
+    as E[min(L, G)] = (1 − q^L)/(1 − q), G geometric with q = 1 − ``dispersion``."""
     ids = resolve_rules(rules) if isinstance(rules, str) else rules
     rng = np.random.default_rng(seed)
     d = shift * math.sqrt(n)
@@ -158,6 +161,9 @@ def rules_arl(
         carry = series[rest:]
         size *= 2
     arr = np.array(lengths[:runs], float)
+    if dispersion > 0:
+        q = 1 - dispersion
+        arr = (1 - q**arr) / (1 - q)
     return Simulated(float(arr.mean()), float(arr.std(ddof=1) / math.sqrt(len(arr))), len(arr))
 
 
@@ -168,6 +174,47 @@ def first_signal(z: list[float], rules: tuple[str, ...]) -> int | None:
         if st.add(v):
             return i
     return None
+
+
+def _chi2_cdf(x: float, k: int) -> float:
+    """P(χ²_k ≤ x): the regularized lower incomplete gamma P(k/2, x/2) by its series."""
+    if x <= 0:
+        return 0.0
+    a, y = k / 2, x / 2
+    term = total = 1 / a
+    i = 0
+    while term > total * 1e-16 and i < 10_000:
+        i += 1
+        term *= y / (a + i)
+        total += term
+    return min(1.0, math.exp(a * math.log(y) - y - math.lgamma(a)) * total)
+
+
+def dispersion_beyond(chart: str, n: int, *, step: float = 0.002) -> float:
+    """In control, the probability that one R (``xbar-r``) or S (``xbar-s``) point of a
+    subgroup of ``n`` normal values falls beyond its 3σ limits (D3·R̄..D4·R̄,
+    B3·s̄..B4·s̄); 0 for other charts. R: from the distribution of the range,
+    P(W ≤ w) = n ∫ φ(x) [Φ(x + w) − Φ(x)]^(n−1) dx, integrated numerically; S: from
+    (n−1)S²/σ² ~ χ²(n−1). For n = 5 the R chart alone gives 0.0046 (ARL0 ≈ 217), more than
+    the X̄ chart's 0.0027: the limits are ±3 standard errors of a skewed statistic.
+    X̄ and R (or S) of normal data are independent, and a mean shift leaves R and S as
+    they are."""
+    from edge.logic.quality.constants import constants
+
+    if chart not in ("xbar-r", "xbar-s") or n < 2:
+        return 0.0
+    c = constants(n)
+    if chart == "xbar-s":
+        hi, lo = c.B4 * c.c4, c.B3 * c.c4  # limits in units of σ
+        return 1 - _chi2_cdf((n - 1) * hi * hi, n - 1) + _chi2_cdf((n - 1) * lo * lo, n - 1)
+    x = np.arange(-9.0, 9.0, step)
+    phi = np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+    cdf_x = _ncdf(x)
+
+    def cdf(w: float) -> float:
+        return float(n * np.sum(phi * (_ncdf(x + w) - cdf_x) ** (n - 1)) * step) if w > 0 else 0.0
+
+    return 1 - cdf(c.D4 * c.d2) + cdf(c.D3 * c.d2)
 
 
 def chart_arl(
@@ -189,7 +236,15 @@ def chart_arl(
     if chart == "cusum":
         return cusum_arl(cusum_k, cusum_h, d), "Markov chain (Brook & Evans 1972)"
     ids = resolve_rules(rules)
+    # X̄-R and X̄-S: the R or S point beyond its limits signals too, independently of X̄.
+    pd = dispersion_beyond(chart, n)
     if set(ids) <= {"we1", "nelson1"}:
+        if pd:
+            p = 1 - (1 - 1 / shewhart_arl(shift, n)) * (1 - pd)
+            return (
+                1 / p,
+                f"exact, 1/p (Montgomery §6.2.3; {chart[-1].upper()} beyond its limits {pd:.2g} a point)",
+            )
         return shewhart_arl(shift, n), "exact, 1/p (Montgomery §6.2.3)"
-    sim = rules_arl(ids, shift, n, runs=runs)
+    sim = rules_arl(ids, shift, n, runs=runs, dispersion=pd)
     return sim.arl, f"simulation, {sim.runs} runs (± {sim.standard_error:.2g})"

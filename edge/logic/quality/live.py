@@ -36,6 +36,8 @@ from edge.logic.quality.rules import _SPEC, RULES, RuleState, resolve_rules
 ATTRIBUTE_CHARTS = ("p", "np", "c", "u")
 SMOOTHED_CHARTS = ("ewma", "cusum")
 EXTRA_RULES = {
+    "r1": "range beyond its control limits (D3·R̄, D4·R̄)",
+    "s1": "standard deviation beyond its control limits (B3·s̄, B4·s̄)",
     "ewma": "EWMA beyond its limit",
     "cusum": "CUSUM beyond the decision interval",
     "lsl": "below LSL",
@@ -53,6 +55,7 @@ class SpcPoint(NamedTuple):
     z: float | None  # None while the baseline is being collected
     product: str | None = None
     n: float | None = None  # sample size of an attribute point
+    values: tuple[float, ...] | None = None  # the measured values of an X̄-R or X̄-S subgroup
 
 
 #: ``SpcPoint`` built from a tuple of all its fields at C speed (the NamedTuple's own
@@ -148,6 +151,9 @@ class CharacteristicTracker:
     _fast: bool = False
     _ewma_decay: float = 1.0
     _ewma_width: float = 0.0
+    _d_rule: str = ""  # "r1" / "s1": the R or S panel's own out-of-control rule
+    _d_ucl: float = math.inf
+    _d_lcl: float = -math.inf
 
     def __post_init__(self) -> None:
         grouped = self.chart in ("xbar-r", "xbar-s") or (self.chart in SMOOTHED_CHARTS and self.subgroup_size)
@@ -176,6 +182,14 @@ class CharacteristicTracker:
         # Frozen variables charts with run rules, EWMA and CUSUM take the short path.
         self._shewhart = self.chart in ("imr", "xbar-r", "xbar-s") and self._sig > 0
         self._fast = self._sig > 0 and (self._shewhart or self.chart in SMOOTHED_CHARTS)
+        # X̄-R and X̄-S: a range or standard deviation beyond its own limits (D3·R̄..D4·R̄,
+        # B3·s̄..B4·s̄) is a signal of its own (the spread changed, whatever X̄ does).
+        sec = spec.secondary
+        if self._n > 1 and self.chart in ("xbar-r", "xbar-s") and sec is not None and sec.chart in ("r", "s"):
+            self._d_rule = sec.chart + "1"
+            self._d_ucl, self._d_lcl = float(sec.ucl), float(sec.lcl)  # type: ignore[arg-type]
+        else:
+            self._d_rule, self._d_ucl, self._d_lcl = "", math.inf, -math.inf
         self.i, self.active, self.ack_ts, self.ack_point = -1, set(), None, -1
         self._restart_smoothed()
 
@@ -270,23 +284,27 @@ class CharacteristicTracker:
         if self._shewhart and self._n != 1:  # the hot path of a frozen X̄ chart: _plot inlined
             self.i += 1
             z = (x - self._center) / self._sig
-            out.append(_new_point((ts, self.name, x, disp, z, self.product, None)))
+            out.append(_new_point((ts, self.name, x, disp, z, self.product, None, tuple(values))))
             hits = self._rules(z)
             if hits:
                 self._alarm(ts, x, hits, out)
+            if (disp > self._d_ucl or disp < self._d_lcl) and k == self._n:  # type: ignore[operator]
+                self._dispersion_alarm(ts, disp, out)  # type: ignore[arg-type]
             return out
         if self._fast:
-            self._plot(ts, x, disp, out)
+            self._plot(ts, x, disp, out, tuple(values) if self._n != 1 else None)
             return out
         out += self._point(ts, x, disp, values)
         return out
 
-    def _plot(self, ts: float, x: float, disp: float | None, out: list[Any]) -> None:
+    def _plot(
+        self, ts: float, x: float, disp: float | None, out: list[Any], values: tuple[float, ...] | None = None
+    ) -> None:
         """A point of a frozen variables, EWMA or CUSUM chart, checked at once."""
         self.i += 1
         if self._shewhart:
             z = (x - self._center) / self._sig
-            out.append(_new_point((ts, self.name, x, disp, z, self.product, None)))
+            out.append(_new_point((ts, self.name, x, disp, z, self.product, None, values)))
             hits = self._rules(z)
             if hits:
                 self._alarm(ts, x, hits, out)
@@ -295,7 +313,7 @@ class CharacteristicTracker:
             z = self._ewma_step(x, self._center, self._sig)
         else:
             z = self._cusum_step(x, self._center, self._sig)
-        out.append(_new_point((ts, self.name, x, disp, z, self.product, None)))
+        out.append(_new_point((ts, self.name, x, disp, z, self.product, None, values)))
         if z > 3 or z < -3:
             self._signal(ts, x, out)
 
@@ -303,6 +321,22 @@ class CharacteristicTracker:
         for rule in hits:
             if self._gate(ts, rule):
                 out.append(SpcAlarm(ts, self.name, "out_of_control", rule, RULES[rule], x, self.product))
+
+    def _dispersion_alarm(self, ts: float, disp: float, out: list[Any]) -> None:
+        """An R or S point beyond its control limits (rule ``r1`` / ``s1``)."""
+        rule = self._d_rule
+        if self._gate(ts, rule):
+            label = rule[0].upper()
+            k = "R̄" if label == "R" else "s̄"
+            where = (
+                f"above UCL {self._d_ucl:.4g} (D4·{k})"
+                if disp > self._d_ucl
+                else f"below LCL {self._d_lcl:.4g} (D3·{k})"
+            )
+            if label == "S":
+                where = where.replace("D4", "B4").replace("D3", "B3")
+            detail = f"{label} {disp:.4g} {where}"
+            out.append(SpcAlarm(ts, self.name, "out_of_control", rule, detail, disp, self.product))
 
     def _out_of_spec(self, ts: float, values: list[float]) -> list[Any]:
         out: list[Any] = []
@@ -331,7 +365,9 @@ class CharacteristicTracker:
         if self.spec is None:
             self._baseline.extend(raw)
             points = len(self._baseline) // self.n
-            out: list[Any] = [SpcPoint(ts, self.name, x, disp, None, self.product)]
+            out: list[Any] = [
+                SpcPoint(ts, self.name, x, disp, None, self.product, None, tuple(raw) if self.n > 1 else None)
+            ]
             if points >= self.baseline_points:
                 kind = base_chart(self.chart, self.subgroup_size if self.n > 1 else None)
                 spec = baseline(kind, values=np.array(self._baseline), n=self.n if self.n > 1 else None)
@@ -340,14 +376,14 @@ class CharacteristicTracker:
             return out
         if self._fast:
             out = []
-            self._plot(ts, x, disp, out)
+            self._plot(ts, x, disp, out, tuple(raw) if self.n > 1 else None)
             return out
         self.i += 1
         return self._check(ts, x, disp, 0.0)  # a degenerate baseline (no spread): no z
 
     def _check(self, ts: float, x: float, disp: float | None, z: float, n: float | None = None) -> list[Any]:
         assert self._state is not None
-        out: list[Any] = [_new_point((ts, self.name, x, disp, z, self.product, n))]
+        out: list[Any] = [_new_point((ts, self.name, x, disp, z, self.product, n, None))]
         hits = self._state.add(z)
         if hits:
             self._alarm(ts, x, hits, out)

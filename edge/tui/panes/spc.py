@@ -1,6 +1,6 @@
 """F4 SPC: a characteristic's last 60 points against its limits, the points that raised
 alarms, the dispersion panel (R, S or MR) below, both against the time of day;
-capability over the shift; ``k`` acknowledges its alarms (cause, action and comment),
+capability of the subgroups of the limits in force; ``k`` acknowledges its alarms (cause, action and comment),
 ``m`` enters a manual measurement, ``l`` requests new limits, ``v`` (shown while a
 request for the characteristic is pending) approves or rejects it: another person than
 the requester, with the approve permission, signing with the PIN."""
@@ -79,6 +79,7 @@ class SpcPane(Pane):
             s.ucl,
             s.lcl,
             tuple(sorted(s.violations)),
+            tuple(sorted(s.d_violations)),
             self.size,
         )
         if key != self._drawn:
@@ -97,7 +98,10 @@ class SpcPane(Pane):
             def f(x: Any) -> str:
                 return "-" if x is None else f"{x:.2f}"
 
-            cap = f"   Cp {f(capability['cp'])} Cpk {f(capability['cpk'])} Pp {f(capability['pp'])} Ppk {f(capability['ppk'])} (n={capability['n']})"
+            cap = (
+                f"   Cp {f(capability['cp'])} Cpk {f(capability['cpk'])} Pp {f(capability['pp'])} "
+                f"Ppk {f(capability['ppk'])} ({capability['subgroups']} subgroups since {clock.hm(capability['since'])})"
+            )
         head = f"{s.name} ({s.chart}): {lim}   {spec}{cap}"
         if alarms:
             a = alarms[0]
@@ -141,6 +145,9 @@ class SpcPane(Pane):
         dp = disp.plt
         dp.clear_figure()
         dp.plot([d[0] for d in s.dispersion], [d[1] for d in s.dispersion], marker="dot", color="cyan")
+        bad = [d for d in s.dispersion if d[0] in s.d_violations]
+        if bad:  # an R or S point beyond its own limits raised an alarm
+            dp.scatter([b[0] for b in bad], [b[1] for b in bad], marker="x", color="red")
         for y, colour in ((s.d_center, "green"), (s.d_ucl, "red")):
             if y is not None:
                 dp.hline(y, colour)

@@ -43,6 +43,7 @@ from sync.aggregator.scheduling.model import (
 )
 from sync.aggregator.scheduling.solver import solve
 from sync.aggregator.store import AggregatorStore, open_store
+from sync.aggregator.users import AuditNote
 
 log = logging.getLogger("lineside.planner")
 
@@ -280,8 +281,15 @@ def get_plan(
 
 
 def approve_plan(
-    cfg: AggregatorConfig, plan_id: int | None, *, by: str, now: float | None = None
+    cfg: AggregatorConfig,
+    plan_id: int | None,
+    *,
+    by: str,
+    now: float | None = None,
+    audit: AuditNote | None = None,
 ) -> dict[str, Any]:
+    """Approve a proposed plan; ``audit`` is written in the same transaction (entity
+    ``plan ID``)."""
     now = now if now is not None else time.time()
     st = open_store(cfg)
     try:
@@ -293,6 +301,8 @@ def approve_plan(
             raise PlanError("by: say who approves")
         with st.tx():
             repo.set_plan_status(st, row["id"], APPROVED, by=by, at=now)
+            if audit is not None:
+                audit.write(st, now, entity=f"plan {row['id']}")
         return repo.plan(st, row["id"]) or row
     finally:
         st.close()
@@ -351,9 +361,11 @@ def release_plan(
     by: str,
     now: float | None = None,
     store: AggregatorStore | None = None,
+    audit: AuditNote | None = None,
 ) -> dict[str, Any]:
     """Approve (if proposed) and release a plan: queue one ``plan`` command per line and
-    supersede the plan released before. Returns {"plan": row, "commands": {line: id}}."""
+    supersede the plan released before, in one transaction with ``audit`` (entity ``plan
+    ID``, detail ``line: command`` …). Returns {"plan": row, "commands": {line: id}}."""
     now = now if now is not None else time.time()
     by = by.strip()
     if not by:
@@ -364,14 +376,18 @@ def release_plan(
         if row["status"] not in (PROPOSED, APPROVED, RELEASED):
             raise PlanError(f"plan {row['id']} is {row['status']}: it cannot be released")
         bodies = release_body(cfg, row, now, st)
-        ids = {}
-        for line, body in bodies.items():
-            cid = f"plan-{row['id']}-{line.rsplit('/', 1)[-1]}-{int(now)}"
-            st.add_command(cid, line, "plan", body, now)
-            ids[line] = cid
+        ids = {line: f"plan-{row['id']}-{line.rsplit('/', 1)[-1]}-{int(now)}" for line in bodies}
         with st.tx():
+            st.insert_commands([(ids[line], line, "plan", body) for line, body in bodies.items()], now)
             repo.set_plan_status(st, row["id"], RELEASED, by=by, at=now, released=True)
             repo.supersede(st, row["id"], (RELEASED, APPROVED), now)
+            if audit is not None:
+                audit.write(
+                    st,
+                    now,
+                    entity=f"plan {row['id']}",
+                    detail=", ".join(f"{line}: {cid}" for line, cid in ids.items()),
+                )
         log.info("plan %d released by %s to %d lines", row["id"], by, len(ids))
         return {"plan": repo.plan(st, row["id"]), "commands": ids}
     finally:

@@ -30,16 +30,19 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge.core.errors import LinesideError
 from sync.aggregator import orders as order_cases
 from sync.aggregator.config import AggregatorConfig
 from sync.aggregator.plantview import PlantView, finite, parse_period, scope_lines
 from sync.aggregator.store import AggregatorStore, open_store
+from sync.aggregator.users import Locked, PlantAuthError, guarded_login
 from sync.aggregator.web.auth import PERMISSION_TEXT, Session, Sessions, csrf_ok
 from sync.aggregator.web.config import WebCfg
 
@@ -173,6 +176,8 @@ class LiveBoard:
         self.seen: dict[str, str] = {}
         self.task: asyncio.Task[None] | None = None
         self.polls = 0
+        #: How often an open stream looks its session up again.
+        self.session_recheck_s = min(30.0, app.sessions.touch_s)
 
     async def run(self) -> None:
         while True:
@@ -199,13 +204,22 @@ class LiveBoard:
                 log.warning("live board: %s", e)
             await asyncio.sleep(self.app.web.live_poll_s)
 
-    async def stream(self, request: Request) -> AsyncIterator[str]:
+    async def stream(self, request: Request, token: str) -> AsyncIterator[str]:
+        """The board's changes for one browser, as long as its session lives: every
+        ``session_recheck_s`` the session is looked up in the store again (which also
+        counts as a use: a TV on the board keeps its session), and the stream ends once
+        it was logged out, expired or revoked."""
         q: asyncio.Queue[str] = asyncio.Queue()
         self.subscribers.add(q)
+        checked = time.monotonic()
         try:
             yield "retry: 2000\n\n"
             idle = 0.0
             while not self.app.stopping():
+                if time.monotonic() - checked >= self.session_recheck_s:
+                    checked = time.monotonic()
+                    if await run_in_threadpool(self.app.sessions.get, token) is None:
+                        return
                 try:
                     msg = await asyncio.wait_for(q.get(), 1.0)
                     idle = 0.0
@@ -234,7 +248,9 @@ class WebApp:
         self.web: WebCfg = cfg.web
         self.store = store or open_store(cfg)
         self.view = PlantView(cfg, self.store)
-        self.sessions = Sessions(self.web)
+        self.sessions = Sessions(self.web, self.store)
+        # A role changed or a user removed in the config ends their sessions now.
+        self.sessions.revoke_stale()
         self.tz = ZoneInfo(self.web.timezone)
         self.env = _environment(self.tz)
         self.live = LiveBoard(self)
@@ -266,13 +282,19 @@ class WebApp:
         return HTMLResponse(html, status_code=status)
 
     def session_of(self, request: Request) -> Session | None:
+        """The request's session (from the plant store: call it in a worker thread)."""
         s = self.sessions.get(request.cookies.get(COOKIE))
-        if s is None and self.web.proxy_user_header:
+        if self.web.proxy_user_header:
             client = request.client.host if request.client else ""
-            user = request.headers.get(self.web.proxy_user_header)
+            user = (request.headers.get(self.web.proxy_user_header) or "").strip()
             if user and client in self.web.trusted_proxies:
-                s = self.sessions.proxy_login(user.strip())
-                request.state.new_session = s
+                if s is not None and s.user.lower() != user.lower():
+                    # The proxy authenticated someone else in this browser: its word wins.
+                    self.sessions.logout(s.token)
+                    s = None
+                if s is None:
+                    s = self.sessions.proxy_login(user)
+                    request.state.new_session = s
         return s
 
     def client(self, request: Request) -> str:
@@ -307,7 +329,7 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
 
         def wrap(fn: Callable[[Request, Session], Any]) -> Callable[[Request], Any]:
             async def handler(request: Request) -> Response:
-                s = w.session_of(request)
+                s = await run_in_threadpool(w.session_of, request)
                 if s is None:
                     if post:
                         return Response("not logged in", status_code=403)
@@ -374,9 +396,23 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
             nxt = "/"
         if not pre or not secrets.compare_digest(pre, str(form.get("csrf") or "")):
             return Response("refused: login form without its CSRF token", status_code=403)
-        s = await run_in_threadpool(
-            w.sessions.login, str(form.get("user") or ""), str(form.get("password") or "")
-        )
+        name, password = str(form.get("user") or ""), str(form.get("password") or "")
+        try:  # the plant users' lockout, shared with the command line (sync.aggregator.users)
+            s = await run_in_threadpool(
+                guarded_login,
+                w.cfg,
+                w.store,
+                w.web.users,
+                name,
+                lambda: w.sessions.login(name, password),
+                field="login",
+                address=w.client(request),
+            )
+        except Locked as e:
+            log.warning("web: login for %r refused: locked", name[:64])
+            return w.page(request, "login.html", None, status=429, next=nxt, pre=pre, error=str(e))
+        except PlantAuthError:
+            s = None
         if s is None:
             log.warning(
                 "web: failed login for %r from %s", str(form.get("user") or "")[:64], w.client(request)
@@ -391,6 +427,8 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
                 error="Unknown user or wrong password.",
             )
         await run_in_threadpool(w.audit, request, s, "login", s.user, f"role {s.role}")
+        if request.cookies.get(COOKIE):  # the session this browser had before ends
+            await run_in_threadpool(w.sessions.logout, request.cookies.get(COOKIE))
         resp = RedirectResponse(nxt, status_code=303)
         w.set_cookie(resp, s)
         resp.delete_cookie(PRE_COOKIE)
@@ -398,7 +436,7 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
 
     @guarded(post=True)
     async def logout(request: Request, s: Session) -> Response:
-        w.sessions.logout(s.token)
+        await run_in_threadpool(w.sessions.logout, s.token)
         await run_in_threadpool(w.audit, request, s, "logout", s.user, "")
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(COOKIE)
@@ -421,7 +459,7 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
         if w.live.task is None or w.live.task.done():
             w.live.task = asyncio.create_task(w.live.run())
         return StreamingResponse(
-            w.live.stream(request),
+            w.live.stream(request, s.token),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -776,9 +814,34 @@ def create_app(cfg: AggregatorConfig, store: AggregatorStore | None = None) -> S
         Route("/health", health),
         Mount("/static", StaticFiles(packages=[("sync.aggregator.web", "static")]), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(Hsts)] if w.web.tls is not None else []
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.web = w
     return app
+
+
+HSTS = b"max-age=31536000"
+
+
+class Hsts:
+    """Under TLS, every response tells the browser to use HTTPS only for this host for a
+    year (``Strict-Transport-Security``, RFC 6797). A pure ASGI middleware, so the live
+    board's event stream passes through unbuffered."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_hsts(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"strict-transport-security", HSTS)]
+            await send(message)
+
+        await self.app(scope, receive, send_hsts)
 
 
 def _script_json(data: Any) -> str:

@@ -3,6 +3,7 @@ who may log in with which role, TLS, and the plant's conventions for its reports
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,7 +36,41 @@ class WebUser(Model):
 
 class WebTls(Model):
     certificate: Path
+    """PEM certificate (chain) the web view serves; relative to the config file's folder."""
     private_key: Path
+    """PEM private key of the certificate (unencrypted: the service starts unattended)."""
+
+    def problems(self) -> list[str]:
+        """What keeps the web view from serving HTTPS with these files, one message per
+        problem naming the field (``web.tls.certificate: …``); empty when they load."""
+        out = []
+        for name, path, marker in (
+            ("certificate", self.certificate, b"-----BEGIN CERTIFICATE-----"),
+            ("private_key", self.private_key, b"PRIVATE KEY-----"),
+        ):
+            try:
+                head = path.read_bytes()[:1_000_000]
+            except FileNotFoundError:
+                out.append(f"web.tls.{name}: {path}: no such file")
+                continue
+            except IsADirectoryError:
+                out.append(f"web.tls.{name}: {path}: a folder, not a PEM file")
+                continue
+            except OSError as e:
+                out.append(f"web.tls.{name}: {path}: cannot be read ({e.strerror or e})")
+                continue
+            if marker not in head:
+                out.append(f"web.tls.{name}: {path}: not a PEM {name.replace('_', ' ')}")
+        if not out:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            try:
+                ctx.load_cert_chain(self.certificate, self.private_key)
+            except (ssl.SSLError, OSError) as e:
+                out.append(
+                    f"web.tls.private_key: {self.private_key}: does not load with {self.certificate} "
+                    f"(not its key, or encrypted: {getattr(e, 'reason', None) or e})"
+                )
+        return out
 
 
 class SpecLimits(Model):
@@ -71,6 +106,8 @@ class WebCfg(Model):
     true behind a TLS proxy."""
     session_idle_s: Annotated[float, Field(ge=60, le=30 * 86400)] = 8 * 3600
     """A session ends after this long without a request (a TV on the board keeps its own alive)."""
+    session_absolute_s: Annotated[float, Field(ge=3600, le=90 * 86400)] = 7 * 86400
+    """A session ends this long after its login however busy it is (log in again)."""
     andon_rotate_s: Annotated[float, Field(ge=3, le=3600)] = 15
     """TV/andon mode shows each area this long."""
     live_poll_s: Annotated[float, Field(ge=0.1, le=10)] = 0.5
@@ -99,6 +136,11 @@ class WebCfg(Model):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"users: {sorted(dup)[0]!r} appears twice")
+        if self.session_absolute_s < self.session_idle_s:
+            raise ValueError(
+                f"session_absolute_s: {self.session_absolute_s:g} is shorter than session_idle_s "
+                f"({self.session_idle_s:g}); the absolute end of a session comes after its idle timeout"
+            )
         return self
 
     @property

@@ -109,9 +109,12 @@ def seed(store: Store, cfg: LineConfig) -> None:
         for i in range(40):
             ts = at("07:00") + i * 300
             value = 500 + 0.6 * math.sin(i / 3) + (2.4 if i == 33 else 0)
+            r = round(3.5 + 1.2 * math.cos(i / 2.5), 3)
+            v = round(value, 3)  # a subgroup of 5 with this mean and range (capability)
             db.execute(
-                "INSERT INTO spc_points (ts, characteristic, value, dispersion, z) VALUES (?, 'fill_weight', ?, ?, NULL)",
-                (ts, round(value, 3), round(3.5 + 1.2 * math.cos(i / 2.5), 3)),
+                "INSERT INTO spc_points (ts, characteristic, value, dispersion, z, subgroup) "
+                "VALUES (?, 'fill_weight', ?, ?, NULL, ?)",
+                (ts, v, r, json.dumps([v - r / 2, v, v, v, v + r / 2])),
             )
             if i == 33:
                 db.execute(

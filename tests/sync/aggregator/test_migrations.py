@@ -144,7 +144,8 @@ TABLES = [
     "rollup_scrap", "downtime_hours", "web_audit",
     "rollup_state_days", "rollup_counts_days", "rollup_scrap_days", "rollup_stops_days",
     "plant_materials", "plant_boms", "plant_lots", "lot_status_history", "genealogy", "produced_lots",
-    "plant_holds", "lot_moves", "maint_events", "maint_stock", "erp_outbox",
+    "plant_holds", "lot_moves", "maint_events", "maint_stock", "erp_outbox", "erp_periods", "erp_coverage",
+    "web_sessions",
 ]  # fmt: skip
 
 

@@ -17,34 +17,37 @@ PASSWORD = "correct horse"
 
 
 def cfg(store: str, **web: Any) -> AggregatorConfig:
+    return AggregatorConfig.model_validate(cfg_data(store, **web))
+
+
+def cfg_data(store: str, **web: Any) -> dict[str, Any]:
+    """The plant config of these tests as data (for a YAML file)."""
     from sync.aggregator.web.auth import hash_password
 
     h = hash_password(PASSWORD, iterations=1000)
-    return AggregatorConfig.model_validate(
-        {
-            "store": {"url": store} if store.startswith("postgres") else {"path": store},
-            "lines": [
-                {
-                    "enterprise": "acme",
-                    "site": "hamburg",
-                    "area": "filling",
-                    "line": "line1",
-                    "machine": "filler",
-                    "description": "Bottle filling line 1",
-                },
-                {"enterprise": "acme", "site": "hamburg", "area": "packing", "line": "line2"},
+    return {
+        "store": {"url": store} if store.startswith("postgres") else {"path": store},
+        "lines": [
+            {
+                "enterprise": "acme",
+                "site": "hamburg",
+                "area": "filling",
+                "line": "line1",
+                "machine": "filler",
+                "description": "Bottle filling line 1",
+            },
+            {"enterprise": "acme", "site": "hamburg", "area": "packing", "line": "line2"},
+        ],
+        "web": {
+            "users": [
+                {"name": "paula", "role": "planner", "password_hash": h},
+                {"name": "victor", "role": "viewer", "password_hash": h},
+                {"name": "ada", "role": "admin", "password_hash": h},
             ],
-            "web": {
-                "users": [
-                    {"name": "paula", "role": "planner", "password_hash": h},
-                    {"name": "victor", "role": "viewer", "password_hash": h},
-                    {"name": "ada", "role": "admin", "password_hash": h},
-                ],
-                "spec_limits": {"fill_weight": {"lsl": 495, "usl": 505, "target": 500}},
-            }
-            | web,
+            "spec_limits": {"fill_weight": {"lsl": 495, "usl": 505, "target": 500}},
         }
-    )
+        | web,
+    }
 
 
 def record(stream: str, seq: int, **values: Any) -> dict[str, Any]:
@@ -248,3 +251,54 @@ def fill(st: AggregatorStore) -> None:
         },
         H0 + 7300,
     )
+
+
+def holds_history(base: float = H0) -> list[dict[str, Any]]:
+    """Three holds at line1 and what became of them: lot LOT-7 held by an SPC point out
+    of spec and released after a re-check; order WO-1's output held by a failed
+    inspection and scrapped; the window of WO-2 held (still open)."""
+
+    def h(
+        seq: int, ts: float, hold_id: str, kind: str, target: str, action: str, reason: str, **kw: Any
+    ) -> dict[str, Any]:
+        return record(
+            "holds",
+            seq,
+            ts=base + ts,
+            hold_id=hold_id,
+            target_kind=kind,
+            target=target,
+            start=kw.get("start"),
+            end=kw.get("end"),
+            action=action,
+            reason=reason,
+            source=kw.get("source", "operator"),
+            corrective_action=kw.get("corrective_action", ""),
+            by=kw.get("by", "Quinn"),
+        )
+
+    return [
+        h(1, 600, "H-1", "lot", "LOT-7", "hold", "fill weight above USL", source="spc", by="line"),
+        h(2, 900, "H-2", "order", "WO-1", "hold", "torque check failed", source="inspection", by="line"),
+        h(
+            3,
+            1800,
+            "H-1",
+            "lot",
+            "LOT-7",
+            "release",
+            "re-weighed 20 bottles: all in spec",
+            corrective_action="filler nozzle 3 recalibrated",
+        ),
+        h(
+            4,
+            2400,
+            "H-2",
+            "order",
+            "WO-1",
+            "scrap",
+            "caps stripped",
+            corrective_action="capper head replaced",
+        ),
+        h(5, 3000, "H-3", "window", "WO-2", "hold", "label smear", start=base + 2000, end=base + 2900),
+    ]

@@ -267,3 +267,74 @@ def test_a_proposed_plan_as_a_gantt_approved_from_the_page(client: TestClient, s
     client.post("/logout", data={"csrf": csrf})
     login(client, "ada")
     assert "plan.approve" in client.get("/audit").text
+
+
+def test_quality_lists_holds_dispositions_and_first_off_holds(client: TestClient, store_path: str) -> None:
+    from tests.sync.web.plant import holds_history, ingest, record
+
+    st = AggregatorStore(store_path)
+    ingest(st, "holds", holds_history())
+    ingest(
+        st,
+        "inspections",
+        [
+            record(
+                "inspections",
+                1,
+                ts=H0 + 800,
+                plan="first-off",
+                order_id="WO-3",
+                product="COLA-500",
+                parts_at=0,
+                passed=0,
+                items="{}",
+                by="Quinn",
+                comment="cap torque 0.8 Nm",
+            )
+        ],
+    )
+    st.set_state(
+        KEY,
+        "current_order",
+        {
+            "order": None,
+            "product": None,
+            "since": None,
+            "ts": H0 + 7300,
+            "dispatch": [
+                {
+                    "order_id": "WO-3",
+                    "product": "COLA-500",
+                    "state": "released",
+                    "blocked": "first-off hold (first-off first-off failed: cap torque 0.8 Nm)",
+                },
+                {
+                    "order_id": "WO-4",
+                    "product": "COLA-500",
+                    "state": "released",
+                    "blocked": "material not staged",
+                },
+            ],
+        },
+        H0 + 7300,
+    )
+    st.close()
+    login(client, "victor")
+    page = client.get("/quality").text  # the last 7 days of now: older than H0 here
+    assert 'data-hold="H-3"' in page and "label smear" in page  # open, whatever its age
+    assert 'data-order="WO-3"' in page and "cap torque 0.8 Nm" in page and 'data-order="WO-4"' not in page
+    assert "lineside inspect missed" in page  # says where due and missed inspections are
+    from sync.aggregator.plantview import PlantView
+
+    st = AggregatorStore(store_path)
+    try:
+        q = PlantView(cfg(store_path), st).quality(now=H0 + 7200)
+    finally:
+        st.close()
+    assert [h["hold_id"] for h in q["holds"]] == ["H-3"]
+    assert [(d["hold_id"], d["action"], d["hold_reason"]) for d in q["dispositions"]] == [
+        ("H-2", "scrap", "torque check failed"),
+        ("H-1", "release", "fill weight above USL"),
+    ]
+    assert q["dispositions"][0]["corrective_action"] == "capper head replaced"
+    assert [i["passed"] for i in q["inspections"]] == [False]

@@ -11,8 +11,6 @@ an SPC chart go to ``var/screenshots/web/`` (see the README's Plant web view).""
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,38 +25,12 @@ from tests.mqtt_rig import Mosquitto
 from tests.sync.conftest import uplink_section
 from tests.sync.test_plan_e2e import SimThread
 from tests.sync.test_sync_e2e import start, stop
+from tests.sync.web.conftest import log_in
 from tests.sync.web.plant import PASSWORD
 
-CHROMIUM = os.environ.get("LINESIDE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_HINT = (
-    "Chromium is not installed; the browser tests of the web view drive the system Chromium.\n"
-    "Install it with:  sudo apt-get install -y chromium   (Debian/Raspberry Pi OS)"
-)
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 KEY = "acme/hamburg/filling/line1"
 SHOTS = REPO / "var" / "screenshots" / "web"
 TILE = f'.tile[data-line="{KEY}"]'
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        pytest.fail(CHROMIUM_HINT)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Sim(SimThread):
@@ -142,14 +114,6 @@ def line_dispatch(db: Path) -> list[dict[str, Any]]:
         return dispatch_list(st)
     finally:
         st.close()
-
-
-def log_in(page: Any, url: str, user: str) -> None:
-    page.goto(url + "/login", wait_until="domcontentloaded")
-    page.fill("#user", user)
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_selector("#who")
 
 
 def reload_until(page: Any, selector: str, timeout: float) -> Any:

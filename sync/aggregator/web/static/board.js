@@ -26,7 +26,12 @@
       tick();
     });
     es.onopen = function () { if (live) { live.textContent = "live"; live.classList.remove("down"); } };
-    es.onerror = function () { if (live) { live.textContent = "reconnecting…"; live.classList.add("down"); } };
+    es.onerror = function () {
+      if (live) { live.textContent = "reconnecting…"; live.classList.add("down"); }
+      // The server refused the stream (the session ended): the page again, which asks
+      // for a login when it must. A server away for a moment is retried by the browser.
+      if (es.readyState === EventSource.CLOSED) setTimeout(function () { location.reload(); }, 3000);
+    };
   }
   var rotate = window.LINESIDE_ROTATE_S;
   if (rotate) {
