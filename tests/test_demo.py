@@ -74,9 +74,12 @@ def check(tmp_path: Path, out: str) -> None:
         assert audited == 2
         loaded = max(r[3] for r in moved_in)
         later = st.db.execute(
-            "SELECT coalesce(sum(good + scrap), 0) FROM counts WHERE machine = 'filler' AND ts > ?", (loaded + 3,)
+            "SELECT coalesce(sum(good + scrap), 0) FROM counts WHERE machine = 'filler' AND ts > ?",
+            (loaded + 3,),
         ).fetchone()[0]
-        drawn = st.db.execute("SELECT count(*) FROM stock_moves WHERE kind = 'backflush' AND lot = 'PF-DEMO-1'")
+        drawn = st.db.execute(
+            "SELECT count(*) FROM stock_moves WHERE kind = 'backflush' AND lot = 'PF-DEMO-1'"
+        )
         assert later == 0 or drawn.fetchone()[0] > 0
     assert figure(out, "material consumed / lots") >= 0
 
