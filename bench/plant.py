@@ -40,6 +40,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -333,9 +334,77 @@ def wait_for(what: str, pred: Any, timeout: float) -> None:
         time.sleep(0.2)
 
 
+def py_spy() -> str | None:
+    here = Path(sys.executable).parent / "py-spy"
+    return str(here) if here.exists() else shutil.which("py-spy")
+
+
+def profile_start(agg: Aggregator, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy on one aggregator for ``seconds`` (every thread, idle ones too: where the
+    ingest thread waits is the point), collapsed stacks to ``out``."""
+    exe = py_spy()
+    if exe is None or agg.proc is None:
+        return None
+    return subprocess.Popen(
+        [
+            exe,
+            "record",
+            "-p",
+            str(agg.proc.pid),
+            "-d",
+            str(max(1, round(seconds))),
+            "-r",
+            "100",
+            "--idle",
+            "--threads",
+            "--nonblocking",
+            "-f",
+            "raw",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+#: Where the aggregator's ingest thread spends its time, by the frames on its stack
+#: (first match wins).
+WHERE = (
+    ("waiting for/locking progress rows (PG)", ("_lock_progress",)),
+    ("records insert (PG)", ("_insert_records",)),
+    ("projections (PG)", ("project (",)),
+    ("other ingest statements (PG)", ("ingest_in_tx",)),
+    ("commit (PG)", ("_commit_gen", "commit (psycopg")),
+    ("savepoints and other statements (PG)", ("psycopg/",)),
+    ("decode", ("decode_batch", "parse_records")),
+    ("waiting for messages", ("get (queue.py", "SimpleQueue")),
+)
+
+
+def profile_split(path: Path) -> dict[str, float]:
+    """Share of the ingest thread's samples per :data:`WHERE` (else "other Python")."""
+    counts: dict[str, int] = {}
+    if not path.exists():
+        return {}
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if "aggregator-ingest" not in stack.split(";", 1)[0]:
+            continue
+        what = next((name for name, marks in WHERE if any(m in stack for m in marks)), "other Python")
+        counts[what] = counts.get(what, 0) + int(n)
+    total = sum(counts.values()) or 1
+    return {k: round(100 * v / total, 1) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
 def catch_up(
-    plant: Plant, lines: Lines, aggs: list[Aggregator], pause: float, timeout: float
-) -> dict[str, float]:
+    plant: Plant,
+    lines: Lines,
+    aggs: list[Aggregator],
+    pause: float,
+    timeout: float,
+    profile: Path | None = None,
+) -> dict[str, Any]:
     """Pause ``aggs`` for ``pause`` s, resume them, and measure the commit rate until
     the plant's acks reach what the lines held when they resumed."""
     for a in aggs:
@@ -346,15 +415,34 @@ def catch_up(
     t_r, c_r = time.monotonic(), plant.committed()
     for a in aggs:
         a.signal(signal.SIGCONT)
+    spy = profile_start(aggs[0], pause, profile) if profile is not None else None
     wait_for("catch-up", lambda: plant.committed() >= target, timeout)
     dt = time.monotonic() - t_r
     c = plant.committed()
-    return {
+    out: dict[str, Any] = {
         "rate": (c - c_r) / dt,
         "backlog": target - c_r,
         "seconds": dt,
         "agg_cpu_pct": 100 * (sum(a.cpu_s() for a in aggs) - cpu0) / dt,
     }
+    if spy is not None and profile is not None:
+        spy.wait(pause + 60)
+        out["ingest_thread_pct"] = profile_split(profile)
+    return out
+
+
+def caught_up(plant: Plant, lines: Lines, hz: float, timeout: float) -> float | None:
+    """Wait until the plant's acks are within one period's production of the lines;
+    the seconds it took, None if it did not within ``timeout``."""
+    t = time.monotonic()
+    first = sum(lines.last())
+    time.sleep(1.0 / hz)
+    period = sum(lines.last()) - first
+    try:
+        wait_for("the plant caught up", lambda: plant.committed() >= sum(lines.last()) - period, timeout)
+    except RuntimeError:
+        return None
+    return time.monotonic() - t
 
 
 def steady(plant: Plant, lines: Lines, aggs: list[Aggregator], window: float) -> dict[str, Any]:
@@ -439,15 +527,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             wait_for("every line shipping", lambda: all(a > 0 for a in lines.acked()), 120)
             say("every line shipping")
             time.sleep(args.window / 4)  # warm up
+            prof = (tmp / "profile-1.txt", tmp / "profile-2.txt") if args.profile else (None, None)
             if not args.quick:
+                out["settle1_s"] = caught_up(plant, lines, args.hz, 120)
                 out["steady1"] = steady(plant, lines, aggs[:1], args.window)
-                out["catchup1"] = catch_up(plant, lines, aggs[:1], args.pause, 300)
+                out["catchup1"] = catch_up(plant, lines, aggs[:1], args.pause, 300, prof[0])
                 say("one aggregator measured")
                 aggs[1].start()
                 time.sleep(args.window / 4)
+            out["settle2_s"] = caught_up(plant, lines, args.hz, 120)
             out["steady2"] = steady(plant, lines, aggs, args.window)
             if not args.quick:
-                out["catchup2"] = catch_up(plant, lines, aggs, args.pause, 300)
+                out["catchup2"] = catch_up(plant, lines, aggs, args.pause, 300, prof[1])
                 say("two aggregators measured")
                 time.sleep(args.window / 4)
             # The kill: mid-stream; back (with its session) after the pause.
@@ -524,6 +615,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--pause", type=float, default=15.0, help="seconds an aggregator is paused or dead (default 15)"
     )
     p.add_argument("--ceiling-rows", type=int, default=100_000, help="rows of the raw insert ceiling")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the first aggregator during each catch-up (needs py-spy)",
+    )
     p.add_argument("--quick", action="store_true", help="a small plant and short phases (smoke test)")
     p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args, _ = p.parse_known_args(argv)  # bench/run.py passes its own arguments to every script
@@ -586,6 +682,18 @@ def report(r: dict[str, Any]) -> None:
             print(
                 f"  steady, {n}: lag p99 of the median line {s['lag_p99_ms_median_line']:.0f} ms; "
                 f"aggregator CPU {s['agg_cpu_pct']:.0f}% of a core"
+            )
+    for k, n in (("settle1_s", "1 aggregator"), ("settle2_s", "2 aggregators")):
+        if k in r:
+            v = r[k]
+            print(
+                f"  before the steady window, {n}: "
+                + (f"caught up in {v:.1f} s" if v is not None else "never caught up")
+            )
+    for k, n in (("catchup1", "1 aggregator"), ("catchup2", "2 aggregators")):
+        if r.get(k, {}).get("ingest_thread_pct"):
+            print(
+                f"  profile (py-spy) of an aggregator's ingest thread in catch-up, {n}: {r[k]['ingest_thread_pct']}"
             )
     if c1 and c2:
         print(

@@ -113,6 +113,9 @@ class OpcUaDevice(DeviceBase):
     """Requested session timeout."""
     publishing_interval_ms: Annotated[int, Field(ge=10, le=60000)] = 100
     """Subscription publishing interval."""
+    future_tolerance_s: Annotated[float, Field(ge=0, le=3600)] = 2.0
+    """A source timestamp further ahead of the agent's clock than this (the server's
+    clock runs ahead) is replaced by the agent's clock, and recorded once per tag."""
 
     def password(self) -> str | None:
         if self.password_env:

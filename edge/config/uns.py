@@ -17,16 +17,48 @@ from pydantic import Field
 from edge.config.base import Model
 from edge.config.uplink import MqttConfig
 
-#: A Sparkplug id (group, edge node, host): no MQTT wildcard or level separator.
-SPARKPLUG_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-#: A topic prefix of one or more levels, without wildcards.
-TOPIC_PREFIX_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(/[A-Za-z0-9][A-Za-z0-9_.\-]*)*$"
+#: A Sparkplug id (group, edge node, host): one topic level without MQTT wildcards, and
+#: without dots: NATS's MQTT drops a publisher whose topic level holds a dot (NATS subjects
+#: are dot-separated), RabbitMQ's turns the dot into a level separator.
+SPARKPLUG_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"
+#: A topic prefix of one or more levels, without wildcards or dots (as above).
+TOPIC_PREFIX_RE = r"^[A-Za-z0-9][A-Za-z0-9_\-]*(/[A-Za-z0-9][A-Za-z0-9_\-]*)*$"
+
+
+def uns_device_levels(device: str) -> tuple[str, ...]:
+    """The topic levels of a device (or machine) under the line in the unified namespace:
+    its name split at the dots (``filler`` → ``filler``; ``cell.2`` → ``cell/2``)."""
+    return tuple(device.split("."))
+
+
+def uns_tag_levels(device: str, tag: str) -> tuple[str, ...]:
+    """The topic levels of a tag under its device in the unified namespace: the tag's name
+    without a leading ``{device}.``, split at the dots (``filler.temperature`` on device
+    ``filler`` → ``temperature``; ``labeller.speed`` on ``capper`` → ``labeller/speed``).
+    No level holds a dot, which NATS's MQTT refuses and RabbitMQ's turns into a level."""
+    prefix = device + "."
+    return tuple((tag[len(prefix) :] if tag.startswith(prefix) else tag).split("."))
+
+
+def _level_problem(levels: tuple[str, ...]) -> str | None:
+    """Why ``levels`` (from names the config's patterns allow: letters, digits, ``_``,
+    ``-``, ``.``, so never ``+``, ``#``, ``$`` or ``/``) cannot be UNS topic levels."""
+    if any(not lv for lv in levels):
+        return "gives an empty UNS topic level (two dots in a row, or a dot at the end)"
+    reserved = [lv for lv in levels if lv.startswith("_")]
+    if reserved:
+        return (
+            f"gives the UNS topic level {reserved[0]!r}: levels starting with '_' are the "
+            "namespace's own (_state, _order, _kpi, _historian)"
+        )
+    return None
 
 
 class UnsConfig(Model):
     """The unified namespace: per tag a retained topic
     ``{root}/{enterprise}/{site}/{area}/{line}/{device}/{tag}`` with value, unit, quality
-    and time, published when the stored value changes (so the tag's deadband applies),
+    and time (the tag's name without a leading ``{device}.``, dots as levels:
+    ``…/line1/filler/temperature`` for ``filler.temperature``), published when the stored value changes (so the tag's deadband applies),
     and the line's, machines' and order's state and KPIs on retained ``_state``,
     ``_order`` and ``_kpi`` topics."""
 
@@ -43,8 +75,9 @@ class UnsConfig(Model):
     """How often the KPIs are recomputed (published only on change)."""
     umh: bool = False
     """Also publish each value in the United Manufacturing Hub's ``_historian`` layout
-    (``umh/v1/{enterprise}/{site}/{area}/{line}/{device}/_historian/{tag}``, payload
-    ``{"timestamp_ms": …, "{tag}": value}``), not retained, for UMH's historian."""
+    (``umh/v1/{enterprise}/{site}/{area}/{line}/{device}/_historian/{tag groups}``, payload
+    ``{"timestamp_ms": …, "{tag}": value}``: the tag's levels but the last are UMH tag
+    groups, the last is the payload key), not retained, for UMH's historian."""
 
 
 class SparkplugConfig(Model):
@@ -102,7 +135,19 @@ def check_plant_it_sections(cfg: Any) -> list[str]:
                     f"{field}: needs a broker user of its own, not the uplink's {up_user!r} (the plant "
                     "broker binds client ids to user names, so both would share one session)"
                 )
+    uns: UnsConfig | None = cfg.uns
+    if uns is not None and uns.enabled:
+        errors += _check_uns_names(cfg)
     sp: SparkplugConfig | None = cfg.sparkplug
+    if sp is not None and sp.enabled:
+        used = {t.device for t in cfg.tags}
+        for i, d in enumerate(cfg.devices):
+            if "." in d.name and d.name in used:
+                errors.append(
+                    f"devices[{i}].name: device {d.name!r} is a Sparkplug device id, one topic level, "
+                    "which must not hold a dot (NATS's MQTT refuses it, RabbitMQ's splits it into "
+                    f"levels): rename the device, e.g. {d.name.replace('.', '-')!r}"
+                )
     if sp is not None:
         tags = {t.name: t for t in cfg.tags}
         seen: set[str] = set()
@@ -116,4 +161,31 @@ def check_plant_it_sections(cfg: Any) -> list[str]:
             if name in seen:
                 errors.append(f"{where}: {name!r} is listed twice")
             seen.add(name)
+    return errors
+
+
+def _check_uns_names(cfg: Any) -> list[str]:
+    """Every device, tag and machine name gives valid UNS topic levels, and no two tags
+    of the line share a topic."""
+    errors: list[str] = []
+    for i, d in enumerate(cfg.devices):
+        if (why := _level_problem(uns_device_levels(d.name))) is not None:
+            errors.append(f"devices[{i}].name: device {d.name!r} {why}")
+    for i, m in enumerate(cfg.machines):
+        if (why := _level_problem(uns_device_levels(m.name))) is not None:
+            errors.append(f"machines[{i}].name: machine {m.name!r} {why}")
+    topics: dict[tuple[str, ...], tuple[int, str]] = {}
+    for i, t in enumerate(cfg.tags):
+        levels = uns_tag_levels(t.device, t.name)
+        if (why := _level_problem(levels)) is not None:
+            errors.append(f"tags[{i}].name: tag {t.name!r} {why}")
+            continue
+        full = (*uns_device_levels(t.device), *levels)
+        first = topics.setdefault(full, (i, t.name))
+        if first[0] != i and first[1] != t.name:  # (a duplicate name is reported as such)
+            errors.append(
+                f"tags[{i}].name: tag {t.name!r} has the same UNS topic …/{'/'.join(full)} as "
+                f"tags[{first[0]}] {first[1]!r} (a leading '{{device}}.' is dropped and dots become "
+                "levels): rename one"
+            )
     return errors

@@ -215,6 +215,11 @@ class Agent:
         if facts:
             self.writer.put_facts(facts)
 
+    def on_device_event(self, kind: str, source: str, message: str, data: dict[str, Any]) -> None:
+        """Something a device runner noticed about the data (a source timestamp ahead of
+        the agent's clock): recorded as an event."""
+        self._background(self._record_event(kind, source, message, data, self.clock.now()))
+
     def on_device_state(self, device: str, state: str, error: str | None) -> None:
         now = self.clock.now()
         if state == "fault":
@@ -356,6 +361,7 @@ class Agent:
                 self.on_device_state,
                 self.filter.heartbeat_check,
                 clock=self.clock.now,
+                on_event=self.on_device_event,
             )
             self.runners[dev.name] = runner
             self._tasks.append(asyncio.create_task(runner.run(), name=f"device-{dev.name}"))

@@ -10,7 +10,12 @@ Modbus gateway may accept connections and never answer).
 
 Device timestamps older than the session (a server that kept a value across the
 reconnect sends its old SourceTimestamp) are replaced by the agent's clock: a sample is
-never stamped before the fault the agent recorded when the connection was lost.
+never stamped before the fault the agent recorded when the connection was lost. So are
+timestamps ahead of the agent's clock by more than the device's ``future_tolerance_s``
+(a server whose clock runs ahead): a sample is never stamped in the agent's future,
+where it would sort after samples still to come and open stops that have not begun.
+That is reported once per tag (``on_event``: ``source_time_ahead``) until the tag's
+timestamps are within the tolerance again.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ log = logging.getLogger("lineside.agent")
 
 OnReadings = Callable[[list[Reading], float], None]
 OnState = Callable[[str, str, str | None], None]  # device, state, error
+#: An event to record: kind, source (a tag), message, data.
+OnEvent = Callable[[str, str, str, dict[str, Any]], None]
 #: Given a poll group's tags, a check asked after each read: is a heartbeat due at ``now``?
 HeartbeatCheck = Callable[[Sequence[Tag]], Callable[[float], bool]]
 
@@ -70,6 +77,7 @@ class DeviceRunner:
         heartbeat_check: HeartbeatCheck | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        on_event: OnEvent | None = None,
     ) -> None:
         self.device = device
         self.name = device.name
@@ -90,6 +98,11 @@ class DeviceRunner:
         self.session_start = 0.0
         #: Does the driver stamp readings with the device's time (OPC UA)?
         self._stamps = bool(getattr(driver, "source_timestamps", False))
+        #: How far ahead of the agent's clock a device timestamp may be.
+        self.future_tolerance_s = float(getattr(device, "future_tolerance_s", 2.0))
+        self.on_event = on_event
+        #: Tags whose device timestamps are ahead of the agent's clock (reported once).
+        self.ahead: set[str] = set()
         self._retryable = True
         self._stop = asyncio.Event()
 
@@ -168,15 +181,43 @@ class DeviceRunner:
         self.on_readings(self._stamped(readings, now) if self._stamps else readings, now)
 
     def _stamped(self, readings: list[Reading], now: float) -> list[Reading]:
-        """Readings whose device timestamp lies before this session are stamped ``now``."""
+        """Readings whose device timestamp lies before this session, or more than the
+        tolerance ahead of ``now``, are stamped ``now``."""
         start = self.session_start
+        limit = now + self.future_tolerance_s
+        ahead = self.ahead
         out: list[Reading] | None = None
         for i, r in enumerate(readings):
-            if r.ts is not None and r.ts < start:
+            ts = r.ts
+            if ts is None:
+                continue
+            if ts < start or ts > limit:
                 if out is None:
                     out = list(readings)
                 out[i] = r._replace(ts=now)
+                if ts > limit and r.tag not in ahead:
+                    self._ahead(r.tag, ts, now)
+            elif ahead and r.tag in ahead:
+                ahead.discard(r.tag)
+                log.warning(
+                    "device %s: tag %s: source timestamps within the agent's clock again", self.name, r.tag
+                )
         return readings if out is None else out
+
+    def _ahead(self, tag: str, ts: float, now: float) -> None:
+        self.ahead.add(tag)
+        msg = (
+            f"{tag}: source timestamp {ts - now:.1f} s ahead of the agent's clock "
+            f"(tolerance {self.future_tolerance_s:g} s); stamped with the agent's clock"
+        )
+        log.warning("device %s: %s", self.name, msg)
+        if self.on_event is not None:
+            self.on_event(
+                "source_time_ahead",
+                tag,
+                msg,
+                {"device": self.name, "source_ts": ts, "agent_ts": now, "ahead_s": ts - now},
+            )
 
     def _deadline(self, period: float) -> float:
         return read_deadline(period, self.device.timeout_s)

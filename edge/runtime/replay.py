@@ -228,10 +228,12 @@ def replay(cfg: LineConfig, path: Path, *, kpis: bool = True) -> dict[str, Any]:
 
 def maintenance_orders(due: list[Any]) -> list[dict[str, Any]]:
     """The work orders plans and long stops raised (one per due point), in time order."""
-    from edge.logic.maintenance.engine import OrderDue
+    from edge.logic.maintenance.engine import CorrectiveDue, OrderDue
 
     out: list[dict[str, Any]] = []
     for f in due:
+        if not isinstance(f, (OrderDue, CorrectiveDue)):
+            continue  # a PLC-data fault: no order
         if isinstance(f, OrderDue):
             d = f.due
             out.append(

@@ -61,6 +61,7 @@ STREAMS: tuple[str, ...] = (
     "stock_moves",
     "lot_links",
     "holds",
+    "inspection_misses",
 )
 #: Streams that retention may prune once acknowledged (never audit-like records).
 PRUNABLE: dict[str, str] = {"samples": "ts_recv", "events": "ts"}

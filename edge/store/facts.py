@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from edge.logic.maintenance.engine import CorrectiveDue, OrderDue
+from edge.logic.maintenance.plans import PlcDataFault
 from edge.logic.materials.lots import LotConsumed
 from edge.logic.production.downtime import DowntimeEvent
 from edge.logic.production.line import Changeover, MachineCount, OrderChange, OrderNotice, ReasonImposed
@@ -152,6 +153,11 @@ def insert_facts(
             db.execute(
                 "INSERT INTO events (ts, kind, source, message, data) VALUES (?, ?, 'line', ?, ?)",
                 (f.ts, f"order_{f.kind}", f.message, json.dumps({"order": f.order})),
+            )
+        elif isinstance(f, PlcDataFault):
+            db.execute(
+                "INSERT INTO events (ts, kind, source, message, data) VALUES (?, 'plc_data_fault', ?, ?, ?)",
+                (f.ts, f.tag, f.detail, json.dumps({"plan": f.plan, "value": f.value})),
             )
         elif isinstance(f, (OrderDue, CorrectiveDue)):
             from edge.store.maintenance_orders import insert_fact

@@ -770,6 +770,32 @@ def m020_spc_rs(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m021_inspection_stream(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- Missed inspections become an uplink stream: a stream's sequence is AUTOINCREMENT
+        -- (never reused, its highest kept in sqlite_sequence, where the uplink reads it).
+        -- The table is rebuilt with its rows, their sequences kept.
+        CREATE TABLE inspection_misses_stream (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            plan TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            product TEXT,
+            due_at REAL NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            UNIQUE (plan, order_id, due_at)
+        );
+        INSERT INTO inspection_misses_stream (seq, ts, plan, order_id, product, due_at, reason)
+            SELECT seq, ts, plan, order_id, product, due_at, reason FROM inspection_misses ORDER BY seq;
+        DROP TABLE inspection_misses;
+        ALTER TABLE inspection_misses_stream RENAME TO inspection_misses;
+        CREATE INDEX inspection_misses_ts ON inspection_misses (ts);
+        """
+    )
+
+
+@migration
 def m019_trace_index(db: sqlite3.Connection) -> None:
     db.executescript(
         """

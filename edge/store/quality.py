@@ -498,10 +498,15 @@ def recent_inspections(store: Store, limit: int = 20) -> list[dict[str, Any]]:
 def add_miss(
     store: Store, plan: str, *, order: str, product: str | None, due_at: float, reason: str, ts: float
 ) -> int:
-    """Record a missed inspection (once per plan, order and due time): 1 if new."""
+    """Record a missed inspection (once per plan, order and due time): 1 if new.
+
+    Looked up before inserting, not ``INSERT OR IGNORE``: the table is a stream whose
+    AUTOINCREMENT sequence an ignored insert would still advance (the agent asks every
+    few seconds while a miss stands)."""
     cur = store.db.execute(
-        "INSERT OR IGNORE INTO inspection_misses (ts, plan, order_id, product, due_at, reason) VALUES (?, ?, ?, ?, ?, ?)",
-        (ts, plan, order, product, due_at, reason),
+        "INSERT INTO inspection_misses (ts, plan, order_id, product, due_at, reason) SELECT ?, ?, ?, ?, ?, ? "
+        "WHERE NOT EXISTS (SELECT 1 FROM inspection_misses WHERE plan = ? AND order_id = ? AND due_at = ?)",
+        (ts, plan, order, product, due_at, reason, plan, order, due_at),
     )
     return cur.rowcount
 

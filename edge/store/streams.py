@@ -276,6 +276,16 @@ SCHEMAS: dict[str, StreamSchema] = {
             ("corrective_action", str),
             ("by", str),
         ),
+        # Inspections due and not done by the end of their grace or order (once each).
+        _schema(
+            "inspection_misses",
+            ("ts", float),
+            ("plan", str),
+            ("order_id", str),
+            ("product", str | None),
+            ("due_at", float),
+            ("reason", str),
+        ),
         _schema(
             "maintenance_requests",
             ("ts", float),

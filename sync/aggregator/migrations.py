@@ -783,3 +783,26 @@ def m011_auth_lockout(db: Database) -> None:
     """Plant users' lockout: failed logins are ``web_audit`` entries, counted per name
     within a window; an index finds a name's entries without reading the whole log."""
     run_ddl(db, "CREATE INDEX web_audit_by_who ON web_audit (who, ts)")
+
+
+@AGGREGATOR
+def m014_inspection_misses(db: Database) -> None:
+    """Inspections the lines recorded as missed (due and not done by the end of their
+    grace or of their order), once each, for the quality page."""
+    run_ddl(
+        db,
+        """
+        CREATE TABLE inspection_misses (
+            line TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            plan TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            product TEXT,
+            due_at DOUBLE PRECISION NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (line, seq)
+        );
+        CREATE INDEX inspection_misses_ts ON inspection_misses (ts)
+        """,
+    )

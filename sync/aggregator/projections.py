@@ -18,6 +18,7 @@ from sync.protocol.records import (
     DowntimeRecord,
     EventRecord,
     HoldRecord,
+    InspectionMissRecord,
     InspectionRecord,
     LotLinkRecord,
     MaintEventRecord,
@@ -112,6 +113,17 @@ def inspections(db: Database, line: str, records: list[dict[str, Any]]) -> None:
         "INSERT INTO inspections (line, seq, ts, plan, order_id, passed, by_who, comment) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [(line, r.seq, r.ts, r.plan, r.order_id, int(bool(r.passed)), r.by, r.comment) for r in recs],
+    )
+
+
+@projection("inspection_misses")
+def inspection_misses(db: Database, line: str, records: list[dict[str, Any]]) -> None:
+    """Inspections the line recorded as missed, once each."""
+    recs: list[InspectionMissRecord] = parse_records("inspection_misses", records)
+    db.executemany(
+        "INSERT INTO inspection_misses (line, seq, ts, plan, order_id, product, due_at, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [(line, r.seq, r.ts, r.plan, r.order_id, r.product, r.due_at, r.reason) for r in recs],
     )
 
 

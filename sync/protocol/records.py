@@ -402,3 +402,18 @@ class HoldRecord(Record):
     source: str
     corrective_action: str
     by: str
+
+
+@register("inspection_misses")
+class InspectionMissRecord(Record):
+    """An inspection that was due and not done by the end of its grace or of its order,
+    recorded once per (plan, order, due time)."""
+
+    ts: float
+    """When the line recorded the miss."""
+    plan: Annotated[str, Field(min_length=1)]
+    order_id: Annotated[str, Field(min_length=1)]
+    product: str | None
+    due_at: float
+    reason: str
+    """Why it counts as missed: ``grace passed (every 30 min)``, ``order ended (…)``."""

@@ -9,19 +9,27 @@ Layout under ``{root}/{enterprise}/{site}/{area}/{line}/`` (ISA-95; root ``uns/v
     _order                retained  OrderState: the running work order
     _kpi                  retained  KpiState: the shift's (or last 24 h's) OEE and counts
 
-Tag names and machine and device names start with a letter (the config insists), so the
-``_``-prefixed levels never collide with them. Every payload is JSON with ``"v": 1``;
-:func:`json_schemas` is what ``lineside topics --schema`` prints.
+No topic level holds a dot: NATS's MQTT drops a publisher whose topic level has one (its
+subjects are dot-separated) and RabbitMQ's turns it into a level separator, and both are
+brokers a plant clusters. So names are given here as their levels
+(``edge.config.uns.uns_tag_levels``: the tag ``filler.temperature`` of the device
+``filler`` is ``…/line1/filler/temperature``; a dotted device or machine name is several
+levels), and every payload keeps the full names. Tag, machine and device levels never
+start with ``_`` (the config insists), so the ``_``-levels never collide with them.
+Every payload is JSON with ``"v": 1``; :func:`json_schemas` is what ``lineside topics
+--schema`` prints.
 
 The optional UMH mapping (United Manufacturing Hub, data model v1): ``umh/v1/{enterprise}/
-{site}/{area}/{line}/{device}/_historian/{tag}`` with ``{"timestamp_ms": …, "{tag}": value}``.
-Dots in tag names become ``_`` there, because UMH bridges MQTT levels to Kafka topics
-whose separator is the dot.
+{site}/{area}/{line}/{device}/_historian/{tag groups}`` with ``{"timestamp_ms": …,
+"{tag}": value}``: the tag's levels but the last are UMH tag groups in the topic, the
+last is the payload key (``filler.head.pos`` → ``…/filler/_historian/head`` with
+``{"pos": …}``, UMH's ``head$pos``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -57,11 +65,12 @@ class Stamped(UnsPayload):
 
 
 class TagValue(Stamped):
-    """Retained on ``{device}/{tag}``: the tag's current value as the line recorded it
-    (after its deadband); ``timestamp`` is the source time of the value."""
+    """Retained on ``{device}/{tag}`` (as levels: ``filler/temperature`` for the tag
+    ``filler.temperature``): the tag's current value as the line recorded it (after its
+    deadband); ``timestamp`` is the source time of the value."""
 
-    tag: str
-    device: str
+    tag: str = Field(description="the tag's full name, e.g. filler.temperature")
+    device: str = Field(description="the device's full name")
     value: JsonValue = Field(description="number, boolean, string, array; null when quality is not good")
     unit: str = Field(description="engineering unit ('' when the tag has none)")
     quality: Quality
@@ -82,9 +91,9 @@ class LineState(Stamped):
 
 
 class MachineState(Stamped):
-    """Retained on ``{machine}/_state``."""
+    """Retained on ``{machine}/_state`` (a dotted machine name as levels)."""
 
-    machine: str
+    machine: str = Field(description="the machine's full name")
     state: str | None
 
 
@@ -138,8 +147,20 @@ def json_schemas() -> dict[str, Any]:
     return {name: model.model_json_schema(mode="serialization") for name, model in UNS_PAYLOADS.items()}
 
 
-def umh_name(tag: str) -> str:
-    return tag.replace(".", "_")
+#: Characters no UNS topic level may hold: the MQTT level separator and wildcards, ``$``
+#: (broker-internal topics), and the dot (NATS subjects' separator).
+UNSAFE_LEVEL_CHARS = frozenset("/+#$.\0")
+
+
+def join_levels(levels: Sequence[str]) -> str:
+    """``levels`` as a topic path; ValueError for an empty level or one that is not safe
+    on every broker (:data:`UNSAFE_LEVEL_CHARS`)."""
+    if not levels:
+        raise ValueError("no topic levels")
+    for lv in levels:
+        if not lv or not UNSAFE_LEVEL_CHARS.isdisjoint(lv):
+            raise ValueError(f"not a broker-safe UNS topic level: {lv!r}")
+    return "/".join(levels)
 
 
 @dataclass(frozen=True)
@@ -158,15 +179,17 @@ class UnsTopics:
     def base(self) -> str:
         return f"{self.root}/{self.enterprise}/{self.site}/{self.area}/{self.line}"
 
-    def tag(self, device: str, tag: str) -> str:
-        return f"{self.base}/{device}/{tag}"
+    def tag(self, device: Sequence[str], tag: Sequence[str]) -> str:
+        """``{base}/{device levels}/{tag levels}``."""
+        return f"{self.base}/{join_levels(device)}/{join_levels(tag)}"
 
     @property
     def line_state(self) -> str:
         return f"{self.base}/_state"
 
-    def machine_state(self, machine: str) -> str:
-        return f"{self.base}/{machine}/_state"
+    def machine_state(self, machine: Sequence[str]) -> str:
+        """``{base}/{machine levels}/_state``."""
+        return f"{self.base}/{join_levels(machine)}/_state"
 
     @property
     def order(self) -> str:
@@ -176,8 +199,13 @@ class UnsTopics:
     def kpi(self) -> str:
         return f"{self.base}/_kpi"
 
-    def umh_historian(self, device: str, tag: str) -> str:
-        return f"umh/v1/{self.enterprise}/{self.site}/{self.area}/{self.line}/{device}/_historian/{umh_name(tag)}"
+    def umh_historian(self, device: Sequence[str], tag: Sequence[str]) -> str:
+        """``umh/v1/{enterprise}/{site}/{area}/{line}/{device}/_historian[/{tag groups}]``:
+        every tag level but the last is a UMH tag group; the last is the payload key
+        (:func:`umh_payload`)."""
+        groups = f"/{join_levels(tag[:-1])}" if len(tag) > 1 else ""
+        where = f"{self.enterprise}/{self.site}/{self.area}/{self.line}"
+        return f"umh/v1/{where}/{join_levels(device)}/_historian{groups}"
 
     @property
     def subtree(self) -> str:
@@ -201,8 +229,10 @@ def tag_value(tag: str, device: str, type_: str, unit: str, value: Any, quality:
     )
 
 
-def umh_payload(tag: str, value: Any, ts: float) -> UmhHistorian:
-    return UmhHistorian(timestamp_ms=epoch_ms(ts), **{umh_name(tag): _jsonable(value)})
+def umh_payload(tag: Sequence[str], value: Any, ts: float) -> UmhHistorian:
+    """UMH's ``_historian`` payload of one value of the tag whose levels are ``tag``: its
+    last level is the key (the others are tag groups in the topic)."""
+    return UmhHistorian(timestamp_ms=epoch_ms(ts), **{join_levels(tag[-1:]): _jsonable(value)})
 
 
 def _jsonable(v: Any) -> Any:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from edge.config.line import LineConfig
-from edge.config.uns import UnsConfig
+from edge.config.uns import UnsConfig, uns_device_levels, uns_tag_levels
 from edge.services.uns import PlantItFeed, TagInfo, TagSample
 from sync.companion import MqttCompanion
 from sync.protocol import LineRef
@@ -35,6 +36,21 @@ from sync.protocol.uns import (
 )
 
 log = logging.getLogger("lineside.uns")
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Where one tag's values go: its namespace topic, and its UMH topic and key."""
+
+    topic: str
+    umh_topic: str
+    levels: tuple[str, ...]
+
+    @classmethod
+    def of(cls, topics: UnsTopics, device: str, tag: str) -> _Route:
+        dev, levels = uns_device_levels(device), uns_tag_levels(device, tag)
+        return cls(topics.tag(dev, levels), topics.umh_historian(dev, levels), levels)
+
 
 #: Samples read per look (a backlog after a reconnect is collapsed to the latest per tag).
 READ_LIMIT = 20_000
@@ -69,6 +85,8 @@ class UnsPublisher(MqttCompanion):
         self.agent_name = agent_name or client_id
         self._feed: PlantItFeed | None = None
         self._tags: dict[str, TagInfo] = {}
+        self._routes: dict[str, _Route] = {}
+        """tag → its topics (built once: the config's names never change in a run)."""
         self._cursor = 0
         self._sent: dict[str, str] = {}
         """topic → payload last published without its time: state goes out on change only."""
@@ -84,6 +102,7 @@ class UnsPublisher(MqttCompanion):
     def _open(self) -> None:
         self._feed = PlantItFeed(self.cfg)
         self._tags = {t.name: t for t in self._feed.tags()}
+        self._routes = {t.name: _Route.of(self.topics, t.device, t.name) for t in self._tags.values()}
 
     def _close(self) -> None:
         if self._feed is not None:
@@ -147,12 +166,13 @@ class UnsPublisher(MqttCompanion):
             t = self._tags.get(s.tag)
             if t is None:  # a tag no longer in the config
                 continue
+            route = self._routes[s.tag]
             body = tag_value(t.name, t.device, t.type, t.unit, s.value, s.quality, s.ts)
-            self.publish(self.topics.tag(t.device, t.name), body.model_dump_json().encode(), retain=True)
+            self.publish(route.topic, body.model_dump_json().encode(), retain=True)
             if self.ucfg.umh and s.quality == "good":
                 self.publish(
-                    self.topics.umh_historian(t.device, t.name),
-                    json.dumps(umh_payload(t.name, s.value, s.ts).model_dump()).encode(),
+                    route.umh_topic,
+                    json.dumps(umh_payload(route.levels, s.value, s.ts).model_dump()).encode(),
                 )
             self.published += 1
 
@@ -184,7 +204,10 @@ class UnsPublisher(MqttCompanion):
         )
         for machine, state in st["machines"].items():
             self._on_change(
-                self.topics.machine_state(machine), {"machine": machine, "state": state}, MachineState, now
+                self.topics.machine_state(uns_device_levels(machine)),
+                {"machine": machine, "state": state},
+                MachineState,
+                now,
             )
         since = st["order_since"]
         self._on_change(
@@ -216,14 +239,18 @@ def topic_rows(cfg: LineConfig) -> list[tuple[str, str, str, str]]:
     if cfg.uns is None or not cfg.uns.enabled:
         return []
     t = UnsTopics.of(cfg.uns.root, cfg.line)
-    rows = [("up", "retained", t.tag(tag.device, tag.name), f"TagValue of {tag.name}") for tag in cfg.tags]
+    routes = [(tag.name, _Route.of(t, tag.device, tag.name)) for tag in cfg.tags]
+    rows = [("up", "retained", r.topic, f"TagValue of {name}") for name, r in routes]
     rows += [("up", "retained", t.line_state, "LineState (last will: online false)")]
-    rows += [("up", "retained", t.machine_state(m.name), f"MachineState of {m.name}") for m in cfg.machines]
+    rows += [
+        ("up", "retained", t.machine_state(uns_device_levels(m.name)), f"MachineState of {m.name}")
+        for m in cfg.machines
+    ]
     rows += [("up", "retained", t.order, "OrderState"), ("up", "retained", t.kpi, "KpiState")]
     if cfg.uns.umh:
         rows += [
-            ("up", "QoS 1", t.umh_historian(tag.device, tag.name), f"UMH _historian value of {tag.name}")
-            for tag in cfg.tags
+            ("up", "QoS 1", r.umh_topic, f"UMH _historian value of {name} (key {r.levels[-1]!r})")
+            for name, r in routes
         ]
     return rows
 

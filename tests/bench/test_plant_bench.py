@@ -5,19 +5,27 @@ line stores and uplinks) and its zero-loss check across an aggregator SIGKILL ho
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
+import psycopg
 import pytest
 
 from tests.conftest import REPO
+from tests.sync.conftest import PG_ADMIN
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_plant_bench_quick_runs_and_loses_nothing_across_a_kill() -> None:
+    try:  # as the other PostgreSQL tests (tests/sync/conftest.py)
+        psycopg.connect(PG_ADMIN, connect_timeout=3).close()
+    except psycopg.OperationalError as e:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN} ({e}); set LINESIDE_TEST_PG")
     p = subprocess.run(
         [sys.executable, "-m", "bench.plant", "--quick", "--json"],
+        env={**os.environ, "LINESIDE_BENCH_PG": PG_ADMIN},
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -1,6 +1,7 @@
-"""MQTT fixtures: a private mosquitto per test (tests may kill and restart it), and
-aggregator/line configs pointing at it. Without mosquitto the tests fail with the
-install command rather than skipping silently."""
+"""MQTT fixtures: a private mosquitto per test (tests may kill and restart it), a private
+nats-server with its MQTT listener, and aggregator/line configs pointing at them.
+Without mosquitto (or nats-server) the tests fail with the install command rather than
+skipping silently."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from sync.aggregator.config import AggregatorConfig
 from tests.conftest import LINE
 from tests.mqtt_rig import MOSQUITTO_HINT, Mosquitto, mosquitto_binary
+from tests.nats_rig import NATS_BINARY, NATS_HINT, NatsServer
 
 LINE_KEY = "acme/test/a1/l1"
 TAGS = [{"name": f"t{i}", "device": "plc", "address": f"hr:{i * 2}", "type": "float32"} for i in range(5)]
@@ -40,6 +42,19 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     if mosquitto_binary() is None:
         pytest.fail(MOSQUITTO_HINT)
     b = Mosquitto(tmp_path / "broker")
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def nats(tmp_path: Path) -> Iterator[NatsServer]:
+    """A private nats-server with its MQTT listener (``nats.mqtt_port``)."""
+    if not os.access(NATS_BINARY, os.X_OK):
+        pytest.fail(NATS_HINT)
+    b = NatsServer(tmp_path / "nats")
     b.start()
     try:
         yield b

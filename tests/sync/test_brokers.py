@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -39,6 +38,7 @@ from edge.services.commands import effective_config
 from edge.store import Store
 from sync.aggregator.store import AggregatorStore
 from tests.conftest import example_on_free_ports
+from tests.nats_rig import NatsServer, listening
 from tests.plant_users import password_on_stdin, web_users
 from tests.sync.conftest import uplink_section
 from tests.sync.test_sync_e2e import (
@@ -54,7 +54,6 @@ from tests.sync.test_sync_e2e import (
     write_agg_config,
 )
 
-NATS_BINARY = "/usr/sbin/nats-server"
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 EPMD = "/usr/bin/epmd"
 STATUS = "lineside/v1/acme/hamburg/filling/line1/state/status"
@@ -68,63 +67,6 @@ def _no_orphans() -> Iterator[None]:
         if p.poll() is None:
             p.kill()
             p.wait()
-
-
-def listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-        return True
-    return False
-
-
-class NatsServer:
-    """A private nats-server: client port, MQTT listener and JetStream store (sessions
-    and retained messages) in ``workdir``; restarts keep the ports and the store."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.dir = workdir
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.mqtt_port = free_port()
-        self.conf = self.dir / "nats.conf"
-        self.log = self.dir / "nats.log"
-        self.conf.write_text(
-            f"server_name: lineside_test_{self.mqtt_port}\n"
-            f"listen: 127.0.0.1:{self.port}\n"
-            f'jetstream {{ store_dir: "{self.dir / "jetstream"}" }}\n'
-            f"mqtt {{ listen: 127.0.0.1:{self.mqtt_port} }}\n"
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.proc = subprocess.Popen(
-            [NATS_BINARY, "-c", str(self.conf), "-l", str(self.log)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        end = time.monotonic() + timeout
-        while not listening(self.mqtt_port):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nats-server exited at start: {self.log.read_text()}")
-            assert time.monotonic() < end, f"nats-server: no MQTT listener within {timeout} s"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def restart(self) -> None:
-        """SIGKILL, then start on the same ports and store."""
-        self.kill()
-        self.start()
 
 
 class RabbitNode:
@@ -199,18 +141,6 @@ class RabbitNode:
         """Stop the node and the epmd it started on its own port."""
         self.stop()
         subprocess.run([EPMD, "-kill"], env=self.env, capture_output=True, check=False, timeout=10)
-
-
-@pytest.fixture
-def nats(tmp_path: Path) -> Iterator[NatsServer]:
-    if not os.access(NATS_BINARY, os.X_OK):
-        pytest.fail("nats-server is not installed: `sudo apt-get install nats-server` (Debian)")
-    b = NatsServer(tmp_path / "nats")
-    b.start()
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 @pytest.fixture
@@ -310,8 +240,9 @@ def test_nats_mqtt_semantics(nats: NatsServer) -> None:
     exact, wild = common_semantics(nats.mqtt_port)
     settle(wild, 1)
     assert [m for m in wild.got if m[0] == "sem/a/status"] == [("sem/a/status", b"up", True)], wild.got
-    # A dotted level (the UNS topic of tag "filler.temperature"): NATS maps MQTT levels to
-    # subject tokens separated by ".", refuses it and drops the publisher.
+    # A dotted level (what the UNS topic of tag "filler.temperature" once was): NATS maps
+    # MQTT levels to subject tokens separated by ".", refuses it and drops the publisher.
+    # The namespace now has no dotted level (test_uns.py::test_uns_through_nats_mqtt).
     dotted = Probe(nats.mqtt_port, "sem-dotted")
     dotted.c.publish("sem/filler/filler.temperature", b"21.5", qos=1)
     assert dotted.dropped.wait(10), "NATS 2.9 took a topic with a dot"

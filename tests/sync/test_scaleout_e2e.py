@@ -130,7 +130,8 @@ def waiting_on_progress(url: str) -> int:
     """Transactions waiting for the lock on the plant's progress table."""
     with psycopg.connect(url, autocommit=True) as c:
         row = c.execute(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'progress'::regclass"
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'progress'::regclass "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         ).fetchone()
     return int(row[0]) if row else 0
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from edge.logic.maintenance.plans import PlanDue, PlanSpec, PlanTracker
+from edge.logic.maintenance.plans import PlanDue, PlanSpec, PlanTracker, PlcDataFault
 from edge.logic.production.downtime import DowntimeEvent
 from edge.logic.production.state import State, StateChange
 
@@ -58,7 +58,7 @@ class OrderDue:
         return self.due.ts
 
 
-MaintFact = OrderDue | CorrectiveDue
+MaintFact = OrderDue | CorrectiveDue | PlcDataFault
 #: What a sample of a tag no plan reads returns (shared: callers only read it).
 _NONE: list[MaintFact] = []
 
@@ -108,7 +108,7 @@ class MaintenanceLogic:
             if due is not None:
                 if out is None:
                     out = []
-                out.append(OrderDue(due, self.templates[due.plan]))
+                out.append(OrderDue(due, self.templates[due.plan]) if type(due) is PlanDue else due)
         return out if out is not None else _NONE
 
     def follow(self, facts: Iterable[Any]) -> list[MaintFact]:

@@ -83,6 +83,19 @@ class PlanDue:
     meter: float | None = None
 
 
+@dataclass(frozen=True)
+class PlcDataFault:
+    """A sample of a plan's tag the plan cannot count (a cycle counter that is not a
+    whole number: text, a list, NaN, an infinity): ignored, and recorded once until the
+    tag sends a number again, naming the tag."""
+
+    ts: float
+    plan: str
+    tag: str
+    value: str  # repr() of what the PLC sent
+    detail: str
+
+
 @dataclass
 class PlanTracker:
     """Evaluates one plan; feed it samples (its tag), run states and ticks."""
@@ -95,6 +108,8 @@ class PlanTracker:
     hold: Hold | None = None
     trend: Trend | None = None
     fires: int = 0
+    data_fault: bool = False
+    """The tag's last value could not be counted (recorded once until it can again)."""
 
     def __post_init__(self) -> None:
         s = self.spec
@@ -132,14 +147,37 @@ class PlanTracker:
             fired.ts, s.id, s.asset, s.kind, s.trigger, f"{s.id}#{fired.ts:.3f}", fired.detail, fired.value
         )
 
-    def _on_cycles(self, ts: float, value: Any) -> PlanDue | None:
+    def _on_cycles(self, ts: float, value: Any) -> PlanDue | PlcDataFault | None:
         c = self.cycles
         assert c is not None
         if value is not None:
-            c.total += c.tracker.update(value)
+            try:
+                c.total += c.tracker.update(value)
+            except (TypeError, ValueError, OverflowError):
+                return self._bad_cycles(ts, value)
+            if self.data_fault:
+                self.data_fault = False
             if c.total < self.next_due:
                 return None
         return self._meter_due(ts)
+
+    def _bad_cycles(self, ts: float, value: Any) -> PlcDataFault | None:
+        """A counter value that is no whole number: not counted (the meter keeps its last
+        good reading, so the next good one counts the cycles in between)."""
+        if self.data_fault:
+            return None
+        self.data_fault = True
+        s = self.spec
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        return PlcDataFault(
+            ts,
+            s.id,
+            s.tag or "",
+            shown,
+            f"{s.tag}: cycle counter value {shown} is not a whole number; plan {s.id} does not count it",
+        )
 
     def _on_run(self, ts: float, value: Any) -> PlanDue | None:
         r = self.run

@@ -110,8 +110,8 @@ def run_lengths_of(z: np.ndarray, ids: tuple[str, ...]) -> tuple[list[int], int]
     series')."""
     width = max(rule_width(r) for r in ids)
     found = evaluate(z, ids)
-    pts = np.array([v.point for v in found], dtype=np.int64)
-    firsts = np.array([v.first for v in found], dtype=np.int64)
+    pts = found.point.astype(np.int64)
+    firsts = found.first.astype(np.int64)
     lengths: list[int] = []
     s = 0
     while True:

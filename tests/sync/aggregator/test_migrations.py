@@ -145,7 +145,7 @@ TABLES = [
     "rollup_state_days", "rollup_counts_days", "rollup_scrap_days", "rollup_stops_days",
     "plant_materials", "plant_boms", "plant_lots", "lot_status_history", "genealogy", "produced_lots",
     "plant_holds", "lot_moves", "maint_events", "maint_stock", "erp_outbox", "erp_periods", "erp_coverage",
-    "web_sessions",
+    "web_sessions", "inspection_misses",
 ]  # fmt: skip
 
 
