@@ -74,7 +74,7 @@ def plant_ack(tmp: Path, stream: str = "samples") -> int:
         return 0
 
 
-def wait_subscribed(tmp: Path, port: int, timeout: float = 60.0) -> None:
+def wait_subscribed(tmp: Path, port: int, timeout: float = 300.0) -> None:
     """Until the aggregator has subscribed: it keeps a line's status once it hears one.
     Batches published before that would be lost to the broker, and the drain would stall
     for the uplink's ack timeout (15 s) before resending them."""
@@ -100,7 +100,7 @@ def wait_subscribed(tmp: Path, port: int, timeout: float = 60.0) -> None:
                 seen = 0
             if seen:
                 return
-        raise RuntimeError("the aggregator did not subscribe within a minute")
+        raise RuntimeError(f"the aggregator did not subscribe within {timeout:.0f} s")
     finally:
         c.loop_stop()
         c.disconnect()
