@@ -31,6 +31,7 @@ from sync.protocol import (
     Command,
     CommandAck,
     CurrentOrder,
+    InspectionsDue,
     LineRef,
     LineStatus,
     PayloadError,
@@ -46,7 +47,12 @@ from sync.protocol import (
 log = logging.getLogger("lineside.aggregator")
 
 GROUP_MAX = 500  # messages per transaction
-STATE_MODELS: dict[str, Any] = {"status": LineStatus, "shift_kpi": ShiftKpi, "current_order": CurrentOrder}
+STATE_MODELS: dict[str, Any] = {
+    "status": LineStatus,
+    "shift_kpi": ShiftKpi,
+    "current_order": CurrentOrder,
+    "inspections": InspectionsDue,
+}
 
 
 class Aggregator:
