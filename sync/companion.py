@@ -116,8 +116,15 @@ class MqttCompanion:
 
     def _new_client(self) -> None:
         if self._client is not None:
-            self._client.disconnect()
-            self._client.loop_stop()
+            # A clean DISCONNECT before the next CONNECT under the same client id: were the
+            # old connection still open, the broker would end it as a session takeover and
+            # publish its last will (a Sparkplug node would die twice).
+            old = self._client
+            old.disconnect()
+            end = time.monotonic() + 2.0
+            while old.is_connected() and time.monotonic() < end:
+                time.sleep(0.01)
+            old.loop_stop()
         self._answered = False
 
         def failed(reason: str) -> None:

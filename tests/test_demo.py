@@ -60,6 +60,28 @@ def check(tmp_path: Path, out: str) -> None:
         assert 0 < samples_up <= st.count("samples")
         # The plant's work order reached the line and was started there.
         assert st.db.execute("SELECT count(*) FROM orders WHERE order_id = 'WO-DEMO-1'").fetchone()[0] >= 1
+        # The plant's lots reached the line and the team lead loaded them at their feeders
+        # (checked and audited like any move in); parts counted after that were backflushed
+        # from them.
+        moved_in = st.db.execute(
+            "SELECT location, lot, by, ts FROM stock_moves WHERE kind = 'in' ORDER BY lot"
+        ).fetchall()
+        assert [(r[0], r[1], r[2]) for r in moved_in] == [
+            ("F-CAP", "CAP-DEMO-1", "Ben Teamlead (1002)"),
+            ("F-PREFORM", "PF-DEMO-1", "Ben Teamlead (1002)"),
+        ]
+        audited = st.db.execute("SELECT count(*) FROM audit WHERE action = 'stock.in'").fetchone()[0]
+        assert audited == 2
+        loaded = max(r[3] for r in moved_in)
+        later = st.db.execute(
+            "SELECT coalesce(sum(good + scrap), 0) FROM counts WHERE machine = 'filler' AND ts > ?",
+            (loaded + 3,),
+        ).fetchone()[0]
+        drawn = st.db.execute(
+            "SELECT count(*) FROM stock_moves WHERE kind = 'backflush' AND lot = 'PF-DEMO-1'"
+        )
+        assert later == 0 or drawn.fetchone()[0] > 0
+    assert figure(out, "material consumed / lots") >= 0
 
 
 @pytest.mark.slow

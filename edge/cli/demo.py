@@ -79,6 +79,11 @@ def demo_broker_config(port: int, template: str, *, as_root: bool) -> str:
 
 #: The example config's team lead, whom the demo plays (README: log in with PIN 2222).
 DEMO_BADGE, DEMO_PIN = "1002", "2222"
+#: The lots the demo's plant receives and its team lead loads: lot → (feeder, material, quantity).
+DEMO_LOTS: dict[str, tuple[str, str, float]] = {
+    "PF-DEMO-1": ("F-PREFORM", "PREFORM-28G", 20_000),
+    "CAP-DEMO-1": ("F-CAP", "CAP-28", 20_000),
+}
 
 
 @dataclass
@@ -180,8 +185,36 @@ class Demo:
                         except OperatorInputError:  # another config's operators: nobody to play
                             return
                         order_command(cfg, st, actor, "start", "WO-DEMO-1")
-                        return
+                        break
             except LinesideError:
+                continue
+        else:
+            return
+        self._stock_in(cfg, end)
+
+    def _stock_in(self, cfg: Any, end: float) -> None:
+        """Play the team lead at the feeders: once the plant's lots reached the line, scan
+        each into the feeder its BOM names (checked like any move in), so backflush draws
+        from them and the pallets made are linked to them."""
+        from edge.services.context import open_store
+        from edge.services.materials import lots, move_in
+        from edge.services.session import authenticate
+        from edge.services.validate import OperatorInputError
+
+        known = {m.id for m in cfg.material_master}
+        todo = {lot: v for lot, v in DEMO_LOTS.items() if v[1] in known}
+        while todo and time.time() < end:
+            time.sleep(0.5)
+            try:
+                with open_store(cfg) as st:
+                    cached = {r["lot"] for r in lots(cfg, st)}
+                    ready = [lot for lot in todo if lot in cached]
+                    if not ready:
+                        continue
+                    actor = authenticate(cfg, st, badge=DEMO_BADGE, pin=DEMO_PIN, via="demo")
+                    for lot in ready:
+                        move_in(cfg, st, actor, todo.pop(lot)[0], lot)
+            except (LinesideError, OperatorInputError):
                 continue
 
     def _release_order(self) -> None:
@@ -198,6 +231,23 @@ class Demo:
             "priority": 1,
         }
         queue_orders(cfg, cfg.lines[0].line, [body], cmd_id=None)
+        self._receive_lots(cfg)
+
+    def _receive_lots(self, cfg: Any) -> None:
+        """The plant's goods receipt: the example line's materials into the plant's master
+        (sent down like ``aggregator material add``), then one released lot of each,
+        sent to the line like ``aggregator lot receive``."""
+        from sync.aggregator.materials import receive_lot, set_materials
+
+        line = yaml.safe_load(self.line_path.read_text())
+        master = line.get("material_master") or []
+        if not master:
+            return
+        set_materials(cfg, master)
+        known = {m["id"] for m in master}
+        for lot, (_feeder, material, quantity) in DEMO_LOTS.items():
+            if material in known:
+                receive_lot(cfg, material=material, lot=lot, quantity=quantity, supplier_lot=f"SUP-{lot}")
 
     def wait_flowing(self, timeout: float = 120.0, stop: Callable[[], bool] = lambda: False) -> None:
         """Until the agent has recorded its first samples (a child dying, ``stop()`` or the
@@ -299,5 +349,6 @@ def print_summary(s: dict[str, Any]) -> None:
     )
     print(f"  SPC points / alarms         {s['spc_points']:>10,} / {s['spc_alarms']:,}")
     print(f"  work orders started         {s['orders_applied']:>10,}")
+    print(f"  material consumed / lots    {s['material_consumed']:>10,.0f} / {s['lots_produced']:,}")
     print(f"  rows committed at aggregator{s['aggregator_rows']:>10,}   (dead letters {s['dead_letters']})")
     print(f"  not yet acknowledged        {s['backlog']:>10,}")

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from edge.store import STREAMS, Store
+from edge.store import materials as materials_repo
 from edge.store import production as production_repo
 
 __all__ = ["STREAMS", "backlog", "history", "stream_counts", "summary"]
@@ -31,9 +32,10 @@ def backlog(store: Store) -> dict[str, int]:
         return store.backlog()
 
 
-def summary(store: Store) -> dict[str, int]:
+def summary(store: Store) -> dict[str, Any]:
     """What moved on the line: samples, events, state changes, downtime events, SPC points
-    and alarms, work orders started, records not yet acknowledged upstream."""
+    and alarms, work orders started, material consumed and lots produced, records not yet
+    acknowledged upstream."""
     with store.snapshot():
         return {
             "samples": store.count("samples"),
@@ -44,4 +46,4 @@ def summary(store: Store) -> dict[str, int]:
             "spc_alarms": store.count("spc_alarms"),
             "orders_applied": production_repo.count_order_starts(store),
             "backlog": sum(store.backlog().values()),
-        }
+        } | materials_repo.totals(store)

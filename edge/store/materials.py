@@ -383,6 +383,15 @@ def last_produced_end(store: Store, order: str, source: str) -> tuple[float, str
     return (float(row[0]), str(row[1])) if row else None
 
 
+def totals(store: Store) -> dict[str, float]:
+    """Material backflushed and issued (a positive quantity, all materials) and lots produced."""
+    used = store.db.execute(
+        "SELECT coalesce(-sum(quantity), 0) FROM stock_moves WHERE kind IN ('backflush', 'issue')"
+    ).fetchone()[0]
+    made = store.db.execute("SELECT count(*) FROM produced").fetchone()[0]
+    return {"material_consumed": float(used), "lots_produced": int(made)}
+
+
 def produced_count(store: Store, order: str, source: str) -> int:
     return int(
         store.db.execute(

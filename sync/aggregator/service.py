@@ -39,6 +39,7 @@ from sync.protocol import (
     Command,
     CommandAck,
     CurrentOrder,
+    InspectionsDue,
     LineRef,
     LineStatus,
     PayloadError,
@@ -56,7 +57,12 @@ log = logging.getLogger("lineside.aggregator")
 GROUP_MAX = 500  # messages per transaction
 RECONNECT_MIN_S = 0.2  # first pause before opening a lost store connection again
 RECONNECT_MAX_S = 10.0  # longest pause between attempts (doubling from the first)
-STATE_MODELS: dict[str, Any] = {"status": LineStatus, "shift_kpi": ShiftKpi, "current_order": CurrentOrder}
+STATE_MODELS: dict[str, Any] = {
+    "status": LineStatus,
+    "shift_kpi": ShiftKpi,
+    "current_order": CurrentOrder,
+    "inspections": InspectionsDue,
+}
 
 
 class Aggregator:

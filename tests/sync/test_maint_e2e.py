@@ -155,8 +155,10 @@ def test_condition_order_worked_offline_reaches_the_plant_once_with_matching_rel
                     if e["machine"] == "capper" and e["reason"] == "PLANNED.PM"
                 ]
 
-        (booked,) = wait_until("the capper's stop booked under the order's reason", capper_stop_booked)
-        assert booked["loss"] == "planned"
+        # Every capper stop while the work is in progress is booked under the order's reason
+        # (on a loaded machine the stopped line's capper may change state more than once).
+        booked = wait_until("the capper's stop booked under the order's reason", capper_stop_booked)
+        assert all(b["loss"] == "planned" for b in booked), booked
         lineside("maint", "parts", "-c", c, wo.id, "BRG-6204", "2", *DIRK, pin="4444")
         lineside(
             "maint", "failure", "-c", c, wo.id, "--problem", "BEARING", "--cause", "WEAR",
@@ -187,7 +189,7 @@ def test_condition_order_worked_offline_reaches_the_plant_once_with_matching_rel
 
         # The link returns on the same port: the backlog drains, every record arrives once.
         broker.start()
-        wait_until("the capper running again", lambda: capper_stop_booked()[0].get("end") is not None)
+        wait_until("the capper running again", lambda: capper_stop_booked()[-1].get("end") is not None)
         sim_err = stop(sim)  # the line stops producing; the agent drains its backlog
         wait_drained(line_db, timeout=120)
         err = stop(agent)
