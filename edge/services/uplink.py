@@ -5,7 +5,8 @@ only through this module.
 One :class:`UplinkFeed` per uplink thread, with its own store connection: stream rows
 after a sequence (in the order of ``edge.store.streams``), the tag table, last
 sequences, the durable cursors, what the retained state reports (status details, the
-running order and dispatch list, shift KPIs, active SPC alarms), the uplink's own
+running order and dispatch list, shift KPIs, active SPC alarms, inspections due), the
+uplink's own
 status for ``lineside status``, and commands from the plant.
 """
 
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 from edge.config.line import LineConfig
 from edge.config.production import build_calendar, line_machine
-from edge.services import commands, production, status
+from edge.services import commands, inspections, production, status
 from edge.services.commands import PlantCommand
 from edge.services.context import effective_config
 from edge.store import STREAMS, Store, streams
@@ -150,6 +151,14 @@ class UplinkFeed:
         if not self.cfg.characteristics:
             return None
         return production.spc_alarms(self.cfg, self.store)
+
+    def inspections_due(self, now: float) -> list[dict[str, Any]] | None:
+        """Inspections due for the running order now, overdue ones first (each: plan,
+        order, product, due_at, reason, overdue); None for a line without inspection
+        plans."""
+        if not self.cfg.inspections:
+            return None
+        return inspections.due(self.cfg, self.store, now)
 
     def write_agent_status(self, uplink: dict[str, Any]) -> None:
         """The uplink's state for ``lineside status`` and the terminal."""

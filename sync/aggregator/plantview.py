@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from edge.logic.production.oee import Kpi
 from edge.logic.quality.capability import capability
 from sync.aggregator.config import AggregatorConfig, AggregatorLine
+from sync.aggregator.inspections_store import inspection_misses, inspections_due
 from sync.aggregator.rollups import DAY, HOUR, hour_of, split_hours
 from sync.aggregator.store import AggregatorStore
 
@@ -770,8 +771,9 @@ class PlantView:
     def quality(self, now: float | None = None, days: float = 7) -> dict[str, Any]:
         """SPC alarms across the plant, the lines' unacknowledged alarms, inspections of
         the last ``days`` (failed ones marked), open holds, the dispositions of the last
-        ``days`` and the orders held by a failed first-off. Inspections due and missed
-        stay at the line: no line sends them."""
+        ``days``, the orders held by a failed first-off, the inspections the lines
+        recorded as missed in the last ``days`` and those due now per line (as each line
+        last published them)."""
         now = now if now is not None else time.time()
         since = now - days * 86400
         alarms = [
@@ -806,6 +808,8 @@ class PlantView:
             "holds": self.open_holds(),
             "dispositions": self.dispositions(since),
             "first_off_holds": self.first_off_holds(),
+            "missed": inspection_misses(self.store, since=since),
+            "due": inspections_due(self.store),
         }
 
     def open_holds(self) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """The plant view from the aggregator's store: status of every line and a shift report
-(OEE, downtime Pareto, MTBF/MTTR as the lines computed them; SPC alarms)."""
+(OEE, downtime Pareto, MTBF/MTTR as the lines computed them; SPC alarms), maintenance,
+inspections missed and due."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from typing import Any
 
 from sync.aggregator.config import AggregatorConfig
+from sync.aggregator.inspections_store import inspection_misses, inspections_due
 from sync.aggregator.store import open_store
 
 
@@ -206,6 +208,26 @@ def plant_maintenance(
                 }
             )
         return out
+    finally:
+        store.close()
+
+
+def plant_inspections(
+    cfg: AggregatorConfig, *, since: float, line: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Missed inspections since ``since`` and inspections due now, of every line (or the
+    line ``line``: its key or short name)."""
+    key = None
+    if line is not None:
+        key = next((ln.key for ln in cfg.lines if line in (ln.key, ln.line)), None)
+        if key is None:
+            raise ValueError(f"--line: {line!r} is not a line of the aggregator config")
+    store = open_store(cfg)
+    try:
+        return {
+            "missed": inspection_misses(store, since=since, line=key),
+            "due": inspections_due(store, line=key),
+        }
     finally:
         store.close()
 

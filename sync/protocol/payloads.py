@@ -177,6 +177,34 @@ class CurrentOrder(Payload):
     """Released work orders waiting on the line."""
 
 
+#: At most this many due inspections go in ``state/inspections`` (overdue ones first).
+MAX_DUE_INSPECTIONS = 20
+
+
+class DueInspection(BaseModel):
+    """An inspection due now for the running order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    plan: Annotated[str, Field(min_length=1)]
+    order_id: Annotated[str, Field(min_length=1)]
+    product: str | None = None
+    due_at: float
+    reason: str = ""
+    """Why it is due (``order start``, ``every 30 min``, ``every 500 parts``)."""
+    overdue: bool
+    """Past its grace: the line records it as missed (the ``inspection_misses`` stream)."""
+
+
+class InspectionsDue(Payload):
+    """Retained on ``state/inspections``: what is due for the running order now, overdue
+    ones first (at most :data:`MAX_DUE_INSPECTIONS`; ``count`` is how many in all)."""
+
+    ts: float
+    due: Annotated[list[DueInspection], Field(max_length=MAX_DUE_INSPECTIONS)] = []
+    count: Annotated[int, Field(ge=0)] = 0
+
+
 class Command(Payload):
     """A command down to a line; ``id`` makes replays idempotent."""
 
@@ -204,6 +232,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "command_ack": CommandAck,
     "shift_kpi": ShiftKpi,
     "current_order": CurrentOrder,
+    "inspections": InspectionsDue,
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 VERSION = 1
 ROOT = f"lineside/v{VERSION}"
-STATE_NAMES = ("status", "current_order", "shift_kpi", "alarms")
+STATE_NAMES = ("status", "current_order", "shift_kpi", "alarms", "inspections")
 COMMANDS = ("work_order", "reasons", "products", "plan", "material_master", "boms", "lots", "operators")
 
 

@@ -1,7 +1,7 @@
 """Retained state the uplink publishes beside the streams: the line's status (online,
 machine state, running order, last data, backlog, devices; the last will says
 offline), the running order with the dispatch list, the shift KPIs with their downtime
-Pareto, and the active SPC alarms. Read through ``edge.services``, encoded with the
+Pareto, the active SPC alarms and the inspections due for the running order. Read through ``edge.services``, encoded with the
 protocol's payload models."""
 
 from __future__ import annotations
@@ -11,7 +11,17 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from edge.services.uplink import UplinkFeed
-from sync.protocol import CurrentOrder, LineRef, LineStatus, ShiftKpi, Topics, encode
+from sync.protocol import (
+    CurrentOrder,
+    DueInspection,
+    InspectionsDue,
+    LineRef,
+    LineStatus,
+    ShiftKpi,
+    Topics,
+    encode,
+)
+from sync.protocol.payloads import MAX_DUE_INSPECTIONS
 
 MAX_ALARMS = 50
 
@@ -47,6 +57,9 @@ class StatePublisher:
         if alarms is not None:
             body = {"v": 1, "ts": wall, "active": alarms[:MAX_ALARMS], "count": len(alarms)}
             yield self.topics.state("alarms"), json.dumps(body).encode()
+        due = feed.inspections_due(wall)
+        if due is not None:
+            yield self.topics.state("inspections"), inspections_payload(due, wall)
 
 
 def kpi_payload(shift: str | None, rep: dict[str, Any], now: float) -> bytes:
@@ -61,3 +74,20 @@ def kpi_payload(shift: str | None, rep: dict[str, Any], now: float) -> bytes:
     return encode(
         ShiftKpi(shift=shift, start=rep["start"], end=rep["end"], ts=now, kpi=rep["total"], pareto=rows)
     )
+
+
+def inspections_payload(due: list[dict[str, Any]], now: float) -> bytes:
+    """The inspections due now (as ``edge.services.inspections.due`` lists them, overdue
+    first), the first :data:`MAX_DUE_INSPECTIONS` of them, and how many in all."""
+    items = [
+        DueInspection(
+            plan=d["plan"],
+            order_id=d["order"],
+            product=d["product"],
+            due_at=d["due_at"],
+            reason=d["reason"],
+            overdue=d["overdue"],
+        )
+        for d in due[:MAX_DUE_INSPECTIONS]
+    ]
+    return encode(InspectionsDue(ts=now, due=items, count=len(due)))

@@ -171,3 +171,62 @@ def test_a_store_from_before_the_stream_keeps_its_misses_and_ships_them(
         (4, "WO-9", 5.0),
         (5, "WO-9", 65.0),
     ]
+
+
+# ------------------------------------------------------------ inspections due (retained state)
+
+
+def _due(i: int, overdue: bool) -> dict[str, object]:
+    return {
+        "plan": f"plan{i}",
+        "order": "WO-1",
+        "product": None,
+        "due_at": 100.0 + i,
+        "reason": "every 30 min",
+        "overdue": overdue,
+    }
+
+
+def test_the_due_list_is_capped_and_says_how_many_in_all() -> None:
+    from sync.protocol import InspectionsDue, decode
+    from sync.protocol.payloads import MAX_DUE_INSPECTIONS
+    from sync.uplink.state import inspections_payload
+
+    due = [_due(i, i < 3) for i in range(MAX_DUE_INSPECTIONS + 5)]
+    got = decode(InspectionsDue, inspections_payload(due, 500.0))
+    assert got.count == MAX_DUE_INSPECTIONS + 5 and len(got.due) == MAX_DUE_INSPECTIONS
+    assert [(d.plan, d.order_id, d.overdue) for d in got.due[:4]] == [
+        ("plan0", "WO-1", True),
+        ("plan1", "WO-1", True),
+        ("plan2", "WO-1", True),
+        ("plan3", "WO-1", False),
+    ]
+    assert decode(InspectionsDue, inspections_payload([], 1.0)).due == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (
+            b'{"v":1,"ts":1,"due":[{"plan":"p","order_id":"WO","due_at":1}]}',
+            "InspectionsDue: due.0.overdue: Field required",
+        ),
+        (
+            b'{"v":1,"ts":1,"due":[{"plan":"p","order_id":"WO","due_at":NaN,"overdue":false}]}',
+            "InspectionsDue: due.0.due_at",
+        ),
+        (b'{"v":1,"ts":1,"due":[],"count":-1}', "InspectionsDue: count"),
+        (
+            b'{"v":1,"ts":1,"due":['
+            + b",".join([b'{"plan":"p","order_id":"W","due_at":1,"overdue":true}'] * 21)
+            + b"]}",
+            "InspectionsDue: due: List should have at most 20 items",
+        ),
+    ],
+)
+def test_a_bad_due_list_is_refused_naming_the_field(payload: bytes, message: str) -> None:
+    from sync.protocol import InspectionsDue, PayloadError, decode
+
+    with pytest.raises(PayloadError, match=message) as e:
+        decode(InspectionsDue, payload)
+    assert e.value.kind == "schema"

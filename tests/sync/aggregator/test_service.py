@@ -59,6 +59,13 @@ CORPUS: list[tuple[str, bytes, str]] = [
     (f"{BASE}/state/status", b'{"v":1,"online":"maybe"}', "schema"),
     (f"{BASE}/state/shift_kpi", b"{", "not_json"),
     (f"{BASE}/state/alarms", b"[1,2]", "schema"),
+    # A due inspection without its overdue flag; a miss without plan, order, due time.
+    (
+        f"{BASE}/state/inspections",
+        b'{"v":1,"ts":1,"due":[{"plan":"p","order_id":"WO","due_at":1}]}',
+        "schema",
+    ),
+    (f"{BASE}/inspection_misses", batch(0, [1], stream="inspection_misses"), "rejected"),
     (f"{BASE}/cmd-ack", b'{"id": 5}', "schema"),
 ]
 

@@ -323,7 +323,7 @@ def test_quality_lists_holds_dispositions_and_first_off_holds(client: TestClient
     page = client.get("/quality").text  # the last 7 days of now: older than H0 here
     assert 'data-hold="H-3"' in page and "label smear" in page  # open, whatever its age
     assert 'data-order="WO-3"' in page and "cap torque 0.8 Nm" in page and 'data-order="WO-4"' not in page
-    assert "lineside inspect missed" in page  # says where due and missed inspections are
+    assert 'id="inspections-due"' in page and 'id="inspections-missed"' in page
     from sync.aggregator.plantview import PlantView
 
     st = AggregatorStore(store_path)
@@ -338,3 +338,75 @@ def test_quality_lists_holds_dispositions_and_first_off_holds(client: TestClient
     ]
     assert q["dispositions"][0]["corrective_action"] == "capper head replaced"
     assert [i["passed"] for i in q["inspections"]] == [False]
+
+
+def test_quality_lists_inspections_missed_and_due_from_the_line(
+    client: TestClient, store_path: str, tmp_path: Path
+) -> None:
+    """The example line (first_off at order start, 15 min grace; hourly_torque every
+    60 min) runs WO-7 since 80 min ago and did no inspection: the agent's check records
+    first_off as missed; the uplink's record source reads the miss and its state
+    publisher says what is due; both go through the plant's ingest and state path, and
+    the quality page lists the miss and the overdue inspections."""
+    import json
+    import time
+
+    from edge.config.line import load_config
+    from edge.logic.production.line import OrderChange
+    from edge.services.context import open_store
+    from edge.services.inspections import record_missed
+    from edge.services.uplink import UplinkFeed
+    from sync.aggregator.plantview import PlantView
+    from sync.protocol import InspectionsDue, LineRef, Topics, decode
+    from sync.uplink.source import StoreSource
+    from sync.uplink.state import StatePublisher
+    from tests.conftest import example_on_free_ports
+    from tests.sync.web.plant import ingest
+
+    line_cfg = load_config(example_on_free_ports(tmp_path))
+    now = time.time()
+    t0 = now - 80 * 60
+    with open_store(line_cfg) as st:
+        st.append_samples([], [OrderChange(t0, "WO-7", "COLA-500", "start")])
+        assert record_missed(line_cfg, st, now=t0 + 16 * 60) == 1
+        assert record_missed(line_cfg, st, now=t0 + 17 * 60) == 0  # once
+    feed = UplinkFeed(line_cfg)
+    try:
+        misses = [json.loads(t) for _, t in StoreSource(feed).read("inspection_misses", 0, 100)]
+        ref = LineRef.of(line_cfg.line)
+        topics = Topics.of(ref)
+        state = dict(StatePublisher(topics, ref, "test").messages(feed, {}, now))
+    finally:
+        feed.close()
+    due = decode(InspectionsDue, state[topics.state("inspections")])
+    assert [(d.plan, d.order_id, d.overdue) for d in due.due] == [
+        ("first_off", "WO-7", True),
+        ("hourly_torque", "WO-7", True),
+    ]
+    assert due.count == 2 and due.due[0].due_at == pytest.approx(t0)
+    plant = AggregatorStore(store_path)
+    try:
+        for _ in range(2):  # redelivered: listed once
+            ingest(plant, "inspection_misses", misses)
+        plant.set_state(KEY, "inspections", due.model_dump(mode="json"), now)
+    finally:
+        plant.close()
+    login(client, "victor")
+    page = client.get("/quality").text
+    missed = page.split('id="inspections-missed"')[1].split("</table>")[0]
+    assert missed.count('<tr class="bad"') == 1
+    assert 'data-missed="first_off" data-order="WO-7"' in missed and "grace passed (order start)" in missed
+    due_table = page.split('id="inspections-due"')[1].split("</table>")[0]
+    assert 'data-due="first_off"' in due_table and 'data-due="hourly_torque"' in due_table
+    assert due_table.count("OVERDUE") == 2 and "every 60 min" in due_table
+    plant = AggregatorStore(store_path)
+    try:
+        q = PlantView(cfg(store_path), plant).quality(now=now)
+    finally:
+        plant.close()
+    assert [(m["line"], m["plan"], m["order_id"], m["due_at"]) for m in q["missed"]] == [
+        (KEY, "first_off", "WO-7", pytest.approx(t0))
+    ]
+    assert [(d["line"], d["count"], [x["plan"] for x in d["due"]]) for d in q["due"]] == [
+        (KEY, 2, ["first_off", "hourly_torque"])
+    ]
