@@ -36,7 +36,11 @@ _SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(parse_constant=_
 #: A JSON number can only overflow a float with an exponent of three digits or more, or
 #: with 200 digits or more before it (with |exponent| ≤ 99 and fewer than 200 digits it
 #: stays below 10^298). Text inside strings may match too: then the plain path judges.
-_MAYBE_HUGE = re.compile(r"[eE][+]?[0-9]{3}|[0-9]{200}")
+#: Cheap searches: the exponent ones start with a literal (found in C, not tried at
+#: every position as a character class would be), the digits one runs only over a batch
+#: holding a record of 200 characters or more.
+_BIG_EXPONENT = (re.compile(r"e\+?[0-9]{3}"), re.compile(r"E\+?[0-9]{3}"))
+_LONG_DIGITS = re.compile(r"[0-9]{200}")
 _WS = " \t\n\r"
 #: One encoder reused: json.dumps with arguments builds a new encoder per call.
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -80,7 +84,7 @@ def _scan_batch(data: bytes | str) -> tuple[str, list[dict[str, Any]], list[str]
     m = _RECORDS_KEY.search(text)
     if m is None:
         return None
-    if _MAYBE_HUGE.search(text) is not None:
+    if any(big.search(text) is not None for big in _BIG_EXPONENT):
         return None
     pos, records, texts = m.end(), [], []
     scan = _SCAN
@@ -107,6 +111,8 @@ def _scan_batch(data: bytes | str) -> tuple[str, list[dict[str, Any]], list[str]
             while text[pos] in _WS:
                 pos += 1
     except (ValueError, IndexError, StopIteration):
+        return None
+    if max(map(len, texts)) >= 200 and _LONG_DIGITS.search(text, m.end(), pos) is not None:
         return None
     # The envelope without the records key (and the comma that joined it).
     left, right = text[: m.start()].rstrip(), text[pos:].lstrip()
