@@ -3,10 +3,18 @@ PostgreSQL (psycopg 3, a ``postgresql://`` URL). Every dialect difference lives 
 connecting, placeholders, DDL types, transactions and savepoints, row locks, the
 migration lock and the table catalog. The store modules write portable SQL with ``?``
 placeholders and ``{NAME}`` DDL types.
+
+A PostgreSQL connection that is lost (the server restarted, the backend terminated, the
+network gone) is opened again at the start of the next unit of work — a transaction or a
+statement outside one — never in the middle of a transaction: the statement that met the
+loss fails, and the caller runs its whole unit again (see :meth:`Database.lost`).
+TCP keepalives and a TCP user timeout (unless the URL sets its own) make a silent network
+loss an error within about a minute rather than a statement that hangs for hours.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -18,7 +26,21 @@ from typing import Any, Literal
 from edge.core.errors import StoreUnusable
 from edge.store.db import store_fault
 
+log = logging.getLogger("lineside.aggregator.db")
+
 Dialect = Literal["sqlite", "postgres"]
+
+#: libpq settings for the plant connection unless its URL sets them: a connection attempt
+#: gives up after 10 s; an idle connection whose peer vanished is noticed within a minute
+#: (keepalives), a statement whose data goes unacknowledged for 30 s fails (TCP user timeout).
+PG_CONNECT_DEFAULTS: dict[str, str] = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
 
 #: DDL words that differ between the engines, written ``{NAME}`` in the store's DDL.
 DDL_TYPES: dict[Dialect, dict[str, str]] = {
@@ -37,6 +59,22 @@ _PLACEHOLDER = re.compile(r"\?")
 
 def is_postgres_url(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
+
+
+def redact(text: str, target: str) -> str:
+    """``text`` without the password of the connection URL ``target`` (for logs)."""
+    if not is_postgres_url(target):
+        return text
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(target).password
+    except ValueError:
+        return text
+    text = text.replace(target, "(the plant store URL)")
+    for secret in {password, unquote(password)} if password else ():
+        text = text.replace(secret, "***")
+    return text
 
 
 def transient(e: BaseException) -> bool:
@@ -58,12 +96,14 @@ class Database:
         self.target = str(target)
         self.lock = threading.RLock()
         self._pg_sql: dict[str, str] = {}
+        self._depth = 0  # transactions open (a lost connection is not replaced inside one)
+        self._closed = False  # closed by :meth:`close` (never opened again)
+        #: Times a lost PostgreSQL connection was opened again.
+        self.reconnects = 0
         self.conn: Any
         if is_postgres_url(self.target):
-            import psycopg
-
             self.dialect: Dialect = "postgres"
-            self.conn = psycopg.connect(self.target, autocommit=True)
+            self.conn = self._pg_connect()
         else:
             self.dialect = "sqlite"
             path = Path(self.target)
@@ -89,6 +129,57 @@ class Database:
                     damaged="Stop the aggregator, move the file aside together with its -wal and -shm "
                     "files, then restore a backup (a new, empty file starts the plant's history again)",
                 ) from None
+
+    # ------------------------------------------------------------------ connection
+
+    def _pg_connect(self) -> Any:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        given = conninfo_to_dict(self.target)
+        extra = {k: v for k, v in PG_CONNECT_DEFAULTS.items() if k not in given}
+        return psycopg.connect(make_conninfo(self.target, **extra), autocommit=True)
+
+    def broken(self) -> bool:
+        """The PostgreSQL connection is gone (closed by the server or the network)."""
+        return self.dialect == "postgres" and bool(self.conn.closed or self.conn.broken)
+
+    def lost(self, e: BaseException) -> bool:
+        """Whether ``e`` came of losing the connection (PostgreSQL): nothing of the
+        transaction it interrupted is committed — unless the loss hit the COMMIT itself,
+        so the unit of work must be one that may run twice — and the next unit of work
+        opens a new connection."""
+        if self.dialect != "postgres" or self._closed:
+            return False
+        if self.broken():
+            return True
+        # Another thread may have opened the new connection already: judge ``e`` itself.
+        import psycopg
+
+        state = getattr(e, "sqlstate", None)
+        return isinstance(e, (psycopg.OperationalError, psycopg.InterfaceError)) and (
+            state is None or state.startswith(("08", "57P"))
+        )
+
+    def _ensure(self) -> None:
+        """Before a unit of work: a lost connection is opened again (never inside a
+        transaction). Raises psycopg's OperationalError while the server is unreachable."""
+        if self._depth or self._closed or not self.broken():
+            return
+        old = self.conn
+        self.conn = self._pg_connect()
+        self.reconnects += 1
+        try:
+            old.close()
+        except Exception:  # already gone
+            pass
+        log.info("plant store: opened a new PostgreSQL connection (the previous one was lost)")
+
+    def reconnect(self) -> None:
+        """Open a new connection now if the current one was lost (waits for a running
+        transaction of another thread). Raises while the server is unreachable."""
+        with self.lock:
+            self._ensure()
 
     @property
     def name(self) -> str:
@@ -119,10 +210,16 @@ class Database:
         return " FOR UPDATE" if self.dialect == "postgres" else ""
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if not self._depth:
+            with self.lock:
+                self._ensure()
         return self.conn.execute(self.sql(sql), params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         if self.dialect == "postgres":
+            if not self._depth:
+                with self.lock:
+                    self._ensure()
             with self.conn.cursor() as cur:
                 cur.executemany(self.sql(sql), list(rows))
         else:
@@ -139,8 +236,13 @@ class Database:
         """One transaction: committed on success, rolled back on any error."""
         with self.lock:
             if self.dialect == "postgres":
-                with self.conn.transaction():
-                    yield
+                self._ensure()
+                self._depth += 1
+                try:
+                    with self.conn.transaction():
+                        yield
+                finally:
+                    self._depth -= 1
                 return
             self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -174,6 +276,7 @@ class Database:
             if self.dialect == "sqlite":
                 yield
                 return
+            self._ensure()
             self.conn.execute("SELECT pg_advisory_lock(%s)", (PG_MIGRATION_LOCK,))
             try:
                 yield
@@ -198,4 +301,5 @@ class Database:
 
     def close(self) -> None:
         with self.lock:
+            self._closed = True
             self.conn.close()

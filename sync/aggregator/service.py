@@ -7,6 +7,14 @@ Messages are committed in groups (one transaction, a savepoint each): a message 
 cannot be used goes to the dead-letter table with its reason and never stops the rest.
 End-to-end acks are coalesced per (line, stream) and published retained, so a line that
 reconnects learns at once how far the plant has its data.
+
+A lost PostgreSQL connection (the server restarted, the backend terminated, the network
+gone) is a normal operating condition: the group in flight is rolled back, a new
+connection is opened with backoff (the fault logged once, its recovery once) and the same
+group is committed again — never dead-lettered, never acknowledged before it commits.
+While the store is down the systemd watchdog is still pinged from the retry loop: the
+process is healthy and retrying, and a restart would meet the same database. The watchdog
+still catches what it is there for, an ingest thread stuck in a call that never returns.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from edge.core import sdnotify
 from edge.core.faultlog import FaultLog
 from sync import mqtt as m
 from sync.aggregator.config import AggregatorConfig
-from sync.aggregator.db import transient
+from sync.aggregator.db import redact, transient
 from sync.aggregator.store import AggregatorStore, AuditBroken, FutureBatch, line_key, open_store
 from sync.protocol import (
     RECORDS,
@@ -47,6 +55,8 @@ from sync.protocol import (
 log = logging.getLogger("lineside.aggregator")
 
 GROUP_MAX = 500  # messages per transaction
+RECONNECT_MIN_S = 0.2  # first pause before opening a lost store connection again
+RECONNECT_MAX_S = 10.0  # longest pause between attempts (doubling from the first)
 STATE_MODELS: dict[str, Any] = {
     "status": LineStatus,
     "shift_kpi": ShiftKpi,
@@ -87,7 +97,12 @@ class Aggregator:
             "acks": 0,
             "commands_sent": 0,
             "retries": 0,
+            "store_up": 1,
+            "store_reconnects": 0,
         }
+        #: monotonic time the plant store went down (its connection lost), else None.
+        self.store_down_since: float | None = None
+        self._pinged = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -222,19 +237,27 @@ class Aggregator:
 
     # ------------------------------------------------------------------ ingest
 
+    def _ping(self) -> None:
+        """The systemd watchdog ping and status line, from the ingest thread only (its loop
+        or its store retry loop): an ingest stuck in a call stops the pings."""
+        wd = sdnotify.watchdog_interval()
+        if not wd or time.monotonic() - self._pinged < wd:
+            return
+        self._pinged = time.monotonic()
+        down = self.store_down_since
+        store = (
+            "" if down is None else f"plant store down for {time.monotonic() - down:.0f} s, reconnecting; "
+        )
+        sdnotify.notify(
+            "WATCHDOG=1",
+            f"STATUS={store}{'connected' if self.connected.is_set() else 'broker unreachable'}, "
+            f"{self.counts['records']} records, {self.counts['dead_letters']} dead letters",
+        )
+
     def _ingest_loop(self) -> None:
         interval = self.cfg.ack_interval_ms / 1000
-        wd = sdnotify.watchdog_interval()
-        pinged = 0.0
         while not self._stop.is_set():
-            if wd and time.monotonic() - pinged >= wd:
-                # Pinged from the ingest loop: a store that hangs stops the pings.
-                pinged = time.monotonic()
-                sdnotify.notify(
-                    "WATCHDOG=1",
-                    f"STATUS={'connected' if self.connected.is_set() else 'broker unreachable'}, "
-                    f"{self.counts['records']} records, {self.counts['dead_letters']} dead letters",
-                )
+            self._ping()
             group: list[Any] = []
             try:
                 item = self._in.get(timeout=interval)
@@ -256,7 +279,8 @@ class Aggregator:
         it commits or the aggregator stops: they are never dropped unacknowledged (the
         broker redelivers only on a new connection) nor acknowledged uncommitted. A
         deadlock or serialization failure (another instance on the same PostgreSQL store)
-        is retried at once; any other store failure after a pause, logged once."""
+        is retried at once; a lost connection after a new one is opened (:meth:`_reconnect`);
+        any other store failure after a pause, logged once."""
         # Committed in topic order (stable: each topic's messages keep theirs), so every
         # instance locks the streams' progress rows in the same order and two instances
         # committing groups of the same streams wait for each other instead of deadlocking.
@@ -278,9 +302,14 @@ class Aggregator:
                     log.debug("plant store: %s; committing the group again", e)
                     time.sleep(random.uniform(0.0, 0.05))
                     continue
+                if self.store.db.lost(e):
+                    if not self._reconnect(e):
+                        return  # stopping, unacknowledged: the broker redelivers them
+                    continue
                 self.faults.fault(
                     "store", f"{e}; retrying the messages", what="cannot commit to the plant store"
                 )
+                self._ping()  # retrying is alive: only a hang stops the pings
                 if self._stop.wait(1.0):
                     return  # unacknowledged: the broker redelivers them to this session
         self.faults.recovered("store", "plant store commits")
@@ -292,6 +321,42 @@ class Aggregator:
                     client.ack(mid, qos)
                 except Exception as e:  # connection gone: the broker redelivers, we dedupe
                     self._log_once("puback", f"cannot acknowledge to the broker: {e}")
+
+    def _reconnect(self, e: BaseException) -> bool:
+        """The plant store's connection was lost (``e``): open a new one, pausing
+        ``RECONNECT_MIN_S`` doubling to ``RECONNECT_MAX_S`` between attempts and pinging
+        the watchdog meanwhile. True once connected; False if the aggregator stops first.
+        The fault is logged once (again only if its reason changes), the recovery once
+        after the group commits; no URL or password is logged."""
+        db = self.store.db
+        if self.store_down_since is None:
+            self.store_down_since = time.monotonic()
+        self.counts["store_up"] = 0
+        self.faults.fault(
+            "store",
+            f"connection lost ({redact(str(e).strip(), db.target)}); reconnecting, the messages wait",
+            what="plant store",
+        )
+        pause = RECONNECT_MIN_S
+        while True:
+            self._ping()
+            if self._stop.wait(pause * random.uniform(0.8, 1.2)):
+                return False
+            try:
+                db.reconnect()
+            except Exception as e2:
+                first = str(e2).strip().splitlines()[0] if str(e2).strip() else type(e2).__name__
+                self.faults.fault(
+                    "store",
+                    f"cannot reconnect ({redact(first, db.target)}); retrying, the messages wait",
+                    what="plant store",
+                )
+                pause = min(pause * 2, RECONNECT_MAX_S)
+                continue
+            self.counts["store_reconnects"] += 1
+            self.counts["store_up"] = 1
+            self.store_down_since = None
+            return True
 
     def _one(self, topic: str, payload: bytes, now: float) -> None:
         try:
@@ -327,7 +392,7 @@ class Aggregator:
                 else:
                     raise PayloadError("topic", f"nothing is published on {rest!r} towards the aggregator")
         except Exception as e:
-            if transient(e):  # not the message: the whole group is committed again
+            if transient(e) or self.store.db.lost(e):  # not the message: the group runs again
                 raise
             # Rolled back with the savepoint: an incarnation it registered is not there.
             del self.store.new_incarnations[registered:]
@@ -492,9 +557,11 @@ class Aggregator:
             if not self.connected.is_set():
                 continue
             try:
-                self.send_commands()
+                self.send_commands()  # on the ingest's connection: opened again if lost
             except Exception as e:
-                self.faults.fault("commands", str(e), what="cannot send commands")
+                self.faults.fault(
+                    "commands", redact(str(e).strip(), self.store.db.target), what="cannot send commands"
+                )
             else:
                 self.faults.recovered("commands", "sending commands")
 
