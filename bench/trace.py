@@ -5,6 +5,7 @@ same window, measured in the same run."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -26,7 +27,20 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument(
+        "--work",
+        type=int,
+        metavar="N",
+        help="for valgrind --tool=callgrind: a store of N samples, one trace of the whole-store lot",
+    )
+    p.add_argument("--dry", action="store_true", help="with --work: the setup only")
+    args = p.parse_args()
     data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    # Without the demo's material master: the lot consumed here is not a plant lot, and
+    # the figure is the trace, not the lot checks.
+    for key in ("material_master", "boms", "stock"):
+        data.pop(key, None)
     data["tags"] += [
         {"name": f"aux.t{i:02d}", "device": "capper", "address": f"hr:{100 + 2 * i}", "type": "float32"}
         for i in range(31)
@@ -38,11 +52,11 @@ def main() -> None:
         st.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
         names = [t.name for t in cfg.tags if t.type not in ("string", "bool")][:50]
         t0 = time.time() - 30_000
-        total, batch = 1_000_000, 50_000
+        total, batch = args.work or 1_000_000, 50_000
         per_s = len(names)
-        for b in range(total // batch):
+        for b in range(-(-total // batch)):
             rows = []
-            for k in range(b * batch, (b + 1) * batch):
+            for k in range(b * batch, min(total, (b + 1) * batch)):
                 ts = t0 + k // per_s
                 rows.append(Sample(names[k % per_s], 500.0 + (k % 7), Quality.GOOD, ts, ts))
             st.append_samples(rows)
@@ -56,6 +70,12 @@ def main() -> None:
         register_consumed(cfg, st, bench, "PRE-1", "preforms")
         register_produced(cfg, st, bench, "L-HOUR", start=end - 3600, end=end)
         register_produced(cfg, st, bench, "L-ALL", start=t0, end=end)
+
+        if args.work:
+            if not args.dry:
+                trace(cfg, st, "L-ALL")
+            st.close()
+            return
 
         def timed(ident: str) -> float:
             best = 1e9

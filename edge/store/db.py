@@ -455,9 +455,12 @@ class Store:
             last = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name='samples'").fetchone()[0]
             # The latest row of each tag in this batch becomes its current value: with one
             # max() in the query SQLite takes the other (bare) columns from the max row.
+            # NOT INDEXED: the batch's rows by their seq range, never a scan of the whole
+            # per-tag trace index for its GROUP BY (m019_trace_index), which grows with the store.
             self.db.execute(
                 "INSERT INTO current_values (tag_id, value, quality, ts, ts_recv, seq) "
-                "SELECT tag_id, value, quality, ts, ts_recv, max(seq) FROM samples WHERE seq > ? GROUP BY tag_id "
+                "SELECT tag_id, value, quality, ts, ts_recv, max(seq) FROM samples NOT INDEXED WHERE seq > ? "
+                "GROUP BY tag_id "
                 "ON CONFLICT(tag_id) DO UPDATE SET value=excluded.value, quality=excluded.quality, "
                 "ts=excluded.ts, ts_recv=excluded.ts_recv, seq=excluded.seq",
                 (last - len(rows),),

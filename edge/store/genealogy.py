@@ -8,6 +8,7 @@ Lots read from lot tags are facts of the line, written by ``edge.store.facts``.
 
 from __future__ import annotations
 
+from operator import mul, ne, sub
 from typing import Any
 
 from edge.store.db import Store, decode_value
@@ -106,66 +107,36 @@ def process_values(store: Store, start: float, end: float) -> list[dict[str, Any
     the time with a good value; every tag gets the samples in the window and the number
     of changes of value or quality (against the value in force at start too).
 
-    One pass over the window in time order (the ``ts`` index, no sort), plus one lookup
-    per tag for the value in force at start: from the current values when the tag has
-    not changed since, else the last sample before ``start``."""
+    Tag by tag through the ``samples_trace`` index (``m019_trace_index``: tag, time,
+    seq, value and quality, so a tag's window is one range of the index, in order, and
+    the table is not read); the value in force at start is the row just before that
+    range (one seek). A tag whose window holds only good numbers is summed with C-level
+    maps over its columns; any other goes through the sample-by-sample fold
+    (:func:`_fold`). Equal times keep write order."""
     db = store.db
     tags = {
         tid: (name, type_, unit)
         for tid, name, type_, unit in db.execute("SELECT id, name, type, eng_unit FROM tags")
     }
-    current = {
-        tid: (v, q, ts)
-        for tid, v, q, ts in db.execute("SELECT tag_id, value, quality, ts FROM current_values")
-    }
-    # Per tag: [ts, value, quality, samples, weighted sum, weighted time, min, max, changes]
+    # Per tag: [ts, value, quality, samples, weighted sum, weighted time, min, max, changes, at start]
     acc: dict[int, list[Any]] = {}
-    for tid, cur in current.items():
-        if cur[2] < start:  # not changed since before the window: its value holds throughout
-            held: tuple[Any, int] | None = (cur[0], cur[1])
-        else:
-            row = db.execute(
-                "SELECT value, quality FROM samples WHERE tag_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
-                (tid, start),
-            ).fetchone()
-            held = (row[0], row[1]) if row else None
-        if held is not None:
-            v, q = held
-            num = q == 0 and isinstance(v, (int, float)) and not isinstance(v, bool)
-            acc[tid] = [
-                start,
-                v,
-                q,
-                0,
-                0.0,
-                0.0,
-                v if num else None,
-                v if num else None,
-                0,
-                v if q == 0 else None,
-            ]
-    for tid, ts, v, q in db.execute(
-        "SELECT tag_id, ts, value, quality FROM samples WHERE ts >= ? AND ts <= ? ORDER BY ts", (start, end)
-    ):
-        a = acc.get(tid)
-        num = q == 0 and (v.__class__ is float or v.__class__ is int)
-        if a is None:
-            acc[tid] = [ts, v, q, 1, 0.0, 0.0, v if num else None, v if num else None, 0, None]
-            continue
-        pv = a[1]
-        if a[2] == 0 and (pv.__class__ is float or pv.__class__ is int):
-            d = ts - a[0]
-            a[4] += pv * d
-            a[5] += d
-        if v != pv or q != a[2]:
-            a[8] += 1
-        a[0], a[1], a[2] = ts, v, q
-        a[3] += 1
-        if num:
-            if a[6] is None or v < a[6]:
-                a[6] = v
-            if a[7] is None or v > a[7]:
-                a[7] = v
+    for tid in sorted(tags):
+        # The value in force at start: the row before the window's range in the index (a
+        # row written later with an earlier time counts by its time, not as the latest).
+        row = db.execute(
+            "SELECT value, quality FROM samples INDEXED BY samples_trace WHERE tag_id = ? AND ts < ? "
+            "ORDER BY ts DESC, seq DESC LIMIT 1",
+            (tid, start),
+        ).fetchone()
+        held = (row[0], row[1]) if row else None
+        rows: list[tuple[Any, ...]] = db.execute(
+            "SELECT ts, value, quality FROM samples INDEXED BY samples_trace WHERE tag_id = ? AND ts >= ? "
+            "AND ts <= ? ORDER BY ts, seq",
+            (tid, start, end),
+        ).fetchall()
+        a = _summarise(held, rows, start)
+        if a is not None:
+            acc[tid] = a
     out = []
     for tid, a in sorted(acc.items(), key=lambda kv: tags.get(kv[0], ("",))[0]):
         name, type_, unit = tags.get(tid, (str(tid), "float64", ""))
@@ -189,3 +160,66 @@ def process_values(store: Store, start: float, end: float) -> list[dict[str, Any
             }
         )
     return out
+
+
+_NUMBER = {float, int}
+
+
+def _summarise(held: tuple[Any, int] | None, rows: list[tuple[Any, ...]], start: float) -> list[Any] | None:
+    """One tag's accumulator (see :func:`process_values`) up to its last sample in the
+    window: the end of the window is added by the caller."""
+    if held is None and not rows:
+        return None
+    if rows:
+        ts_, vs, qs = zip(*rows, strict=True)
+        good_numbers = qs.count(0) == len(qs) and set(map(type, vs)) <= _NUMBER
+    else:
+        ts_, vs, qs, good_numbers = (), (), (), True
+    if held is not None:
+        hv, hq = held
+        at_start = hv if hq == 0 else None
+        if good_numbers and hq == 0 and type(hv) in _NUMBER:
+            return _good(start, hv, ts_, vs, len(rows), at_start)
+        num = hq == 0 and isinstance(hv, (int, float)) and not isinstance(hv, bool)
+        a = [start, hv, hq, 0, 0.0, 0.0, hv if num else None, hv if num else None, 0, at_start]
+        return _fold(a, rows)
+    if good_numbers:
+        return _good(ts_[0], vs[0], ts_[1:], vs[1:], len(rows), None)
+    ts0, v0, q0 = rows[0]
+    num = q0 == 0 and (v0.__class__ is float or v0.__class__ is int)
+    return _fold([ts0, v0, q0, 1, 0.0, 0.0, v0 if num else None, v0 if num else None, 0, None], rows[1:])
+
+
+def _good(
+    t0: float, v0: Any, ts_: tuple[float, ...], vs: tuple[Any, ...], n: int, at_start: Any
+) -> list[Any]:
+    """The accumulator of good numbers only: value ``v0`` in force from ``t0``, then the
+    samples ``ts_``/``vs``; the same sums, in the same order, as :func:`_fold`."""
+    times = (t0, *ts_)
+    values = (v0, *vs)
+    d = list(map(sub, times[1:], times))
+    wsum = 0.0 + sum(map(mul, values, d))
+    wdur = 0.0 + sum(d)
+    changes = sum(map(ne, values[1:], values))
+    return [times[-1], values[-1], 0, n, wsum, wdur, min(values), max(values), changes, at_start]
+
+
+def _fold(a: list[Any], rows: list[tuple[Any, ...]] | tuple[tuple[Any, ...], ...]) -> list[Any]:
+    """The accumulator ``a`` carried over ``rows`` (ts, value, quality) one at a time."""
+    for ts, v, q in rows:
+        num = q == 0 and (v.__class__ is float or v.__class__ is int)
+        pv = a[1]
+        if a[2] == 0 and (pv.__class__ is float or pv.__class__ is int):
+            d = ts - a[0]
+            a[4] += pv * d
+            a[5] += d
+        if v != pv or q != a[2]:
+            a[8] += 1
+        a[0], a[1], a[2] = ts, v, q
+        a[3] += 1
+        if num:
+            if a[6] is None or v < a[6]:
+                a[6] = v
+            if a[7] is None or v > a[7]:
+                a[7] = v
+    return a

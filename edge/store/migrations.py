@@ -793,3 +793,17 @@ def m021_inspection_stream(db: sqlite3.Connection) -> None:
         CREATE INDEX inspection_misses_ts ON inspection_misses (ts);
         """
     )
+
+
+@migration
+def m019_trace_index(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        -- A lot's process values (trace) tag by tag: each tag's window is one range of
+        -- this index, in time order (write order among equal times), and it holds the
+        -- value and quality too, so the trace never reads the table: without them, a
+        -- tag's rows are spread over every page of it. The cost is on every sample
+        -- insert (README, Benchmarks: bench/sync.py --work insert).
+        CREATE INDEX samples_trace ON samples (tag_id, ts, seq, value, quality);
+        """
+    )
