@@ -98,7 +98,6 @@ class Aggregator:
             "commands_sent": 0,
             "retries": 0,
             "store_up": 1,
-            "store_reconnects": 0,
         }
         #: monotonic time the plant store went down (its connection lost), else None.
         self.store_down_since: float | None = None
@@ -123,7 +122,9 @@ class Aggregator:
         if self.cfg.metrics is not None:
             from sync.aggregator.ops import MetricsServer
 
-            self.metrics = MetricsServer(self.cfg, lambda: dict(self.counts))
+            self.metrics = MetricsServer(
+                self.cfg, lambda: {**self.counts, "store_reconnects": self.store.db.reconnects}
+            )
             self.metrics.start()
         if self.cfg.scheduling is not None and self.cfg.scheduling.replan.watch:
             # Its own thread and store connection: a replan never holds up the ingest.
@@ -140,8 +141,9 @@ class Aggregator:
         )
 
     def stop(self) -> None:
-        self._stop.set()
         sdnotify.notify("STOPPING=1")
+        self._leave_share()
+        self._stop.set()
         self._in.put(None)
         if self.planner is not None:
             self.planner.stop()
@@ -211,6 +213,27 @@ class Aggregator:
         client.subscribe([(t, 1) for t in aggregator_subscriptions(shared)])
         self.connected.set()
         log.info("aggregator connected to %s", m.describe(self.cfg.mqtt))
+
+    def _leave_share(self, timeout: float = 3.0) -> None:
+        """On a clean stop, unsubscribe from the shared subscription (waiting briefly for
+        the broker's UNSUBACK) before disconnecting: the broker then deals every message to
+        the instances still running instead of queueing a share in this instance's
+        persistent session until it returns. Messages it already sent here stay in the
+        session unacknowledged and come back when this client id reconnects."""
+        client = self._client
+        if client is None or self._version != m.V5 or not self.connected.is_set():
+            return
+        done = threading.Event()
+        client.on_unsubscribe = lambda *_a: done.set()
+        try:
+            rc, _mid = client.unsubscribe(aggregator_subscriptions(shared=True)[0])
+        except Exception as e:  # the connection is going anyway
+            log.debug("unsubscribe on stop: %s", e)
+            return
+        if rc != 0 or not done.wait(timeout):
+            log.warning(
+                "broker did not confirm the unsubscribe on stop; it may queue messages for this instance"
+            )
 
     def _reconnect_v311(self) -> None:
         old = self._client
@@ -334,7 +357,7 @@ class Aggregator:
         self.counts["store_up"] = 0
         self.faults.fault(
             "store",
-            f"connection lost ({redact(str(e).strip(), db.target)}); reconnecting, the messages wait",
+            f"connection lost ({_reason(e, db.target)}); reconnecting, the messages wait",
             what="plant store",
         )
         pause = RECONNECT_MIN_S
@@ -345,15 +368,13 @@ class Aggregator:
             try:
                 db.reconnect()
             except Exception as e2:
-                first = str(e2).strip().splitlines()[0] if str(e2).strip() else type(e2).__name__
                 self.faults.fault(
                     "store",
-                    f"cannot reconnect ({redact(first, db.target)}); retrying, the messages wait",
+                    f"cannot reconnect ({_reason(e2, db.target)}); retrying, the messages wait",
                     what="plant store",
                 )
                 pause = min(pause * 2, RECONNECT_MAX_S)
                 continue
-            self.counts["store_reconnects"] += 1
             self.counts["store_up"] = 1
             self.store_down_since = None
             return True
@@ -559,9 +580,7 @@ class Aggregator:
             try:
                 self.send_commands()  # on the ingest's connection: opened again if lost
             except Exception as e:
-                self.faults.fault(
-                    "commands", redact(str(e).strip(), self.store.db.target), what="cannot send commands"
-                )
+                self.faults.fault("commands", _reason(e, self.store.db.target), what="cannot send commands")
             else:
                 self.faults.recovered("commands", "sending commands")
 
@@ -586,6 +605,13 @@ class Aggregator:
         if key not in self._logged:
             self._logged.add(key)
             log.warning(msg)
+
+
+def _reason(e: BaseException, target: str) -> str:
+    """A store error for the log: its first line (libpq adds hints on more), without the
+    store URL's password."""
+    text = str(e).strip()
+    return redact(text.splitlines()[0] if text else type(e).__name__, target)
 
 
 __all__ = ["Aggregator", "open_store"]
