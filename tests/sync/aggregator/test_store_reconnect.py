@@ -384,3 +384,34 @@ def test_the_aggregator_process_survives_its_connections_killed_twice_mid_ingest
     assert "plant store: connection lost" in text or "cannot send commands" in text, text
     assert "recovered after" in text, text
     assert "Traceback" not in text, text
+
+
+@pytest.mark.parametrize(
+    ("url", "code", "says"),
+    [
+        # Nothing listens there yet: a fault (exit 1), systemd starts the aggregator again.
+        ("postgresql://lineside:s3cret-pw@127.0.0.1:{port}/test", 1, "PostgreSQL does not answer"),
+        # The server answers and refuses: the config's (exit 2, naming the field).
+        (
+            "postgresql://lineside:s3cret-pw@127.0.0.1:5432/no_such_db_{port}",
+            2,
+            "store.url: PostgreSQL refused",
+        ),
+    ],
+)
+def test_a_plant_store_that_cannot_be_opened_at_start_is_named_without_a_traceback(
+    tmp_path: Path, pg_database: str, url: str, code: int, says: str
+) -> None:
+    cfg = agg_config(1, url.format(port=free_port()))
+    path = tmp_path / "agg.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude={"source"})))
+    p = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "aggregator", "status", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert p.returncode == code, p.stderr
+    assert says in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert "s3cret-pw" not in p.stdout + p.stderr
