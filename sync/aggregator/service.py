@@ -99,7 +99,8 @@ class Aggregator:
             "retries": 0,
             "store_up": 1,
         }
-        #: monotonic time the plant store went down (its connection lost), else None.
+        #: monotonic time the ingest's commits started failing (connection lost or any
+        #: other store fault but a deadlock), else None.
         self.store_down_since: float | None = None
         self._pinged = 0.0
 
@@ -268,9 +269,7 @@ class Aggregator:
             return
         self._pinged = time.monotonic()
         down = self.store_down_since
-        store = (
-            "" if down is None else f"plant store down for {time.monotonic() - down:.0f} s, reconnecting; "
-        )
+        store = "" if down is None else f"plant store down for {time.monotonic() - down:.0f} s, retrying; "
         sdnotify.notify(
             "WATCHDOG=1",
             f"STATUS={store}{'connected' if self.connected.is_set() else 'broker unreachable'}, "
@@ -329,13 +328,18 @@ class Aggregator:
                     if not self._reconnect(e):
                         return  # stopping, unacknowledged: the broker redelivers them
                     continue
+                self._store_down()
                 self.faults.fault(
-                    "store", f"{e}; retrying the messages", what="cannot commit to the plant store"
+                    "store",
+                    f"{redact(str(e), self.store.db.target)}; retrying the messages",
+                    what="cannot commit to the plant store",
                 )
                 self._ping()  # retrying is alive: only a hang stops the pings
                 if self._stop.wait(1.0):
                     return  # unacknowledged: the broker redelivers them to this session
         self.faults.recovered("store", "plant store commits")
+        self.store_down_since = None
+        self.counts["store_up"] = 1
         self._report_incarnations()
         self.counts["messages"] += len(group)
         for client, mid, qos, _topic, _payload in group:
@@ -352,9 +356,7 @@ class Aggregator:
         The fault is logged once (again only if its reason changes), the recovery once
         after the group commits; no URL or password is logged."""
         db = self.store.db
-        if self.store_down_since is None:
-            self.store_down_since = time.monotonic()
-        self.counts["store_up"] = 0
+        self._store_down()
         self.faults.fault(
             "store",
             f"connection lost ({_reason(e, db.target)}); reconnecting, the messages wait",
@@ -375,9 +377,12 @@ class Aggregator:
                 )
                 pause = min(pause * 2, RECONNECT_MAX_S)
                 continue
-            self.counts["store_up"] = 1
-            self.store_down_since = None
             return True
+
+    def _store_down(self) -> None:
+        if self.store_down_since is None:
+            self.store_down_since = time.monotonic()
+        self.counts["store_up"] = 0
 
     def _one(self, topic: str, payload: bytes, now: float) -> None:
         try:

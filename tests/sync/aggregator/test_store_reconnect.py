@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from edge.cli.demo import free_port
 from edge.logic.model import Quality, Sample
 from edge.store import STREAMS, Store
 from sync.aggregator.db import Database, redact
+from sync.aggregator.ops import MetricsServer
 from sync.aggregator.service import Aggregator
 from sync.aggregator.store import AggregatorStore
 from sync.uplink.session import Uplink
@@ -157,6 +159,72 @@ def test_a_store_closed_on_purpose_is_not_reopened(store_url: str) -> None:
     with pytest.raises(psycopg.OperationalError):
         db.query("SELECT 1")
     assert not db.lost(psycopg.OperationalError("the connection is closed"))
+
+
+def test_a_store_that_stays_down_keeps_the_watchdog_pinged_and_metrics_answering(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database refuses connections for a while (``ALLOW_CONNECTIONS false``, then
+    its backends terminated): the ingest keeps retrying and pinging systemd's watchdog
+    with a status that says so, ``/metrics`` still answers with ``store_up 0``, and the
+    group commits once the database takes connections again."""
+    caplog.set_level(logging.INFO, logger="lineside.aggregator")
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(0.1)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(sock_path))
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # a ping every 0.2 s
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    cfg = agg_config(1, store_url, lines=[REF], metrics={"port": free_port()})
+    agg = Aggregator(cfg)
+    metrics = MetricsServer(cfg, lambda: {**agg.counts, "store_reconnects": agg.store.db.reconnects})
+    metrics.start()
+    acks = Acks(store_url)
+    name = store_url.rsplit("/", 1)[1]
+    admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    worker: threading.Thread | None = None
+    try:
+        agg._process([(acks, 1, 1, TOPIC, events(0, 1))])
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        terminate(PG_ADMIN, agg.store.db.conn.info.backend_pid)
+        worker = threading.Thread(target=agg._process, args=([(acks, 2, 1, TOPIC, events(1, 2))],))
+        worker.start()
+        statuses: list[str] = []
+
+        def pinged_while_down() -> bool:
+            try:
+                msg = sock.recv(4096).decode()
+            except TimeoutError:
+                return False
+            if "WATCHDOG=1" in msg and "plant store down" in msg:
+                statuses.append(msg)
+            return len(statuses) >= 3
+
+        wait(pinged_while_down, 30)
+        assert metric(metrics.port, "store_up") == 0
+        assert metric(metrics.port, "records_total") == 1
+        assert worker.is_alive() and acks.sent == [(1, 1)], "nothing acknowledged while down"
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        worker.join(30)
+        assert not worker.is_alive()
+        assert acks.sent == [(1, 1), (2, 2)]
+        assert agg.counts["store_up"] == 1 and agg.store_down_since is None
+        assert metric(metrics.port, "store_up") == 1
+    finally:
+        admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        admin.close()
+        agg.request_stop()
+        if worker is not None:
+            worker.join(10)
+        metrics.stop()
+        agg.store.close()
+        sock.close()
+    msgs = [r.getMessage() for r in caplog.records if r.name == "lineside.aggregator"]
+    assert sum(m.startswith("plant store: connection lost") for m in msgs) == 1, msgs
+    cannot = [m for m in msgs if m.startswith("plant store: cannot reconnect")]
+    assert len(cannot) == 1 and "not currently accepting connections" in cannot[0], msgs  # once, not per try
+    assert sum("plant store commits recovered" in m for m in msgs) == 1, msgs
 
 
 def test_logs_name_no_password() -> None:
