@@ -7,9 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from edge.cli.demo import free_port
 from edge.config.line import LineConfig, parse_config
+
+# Tests do not time things: no per-example deadline for property tests (a loaded machine
+# would fail them for being slow, not wrong); too_slow data generation is not a defect.
+settings.register_profile("lineside", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("lineside")
 
 REPO = Path(__file__).resolve().parent.parent
 

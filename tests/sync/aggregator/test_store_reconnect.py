@@ -379,5 +379,8 @@ def test_the_aggregator_process_survives_its_connections_killed_twice_mid_ingest
             code = proc.wait()
     assert code == 0, log.read_text()
     text = log.read_text()
-    assert "connection lost" in text and "recovered after" in text, text
+    # Whichever thread met the loss first logged it (the ingest, or the command sender
+    # sharing its connection), and its recovery; the ingest's own path is the first test's.
+    assert "plant store: connection lost" in text or "cannot send commands" in text, text
+    assert "recovered after" in text, text
     assert "Traceback" not in text, text
