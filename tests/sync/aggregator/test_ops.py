@@ -60,8 +60,9 @@ def fill(store: AggregatorStore) -> None:
             )
 
 
-def test_retention_prunes_acknowledged_samples_first_and_keeps_rollups(tmp_path: Path) -> None:
-    store = AggregatorStore(tmp_path / "agg.db")
+def test_retention_prunes_acknowledged_samples_first_and_keeps_rollups(agg_target: str) -> None:
+    """On SQLite and on PostgreSQL (the same deletes, each dialect's SQL)."""
+    store = AggregatorStore(agg_target)
     fill(store)
     r = RetentionCfg(samples_days=30, records_days=365, tables_days=730, tables={"spc_points": 90})
     deleted = prune(store, r, NOW)
