@@ -19,9 +19,10 @@ settings.load_profile("lineside")
 
 REPO = Path(__file__).resolve().parent.parent
 
-#: Test files that run the demo on the example config's fixed ports (4840, 5020, 44818,
-#: 18830): under pytest-xdist they share one worker, one after another.
-FIXED_PORT_FILES = ("tests/test_readme.py", "tests/test_demo.py", "tests/edge/cli/test_demo_first_run.py")
+#: Test files that run the example config on its fixed ports (4840, 5020, 44818, 18830,
+#: 18080): under pytest-xdist they share one worker, one after another. (The demo moves
+#: everything to free ports and a work directory of its own: its tests run anywhere.)
+FIXED_PORT_FILES = ("tests/test_readme.py",)
 
 
 # tryfirst: xdist's worker reads the group marks in its own (later registered, so earlier
