@@ -7,15 +7,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from edge.cli.demo import free_port
 from edge.config.line import LineConfig, parse_config
 
+# Tests do not time things: no per-example deadline for property tests (a loaded machine
+# would fail them for being slow, not wrong); too_slow data generation is not a defect.
+settings.register_profile("lineside", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("lineside")
+
 REPO = Path(__file__).resolve().parent.parent
 
-#: Test files that run the demo on the example config's fixed ports (4840, 5020, 44818,
-#: 18830): under pytest-xdist they share one worker, one after another.
-FIXED_PORT_FILES = ("tests/test_readme.py", "tests/test_demo.py", "tests/edge/cli/test_demo_first_run.py")
+#: Test files that run the example config on its fixed ports (4840, 5020, 44818, 18830,
+#: 18080): under pytest-xdist they share one worker, one after another. (The demo moves
+#: everything to free ports and a work directory of its own: its tests run anywhere.)
+FIXED_PORT_FILES = ("tests/test_readme.py",)
 
 
 # tryfirst: xdist's worker reads the group marks in its own (later registered, so earlier

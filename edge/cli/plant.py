@@ -304,6 +304,33 @@ def cmd_agg_maint(args: argparse.Namespace) -> int:
     return emit(args.json, rows, show)
 
 
+def cmd_agg_inspections(args: argparse.Namespace) -> int:
+    """Inspections the lines recorded as missed, and those due now per line."""
+    from sync.aggregator.queries import plant_inspections
+
+    cfg = _agg(args)
+    now = time.time()
+    rep = plant_inspections(cfg, since=now - args.hours * 3600, line=args.line)
+
+    def show() -> None:
+        print(f"missed in the last {args.hours:g} h: {len(rep['missed'])}")
+        for m in rep["missed"]:
+            print(
+                f"  {m['line']:<32} {m['plan']:<16} {m['order_id']:<12} due {_age(m['due_at'], now)} ago, "
+                f"missed {_age(m['ts'], now)} ago: {m['reason']}"
+            )
+        for ln in rep["due"]:
+            print(f"== {ln['line']}: {ln['count']} due now (as the line said {_age(ln['ts'], now)} ago)")
+            for d in ln["due"]:
+                flag = "OVERDUE" if d.get("overdue") else "due"
+                print(
+                    f"  {flag:<8} {d.get('plan', ''):<16} {d.get('order_id', ''):<12} "
+                    f"due {_age(d.get('due_at'), now)} ago ({d.get('reason', '')})"
+                )
+
+    return emit(args.json, rep, show)
+
+
 def register(sub: Any) -> None:
     a = sub.add_parser(
         "aggregator", help="the plant aggregator: ingest from the lines, plant view, orders down"
@@ -366,6 +393,21 @@ def register(sub: Any) -> None:
     rp.add_argument("--shift", help="shift as YYYY-MM-DD/NAME (default: each line's latest)")
     rp.add_argument("--json", action="store_true", help="machine-readable output")
     rp.set_defaults(func=cmd_agg_report)
+
+    ins = asub.add_parser(
+        "inspections",
+        help="inspections the lines recorded as missed, and those due now per line (as each line last said)",
+    )
+    cfg_arg(ins)
+    ins.add_argument(
+        "--hours",
+        type=float_arg(lo=0, hi=24 * 366),
+        default=24.0,
+        help="missed ones recorded within the last HOURS (default 24)",
+    )
+    ins.add_argument("--line", help="one line (its key e/s/a/l or its name)")
+    ins.add_argument("--json", action="store_true", help="machine-readable output")
+    ins.set_defaults(func=cmd_agg_inspections)
 
     mt = asub.add_parser(
         "maint",

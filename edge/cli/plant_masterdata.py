@@ -44,13 +44,25 @@ def register(asub: Any) -> None:
         text = WHAT.get(kind, "the plant's material master and BOMs (lineside aggregator material …)")
         p = asub.add_parser(kind, help=f"send {text.split(' (')[0].split(' as in')[0]} down to lines")
         psub = p.add_subparsers(dest=f"{kind}_command", metavar="ACTION", required=True)
+        if kind == "materials":
+            first = (
+                "Takes no file: it sends what the plant holds (set with lineside aggregator material "
+                "add|import and bom set) again, e.g. to a line added later or whose config was reset; "
+                "nothing is queued while the plant's master is empty"
+            )
+            help_ = "send the plant's material master and BOMs to one line, an area or all lines"
+            checks = " (a BOM's product must be one the line makes, its materials in the master)"
+        else:
+            first = "The file is checked here first (nothing is queued while anything is wrong)"
+            help_ = f"send {kind} to one line, an area or all lines (validated here and at the line)"
+            checks = ""
         pp = psub.add_parser(
             "push",
-            help=f"send {kind} to one line, an area or all lines (validated here and at the line)",
-            description=f"Send {text} to the lines as commands. The file is checked here first "
-            "(nothing is queued while anything is wrong); each line checks again with its config's "
-            "cross-checks, applies and audits it, and answers (lineside aggregator commands). A line "
-            "that is offline gets it when it returns. What is pushed replaces the line config's section.",
+            help=help_,
+            description=f"Send {text} to the lines as commands. {first}; each line checks again with "
+            f"its config's cross-checks{checks}, applies and audits it, and answers (lineside "
+            "aggregator commands). A line that is offline gets it when it returns. "
+            "What is pushed replaces the line config's section.",
         )
         pp.add_argument("-c", "--config", required=True, help="aggregator config file (YAML)")
         if kind != "materials":

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from edge.core.errors import StoreUnusable
+from edge.core.errors import StoreError, StoreUnusable
 from edge.store.db import store_fault
 
 log = logging.getLogger("lineside.aggregator.db")
@@ -103,7 +103,7 @@ class Database:
         self.conn: Any
         if is_postgres_url(self.target):
             self.dialect: Dialect = "postgres"
-            self.conn = self._pg_connect()
+            self.conn = self._first_connect()
         else:
             self.dialect = "sqlite"
             path = Path(self.target)
@@ -139,6 +139,23 @@ class Database:
         given = conninfo_to_dict(self.target)
         extra = {k: v for k, v in PG_CONNECT_DEFAULTS.items() if k not in given}
         return psycopg.connect(make_conninfo(self.target, **extra), autocommit=True)
+
+    def _first_connect(self) -> Any:
+        """The first connection, with a message for people: wrong credentials or an unknown
+        database are the config's (exit 2: a restart does not help); a server that does not
+        answer yet is a fault (exit 1: systemd starts the aggregator again)."""
+        import psycopg
+
+        try:
+            return self._pg_connect()
+        except psycopg.OperationalError as e:
+            why = redact(" ".join(str(e).split()) or type(e).__name__, self.target)
+            refused = ("authentication failed", "does not exist", "no pg_hba.conf entry", "permission denied")
+            if (getattr(e, "sqlstate", None) or "").startswith(("28", "3D")) or any(
+                r in why for r in refused
+            ):
+                raise StoreUnusable(f"store.url: PostgreSQL refused the connection: {why}") from None
+            raise StoreError(f"plant store: PostgreSQL does not answer: {why}") from None
 
     def broken(self) -> bool:
         """The PostgreSQL connection is gone (closed by the server or the network)."""

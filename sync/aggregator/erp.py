@@ -301,7 +301,12 @@ class ErpExporter:
         return known
 
     def send_due(self, now: float) -> int:
+        """Send what is due, in order, if this instance is the sender (several instances
+        on one PostgreSQL store queue the same rows, but only one sends them, so an ERP
+        never gets the same confirmation from two at once)."""
         n = 0
+        if not repo.hold_sender(self.store):
+            return 0
         for cid, body, attempts in repo.due(self.store, now):
             try:
                 self.deliver(cid, body)

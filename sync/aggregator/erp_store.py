@@ -219,6 +219,29 @@ def add(
             )
 
 
+#: The PostgreSQL advisory lock (two int4 keys, "LS" "ER") held by the one instance that
+#: sends ERP confirmations.
+SENDER_LOCK = (0x4C53, 0x4552)
+
+
+def hold_sender(store: AggregatorStore) -> bool:
+    """Whether this instance is the one that sends confirmations: on PostgreSQL the one
+    holding a session-level advisory lock, taken here when free. The lock goes with its
+    connection, so when that instance dies (or loses its connection) another takes over
+    at its next step. A SQLite store has one aggregator process."""
+    if store.dialect != "postgres":
+        return True
+    held = store.query(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND pid = pg_backend_pid() AND classid::bigint = ? AND objid::bigint = ? AND objsubid = 2",
+        SENDER_LOCK,
+    )
+    if held and int(held[0][0]) > 0:
+        return True
+    (got,) = store.query("SELECT pg_try_advisory_lock(?, ?)", SENDER_LOCK)[0]
+    return bool(got)
+
+
 def due(store: AggregatorStore, now: float, limit: int = 50) -> list[tuple[str, dict[str, Any], int]]:
     """(id, body, attempts) of pending confirmations in the order queued, up to the
     first whose next try is not yet due (the ERP gets them in order)."""

@@ -148,15 +148,17 @@ def _queue(
     followed by the command ids), in one transaction."""
     now = now if now is not None else time.time()
     cmds = [
-        (f"{kind.replace('_', '-')}-{uuid.uuid4().hex[:12]}", k, kind, body)
+        [(f"{kind.replace('_', '-')}-{uuid.uuid4().hex[:12]}", k, kind, body) for k in keys]
         for kind, body in bodies
-        for k in keys
     ]
-    ids = [c[0] for c in cmds]
+    ids = [c[0] for per_body in cmds for c in per_body]
     store = open_store(cfg)
     try:
         with store.tx():
-            store.insert_commands(cmds, now)
+            # Bodies go out in the order given (the outbox sends by issue time, then id):
+            # the material master before the BOMs that name its materials.
+            for j, per_body in enumerate(cmds):
+                store.insert_commands(per_body, now + j * 0.001)
             if audit is not None:
                 detail = f"{audit.detail} (commands {', '.join(ids)})" if audit.detail else ", ".join(ids)
                 audit.write(store, now, entity=", ".join(keys), detail=detail)

@@ -49,9 +49,11 @@ def _esc(v: str) -> str:
 
 
 def exposition(
-    counts: dict[str, int], rate: float, figures: dict[str, Any], lines: list[str], now: float
+    counts: dict[str, int], rate: float, figures: dict[str, Any] | None, lines: list[str], now: float
 ) -> str:
-    """The Prometheus text exposition (format 0.0.4) of the aggregator's figures."""
+    """The Prometheus text exposition (format 0.0.4) of the aggregator's figures;
+    ``figures`` None: the plant store cannot be read now (only this instance's counters,
+    and ``store_up`` 0)."""
     out: list[str] = []
 
     def metric(name: str, kind: str, help_: str, samples: list[tuple[dict[str, str], float]]) -> None:
@@ -66,6 +68,20 @@ def exposition(
     )
     metric("messages_total", "counter", "MQTT messages received.", [({}, counts.get("messages", 0))])
     metric("ingest_records_per_second", "gauge", "Records committed per second, last minute.", [({}, rate)])
+    metric(
+        "store_up",
+        "gauge",
+        "1 while the plant store answers (this instance's ingest and the metrics' own connection).",
+        [({}, 1.0 if figures is not None and counts.get("store_up", 1) else 0.0)],
+    )
+    metric(
+        "store_reconnects_total",
+        "counter",
+        "Times this instance's ingest connection to the plant store was lost and opened again.",
+        [({}, counts.get("store_reconnects", 0))],
+    )
+    if figures is None:
+        return "\n".join(out) + "\n"
     metric(
         "dead_letters",
         "gauge",
@@ -176,13 +192,18 @@ class MetricsServer:
             if self._store is None:
                 from sync.aggregator.store import open_store
 
-                self._store = open_store(self.cfg)
+                try:
+                    self._store = open_store(self.cfg)
+                except Exception as e:  # the store is down: the counters still answer
+                    log.debug("metrics: plant store: %s", e)
+                    return exposition(self.counts(), self.rate.value(), None, self.lines, now)
             try:
-                figures = repo.metrics(self._store)
-            except Exception:
+                figures: dict[str, Any] | None = repo.metrics(self._store)
+            except Exception as e:  # the store is down: the counters still answer
+                log.debug("metrics: plant store: %s", e)
                 self._store.close()
                 self._store = None
-                raise
+                figures = None
         return exposition(self.counts(), self.rate.value(), figures, self.lines, now)
 
     def _tick(self) -> None:

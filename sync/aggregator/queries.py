@@ -217,11 +217,7 @@ def plant_inspections(
 ) -> dict[str, list[dict[str, Any]]]:
     """Missed inspections since ``since`` and inspections due now, of every line (or the
     line ``line``: its key or short name)."""
-    key = None
-    if line is not None:
-        key = next((ln.key for ln in cfg.lines if line in (ln.key, ln.line)), None)
-        if key is None:
-            raise ValueError(f"--line: {line!r} is not a line of the aggregator config")
+    key = cfg.line(line).key if line is not None else None
     store = open_store(cfg)
     try:
         return {

@@ -98,9 +98,9 @@ class Aggregator:
             "commands_sent": 0,
             "retries": 0,
             "store_up": 1,
-            "store_reconnects": 0,
         }
-        #: monotonic time the plant store went down (its connection lost), else None.
+        #: monotonic time the ingest's commits started failing (connection lost or any
+        #: other store fault but a deadlock), else None.
         self.store_down_since: float | None = None
         self._pinged = 0.0
 
@@ -123,7 +123,9 @@ class Aggregator:
         if self.cfg.metrics is not None:
             from sync.aggregator.ops import MetricsServer
 
-            self.metrics = MetricsServer(self.cfg, lambda: dict(self.counts))
+            self.metrics = MetricsServer(
+                self.cfg, lambda: {**self.counts, "store_reconnects": self.store.db.reconnects}
+            )
             self.metrics.start()
         if self.cfg.scheduling is not None and self.cfg.scheduling.replan.watch:
             # Its own thread and store connection: a replan never holds up the ingest.
@@ -140,8 +142,9 @@ class Aggregator:
         )
 
     def stop(self) -> None:
-        self._stop.set()
         sdnotify.notify("STOPPING=1")
+        self._leave_share()
+        self._stop.set()
         self._in.put(None)
         if self.planner is not None:
             self.planner.stop()
@@ -212,6 +215,27 @@ class Aggregator:
         self.connected.set()
         log.info("aggregator connected to %s", m.describe(self.cfg.mqtt))
 
+    def _leave_share(self, timeout: float = 3.0) -> None:
+        """On a clean stop, unsubscribe from the shared subscription (waiting briefly for
+        the broker's UNSUBACK) before disconnecting: the broker then deals every message to
+        the instances still running instead of queueing a share in this instance's
+        persistent session until it returns. Messages it already sent here stay in the
+        session unacknowledged and come back when this client id reconnects."""
+        client = self._client
+        if client is None or self._version != m.V5 or not self.connected.is_set():
+            return
+        done = threading.Event()
+        client.on_unsubscribe = lambda *_a: done.set()
+        try:
+            rc, _mid = client.unsubscribe(aggregator_subscriptions(shared=True)[0])
+        except Exception as e:  # the connection is going anyway
+            log.debug("unsubscribe on stop: %s", e)
+            return
+        if rc != 0 or not done.wait(timeout):
+            log.warning(
+                "broker did not confirm the unsubscribe on stop; it may queue messages for this instance"
+            )
+
     def _reconnect_v311(self) -> None:
         old = self._client
         old.disconnect()
@@ -245,9 +269,7 @@ class Aggregator:
             return
         self._pinged = time.monotonic()
         down = self.store_down_since
-        store = (
-            "" if down is None else f"plant store down for {time.monotonic() - down:.0f} s, reconnecting; "
-        )
+        store = "" if down is None else f"plant store down for {time.monotonic() - down:.0f} s, retrying; "
         sdnotify.notify(
             "WATCHDOG=1",
             f"STATUS={store}{'connected' if self.connected.is_set() else 'broker unreachable'}, "
@@ -306,13 +328,18 @@ class Aggregator:
                     if not self._reconnect(e):
                         return  # stopping, unacknowledged: the broker redelivers them
                     continue
+                self._store_down()
                 self.faults.fault(
-                    "store", f"{e}; retrying the messages", what="cannot commit to the plant store"
+                    "store",
+                    f"{redact(str(e), self.store.db.target)}; retrying the messages",
+                    what="cannot commit to the plant store",
                 )
                 self._ping()  # retrying is alive: only a hang stops the pings
                 if self._stop.wait(1.0):
                     return  # unacknowledged: the broker redelivers them to this session
         self.faults.recovered("store", "plant store commits")
+        self.store_down_since = None
+        self.counts["store_up"] = 1
         self._report_incarnations()
         self.counts["messages"] += len(group)
         for client, mid, qos, _topic, _payload in group:
@@ -329,12 +356,10 @@ class Aggregator:
         The fault is logged once (again only if its reason changes), the recovery once
         after the group commits; no URL or password is logged."""
         db = self.store.db
-        if self.store_down_since is None:
-            self.store_down_since = time.monotonic()
-        self.counts["store_up"] = 0
+        self._store_down()
         self.faults.fault(
             "store",
-            f"connection lost ({redact(str(e).strip(), db.target)}); reconnecting, the messages wait",
+            f"connection lost ({_reason(e, db.target)}); reconnecting, the messages wait",
             what="plant store",
         )
         pause = RECONNECT_MIN_S
@@ -345,18 +370,19 @@ class Aggregator:
             try:
                 db.reconnect()
             except Exception as e2:
-                first = str(e2).strip().splitlines()[0] if str(e2).strip() else type(e2).__name__
                 self.faults.fault(
                     "store",
-                    f"cannot reconnect ({redact(first, db.target)}); retrying, the messages wait",
+                    f"cannot reconnect ({_reason(e2, db.target)}); retrying, the messages wait",
                     what="plant store",
                 )
                 pause = min(pause * 2, RECONNECT_MAX_S)
                 continue
-            self.counts["store_reconnects"] += 1
-            self.counts["store_up"] = 1
-            self.store_down_since = None
             return True
+
+    def _store_down(self) -> None:
+        if self.store_down_since is None:
+            self.store_down_since = time.monotonic()
+        self.counts["store_up"] = 0
 
     def _one(self, topic: str, payload: bytes, now: float) -> None:
         try:
@@ -559,9 +585,7 @@ class Aggregator:
             try:
                 self.send_commands()  # on the ingest's connection: opened again if lost
             except Exception as e:
-                self.faults.fault(
-                    "commands", redact(str(e).strip(), self.store.db.target), what="cannot send commands"
-                )
+                self.faults.fault("commands", _reason(e, self.store.db.target), what="cannot send commands")
             else:
                 self.faults.recovered("commands", "sending commands")
 
@@ -586,6 +610,13 @@ class Aggregator:
         if key not in self._logged:
             self._logged.add(key)
             log.warning(msg)
+
+
+def _reason(e: BaseException, target: str) -> str:
+    """A store error for the log: its first line (libpq adds hints on more), without the
+    store URL's password."""
+    text = str(e).strip()
+    return redact(text.splitlines()[0] if text else type(e).__name__, target)
 
 
 __all__ = ["Aggregator", "open_store"]

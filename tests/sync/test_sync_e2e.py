@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from edge.store import STREAMS, Store
+from edge.store.quality import add_miss
 from edge.store.streams import SCHEMAS
 from sync.aggregator.store import AggregatorStore
 from tests.conftest import REPO, example_on_free_ports
@@ -235,12 +236,17 @@ def test_silent_network_loss_loses_nothing_from_the_detection_window(tmp_path: P
     proxy = SilentProxy(broker.port)
     cfg = example_on_free_ports(tmp_path, data_changes=lambda d: d.update(uplink=uplink_section(proxy.port)))
     agg_cfg = write_agg_config(tmp_path, broker.port)  # the aggregator's own link stays healthy
+    line_db = tmp_path / "line1.db"
+    with Store(line_db) as st:  # missed inspections from before: they go up as a stream too
+        for plan, due in (("first_off", 1000.0), ("hourly_torque", 4600.0)):
+            add_miss(
+                st, plan, order="WO-E2E", product="COLA-500", due_at=due, reason="grace passed", ts=due + 900
+            )
     sim = start("simulate", "-c", str(cfg))
     agg = start("aggregator", "run", "-c", str(agg_cfg))
     try:
         time.sleep(2.0)
         agent = start("run", "-c", str(cfg))
-        line_db = tmp_path / "line1.db"
         working(line_db, agent)
         until("samples acknowledged by the aggregator", lambda: acked(line_db, "samples") > 0)
         before = Store(line_db, readonly=True).last_seq("samples")
@@ -270,4 +276,17 @@ def test_silent_network_loss_loses_nothing_from_the_detection_window(tmp_path: P
         proxy.close()
         broker.stop()
     assert "uplink lost the broker" in err, err
-    assert_exactly_once(line_db, tmp_path / "plant.db")
+    totals = assert_exactly_once(line_db, tmp_path / "plant.db")
+    assert totals["inspection_misses"] >= 2, totals
+    plant = AggregatorStore(tmp_path / "plant.db")
+    try:
+        assert plant.query(
+            "SELECT plan, due_at FROM inspection_misses WHERE line = ? AND order_id = 'WO-E2E' ORDER BY seq",
+            (LINE_KEY,),
+        ) == [("first_off", 1000.0), ("hourly_torque", 4600.0)]
+        # The example line has inspection plans: it publishes what is due (retained).
+        assert [n for (n,) in plant.query("SELECT name FROM line_state WHERE line = ?", (LINE_KEY,))].count(
+            "inspections"
+        ) == 1
+    finally:
+        plant.close()

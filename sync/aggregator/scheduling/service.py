@@ -705,17 +705,20 @@ class Planner:
         return row
 
     def _run(self) -> None:
-        st = open_store(self.cfg)
+        st: AggregatorStore | None = None
         try:
             while not self._stop.wait(self.sc.replan.interval_s):
                 try:
+                    if st is None:  # (not yet, or the store was down at start: again next tick)
+                        st = open_store(self.cfg)
                     self.tick(st, time.time())
                 except Exception as e:
                     self.faults.fault("replan", str(e), what="planner", level=logging.WARNING)
                 else:
                     self.faults.recovered("replan", "planner")
         finally:
-            st.close()
+            if st is not None:
+                st.close()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="aggregator-planner", daemon=True)

@@ -440,3 +440,37 @@ def test_a_confirmation_pruned_once_sent_is_not_queued_again(tmp_path: Path) -> 
     assert ex.step(now=later) == (0, 0)  # the orders are not confirmed a second time
     assert len(list((tmp_path / "out").iterdir())) == 2
     store.close()
+
+
+def test_one_instance_sends_and_another_takes_over_when_it_dies(tmp_path: Path, pg_database: str) -> None:
+    """Two aggregator instances on one PostgreSQL store queue the same confirmations once,
+    but only the one holding the sender lock delivers them; when its connection goes (the
+    instance died), the other takes over at its next step, and nothing is sent twice."""
+    from sync.aggregator.store import AggregatorStore as Store
+
+    setup = Store(pg_database)
+    setup.reset()
+    setup.close()
+    a, b = Store(pg_database), Store(pg_database)
+    fill(a)
+    erp = Erp(fail=0)
+    cfg = agg_config(1, pg_database, erp={"url": erp.url})
+    first, second = ErpExporter(cfg, a), ErpExporter(cfg, b)
+    assert first.step(now=2000.0) == (2, 2)  # WO-1 and WO-2, by the first instance
+    with b.tx():  # a third order completes
+        b._exec("UPDATE order_runs SET last_action = 'complete', last_ts = 1300.0 WHERE order_id = 'WO-3'")
+    assert second.step(now=2001.0) == (1, 0)  # queued (once), but not sent: not the sender
+    assert first.step(now=2002.0) == (0, 1)  # the sender sends it
+    assert len(erp.requests) == 3
+    with b.tx():
+        b._exec(
+            "INSERT INTO order_runs (line, order_id, product, first_ts, last_ts, last_action, seq) "
+            "VALUES (?, 'WO-4', 'COLA', 1300.0, 1400.0, 'complete', 1)",
+            (LINE_KEY,),
+        )
+    a.close()  # the first instance dies: its lock goes with its connection
+    assert second.step(now=2003.0) == (1, 1)
+    assert sorted(erp.written) == sorted(confirmation_key(LINE_KEY, f"WO-{i}") for i in (1, 2, 3, 4))
+    assert len(erp.requests) == 4  # each once
+    b.close()
+    erp.server.shutdown()

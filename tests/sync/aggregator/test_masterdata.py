@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -157,6 +158,98 @@ def test_pushed_to_an_offline_line_applies_when_it_returns(
         wait(lambda: all(c["state"] != "pending" for c in agg.store.commands()))
         last = [c for c in agg.store.commands() if c["kind"] == "operators"][-1]
         assert last["state"] == "rejected" and "unknown role 'boss'" in last["reason"]
+    finally:
+        if up is not None:
+            up.stop()
+        agg.stop()
+
+
+def test_materials_push_reaches_an_offline_line_on_its_return_and_a_bad_bom_comes_back_rejected(
+    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``lineside aggregator materials push``: the plant's material master and BOMs go to
+    a line offline at push time, are applied when it returns; a BOM the line cannot take
+    (a product it does not make) comes back rejected with the line's reason, and a BOM
+    naming a material not in the plant's master is refused at the plant."""
+    cfg = make_config(
+        DEVICE,
+        TAGS,
+        tmp_path,
+        uplink=uplink_section(mosquitto.port),
+        products=[{"id": "A", "ideal_cycle_s": 1.0}],
+    )
+    # A second line (never online) takes the master as it is set; l1 gets it only by the push.
+    other = {"enterprise": "acme", "site": "test", "area": "a1", "line": "l9"}
+    acfg = agg_config(mosquitto.port, str(tmp_path / "agg.db"))
+    acfg = agg_config(
+        mosquitto.port, str(tmp_path / "agg.db"), lines=[*acfg.model_dump(mode="json")["lines"], other]
+    )
+    agg_path = tmp_path / "agg.yaml"
+    agg_path.write_text(
+        yaml.safe_dump(acfg.model_dump(mode="json", exclude={"source"}) | {"web": web_users()})
+    )
+    password_on_stdin(monkeypatch, times=8)
+    c, ada, l9 = str(agg_path), ["--user", "ada"], ["--line", "l9"]
+    for mat in ("preform", "cap"):
+        assert main(["aggregator", "material", "add", "-c", c, "--id", mat, *l9, *ada]) == 0
+    bom = ["--product", "A", "--component", "preform:1:0.02", "--component", "cap:1"]
+    assert main(["aggregator", "bom", "set", "-c", c, *bom, *l9, *ada]) == 0
+    # A BOM naming a material the plant does not know is refused here; nothing is queued.
+    capsys.readouterr()
+    assert (
+        main(["aggregator", "bom", "set", "-c", c, "--product", "A", "--component", "nope:1", *l9, *ada]) == 2
+    )
+    assert (
+        "bom.components[0].material: 'nope' is not in the plant's material master" in capsys.readouterr().err
+    )
+
+    def push() -> list[str]:
+        capsys.readouterr()
+        assert main(["aggregator", "materials", "push", "-c", c, "--line", "l1", *ada]) == 0
+        out = capsys.readouterr().out
+        assert "queued material master and BOMs for 1 line(s): acme/test/a1/l1" in out
+        return out.split("commands: ")[1].split(" (")[0].split(", ")
+
+    def at_l1() -> dict[str, dict[str, Any]]:
+        return {x["id"]: x for x in agg.store.commands(LINE_KEY)}
+
+    ids = push()
+    assert len(ids) == 2  # the material master and the BOMs
+    agg = Aggregator(acfg)
+    agg.start()
+    up = None
+    try:
+        time.sleep(0.5)  # l1 has never been seen: nothing goes out yet
+        assert [(at_l1()[i]["kind"], at_l1()[i]["state"]) for i in ids] == [
+            ("material_master", "pending"),
+            ("boms", "pending"),
+        ]
+        up = Uplink(cfg)
+        up.start()
+        wait(lambda: all(x["state"] != "pending" for x in at_l1().values()))
+        assert [at_l1()[i]["state"] for i in ids] == ["accepted", "accepted"]
+        store = Store(cfg.store.path)
+        eff = effective_config(cfg, store)
+        assert sorted(m.id for m in eff.material_master) == ["cap", "preform"]
+        assert [
+            (b.product, [(x.material, x.quantity, x.scrap_allowance) for x in b.components]) for b in eff.boms
+        ] == [("A", [("preform", 1.0, 0.02), ("cap", 1.0, 0.0)])]
+        store.close()
+        # A BOM for a product l1 does not make: the plant cannot tell (it knows no products),
+        # l1's cross-check rejects it with the reason and keeps the BOMs it had.
+        assert (
+            main(["aggregator", "bom", "set", "-c", c, "--product", "Z", "--component", "cap:2", *l9, *ada])
+            == 0
+        )
+        ids2 = push()
+        wait(lambda: all(at_l1()[i]["state"] != "pending" for i in ids2))
+        states = {at_l1()[i]["kind"]: at_l1()[i] for i in ids2}
+        assert states["material_master"]["state"] == "accepted"
+        assert states["boms"]["state"] == "rejected"
+        assert "product: unknown product 'Z' (known: A)" in states["boms"]["reason"]
+        store = Store(cfg.store.path)
+        assert [b.product for b in effective_config(cfg, store).boms] == ["A"]
+        store.close()
     finally:
         if up is not None:
             up.stop()

@@ -3,6 +3,7 @@ records not yet acknowledged never, hourly rollups kept — and the Prometheus e
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from edge.cli.demo import free_port
 from sync.aggregator.config import AggregatorConfig, RetentionCfg
 from sync.aggregator.ops import MetricsServer, Rate, prune
 from sync.aggregator.store import AggregatorStore
-from tests.sync.conftest import LINE_KEY, agg_config
+from tests.sync.conftest import LINE_KEY, agg_config, wait
 
 DAY = 86400.0
 NOW = 1_800_000_000.0
@@ -59,8 +60,9 @@ def fill(store: AggregatorStore) -> None:
             )
 
 
-def test_retention_prunes_acknowledged_samples_first_and_keeps_rollups(tmp_path: Path) -> None:
-    store = AggregatorStore(tmp_path / "agg.db")
+def test_retention_prunes_acknowledged_samples_first_and_keeps_rollups(agg_target: str) -> None:
+    """On SQLite and on PostgreSQL (the same deletes, each dialect's SQL)."""
+    store = AggregatorStore(agg_target)
     fill(store)
     r = RetentionCfg(samples_days=30, records_days=365, tables_days=730, tables={"spc_points": 90})
     deleted = prune(store, r, NOW)
@@ -86,21 +88,46 @@ def test_retention_config_names_tables_it_knows() -> None:
 def test_prometheus_endpoint(tmp_path: Path) -> None:
     store = AggregatorStore(tmp_path / "agg.db")
     fill(store)
+    # The line's status says its newest data is 3 s old (the scrape reads the wall clock).
     with store.tx():
         store._exec(
             "INSERT INTO line_status (line, online, ts, backlog, last_data, received) VALUES (?, 1, ?, 42, ?, ?)",
-            (LINE_KEY, NOW, NOW - 3, NOW),
+            (LINE_KEY, NOW, time.time() - 3, NOW),
         )
     store.close()
     cfg: AggregatorConfig = agg_config(1, str(tmp_path / "agg.db"), metrics={"port": free_port()})
-    srv = MetricsServer(cfg, lambda: {"records": 1234, "messages": 99})
-    srv.start()
-    try:
+    ingest = {"rate": 0.0, "since": 0.0}
+
+    def counts() -> dict[str, int]:
+        """1234 records, then (once ``rate`` is set) ``rate`` more per second."""
+        grown = ingest["rate"] * (time.monotonic() - ingest["since"]) if ingest["rate"] else 0.0
+        return {"records": 1234 + int(grown), "messages": 99}
+
+    def scrape() -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics", timeout=5) as resp:
             assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-            text = resp.read().decode()
+            return str(resp.read().decode())
+
+    def value(text: str, name: str) -> float:
+        return float(next(ln for ln in text.splitlines() if ln.startswith(name + " ")).split()[-1])
+
+    srv = MetricsServer(cfg, counts)
+    srv.start()
+    try:
+        text = scrape()
+        # The rate over the last minute, from the counter the server samples every second:
+        # 50 records/s committed from now on.
+        ingest.update(rate=50.0, since=time.monotonic())
+        srv.rate = Rate()  # only samples taken at that rate
+        wait(lambda: value(scrape(), "lineside_aggregator_ingest_records_per_second") > 0, timeout=15)
+        rate = value(scrape(), "lineside_aggregator_ingest_records_per_second")
     finally:
         srv.stop()
+    assert rate == pytest.approx(50.0, abs=2.0)
+    assert "lineside_aggregator_ingest_records_per_second 0\n" in text  # no second sample yet
+    assert "# TYPE lineside_aggregator_ingest_records_per_second gauge" in text
+    lag = value(text, f'lineside_aggregator_line_data_lag_seconds{{line="{LINE_KEY}"}}')
+    assert 3.0 <= lag < 30.0  # 3 s, plus the time the scrape took
     assert "lineside_aggregator_records_total 1234" in text
     assert 'lineside_aggregator_dead_letters{kind="schema"} 2' in text
     assert 'lineside_aggregator_dead_letters{kind="unknown_line"} 1' in text

@@ -139,3 +139,46 @@ def test_a_damaged_plant_store_exits_2_naming_the_file(
     assert (
         f"{tmp_path / 'plant.db'}: the store is damaged (file is not a database). Stop the aggregator" in err
     )
+
+
+def test_inspections_lists_misses_and_what_is_due(agg_cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sync.protocol import Batch, InspectionsDue, decode
+    from sync.uplink.state import inspections_payload
+
+    st = AggregatorStore(agg_cfg.parent / "plant.db")
+    now = time.time()
+    miss = {
+        "seq": 1,
+        "ts": now - 600,
+        "plan": "first_off",
+        "order_id": "WO-1",
+        "product": "COLA-500",
+        "due_at": now - 1600,
+        "reason": "grace passed (order start)",
+    }
+    old = miss | {"seq": 2, "ts": now - 3 * 86400, "order_id": "WO-0"}
+    st.ingest(
+        Batch(line=LineRef(**LINE), stream="inspection_misses", after_seq=0, first_seq=1, last_seq=2, sent_at=now,
+              records=[miss, old])
+    )  # fmt: skip
+    due = [
+        {"plan": "hourly_torque", "order": "WO-1", "product": None, "due_at": now - 900, "reason": "every 60 min",
+         "overdue": True},
+    ]  # fmt: skip
+    with st.tx():
+        st.set_state(
+            KEY, "inspections", decode(InspectionsDue, inspections_payload(due, now)).model_dump(), now
+        )
+    st.close()
+    assert main(["aggregator", "inspections", "-c", str(agg_cfg), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert [(m["line"], m["plan"], m["order_id"]) for m in rep["missed"]] == [(KEY, "first_off", "WO-1")]
+    assert [(d["line"], d["count"], d["due"][0]["plan"], d["due"][0]["overdue"]) for d in rep["due"]] == [
+        (KEY, 1, "hourly_torque", True)
+    ]
+    assert main(["aggregator", "inspections", "-c", str(agg_cfg), "--hours", "100", "--line", "line1"]) == 0
+    out = capsys.readouterr().out
+    assert "missed in the last 100 h: 2" in out and "WO-0" in out
+    assert "OVERDUE  hourly_torque" in out and "(every 60 min)" in out
+    assert main(["aggregator", "inspections", "-c", str(agg_cfg), "--line", "nope"]) == 2
+    assert "line: 'nope' is not configured" in capsys.readouterr().err

@@ -4,11 +4,17 @@ aliases; seq wrapping at 255; bdSeq in NDEATH and the next NBIRTH; data the prim
 missed while its STATE said offline (across a restart of the node), sent after it came
 back flagged is_historical; a
 rebirth on NCMD; a DCMD to a tag that is not allow-listed refused and audited, one to
-an allow-listed tag written through the write path and audited."""
+an allow-listed tag written through the write path and audited. A node that dies
+without a word (SIGKILL) still gets its NDEATH out: the broker publishes the last will,
+with the bdSeq of the NBIRTH of that session."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.logic.model import Quality, Sample
 from edge.store import Store
 from sync.sparkplug import SparkplugNode
-from tests.conftest import make_config
+from tests.conftest import LINE, make_config
 from tests.sync.conftest import wait
 from tests.sync.sparkplug import tahu
 
@@ -220,3 +226,53 @@ def test_sparkplug_node_decoded_by_tahu(tmp_path: Path, mosquitto: Any) -> None:
     assert kinds[births[2] + 1] == "DBIRTH"
     # A clean stop says NDEATH with the session's bdSeq.
     assert kinds[-1] == "NDEATH" and decoded[-1]["metrics"][0]["value"] == bd2
+
+
+#: A line agent's Sparkplug node and nothing else, in its own process: the config as JSON in argv[1].
+CHILD = """
+import json, sys, threading
+from edge.config.line import parse_config
+from sync.sparkplug import SparkplugNode
+node = SparkplugNode(parse_config(json.loads(sys.argv[1])))
+node.start()
+threading.Event().wait()
+"""
+
+
+def test_a_killed_node_dies_by_its_last_will_with_the_births_bdseq(tmp_path: Path, mosquitto: Any) -> None:
+    tahu.ensure_installed()
+    data = {
+        "line": LINE,
+        "devices": DEVICE,
+        "tags": TAGS,
+        "store": {"path": str(tmp_path / "line.db"), "batch_max_latency_ms": 50},
+        "sparkplug": {
+            "mqtt": {"port": mosquitto.port, "keepalive_s": 5, "reconnect_min_s": 0.2, "reconnect_max_s": 1},
+            "primary_host": "scada",
+        },
+    }
+    host = Observer(mosquitto.port)
+    host.state(True)
+    root = Path(__file__).resolve().parents[3]
+    with open(tmp_path / "node.log", "wb") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, json.dumps(data)], cwd=root, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait(lambda: len(host.kinds("NBIRTH")) == 1 or child.poll() is not None, 20)
+        assert child.poll() is None, (tmp_path / "node.log").read_text()
+        assert host.kinds("NDEATH") == []
+        os.kill(child.pid, signal.SIGKILL)  # no NDEATH of its own, no DISCONNECT
+        child.wait(10)
+        wait(lambda: len(host.kinds("NDEATH")) == 1, 15)  # the broker's, from the will
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+        host.close()
+    msgs = host.messages
+    (birth,), (death,) = host.kinds("NBIRTH"), host.kinds("NDEATH")
+    assert msgs[death][0] == f"spBv1.0/{GROUP}/NDEATH/{NODE}"
+    nb, nd = tahu.decode_all([msgs[birth][1], msgs[death][1]])
+    bd = {m["name"]: m for m in nb["metrics"]}["bdSeq"]["value"]
+    assert nd["metrics"] == [{"name": "bdSeq", "type": "Int64", "value": bd}]
