@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,9 +20,18 @@ from edge.store import Store
 from tests.conftest import REPO, as_operator, pin_on_stdin
 
 
+def example_without_materials() -> dict[str, Any]:
+    """The example line without its material master: these tests record consumption by
+    hand with materials of their own (with a master, a lot must be the plant's)."""
+    data: dict[str, Any] = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    for section in ("material_master", "boms", "stock"):
+        data.pop(section, None)
+    return data
+
+
 @pytest.fixture
 def line(tmp_path: Path):  # type: ignore[no-untyped-def]
-    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    data = example_without_materials()
     data["store"]["path"] = str(tmp_path / "l.db")
     (tmp_path / "l.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     cfg = load_config(tmp_path / "l.yaml")
@@ -115,7 +125,7 @@ def test_lot_tag_changes_are_committed_with_the_samples(tmp_path: Path) -> None:
     from edge.logic.materials.lots import LotConsumed, LotTagWatcher
     from edge.logic.production.line import OrderChange
 
-    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    data = example_without_materials()
     data["store"]["path"] = str(tmp_path / "w.db")
     data["materials"] = [{"material": "preforms", "lot_tag": "filler.recipe"}]
     (tmp_path / "w.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
@@ -146,7 +156,7 @@ def test_a_failed_fact_batch_commits_neither_samples_nor_lots(tmp_path: Path) ->
     from edge.core.errors import StoreError
     from edge.logic.materials.lots import LotConsumed
 
-    data = yaml.safe_load((REPO / "config" / "line1.yaml").read_text())
+    data = example_without_materials()
     data["store"]["path"] = str(tmp_path / "f.db")
     (tmp_path / "f.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     cfg = load_config(tmp_path / "f.yaml")
