@@ -32,6 +32,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.nodeid.startswith(FIXED_PORT_FILES):
             item.add_marker(pytest.mark.xdist_group("fixed-ports"))
+    # The longest first (xdist hands tests out in this order): a minutes-long end-to-end
+    # test started last keeps one worker busy after the other has finished.
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_FILES))
+
+
+#: Test files of minutes-long end-to-end runs (a fresh clone with its virtualenv, several
+#: real processes with brokers and databases), started first.
+LONG_FILES = (
+    *FIXED_PORT_FILES,
+    "tests/sync/test_sync_e2e.py",
+    "tests/sync/test_materials_e2e.py",
+    "tests/sync/test_maint_e2e.py",
+    "tests/sync/test_plan_e2e.py",
+    "tests/sync/test_brokers.py",
+    "tests/sync/test_scaleout_e2e.py",
+    "tests/test_demo.py",
+)
 
 
 LINE = {"enterprise": "acme", "site": "test", "area": "a1", "line": "l1", "timezone": "Europe/Berlin"}
