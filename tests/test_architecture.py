@@ -23,6 +23,9 @@ SQL_OWNERS = (
     "sync/aggregator/materials_store.py",
     "sync/aggregator/erp_store.py",
     "sync/aggregator/ops_store.py",
+    "sync/aggregator/sessions_store.py",
+    "sync/aggregator/users_store.py",
+    "sync/aggregator/inspections_store.py",
     "sync/aggregator/rollups.py",
     "sync/aggregator/scheduling/store.py",
 )

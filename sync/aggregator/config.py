@@ -18,7 +18,6 @@ from edge.config.uplink import MqttConfig
 from edge.core.errors import ConfigError
 from edge.core.yamlio import read_yaml
 from sync.aggregator.scheduling.config import SchedulingCfg
-from sync.aggregator.users import LockoutCfg
 from sync.aggregator.web.config import WebCfg
 
 
@@ -175,6 +174,17 @@ class MetricsCfg(Model):
     """Address to listen on (``0.0.0.0``: every interface; no authentication, so keep
     it on a management network)."""
     port: Annotated[int, Field(ge=1, le=65535)] = 9464
+
+
+class LockoutCfg(Model):
+    """Failed logins of a plant user, on the web and on the command line alike."""
+
+    max_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    """This many failed logins of one name …"""
+    window_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 900.0
+    """… within this many seconds (and since the user's last success) lock it …"""
+    lock_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 900.0
+    """… for this long after the last of them."""
 
 
 class AggregatorConfig(Model):

@@ -33,16 +33,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from pydantic import Field
-
-from edge.config.base import Model
 from edge.config.operators import check_token, parse_hash
 from edge.core.errors import LinesideError
 
 if TYPE_CHECKING:
-    from sync.aggregator.config import AggregatorConfig
+    from sync.aggregator.config import AggregatorConfig, LockoutCfg
     from sync.aggregator.store import AggregatorStore
 
 ITERATIONS = 200_000
@@ -80,17 +77,6 @@ class Locked(PlantAuthError):
     def __init__(self, message: str, until: float) -> None:
         super().__init__(message)
         self.until = until
-
-
-class LockoutCfg(Model):
-    """Failed logins of a plant user, on the web and on the command line alike."""
-
-    max_failures: Annotated[int, Field(ge=1, le=1000)] = 5
-    """This many failed logins of one name …"""
-    window_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 900.0
-    """… within this many seconds (and since the user's last success) lock it …"""
-    lock_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 900.0
-    """… for this long after the last of them."""
 
 
 class UserEntry(Protocol):

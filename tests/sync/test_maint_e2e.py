@@ -133,7 +133,7 @@ def test_condition_order_worked_offline_reaches_the_plant_once_with_matching_rel
                     "WHERE t.name = 'capper.motor_current' AND s.value > 0 ORDER BY s.seq"
                 )
             ]
-        assert currents[0] < THRESHOLD_A < max(currents), currents
+        assert min(currents) < THRESHOLD_A < max(currents), currents  # it crossed (noise on the way)
 
         # The link to the plant goes down; the technician works the order meanwhile.
         broker.kill()

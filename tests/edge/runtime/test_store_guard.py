@@ -47,7 +47,11 @@ async def test_a_store_deleted_or_replaced_under_the_agent_stops_it(tmp_path: Pa
     cfg = cfg_at(tmp_path)
     agent = Agent(cfg)
     run = asyncio.create_task(agent.run())
-    await asyncio.sleep(0.3)
+    # Once it is up (READY: store, channel and devices opened), not while it starts.
+    for _ in range(200):
+        if getattr(agent, "_ready", False) or run.done():
+            break
+        await asyncio.sleep(0.05)
     path = cfg.store.path
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
