@@ -92,7 +92,13 @@ def test_uns_values_read_with_mosquitto_sub(tmp_path: Path, mosquitto: Any) -> N
         DEVICE,
         TAGS,
         tmp_path,
-        uns={"mqtt": {"port": mosquitto.port, "keepalive_s": 5}, "umh": True, "state_interval_s": 0.1},
+        # (no KPI topic within the test: exactly 5 retained topics below)
+        uns={
+            "mqtt": {"port": mosquitto.port, "keepalive_s": 5},
+            "umh": True,
+            "state_interval_s": 0.1,
+            "kpi_interval_s": 3600,
+        },
     )
     store = Store(cfg.store.path)
     store.register_tags((t.name, t.device, t.type, t.eng_unit) for t in cfg.tags)
@@ -120,7 +126,7 @@ def test_uns_values_read_with_mosquitto_sub(tmp_path: Path, mosquitto: Any) -> N
         pub.notify()
         wait(lambda: pub.published >= 4 and pub.states >= 2, 10)
         base = "uns/v1/acme/test/a1/l1"
-        got = retained(mosquitto.port, f"{base}/#", 6)  # 3 tags, _state, _order, _kpi
+        got = retained(mosquitto.port, f"{base}/#", 5)  # 3 tags, _state, _order
         wait(lambda: {"temp", "count"} <= {k for _, b in umh for k, v in b.items() if v in (8, 21.5)}, 10)
     finally:
         pub.stop(3)
