@@ -32,21 +32,25 @@ def test_order_import_is_idempotent_and_names_bad_rows(
     password_on_stdin(monkeypatch, times=4)
     csv = agg_cfg.parent / "erp.csv"
     csv.write_text(
-        "line,order_id,product,quantity,due\nline1,WO-1,COLA-500,100,2026-12-01T06:00\nline1,WO-2,COLA-500,abc,\n"
+        "line,order_id,product,quantity,due\nline1,WO-1,COLA-500,100,2036-12-01T06:00\nline1,WO-2,COLA-500,abc,\n"
     )
     assert main(["aggregator", "order", "import", "-c", str(agg_cfg), str(csv), "--user", "paula"]) == 2
     err = capsys.readouterr().err
     assert "erp.csv: row 3: quantity: 'abc' is not a whole number" in err and "Traceback" not in err
     csv.write_text(
-        "line,order_id,product,quantity,due\nline1,WO-1,COLA-500,100,2026-12-01T06:00\nline1,WO-2,WATER-1L,,\n"
+        "line,order_id,product,quantity,due\nline1,WO-1,COLA-500,100,2036-12-01T06:00\nline1,WO-2,WATER-1L,,\n"
     )
     for _ in range(2):
         assert main(["aggregator", "order", "import", "-c", str(agg_cfg), str(csv), "--user", "paula"]) == 0
     assert main(["aggregator", "commands", "-c", str(agg_cfg), "--json"]) == 0
     out = capsys.readouterr().out
     cmds = json.loads(out[out.index("[") :])
-    assert [(c["body"]["order_id"], c["state"]) for c in cmds] == [("WO-1", "pending"), ("WO-2", "pending")]
-    assert cmds[0]["body"]["quantity"] == 100 and cmds[0]["body"]["due"] > time.time()
+    assert sorted((c["body"]["order_id"], c["state"]) for c in cmds) == [
+        ("WO-1", "pending"),
+        ("WO-2", "pending"),
+    ]
+    wo1 = next(c for c in cmds if c["body"]["order_id"] == "WO-1")
+    assert wo1["body"]["quantity"] == 100 and wo1["body"]["due"] > time.time()
     assert (
         main(
             [
