@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,10 @@ def uplink_section(port: int, **extra: Any) -> dict[str, Any]:
     } | extra
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A private PostgreSQL database for this test session (dropped afterwards)."""
-    name = f"lineside_test_{os.getpid()}"
+@contextmanager
+def private_database(name: str) -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database ``name`` (dropped afterwards); the test
+    skips, saying why, when PostgreSQL is not reachable."""
     try:
         admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as e:
@@ -95,12 +96,18 @@ def pg_database() -> Iterator[str]:
         )
     admin.execute(f"DROP DATABASE IF EXISTS {name}")
     admin.execute(f"CREATE DATABASE {name}")
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     try:
-        yield url
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     finally:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A private PostgreSQL database for this test session (dropped afterwards)."""
+    with private_database(f"lineside_test_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -34,7 +34,7 @@ from edge.store import STREAMS, Store
 from sync.aggregator.store import AggregatorStore
 from tests.conftest import REPO, example_on_free_ports, wait_serving
 from tests.mqtt_rig import Mosquitto
-from tests.sync.conftest import PG_ADMIN, uplink_section, wait
+from tests.sync.conftest import private_database, uplink_section, wait
 from tests.sync.test_sync_e2e import edge_rows
 
 LINES = ("line1", "line2")
@@ -45,17 +45,8 @@ DEADLINE = 90.0  # a loaded machine: generous, and every wait ends on the event
 @pytest.fixture
 def plant_url() -> Iterator[str]:
     """A fresh PostgreSQL database of this test alone, dropped afterwards."""
-    name = f"lineside_scaleout_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as e:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN} ({e}); set LINESIDE_TEST_PG")
-    admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    with private_database(f"lineside_scaleout_{os.getpid()}_{uuid.uuid4().hex[:8]}") as url:
+        yield url
 
 
 def line_config(tmp_path: Path, name: str, broker_port: int) -> Path:

@@ -34,7 +34,7 @@ from sync.aggregator.store import AggregatorStore
 from sync.uplink.session import Uplink
 from tests.conftest import LINE, REPO, make_config
 from tests.mqtt_rig import Mosquitto
-from tests.sync.conftest import DEVICE, PG_ADMIN, TAGS, agg_config, uplink_section, wait
+from tests.sync.conftest import DEVICE, PG_ADMIN, TAGS, agg_config, private_database, uplink_section, wait
 
 REF = {"enterprise": "acme", "site": "test", "area": "a1", "line": "l1"}
 KEY = "acme/test/a1/l1"
@@ -61,17 +61,8 @@ def events(after: int, seq: int) -> bytes:
 @pytest.fixture
 def store_url() -> Iterator[str]:
     """A PostgreSQL database of this test alone, dropped afterwards."""
-    name = f"lineside_reconnect_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as e:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN} ({e}); set LINESIDE_TEST_PG")
-    admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    with private_database(f"lineside_reconnect_{os.getpid()}_{uuid.uuid4().hex[:8]}") as url:
+        yield url
 
 
 def terminate(url: str, pid: int) -> None:
