@@ -35,7 +35,7 @@ from sync.aggregator.store import AggregatorStore
 from tests.conftest import REPO, example_on_free_ports, wait_serving
 from tests.mqtt_rig import Mosquitto
 from tests.sync.conftest import private_database, uplink_section, wait
-from tests.sync.test_sync_e2e import edge_rows
+from tests.sync.test_sync_e2e import edge_rows, stop
 
 LINES = ("line1", "line2")
 KEYS = {n: f"acme/hamburg/filling/{n}" for n in LINES}
@@ -86,16 +86,6 @@ def start(log: Path | None, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE if log is None else log.open("w"),
         text=True,
     )
-
-
-def stop(p: subprocess.Popen[str]) -> None:
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(20)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
 
 
 def committed_by(metrics_port: int) -> int:
